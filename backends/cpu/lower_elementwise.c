@@ -1,0 +1,375 @@
+/* CPU backend — ELEMENTWISE kernels: the fused expression evaluated per
+ * output element.
+ *
+ * Dims are collapsed where every operand is affine across them, the outer
+ * (collapsed) dims become rows split over workgroups, and the last dim is a
+ * <vec_f32 x float> loop with a scalar tail. Float expressions go through
+ * qiao_cpu_emit_expr; an expression with integer nodes is evaluated here in
+ * i64 lanes (wrapping to each node's width, x / 0 = 0, as the interpreter
+ * does), floats in f32 lanes. */
+#include "cpu/lower_common.h"
+
+typedef struct ew_plan {
+  int n;                                  /* collapsed rank (>= 1) */
+  int64_t dims[QIAO_MAX_RANK];
+  int64_t in_st[QIAO_KD_MAX_OPERANDS][QIAO_MAX_RANK];
+  int64_t out_st[QIAO_MAX_RANK];
+} ew_plan_t;
+
+static void ew_collapse(const qiao_kernel_desc_t *kd, ew_plan_t *p) {
+  const qiao_kd_operand_t *o = &kd->outputs[0];
+  int r = o->type.shape.rank;
+  p->n = 0;
+  for (int d = 0; d < r; ++d) {
+    int64_t sz = o->type.shape.dims[d];
+    if (sz == 1) continue;
+    int k = p->n;
+    /* merge into the previous collapsed dim when every operand is affine */
+    if (k > 0) {
+      bool ok = o->strides[d] * sz == p->out_st[k - 1];
+      for (int32_t i = 0; i < kd->n_inputs && ok; ++i)
+        ok = kd->inputs[i].out_strides[d] * sz == p->in_st[i][k - 1];
+      if (ok) {
+        p->dims[k - 1] *= sz;
+        p->out_st[k - 1] = o->strides[d];
+        for (int32_t i = 0; i < kd->n_inputs; ++i) p->in_st[i][k - 1] = kd->inputs[i].out_strides[d];
+        continue;
+      }
+    }
+    p->dims[k] = sz;
+    p->out_st[k] = o->strides[d];
+    for (int32_t i = 0; i < kd->n_inputs; ++i) p->in_st[i][k] = kd->inputs[i].out_strides[d];
+    p->n++;
+  }
+  if (p->n == 0) {
+    p->n = 1;
+    p->dims[0] = 1;
+    p->out_st[0] = 1;
+    for (int32_t i = 0; i < kd->n_inputs; ++i) p->in_st[i][0] = 0;
+  }
+}
+
+typedef struct ew_ctx {
+  qiao_cpu_codegen_t *cg;
+  const qiao_kernel_desc_t *kd;
+  const ew_plan_t *p;
+  LLVMValueRef in[QIAO_KD_MAX_OPERANDS];
+  LLVMValueRef base[QIAO_KD_MAX_OPERANDS]; /* row offsets */
+  LLVMValueRef j;                          /* inner index */
+} ew_ctx_t;
+
+static LLVMValueRef ew_offset(ew_ctx_t *c, int32_t input) {
+  int64_t s = c->p->in_st[input][c->p->n - 1];
+  return qk_madd(c->cg, c->base[input], c->j, s);
+}
+
+static LLVMValueRef ew_load(void *ctx, int32_t input, unsigned lanes) {
+  ew_ctx_t *c = ctx;
+  return qk_load(c->cg, c->in[input], c->kd->inputs[input].type.dtype, ew_offset(c, input),
+                 c->p->in_st[input][c->p->n - 1], lanes);
+}
+
+/* ------------------------------------------------------ integer evaluation */
+
+typedef struct ival {
+  bool is_int; /* <lanes x i64> when true, <lanes x f32> otherwise */
+  LLVMValueRef v;
+} ival_t;
+
+static LLVMValueRef vconst_i64(qiao_cpu_codegen_t *cg, int64_t v, unsigned lanes) {
+  return qiao_cpu_splat(cg, LLVMConstInt(cg->t_i64, (unsigned long long)v, 1), lanes);
+}
+
+static LLVMTypeRef int_type(qiao_cpu_codegen_t *cg, qiao_dtype_t dt) {
+  return dt == QIAO_I8 ? cg->t_i8 : dt == QIAO_I32 ? cg->t_i32 : cg->t_i64;
+}
+
+/* Wraps an i64 lane value to dt's width (two's complement). */
+static LLVMValueRef wrap_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
+  if (dt == QIAO_I64) return v;
+  LLVMTypeRef nt = qiao_cpu_vec_type(cg, int_type(cg, dt), lanes);
+  return LLVMBuildSExt(cg->b, LLVMBuildTrunc(cg->b, v, nt, ""), qiao_cpu_vec_type(cg, cg->t_i64, lanes),
+                       "");
+}
+
+static LLVMValueRef sat_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
+  int64_t lo = dt == QIAO_I8 ? INT8_MIN : INT32_MIN, hi = dt == QIAO_I8 ? INT8_MAX : INT32_MAX;
+  if (dt == QIAO_I64) return v;
+  LLVMValueRef l = vconst_i64(cg, lo, lanes), h = vconst_i64(cg, hi, lanes);
+  v = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, v, l, ""), l, v, "");
+  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, v, h, ""), h, v, "");
+}
+
+/* f32 lanes → i64 lanes saturated to dt's range, toward zero (NaN → 0). */
+static LLVMValueRef f2i(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
+  LLVMTypeRef it = qiao_cpu_vec_type(cg, int_type(cg, dt), lanes);
+  LLVMTypeRef tys[2] = {it, LLVMTypeOf(v)};
+  LLVMValueRef r = qiao_cpu_call_intrinsic(cg, "llvm.fptosi.sat", tys, 2, &v, 1);
+  if (dt == QIAO_I64) return r;
+  return LLVMBuildSExt(cg->b, r, qiao_cpu_vec_type(cg, cg->t_i64, lanes), "");
+}
+
+/* i64 lanes → f32 lanes rounded to dt (through f64, as the interpreter does). */
+static LLVMValueRef i2f(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
+  LLVMValueRef d = LLVMBuildSIToFP(cg->b, v, qiao_cpu_vec_type(cg, cg->t_f64, lanes), "");
+  LLVMValueRef f = LLVMBuildFPTrunc(cg->b, d, qiao_cpu_vec_type(cg, cg->t_f32, lanes), "");
+  return qiao_cpu_round_f32(cg, f, dt);
+}
+
+static LLVMValueRef as_f32(qiao_cpu_codegen_t *cg, ival_t x, unsigned lanes) {
+  return x.is_int ? i2f(cg, x.v, QIAO_F32, lanes) : x.v;
+}
+
+static LLVMValueRef as_i64(qiao_cpu_codegen_t *cg, ival_t x, unsigned lanes) {
+  return x.is_int ? x.v : f2i(cg, x.v, QIAO_I64, lanes);
+}
+
+/* Raw integer load (exact) of lanes elements, sign-extended to i64. */
+static LLVMValueRef load_int(qiao_cpu_codegen_t *cg, LLVMValueRef base, qiao_dtype_t dt,
+                             LLVMValueRef off, int64_t stride, unsigned lanes) {
+  LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
+  LLVMTypeRef i64v = qiao_cpu_vec_type(cg, cg->t_i64, lanes);
+  LLVMValueRef v;
+  if (lanes == 1 || stride == 1) {
+    LLVMValueRef l = LLVMBuildLoad2(cg->b, qiao_cpu_vec_type(cg, st, lanes),
+                                    qiao_cpu_elem_ptr(cg, base, dt, off), "");
+    LLVMSetAlignment(l, (unsigned)qiao_dtype_size(dt));
+    v = l;
+  } else if (stride == 0) {
+    LLVMValueRef l = LLVMBuildLoad2(cg->b, st, qiao_cpu_elem_ptr(cg, base, dt, off), "");
+    LLVMSetAlignment(l, (unsigned)qiao_dtype_size(dt));
+    v = qiao_cpu_splat(cg, l, lanes);
+  } else {
+    v = LLVMGetUndef(LLVMVectorType(st, lanes));
+    for (unsigned i = 0; i < lanes; ++i) {
+      LLVMValueRef o = qk_add(cg, off, qiao_cpu_i64(cg, (int64_t)i * stride));
+      LLVMValueRef l = LLVMBuildLoad2(cg->b, st, qiao_cpu_elem_ptr(cg, base, dt, o), "");
+      LLVMSetAlignment(l, (unsigned)qiao_dtype_size(dt));
+      v = LLVMBuildInsertElement(cg->b, v, l, LLVMConstInt(cg->t_i32, i, 0), "");
+    }
+  }
+  if (st == cg->t_i64) return v;
+  return LLVMBuildSExt(cg->b, v, i64v, "");
+}
+
+static LLVMValueRef int_binary(qiao_cpu_codegen_t *cg, qiao_op_kind_t op, LLVMValueRef a,
+                               LLVMValueRef b, unsigned lanes) {
+  switch (op) {
+  case QIAO_OP_ADD: return LLVMBuildAdd(cg->b, a, b, "");
+  case QIAO_OP_SUB: return LLVMBuildSub(cg->b, a, b, "");
+  case QIAO_OP_MUL: return LLVMBuildMul(cg->b, a, b, "");
+  case QIAO_OP_MAX: return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
+  case QIAO_OP_MIN: return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+  case QIAO_OP_DIV: {
+    /* x / 0 = 0 and INT64_MIN / -1 = INT64_MIN, without UB: divide by a safe
+     * divisor and fix up. */
+    LLVMValueRef zero = vconst_i64(cg, 0, lanes), one = vconst_i64(cg, 1, lanes);
+    LLVMValueRef m1 = vconst_i64(cg, -1, lanes);
+    LLVMValueRef bz = LLVMBuildICmp(cg->b, LLVMIntEQ, b, zero, "");
+    LLVMValueRef bm1 = LLVMBuildICmp(cg->b, LLVMIntEQ, b, m1, "");
+    LLVMValueRef safe = LLVMBuildSelect(cg->b, LLVMBuildOr(cg->b, bz, bm1, ""), one, b, "");
+    LLVMValueRef q = LLVMBuildSDiv(cg->b, a, safe, "");
+    LLVMValueRef neg = LLVMBuildSub(cg->b, zero, a, ""); /* wraps: MIN stays MIN */
+    q = LLVMBuildSelect(cg->b, bm1, neg, q, "");
+    return LLVMBuildSelect(cg->b, bz, zero, q, "");
+  }
+  default: return NULL;
+  }
+}
+
+static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, int32_t i,
+                        const ival_t *vals, ew_ctx_t *c, unsigned lanes) {
+  const qiao_expr_node_t *n = &kd->expr[i];
+  qiao_dtype_t dt = n->dtype;
+  bool int_dt = qiao_dtype_is_int(dt);
+  ival_t r = {false, NULL};
+  switch (n->kind) {
+  case QIAO_EXPR_INPUT: {
+    qiao_dtype_t idt = kd->inputs[n->input].type.dtype;
+    if (qiao_dtype_is_int(idt)) {
+      r.is_int = true;
+      r.v = load_int(cg, c->in[n->input], idt, ew_offset(c, n->input),
+                     c->p->in_st[n->input][c->p->n - 1], lanes);
+    } else {
+      r.v = ew_load(c, n->input, lanes);
+    }
+    return r;
+  }
+  case QIAO_EXPR_ACC: /* no primary op in an elementwise kernel */
+    r.v = qk_fconst(cg, 0.0, lanes);
+    return r;
+  case QIAO_EXPR_CONST:
+    if (int_dt) {
+      r.is_int = true;
+      r.v = vconst_i64(cg, (int64_t)qiao_round_to_dtype(n->value, dt), lanes);
+    } else {
+      r.v = qk_fconst(cg, qiao_round_to_dtype(n->value, dt), lanes);
+    }
+    return r;
+  case QIAO_EXPR_OP: break;
+  }
+  const qiao_op_schema_t *s = qiao_op_schema(n->op);
+  ival_t a = vals[n->args[0]];
+  ival_t b = s->min_operands >= 2 ? vals[n->args[1]] : (ival_t){false, NULL};
+  if (n->op == QIAO_OP_CAST) {
+    qiao_dtype_t to = n->attrs.to;
+    if (qiao_dtype_is_int(to)) {
+      r.is_int = true;
+      r.v = a.is_int ? sat_int(cg, a.v, to, lanes) : f2i(cg, a.v, to, lanes);
+    } else if (to == QIAO_BOOL) {
+      r.v = a.is_int ? LLVMBuildUIToFP(cg->b,
+                                       LLVMBuildICmp(cg->b, LLVMIntNE, a.v, vconst_i64(cg, 0, lanes), ""),
+                                       qiao_cpu_vec_type(cg, cg->t_f32, lanes), "")
+                     : qiao_cpu_round_f32(cg, a.v, QIAO_BOOL);
+    } else {
+      r.v = a.is_int ? i2f(cg, a.v, to, lanes) : qiao_cpu_round_f32(cg, a.v, to);
+    }
+    return r;
+  }
+  if (int_dt) {
+    LLVMValueRef iv = NULL;
+    if (n->op == QIAO_OP_NEG) {
+      iv = LLVMBuildSub(cg->b, vconst_i64(cg, 0, lanes), as_i64(cg, a, lanes), "");
+    } else if (n->op == QIAO_OP_RELU) {
+      LLVMValueRef x = as_i64(cg, a, lanes), z = vconst_i64(cg, 0, lanes);
+      iv = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, x, z, ""), z, x, "");
+    } else if (b.v && n->op != QIAO_OP_POW) {
+      iv = int_binary(cg, n->op, as_i64(cg, a, lanes), as_i64(cg, b, lanes), lanes);
+    }
+    if (iv) {
+      r.is_int = true;
+      r.v = wrap_int(cg, iv, dt, lanes);
+      return r;
+    }
+    /* float math on integer values (pow, exp, ...), saturated back */
+    LLVMValueRef fv = qiao_cpu_emit_elementwise(cg, n->op, &n->attrs, as_f32(cg, a, lanes),
+                                                b.v ? as_f32(cg, b, lanes) : NULL);
+    r.is_int = true;
+    r.v = f2i(cg, fv, dt, lanes);
+    return r;
+  }
+  LLVMValueRef fv = qiao_cpu_emit_elementwise(cg, n->op, &n->attrs, as_f32(cg, a, lanes),
+                                              b.v ? as_f32(cg, b, lanes) : NULL);
+  r.v = qiao_cpu_round_f32(cg, fv, dt);
+  return r;
+}
+
+static bool expr_has_int(const qiao_kernel_desc_t *kd) {
+  for (int32_t i = 0; i < kd->n_expr; ++i)
+    if (qiao_dtype_is_int(kd->expr[i].dtype)) return true;
+  for (int32_t i = 0; i < kd->n_inputs; ++i)
+    if (qiao_dtype_is_int(kd->inputs[i].type.dtype)) return true;
+  return qiao_dtype_is_int(kd->outputs[0].type.dtype);
+}
+
+/* Evaluates the expression at the current position and stores it. */
+static void ew_body(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, ew_ctx_t *c,
+                    LLVMValueRef out, LLVMValueRef out_base, bool int_path, unsigned lanes) {
+  const qiao_kd_operand_t *o = &kd->outputs[0];
+  int64_t os = c->p->out_st[c->p->n - 1];
+  LLVMValueRef off = qk_madd(cg, out_base, c->j, os);
+  if (!int_path) {
+    LLVMValueRef v = qiao_cpu_emit_expr(cg, kd, qk_fconst(cg, 0.0, lanes), ew_load, c, lanes);
+    qk_store(cg, v, out, o->type.dtype, off, os, lanes);
+    return;
+  }
+  ival_t vals[QIAO_EXPR_MAX_NODES];
+  for (int32_t i = 0; i < kd->n_expr; ++i) vals[i] = eval_node(cg, kd, i, vals, c, lanes);
+  ival_t res = vals[kd->n_expr - 1];
+  qiao_dtype_t odt = o->type.dtype;
+  if (qiao_dtype_is_int(odt)) {
+    LLVMValueRef iv = res.is_int ? res.v : f2i(cg, res.v, odt, lanes);
+    LLVMTypeRef st = qiao_cpu_storage_type(cg, odt);
+    LLVMValueRef t = st == cg->t_i64 ? iv : LLVMBuildTrunc(cg->b, iv, qiao_cpu_vec_type(cg, st, lanes), "");
+    if (lanes == 1 || os == 1) {
+      LLVMValueRef s = LLVMBuildStore(cg->b, t, qiao_cpu_elem_ptr(cg, out, odt, off));
+      LLVMSetAlignment(s, (unsigned)qiao_dtype_size(odt));
+    } else {
+      for (unsigned l = 0; l < lanes; ++l) {
+        LLVMValueRef e = LLVMBuildExtractElement(cg->b, t, LLVMConstInt(cg->t_i32, l, 0), "");
+        LLVMValueRef po = qk_add(cg, off, qiao_cpu_i64(cg, (int64_t)l * os));
+        LLVMValueRef s = LLVMBuildStore(cg->b, e, qiao_cpu_elem_ptr(cg, out, odt, po));
+        LLVMSetAlignment(s, (unsigned)qiao_dtype_size(odt));
+      }
+    }
+  } else {
+    LLVMValueRef fv = res.is_int ? i2f(cg, res.v, odt, lanes) : res.v;
+    qk_store(cg, fv, out, odt, off, os, lanes);
+  }
+}
+
+qiao_status_t qiao_cpu_lower_elementwise(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                         const char *name, qiao_cpu_kernel_t *out) {
+  qk_kernel_init(out);
+  if (kd->n_expr <= 0 || kd->n_outputs != 1)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "elementwise kernel %s: no expression", name);
+  ew_plan_t p;
+  ew_collapse(kd, &p);
+  bool int_path = expr_has_int(kd);
+  int64_t N = p.dims[p.n - 1];
+  int64_t rows = 1;
+  for (int d = 0; d < p.n - 1; ++d) rows *= p.dims[d];
+  unsigned V = cg->vec_f32 ? cg->vec_f32 : 8;
+  if (int_path && V > 8) V = 8; /* i64 lanes: keep vectors at 512 bits */
+
+  /* grid: rows over x, columns over y when there are too few rows */
+  int64_t want = qk_plan_chunks(cg, rows * N, 1);
+  int64_t row_chunks = want <= rows ? want : rows;
+  int64_t col_chunks = 1, col_size = N;
+  if (want > rows && N >= 2 * (int64_t)V * 64) {
+    col_chunks = (want + rows - 1) / rows;
+    col_size = (N + col_chunks - 1) / col_chunks;
+    col_size = (col_size + V - 1) / V * V;
+    col_chunks = (N + col_size - 1) / col_size;
+  }
+
+  LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
+  ew_ctx_t c;
+  memset(&c, 0, sizeof c);
+  c.cg = cg;
+  c.kd = kd;
+  c.p = &p;
+  for (int32_t i = 0; i < kd->n_inputs; ++i) c.in[i] = qiao_cpu_binding(cg, fn, i);
+  LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
+
+  qk_rows_t rl;
+  qk_rows_begin(cg, fn, rows, row_chunks, &rl, "row");
+  LLVMValueRef coords[QIAO_MAX_RANK];
+  qk_unflatten(cg, rl.loop.iv, p.n - 1, p.dims, coords);
+  for (int32_t i = 0; i < kd->n_inputs; ++i) c.base[i] = qk_offset(cg, p.n - 1, coords, p.in_st[i]);
+  LLVMValueRef out_base = qk_offset(cg, p.n - 1, coords, p.out_st);
+
+  LLVMValueRef jlo, jhi;
+  if (col_chunks > 1) {
+    jlo = qk_mul(cg, qiao_cpu_wg(cg, fn, 1), col_size);
+    jhi = qk_imin(cg, qk_add(cg, jlo, qiao_cpu_i64(cg, col_size)), qiao_cpu_i64(cg, N));
+  } else {
+    jlo = qiao_cpu_i64(cg, 0);
+    jhi = qiao_cpu_i64(cg, N);
+  }
+  LLVMValueRef jvec = jlo;
+  if (N >= (int64_t)V) {
+    /* vector part: [jlo, jlo + floor((jhi - jlo) / V) * V) */
+    LLVMValueRef len = LLVMBuildSub(cg->b, jhi, jlo, "");
+    LLVMValueRef vlen = LLVMBuildAnd(cg->b, len, qiao_cpu_i64(cg, ~(int64_t)(V - 1)), "");
+    jvec = qk_add(cg, jlo, vlen);
+    qiao_cpu_loop_t vl;
+    qiao_cpu_loop_begin(cg, jlo, jvec, V, "vec", &vl);
+    c.j = vl.iv;
+    ew_body(cg, kd, &c, outp, out_base, int_path, V);
+    qiao_cpu_loop_end(cg, &vl);
+  }
+  qiao_cpu_loop_t tl;
+  qiao_cpu_loop_begin(cg, jvec, jhi, 1, "tail", &tl);
+  c.j = tl.iv;
+  ew_body(cg, kd, &c, outp, out_base, int_path, 1);
+  qiao_cpu_loop_end(cg, &tl);
+
+  qk_rows_end(cg, &rl);
+  LLVMBuildRetVoid(cg->b);
+  out->fn = fn;
+  out->grid[0] = rl.n_chunks;
+  out->grid[1] = col_chunks;
+  out->scratch_bytes = 0;
+  return NULL;
+}

@@ -1,0 +1,883 @@
+/* CPU backend — MATMUL lowering.
+ *
+ * Two code shapes, both generated here through the LLVM C API:
+ *
+ *  GEMM (BLIS style). The grid is (N tiles, M tiles, batch). A workgroup owns
+ *  an MB×NB output tile; for each KC slice of K it packs B (KC×NB) and A
+ *  (MB×KC) into its scratch in microkernel order, then runs an MR×NR
+ *  register-blocked microkernel over the tile: MR broadcasts of packed A times
+ *  NR/VL vectors of packed B per k, llvm.fma on <VL x float> (AVX-512 with
+ *  avx512_bf16 and bf16×bf16 operands: vdpbf16ps on interleaved K pairs).
+ *  Partial sums of a tile live in an f32 scratch tile between KC slices; after
+ *  the last slice the fused epilogue runs on the accumulators in registers and
+ *  the store rounds to the output dtype. Edges are zero-padded by the packers
+ *  and masked on store. Packing transposes 16×16 blocks in registers
+ *  (shufflevector butterflies), converts f16/bf16 to f32 where needed and
+ *  applies the fused rms_norm/layer_norm prologue to A's rows.
+ *
+ *  DOT (decode, M ≤ 8 with b stored [N, K]). The grid splits N. A workgroup
+ *  copies (and normalizes) a's rows into scratch as f32, then streams rows of
+ *  b: R rows at a time, M×R vector accumulators over K, horizontal sums, the
+ *  epilogue on scalars. No packing of b: it runs at memory bandwidth.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/codegen.h"
+
+#define MM_MAX_ACC 32
+#define MM_MAX_VL 16
+
+typedef struct mm_gen {
+  qiao_cpu_codegen_t *cg;
+  const qiao_kernel_desc_t *kd;
+  LLVMBuilderRef b;
+  LLVMValueRef fn;
+  unsigned vl; /* f32 lanes per vector */
+  /* problem */
+  int64_t M, N, K, batch;
+  int nbd;                      /* output batch dims */
+  int64_t bdims[QIAO_MAX_RANK]; /* their sizes */
+  int64_t a_bs[QIAO_MAX_RANK], b_bs[QIAO_MAX_RANK], o_bs[QIAO_MAX_RANK];
+  int64_t sam, sak, sbk, sbn, som;
+  qiao_dtype_t at, bt, ot, a_eff; /* a_eff: a's dtype after the norm prologue */
+  bool pk_bf16;                   /* packed operands are bf16 pairs (vdpbf16ps) */
+  /* tiling */
+  int MR, NR;
+  int64_t MB, NB, KC, KCU, KCUp; /* KCU: k-units per slice (pairs for bf16); KCUp: padded */
+  int64_t dot_nch, dot_r;
+  /* runtime values of the current workgroup */
+  LLVMValueRef a, bb, o, scratch;
+  LLVMValueRef e_base[QIAO_KD_MAX_OPERANDS];
+  LLVMValueRef stats; /* f32 [2][rows]: rstd then mean */
+  LLVMValueRef norm_w, norm_bias;
+} mm_gen_t;
+
+/* ------------------------------------------------------------ small helpers */
+
+static LLVMValueRef c64(mm_gen_t *g, int64_t v) { return qiao_cpu_i64(g->cg, v); }
+static LLVMValueRef c32(mm_gen_t *g, int v) {
+  return LLVMConstInt(g->cg->t_i32, (unsigned long long)v, 1);
+}
+static LLVMTypeRef vf(mm_gen_t *g, unsigned n) { return qiao_cpu_vec_type(g->cg, g->cg->t_f32, n); }
+static LLVMValueRef zero_f(mm_gen_t *g, unsigned n) { return LLVMConstNull(vf(g, n)); }
+
+static LLVMValueRef add(mm_gen_t *g, LLVMValueRef x, LLVMValueRef y) {
+  return LLVMBuildAdd(g->b, x, y, "");
+}
+static LLVMValueRef mul(mm_gen_t *g, LLVMValueRef x, LLVMValueRef y) {
+  return LLVMBuildMul(g->b, x, y, "");
+}
+static LLVMValueRef imin(mm_gen_t *g, LLVMValueRef x, LLVMValueRef y) {
+  return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, x, y, ""), x, y, "");
+}
+/* Byte offset GEP. */
+static LLVMValueRef byte_gep(mm_gen_t *g, LLVMValueRef p, LLVMValueRef off) {
+  return LLVMBuildGEP2(g->b, g->cg->t_i8, p, &off, 1, "");
+}
+static LLVMValueRef f32_gep(mm_gen_t *g, LLVMValueRef p, LLVMValueRef idx) {
+  return LLVMBuildGEP2(g->b, g->cg->t_f32, p, &idx, 1, "");
+}
+
+static LLVMValueRef iota(mm_gen_t *g, unsigned n) {
+  LLVMValueRef e[MM_MAX_VL * 2];
+  for (unsigned i = 0; i < n; ++i) e[i] = c64(g, i);
+  return LLVMConstVector(e, n);
+}
+
+/* Lane mask: (base + lane) < limit for lanes 0..n-1 (i64 scalars). */
+static LLVMValueRef lane_mask(mm_gen_t *g, LLVMValueRef base, LLVMValueRef limit, unsigned n) {
+  LLVMValueRef v = add(g, qiao_cpu_splat(g->cg, base, n), iota(g, n));
+  return LLVMBuildICmp(g->b, LLVMIntSLT, v, qiao_cpu_splat(g->cg, limit, n), "");
+}
+
+static LLVMValueRef load_typed(mm_gen_t *g, LLVMTypeRef t, LLVMValueRef p, unsigned align) {
+  LLVMValueRef v = LLVMBuildLoad2(g->b, t, p, "");
+  LLVMSetAlignment(v, align);
+  return v;
+}
+static void store_typed(mm_gen_t *g, LLVMValueRef v, LLVMValueRef p, unsigned align) {
+  LLVMSetAlignment(LLVMBuildStore(g->b, v, p), align);
+}
+
+/* Converts loaded storage lanes of dt to f32. */
+static LLVMValueRef to_f32(mm_gen_t *g, LLVMValueRef raw, qiao_dtype_t dt, unsigned n) {
+  qiao_cpu_codegen_t *cg = g->cg;
+  switch (dt) {
+  case QIAO_F32: return raw;
+  case QIAO_F16: return LLVMBuildFPExt(g->b, raw, vf(g, n), "");
+  default: { /* bf16 as i16 */
+    LLVMTypeRef it = qiao_cpu_vec_type(cg, cg->t_i32, n);
+    LLVMValueRef w = LLVMBuildZExt(g->b, raw, it, "");
+    LLVMValueRef sh = LLVMConstInt(cg->t_i32, 16, 0);
+    w = LLVMBuildShl(g->b, w, qiao_cpu_splat(cg, sh, n), "");
+    return LLVMBuildBitCast(g->b, w, vf(g, n), "");
+  }
+  }
+}
+
+/* Loads n lanes of dt at element `idx` as f32; mask (NULL: all) zeroes lanes. */
+static LLVMValueRef load_f32m(mm_gen_t *g, LLVMValueRef base, qiao_dtype_t dt, LLVMValueRef idx,
+                              unsigned n, LLVMValueRef mask) {
+  qiao_cpu_codegen_t *cg = g->cg;
+  if (!mask || n == 1) return qiao_cpu_load_f32(cg, base, dt, idx, n);
+  LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
+  LLVMTypeRef vt = LLVMVectorType(st, n);
+  LLVMValueRef p = qiao_cpu_elem_ptr(cg, base, dt, idx);
+  LLVMTypeRef tys[2] = {vt, cg->t_ptr};
+  LLVMValueRef args[4] = {p, c32(g, (int)qiao_dtype_size(dt)), mask, LLVMConstNull(vt)};
+  LLVMValueRef raw = qiao_cpu_call_intrinsic(cg, "llvm.masked.load", tys, 2, args, 4);
+  return to_f32(g, raw, dt, n);
+}
+
+/* Rounds f32 lanes to dt and stores them at element idx under mask (NULL: all). */
+static void store_f32m(mm_gen_t *g, LLVMValueRef v, LLVMValueRef base, qiao_dtype_t dt,
+                       LLVMValueRef idx, unsigned n, LLVMValueRef mask) {
+  qiao_cpu_codegen_t *cg = g->cg;
+  if (!mask || n == 1) {
+    qiao_cpu_store_f32(cg, v, base, dt, idx, n);
+    return;
+  }
+  LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
+  LLVMTypeRef vt = LLVMVectorType(st, n);
+  LLVMValueRef out = v;
+  if (dt == QIAO_F16) {
+    out = LLVMBuildFPTrunc(g->b, v, vt, "");
+  } else if (dt == QIAO_BF16) {
+    LLVMValueRef r = qiao_cpu_round_f32(cg, v, QIAO_BF16);
+    LLVMTypeRef it = LLVMVectorType(cg->t_i32, n);
+    r = LLVMBuildLShr(g->b, LLVMBuildBitCast(g->b, r, it, ""),
+                      qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 16, 0), n), "");
+    out = LLVMBuildTrunc(g->b, r, vt, "");
+  }
+  LLVMValueRef p = qiao_cpu_elem_ptr(cg, base, dt, idx);
+  LLVMTypeRef tys[2] = {vt, cg->t_ptr};
+  LLVMValueRef args[4] = {out, p, c32(g, (int)qiao_dtype_size(dt)), mask};
+  qiao_cpu_call_intrinsic(cg, "llvm.masked.store", tys, 2, args, 4);
+}
+
+/* Loop with loop-carried values. */
+typedef struct mm_loop {
+  qiao_cpu_loop_t l;
+  int n;
+  LLVMValueRef phi[MM_MAX_ACC + 8];
+} mm_loop_t;
+
+static void loop_begin(mm_gen_t *g, mm_loop_t *lp, LLVMValueRef lo, LLVMValueRef hi, int64_t step,
+                       const char *name, int n, LLVMValueRef *init) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+  qiao_cpu_loop_begin(g->cg, lo, hi, step, name, &lp->l);
+  lp->n = n;
+  if (n == 0) return;
+  /* Carried phis go in the header, before its compare. */
+  LLVMValueRef first = LLVMGetFirstInstruction(lp->l.header);
+  LLVMPositionBuilderBefore(g->b, LLVMGetNextInstruction(first));
+  for (int i = 0; i < n; ++i) {
+    lp->phi[i] = LLVMBuildPhi(g->b, LLVMTypeOf(init[i]), "");
+    LLVMAddIncoming(lp->phi[i], &init[i], &pre, 1);
+  }
+  LLVMPositionBuilderAtEnd(g->b, lp->l.body);
+}
+
+/* Ends the loop; `next` are the carried values at the end of the body. After
+ * the call lp->phi[i] hold the final values (valid in the exit block). */
+static void loop_end(mm_gen_t *g, mm_loop_t *lp, LLVMValueRef *next) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
+  for (int i = 0; i < lp->n; ++i) LLVMAddIncoming(lp->phi[i], &next[i], &latch, 1);
+  qiao_cpu_loop_end(g->cg, &lp->l);
+}
+
+/* if (cond) { ... } : returns the merge block; builder placed in the then block. */
+static LLVMBasicBlockRef if_begin(mm_gen_t *g, LLVMValueRef cond, const char *name) {
+  LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(g->cg->ctx, g->fn, name);
+  LLVMBasicBlockRef merge = LLVMAppendBasicBlockInContext(g->cg->ctx, g->fn, "endif");
+  LLVMBuildCondBr(g->b, cond, then, merge);
+  LLVMPositionBuilderAtEnd(g->b, then);
+  return merge;
+}
+static void if_end(mm_gen_t *g, LLVMBasicBlockRef merge) {
+  LLVMBuildBr(g->b, merge);
+  LLVMPositionBuilderAtEnd(g->b, merge);
+}
+
+static LLVMValueRef fma_v(mm_gen_t *g, LLVMValueRef x, LLVMValueRef y, LLVMValueRef acc) {
+  LLVMTypeRef t = LLVMTypeOf(acc);
+  LLVMValueRef args[3] = {x, y, acc};
+  return qiao_cpu_call_intrinsic(g->cg, "llvm.fma", &t, 1, args, 3);
+}
+
+/* In-register transpose of an n×n block (n = power of two ≤ 16) of 32-bit
+ * lanes: v[r][c] → v[c][r]. Swaps one index bit per butterfly stage. */
+static void transpose_block(mm_gen_t *g, LLVMValueRef *v, unsigned n) {
+  for (unsigned d = 1; d < n; d <<= 1) {
+    LLVMValueRef m0[MM_MAX_VL], m1[MM_MAX_VL];
+    for (unsigned c = 0; c < n; ++c) {
+      m0[c] = c32(g, (int)((c & d) == 0 ? c : n + c - d));
+      m1[c] = c32(g, (int)((c & d) == 0 ? c + d : n + c));
+    }
+    LLVMValueRef k0 = LLVMConstVector(m0, n), k1 = LLVMConstVector(m1, n);
+    for (unsigned r = 0; r < n; ++r) {
+      if (r & d) continue;
+      LLVMValueRef x = v[r], y = v[r | d];
+      v[r] = LLVMBuildShuffleVector(g->b, x, y, k0, "");
+      v[r | d] = LLVMBuildShuffleVector(g->b, x, y, k1, "");
+    }
+  }
+}
+
+/* Stores the first `lanes` lanes of vector v at p. */
+static void store_prefix(mm_gen_t *g, LLVMValueRef v, unsigned n, unsigned lanes, LLVMValueRef p) {
+  if (lanes < n) {
+    LLVMValueRef m[MM_MAX_VL];
+    for (unsigned i = 0; i < lanes; ++i) m[i] = c32(g, (int)i);
+    v = LLVMBuildShuffleVector(g->b, v, LLVMGetPoison(LLVMTypeOf(v)), LLVMConstVector(m, lanes), "");
+  }
+  store_typed(g, v, p, 4);
+}
+
+/* --------------------------------------------------------- the norm prologue */
+
+/* Computes (rstd, mean) of one row of a (contiguous over K) and stores them in
+ * stats[row_slot] and stats[rows + row_slot]. */
+static void emit_row_stats(mm_gen_t *g, LLVMValueRef row_idx /* element index of row start */,
+                           LLVMValueRef slot, int64_t rows) {
+  const qiao_kernel_desc_t *kd = g->kd;
+  unsigned vl = g->vl;
+  LLVMValueRef kk = c64(g, g->K);
+  bool ln = kd->norm_op == QIAO_OP_LAYER_NORM;
+  LLVMValueRef mean = LLVMConstReal(g->cg->t_f32, 0.0);
+  if (ln) {
+    mm_loop_t lp;
+    LLVMValueRef init = zero_f(g, vl);
+    loop_begin(g, &lp, c64(g, 0), kk, vl, "ln_sum", 1, &init);
+    LLVMValueRef m = lane_mask(g, lp.l.iv, kk, vl);
+    LLVMValueRef x = load_f32m(g, g->a, g->at, add(g, row_idx, lp.l.iv), vl, m);
+    LLVMValueRef nx = LLVMBuildFAdd(g->b, lp.phi[0], x, "");
+    loop_end(g, &lp, &nx);
+    mean = LLVMBuildFDiv(g->b, qiao_cpu_reduce_add(g->cg, lp.phi[0]),
+                         LLVMConstReal(g->cg->t_f32, (double)g->K), "");
+  }
+  mm_loop_t lp;
+  LLVMValueRef init = zero_f(g, vl);
+  loop_begin(g, &lp, c64(g, 0), kk, vl, "nrm_sq", 1, &init);
+  LLVMValueRef m = lane_mask(g, lp.l.iv, kk, vl);
+  LLVMValueRef x = load_f32m(g, g->a, g->at, add(g, row_idx, lp.l.iv), vl, m);
+  if (ln) {
+    x = LLVMBuildFSub(g->b, x, qiao_cpu_splat(g->cg, mean, vl), "");
+    x = LLVMBuildSelect(g->b, m, x, zero_f(g, vl), "");
+  }
+  LLVMValueRef nx = fma_v(g, x, x, lp.phi[0]);
+  loop_end(g, &lp, &nx);
+  LLVMValueRef var = LLVMBuildFDiv(g->b, qiao_cpu_reduce_add(g->cg, lp.phi[0]),
+                                   LLVMConstReal(g->cg->t_f32, (double)g->K), "");
+  var = LLVMBuildFAdd(g->b, var, LLVMConstReal(g->cg->t_f32, kd->norm_eps), "");
+  LLVMTypeRef ft = g->cg->t_f32;
+  LLVMValueRef sq = qiao_cpu_call_intrinsic(g->cg, "llvm.sqrt", &ft, 1, &var, 1);
+  LLVMValueRef rstd = LLVMBuildFDiv(g->b, LLVMConstReal(ft, 1.0), sq, "");
+  store_typed(g, rstd, f32_gep(g, g->stats, slot), 4);
+  store_typed(g, mean, f32_gep(g, g->stats, add(g, slot, c64(g, rows))), 4);
+}
+
+/* Applies the norm to n lanes x of row `slot` at k (global), masked lanes → 0,
+ * and rounds to norm_dtype. */
+static LLVMValueRef apply_norm(mm_gen_t *g, LLVMValueRef x, LLVMValueRef slot, int64_t rows,
+                               LLVMValueRef k, unsigned n, LLVMValueRef mask) {
+  const qiao_kernel_desc_t *kd = g->kd;
+  if (!kd->has_norm_prologue) return x;
+  LLVMValueRef rstd = load_typed(g, g->cg->t_f32, f32_gep(g, g->stats, slot), 4);
+  LLVMValueRef mean =
+      load_typed(g, g->cg->t_f32, f32_gep(g, g->stats, add(g, slot, c64(g, rows))), 4);
+  qiao_dtype_t wt = kd->inputs[kd->norm_weight_input].type.dtype;
+  LLVMValueRef w = load_f32m(g, g->norm_w, wt, k, n, mask);
+  LLVMValueRef y = LLVMBuildFSub(g->b, x, qiao_cpu_splat(g->cg, mean, n), "");
+  y = LLVMBuildFMul(g->b, y, qiao_cpu_splat(g->cg, rstd, n), "");
+  y = LLVMBuildFMul(g->b, y, w, "");
+  if (kd->norm_bias_input >= 0) {
+    qiao_dtype_t bt = kd->inputs[kd->norm_bias_input].type.dtype;
+    y = LLVMBuildFAdd(g->b, y, load_f32m(g, g->norm_bias, bt, k, n, mask), "");
+  }
+  y = qiao_cpu_round_f32(g->cg, y, kd->norm_dtype);
+  if (mask) y = LLVMBuildSelect(g->b, mask, y, zero_f(g, n), "");
+  return y;
+}
+
+/* ------------------------------------------------------------ epilogue */
+
+typedef struct mm_epi_ctx {
+  mm_gen_t *g;
+  LLVMValueRef m, n; /* output row, first column (i64) */
+  LLVMValueRef mask; /* column mask or NULL */
+} mm_epi_ctx_t;
+
+static LLVMValueRef epi_load(void *vctx, int32_t input, unsigned lanes) {
+  mm_epi_ctx_t *c = vctx;
+  mm_gen_t *g = c->g;
+  const qiao_kernel_desc_t *kd = g->kd;
+  const qiao_kd_operand_t *op = &kd->inputs[input];
+  int r = kd->outputs[0].type.shape.rank;
+  int64_t sm = op->out_strides[r - 2], sn = op->out_strides[r - 1];
+  qiao_dtype_t dt = op->type.dtype;
+  LLVMValueRef base = g->e_base[input];
+  LLVMValueRef off = mul(g, c->m, c64(g, sm));
+  if (sn == 0 || lanes == 1) {
+    if (sn != 0) off = add(g, off, mul(g, c->n, c64(g, sn)));
+    LLVMValueRef s = qiao_cpu_load_f32(g->cg, base, dt, off, 1);
+    return qiao_cpu_splat(g->cg, s, lanes);
+  }
+  off = add(g, off, mul(g, c->n, c64(g, sn)));
+  if (sn == 1) return load_f32m(g, base, dt, off, lanes, c->mask);
+  /* Strided: gather under the mask. */
+  qiao_cpu_codegen_t *cg = g->cg;
+  LLVMValueRef idx = add(g, qiao_cpu_splat(cg, off, lanes),
+                         mul(g, iota(g, lanes), qiao_cpu_splat(cg, c64(g, sn), lanes)));
+  LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
+  LLVMValueRef ptrs = LLVMBuildGEP2(g->b, st, base, &idx, 1, "");
+  LLVMTypeRef vt = LLVMVectorType(st, lanes);
+  LLVMTypeRef tys[2] = {vt, LLVMVectorType(cg->t_ptr, lanes)};
+  LLVMValueRef mask = c->mask;
+  if (!mask) {
+    mask = LLVMConstAllOnes(LLVMVectorType(cg->t_i1, lanes));
+  }
+  LLVMValueRef args[4] = {ptrs, c32(g, (int)qiao_dtype_size(dt)), mask, LLVMConstNull(vt)};
+  LLVMValueRef raw = qiao_cpu_call_intrinsic(cg, "llvm.masked.gather", tys, 2, args, 4);
+  return to_f32(g, raw, dt, lanes);
+}
+
+/* acc (f32 lanes) at output (m, n..): rounds to the primary dtype, runs the
+ * fused expression, stores rounded to the output dtype. */
+static void emit_output(mm_gen_t *g, LLVMValueRef acc, LLVMValueRef m, LLVMValueRef n,
+                        unsigned lanes, LLVMValueRef mask) {
+  const qiao_kernel_desc_t *kd = g->kd;
+  LLVMValueRef v = qiao_cpu_round_f32(g->cg, acc, kd->primary_dtype);
+  if (kd->n_expr > 0) {
+    mm_epi_ctx_t c = {g, m, n, mask};
+    v = qiao_cpu_emit_expr(g->cg, kd, v, epi_load, &c, lanes);
+  }
+  LLVMValueRef idx = add(g, mul(g, m, c64(g, g->som)), n);
+  store_f32m(g, v, g->o, g->ot, idx, lanes, mask);
+}
+
+/* ------------------------------------------------------------ entry prologue */
+
+/* Binding pointers offset to this workgroup's batch (wg_z). */
+static void emit_batch_bases(mm_gen_t *g, LLVMValueRef wz) {
+  const qiao_kernel_desc_t *kd = g->kd;
+  qiao_cpu_codegen_t *cg = g->cg;
+  LLVMValueRef a_off = c64(g, 0), b_off = c64(g, 0), o_off = c64(g, 0);
+  LLVMValueRef e_off[QIAO_KD_MAX_OPERANDS];
+  for (int i = 0; i < kd->n_inputs; ++i) e_off[i] = c64(g, 0);
+  LLVMValueRef z = wz;
+  for (int d = g->nbd - 1; d >= 0; --d) {
+    if (g->bdims[d] == 1) continue;
+    LLVMValueRef c = LLVMBuildURem(g->b, z, c64(g, g->bdims[d]), "");
+    z = LLVMBuildUDiv(g->b, z, c64(g, g->bdims[d]), "");
+    a_off = add(g, a_off, mul(g, c, c64(g, g->a_bs[d])));
+    b_off = add(g, b_off, mul(g, c, c64(g, g->b_bs[d])));
+    o_off = add(g, o_off, mul(g, c, c64(g, g->o_bs[d])));
+    for (int i = kd->n_primary_inputs; i < kd->n_inputs; ++i)
+      e_off[i] = add(g, e_off[i], mul(g, c, c64(g, kd->inputs[i].out_strides[d])));
+  }
+  g->a = qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, 0), g->at, a_off);
+  g->bb = qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, 1), g->bt, b_off);
+  g->o = qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, kd->n_inputs), g->ot, o_off);
+  for (int i = kd->n_primary_inputs; i < kd->n_inputs; ++i)
+    g->e_base[i] = qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, i), kd->inputs[i].type.dtype,
+                                     e_off[i]);
+  if (kd->has_norm_prologue) {
+    g->norm_w = qiao_cpu_binding(cg, g->fn, kd->norm_weight_input);
+    g->norm_bias = kd->norm_bias_input >= 0 ? qiao_cpu_binding(cg, g->fn, kd->norm_bias_input) : NULL;
+  }
+}
+
+/* ------------------------------------------------------------ GEMM packing */
+
+/* Loads one "k-unit vector" of a row of an operand: VL 32-bit units starting at
+ * unit ku0 of the current slice. f32 packing: VL k values as f32. bf16
+ * packing: 2·VL k values as bf16, viewed as VL 32-bit pairs. `row` is the
+ * element index of (row, k = kc0); kleft = valid k values left in the slice
+ * from ku0 on; norm_slot: stats slot of the row (A with a prologue) or NULL. */
+static LLVMValueRef load_units(mm_gen_t *g, LLVMValueRef base, qiao_dtype_t dt, LLVMValueRef row,
+                               LLVMValueRef kglob, LLVMValueRef kleft, LLVMValueRef norm_slot,
+                               int64_t rows, LLVMValueRef valid) {
+  unsigned vl = g->vl;
+  qiao_cpu_codegen_t *cg = g->cg;
+  unsigned per = g->pk_bf16 ? 2 : 1;
+  LLVMValueRef mask = lane_mask(g, c64(g, 0), kleft, vl * per);
+  if (valid) mask = LLVMBuildAnd(g->b, mask, qiao_cpu_splat(cg, valid, vl * per), "");
+  if (g->pk_bf16 && !norm_slot && dt == QIAO_BF16) {
+    LLVMTypeRef vt = LLVMVectorType(cg->t_i16, vl * 2);
+    LLVMValueRef p = qiao_cpu_elem_ptr(cg, base, dt, row);
+    LLVMTypeRef tys[2] = {vt, cg->t_ptr};
+    LLVMValueRef args[4] = {p, c32(g, 2), mask, LLVMConstNull(vt)};
+    LLVMValueRef raw = qiao_cpu_call_intrinsic(cg, "llvm.masked.load", tys, 2, args, 4);
+    return LLVMBuildBitCast(g->b, raw, vf(g, vl), "");
+  }
+  LLVMValueRef x = load_f32m(g, base, dt, row, vl * per, mask);
+  if (norm_slot) x = apply_norm(g, x, norm_slot, rows, kglob, vl * per, mask);
+  if (!g->pk_bf16) return x;
+  /* f32 → bf16 bits (values are bf16-exact when they came from bf16 or a
+   * bf16 norm) → pairs. */
+  LLVMValueRef r = qiao_cpu_round_f32(cg, x, QIAO_BF16);
+  LLVMTypeRef it = LLVMVectorType(cg->t_i32, vl * 2);
+  r = LLVMBuildLShr(g->b, LLVMBuildBitCast(g->b, r, it, ""),
+                    qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 16, 0), vl * 2), "");
+  r = LLVMBuildTrunc(g->b, r, LLVMVectorType(cg->t_i16, vl * 2), "");
+  return LLVMBuildBitCast(g->b, r, vf(g, vl), "");
+}
+
+/* Packs `nstrips` strips of `width` rows (an operand whose K is contiguous:
+ * A without transpose, B with transpose) for the current slice:
+ * dst[strip][ku][width] (32-bit units). Rows at or beyond `row_limit` are zero.
+ * row_stride: elements between rows; row0: first row index. */
+static void pack_kcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qiao_dtype_t dt,
+                         int64_t row_stride, LLVMValueRef row0, LLVMValueRef row_limit,
+                         LLVMValueRef nstrips, int width, LLVMValueRef kc0, LLVMValueRef kclen,
+                         LLVMValueRef kulen, bool norm, int64_t rows) {
+  unsigned vl = g->vl;
+  unsigned per = g->pk_bf16 ? 2 : 1;
+  qiao_cpu_loop_t ls;
+  qiao_cpu_loop_begin(g->cg, c64(g, 0), nstrips, 1, "pk_s", &ls);
+  LLVMValueRef sdst = byte_gep(g, dst, mul(g, ls.iv, c64(g, g->KCUp * width * 4)));
+  for (int grp = 0; grp < width; grp += (int)vl) {
+    int rows_in = width - grp < (int)vl ? width - grp : (int)vl;
+    qiao_cpu_loop_t lk;
+    qiao_cpu_loop_begin(g->cg, c64(g, 0), kulen, vl, "pk_k", &lk);
+    LLVMValueRef kglob = add(g, kc0, mul(g, lk.iv, c64(g, per)));
+    LLVMValueRef kleft = LLVMBuildSub(g->b, kclen, mul(g, lk.iv, c64(g, per)), "");
+    LLVMValueRef v[MM_MAX_VL];
+    for (int r = 0; r < (int)vl; ++r) {
+      if (r >= rows_in) {
+        v[r] = zero_f(g, vl);
+        continue;
+      }
+      LLVMValueRef rl = add(g, mul(g, ls.iv, c64(g, width)), c64(g, grp + r));
+      LLVMValueRef row = add(g, row0, rl);
+      LLVMValueRef valid = LLVMBuildICmp(g->b, LLVMIntSLT, row, row_limit, "");
+      LLVMValueRef rowc = LLVMBuildSelect(g->b, valid, row, c64(g, 0), "");
+      LLVMValueRef idx = add(g, mul(g, rowc, c64(g, row_stride)), kglob);
+      v[r] = load_units(g, base, dt, idx, kglob, kleft, norm ? rl : NULL, rows, valid);
+    }
+    transpose_block(g, v, vl);
+    for (int t = 0; t < (int)vl; ++t) {
+      LLVMValueRef ku = add(g, lk.iv, c64(g, t));
+      LLVMValueRef off = mul(g, add(g, mul(g, ku, c64(g, width)), c64(g, grp)), c64(g, 4));
+      store_prefix(g, v[t], vl, (unsigned)rows_in, byte_gep(g, sdst, off));
+    }
+    qiao_cpu_loop_end(g->cg, &lk);
+  }
+  qiao_cpu_loop_end(g->cg, &ls);
+}
+
+/* Packs an operand whose packed-row index is contiguous in memory (B without
+ * transpose, A with transpose): dst[strip][ku][width] from
+ * src[k * k_stride + row]. */
+static void pack_rowcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qiao_dtype_t dt,
+                           int64_t k_stride, LLVMValueRef row0, LLVMValueRef row_limit,
+                           LLVMValueRef nstrips, int width, LLVMValueRef kc0, LLVMValueRef kclen,
+                           LLVMValueRef kulen) {
+  unsigned vl = g->vl;
+  qiao_cpu_codegen_t *cg = g->cg;
+  qiao_cpu_loop_t lk;
+  qiao_cpu_loop_begin(cg, c64(g, 0), kulen, 1, "pr_k", &lk);
+  LLVMValueRef k0 = add(g, kc0, mul(g, lk.iv, c64(g, g->pk_bf16 ? 2 : 1)));
+  qiao_cpu_loop_t ls;
+  qiao_cpu_loop_begin(cg, c64(g, 0), nstrips, 1, "pr_s", &ls);
+  LLVMValueRef sdst = byte_gep(g, dst, mul(g, ls.iv, c64(g, g->KCUp * width * 4)));
+  sdst = byte_gep(g, sdst, mul(g, lk.iv, c64(g, width * 4)));
+  for (int grp = 0; grp < width; grp += (int)vl) {
+    unsigned n = width - grp < (int)vl ? (unsigned)(width - grp) : vl;
+    LLVMValueRef r0 = add(g, row0, add(g, mul(g, ls.iv, c64(g, width)), c64(g, grp)));
+    LLVMValueRef mask = lane_mask(g, r0, row_limit, n);
+    LLVMValueRef r0c = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, r0, row_limit, ""), r0,
+                                       c64(g, 0), "");
+    LLVMValueRef x0 = load_f32m(g, base, dt, add(g, mul(g, k0, c64(g, k_stride)), r0c), n, mask);
+    LLVMValueRef out;
+    if (!g->pk_bf16) {
+      out = x0;
+    } else {
+      LLVMValueRef k1 = add(g, k0, c64(g, 1));
+      LLVMValueRef in = LLVMBuildICmp(g->b, LLVMIntSLT, LLVMBuildSub(g->b, k1, kc0, ""), kclen, "");
+      LLVMValueRef mask1 = LLVMBuildAnd(g->b, mask, qiao_cpu_splat(cg, in, n), "");
+      LLVMValueRef k1c = LLVMBuildSelect(g->b, in, k1, k0, "");
+      LLVMValueRef x1 = load_f32m(g, base, dt, add(g, mul(g, k1c, c64(g, k_stride)), r0c), n, mask1);
+      LLVMValueRef mm[2 * MM_MAX_VL];
+      for (unsigned i = 0; i < n; ++i) {
+        mm[2 * i] = c32(g, (int)i);
+        mm[2 * i + 1] = c32(g, (int)(n + i));
+      }
+      LLVMValueRef il = LLVMBuildShuffleVector(g->b, x0, x1, LLVMConstVector(mm, 2 * n), "");
+      LLVMValueRef r = qiao_cpu_round_f32(cg, il, QIAO_BF16);
+      LLVMTypeRef it = LLVMVectorType(cg->t_i32, 2 * n);
+      r = LLVMBuildLShr(g->b, LLVMBuildBitCast(g->b, r, it, ""),
+                        qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 16, 0), 2 * n), "");
+      r = LLVMBuildTrunc(g->b, r, LLVMVectorType(cg->t_i16, 2 * n), "");
+      out = LLVMBuildBitCast(g->b, r, vf(g, n), "");
+    }
+    store_typed(g, out, byte_gep(g, sdst, c64(g, grp * 4)), 4);
+  }
+  qiao_cpu_loop_end(cg, &ls);
+  qiao_cpu_loop_end(cg, &lk);
+}
+
+/* ------------------------------------------------------------ microkernel */
+
+/* One MR×NR microtile over `kulen` k-units of packed strips ap/bp. With
+ * several K slices, cb is the tile's f32 partial sums in scratch and
+ * first/last (i1) say whether this is the first/last slice. */
+static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMValueRef kulen,
+                           LLVMValueRef cb, LLVMValueRef first, LLVMValueRef last,
+                           LLVMValueRef m_base, LLVMValueRef n_base) {
+  qiao_cpu_codegen_t *cg = g->cg;
+  unsigned vl = g->vl;
+  int MR = g->MR, NJ = g->NR / (int)vl, na = MR * NJ;
+  LLVMTypeRef vt = vf(g, vl);
+  LLVMValueRef acc[MM_MAX_ACC];
+  for (int i = 0; i < na; ++i) {
+    acc[i] = zero_f(g, vl);
+    if (cb) {
+      LLVMValueRef ld = load_typed(g, vt, byte_gep(g, cb, c64(g, (int64_t)i * vl * 4)), 64);
+      acc[i] = LLVMBuildSelect(g->b, first, zero_f(g, vl), ld, "");
+    }
+  }
+  LLVMTypeRef bf_vt = LLVMVectorType(cg->t_bf16, 2 * vl);
+  const int U = 4;
+  for (int pass = 0; pass < 2; ++pass) {
+    int step = pass == 0 ? U : 1;
+    LLVMValueRef lo, hi;
+    LLVMValueRef kmain = LLVMBuildAnd(g->b, kulen, c64(g, ~(int64_t)(U - 1)), "");
+    if (pass == 0) lo = c64(g, 0), hi = kmain;
+    else lo = kmain, hi = kulen;
+    mm_loop_t lp;
+    loop_begin(g, &lp, lo, hi, step, pass == 0 ? "uk" : "uk_tail", na, acc);
+    LLVMValueRef cur[MM_MAX_ACC];
+    for (int i = 0; i < na; ++i) cur[i] = lp.phi[i];
+    for (int u = 0; u < step; ++u) {
+      LLVMValueRef ku = add(g, lp.l.iv, c64(g, u));
+      LLVMValueRef brow = byte_gep(g, bp, mul(g, ku, c64(g, (int64_t)g->NR * 4)));
+      LLVMValueRef arow = byte_gep(g, ap, mul(g, ku, c64(g, (int64_t)MR * 4)));
+      LLVMValueRef bv[MM_MAX_ACC];
+      for (int j = 0; j < NJ; ++j) {
+        bv[j] = load_typed(g, vt, byte_gep(g, brow, c64(g, (int64_t)j * vl * 4)), 64);
+        if (g->pk_bf16) bv[j] = LLVMBuildBitCast(g->b, bv[j], bf_vt, "");
+      }
+      for (int i = 0; i < MR; ++i) {
+        LLVMValueRef s = load_typed(g, cg->t_f32, byte_gep(g, arow, c64(g, (int64_t)i * 4)), 4);
+        LLVMValueRef av = qiao_cpu_splat(cg, s, vl);
+        if (g->pk_bf16) av = LLVMBuildBitCast(g->b, av, bf_vt, "");
+        for (int j = 0; j < NJ; ++j) {
+          LLVMValueRef *c = &cur[i * NJ + j];
+          if (g->pk_bf16) {
+            LLVMValueRef args[3] = {*c, av, bv[j]};
+            *c = qiao_cpu_call_intrinsic(cg, "llvm.x86.avx512bf16.dpbf16ps.512", NULL, 0, args, 3);
+          } else {
+            *c = fma_v(g, av, bv[j], *c);
+          }
+        }
+      }
+    }
+    loop_end(g, &lp, cur);
+    for (int i = 0; i < na; ++i) acc[i] = lp.phi[i];
+  }
+  LLVMBasicBlockRef done = NULL;
+  if (cb) {
+    LLVMBasicBlockRef epi = LLVMAppendBasicBlockInContext(cg->ctx, g->fn, "epi");
+    LLVMBasicBlockRef spill = LLVMAppendBasicBlockInContext(cg->ctx, g->fn, "spill");
+    done = LLVMAppendBasicBlockInContext(cg->ctx, g->fn, "tile_done");
+    LLVMBuildCondBr(g->b, last, epi, spill);
+    LLVMPositionBuilderAtEnd(g->b, spill);
+    for (int i = 0; i < na; ++i)
+      store_typed(g, acc[i], byte_gep(g, cb, c64(g, (int64_t)i * vl * 4)), 64);
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, epi);
+  }
+  LLVMValueRef masks[MM_MAX_ACC], ncol[MM_MAX_ACC];
+  for (int j = 0; j < NJ; ++j) {
+    ncol[j] = add(g, n_base, c64(g, (int64_t)j * vl));
+    masks[j] = lane_mask(g, ncol[j], c64(g, g->N), vl);
+  }
+  for (int i = 0; i < MR; ++i) {
+    LLVMValueRef m = add(g, m_base, c64(g, i));
+    LLVMBasicBlockRef merge = if_begin(g, LLVMBuildICmp(g->b, LLVMIntSLT, m, c64(g, g->M), ""), "row");
+    for (int j = 0; j < NJ; ++j) emit_output(g, acc[i * NJ + j], m, ncol[j], vl, masks[j]);
+    if_end(g, merge);
+  }
+  if (done) {
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, done);
+  }
+}
+
+static int64_t align64(int64_t v) { return (v + 63) & ~(int64_t)63; }
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t rup(int64_t a, int64_t b) { return cdiv(a, b) * b; }
+
+static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
+  const qiao_kernel_desc_t *kd = g->kd;
+  qiao_cpu_codegen_t *cg = g->cg;
+  int64_t nkc = cdiv(g->K, g->KC);
+  int64_t ap_bytes = align64(g->MB * g->KCUp * 4), bp_bytes = align64(g->NB * g->KCUp * 4);
+  int64_t cb_bytes = nkc > 1 ? align64(g->MB * g->NB * 4) : 0;
+  int64_t st_bytes = kd->has_norm_prologue ? align64(2 * g->MB * 4) : 0;
+  *out_scratch = (uint64_t)(ap_bytes + bp_bytes + cb_bytes + st_bytes);
+
+  LLVMValueRef wx = qiao_cpu_wg(cg, g->fn, 0), wy = qiao_cpu_wg(cg, g->fn, 1);
+  emit_batch_bases(g, qiao_cpu_wg(cg, g->fn, 2));
+  LLVMValueRef scr = qiao_cpu_scratch(cg, g->fn);
+  LLVMValueRef ap = scr, bp = byte_gep(g, scr, c64(g, ap_bytes));
+  LLVMValueRef cb = nkc > 1 ? byte_gep(g, scr, c64(g, ap_bytes + bp_bytes)) : NULL;
+  g->stats = byte_gep(g, scr, c64(g, ap_bytes + bp_bytes + cb_bytes));
+
+  LLVMValueRef m0 = mul(g, wy, c64(g, g->MB)), n0 = mul(g, wx, c64(g, g->NB));
+  LLVMValueRef mlen = imin(g, c64(g, g->MB), LLVMBuildSub(g->b, c64(g, g->M), m0, ""));
+  LLVMValueRef nlen = imin(g, c64(g, g->NB), LLVMBuildSub(g->b, c64(g, g->N), n0, ""));
+  LLVMValueRef nms = LLVMBuildUDiv(g->b, add(g, mlen, c64(g, g->MR - 1)), c64(g, g->MR), "");
+  LLVMValueRef nns = LLVMBuildUDiv(g->b, add(g, nlen, c64(g, g->NR - 1)), c64(g, g->NR), "");
+
+  if (kd->has_norm_prologue) {
+    qiao_cpu_loop_t li;
+    qiao_cpu_loop_begin(cg, c64(g, 0), mlen, 1, "stats", &li);
+    emit_row_stats(g, mul(g, add(g, m0, li.iv), c64(g, g->sam)), li.iv, g->MB);
+    qiao_cpu_loop_end(cg, &li);
+  }
+
+  qiao_cpu_loop_t lkc;
+  qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, g->K), g->KC, "kc", &lkc);
+  LLVMValueRef kc0 = lkc.iv;
+  LLVMValueRef kclen = imin(g, c64(g, g->KC), LLVMBuildSub(g->b, c64(g, g->K), kc0, ""));
+  LLVMValueRef kulen = g->pk_bf16 ? LLVMBuildLShr(g->b, add(g, kclen, c64(g, 1)), c64(g, 1), "") : kclen;
+  if (g->sbk == 1)
+    pack_kcontig(g, bp, g->bb, g->bt, g->sbn, n0, c64(g, g->N), nns, g->NR, kc0, kclen, kulen, false,
+                 0);
+  else
+    pack_rowcontig(g, bp, g->bb, g->bt, g->sbk, n0, c64(g, g->N), nns, g->NR, kc0, kclen, kulen);
+  if (g->sak == 1)
+    pack_kcontig(g, ap, g->a, g->at, g->sam, m0, c64(g, g->M), nms, g->MR, kc0, kclen, kulen,
+                 kd->has_norm_prologue, g->MB);
+  else
+    pack_rowcontig(g, ap, g->a, g->at, g->sak, m0, c64(g, g->M), nms, g->MR, kc0, kclen, kulen);
+  LLVMValueRef first = NULL, last = NULL;
+  if (cb) {
+    first = LLVMBuildICmp(g->b, LLVMIntEQ, kc0, c64(g, 0), "");
+    last = LLVMBuildICmp(g->b, LLVMIntSGE, add(g, kc0, c64(g, g->KC)), c64(g, g->K), "");
+  }
+  qiao_cpu_loop_t lm;
+  qiao_cpu_loop_begin(cg, c64(g, 0), nms, 1, "ms", &lm);
+  LLVMValueRef apan = byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
+  qiao_cpu_loop_t ln;
+  qiao_cpu_loop_begin(cg, c64(g, 0), nns, 1, "ns", &ln);
+  LLVMValueRef bpan = byte_gep(g, bp, mul(g, ln.iv, c64(g, (int64_t)g->NR * g->KCUp * 4)));
+  LLVMValueRef cbt = NULL;
+  if (cb) {
+    LLVMValueRef t = add(g, mul(g, lm.iv, c64(g, g->NB / g->NR)), ln.iv);
+    cbt = byte_gep(g, cb, mul(g, t, c64(g, (int64_t)g->MR * g->NR * 4)));
+  }
+  emit_microtile(g, apan, bpan, kulen, cbt, first, last, add(g, m0, mul(g, lm.iv, c64(g, g->MR))),
+                 add(g, n0, mul(g, ln.iv, c64(g, g->NR))));
+  qiao_cpu_loop_end(cg, &ln);
+  qiao_cpu_loop_end(cg, &lm);
+  qiao_cpu_loop_end(cg, &lkc);
+  LLVMBuildRetVoid(g->b);
+}
+
+/* ------------------------------------------------------------ DOT (decode) */
+
+static void emit_dot_block(mm_gen_t *g, LLVMValueRef as, int64_t kp, LLVMValueRef n, int R) {
+  qiao_cpu_codegen_t *cg = g->cg;
+  unsigned vl = g->vl;
+  int M = (int)g->M, na = M * R;
+  LLVMValueRef acc[MM_MAX_ACC];
+  for (int i = 0; i < na; ++i) acc[i] = zero_f(g, vl);
+  int64_t kmain = g->K / vl * vl;
+  LLVMValueRef rowi[MM_MAX_ACC];
+  for (int r = 0; r < R; ++r) rowi[r] = mul(g, add(g, n, c64(g, r)), c64(g, g->sbn));
+  for (int pass = 0; pass < 2; ++pass) {
+    if (pass == 1 && kmain == g->K) break;
+    mm_loop_t lp;
+    LLVMValueRef lo = c64(g, pass == 0 ? 0 : kmain), hi = c64(g, pass == 0 ? kmain : g->K);
+    loop_begin(g, &lp, lo, hi, vl, pass == 0 ? "dk" : "dk_tail", na, acc);
+    LLVMValueRef k = lp.l.iv;
+    LLVMValueRef mask = pass == 1 ? lane_mask(g, k, c64(g, g->K), vl) : NULL;
+    LLVMValueRef cur[MM_MAX_ACC], av[8];
+    for (int m = 0; m < M; ++m)
+      av[m] = load_typed(g, vf(g, vl), f32_gep(g, as, add(g, k, c64(g, m * kp))), 64);
+    for (int r = 0; r < R; ++r) {
+      LLVMValueRef bv = load_f32m(g, g->bb, g->bt, add(g, rowi[r], k), vl, mask);
+      for (int m = 0; m < M; ++m) cur[m * R + r] = fma_v(g, av[m], bv, lp.phi[m * R + r]);
+    }
+    loop_end(g, &lp, cur);
+    for (int i = 0; i < na; ++i) acc[i] = lp.phi[i];
+  }
+  for (int m = 0; m < M; ++m)
+    for (int r = 0; r < R; ++r)
+      emit_output(g, qiao_cpu_reduce_add(cg, acc[m * R + r]), c64(g, m), add(g, n, c64(g, r)), 1,
+                  NULL);
+}
+
+static void emit_dot(mm_gen_t *g, uint64_t *out_scratch) {
+  const qiao_kernel_desc_t *kd = g->kd;
+  qiao_cpu_codegen_t *cg = g->cg;
+  unsigned vl = g->vl;
+  int64_t kp = rup(g->K, vl);
+  int64_t as_bytes = align64(g->M * kp * 4);
+  *out_scratch = (uint64_t)(as_bytes + align64(2 * g->M * 4));
+  LLVMValueRef wx = qiao_cpu_wg(cg, g->fn, 0);
+  emit_batch_bases(g, qiao_cpu_wg(cg, g->fn, 2));
+  LLVMValueRef as = qiao_cpu_scratch(cg, g->fn);
+  g->stats = byte_gep(g, as, c64(g, as_bytes));
+  /* a's rows → scratch as f32 (normalized), zero-padded to kp. */
+  for (int m = 0; m < (int)g->M; ++m) {
+    LLVMValueRef row = c64(g, m * g->sam);
+    if (kd->has_norm_prologue) emit_row_stats(g, row, c64(g, m), g->M);
+    if (g->sak == 1) {
+      qiao_cpu_loop_t lk;
+      qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, kp), vl, "acopy", &lk);
+      LLVMValueRef mask = lane_mask(g, lk.iv, c64(g, g->K), vl);
+      LLVMValueRef x = load_f32m(g, g->a, g->at, add(g, row, lk.iv), vl, mask);
+      x = apply_norm(g, x, c64(g, m), g->M, lk.iv, vl, mask);
+      if (!kd->has_norm_prologue) x = qiao_cpu_round_f32(cg, x, g->a_eff);
+      store_typed(g, x, f32_gep(g, as, add(g, lk.iv, c64(g, m * kp))), 64);
+      qiao_cpu_loop_end(cg, &lk);
+    } else {
+      store_typed(g, zero_f(g, vl), f32_gep(g, as, c64(g, m * kp + kp - vl)), 64);
+      qiao_cpu_loop_t lk;
+      qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, g->K), 1, "acopy", &lk);
+      LLVMValueRef x = qiao_cpu_load_f32(cg, g->a, g->at, add(g, row, mul(g, lk.iv, c64(g, g->sak))), 1);
+      store_typed(g, x, f32_gep(g, as, add(g, lk.iv, c64(g, m * kp))), 4);
+      qiao_cpu_loop_end(cg, &lk);
+    }
+  }
+  LLVMValueRef n0 = mul(g, wx, c64(g, g->dot_nch));
+  LLVMValueRef nend = imin(g, add(g, n0, c64(g, g->dot_nch)), c64(g, g->N));
+  int R = (int)g->dot_r;
+  LLVMValueRef cnt = LLVMBuildSub(g->b, nend, n0, "");
+  LLVMValueRef nfull = add(g, n0, mul(g, LLVMBuildUDiv(g->b, cnt, c64(g, R), ""), c64(g, R)));
+  qiao_cpu_loop_t ln;
+  qiao_cpu_loop_begin(cg, n0, nfull, R, "dn", &ln);
+  emit_dot_block(g, as, kp, ln.iv, R);
+  qiao_cpu_loop_end(cg, &ln);
+  if (R > 1) {
+    qiao_cpu_loop_t lr;
+    qiao_cpu_loop_begin(cg, nfull, nend, 1, "dn_tail", &lr);
+    emit_dot_block(g, as, kp, lr.iv, 1);
+    qiao_cpu_loop_end(cg, &lr);
+  }
+  LLVMBuildRetVoid(g->b);
+}
+
+/* ------------------------------------------------------------ planning */
+
+static bool mm_dtype_ok(qiao_dtype_t dt) {
+  return dt == QIAO_F32 || dt == QIAO_F16 || dt == QIAO_BF16;
+}
+
+/* Batch stride of operand `op` for output batch dim d (right-aligned). */
+static int64_t batch_stride(const qiao_kd_operand_t *op, int nbd, int d) {
+  int rb = op->type.shape.rank - 2;
+  int dx = d - (nbd - rb);
+  if (dx < 0 || op->type.shape.dims[dx] == 1) return 0;
+  return op->strides[dx];
+}
+
+static void plan_gemm(mm_gen_t *g, int64_t grid[3]) {
+  qiao_cpu_codegen_t *cg = g->cg;
+  int threads = cg->n_threads > 0 ? cg->n_threads : 1;
+  int per = g->pk_bf16 ? 2 : 1;
+  if (g->vl == 16) g->MR = 8, g->NR = 48;
+  else if (g->vl == 8) g->MR = 6, g->NR = 16;
+  else g->MR = 8, g->NR = 12;
+  int64_t kcu_max = 256, mb_max = 128, nb_max = 384;
+  const char *env = getenv("QIAO_MM_TILE"); /* tuning only: MR,NR,MB,NB,KCU */
+  if (env) {
+    int mr, nr, mb, nb, kcu;
+    if (sscanf(env, "%d,%d,%d,%d,%d", &mr, &nr, &mb, &nb, &kcu) == 5 && mr * (nr / (int)g->vl) <= 28 &&
+        nr % (int)g->vl == 0)
+      g->MR = mr, g->NR = nr, mb_max = mb, nb_max = nb, kcu_max = kcu;
+  }
+  int64_t ku = cdiv(g->K, per);
+  int64_t nkc = cdiv(ku, kcu_max);
+  g->KCU = rup(cdiv(ku, nkc), 16);
+  g->KC = g->KCU * per;
+  g->KCUp = rup(g->KCU, g->vl);
+  int64_t mt = cdiv(g->M, rup(mb_max, g->MR)), nt = cdiv(g->N, rup(nb_max, g->NR));
+  g->MB = rup(cdiv(g->M, mt), g->MR);
+  g->NB = rup(cdiv(g->N, nt), g->NR);
+  /* Enough workgroups to balance the threads: split N first, then M. */
+  while (mt * nt * g->batch < 4 * threads) {
+    if (g->NB > 2 * g->NR) g->NB = rup(cdiv(g->N, ++nt), g->NR);
+    else if (g->MB > g->MR) g->MB = rup(cdiv(g->M, ++mt), g->MR);
+    else break;
+    mt = cdiv(g->M, g->MB);
+    nt = cdiv(g->N, g->NB);
+  }
+  grid[0] = cdiv(g->N, g->NB);
+  grid[1] = cdiv(g->M, g->MB);
+  grid[2] = g->batch;
+}
+
+qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                    const char *name, qiao_cpu_kernel_t *out) {
+  if (kd->kind != QIAO_KD_MATMUL || kd->n_inputs < 2 || kd->n_outputs < 1)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: not a matmul descriptor", name);
+  mm_gen_t g0;
+  memset(&g0, 0, sizeof g0);
+  mm_gen_t *g = &g0;
+  g->cg = cg;
+  g->kd = kd;
+  g->b = cg->b;
+  g->vl = cg->vec_f32 >= 16 ? 16 : cg->vec_f32 >= 8 ? 8 : 4;
+  const qiao_kd_operand_t *A = &kd->inputs[0], *B = &kd->inputs[1], *O = &kd->outputs[0];
+  int ra = A->type.shape.rank, rb = B->type.shape.rank, r = O->type.shape.rank;
+  if (ra < 2 || rb < 2 || r < 2)
+    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul needs operands of rank >= 2", name);
+  g->at = A->type.dtype, g->bt = B->type.dtype, g->ot = O->type.dtype;
+  if (!mm_dtype_ok(g->at) || !mm_dtype_ok(g->bt) || !mm_dtype_ok(g->ot))
+    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul on %s x %s -> %s", name,
+                            qiao_dtype_name(g->at), qiao_dtype_name(g->bt), qiao_dtype_name(g->ot));
+  bool ta = kd->attrs.transpose_a, tb = kd->attrs.transpose_b;
+  g->M = O->type.shape.dims[r - 2];
+  g->N = O->type.shape.dims[r - 1];
+  g->K = A->type.shape.dims[ta ? ra - 2 : ra - 1];
+  g->sam = A->strides[ta ? ra - 1 : ra - 2];
+  g->sak = A->strides[ta ? ra - 2 : ra - 1];
+  g->sbk = B->strides[tb ? rb - 1 : rb - 2];
+  g->sbn = B->strides[tb ? rb - 2 : rb - 1];
+  g->som = O->strides[r - 2];
+  if (g->M <= 0 || g->N <= 0 || g->K <= 0)
+    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: empty matmul", name);
+  if (O->strides[r - 1] != 1 || (g->sak != 1 && g->sam != 1) || (g->sbk != 1 && g->sbn != 1))
+    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul operands need a unit inner stride", name);
+  if (kd->has_norm_prologue && (ta || g->sak != 1))
+    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: norm prologue on a transposed a", name);
+  g->nbd = r - 2;
+  g->batch = 1;
+  for (int d = 0; d < g->nbd; ++d) {
+    g->bdims[d] = O->type.shape.dims[d];
+    g->batch *= g->bdims[d];
+    g->a_bs[d] = batch_stride(A, g->nbd, d);
+    g->b_bs[d] = batch_stride(B, g->nbd, d);
+    g->o_bs[d] = O->strides[d];
+  }
+  g->a_eff = kd->has_norm_prologue ? kd->norm_dtype : g->at;
+  g->pk_bf16 = cg->has_avx512bf16 && g->vl == 16 && g->a_eff == QIAO_BF16 && g->bt == QIAO_BF16;
+
+  g->fn = qiao_cpu_entry_begin(cg, name);
+  out->fn = g->fn;
+  bool dot = g->M <= 8 && g->sbk == 1;
+  if (dot) {
+    int threads = cg->n_threads > 0 ? cg->n_threads : 1;
+    g->dot_r = g->M >= 8 ? 3 : g->M >= 4 ? 6 : g->M >= 2 ? 8 : 8;
+    int64_t want = 8 * threads;
+    int64_t nch = rup(cdiv(g->N, want), g->dot_r);
+    if (nch < 4 * g->dot_r) nch = 4 * g->dot_r;
+    g->dot_nch = nch;
+    out->grid[0] = cdiv(g->N, nch);
+    out->grid[1] = 1;
+    out->grid[2] = g->batch;
+    emit_dot(g, &out->scratch_bytes);
+  } else {
+    plan_gemm(g, out->grid);
+    emit_gemm(g, &out->scratch_bytes);
+  }
+  return NULL;
+}

@@ -1,0 +1,424 @@
+/* CPU backend — modules: target setup, kernel dispatch to lowerings, the
+ * O3 pipeline, and the three ways out (ORC LLJIT, object, shared library). */
+#include <errno.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "cpu/codegen.h"
+#include "qiao/backend.h"
+
+extern char **environ;
+
+typedef struct entry_meta {
+  qiao_kernel_launch_t launch;
+} entry_meta_t;
+
+struct qiao_cpu_module {
+  qiao_cpu_codegen_t cg;
+  LLVMOrcThreadSafeContextRef tsc;
+  int opt_level;
+  bool optimized;
+  bool has_table;
+  int32_t n_entries, cap_entries;
+  entry_meta_t *entries;
+};
+
+/* LLVM's target registry is process-global; initialize it once. */
+static pthread_once_t g_llvm_once = PTHREAD_ONCE_INIT;
+static void llvm_init_once(void) {
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+}
+
+static bool has_feature(const char *features, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = features; p && *p;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n + 1 && p[0] == '+' && memcmp(p + 1, name, n) == 0) return true;
+    p = end ? end + 1 : NULL;
+  }
+  return false;
+}
+
+void qiao_cpu_host_describe(char *buf, size_t cap) {
+  char *name = LLVMGetHostCPUName();
+  char *feat = LLVMGetHostCPUFeatures();
+  snprintf(buf, cap, "%s (%s%s%s)", name, has_feature(feat, "avx512f") ? "avx512f " : "",
+           has_feature(feat, "avx512bf16") ? "avx512bf16 " : "",
+           has_feature(feat, "avx2") ? "avx2" : has_feature(feat, "neon") ? "neon" : "");
+  LLVMDisposeMessage(name);
+  LLVMDisposeMessage(feat);
+}
+
+qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_module_t **out) {
+  *out = NULL;
+  pthread_once(&g_llvm_once, llvm_init_once);
+  qiao_cpu_module_t *m = calloc(1, sizeof(*m));
+  if (!m) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  qiao_cpu_codegen_t *cg = &m->cg;
+  m->opt_level = opts && opts->opt_level ? (opts->opt_level < 0 ? 0 : opts->opt_level) : 3;
+  cg->n_threads = opts && opts->n_threads > 0 ? opts->n_threads : 1;
+
+  char *host_name = LLVMGetHostCPUName();
+  char *host_feat = LLVMGetHostCPUFeatures();
+  cg->cpu_name = strdup(opts && opts->cpu ? opts->cpu : host_name);
+  cg->cpu_features = strdup(opts && opts->features ? opts->features : host_feat);
+  LLVMDisposeMessage(host_name);
+  LLVMDisposeMessage(host_feat);
+
+  char *triple = LLVMGetDefaultTargetTriple();
+  LLVMTargetRef target;
+  char *err = NULL;
+  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+    qiao_status_t st = qiao_status_make(QIAO_INTERNAL, "LLVM has no target for %s: %s", triple,
+                                        err ? err : "?");
+    LLVMDisposeMessage(err);
+    LLVMDisposeMessage(triple);
+    free(cg->cpu_name);
+    free(cg->cpu_features);
+    free(m);
+    return st;
+  }
+  cg->tm = LLVMCreateTargetMachine(target, triple, cg->cpu_name, cg->cpu_features,
+                                   m->opt_level >= 2 ? LLVMCodeGenLevelAggressive
+                                                     : LLVMCodeGenLevelNone,
+                                   LLVMRelocPIC, LLVMCodeModelDefault);
+  cg->td = LLVMCreateTargetDataLayout(cg->tm);
+
+  const char *f = cg->cpu_features;
+  cg->has_avx512f = has_feature(f, "avx512f");
+  cg->has_avx512bf16 = has_feature(f, "avx512bf16");
+  cg->has_avx512fp16 = has_feature(f, "avx512fp16");
+  cg->has_avx2 = has_feature(f, "avx2");
+  cg->has_fma = has_feature(f, "fma");
+  cg->has_neon = has_feature(f, "neon") || strstr(triple, "aarch64") != NULL;
+  if (cg->has_avx512f) cg->vec_bytes = 64, cg->n_vregs = 32;
+  else if (cg->has_avx2) cg->vec_bytes = 32, cg->n_vregs = 16;
+  else if (cg->has_neon) cg->vec_bytes = 16, cg->n_vregs = 32;
+  else cg->vec_bytes = 16, cg->n_vregs = 16;
+  cg->vec_f32 = cg->vec_bytes / 4;
+
+  m->tsc = LLVMOrcCreateNewThreadSafeContext();
+  cg->ctx = LLVMOrcThreadSafeContextGetContext(m->tsc);
+  cg->mod = LLVMModuleCreateWithNameInContext("qiao", cg->ctx);
+  LLVMSetTarget(cg->mod, triple);
+  char *dl = LLVMCopyStringRepOfTargetData(cg->td);
+  LLVMSetDataLayout(cg->mod, dl);
+  LLVMDisposeMessage(dl);
+  LLVMDisposeMessage(triple);
+  cg->b = LLVMCreateBuilderInContext(cg->ctx);
+
+  cg->t_void = LLVMVoidTypeInContext(cg->ctx);
+  cg->t_i1 = LLVMInt1TypeInContext(cg->ctx);
+  cg->t_i8 = LLVMInt8TypeInContext(cg->ctx);
+  cg->t_i16 = LLVMInt16TypeInContext(cg->ctx);
+  cg->t_i32 = LLVMInt32TypeInContext(cg->ctx);
+  cg->t_i64 = LLVMInt64TypeInContext(cg->ctx);
+  cg->t_f16 = LLVMHalfTypeInContext(cg->ctx);
+  cg->t_bf16 = LLVMBFloatTypeInContext(cg->ctx);
+  cg->t_f32 = LLVMFloatTypeInContext(cg->ctx);
+  cg->t_f64 = LLVMDoubleTypeInContext(cg->ctx);
+  cg->t_ptr = LLVMPointerTypeInContext(cg->ctx, 0);
+  LLVMTypeRef params[6] = {cg->t_ptr, cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64, cg->t_ptr};
+  cg->t_entry = LLVMFunctionType(cg->t_void, params, 6, 0);
+  *out = m;
+  return NULL;
+}
+
+void qiao_cpu_module_destroy(qiao_cpu_module_t *m) {
+  if (!m) return;
+  qiao_cpu_codegen_t *cg = &m->cg;
+  if (cg->b) LLVMDisposeBuilder(cg->b);
+  if (cg->mod) LLVMDisposeModule(cg->mod);
+  if (m->tsc) LLVMOrcDisposeThreadSafeContext(m->tsc);
+  if (cg->td) LLVMDisposeTargetData(cg->td);
+  if (cg->tm) LLVMDisposeTargetMachine(cg->tm);
+  free(cg->cpu_name);
+  free(cg->cpu_features);
+  free(m->entries);
+  free(m);
+}
+
+qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel_desc_t *kd,
+                                         const char *name, qiao_kernel_launch_t *out_launch) {
+  qiao_cpu_codegen_t *cg = &m->cg;
+  if (!cg->mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  if (m->optimized)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "module is already optimized; add kernels first");
+  char auto_name[32];
+  if (!name) {
+    snprintf(auto_name, sizeof auto_name, "k%d", m->n_entries);
+    name = auto_name;
+  }
+  if (strlen(name) >= sizeof(out_launch->name))
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "kernel name '%s' is too long", name);
+  if (LLVMGetNamedFunction(cg->mod, name))
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "kernel name '%s' is used twice", name);
+  qiao_cpu_kernel_t k = {0};
+  k.grid[0] = k.grid[1] = k.grid[2] = 1;
+  qiao_status_t st;
+  switch (kd->kind) {
+  case QIAO_KD_ELEMENTWISE: st = qiao_cpu_lower_elementwise(cg, kd, name, &k); break;
+  case QIAO_KD_REDUCE: st = qiao_cpu_lower_reduce(cg, kd, name, &k); break;
+  case QIAO_KD_SOFTMAX: st = qiao_cpu_lower_softmax(cg, kd, name, &k); break;
+  case QIAO_KD_NORM: st = qiao_cpu_lower_norm(cg, kd, name, &k); break;
+  case QIAO_KD_MATMUL: st = qiao_cpu_lower_matmul(cg, kd, name, &k); break;
+  case QIAO_KD_ATTENTION: st = qiao_cpu_lower_attention(cg, kd, name, &k); break;
+  case QIAO_KD_MOE: st = qiao_cpu_lower_moe(cg, kd, name, &k); break;
+  case QIAO_KD_GATHER: st = qiao_cpu_lower_gather(cg, kd, name, &k); break;
+  case QIAO_KD_TOPK: st = qiao_cpu_lower_topk(cg, kd, name, &k); break;
+  case QIAO_KD_COPY: st = qiao_cpu_lower_copy(cg, kd, name, &k); break;
+  default: st = qiao_status_make(QIAO_UNIMPLEMENTED, "kernel kind %d has no CPU lowering", kd->kind);
+  }
+  if (st) {
+    /* Drop a half-built function so the module stays valid. */
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
+    if (fn) LLVMDeleteFunction(fn);
+    return qiao_status_annotate(st, "cpu: lowering %s kernel '%s'", qiao_kd_kind_name(kd->kind), name);
+  }
+  if (m->n_entries == m->cap_entries) {
+    int32_t cap = m->cap_entries ? m->cap_entries * 2 : 16;
+    entry_meta_t *e = realloc(m->entries, sizeof(*e) * (size_t)cap);
+    if (!e) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+    m->entries = e;
+    m->cap_entries = cap;
+  }
+  entry_meta_t *e = &m->entries[m->n_entries++];
+  memset(e, 0, sizeof(*e));
+  snprintf(e->launch.name, sizeof e->launch.name, "%s", name);
+  for (int i = 0; i < 3; ++i) e->launch.grid[i] = k.grid[i] > 0 ? k.grid[i] : 1;
+  e->launch.n_bindings = kd->n_inputs + kd->n_outputs;
+  e->launch.scratch_bytes = k.scratch_bytes;
+  if (out_launch) *out_launch = e->launch;
+  return NULL;
+}
+
+qiao_status_t qiao_cpu_module_optimize(qiao_cpu_module_t *m) {
+  qiao_cpu_codegen_t *cg = &m->cg;
+  if (!cg->mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  if (m->optimized) return NULL;
+  char *msg = NULL;
+  if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg)) {
+    qiao_status_t st = qiao_status_make(QIAO_INTERNAL, "cpu: generated LLVM IR is invalid: %s",
+                                        msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    return st;
+  }
+  LLVMDisposeMessage(msg);
+  char pipeline[32];
+  snprintf(pipeline, sizeof pipeline, "default<O%d>", m->opt_level);
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopVectorization(po, m->opt_level >= 2);
+  LLVMPassBuilderOptionsSetSLPVectorization(po, m->opt_level >= 2);
+  LLVMErrorRef err = LLVMRunPasses(cg->mod, pipeline, cg->tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  if (err) {
+    char *em = LLVMGetErrorMessage(err);
+    qiao_status_t st = qiao_status_make(QIAO_INTERNAL, "cpu: LLVM pass pipeline failed: %s", em);
+    LLVMDisposeErrorMessage(em);
+    return st;
+  }
+  m->optimized = true;
+  return NULL;
+}
+
+qiao_status_t qiao_cpu_module_print_ir(qiao_cpu_module_t *m, char **out_text) {
+  *out_text = NULL;
+  if (!m->cg.mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  char *s = LLVMPrintModuleToString(m->cg.mod);
+  *out_text = strdup(s);
+  LLVMDisposeMessage(s);
+  return *out_text ? NULL : qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+/* Adds the HAL entry table (qiao_executable_entries / _entry_count) so a
+ * shared library built from this module is loadable by the HAL. */
+static void add_entry_table(qiao_cpu_module_t *m) {
+  if (m->has_table) return;
+  qiao_cpu_codegen_t *cg = &m->cg;
+  LLVMTypeRef fields[6] = {cg->t_ptr, cg->t_ptr, cg->t_i32, cg->t_i32, cg->t_i64, cg->t_ptr};
+  LLVMTypeRef rec = LLVMStructTypeInContext(cg->ctx, fields, 6, 0);
+  int32_t n = m->n_entries;
+  LLVMValueRef *recs = calloc((size_t)(n ? n : 1), sizeof(LLVMValueRef));
+  LLVMValueRef sig = NULL;
+  {
+    const char *s = QIAO_HAL_CPU_ENTRY_SIGNATURE;
+    LLVMValueRef str = LLVMConstStringInContext(cg->ctx, s, (unsigned)strlen(s), 0);
+    sig = LLVMAddGlobal(cg->mod, LLVMTypeOf(str), "qiao.sig");
+    LLVMSetInitializer(sig, str);
+    LLVMSetGlobalConstant(sig, 1);
+    LLVMSetLinkage(sig, LLVMPrivateLinkage);
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    const qiao_kernel_launch_t *l = &m->entries[i].launch;
+    LLVMValueRef str = LLVMConstStringInContext(cg->ctx, l->name, (unsigned)strlen(l->name), 0);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(str), "qiao.name");
+    LLVMSetInitializer(g, str);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetLinkage(g, LLVMPrivateLinkage);
+    LLVMValueRef vals[6] = {g, sig, LLVMConstInt(cg->t_i32, (unsigned long long)l->n_bindings, 0),
+                            LLVMConstInt(cg->t_i32, 0, 0),
+                            LLVMConstInt(cg->t_i64, l->scratch_bytes, 0),
+                            LLVMGetNamedFunction(cg->mod, l->name)};
+    recs[i] = LLVMConstNamedStruct(rec, vals, 6);
+  }
+  LLVMValueRef arr = LLVMConstArray2(rec, recs, (uint64_t)n);
+  LLVMValueRef table = LLVMAddGlobal(cg->mod, LLVMTypeOf(arr), QIAO_HAL_ENTRY_TABLE_SYMBOL);
+  LLVMSetInitializer(table, arr);
+  LLVMSetGlobalConstant(table, 1);
+  LLVMValueRef count = LLVMAddGlobal(cg->mod, cg->t_i32, QIAO_HAL_ENTRY_COUNT_SYMBOL);
+  LLVMSetInitializer(count, LLVMConstInt(cg->t_i32, (unsigned long long)n, 0));
+  LLVMSetGlobalConstant(count, 1);
+  free(recs);
+  m->has_table = true;
+}
+
+static qiao_status_t emit_object_to(qiao_cpu_module_t *m, const char *path) {
+  char *err = NULL;
+  if (LLVMTargetMachineEmitToFile(m->cg.tm, m->cg.mod, path, LLVMObjectFile, &err)) {
+    qiao_status_t st = qiao_status_make(QIAO_IO_ERROR, "%s: cannot emit object: %s", path,
+                                        err ? err : "?");
+    LLVMDisposeMessage(err);
+    return st;
+  }
+  return NULL;
+}
+
+static void tmp_path(char *buf, size_t cap, const char *path, const char *suffix) {
+  snprintf(buf, cap, "%s.tmp.%ld%s", path, (long)getpid(), suffix);
+}
+
+qiao_status_t qiao_cpu_module_emit_object(qiao_cpu_module_t *m, const char *path) {
+  if (!m->cg.mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
+  char tmp[4096];
+  tmp_path(tmp, sizeof tmp, path, ".o");
+  qiao_status_t st = emit_object_to(m, tmp);
+  if (!st && rename(tmp, path) != 0)
+    st = qiao_status_make(QIAO_IO_ERROR, "%s: cannot write: %s", path, strerror(errno));
+  if (st) unlink(tmp);
+  return st;
+}
+
+/* Runs argv (no shell) and waits; returns its exit status or -1. */
+static int run_command(char *const argv[]) {
+  pid_t pid;
+  if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0) return -1;
+  int ws;
+  if (waitpid(pid, &ws, 0) < 0) return -1;
+  return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+}
+
+qiao_status_t qiao_cpu_module_emit_shared(qiao_cpu_module_t *m, const char *path) {
+  if (!m->cg.mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
+  add_entry_table(m);
+  char obj[4096], so[4096];
+  tmp_path(obj, sizeof obj, path, ".o");
+  tmp_path(so, sizeof so, path, ".so");
+  qiao_status_t st = emit_object_to(m, obj);
+  if (!st) {
+    const char *cc = getenv("CC");
+    char *argv[] = {(char *)(cc && *cc ? cc : "cc"), "-shared", "-o", so, obj, "-lm", NULL};
+    int rc = run_command(argv);
+    if (rc != 0)
+      st = qiao_status_make(QIAO_IO_ERROR, "%s: linking the shared library with '%s' failed (%d)",
+                            path, argv[0], rc);
+  }
+  if (!st && rename(so, path) != 0)
+    st = qiao_status_make(QIAO_IO_ERROR, "%s: cannot write: %s", path, strerror(errno));
+  unlink(obj);
+  if (st) unlink(so);
+  return st;
+}
+
+static void dispose_jit(void *ctx) {
+  LLVMErrorRef err = LLVMOrcDisposeLLJIT((LLVMOrcLLJITRef)ctx);
+  if (err) LLVMConsumeError(err);
+}
+
+static qiao_status_t llvm_error(LLVMErrorRef err, const char *what) {
+  char *em = LLVMGetErrorMessage(err);
+  qiao_status_t st = qiao_status_make(QIAO_INTERNAL, "cpu: %s: %s", what, em);
+  LLVMDisposeErrorMessage(em);
+  return st;
+}
+
+qiao_status_t qiao_cpu_module_jit(qiao_cpu_module_t *m, qiao_hal_device_t *d,
+                                  qiao_hal_executable_t **out_exe) {
+  *out_exe = NULL;
+  qiao_cpu_codegen_t *cg = &m->cg;
+  if (!cg->mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
+
+  LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcJITTargetMachineBuilderRef jtmb = NULL;
+  LLVMErrorRef err = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
+  if (err) {
+    LLVMOrcDisposeLLJITBuilder(builder);
+    return llvm_error(err, "detecting the host for the JIT");
+  }
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
+  LLVMOrcLLJITRef jit = NULL;
+  err = LLVMOrcCreateLLJIT(&jit, builder); /* takes the builder */
+  if (err) return llvm_error(err, "creating the JIT");
+
+  /* Kernels may call libm (expf, powf...): resolve from this process. */
+  LLVMOrcDefinitionGeneratorRef gen = NULL;
+  err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(jit),
+                                                             NULL, NULL);
+  if (err) {
+    dispose_jit(jit);
+    return llvm_error(err, "creating the process symbol generator");
+  }
+  LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(jit);
+  LLVMOrcJITDylibAddGenerator(jd, gen);
+
+  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(cg->mod, m->tsc);
+  cg->mod = NULL; /* owned by the TSM now */
+  err = LLVMOrcLLJITAddLLVMIRModule(jit, jd, tsm);
+  if (err) {
+    LLVMOrcDisposeThreadSafeModule(tsm);
+    dispose_jit(jit);
+    return llvm_error(err, "adding the module to the JIT");
+  }
+
+  qiao_hal_entry_record_t *recs = calloc((size_t)(m->n_entries ? m->n_entries : 1), sizeof(*recs));
+  if (!recs) {
+    dispose_jit(jit);
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  for (int32_t i = 0; i < m->n_entries; ++i) {
+    const qiao_kernel_launch_t *l = &m->entries[i].launch;
+    LLVMOrcExecutorAddress addr = 0;
+    err = LLVMOrcLLJITLookup(jit, &addr, l->name);
+    if (err) {
+      free(recs);
+      dispose_jit(jit);
+      return llvm_error(err, "looking up a JIT entry");
+    }
+    recs[i].name = l->name;
+    recs[i].signature = QIAO_HAL_CPU_ENTRY_SIGNATURE;
+    recs[i].n_bindings = l->n_bindings;
+    recs[i].n_constants = 0;
+    recs[i].scratch_bytes = l->scratch_bytes;
+    recs[i].fn = (void *)(uintptr_t)addr;
+  }
+  qiao_status_t st =
+      qiao_hal_executable_create_host(d, recs, m->n_entries, dispose_jit, jit, out_exe);
+  free(recs);
+  if (st) dispose_jit(jit);
+  return st;
+}

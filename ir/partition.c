@@ -1,0 +1,521 @@
+/* Fusion and partition: a verified graph becomes a list of kernel
+ * descriptors (docs/kernel-descriptors.md).
+ *
+ * The pass walks ops from last to first. An op not yet claimed by a later
+ * kernel becomes a kernel root and claims, recursively:
+ *   - elementwise producers of its elementwise operands that have exactly one
+ *     use, the root's shape (no broadcast recompute), the same numeric class
+ *     (float or integer) and are not graph outputs — they are inlined into the
+ *     kernel's expression;
+ *   - at most one "anchor" producer (matmul, reduce, softmax, norm,
+ *     attention, moe, gather, copy-like ops) under the same conditions — the
+ *     anchor becomes the kernel's primary op and the elementwise chain its
+ *     epilogue (EXPR_ACC is the anchor's result);
+ *   - for a matmul: an rms_norm/layer_norm producer of its A operand, when
+ *     every use of the norm's result is the A operand of a non-transposed
+ *     matmul (the norm is recomputed in each one: O(MK) against O(MKN)).
+ * Reshape is free: its result aliases its operand's storage.
+ * Kernels run in the order of their root ops, which keeps defs before uses.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "qiao/ir.h"
+
+const char *qiao_kd_kind_name(qiao_kd_kind_t k) {
+  static const char *const names[QIAO_KD_KIND_COUNT] = {
+      "elementwise", "reduce", "softmax", "norm", "matmul",
+      "attention",   "moe",    "gather",  "topk", "copy"};
+  if ((int)k < 0 || k >= QIAO_KD_KIND_COUNT) return "?";
+  return names[k];
+}
+
+static bool is_elementwise(qiao_op_kind_t k) { return k >= QIAO_OP_ADD && k <= QIAO_OP_CAST; }
+
+static bool kd_kind_of(qiao_op_kind_t k, qiao_kd_kind_t *out) {
+  switch (k) {
+  case QIAO_OP_MATMUL: *out = QIAO_KD_MATMUL; return true;
+  case QIAO_OP_REDUCE_SUM:
+  case QIAO_OP_REDUCE_MAX:
+  case QIAO_OP_REDUCE_MEAN: *out = QIAO_KD_REDUCE; return true;
+  case QIAO_OP_SOFTMAX: *out = QIAO_KD_SOFTMAX; return true;
+  case QIAO_OP_RMS_NORM:
+  case QIAO_OP_LAYER_NORM: *out = QIAO_KD_NORM; return true;
+  case QIAO_OP_ATTENTION: *out = QIAO_KD_ATTENTION; return true;
+  case QIAO_OP_MOE: *out = QIAO_KD_MOE; return true;
+  case QIAO_OP_GATHER: *out = QIAO_KD_GATHER; return true;
+  case QIAO_OP_TOPK: *out = QIAO_KD_TOPK; return true;
+  case QIAO_OP_TRANSPOSE:
+  case QIAO_OP_SLICE:
+  case QIAO_OP_CONCAT:
+  case QIAO_OP_ROPE:
+  case QIAO_OP_RESHAPE: *out = QIAO_KD_COPY; return true;
+  default:
+    if (is_elementwise(k)) {
+      *out = QIAO_KD_ELEMENTWISE;
+      return true;
+    }
+    return false;
+  }
+}
+
+typedef struct pass {
+  const qiao_graph_t *g;
+  int32_t *uses;      /* per value: operand uses + output uses */
+  bool *is_output;    /* per value */
+  bool *claimed;      /* per op: part of some kernel already */
+  int32_t *alias;     /* per value */
+  bool *materialized; /* per value */
+} pass_t;
+
+static bool float_class(qiao_dtype_t dt) { return qiao_dtype_is_float(dt); }
+
+static const qiao_op_t *producer(const pass_t *p, int32_t v) {
+  const qiao_value_t *val = &p->g->values[v];
+  if (val->kind != QIAO_VALUE_RESULT || val->def_op < 0) return NULL;
+  return &p->g->ops[val->def_op];
+}
+
+static void contiguous_strides(const qiao_shape_t *s, int64_t *strides) {
+  int64_t st = 1;
+  for (int i = s->rank - 1; i >= 0; --i) {
+    strides[i] = st;
+    st *= s->dims[i];
+  }
+}
+
+/* Adds (or finds) value v as a kernel input; -1 when full. */
+static int32_t kd_add_input(qiao_kernel_desc_t *kd, const qiao_graph_t *g, int32_t v,
+                            const qiao_shape_t *out_shape, bool primary) {
+  if (!primary)
+    for (int32_t i = kd->n_primary_inputs; i < kd->n_inputs; ++i)
+      if (kd->inputs[i].value == v) return i;
+  if (kd->n_inputs >= QIAO_KD_MAX_OPERANDS) return -1;
+  qiao_kd_operand_t *o = &kd->inputs[kd->n_inputs];
+  memset(o, 0, sizeof(*o));
+  o->value = v;
+  o->type = g->values[v].type;
+  contiguous_strides(&o->type.shape, o->strides);
+  if (out_shape) {
+    /* right-aligned broadcasting into the output's index space */
+    int off = out_shape->rank - o->type.shape.rank;
+    for (int d = 0; d < out_shape->rank; ++d) {
+      int sd = d - off;
+      o->out_strides[d] = (sd < 0 || o->type.shape.dims[sd] == 1) ? 0 : o->strides[sd];
+    }
+  }
+  return kd->n_inputs++;
+}
+
+typedef struct builder {
+  pass_t *p;
+  qiao_kernel_desc_t *kd;
+  const qiao_shape_t *out_shape;
+  bool root_float;
+  int32_t anchor_op;   /* claimed anchor (-1: none) */
+  int32_t anchor_value;
+  int32_t *ops;        /* covered ops (cap = n_ops of graph) */
+  int32_t n_ops;
+  qiao_status_t err;
+} builder_t;
+
+static bool can_inline(const pass_t *p, int32_t v, const qiao_shape_t *out_shape, bool root_float) {
+  const qiao_op_t *op = producer(p, v);
+  if (!op || !is_elementwise(op->kind)) return false;
+  const qiao_value_t *val = &p->g->values[v];
+  if (p->uses[v] != 1 || p->is_output[v]) return false;
+  if (!qiao_shape_equal(&val->type.shape, out_shape)) return false;
+  if (float_class(val->type.dtype) != root_float) return false;
+  return !p->claimed[val->def_op];
+}
+
+static bool can_anchor(const pass_t *p, int32_t v, const qiao_shape_t *out_shape) {
+  const qiao_op_t *op = producer(p, v);
+  if (!op) return false;
+  qiao_kd_kind_t k;
+  if (!kd_kind_of(op->kind, &k)) return false;
+  if (k == QIAO_KD_ELEMENTWISE || k == QIAO_KD_TOPK) return false;
+  if (op->kind == QIAO_OP_RESHAPE) return false; /* an alias, not a kernel */
+  const qiao_value_t *val = &p->g->values[v];
+  if (p->uses[v] != 1 || p->is_output[v]) return false;
+  if (!qiao_shape_equal(&val->type.shape, out_shape)) return false;
+  if (!float_class(val->type.dtype)) return false;
+  return !p->claimed[val->def_op];
+}
+
+/* Emits the expression for value v; returns its node index (-1 on overflow). */
+static int32_t build_expr(builder_t *b, int32_t v) {
+  qiao_kernel_desc_t *kd = b->kd;
+  pass_t *p = b->p;
+  if (kd->n_expr >= QIAO_EXPR_MAX_NODES) return -1;
+  const qiao_value_t *val = &p->g->values[v];
+  const qiao_op_t *op = producer(p, v);
+  if (b->anchor_value == v) {
+    int32_t n = kd->n_expr++;
+    memset(&kd->expr[n], 0, sizeof(kd->expr[n]));
+    kd->expr[n].kind = QIAO_EXPR_ACC;
+    kd->expr[n].dtype = val->type.dtype;
+    return n;
+  }
+  if (op && op->kind == QIAO_OP_CONST && qiao_shape_numel(&val->type.shape) == 1 &&
+      qiao_dtype_is_float(val->type.dtype)) {
+    int32_t n = kd->n_expr++;
+    memset(&kd->expr[n], 0, sizeof(kd->expr[n]));
+    kd->expr[n].kind = QIAO_EXPR_CONST;
+    kd->expr[n].dtype = val->type.dtype;
+    kd->expr[n].value = op->attrs.const_f ? op->attrs.const_f[0]
+                                          : (double)(op->attrs.const_i ? op->attrs.const_i[0] : 0);
+    return n;
+  }
+  if (op && can_inline(p, v, b->out_shape, b->root_float)) {
+    int32_t args[2] = {-1, -1};
+    p->claimed[val->def_op] = true;
+    b->ops[b->n_ops++] = val->def_op;
+    for (int32_t i = 0; i < op->n_operands && i < 2; ++i) {
+      args[i] = build_expr(b, op->operands[i]);
+      if (args[i] < 0) return -1;
+    }
+    if (kd->n_expr >= QIAO_EXPR_MAX_NODES) return -1;
+    int32_t n = kd->n_expr++;
+    qiao_expr_node_t *e = &kd->expr[n];
+    memset(e, 0, sizeof(*e));
+    e->kind = QIAO_EXPR_OP;
+    e->op = op->kind;
+    e->args[0] = args[0];
+    e->args[1] = args[1];
+    e->dtype = val->type.dtype;
+    e->attrs.to = op->attrs.to;
+    e->attrs.approximate = op->attrs.approximate;
+    return n;
+  }
+  if (b->anchor_op < 0 && kd->kind == QIAO_KD_ELEMENTWISE && can_anchor(p, v, b->out_shape)) {
+    b->anchor_op = val->def_op;
+    b->anchor_value = v;
+    return build_expr(b, v);
+  }
+  int32_t in = kd_add_input(kd, p->g, v, b->out_shape, false);
+  if (in < 0) return -1;
+  int32_t n = kd->n_expr++;
+  memset(&kd->expr[n], 0, sizeof(kd->expr[n]));
+  kd->expr[n].kind = QIAO_EXPR_INPUT;
+  kd->expr[n].input = in;
+  kd->expr[n].dtype = val->type.dtype;
+  return n;
+}
+
+/* Fills the primary part of kd from op (inputs, attrs, kind, outputs). */
+static bool set_primary(pass_t *p, qiao_kernel_desc_t *kd, const qiao_op_t *op, builder_t *b) {
+  qiao_kd_kind_t k;
+  kd_kind_of(op->kind, &k);
+  kd->kind = k;
+  kd->op = op->kind;
+  memcpy(&kd->attrs, &op->attrs, sizeof(kd->attrs));
+  kd->attrs.param_name = NULL;
+  kd->attrs.const_f = NULL;
+  kd->attrs.const_i = NULL;
+  kd->attrs.n_values = 0;
+  kd->primary_dtype = p->g->values[op->results[0]].type.dtype;
+  /* Norm prologue: A operand of a matmul produced by a norm whose every use is
+   * the A side of a non-transposed matmul. */
+  if (op->kind == QIAO_OP_MATMUL && !op->attrs.transpose_a) {
+    int32_t a = op->operands[0];
+    const qiao_op_t *n = producer(p, a);
+    if (n && (n->kind == QIAO_OP_RMS_NORM || n->kind == QIAO_OP_LAYER_NORM) && !p->is_output[a]) {
+      bool all = true;
+      int32_t count = 0;
+      for (int32_t i = 0; i < p->g->n_ops && all; ++i) {
+        const qiao_op_t *u = &p->g->ops[i];
+        for (int32_t j = 0; j < u->n_operands; ++j) {
+          if (u->operands[j] != a) continue;
+          ++count;
+          if (u->kind != QIAO_OP_MATMUL || j != 0 || u->attrs.transpose_a) all = false;
+        }
+      }
+      if (all && count == p->uses[a] && qiao_dtype_is_float(p->g->values[n->operands[0]].type.dtype)) {
+        kd->has_norm_prologue = true;
+        kd->norm_op = n->kind;
+        kd->norm_eps = n->attrs.eps;
+        kd->norm_dtype = p->g->values[a].type.dtype;
+        kd->n_primary_inputs = 2;
+        if (kd_add_input(kd, p->g, n->operands[0], NULL, true) < 0) return false;
+        if (kd_add_input(kd, p->g, op->operands[1], NULL, true) < 0) return false;
+        kd->norm_weight_input = kd_add_input(kd, p->g, n->operands[1], NULL, true);
+        kd->norm_bias_input =
+            n->kind == QIAO_OP_LAYER_NORM ? kd_add_input(kd, p->g, n->operands[2], NULL, true) : -1;
+        /* the norm's own inputs are not expression inputs: keep them primary */
+        kd->n_primary_inputs = kd->n_inputs;
+        int32_t nid = p->g->values[a].def_op;
+        b->ops[b->n_ops++] = nid;
+        p->claimed[nid] = true;
+        return true;
+      }
+    }
+  }
+  for (int32_t i = 0; i < op->n_operands; ++i)
+    if (kd_add_input(kd, p->g, op->operands[i], NULL, true) < 0) return false;
+  kd->n_primary_inputs = kd->n_inputs;
+  kd->norm_weight_input = kd->norm_bias_input = -1;
+  return true;
+}
+
+static void set_output(const pass_t *p, qiao_kernel_desc_t *kd, int idx, int32_t v) {
+  qiao_kd_operand_t *o = &kd->outputs[idx];
+  memset(o, 0, sizeof(*o));
+  o->value = v;
+  o->type = p->g->values[v].type;
+  contiguous_strides(&o->type.shape, o->strides);
+  memcpy(o->out_strides, o->strides, sizeof(o->strides));
+}
+
+static int cmp_i32(const void *a, const void *b) {
+  int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+  return (x > y) - (x < y);
+}
+
+qiao_status_t qiao_ir_partition(const qiao_graph_t *g, qiao_partition_t **out_partition) {
+  *out_partition = NULL;
+  pass_t p = {0};
+  p.g = g;
+  int32_t nv = g->n_values, no = g->n_ops;
+  p.uses = calloc((size_t)nv + 1, sizeof(int32_t));
+  p.is_output = calloc((size_t)nv + 1, sizeof(bool));
+  p.claimed = calloc((size_t)no + 1, sizeof(bool));
+  p.alias = malloc(sizeof(int32_t) * ((size_t)nv + 1));
+  p.materialized = calloc((size_t)nv + 1, sizeof(bool));
+  qiao_partition_t *part = calloc(1, sizeof(*part));
+  qiao_kernel_desc_t *kernels = calloc((size_t)no + 1, sizeof(qiao_kernel_desc_t));
+  int32_t *root_of = malloc(sizeof(int32_t) * ((size_t)no + 1));
+  int32_t *scratch_ops = malloc(sizeof(int32_t) * ((size_t)no + 1));
+  qiao_status_t st = NULL;
+  if (!p.uses || !p.is_output || !p.claimed || !p.alias || !p.materialized || !part || !kernels ||
+      !root_of || !scratch_ops) {
+    st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+    goto done;
+  }
+  for (int32_t i = 0; i < nv; ++i) p.alias[i] = -1;
+  for (int32_t i = 0; i < no; ++i)
+    for (int32_t j = 0; j < g->ops[i].n_operands; ++j) p.uses[g->ops[i].operands[j]]++;
+  for (int32_t i = 0; i < g->n_outputs; ++i) {
+    p.uses[g->outputs[i]]++;
+    p.is_output[g->outputs[i]] = true;
+  }
+  /* Reshape aliases (forward, so chains resolve to their root). */
+  for (int32_t i = 0; i < no; ++i) {
+    const qiao_op_t *op = &g->ops[i];
+    if (op->kind != QIAO_OP_RESHAPE) continue;
+    int32_t src = op->operands[0];
+    p.alias[op->results[0]] = p.alias[src] >= 0 ? p.alias[src] : src;
+    p.claimed[i] = true;
+  }
+
+  int32_t nk = 0;
+  for (int32_t i = no - 1; i >= 0; --i) {
+    const qiao_op_t *op = &g->ops[i];
+    if (p.claimed[i] || op->kind == QIAO_OP_PARAM || op->kind == QIAO_OP_CONST) continue;
+    /* An op whose results nobody uses computes nothing observable. */
+    bool used = false;
+    for (int32_t r = 0; r < op->n_results; ++r) used |= p.uses[op->results[r]] > 0;
+    if (!used) {
+      p.claimed[i] = true;
+      continue;
+    }
+    p.claimed[i] = true;
+    qiao_kernel_desc_t *kd = &kernels[nk];
+    memset(kd, 0, sizeof(*kd));
+    kd->norm_weight_input = kd->norm_bias_input = -1;
+    builder_t b = {.p = &p, .kd = kd, .anchor_op = -1, .anchor_value = -1, .ops = scratch_ops};
+    b.ops[b.n_ops++] = i;
+    int32_t root_v = op->results[0];
+    const qiao_type_t *rt = &g->values[root_v].type;
+    b.out_shape = &rt->shape;
+    b.root_float = float_class(rt->dtype);
+    if (is_elementwise(op->kind)) {
+      kd->kind = QIAO_KD_ELEMENTWISE;
+      kd->op = op->kind;
+      kd->primary_dtype = rt->dtype;
+      /* Expression of the root: its operands, then the root op node. */
+      int32_t args[2] = {-1, -1};
+      bool ok = true;
+      for (int32_t j = 0; j < op->n_operands && j < 2 && ok; ++j) {
+        args[j] = build_expr(&b, op->operands[j]);
+        ok = args[j] >= 0;
+      }
+      if (!ok || kd->n_expr >= QIAO_EXPR_MAX_NODES) {
+        st = qiao_status_make(QIAO_UNIMPLEMENTED,
+                              "partition: fused expression at op %d is too large (max %d nodes, %d inputs)",
+                              i, QIAO_EXPR_MAX_NODES, QIAO_KD_MAX_OPERANDS);
+        goto done;
+      }
+      qiao_expr_node_t *e = &kd->expr[kd->n_expr++];
+      memset(e, 0, sizeof(*e));
+      e->kind = QIAO_EXPR_OP;
+      e->op = op->kind;
+      e->args[0] = args[0];
+      e->args[1] = args[1];
+      e->dtype = rt->dtype;
+      e->attrs.to = op->attrs.to;
+      e->attrs.approximate = op->attrs.approximate;
+      if (b.anchor_op >= 0) {
+        /* The anchor becomes the primary op; expression inputs move after its
+         * primary inputs. */
+        qiao_kernel_desc_t ex = *kd;
+        memset(kd, 0, sizeof(*kd));
+        const qiao_op_t *aop = &g->ops[b.anchor_op];
+        p.claimed[b.anchor_op] = true;
+        b.ops[b.n_ops++] = b.anchor_op;
+        if (!set_primary(&p, kd, aop, &b)) {
+          st = qiao_status_make(QIAO_UNIMPLEMENTED, "partition: too many kernel operands at op %d", i);
+          goto done;
+        }
+        int32_t shift = kd->n_inputs;
+        for (int32_t j = 0; j < ex.n_inputs; ++j) {
+          if (kd->n_inputs >= QIAO_KD_MAX_OPERANDS) {
+            st = qiao_status_make(QIAO_UNIMPLEMENTED, "partition: too many kernel operands at op %d", i);
+            goto done;
+          }
+          kd->inputs[kd->n_inputs++] = ex.inputs[j];
+        }
+        kd->n_expr = ex.n_expr;
+        memcpy(kd->expr, ex.expr, sizeof(ex.expr));
+        for (int32_t j = 0; j < kd->n_expr; ++j)
+          if (kd->expr[j].kind == QIAO_EXPR_INPUT) kd->expr[j].input += shift;
+      }
+    } else {
+      if (!set_primary(&p, kd, op, &b)) {
+        st = qiao_status_make(QIAO_UNIMPLEMENTED, "partition: too many kernel operands at op %d", i);
+        goto done;
+      }
+    }
+    kd->n_outputs = op->n_results;
+    for (int32_t r = 0; r < op->n_results; ++r) {
+      set_output(&p, kd, r, op->results[r]);
+      p.materialized[op->results[r]] = true;
+    }
+    qsort(b.ops, (size_t)b.n_ops, sizeof(int32_t), cmp_i32);
+    kd->n_ops = b.n_ops;
+    kd->ops = malloc(sizeof(int32_t) * (size_t)b.n_ops);
+    if (!kd->ops) {
+      st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+      goto done;
+    }
+    memcpy(kd->ops, b.ops, sizeof(int32_t) * (size_t)b.n_ops);
+    root_of[nk] = i;
+    nk++;
+  }
+  /* Kernels were found last-first: reverse into execution order. */
+  for (int32_t a = 0, z = nk - 1; a < z; ++a, --z) {
+    qiao_kernel_desc_t t = kernels[a];
+    kernels[a] = kernels[z];
+    kernels[z] = t;
+  }
+  part->n_kernels = nk;
+  part->kernels = kernels;
+  part->n_values = nv;
+  part->alias = p.alias;
+  part->materialized = p.materialized;
+  kernels = NULL;
+  p.alias = NULL;
+  p.materialized = NULL;
+  *out_partition = part;
+  part = NULL;
+
+done:
+  if (kernels) {
+    for (int32_t i = 0; i < no; ++i) free(kernels[i].ops);
+    free(kernels);
+  }
+  free(part);
+  free(p.uses);
+  free(p.is_output);
+  free(p.claimed);
+  free(p.alias);
+  free(p.materialized);
+  free(root_of);
+  free(scratch_ops);
+  return st;
+}
+
+void qiao_ir_partition_destroy(qiao_partition_t *part) {
+  if (!part) return;
+  for (int32_t i = 0; i < part->n_kernels; ++i) free(part->kernels[i].ops);
+  free(part->kernels);
+  free(part->alias);
+  free(part->materialized);
+  free(part);
+}
+
+/* ------------------------------------------------------------------ hash */
+
+typedef struct {
+  uint64_t h;
+} fnv_t;
+
+static void fnv(fnv_t *f, const void *data, size_t n) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; ++i) {
+    f->h ^= p[i];
+    f->h *= 1099511628211ull;
+  }
+}
+static void fnv_i64(fnv_t *f, int64_t v) { fnv(f, &v, sizeof v); }
+static void fnv_f64(fnv_t *f, double v) { fnv(f, &v, sizeof v); }
+
+static void hash_operand(fnv_t *f, const qiao_kd_operand_t *o) {
+  fnv_i64(f, o->type.dtype);
+  fnv_i64(f, o->type.shape.rank);
+  for (int i = 0; i < o->type.shape.rank; ++i) {
+    fnv_i64(f, o->type.shape.dims[i]);
+    fnv_i64(f, o->strides[i]);
+  }
+  for (int i = 0; i < QIAO_MAX_RANK; ++i) fnv_i64(f, o->out_strides[i]);
+}
+
+static void hash_attrs(fnv_t *f, const qiao_attrs_t *a, qiao_op_kind_t kind) {
+  const qiao_op_schema_t *s = qiao_op_schema(kind);
+  for (int i = 0; i < s->n_attrs; ++i) {
+    int64_t iv;
+    double fv;
+    const int64_t *ints;
+    int32_t n;
+    qiao_attrs_get(a, kind, i, &iv, &fv, &ints, &n);
+    fnv_i64(f, iv);
+    fnv_f64(f, fv);
+    fnv_i64(f, n);
+    for (int32_t j = 0; j < n; ++j) fnv_i64(f, ints[j]);
+  }
+}
+
+uint64_t qiao_kernel_desc_hash(const qiao_kernel_desc_t *kd) {
+  fnv_t f = {1469598103934665603ull};
+  fnv_i64(&f, kd->kind);
+  fnv_i64(&f, kd->op);
+  fnv_i64(&f, kd->primary_dtype);
+  hash_attrs(&f, &kd->attrs, kd->op);
+  fnv_i64(&f, kd->n_inputs);
+  fnv_i64(&f, kd->n_primary_inputs);
+  for (int32_t i = 0; i < kd->n_inputs; ++i) hash_operand(&f, &kd->inputs[i]);
+  fnv_i64(&f, kd->n_outputs);
+  for (int32_t i = 0; i < kd->n_outputs; ++i) hash_operand(&f, &kd->outputs[i]);
+  fnv_i64(&f, kd->has_norm_prologue);
+  if (kd->has_norm_prologue) {
+    fnv_i64(&f, kd->norm_op);
+    fnv_f64(&f, kd->norm_eps);
+    fnv_i64(&f, kd->norm_weight_input);
+    fnv_i64(&f, kd->norm_bias_input);
+    fnv_i64(&f, kd->norm_dtype);
+  }
+  fnv_i64(&f, kd->n_expr);
+  for (int32_t i = 0; i < kd->n_expr; ++i) {
+    const qiao_expr_node_t *e = &kd->expr[i];
+    fnv_i64(&f, e->kind);
+    fnv_i64(&f, e->op);
+    fnv_i64(&f, e->args[0]);
+    fnv_i64(&f, e->args[1]);
+    fnv_i64(&f, e->input);
+    fnv_f64(&f, e->value);
+    fnv_i64(&f, e->dtype);
+    fnv_i64(&f, e->attrs.to);
+    fnv_i64(&f, e->attrs.approximate);
+  }
+  return f.h;
+}

@@ -1,0 +1,497 @@
+/* CPU kernel lowerings (every kind but matmul) against the reference
+ * interpreter: a small graph is built with the IR builder, run by
+ * qiao_interp_run, partitioned, lowered through the CPU module API, JIT-ed
+ * and dispatched on a 2-thread HAL CPU device with NaN-poisoned outputs.
+ * Error: max|x - ref| / max(max|ref|, 1e-30) <= 1e-5 (f32), 1e-2 (bf16/f16),
+ * integers exact. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qiao/backend.h"
+#include "qiao/hal.h"
+#include "qiao/ir.h"
+
+/* ------------------------------------------------------------- helpers */
+
+#define CHECK_OK(expr)                                                              \
+  do {                                                                              \
+    qiao_status_t st_ = (expr);                                                     \
+    cr_assert(st_ == NULL, "%s: %s", #expr, st_ ? st_->message : "");               \
+  } while (0)
+
+static qiao_type_t ty(qiao_dtype_t dt, int rank, const int64_t *dims) {
+  qiao_type_t t;
+  memset(&t, 0, sizeof t);
+  t.dtype = dt;
+  t.shape.rank = rank;
+  for (int i = 0; i < rank; ++i) t.shape.dims[i] = dims[i];
+  return t;
+}
+
+#define DIMS(...) ((const int64_t[]){__VA_ARGS__})
+#define NDIMS(...) ((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
+#define TY(dt, ...) ty((dt), NDIMS(__VA_ARGS__), DIMS(__VA_ARGS__))
+
+static int32_t in(qiao_graph_t *g, const char *name, qiao_type_t t) {
+  int32_t v = -1;
+  CHECK_OK(qiao_ir_graph_add_input(g, name, t, &v));
+  return v;
+}
+
+static int32_t op(qiao_graph_t *g, qiao_op_kind_t kind, const int32_t *args, int32_t n,
+                  const qiao_attrs_t *a) {
+  qiao_status_t st = NULL;
+  int32_t v = qiao_ir_build(g, kind, args, n, a, NULL, &st);
+  cr_assert(st == NULL && v >= 0, "build %s: %s", qiao_op_name(kind), st ? st->message : "");
+  return v;
+}
+#define OP(g, kind, a, ...) op((g), (kind), (const int32_t[]){__VA_ARGS__}, NDIMS(__VA_ARGS__), (a))
+
+static qiao_attrs_t defaults(qiao_op_kind_t kind) {
+  qiao_attrs_t a;
+  memset(&a, 0, sizeof a);
+  qiao_attrs_init_defaults(&a, kind);
+  return a;
+}
+
+static qiao_graph_t *graph(void) {
+  qiao_graph_t *g = NULL;
+  CHECK_OK(qiao_ir_graph_create("t", &g));
+  return g;
+}
+
+/* Integer-valued input ranges by input index (default: floats in [-1, 1), ints in [0, 8)). */
+typedef struct range {
+  double lo, hi;
+  bool set;
+} range_t;
+
+typedef struct run_opts {
+  range_t range[8];
+  int threads;
+  double tol; /* 0: by dtype */
+  int expect_kernels; /* 0: any */
+} run_opts_t;
+
+static double tol_for(qiao_dtype_t dt) {
+  switch (dt) {
+  case QIAO_F32: return 1e-5;
+  case QIAO_F16:
+  case QIAO_BF16: return 1e-2;
+  case QIAO_F8E4M3:
+  case QIAO_F8E5M2: return 1.5e-1;
+  default: return 0.0;
+  }
+}
+
+static double max_err(const qiao_tensor_t *x, const qiao_tensor_t *ref) {
+  int64_t n = qiao_shape_numel(&ref->type.shape);
+  double mref = 0.0, merr = 0.0;
+  bool is_int = !qiao_dtype_is_float(ref->type.dtype);
+  for (int64_t i = 0; i < n; ++i) {
+    double r = qiao_tensor_get_f64(ref, i), v = qiao_tensor_get_f64(x, i);
+    if (fabs(r) > mref) mref = fabs(r);
+    double e = fabs(v - r);
+    if (isnan(v) && !isnan(r)) e = INFINITY;
+    if (isnan(r) && isnan(v)) e = 0.0;
+    if (e > merr) merr = e;
+  }
+  if (is_int) return merr;
+  return merr / (mref > 1e-30 ? mref : 1e-30);
+}
+
+/* Runs g on the interpreter and on the CPU backend; asserts the error. */
+static void run_graph(qiao_graph_t *g, uint64_t seed, const run_opts_t *opts) {
+  run_opts_t def = {0};
+  if (!opts) opts = &def;
+  CHECK_OK(qiao_ir_graph_verify(g));
+  int32_t ni = g->n_inputs;
+  qiao_tensor_t *inputs[16] = {0};
+  uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (int32_t i = 0; i < ni; ++i) {
+    const qiao_value_t *v = &g->values[g->inputs[i]];
+    CHECK_OK(qiao_tensor_create(v->type, &inputs[i]));
+    double lo = -1.0, hi = 1.0;
+    if (!qiao_dtype_is_float(v->type.dtype)) lo = 0, hi = 8;
+    if (i < 8 && opts->range[i].set) lo = opts->range[i].lo, hi = opts->range[i].hi;
+    qiao_tensor_fill_random(inputs[i], &rng, lo, hi);
+  }
+  qiao_tensor_t *refs[8] = {0};
+  CHECK_OK(qiao_interp_run(g, (const qiao_tensor_t *const *)inputs, NULL, NULL, NULL, 0, refs));
+
+  qiao_partition_t *part = NULL;
+  CHECK_OK(qiao_ir_partition(g, &part));
+  if (opts->expect_kernels)
+    cr_expect_eq(part->n_kernels, opts->expect_kernels, "expected %d kernels, got %d",
+                 opts->expect_kernels, part->n_kernels);
+  int threads = opts->threads ? opts->threads : 2;
+  char uri[32];
+  snprintf(uri, sizeof uri, "cpu:threads=%d", threads);
+  qiao_hal_device_t *dev = NULL;
+  CHECK_OK(qiao_hal_device_open(uri, &dev));
+  qiao_cpu_options_t mo = {.n_threads = threads};
+  qiao_cpu_module_t *mod = NULL;
+  CHECK_OK(qiao_cpu_module_create(&mo, &mod));
+  qiao_kernel_launch_t *launch = calloc((size_t)part->n_kernels + 1, sizeof *launch);
+  for (int32_t k = 0; k < part->n_kernels; ++k) {
+    char name[32];
+    snprintf(name, sizeof name, "k%d", k);
+    CHECK_OK(qiao_cpu_module_add_kernel(mod, &part->kernels[k], name, &launch[k]));
+  }
+  qiao_hal_executable_t *exe = NULL;
+  CHECK_OK(qiao_cpu_module_jit(mod, dev, &exe));
+  qiao_cpu_module_destroy(mod);
+
+  /* one buffer per stored value (aliases share their root's) */
+  int32_t nv = g->n_values;
+  qiao_hal_buffer_t **buf = calloc((size_t)nv, sizeof *buf);
+  for (int32_t i = 0; i < ni; ++i) {
+    int32_t v = g->inputs[i];
+    CHECK_OK(qiao_hal_buffer_alloc(dev, qiao_tensor_nbytes(inputs[i]) + 64, &buf[v]));
+    CHECK_OK(qiao_hal_buffer_write(buf[v], 0, inputs[i]->data, qiao_tensor_nbytes(inputs[i])));
+  }
+  for (int32_t k = 0; k < part->n_kernels; ++k) {
+    const qiao_kernel_desc_t *kd = &part->kernels[k];
+    for (int32_t o = 0; o < kd->n_outputs; ++o) {
+      int32_t v = kd->outputs[o].value;
+      size_t nb = (size_t)qiao_shape_numel(&kd->outputs[o].type.shape) *
+                  qiao_dtype_size(kd->outputs[o].type.dtype);
+      CHECK_OK(qiao_hal_buffer_alloc(dev, nb + 64, &buf[v]));
+      void *p = qiao_hal_buffer_host_ptr(buf[v]);
+      memset(p, 0xFF, nb + 64); /* NaN poison */
+    }
+  }
+  for (int32_t k = 0; k < part->n_kernels; ++k) {
+    const qiao_kernel_desc_t *kd = &part->kernels[k];
+    qiao_hal_binding_t b[QIAO_KD_MAX_OPERANDS + 2];
+    int32_t nb = 0;
+    for (int32_t i = 0; i < kd->n_inputs; ++i) {
+      int32_t v = kd->inputs[i].value;
+      if (part->alias && part->alias[v] >= 0) v = part->alias[v];
+      cr_assert(buf[v], "kernel %d input %d (value %d) has no buffer", k, i, v);
+      b[nb++] = (qiao_hal_binding_t){buf[v], 0};
+    }
+    for (int32_t o = 0; o < kd->n_outputs; ++o) b[nb++] = (qiao_hal_binding_t){buf[kd->outputs[o].value], 0};
+    int32_t idx = -1;
+    qiao_hal_entry_info_t info;
+    CHECK_OK(qiao_hal_executable_lookup(exe, launch[k].name, &idx, &info));
+    CHECK_OK(qiao_hal_dispatch(dev, exe, idx, launch[k].grid, b, nb, NULL, 0));
+  }
+  for (int32_t o = 0; o < g->n_outputs; ++o) {
+    int32_t v = g->outputs[o];
+    if (part->alias && part->alias[v] >= 0) v = part->alias[v];
+    cr_assert(buf[v], "output %d has no buffer", o);
+    qiao_tensor_t *got = NULL;
+    CHECK_OK(qiao_tensor_create(refs[o]->type, &got));
+    CHECK_OK(qiao_hal_buffer_read(buf[v], 0, got->data, qiao_tensor_nbytes(got)));
+    double err = max_err(got, refs[o]);
+    double tol = opts->tol > 0 ? opts->tol : tol_for(refs[o]->type.dtype);
+    char tb[96];
+    qiao_type_str(&refs[o]->type, tb, sizeof tb);
+    cr_expect(err <= tol, "output %d (%s): error %.3g > %.3g (kernels %d, first kind %s)", o, tb, err,
+              tol, part->n_kernels, qiao_kd_kind_name(part->kernels[0].kind));
+    qiao_tensor_destroy(got);
+  }
+  for (int32_t v = 0; v < nv; ++v)
+    if (buf[v]) qiao_hal_buffer_release(buf[v]);
+  free(buf);
+  free(launch);
+  qiao_hal_executable_release(exe);
+  qiao_hal_device_release(dev);
+  qiao_ir_partition_destroy(part);
+  for (int32_t i = 0; i < ni; ++i) qiao_tensor_destroy(inputs[i]);
+  for (int32_t o = 0; o < g->n_outputs; ++o) qiao_tensor_destroy(refs[o]);
+  qiao_ir_graph_destroy(g);
+}
+
+static void outputs1(qiao_graph_t *g, int32_t v) { CHECK_OK(qiao_ir_graph_set_outputs(g, &v, 1)); }
+
+/* ------------------------------------------------------------ elementwise */
+
+static void ew_binary(qiao_op_kind_t k, qiao_type_t ta, qiao_type_t tb, uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t a = in(g, "a", ta), b = in(g, "b", tb);
+  outputs1(g, OP(g, k, NULL, a, b));
+  run_graph(g, seed, NULL);
+}
+
+Test(elementwise, binary_f32_broadcast) {
+  ew_binary(QIAO_OP_ADD, TY(QIAO_F32, 3, 17), TY(QIAO_F32, 17), 1);
+  ew_binary(QIAO_OP_MUL, TY(QIAO_F32, 127), TY(QIAO_F32, 1), 2);
+  ew_binary(QIAO_OP_SUB, TY(QIAO_F32, 1), TY(QIAO_F32, 1), 3);
+  ew_binary(QIAO_OP_MAX, TY(QIAO_F32, 4, 1, 3), TY(QIAO_F32, 1, 5, 1), 4);
+  ew_binary(QIAO_OP_DIV, TY(QIAO_F32, 17, 1), TY(QIAO_F32, 17, 127), 5);
+  ew_binary(QIAO_OP_MIN, TY(QIAO_F32, 2, 3, 17), TY(QIAO_F32, 3, 1), 6);
+}
+
+Test(elementwise, binary_half) {
+  ew_binary(QIAO_OP_ADD, TY(QIAO_BF16, 3, 17), TY(QIAO_BF16, 17), 7);
+  ew_binary(QIAO_OP_MUL, TY(QIAO_F16, 127, 3), TY(QIAO_F16, 127, 1), 8);
+}
+
+Test(elementwise, fused_chain) {
+  static const qiao_dtype_t dts[] = {QIAO_F32, QIAO_BF16, QIAO_F16};
+  for (int t = 0; t < 3; ++t) {
+    qiao_graph_t *g = graph();
+    int32_t x = in(g, "x", TY(dts[t], 5, 127)), y = in(g, "y", TY(dts[t], 127));
+    qiao_attrs_t ga = defaults(QIAO_OP_GELU);
+    int32_t h = OP(g, QIAO_OP_MUL, NULL, OP(g, QIAO_OP_SILU, NULL, x), y);
+    h = OP(g, QIAO_OP_ADD, NULL, h, OP(g, QIAO_OP_GELU, &ga, x));
+    h = OP(g, QIAO_OP_SUB, NULL, h, OP(g, QIAO_OP_TANH, NULL, OP(g, QIAO_OP_SIGMOID, NULL, y)));
+    h = OP(g, QIAO_OP_ADD, NULL, h, OP(g, QIAO_OP_EXP, NULL, OP(g, QIAO_OP_NEG, NULL, x)));
+    outputs1(g, h);
+    run_graph(g, 10 + (uint64_t)t, &(run_opts_t){.expect_kernels = 2}); /* sigmoid(y) is [127]: its own kernel */
+  }
+}
+
+Test(elementwise, unary_positive) {
+  static const qiao_op_kind_t ops[] = {QIAO_OP_LOG, QIAO_OP_SQRT, QIAO_OP_RSQRT, QIAO_OP_RELU};
+  for (int i = 0; i < 4; ++i) {
+    qiao_graph_t *g = graph();
+    int32_t x = in(g, "x", TY(QIAO_F32, 3, 17));
+    outputs1(g, OP(g, ops[i], NULL, x));
+    run_graph(g, 20 + (uint64_t)i, &(run_opts_t){.range = {{0.1, 4.0, true}}});
+  }
+}
+
+Test(elementwise, large_parallel) {
+  ew_binary(QIAO_OP_ADD, TY(QIAO_F32, 257, 301), TY(QIAO_F32, 301), 30);
+  ew_binary(QIAO_OP_MUL, TY(QIAO_F32, 100003), TY(QIAO_F32, 100003), 31);
+  ew_binary(QIAO_OP_ADD, TY(QIAO_BF16, 70000, 3), TY(QIAO_BF16, 70000, 1), 32);
+}
+
+Test(elementwise, integers) {
+  static const qiao_op_kind_t ops[] = {QIAO_OP_ADD, QIAO_OP_SUB, QIAO_OP_MUL, QIAO_OP_DIV,
+                                       QIAO_OP_MAX, QIAO_OP_MIN};
+  for (int i = 0; i < 6; ++i) {
+    qiao_graph_t *g = graph();
+    int32_t a = in(g, "a", TY(QIAO_I32, 3, 17)), b = in(g, "b", TY(QIAO_I32, 17));
+    outputs1(g, OP(g, ops[i], NULL, a, b));
+    run_graph(g, 40 + (uint64_t)i,
+              &(run_opts_t){.range = {{-100000, 100000, true}, {-5, 5, true}}});
+  }
+  /* i64 with values beyond 2^24 (exactness), wrap-around of i32 mul */
+  qiao_graph_t *g = graph();
+  int32_t a = in(g, "a", TY(QIAO_I64, 127)), b = in(g, "b", TY(QIAO_I64, 127));
+  outputs1(g, OP(g, QIAO_OP_ADD, NULL, OP(g, QIAO_OP_MUL, NULL, a, b), a));
+  run_graph(g, 47, &(run_opts_t){.range = {{-3e9, 3e9, true}, {-1000, 1000, true}}});
+  g = graph();
+  a = in(g, "a", TY(QIAO_I32, 17));
+  b = in(g, "b", TY(QIAO_I32, 17));
+  outputs1(g, OP(g, QIAO_OP_NEG, NULL, OP(g, QIAO_OP_MUL, NULL, a, b)));
+  run_graph(g, 48, &(run_opts_t){.range = {{-2e9, 2e9, true}, {-1000, 1000, true}}});
+}
+
+Test(elementwise, casts) {
+  qiao_attrs_t c = defaults(QIAO_OP_CAST);
+  /* f32 -> i32 (toward zero, saturating) */
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(QIAO_F32, 3, 17));
+  c.to = QIAO_I32;
+  outputs1(g, OP(g, QIAO_OP_CAST, &c, OP(g, QIAO_OP_MUL, NULL, x, x)));
+  run_graph(g, 50, &(run_opts_t){.range = {{-60000, 60000, true}}});
+  /* i32 -> f32 -> bf16 chain, i64 -> i32 saturation, -> bool */
+  g = graph();
+  x = in(g, "x", TY(QIAO_I32, 127));
+  c.to = QIAO_F32;
+  int32_t f = OP(g, QIAO_OP_CAST, &c, x);
+  outputs1(g, OP(g, QIAO_OP_MUL, NULL, f, f));
+  run_graph(g, 51, &(run_opts_t){.range = {{-3000, 3000, true}}});
+  g = graph();
+  x = in(g, "x", TY(QIAO_I64, 17));
+  c.to = QIAO_I32;
+  outputs1(g, OP(g, QIAO_OP_CAST, &c, x));
+  run_graph(g, 52, &(run_opts_t){.range = {{-5e9, 5e9, true}}});
+  g = graph();
+  x = in(g, "x", TY(QIAO_F32, 17));
+  c.to = QIAO_BOOL;
+  outputs1(g, OP(g, QIAO_OP_CAST, &c, OP(g, QIAO_OP_RELU, NULL, x)));
+  run_graph(g, 53, NULL);
+  g = graph();
+  x = in(g, "x", TY(QIAO_F32, 33));
+  c.to = QIAO_BF16;
+  outputs1(g, OP(g, QIAO_OP_CAST, &c, x));
+  run_graph(g, 54, NULL);
+}
+
+/* ---------------------------------------------------------------- reduce */
+
+static void reduce_case(qiao_op_kind_t k, qiao_type_t t, const int64_t *axes, int n_axes, bool keep,
+                        uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", t);
+  qiao_attrs_t a = defaults(k);
+  a.n_axes = n_axes;
+  for (int i = 0; i < n_axes; ++i) a.axes[i] = axes[i];
+  a.keepdims = keep;
+  outputs1(g, OP(g, k, &a, x));
+  run_graph(g, seed, NULL);
+}
+
+Test(reduce, shapes) {
+  static const qiao_op_kind_t ks[] = {QIAO_OP_REDUCE_SUM, QIAO_OP_REDUCE_MAX, QIAO_OP_REDUCE_MEAN};
+  for (int i = 0; i < 3; ++i) {
+    uint64_t s = 100 + 10 * (uint64_t)i;
+    reduce_case(ks[i], TY(QIAO_F32, 3, 17), DIMS(-1), 1, false, s + 0);
+    reduce_case(ks[i], TY(QIAO_F32, 127), DIMS(0), 1, false, s + 1);
+    reduce_case(ks[i], TY(QIAO_F32, 1), DIMS(0), 1, true, s + 2);
+    reduce_case(ks[i], TY(QIAO_F32, 17, 3), DIMS(0), 1, false, s + 3);
+    reduce_case(ks[i], TY(QIAO_F32, 3, 17, 5), DIMS(1), 1, true, s + 4);
+    reduce_case(ks[i], TY(QIAO_F32, 3, 17, 5), DIMS(0, 2), 2, false, s + 5);
+    reduce_case(ks[i], TY(QIAO_BF16, 5, 127), DIMS(-1), 1, false, s + 6);
+    reduce_case(ks[i], TY(QIAO_F16, 127, 33), DIMS(0), 1, true, s + 7);
+  }
+  reduce_case(QIAO_OP_REDUCE_SUM, TY(QIAO_F32, 300, 257), DIMS(1), 1, false, 140);
+  reduce_case(QIAO_OP_REDUCE_MEAN, TY(QIAO_F32, 300, 257), DIMS(0), 1, false, 141);
+}
+
+Test(reduce, epilogue) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(QIAO_F32, 17, 33)), y = in(g, "y", TY(QIAO_F32, 17));
+  qiao_attrs_t a = defaults(QIAO_OP_REDUCE_SUM);
+  int32_t r = OP(g, QIAO_OP_REDUCE_SUM, &a, x);
+  outputs1(g, OP(g, QIAO_OP_MUL, NULL, OP(g, QIAO_OP_SQRT, NULL, OP(g, QIAO_OP_RELU, NULL, r)), y));
+  run_graph(g, 150, &(run_opts_t){.expect_kernels = 1});
+}
+
+/* --------------------------------------------------------------- softmax */
+
+static void softmax_case(qiao_type_t t, int64_t axis, uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", t);
+  qiao_attrs_t a = defaults(QIAO_OP_SOFTMAX);
+  a.axis = axis;
+  outputs1(g, OP(g, QIAO_OP_SOFTMAX, &a, x));
+  run_graph(g, seed, &(run_opts_t){.range = {{-8, 8, true}}});
+}
+
+Test(softmax, shapes) {
+  softmax_case(TY(QIAO_F32, 3, 17), -1, 200);
+  softmax_case(TY(QIAO_F32, 1), -1, 201);
+  softmax_case(TY(QIAO_F32, 5, 127), -1, 202);
+  softmax_case(TY(QIAO_F32, 17, 3), 0, 203);
+  softmax_case(TY(QIAO_F32, 2, 17, 19), 1, 204);
+  softmax_case(TY(QIAO_BF16, 3, 127), -1, 205);
+  softmax_case(TY(QIAO_F16, 33, 17), 0, 206);
+  softmax_case(TY(QIAO_F32, 301, 257), -1, 207);
+}
+
+Test(softmax, epilogue) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(QIAO_F32, 5, 33)), y = in(g, "y", TY(QIAO_F32, 5, 1));
+  qiao_attrs_t a = defaults(QIAO_OP_SOFTMAX);
+  outputs1(g, OP(g, QIAO_OP_ADD, NULL, OP(g, QIAO_OP_SOFTMAX, &a, x), y));
+  run_graph(g, 210, &(run_opts_t){.expect_kernels = 1});
+}
+
+/* ------------------------------------------------------------------ norm */
+
+static void norm_case(qiao_op_kind_t k, qiao_dtype_t dt, int64_t rows, int64_t D, uint64_t seed,
+                      bool residual) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(dt, rows, D)), w = in(g, "w", TY(dt, D));
+  qiao_attrs_t a = defaults(k);
+  int32_t y;
+  if (k == QIAO_OP_LAYER_NORM) {
+    int32_t b = in(g, "b", TY(dt, D));
+    y = OP(g, k, &a, x, w, b);
+  } else {
+    y = OP(g, k, &a, x, w);
+  }
+  if (residual) {
+    int32_t r = in(g, "r", TY(dt, rows, D));
+    y = OP(g, QIAO_OP_ADD, NULL, y, r);
+  }
+  outputs1(g, y);
+  run_graph(g, seed, NULL);
+}
+
+Test(norm, rms) {
+  norm_case(QIAO_OP_RMS_NORM, QIAO_F32, 3, 17, 300, false);
+  norm_case(QIAO_OP_RMS_NORM, QIAO_F32, 1, 1, 301, false);
+  norm_case(QIAO_OP_RMS_NORM, QIAO_F32, 127, 33, 302, true);
+  norm_case(QIAO_OP_RMS_NORM, QIAO_BF16, 5, 127, 303, false);
+  norm_case(QIAO_OP_RMS_NORM, QIAO_F16, 3, 64, 304, true);
+  norm_case(QIAO_OP_RMS_NORM, QIAO_F32, 300, 256, 305, false);
+}
+
+Test(norm, layer) {
+  norm_case(QIAO_OP_LAYER_NORM, QIAO_F32, 3, 17, 310, false);
+  norm_case(QIAO_OP_LAYER_NORM, QIAO_F32, 1, 3, 311, false);
+  norm_case(QIAO_OP_LAYER_NORM, QIAO_F32, 17, 127, 312, true);
+  norm_case(QIAO_OP_LAYER_NORM, QIAO_BF16, 5, 33, 313, false);
+}
+
+/* ------------------------------------------------------------- attention */
+
+typedef struct att_case {
+  qiao_dtype_t dt;
+  int64_t B, Hq, Hkv, Sq, Skv, D;
+  bool causal, mask;
+  int64_t window;
+  double scale; /* 0: default */
+  bool epilogue;
+} att_case_t;
+
+static void attention_case(att_case_t c, uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t q = in(g, "q", TY(c.dt, c.B, c.Hq, c.Sq, c.D));
+  int32_t k = in(g, "k", TY(c.dt, c.B, c.Hkv, c.Skv, c.D));
+  int32_t v = in(g, "v", TY(c.dt, c.B, c.Hkv, c.Skv, c.D));
+  qiao_attrs_t a = defaults(QIAO_OP_ATTENTION);
+  a.causal = c.causal;
+  a.window = c.window;
+  if (c.scale > 0) {
+    a.has_scale = true;
+    a.scale = c.scale;
+  }
+  int32_t o;
+  if (c.mask) {
+    int32_t m = in(g, "m", TY(c.dt, c.Sq, c.Skv));
+    o = OP(g, QIAO_OP_ATTENTION, &a, q, k, v, m);
+  } else {
+    o = OP(g, QIAO_OP_ATTENTION, &a, q, k, v);
+  }
+  if (c.epilogue) {
+    int32_t r = in(g, "r", TY(c.dt, c.D));
+    o = OP(g, QIAO_OP_ADD, NULL, o, r);
+  }
+  outputs1(g, o);
+  run_graph(g, seed, &(run_opts_t){.range = {{-2, 2, true}, {-2, 2, true}, {-1, 1, true}, {-3, 0, true}}});
+}
+
+Test(attention, gqa_mqa) {
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 3, .Skv = 17, .D = 17}, 400);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 2, .Hq = 4, .Hkv = 1, .Sq = 5, .Skv = 33, .D = 16}, 401);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 1, .Hkv = 1, .Sq = 1, .Skv = 1, .D = 1}, 402);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 2, .Hq = 4, .Hkv = 4, .Sq = 17, .Skv = 127, .D = 64, .scale = 0.3}, 403);
+}
+
+Test(attention, causal_prefill) {
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 17, .D = 32, .causal = true}, 410);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 2, .Hq = 2, .Hkv = 1, .Sq = 33, .Skv = 33, .D = 17, .causal = true}, 411);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 127, .Skv = 127, .D = 64, .causal = true}, 412);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 2, .Hkv = 2, .Sq = 5, .Skv = 37, .D = 16, .causal = true}, 413); /* chunked prefill */
+}
+
+Test(attention, decode) {
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 1, .Skv = 37, .D = 64, .causal = true}, 420);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 3, .Hq = 8, .Hkv = 1, .Sq = 1, .Skv = 37, .D = 32}, 421);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 4, .Sq = 1, .Skv = 300, .D = 128, .causal = true}, 422);
+}
+
+Test(attention, window_mask) {
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 17, .D = 16, .causal = true, .window = 5}, 430);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 2, .Hkv = 1, .Sq = 1, .Skv = 37, .D = 16, .window = 8}, 431);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 17, .D = 16, .mask = true}, 432);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 2, .Hq = 4, .Hkv = 2, .Sq = 3, .Skv = 37, .D = 17, .causal = true, .mask = true, .window = 9}, 433);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 130, .Skv = 130, .D = 16, .causal = true, .window = 70}, 434);
+}
+
+Test(attention, half_and_epilogue) {
+  attention_case((att_case_t){.dt = QIAO_BF16, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 37, .D = 32, .causal = true}, 440);
+  attention_case((att_case_t){.dt = QIAO_F16, .B = 1, .Hq = 4, .Hkv = 1, .Sq = 1, .Skv = 37, .D = 64, .causal = true}, 441);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 17, .D = 16, .causal = true, .epilogue = true}, 442);
+}

@@ -1,0 +1,387 @@
+/* CPU backend — MATMUL lowering against an f64 reference: shapes with edge
+ * tiles, transposes, batch broadcast, f32/bf16/f16/mixed dtypes, fused
+ * epilogues (bias, silu, residual) and the rms/layer-norm prologue, on both
+ * code shapes (packed GEMM and the decode DOT path). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qiao/backend.h"
+#include "qiao/hal.h"
+#include "qiao/ir.h"
+
+typedef enum { EPI_NONE, EPI_BIAS, EPI_SILU, EPI_RESID, EPI_BIAS_SILU } epi_t;
+
+typedef struct mm_case {
+  int nbd_a, nbd_b;   /* batch dims of a and b */
+  int64_t ba[2], bb[2]; /* their sizes (right-aligned) */
+  int64_t M, N, K;
+  bool ta, tb;
+  qiao_dtype_t at, bt, ot;
+  epi_t epi;
+  int norm;           /* 0 none, 1 rms, 2 layer */
+  qiao_dtype_t norm_dt;
+  int threads;
+} mm_case_t;
+
+static void contiguous(qiao_kd_operand_t *op) {
+  int64_t s = 1;
+  for (int d = op->type.shape.rank - 1; d >= 0; --d) {
+    op->strides[d] = s;
+    s *= op->type.shape.dims[d];
+  }
+}
+
+static qiao_dtype_t wider(qiao_dtype_t a, qiao_dtype_t b) {
+  if (a == QIAO_F32 || b == QIAO_F32) return QIAO_F32;
+  return a;
+}
+
+static double silu(double x) { return x / (1.0 + exp(-x)); }
+
+/* Output dims [batch..., M, N]. */
+static void out_shape(const mm_case_t *c, qiao_shape_t *s) {
+  int nbd = c->nbd_a > c->nbd_b ? c->nbd_a : c->nbd_b;
+  s->rank = nbd + 2;
+  for (int d = 0; d < nbd; ++d) {
+    int da = d - (nbd - c->nbd_a), db = d - (nbd - c->nbd_b);
+    int64_t x = da >= 0 ? c->ba[da] : 1, y = db >= 0 ? c->bb[db] : 1;
+    s->dims[d] = x > y ? x : y;
+  }
+  s->dims[nbd] = c->M;
+  s->dims[nbd + 1] = c->N;
+}
+
+static double rel_err_tol(const mm_case_t *c) {
+  if (c->ot != QIAO_F32 || c->at != QIAO_F32 || c->bt != QIAO_F32 ||
+      (c->norm && c->norm_dt != QIAO_F32))
+    return 1e-2;
+  /* f32: 1e-5, growing like sqrt(K/64) for long reductions. */
+  double t = 1e-5;
+  if (c->K > 64) t *= sqrt((double)c->K / 64.0);
+  return t;
+}
+
+static void run_case(const mm_case_t *c) {
+  qiao_kernel_desc_t *kd = calloc(1, sizeof(*kd));
+  kd->kind = QIAO_KD_MATMUL;
+  kd->op = QIAO_OP_MATMUL;
+  kd->attrs.transpose_a = c->ta;
+  kd->attrs.transpose_b = c->tb;
+  kd->primary_dtype = wider(c->norm ? c->norm_dt : c->at, c->bt);
+  kd->n_primary_inputs = 2;
+  kd->n_outputs = 1;
+  kd->norm_bias_input = -1;
+  qiao_kd_operand_t *A = &kd->inputs[0], *B = &kd->inputs[1], *O = &kd->outputs[0];
+  A->type.dtype = c->at;
+  A->type.shape.rank = c->nbd_a + 2;
+  for (int d = 0; d < c->nbd_a; ++d) A->type.shape.dims[d] = c->ba[d];
+  A->type.shape.dims[c->nbd_a] = c->ta ? c->K : c->M;
+  A->type.shape.dims[c->nbd_a + 1] = c->ta ? c->M : c->K;
+  B->type.dtype = c->bt;
+  B->type.shape.rank = c->nbd_b + 2;
+  for (int d = 0; d < c->nbd_b; ++d) B->type.shape.dims[d] = c->bb[d];
+  B->type.shape.dims[c->nbd_b] = c->tb ? c->N : c->K;
+  B->type.shape.dims[c->nbd_b + 1] = c->tb ? c->K : c->N;
+  O->type.dtype = c->ot;
+  out_shape(c, &O->type.shape);
+  contiguous(A);
+  contiguous(B);
+  contiguous(O);
+  int r = O->type.shape.rank, nbd = r - 2;
+  kd->n_inputs = 2;
+  int norm_w = -1, norm_b = -1, ein = -1;
+  if (c->norm) {
+    kd->has_norm_prologue = true;
+    kd->norm_op = c->norm == 1 ? QIAO_OP_RMS_NORM : QIAO_OP_LAYER_NORM;
+    kd->norm_eps = 1e-5;
+    kd->norm_dtype = c->norm_dt;
+    norm_w = kd->n_inputs++;
+    kd->inputs[norm_w].type.dtype = c->at;
+    kd->inputs[norm_w].type.shape.rank = 1;
+    kd->inputs[norm_w].type.shape.dims[0] = c->K;
+    contiguous(&kd->inputs[norm_w]);
+    kd->norm_weight_input = norm_w;
+    if (c->norm == 2) {
+      norm_b = kd->n_inputs++;
+      kd->inputs[norm_b] = kd->inputs[norm_w];
+      kd->norm_bias_input = norm_b;
+    }
+  }
+  qiao_dtype_t pd = kd->primary_dtype;
+  if (c->epi == EPI_BIAS || c->epi == EPI_BIAS_SILU || c->epi == EPI_RESID) {
+    ein = kd->n_inputs++;
+    qiao_kd_operand_t *E = &kd->inputs[ein];
+    E->type.dtype = pd;
+    if (c->epi == EPI_RESID) {
+      E->type.shape = O->type.shape;
+      contiguous(E);
+      for (int d = 0; d < r; ++d) E->out_strides[d] = E->strides[d];
+    } else {
+      E->type.shape.rank = 1;
+      E->type.shape.dims[0] = c->N;
+      contiguous(E);
+      E->out_strides[r - 1] = 1;
+    }
+  }
+  qiao_expr_node_t *x = kd->expr;
+  switch (c->epi) {
+  case EPI_NONE: break;
+  case EPI_BIAS:
+  case EPI_RESID:
+    x[0] = (qiao_expr_node_t){.kind = QIAO_EXPR_ACC, .dtype = pd};
+    x[1] = (qiao_expr_node_t){.kind = QIAO_EXPR_INPUT, .input = ein, .dtype = pd};
+    x[2] = (qiao_expr_node_t){.kind = QIAO_EXPR_OP, .op = QIAO_OP_ADD, .args = {0, 1}, .dtype = pd};
+    kd->n_expr = 3;
+    break;
+  case EPI_SILU:
+    x[0] = (qiao_expr_node_t){.kind = QIAO_EXPR_ACC, .dtype = pd};
+    x[1] = (qiao_expr_node_t){.kind = QIAO_EXPR_OP, .op = QIAO_OP_SILU, .args = {0, 0}, .dtype = pd};
+    kd->n_expr = 2;
+    break;
+  case EPI_BIAS_SILU:
+    x[0] = (qiao_expr_node_t){.kind = QIAO_EXPR_ACC, .dtype = pd};
+    x[1] = (qiao_expr_node_t){.kind = QIAO_EXPR_INPUT, .input = ein, .dtype = pd};
+    x[2] = (qiao_expr_node_t){.kind = QIAO_EXPR_OP, .op = QIAO_OP_ADD, .args = {0, 1}, .dtype = pd};
+    x[3] = (qiao_expr_node_t){.kind = QIAO_EXPR_OP, .op = QIAO_OP_SILU, .args = {2, 0}, .dtype = pd};
+    kd->n_expr = 4;
+    break;
+  }
+
+  /* Data. */
+  uint64_t rng = 0x9E3779B97F4A7C15ull ^ (uint64_t)(c->M * 131 + c->N * 17 + c->K);
+  qiao_tensor_t *in[QIAO_KD_MAX_OPERANDS];
+  for (int i = 0; i < kd->n_inputs; ++i) {
+    cr_assert_null(qiao_tensor_create(kd->inputs[i].type, &in[i]));
+    double lo = -1.0, hi = 1.0;
+    if (i == norm_w) lo = 0.5, hi = 1.5;
+    qiao_tensor_fill_random(in[i], &rng, lo, hi);
+  }
+  int64_t on = qiao_shape_numel(&O->type.shape);
+  size_t osz = (size_t)on * qiao_dtype_size(c->ot);
+
+  /* Compile, run. */
+  qiao_cpu_options_t opts = {.n_threads = c->threads};
+  qiao_cpu_module_t *mod = NULL;
+  cr_assert_null(qiao_cpu_module_create(&opts, &mod));
+  qiao_kernel_launch_t launch;
+  qiao_status_t st = qiao_cpu_module_add_kernel(mod, kd, "mm", &launch);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  qiao_hal_device_t *dev = NULL;
+  char uri[32];
+  snprintf(uri, sizeof uri, "cpu:threads=%d", c->threads);
+  cr_assert_null(qiao_hal_device_open(uri, &dev));
+  qiao_hal_executable_t *exe = NULL;
+  st = qiao_cpu_module_jit(mod, dev, &exe);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  qiao_hal_binding_t bind[QIAO_KD_MAX_OPERANDS + 1];
+  qiao_hal_buffer_t *bufs[QIAO_KD_MAX_OPERANDS + 1];
+  for (int i = 0; i < kd->n_inputs; ++i) {
+    size_t n = qiao_tensor_nbytes(in[i]);
+    cr_assert_null(qiao_hal_buffer_alloc(dev, n, &bufs[i]));
+    cr_assert_null(qiao_hal_buffer_write(bufs[i], 0, in[i]->data, n));
+    bind[i] = (qiao_hal_binding_t){bufs[i], 0};
+  }
+  int ob = kd->n_inputs;
+  cr_assert_null(qiao_hal_buffer_alloc(dev, osz, &bufs[ob]));
+  float *poison = malloc(osz);
+  memset(poison, 0xFF, osz); /* NaN in every dtype */
+  cr_assert_null(qiao_hal_buffer_write(bufs[ob], 0, poison, osz));
+  bind[ob] = (qiao_hal_binding_t){bufs[ob], 0};
+  int32_t idx;
+  cr_assert_null(qiao_hal_executable_lookup(exe, "mm", &idx, NULL));
+  st = qiao_hal_dispatch(dev, exe, idx, launch.grid, bind, ob + 1, NULL, 0);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  void *res = malloc(osz);
+  cr_assert_null(qiao_hal_buffer_read(bufs[ob], 0, res, osz));
+
+  /* Reference in f64. */
+  int64_t M = c->M, N = c->N, K = c->K;
+  double *an = malloc(sizeof(double) * (size_t)(M * K));
+  double maxref = 0, maxerr = 0;
+  int64_t worst = -1;
+  int64_t nbatch = on / (M * N);
+  for (int64_t bi = 0; bi < nbatch; ++bi) {
+    /* batch coords → offsets */
+    int64_t aoff = 0, boff = 0, rem = bi;
+    for (int d = nbd - 1; d >= 0; --d) {
+      int64_t od = O->type.shape.dims[d], cc = rem % od;
+      rem /= od;
+      int da = d - (nbd - c->nbd_a), db = d - (nbd - c->nbd_b);
+      if (da >= 0 && A->type.shape.dims[da] != 1) aoff += cc * A->strides[da];
+      if (db >= 0 && B->type.shape.dims[db] != 1) boff += cc * B->strides[db];
+    }
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t k = 0; k < K; ++k) {
+        int64_t ai = aoff + (c->ta ? k * M + m : m * K + k);
+        an[m * K + k] = qiao_tensor_get_f64(in[0], ai);
+      }
+      if (c->norm) {
+        double mean = 0, var = 0;
+        if (c->norm == 2) {
+          for (int64_t k = 0; k < K; ++k) mean += an[m * K + k];
+          mean /= (double)K;
+        }
+        for (int64_t k = 0; k < K; ++k) var += (an[m * K + k] - mean) * (an[m * K + k] - mean);
+        double rstd = 1.0 / sqrt(var / (double)K + kd->norm_eps);
+        for (int64_t k = 0; k < K; ++k) {
+          double y = (an[m * K + k] - mean) * rstd * qiao_tensor_get_f64(in[norm_w], k);
+          if (norm_b >= 0) y += qiao_tensor_get_f64(in[norm_b], k);
+          an[m * K + k] = qiao_round_to_dtype(y, c->norm_dt);
+        }
+      }
+    }
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k)
+          s += an[m * K + k] * qiao_tensor_get_f64(in[1], boff + (c->tb ? n * K + k : k * N + n));
+        s = qiao_round_to_dtype(s, pd);
+        int64_t oi = bi * M * N + m * N + n;
+        double e = 0;
+        if (ein >= 0) e = qiao_tensor_get_f64(in[ein], c->epi == EPI_RESID ? oi : n);
+        switch (c->epi) {
+        case EPI_NONE: break;
+        case EPI_BIAS:
+        case EPI_RESID: s = qiao_round_to_dtype(s + e, pd); break;
+        case EPI_SILU: s = qiao_round_to_dtype(silu(s), pd); break;
+        case EPI_BIAS_SILU:
+          s = qiao_round_to_dtype(silu(qiao_round_to_dtype(s + e, pd)), pd);
+          break;
+        }
+        s = qiao_round_to_dtype(s, c->ot);
+        double got = qiao_load_f64(res, c->ot, oi);
+        double err = fabs(got - s);
+        if (isnan(got)) err = INFINITY;
+        if (fabs(s) > maxref) maxref = fabs(s);
+        if (err > maxerr) maxerr = err, worst = oi;
+      }
+  }
+  double rel = maxerr / (maxref > 0 ? maxref : 1);
+  cr_expect(rel <= rel_err_tol(c),
+            "M=%ld N=%ld K=%ld ta=%d tb=%d %s x %s -> %s epi=%d norm=%d: rel err %g (worst at %ld)",
+            (long)M, (long)N, (long)K, c->ta, c->tb, qiao_dtype_name(c->at),
+            qiao_dtype_name(c->bt), qiao_dtype_name(c->ot), c->epi, c->norm, rel, (long)worst);
+
+  free(an);
+  free(res);
+  free(poison);
+  for (int i = 0; i <= ob; ++i) qiao_hal_buffer_release(bufs[i]);
+  for (int i = 0; i < kd->n_inputs; ++i) qiao_tensor_destroy(in[i]);
+  qiao_hal_executable_release(exe);
+  qiao_hal_device_release(dev);
+  qiao_cpu_module_destroy(mod);
+  free(kd);
+}
+
+static mm_case_t f32case(int64_t M, int64_t N, int64_t K, bool ta, bool tb) {
+  return (mm_case_t){.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .at = QIAO_F32, .bt = QIAO_F32,
+                     .ot = QIAO_F32, .threads = 2};
+}
+
+Test(matmul, f32_shapes) {
+  static const int64_t s[][3] = {{1, 1, 1},       {3, 17, 1},      {17, 3, 64},     {64, 64, 64},
+                                 {127, 128, 17},  {128, 127, 256}, {256, 256, 127}, {17, 256, 3},
+                                 {3, 1, 127},     {1, 127, 256},   {64, 17, 128},   {127, 127, 127},
+                                 {256, 1, 64},    {9, 100, 33},    {200, 300, 70},  {128, 256, 64}};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i) {
+    mm_case_t c = f32case(s[i][0], s[i][1], s[i][2], false, false);
+    run_case(&c);
+  }
+}
+
+Test(matmul, f32_transposes) {
+  static const int64_t s[][3] = {{17, 33, 65}, {127, 129, 300}, {1, 64, 127}, {4, 17, 3}, {8, 50, 256},
+                                 {9, 64, 17}};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
+    for (int t = 0; t < 4; ++t) {
+      mm_case_t c = f32case(s[i][0], s[i][1], s[i][2], t & 1, t & 2);
+      run_case(&c);
+    }
+}
+
+Test(matmul, long_k) {
+  mm_case_t c = f32case(64, 96, 1024, false, false);
+  run_case(&c);
+  c = f32case(37, 70, 2053, false, true);
+  run_case(&c);
+  c = f32case(2, 100, 4099, false, true); /* dot path */
+  run_case(&c);
+}
+
+Test(matmul, batch_broadcast) {
+  mm_case_t c = f32case(17, 33, 20, false, false);
+  c.nbd_a = 2, c.ba[0] = 2, c.ba[1] = 3;
+  c.nbd_b = 1, c.bb[0] = 3;
+  run_case(&c);
+  c = f32case(5, 40, 64, false, true);
+  c.nbd_b = 1, c.bb[0] = 4;
+  run_case(&c);
+  c = f32case(30, 20, 10, true, false);
+  c.nbd_a = 2, c.ba[0] = 3, c.ba[1] = 1;
+  c.nbd_b = 2, c.bb[0] = 1, c.bb[1] = 2;
+  run_case(&c);
+}
+
+Test(matmul, dtypes) {
+  const struct { qiao_dtype_t a, b, o; bool tb; int64_t M; } d[] = {
+      {QIAO_BF16, QIAO_BF16, QIAO_BF16, false, 33}, {QIAO_BF16, QIAO_BF16, QIAO_BF16, true, 33},
+      {QIAO_BF16, QIAO_BF16, QIAO_F32, true, 3},    {QIAO_F16, QIAO_F16, QIAO_F16, false, 40},
+      {QIAO_F16, QIAO_F16, QIAO_F16, true, 2},      {QIAO_F32, QIAO_BF16, QIAO_F32, true, 20},
+      {QIAO_F32, QIAO_BF16, QIAO_F32, true, 1},     {QIAO_BF16, QIAO_F32, QIAO_F32, false, 19},
+      {QIAO_F32, QIAO_F16, QIAO_F32, false, 65},    {QIAO_BF16, QIAO_BF16, QIAO_BF16, false, 7},
+  };
+  for (size_t i = 0; i < sizeof d / sizeof d[0]; ++i) {
+    for (int t = 0; t < 2; ++t) {
+      mm_case_t c = f32case(d[i].M, t ? 129 : 48, t ? 77 : 300, false, d[i].tb);
+      c.at = d[i].a, c.bt = d[i].b, c.ot = d[i].o;
+      run_case(&c);
+    }
+  }
+  mm_case_t c = f32case(31, 45, 63, true, false); /* transposed bf16 a */
+  c.at = c.bt = c.ot = QIAO_BF16;
+  run_case(&c);
+}
+
+Test(matmul, epilogues) {
+  const int64_t s[][3] = {{1, 100, 64}, {4, 33, 17}, {37, 70, 90}, {128, 64, 300}};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
+    for (int e = EPI_BIAS; e <= EPI_BIAS_SILU; ++e) {
+      mm_case_t c = f32case(s[i][0], s[i][1], s[i][2], false, i & 1);
+      c.epi = (epi_t)e;
+      run_case(&c);
+    }
+  mm_case_t c = f32case(20, 50, 64, false, true);
+  c.epi = EPI_RESID;
+  c.at = c.bt = c.ot = QIAO_BF16;
+  run_case(&c);
+  c = f32case(20, 50, 64, false, false);
+  c.epi = EPI_RESID;
+  c.nbd_a = 1, c.ba[0] = 3;
+  run_case(&c);
+}
+
+Test(matmul, norm_prologue) {
+  const int64_t s[][3] = {{1, 40, 64}, {5, 33, 100}, {37, 70, 300}, {64, 128, 1000}};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
+    for (int nm = 1; nm <= 2; ++nm) {
+      mm_case_t c = f32case(s[i][0], s[i][1], s[i][2], false, true);
+      c.norm = nm;
+      c.norm_dt = QIAO_F32;
+      run_case(&c);
+      c.at = QIAO_BF16, c.bt = QIAO_BF16, c.ot = QIAO_BF16, c.norm_dt = QIAO_BF16;
+      run_case(&c);
+    }
+  mm_case_t c = f32case(40, 50, 70, false, false);
+  c.norm = 1;
+  c.norm_dt = QIAO_F32;
+  c.epi = EPI_BIAS_SILU;
+  run_case(&c);
+}
+
+Test(matmul, one_thread) {
+  mm_case_t c = f32case(100, 200, 150, false, true);
+  c.threads = 1;
+  run_case(&c);
+}

@@ -1,0 +1,188 @@
+/* The conformance suite: every op (and the fused patterns) on every device,
+ * against the reference interpreter, on fresh random inputs. Written once:
+ * adding a device adds a row to k_devices, not a copy of the tests. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <string.h>
+
+#include "support/oracle.h"
+
+static const char *const k_devices[] = {"cpu:threads=1", "cpu:threads=2"};
+#define N_DEVICES (sizeof(k_devices) / sizeof(k_devices[0]))
+
+typedef struct conf_case {
+  const char *name;
+  const char *text; /* a .qir graph */
+} conf_case_t;
+
+#define G(sig, body) "graph @t" sig " {\n" body "\n}\n"
+
+static const conf_case_t k_cases[] = {
+    /* ---- binary elementwise with broadcasting, every float dtype */
+    {"add_bcast_f32", G("(%a: f32[3, 17], %b: f32[17]) -> (f32[3, 17])", "%y = add %a, %b\nreturn %y")},
+    {"sub_scalar_bcast", G("(%a: f32[127], %b: f32[1]) -> (f32[127])", "%y = sub %a, %b\nreturn %y")},
+    {"mul_bf16", G("(%a: bf16[4, 33], %b: bf16[4, 33]) -> (bf16[4, 33])", "%y = mul %a, %b\nreturn %y")},
+    {"div_f16_col", G("(%a: f16[5, 7], %b: f16[5, 1]) -> (f16[5, 7])",
+                      "%y = div %a, (add (exp %b), 1.0)\nreturn %y")},
+    {"max_3d", G("(%a: f32[2, 3, 17], %b: f32[3, 1]) -> (f32[2, 3, 17])", "%y = max %a, %b\nreturn %y")},
+    {"min_outer", G("(%a: f32[3, 1], %b: f32[1, 17]) -> (f32[3, 17])", "%y = min %a, %b\nreturn %y")},
+    {"pow_pos", G("(%a: f32[1, 3], %b: f32[1, 3]) -> (f32[1, 3])", "%y = pow (exp %a), %b\nreturn %y")},
+    {"add_i32", G("(%a: i32[3, 17], %b: i32[17]) -> (i32[3, 17])", "%y = add %a, %b\nreturn %y")},
+    {"mul_i64", G("(%a: i64[17], %b: i64[17]) -> (i64[17])", "%y = mul %a, %b\nreturn %y")},
+    /* ---- unary */
+    {"neg", G("(%x: f32[3, 17]) -> (f32[3, 17])", "%y = neg %x\nreturn %y")},
+    {"exp", G("(%x: f32[3, 17]) -> (f32[3, 17])", "%y = exp %x\nreturn %y")},
+    {"log", G("(%x: f32[3, 17]) -> (f32[3, 17])", "%y = log (add (mul %x, %x), 0.5)\nreturn %y")},
+    {"sqrt", G("(%x: f32[127]) -> (f32[127])", "%y = sqrt (exp %x)\nreturn %y")},
+    {"rsqrt", G("(%x: f32[127]) -> (f32[127])", "%y = rsqrt (exp %x)\nreturn %y")},
+    {"tanh", G("(%x: f32[3, 17]) -> (f32[3, 17])", "%y = tanh (mul %x, 3.0)\nreturn %y")},
+    {"sigmoid", G("(%x: f32[3, 17]) -> (f32[3, 17])", "%y = sigmoid (mul %x, 4.0)\nreturn %y")},
+    {"silu_bf16", G("(%x: bf16[3, 17]) -> (bf16[3, 17])", "%y = silu %x\nreturn %y")},
+    {"gelu_erf", G("(%x: f32[3, 17]) -> (f32[3, 17])", "%y = gelu (mul %x, 3.0)\nreturn %y")},
+    {"gelu_tanh", G("(%x: f32[3, 17]) -> (f32[3, 17])",
+                    "%y = gelu (mul %x, 3.0) {approximate = \"tanh\"}\nreturn %y")},
+    {"relu", G("(%x: f32[1, 127]) -> (f32[1, 127])", "%y = relu %x\nreturn %y")},
+    {"neg_i32", G("(%x: i32[17]) -> (i32[17])", "%y = neg %x\nreturn %y")},
+    /* ---- casts */
+    {"cast_bf16", G("(%x: f32[3, 17]) -> (bf16[3, 17])", "%y = cast %x {to = bf16}\nreturn %y")},
+    {"cast_f16", G("(%x: f32[3, 17]) -> (f16[3, 17])", "%y = cast %x {to = f16}\nreturn %y")},
+    {"cast_f8e4m3", G("(%x: f32[3, 17]) -> (f8e4m3[3, 17])",
+                      "%y = cast (mul %x, 600.0) {to = f8e4m3}\nreturn %y")},
+    {"cast_f8e5m2", G("(%x: f32[3, 17]) -> (f8e5m2[3, 17])", "%y = cast %x {to = f8e5m2}\nreturn %y")},
+    {"cast_i32", G("(%x: f32[3, 17]) -> (i32[3, 17])", "%y = cast (mul %x, 100.0) {to = i32}\nreturn %y")},
+    {"cast_from_i32", G("(%x: i32[3, 17]) -> (f32[3, 17])", "%y = cast %x {to = f32}\nreturn %y")},
+    {"cast_bool", G("(%x: f32[17]) -> (bool[17])", "%y = cast (relu %x) {to = bool}\nreturn %y")},
+    /* ---- matmul */
+    {"matmul_small", G("(%a: f32[3, 17], %b: f32[17, 5]) -> (f32[3, 5])", "%y = matmul %a, %b\nreturn %y")},
+    {"matmul_1x1", G("(%a: f32[1, 1], %b: f32[1, 1]) -> (f32[1, 1])", "%y = matmul %a, %b\nreturn %y")},
+    {"matmul_tb", G("(%a: f32[17, 127], %b: f32[33, 127]) -> (f32[17, 33])",
+                    "%y = matmul %a, %b {transpose_b = true}\nreturn %y")},
+    {"matmul_ta", G("(%a: f32[19, 3], %b: f32[19, 18]) -> (f32[3, 18])",
+                    "%y = matmul %a, %b {transpose_a = true}\nreturn %y")},
+    {"matmul_batch_bcast", G("(%a: f32[2, 1, 3, 8], %b: f32[4, 8, 5]) -> (f32[2, 4, 3, 5])",
+                             "%y = matmul %a, %b\nreturn %y")},
+    {"matmul_gemv_bf16w", G("(%a: f32[1, 64], %w: bf16[48, 64]) -> (f32[1, 48])",
+                            "%y = matmul %a, %w {transpose_b = true}\nreturn %y")},
+    {"matmul_bf16", G("(%a: bf16[16, 64], %b: bf16[64, 40]) -> (bf16[16, 40])",
+                      "%y = matmul %a, %b\nreturn %y")},
+    {"matmul_f16", G("(%a: f16[7, 33], %b: f16[33, 9]) -> (f16[7, 9])", "%y = matmul %a, %b\nreturn %y")},
+    {"matmul_mid", G("(%a: f32[130, 70], %b: f32[70, 129]) -> (f32[130, 129])",
+                     "%y = matmul %a, %b\nreturn %y")},
+    /* ---- reductions, softmax, norms */
+    {"reduce_sum", G("(%x: f32[3, 17]) -> (f32[3])", "%y = reduce_sum %x\nreturn %y")},
+    {"reduce_max_keep", G("(%x: f32[3, 17]) -> (f32[1, 17])",
+                          "%y = reduce_max %x {axes = [0], keepdims = true}\nreturn %y")},
+    {"reduce_mean_02", G("(%x: f32[4, 3, 17]) -> (f32[3])", "%y = reduce_mean %x {axes = [0, 2]}\nreturn %y")},
+    {"softmax_last", G("(%x: f32[3, 127]) -> (f32[3, 127])", "%y = softmax %x\nreturn %y")},
+    {"softmax_axis0", G("(%x: f32[17, 3]) -> (f32[17, 3])", "%y = softmax %x {axis = 0}\nreturn %y")},
+    {"softmax_bf16", G("(%x: bf16[4, 33]) -> (bf16[4, 33])", "%y = softmax %x\nreturn %y")},
+    {"rms_norm", G("(%x: f32[3, 17], %w: f32[17]) -> (f32[3, 17])", "%y = rms_norm %x, %w\nreturn %y")},
+    {"layer_norm", G("(%x: f32[5, 33], %w: f32[33], %b: f32[33]) -> (f32[5, 33])",
+                     "%y = layer_norm %x, %w, %b\nreturn %y")},
+    /* ---- data movement */
+    {"reshape_alias", G("(%x: f32[3, 16]) -> (f32[6, 8])", "%y = reshape (exp %x) {shape = [6, -1]}\nreturn %y")},
+    {"transpose", G("(%x: f32[2, 3, 17]) -> (f32[3, 2, 17])", "%y = transpose %x {perm = [1, 0, 2]}\nreturn %y")},
+    {"transpose_2d", G("(%x: f32[17, 33]) -> (f32[33, 17])", "%y = transpose %x {perm = [1, 0]}\nreturn %y")},
+    {"slice_step", G("(%x: f32[4, 17]) -> (f32[4, 6])",
+                     "%y = slice %x {axis = 1, start = 1, end = 17, step = 3}\nreturn %y")},
+    {"slice_neg", G("(%x: f32[17, 3]) -> (f32[5, 3])",
+                    "%y = slice %x {axis = 0, start = -6, end = -1}\nreturn %y")},
+    {"concat3", G("(%a: f32[2, 3], %b: f32[2, 1], %c: f32[2, 5]) -> (f32[2, 9])",
+                  "%y = concat %a, %b, %c {axis = 1}\nreturn %y")},
+    {"gather", G("(%t: f32[10, 17], %i: i32[3, 2]) -> (f32[3, 2, 17])", "%y = gather %t, %i\nreturn %y")},
+    {"gather_axis1", G("(%t: f32[4, 10], %i: i64[5]) -> (f32[4, 5])",
+                       "%y = gather %t, %i {axis = 1}\nreturn %y")},
+    {"rope_neox", G("(%x: f32[1, 2, 5, 16], %pos: i32[5]) -> (f32[1, 2, 5, 16])",
+                    "%y = rope %x, %pos\nreturn %y")},
+    {"rope_gptj", G("(%x: f32[2, 3, 4, 8], %pos: i64[2, 4]) -> (f32[2, 3, 4, 8])",
+                    "%y = rope %x, %pos {theta = 500000.0, mode = \"gptj\"}\nreturn %y")},
+    {"topk", G("(%x: f32[3, 17]) -> (f32[3, 4], i64[3, 4])", "%v, %i = topk %x {k = 4}\nreturn %v, %i")},
+    {"topk_axis0", G("(%x: f32[17, 2]) -> (f32[1, 2], i64[1, 2])",
+                     "%v, %i = topk %x {k = 1, axis = 0}\nreturn %v, %i")},
+    /* ---- attention */
+    {"attn_gqa_causal", G("(%q: f32[1, 4, 9, 16], %k: f32[1, 2, 9, 16], %v: f32[1, 2, 9, 16]) -> (f32[1, 4, 9, 16])",
+                          "%o = attention %q, %k, %v {causal = true}\nreturn %o")},
+    {"attn_mqa", G("(%q: f32[2, 3, 5, 8], %k: f32[2, 1, 7, 8], %v: f32[2, 1, 7, 8]) -> (f32[2, 3, 5, 8])",
+                   "%o = attention %q, %k, %v {scale = 0.25}\nreturn %o")},
+    {"attn_decode", G("(%q: f32[1, 4, 1, 32], %k: f32[1, 2, 37, 32], %v: f32[1, 2, 37, 32]) -> (f32[1, 4, 1, 32])",
+                      "%o = attention %q, %k, %v {causal = true}\nreturn %o")},
+    {"attn_window", G("(%q: f32[1, 2, 17, 8], %k: f32[1, 2, 17, 8], %v: f32[1, 2, 17, 8]) -> (f32[1, 2, 17, 8])",
+                      "%o = attention %q, %k, %v {causal = true, window = 4}\nreturn %o")},
+    {"attn_mask", G("(%q: f32[1, 2, 3, 8], %k: f32[1, 2, 6, 8], %v: f32[1, 2, 6, 8], %m: f32[3, 6]) -> (f32[1, 2, 3, 8])",
+                    "%o = attention %q, %k, %v, %m\nreturn %o")},
+    /* ---- moe */
+    {"moe_softmax", G("(%x: f32[5, 16], %r: f32[16, 8], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[5, 16])",
+                      "%y = moe %x, %r, %g, %u, %d\nreturn %y")},
+    {"moe_sigmoid_t1", G("(%x: f32[1, 16], %r: f32[16, 8], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[1, 16])",
+                         "%y = moe %x, %r, %g, %u, %d {top_k = 3, norm_topk = false, router_fn = \"sigmoid\"}\nreturn %y")},
+    {"moe_t33", G("(%x: f32[33, 16], %r: f32[16, 8], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[33, 16])",
+                  "%y = moe %x, %r, %g, %u, %d\nreturn %y")},
+    /* ---- fused patterns */
+    {"fuse_matmul_bias_silu", G("(%a: f32[17, 33], %w: f32[33, 20], %b: f32[20]) -> (f32[17, 20])",
+                                "%y = silu (add (matmul %a, %w), %b)\nreturn %y")},
+    {"fuse_norm_matmul", G("(%x: f32[3, 64], %g: f32[64], %w: f32[40, 64]) -> (f32[3, 40])",
+                           "%h = rms_norm %x, %g\n%y = matmul %h, %w {transpose_b = true}\nreturn %y")},
+    {"fuse_residual", G("(%a: f32[4, 32], %w: f32[32, 32], %r: f32[4, 32]) -> (f32[4, 32])",
+                        "%y = add (matmul %a, %w), %r\nreturn %y")},
+    {"fuse_chain", G("(%x: f32[3, 17], %b: f32[17]) -> (f32[3, 17])",
+                     "%y = mul (sigmoid (add %x, %b)), (tanh %x)\nreturn %y")},
+    {"fuse_softmax_scale", G("(%x: f32[4, 17]) -> (f32[4, 17])", "%y = mul (softmax %x), 2.0\nreturn %y")},
+    {"const_splat", G("(%x: f32[4]) -> (f32[4])", "%c = const [1.0, 2.0, 3.0, 4.0] : f32[4]\n%y = mul %x, %c\nreturn %y")},
+    {"param_matmul", G("(%x: f32[2, 8]) -> (f32[2, 6])",
+                       "%w = param \"w\" : f32[8, 6]\n%y = matmul %x, %w\nreturn %y")},
+    {"multi_out", G("(%x: f32[3, 5]) -> (f32[3, 5], f32[3])",
+                    "%e = exp %x\n%s = reduce_sum %e\nreturn %e, %s")},
+};
+#define N_CASES (sizeof(k_cases) / sizeof(k_cases[0]))
+
+typedef struct param {
+  int case_index;
+} param_t;
+
+ParameterizedTestParameters(conformance, op) {
+  static param_t params[N_CASES];
+  for (size_t i = 0; i < N_CASES; ++i) params[i].case_index = (int)i;
+  return cr_make_param_array(param_t, params, N_CASES);
+}
+
+ParameterizedTest(param_t *p, conformance, op) {
+  const conf_case_t *c = &k_cases[p->case_index];
+  qiao_graph_t *g = NULL;
+  qiao_status_t st = qiao_ir_parse(c->text, strlen(c->text), c->name, &g);
+  cr_assert(st == NULL, "%s: %s", c->name, qiao_status_message(st));
+  for (size_t d = 0; d < N_DEVICES; ++d) {
+    for (uint64_t seed = 1; seed <= 2; ++seed) {
+      oracle_result_t r;
+      bool ok = oracle_run(g, k_devices[d], seed * 7919 + (uint64_t)p->case_index, &r);
+      cr_assert(ok, "%s on %s: %s", c->name, k_devices[d], r.message);
+      for (int32_t o = 0; o < r.n_outputs; ++o)
+        cr_expect(r.err[o] <= r.tol[o], "%s on %s (seed %d): output %d error %.3g > %.3g", c->name,
+                  k_devices[d], (int)seed, o, r.err[o], r.tol[o]);
+    }
+  }
+  qiao_ir_graph_destroy(g);
+}
+
+/* ---- example graphs with their generated weights */
+
+static void run_example(const char *name) {
+  char path[1024], wpath[1024];
+  snprintf(path, sizeof path, "%s/examples/%s.qir", QIAO_SOURCE_DIR, name);
+  snprintf(wpath, sizeof wpath, "%s/examples/%s.safetensors", QIAO_SOURCE_DIR, name);
+  qiao_graph_t *g = NULL;
+  qiao_status_t st = qiao_ir_parse_file(path, &g);
+  cr_assert(st == NULL, "%s", qiao_status_message(st));
+  for (size_t d = 0; d < N_DEVICES; ++d) {
+    oracle_result_t r;
+    bool ok = oracle_run_weights(g, k_devices[d], wpath, 42, &r);
+    cr_assert(ok, "%s on %s: %s", name, k_devices[d], r.message);
+    for (int32_t o = 0; o < r.n_outputs; ++o)
+      cr_expect(r.err[o] <= r.tol[o], "%s on %s: output %d error %.3g > %.3g", name, k_devices[d], o,
+                r.err[o], r.tol[o]);
+  }
+  qiao_ir_graph_destroy(g);
+}
+
+Test(conformance, example_mlp) { run_example("mlp"); }
+Test(conformance, example_llama_block) { run_example("llama_block"); }
+Test(conformance, example_moe_block) { run_example("moe_block"); }

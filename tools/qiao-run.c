@@ -1,0 +1,384 @@
+/* qiao-run: run a graph on a device with random inputs and print its outputs.
+ *
+ *   qiao-run FILE.qir [--device ref] [--weights W.safetensors] [--random]
+ *            [--seed N] [--print] [--help]
+ *
+ * Params are bound by name from --weights; a param the file lacks is an error
+ * unless --random, which fills it like qiao-gen-weights does. A param whose
+ * file tensor has another type is an error.
+ *
+ * Inputs are random, from a generator seeded by --seed (default 1):
+ *   - float inputs: uniform in [-1, 1)
+ *   - bool inputs: 0 or 1
+ *   - integer inputs named pos, positions or position_ids: arange along the
+ *     last axis (0, 1, ..., S-1 in every row)
+ *   - integer inputs used as gather indices: uniform in [0, rows of the table
+ *     along the gather axis)
+ *   - other integer inputs (rope positions under another name...): uniform in
+ *     [0, last dim)
+ *
+ * Output, one line per graph output:
+ *   output 0 %y: f32[4, 64] checksum=123.456789
+ * --print adds the values, one line per row of the last axis.
+ *
+ * Exit codes: 0 ok, 1 user error (one line naming the input and position),
+ * 2 internal error.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qiao/ir.h"
+
+static const char *k_usage =
+    "usage: qiao-run FILE.qir [--device ref] [--weights W.safetensors] [--random] [--seed N]\n"
+    "                [--print]\n"
+    "Runs FILE.qir on random inputs and prints a checksum of every output.\n"
+    "  --device D     device to run on (default ref; available: ref)\n"
+    "  --weights W    bind params by name from the safetensors file W\n"
+    "  --random       fill params that W lacks (or all, without W) with random values\n"
+    "  --seed N       seed for random inputs and params (default 1)\n"
+    "  --print        print output values too\n"
+    "  --help         this text\n"
+    "Random inputs: floats in [-1, 1); integer inputs named pos/positions/position_ids are\n"
+    "arange over the last axis; gather indices lie in [0, table rows); other integers in\n"
+    "[0, last dim); bools are 0 or 1.\n";
+
+typedef struct run_options {
+  const char *file;
+  const char *device;
+  const char *weights;
+  bool random;
+  bool print;
+  uint64_t seed;
+} run_options_t;
+
+/* What a device runs: graph, inputs, weights and extra params → outputs. */
+typedef struct run_request {
+  const qiao_graph_t *graph;
+  const qiao_tensor_t *const *inputs;
+  const qiao_safetensors_t *weights;
+  const char *const *param_names;
+  const qiao_tensor_t *const *params;
+  int32_t n_params;
+} run_request_t;
+
+typedef qiao_status_t (*device_run_fn)(const run_request_t *req, qiao_tensor_t **out_outputs);
+
+static qiao_status_t run_ref(const run_request_t *req, qiao_tensor_t **out_outputs) {
+  return qiao_interp_run(req->graph, req->inputs, req->weights, req->param_names, req->params,
+                         req->n_params, out_outputs);
+}
+
+/* The devices qiao-run knows. Adding one (cpu through the runtime) is one row. */
+static const struct {
+  const char *name;
+  device_run_fn run;
+} k_devices[] = {
+    {"ref", run_ref},
+};
+
+static device_run_fn device_lookup(const char *name) {
+  for (size_t i = 0; i < sizeof k_devices / sizeof k_devices[0]; ++i) {
+    if (strcmp(k_devices[i].name, name) == 0) return k_devices[i].run;
+  }
+  return NULL;
+}
+
+static int exit_code_for(qiao_status_t s) {
+  switch (qiao_status_code(s)) {
+  case QIAO_INVALID_ARGUMENT:
+  case QIAO_NOT_FOUND:
+  case QIAO_IO_ERROR:
+  case QIAO_UNAVAILABLE:
+    return 1;
+  default:
+    return 2;
+  }
+}
+
+/* Prints a status as one line and returns its exit code. */
+static int report(qiao_status_t s) {
+  const char *m = qiao_status_message(s);
+  for (const char *p = m; *p; ++p) fputc(*p == '\n' ? ' ' : *p, stderr);
+  fputc('\n', stderr);
+  int rc = exit_code_for(s);
+  qiao_status_free(s);
+  return rc;
+}
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (; *s; ++s) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
+/* ------------------------------------------------------------ random data */
+
+/* The table rows a value indexes when it is gather's indices operand; 0 if never. */
+static int64_t gather_rows(const qiao_graph_t *g, int32_t v) {
+  for (int32_t o = 0; o < g->n_ops; ++o) {
+    const qiao_op_t *op = &g->ops[o];
+    if (op->kind != QIAO_OP_GATHER || op->n_operands != 2 || op->operands[1] != v) continue;
+    const qiao_type_t *tab = &g->values[op->operands[0]].type;
+    int64_t ax = op->attrs.axis < 0 ? op->attrs.axis + tab->shape.rank : op->attrs.axis;
+    if (ax >= 0 && ax < tab->shape.rank) return tab->shape.dims[ax];
+  }
+  return 0;
+}
+
+static bool is_position_name(const char *n) {
+  return n && (strcmp(n, "pos") == 0 || strcmp(n, "positions") == 0 ||
+               strcmp(n, "position_ids") == 0);
+}
+
+static void fill_input(const qiao_graph_t *g, int32_t v, qiao_tensor_t *t, uint64_t *rng) {
+  const qiao_type_t *ty = &t->type;
+  int64_t last = ty->shape.rank > 0 ? ty->shape.dims[ty->shape.rank - 1] : 1;
+  if (qiao_dtype_is_float(ty->dtype)) {
+    qiao_tensor_fill_random(t, rng, -1.0, 1.0);
+  } else if (ty->dtype == QIAO_BOOL) {
+    qiao_tensor_fill_random(t, rng, 0, 2);
+  } else if (is_position_name(g->values[v].name)) {
+    int64_t n = qiao_shape_numel(&ty->shape);
+    for (int64_t i = 0; i < n; ++i) qiao_tensor_set_f64(t, i, (double)(i % (last ? last : 1)));
+  } else {
+    int64_t rows = gather_rows(g, v);
+    double hi = (double)(rows > 0 ? rows : last);
+    qiao_tensor_fill_random(t, rng, 0, hi > 1 ? hi : 1);
+  }
+}
+
+/* Random param values: the rule of qiao-gen-weights (norm weights near 1,
+ * matrices scaled by 1/sqrt(fan_in)). */
+static void param_range(const qiao_graph_t *g, int32_t v, double *lo, double *hi) {
+  const qiao_type_t *t = &g->values[v].type;
+  int32_t r = t->shape.rank;
+  if (t->dtype == QIAO_BOOL) {
+    *lo = 0, *hi = 2;
+    return;
+  }
+  if (qiao_dtype_is_int(t->dtype)) {
+    int64_t rows = gather_rows(g, v);
+    *lo = 0, *hi = rows > 0 ? (double)rows : 8;
+    return;
+  }
+  for (int32_t o = 0; o < g->n_ops; ++o) {
+    const qiao_op_t *op = &g->ops[o];
+    if ((op->kind == QIAO_OP_RMS_NORM || op->kind == QIAO_OP_LAYER_NORM) && op->n_operands > 1 &&
+        op->operands[1] == v) {
+      *lo = 0.9, *hi = 1.1;
+      return;
+    }
+  }
+  if (r <= 1) {
+    *lo = r == 0 ? -1 : -0.1, *hi = r == 0 ? 1 : 0.1;
+    return;
+  }
+  int64_t fan_in = t->shape.dims[r - 2];
+  for (int32_t o = 0; o < g->n_ops; ++o) {
+    const qiao_op_t *op = &g->ops[o];
+    if (op->kind == QIAO_OP_MATMUL && ((op->operands[1] == v && op->attrs.transpose_b) ||
+                                       (op->operands[0] == v && op->attrs.transpose_a))) {
+      fan_in = t->shape.dims[r - 1];
+    }
+  }
+  double a = 1.0 / sqrt((double)(fan_in > 0 ? fan_in : 1));
+  *lo = -a, *hi = a;
+}
+
+/* ------------------------------------------------------------------ print */
+
+static void print_values(const qiao_tensor_t *t) {
+  int64_t n = qiao_shape_numel(&t->type.shape);
+  int64_t row = t->type.shape.rank > 0 ? t->type.shape.dims[t->type.shape.rank - 1] : 1;
+  if (row <= 0) row = 1;
+  for (int64_t i = 0; i < n; ++i) {
+    double x = qiao_tensor_get_f64(t, i);
+    if (i % row == 0) fputs("  ", stdout);
+    if (qiao_dtype_is_float(t->type.dtype)) {
+      printf("%.7g", x);
+    } else {
+      printf("%lld", (long long)x);
+    }
+    fputs((i + 1) % row == 0 ? "\n" : " ", stdout);
+  }
+}
+
+/* ------------------------------------------------------------------- main */
+
+static int parse_args(int argc, char **argv, run_options_t *o) {
+  memset(o, 0, sizeof *o);
+  o->device = "ref";
+  o->seed = 1;
+  for (int i = 1; i < argc; ++i) {
+    const char *a = argv[i];
+    const char *val = NULL;
+    if (strcmp(a, "--device") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--seed") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "qiao-run: %s needs a value (see --help)\n", a);
+        return 1;
+      }
+      val = argv[++i];
+    }
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(k_usage, stdout);
+      return -1;
+    } else if (strcmp(a, "--device") == 0) {
+      o->device = val;
+    } else if (strcmp(a, "--weights") == 0) {
+      o->weights = val;
+    } else if (strcmp(a, "--seed") == 0) {
+      char *end = NULL;
+      o->seed = strtoull(val, &end, 0);
+      if (!val[0] || !end || *end) {
+        fprintf(stderr, "qiao-run: --seed: '%s' is not an integer\n", val);
+        return 1;
+      }
+    } else if (strcmp(a, "--random") == 0) {
+      o->random = true;
+    } else if (strcmp(a, "--print") == 0) {
+      o->print = true;
+    } else if (a[0] == '-' && a[1]) {
+      fprintf(stderr, "qiao-run: unknown option '%s' (see --help)\n", a);
+      return 1;
+    } else if (o->file) {
+      fprintf(stderr, "qiao-run: more than one graph given ('%s', '%s')\n", o->file, a);
+      return 1;
+    } else {
+      o->file = a;
+    }
+  }
+  if (!o->file) {
+    fprintf(stderr, "qiao-run: no graph file given (see --help)\n");
+    return 1;
+  }
+  return 0;
+}
+
+static void list_devices(char *buf, size_t cap) {
+  buf[0] = 0;
+  for (size_t i = 0; i < sizeof k_devices / sizeof k_devices[0]; ++i) {
+    size_t l = strlen(buf);
+    snprintf(buf + l, cap - l, "%s%s", i ? ", " : "", k_devices[i].name);
+  }
+}
+
+int main(int argc, char **argv) {
+  run_options_t opt;
+  int rc = parse_args(argc, argv, &opt);
+  if (rc) return rc < 0 ? 0 : rc;
+
+  device_run_fn run = device_lookup(opt.device);
+  if (!run) {
+    char avail[256];
+    list_devices(avail, sizeof avail);
+    fprintf(stderr, "qiao-run: unknown device '%s' (available: %s)\n", opt.device, avail);
+    return 1;
+  }
+
+  qiao_graph_t *g = NULL;
+  qiao_status_t s = qiao_ir_parse_file(opt.file, &g);
+  if (s) return report(s);
+
+  qiao_safetensors_t *w = NULL;
+  if (opt.weights) {
+    s = qiao_safetensors_open(opt.weights, &w);
+    if (s) {
+      qiao_ir_graph_destroy(g);
+      return report(s);
+    }
+  }
+
+  /* Bind params: check the file's types, fill the missing ones with --random. */
+  int32_t n_extra = 0;
+  const char **extra_names = calloc((size_t)g->n_ops + 1, sizeof *extra_names);
+  qiao_tensor_t **extra = calloc((size_t)g->n_ops + 1, sizeof *extra);
+  qiao_tensor_t **inputs = calloc((size_t)g->n_inputs + 1, sizeof *inputs);
+  qiao_tensor_t **outputs = calloc((size_t)g->n_outputs + 1, sizeof *outputs);
+  if (!extra_names || !extra || !inputs || !outputs) {
+    s = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "qiao-run: out of memory");
+  }
+  for (int32_t o = 0; o < g->n_ops && !s; ++o) {
+    const qiao_op_t *op = &g->ops[o];
+    if (op->kind != QIAO_OP_PARAM) continue;
+    const char *pn = op->attrs.param_name;
+    const qiao_type_t *ty = &g->values[op->results[0]].type;
+    char a[96], b[96];
+    qiao_tensor_t view;
+    qiao_status_t gs = w ? qiao_safetensors_get(w, pn, &view) : NULL;
+    if (w && !gs) {
+      if (!qiao_type_equal(&view.type, ty)) {
+        s = qiao_status_make(QIAO_INVALID_ARGUMENT,
+                             "%s:%d:%d: param \"%s\" is %s but %s holds %s", opt.file,
+                             op->loc.line, op->loc.col, pn, qiao_type_str(ty, a, sizeof a),
+                             opt.weights, qiao_type_str(&view.type, b, sizeof b));
+      }
+      continue;
+    }
+    qiao_status_free(gs);
+    bool have = false;
+    for (int32_t j = 0; j < n_extra; ++j) have = have || strcmp(extra_names[j], pn) == 0;
+    if (have) continue;
+    if (!opt.random) {
+      char why[512];
+      if (w) {
+        snprintf(why, sizeof why, "%s has no tensor of that name", opt.weights);
+      } else {
+        snprintf(why, sizeof why, "no --weights given");
+      }
+      s = qiao_status_make(QIAO_INVALID_ARGUMENT,
+                           "%s:%d:%d: param \"%s\" (%s) is not bound: %s (use --random to fill "
+                           "unbound params)",
+                           opt.file, op->loc.line, op->loc.col, pn, qiao_type_str(ty, a, sizeof a),
+                           why);
+      break;
+    }
+    s = qiao_tensor_create(*ty, &extra[n_extra]);
+    if (s) break;
+    double lo, hi;
+    param_range(g, op->results[0], &lo, &hi);
+    uint64_t prng = opt.seed * 0x9E3779B97F4A7C15ull ^ fnv1a(pn);
+    qiao_tensor_fill_random(extra[n_extra], &prng, lo, hi);
+    extra_names[n_extra++] = pn;
+  }
+
+  /* Random inputs. */
+  uint64_t rng = opt.seed;
+  for (int32_t i = 0; i < g->n_inputs && !s; ++i) {
+    int32_t v = g->inputs[i];
+    s = qiao_tensor_create(g->values[v].type, &inputs[i]);
+    if (!s) fill_input(g, v, inputs[i], &rng);
+  }
+
+  if (!s) {
+    run_request_t req = {g, (const qiao_tensor_t *const *)inputs, w, extra_names,
+                         (const qiao_tensor_t *const *)extra, n_extra};
+    s = run(&req, outputs);
+    if (s) s = qiao_status_annotate(s, "%s: device %s", opt.file, opt.device);
+  }
+
+  if (!s) {
+    for (int32_t i = 0; i < g->n_outputs; ++i) {
+      const qiao_value_t *ov = &g->values[g->outputs[i]];
+      char tb[128];
+      printf("output %d %s%s: %s checksum=%.9g\n", i, ov->name ? "%" : "",
+             ov->name ? ov->name : "(anonymous)", qiao_type_str(&outputs[i]->type, tb, sizeof tb),
+             qiao_tensor_checksum(outputs[i]));
+      if (opt.print) print_values(outputs[i]);
+    }
+  }
+  rc = s ? report(s) : 0;
+
+  for (int32_t i = 0; outputs && i < g->n_outputs; ++i) qiao_tensor_destroy(outputs[i]);
+  for (int32_t i = 0; inputs && i < g->n_inputs; ++i) qiao_tensor_destroy(inputs[i]);
+  for (int32_t j = 0; j < n_extra; ++j) qiao_tensor_destroy(extra[j]);
+  free(outputs);
+  free(inputs);
+  free(extra);
+  free(extra_names);
+  qiao_safetensors_destroy(w);
+  qiao_ir_graph_destroy(g);
+  return rc;
+}
