@@ -45,7 +45,10 @@
  *   are errors. Enum values are strings ("tanh"), dtypes bare (to = bf16).
  * - The return values must match the signature's output types in number
  *   and type. Zero inputs and zero outputs are allowed by the syntax.
- * - Shapes: at most 8 dims, each in [0, 2^40], numel at most 2^53.
+ * - Shapes: at most 8 dims. Types that introduce tensors (inputs, params,
+ *   consts) have each dim in [0, 2^40] and at most 2^53 elements; result and
+ *   output types only need non-negative dims (they are checked against the
+ *   inferred types, which may grow past that, e.g. through concat).
  *
  * Errors are QIAO_INVALID_ARGUMENT with "FILE:LINE:COL: message" pointing at
  * the offending token, mostly "expected X, got Y". Errors from the builder
@@ -245,7 +248,10 @@ static bool parse_int(parser_t *p, const char *what, int64_t *out) {
 
 /* ------------------------------------------------------------- types */
 
-static bool parse_type(parser_t *p, qiao_type_t *out) {
+/* Reads a type. `limit` applies the size limits (for types that introduce
+ * tensors: inputs, params, consts); result and output types only need to
+ * be non-negative, as they are checked against the inferred ones. */
+static bool parse_type(parser_t *p, qiao_type_t *out, bool limit) {
   memset(out, 0, sizeof *out);
   if (!tok_is(p, QIAO_TOK_IDENT)) return fail_expected(p, "a type");
   if (!qiao_dtype_from_name(p->tok.text, p->tok.len, &out->dtype)) {
@@ -264,10 +270,12 @@ static bool parse_type(parser_t *p, qiao_type_t *out) {
       if (out->shape.rank == QIAO_MAX_RANK)
         return fail_at(p, tok_loc(&dt), "too many dimensions (at most %d)", QIAO_MAX_RANK);
       if (d < 0) return fail_at(p, tok_loc(&dt), "dimension must not be negative");
-      if (d > MAX_DIM) return fail_at(p, tok_loc(&dt), "dimension too large (at most 2^40)");
-      if (d && numel > MAX_NUMEL / d)
-        return fail_at(p, tok_loc(&dt), "tensor too large (at most 2^53 elements)");
-      numel *= d;
+      if (limit) {
+        if (d > MAX_DIM) return fail_at(p, tok_loc(&dt), "dimension too large (at most 2^40)");
+        if (d && numel > MAX_NUMEL / d)
+          return fail_at(p, tok_loc(&dt), "tensor too large (at most 2^53 elements)");
+        numel *= d;
+      }
       out->shape.dims[out->shape.rank++] = d;
       if (tok_is(p, QIAO_TOK_COMMA)) {
         next(p);
@@ -280,14 +288,14 @@ static bool parse_type(parser_t *p, qiao_type_t *out) {
 }
 
 /* ':' type {',' type}, exactly n of them. */
-static bool parse_result_types(parser_t *p, int32_t n, const qiao_token_t *op_tok,
+static bool parse_result_types(parser_t *p, int32_t n, const qiao_token_t *op_tok, bool limit,
                                qiao_type_t *out) {
   qiao_token_t first = p->tok;
   int32_t count = 0;
   for (;;) {
     qiao_type_t t;
     qiao_token_t at = p->tok;
-    if (!parse_type(p, &t)) return false;
+    if (!parse_type(p, &t, limit)) return false;
     if (count == n) {
       char d[64];
       tok_desc(op_tok, d, sizeof d);
@@ -686,7 +694,8 @@ static bool parse_op_call(parser_t *p, const qiao_token_t *const *name_toks, int
     if (tok_is(p, QIAO_TOK_COLON)) {
       next(p);
       type_tok = p->tok;
-      if (!parse_result_types(p, s->n_results, &op_tok, types)) goto out;
+      bool leaf = kind == QIAO_OP_PARAM || kind == QIAO_OP_CONST;
+      if (!parse_result_types(p, s->n_results, &op_tok, leaf, types)) goto out;
       have_types = true;
     } else if (kind == QIAO_OP_PARAM || kind == QIAO_OP_CONST) {
       fail_expected(p, kind == QIAO_OP_PARAM ? "':' and the param's type" : "':' and the const's type");
@@ -791,7 +800,7 @@ static bool parse_graph(parser_t *p) {
       next(p);
       if (!expect(p, QIAO_TOK_COLON, "':'")) return false;
       qiao_type_t t;
-      if (!parse_type(p, &t)) return false;
+      if (!parse_type(p, &t, true)) return false;
       const char *nm = qiao_ir_graph_strdup(p->g, nt.text + 1, nt.len - 1);
       int32_t v;
       st = qiao_ir_graph_add_input(p->g, nm, t, &v);
@@ -819,7 +828,7 @@ static bool parse_graph(parser_t *p) {
         if (!nt) goto oom;
         out_types = nt;
       }
-      if (!parse_type(p, &out_types[n_out])) goto out;
+      if (!parse_type(p, &out_types[n_out], false)) goto out;
       n_out++;
       if (!tok_is(p, QIAO_TOK_COMMA)) break;
       next(p);

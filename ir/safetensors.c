@@ -42,9 +42,9 @@ static const struct {
   const char *name;
   qiao_dtype_t dt;
 } k_dtypes[] = {
-    {"F32", QIAO_F32},         {"F16", QIAO_F16}, {"BF16", QIAO_BF16},
-    {"F8_E4M3", QIAO_F8E4M3},  {"F8_E5M2", QIAO_F8E5M2}, {"I8", QIAO_I8},
-    {"I32", QIAO_I32},         {"I64", QIAO_I64}, {"BOOL", QIAO_BOOL},
+    {"F32", QIAO_F32},        {"F16", QIAO_F16},        {"BF16", QIAO_BF16},
+    {"F8_E4M3", QIAO_F8E4M3}, {"F8_E5M2", QIAO_F8E5M2}, {"I8", QIAO_I8},
+    {"I32", QIAO_I32},        {"I64", QIAO_I64},        {"BOOL", QIAO_BOOL},
 };
 
 static bool st_dtype_from_name(const char *s, qiao_dtype_t *out) {
@@ -59,14 +59,17 @@ static bool st_dtype_from_name(const char *s, qiao_dtype_t *out) {
 
 static const char *st_dtype_name(qiao_dtype_t dt) {
   for (size_t i = 0; i < sizeof k_dtypes / sizeof k_dtypes[0]; ++i) {
-    if (k_dtypes[i].dt == dt) return k_dtypes[i].name;
+    if (k_dtypes[i].dt == dt)
+      return k_dtypes[i].name;
   }
   return NULL;
 }
 
 void qiao_safetensors_destroy(qiao_safetensors_t *st) {
-  if (!st) return;
-  for (int32_t i = 0; i < st->n; ++i) free(st->entries[i].name);
+  if (!st)
+    return;
+  for (int32_t i = 0; i < st->n; ++i)
+    free(st->entries[i].name);
   free(st->entries);
   free(st->storage);
   free(st);
@@ -75,8 +78,8 @@ void qiao_safetensors_destroy(qiao_safetensors_t *st) {
 #define ST_ERR(...) qiao_status_make(QIAO_INVALID_ARGUMENT, __VA_ARGS__)
 
 /* Parses one tensor entry `val` named `key` into *e (name not set). */
-static qiao_status_t st_parse_entry(const char *path, const char *key, json_t *val, uint64_t data_len,
-                                    uint64_t data_start, st_entry_t *e) {
+static qiao_status_t st_parse_entry(const char *path, const char *key, json_t *val,
+                                    uint64_t data_len, uint64_t data_start, st_entry_t *e) {
   if (!json_is_object(val)) {
     return ST_ERR("%s: tensor '%s': entry is not an object", path, key);
   }
@@ -88,8 +91,10 @@ static qiao_status_t st_parse_entry(const char *path, const char *key, json_t *v
     }
   }
   json_t *jd = json_object_get(val, "dtype");
-  if (!jd) return ST_ERR("%s: tensor '%s': missing \"dtype\"", path, key);
-  if (!json_is_string(jd)) return ST_ERR("%s: tensor '%s': \"dtype\" is not a string", path, key);
+  if (!jd)
+    return ST_ERR("%s: tensor '%s': missing \"dtype\"", path, key);
+  if (!json_is_string(jd))
+    return ST_ERR("%s: tensor '%s': \"dtype\" is not a string", path, key);
   if (!st_dtype_from_name(json_string_value(jd), &e->type.dtype)) {
     return ST_ERR("%s: tensor '%s': unknown dtype '%s' (supported: F32 F16 BF16 F8_E4M3 F8_E5M2 "
                   "I8 I32 I64 BOOL)",
@@ -97,8 +102,10 @@ static qiao_status_t st_parse_entry(const char *path, const char *key, json_t *v
   }
 
   json_t *js = json_object_get(val, "shape");
-  if (!js) return ST_ERR("%s: tensor '%s': missing \"shape\"", path, key);
-  if (!json_is_array(js)) return ST_ERR("%s: tensor '%s': \"shape\" is not an array", path, key);
+  if (!js)
+    return ST_ERR("%s: tensor '%s': missing \"shape\"", path, key);
+  if (!json_is_array(js))
+    return ST_ERR("%s: tensor '%s': \"shape\" is not an array", path, key);
   size_t rank = json_array_size(js);
   if (rank > QIAO_MAX_RANK) {
     return ST_ERR("%s: tensor '%s': rank %zu exceeds the maximum %d", path, key, rank,
@@ -113,19 +120,21 @@ static qiao_status_t st_parse_entry(const char *path, const char *key, json_t *v
       return ST_ERR("%s: tensor '%s': shape[%zu] is not a non-negative integer", path, key, i);
     }
     e->type.shape.dims[i] = (int64_t)json_integer_value(d);
-    if (__builtin_mul_overflow(numel, (uint64_t)e->type.shape.dims[i], &numel)) overflow = true;
+    if (__builtin_mul_overflow(numel, (uint64_t)e->type.shape.dims[i], &numel))
+      overflow = true;
   }
   uint64_t nbytes = 0;
-  if (overflow || __builtin_mul_overflow(numel, (uint64_t)qiao_dtype_size(e->type.dtype), &nbytes) ||
+  if (overflow ||
+      __builtin_mul_overflow(numel, (uint64_t)qiao_dtype_size(e->type.dtype), &nbytes) ||
       numel > (uint64_t)INT64_MAX) {
     return ST_ERR("%s: tensor '%s': shape is too large", path, key);
   }
 
   json_t *jo = json_object_get(val, "data_offsets");
-  if (!jo) return ST_ERR("%s: tensor '%s': missing \"data_offsets\"", path, key);
-  if (!json_is_array(jo) || json_array_size(jo) != 2 ||
-      !json_is_integer(json_array_get(jo, 0)) || !json_is_integer(json_array_get(jo, 1)) ||
-      json_integer_value(json_array_get(jo, 0)) < 0 ||
+  if (!jo)
+    return ST_ERR("%s: tensor '%s': missing \"data_offsets\"", path, key);
+  if (!json_is_array(jo) || json_array_size(jo) != 2 || !json_is_integer(json_array_get(jo, 0)) ||
+      !json_is_integer(json_array_get(jo, 1)) || json_integer_value(json_array_get(jo, 0)) < 0 ||
       json_integer_value(json_array_get(jo, 1)) < 0) {
     return ST_ERR("%s: tensor '%s': \"data_offsets\" is not [begin, end] of non-negative integers",
                   path, key);
@@ -153,8 +162,10 @@ static qiao_status_t st_parse_entry(const char *path, const char *key, json_t *v
 
 static int st_cmp_by_offset(const void *pa, const void *pb) {
   const st_entry_t *a = *(const st_entry_t *const *)pa, *b = *(const st_entry_t *const *)pb;
-  if (a->begin != b->begin) return a->begin < b->begin ? -1 : 1;
-  if (a->end != b->end) return a->end < b->end ? -1 : 1;
+  if (a->begin != b->begin)
+    return a->begin < b->begin ? -1 : 1;
+  if (a->end != b->end)
+    return a->end < b->end ? -1 : 1;
   return 0;
 }
 
@@ -168,8 +179,10 @@ static qiao_status_t st_check_layout(const char *path, qiao_safetensors_t *st, u
     return NULL;
   }
   st_entry_t **order = malloc(sizeof *order * (size_t)st->n);
-  if (!order) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "%s: out of memory", path);
-  for (int32_t i = 0; i < st->n; ++i) order[i] = &st->entries[i];
+  if (!order)
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "%s: out of memory", path);
+  for (int32_t i = 0; i < st->n; ++i)
+    order[i] = &st->entries[i];
   qsort(order, (size_t)st->n, sizeof *order, st_cmp_by_offset);
   qiao_status_t s = NULL;
   uint64_t pos = 0;
@@ -179,8 +192,7 @@ static qiao_status_t st_check_layout(const char *path, qiao_safetensors_t *st, u
     if (e->begin < pos) {
       s = ST_ERR("%s: tensor '%s' (bytes %" PRIu64 "..%" PRIu64 ") overlaps tensor '%s' (ends at "
                  "byte %" PRIu64 ")",
-                 path, e->name, data_start + e->begin, data_start + e->end, prev,
-                 data_start + pos);
+                 path, e->name, data_start + e->begin, data_start + e->end, prev, data_start + pos);
     } else if (e->begin > pos) {
       s = ST_ERR("%s: byte %" PRIu64 ": hole of %" PRIu64 " bytes in the data section before "
                  "tensor '%s' (not covered by any tensor)",
@@ -190,7 +202,8 @@ static qiao_status_t st_check_layout(const char *path, qiao_safetensors_t *st, u
     prev = e->name;
   }
   if (!s && pos != data_len) {
-    s = ST_ERR("%s: byte %" PRIu64 ": %" PRIu64 " trailing bytes after the last tensor '%s' are not "
+    s = ST_ERR("%s: byte %" PRIu64 ": %" PRIu64
+               " trailing bytes after the last tensor '%s' are not "
                "covered by any tensor",
                path, data_start + pos, data_len - pos, prev);
   }
@@ -208,7 +221,8 @@ qiao_status_t qiao_safetensors_parse(const void *data, size_t len, const char *n
                   len);
   }
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | p[i];
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | p[i];
   if (n > ST_MAX_HEADER) {
     return ST_ERR("%s: byte 0: header length %" PRIu64 " exceeds the 100 MB limit", path, n);
   }
@@ -217,7 +231,8 @@ qiao_status_t qiao_safetensors_parse(const void *data, size_t len, const char *n
                   path, n, len);
   }
   if (n < 2) {
-    return ST_ERR("%s: byte 8: header of %" PRIu64 " bytes is too short for a JSON object", path, n);
+    return ST_ERR("%s: byte 8: header of %" PRIu64 " bytes is too short for a JSON object", path,
+                  n);
   }
   uint64_t data_start = 8 + n;
   uint64_t data_len = (uint64_t)len - data_start;
@@ -258,12 +273,14 @@ qiao_status_t qiao_safetensors_parse(const void *data, size_t len, const char *n
           break;
         }
       }
-      if (s) break;
+      if (s)
+        break;
       continue;
     }
     st_entry_t *e = &st->entries[st->n];
     s = st_parse_entry(path, key, val, data_len, data_start, e);
-    if (s) break;
+    if (s)
+      break;
     e->name = strdup(key);
     if (!e->name) {
       s = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "%s: out of memory", path);
@@ -272,7 +289,8 @@ qiao_status_t qiao_safetensors_parse(const void *data, size_t len, const char *n
     st->n++;
   }
   json_decref(root);
-  if (!s) s = st_check_layout(path, st, data_len, data_start);
+  if (!s)
+    s = st_check_layout(path, st, data_len, data_start);
   if (!s) {
     /* Copy every tensor to its own aligned slot. */
     size_t total = 0;
@@ -317,18 +335,21 @@ qiao_status_t qiao_safetensors_open(const char *path, qiao_safetensors_t **out_s
     size_t got = fread(buf + len, 1, cap - len, f);
     len += got;
     if (got == 0) {
-      if (ferror(f)) s = qiao_status_make(QIAO_IO_ERROR, "%s: read error", path);
+      if (ferror(f))
+        s = qiao_status_make(QIAO_IO_ERROR, "%s: read error", path);
       break;
     }
     if (len == cap) {
       cap *= 2;
       unsigned char *nb = realloc(buf, cap);
-      if (!nb) free(buf);
+      if (!nb)
+        free(buf);
       buf = nb;
     }
   }
   fclose(f);
-  if (!s) s = qiao_safetensors_parse(buf, len, path, out_st);
+  if (!s)
+    s = qiao_safetensors_parse(buf, len, path, out_st);
   free(buf);
   return s;
 }
@@ -336,7 +357,8 @@ qiao_status_t qiao_safetensors_open(const char *path, qiao_safetensors_t **out_s
 int32_t qiao_safetensors_count(const qiao_safetensors_t *st) { return st ? st->n : 0; }
 
 const char *qiao_safetensors_name(const qiao_safetensors_t *st, int32_t i) {
-  if (!st || i < 0 || i >= st->n) return NULL;
+  if (!st || i < 0 || i >= st->n)
+    return NULL;
   return st->entries[i].name;
 }
 
@@ -359,7 +381,8 @@ static qiao_status_t st_build_header(const char *path, const char *const *names,
                                      const qiao_tensor_t *const *tensors, int32_t n,
                                      char **out_json, size_t *out_len, uint64_t *out_data_len) {
   json_t *root = json_object();
-  if (!root) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "%s: out of memory", path);
+  if (!root)
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "%s: out of memory", path);
   uint64_t off = 0;
   qiao_status_t s = NULL;
   for (int32_t i = 0; i < n && !s; ++i) {
@@ -436,18 +459,19 @@ qiao_status_t qiao_safetensors_write(const char *path, const char *const *names,
   snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(tmp, "wb");
   if (!f) {
-    qiao_status_t s = qiao_status_make(QIAO_IO_ERROR, "%s: cannot create '%s': %s", path, tmp,
-                                       strerror(errno));
+    qiao_status_t s =
+        qiao_status_make(QIAO_IO_ERROR, "%s: cannot create '%s': %s", path, tmp, strerror(errno));
     free(tmp);
     free(hdr);
     return s;
   }
   unsigned char lenbuf[8];
-  for (int i = 0; i < 8; ++i) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
   bool ok = fwrite(lenbuf, 1, 8, f) == 8 && fwrite(hdr, 1, hlen, f) == hlen;
   for (int32_t i = 0; i < n && ok; ++i) {
-    size_t nb = (size_t)qiao_shape_numel(&tensors[i]->type.shape) *
-                qiao_dtype_size(tensors[i]->type.dtype);
+    size_t nb =
+        (size_t)qiao_shape_numel(&tensors[i]->type.shape) * qiao_dtype_size(tensors[i]->type.dtype);
     ok = nb == 0 || fwrite(tensors[i]->data, 1, nb, f) == nb;
   }
   int err = ok ? 0 : errno;

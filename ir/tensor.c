@@ -94,3 +94,31 @@ double qiao_tensor_checksum(const qiao_tensor_t *t) {
   }
   return sum_abs + weighted;
 }
+
+double qiao_dtype_tolerance(qiao_dtype_t dt) {
+  switch (dt) {
+  case QIAO_F32: return 1e-5;
+  case QIAO_F16:
+  case QIAO_BF16: return 1e-2;
+  case QIAO_F8E4M3:
+  case QIAO_F8E5M2: return 1.5e-1;
+  default: return 0.0;
+  }
+}
+
+double qiao_tensor_max_error(const qiao_tensor_t *x, const qiao_tensor_t *ref) {
+  int64_t n = qiao_shape_numel(&ref->type.shape);
+  bool is_float = qiao_dtype_is_float(ref->type.dtype);
+  double maxref = 0, maxdiff = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double r = qiao_tensor_get_f64(ref, i), v = qiao_tensor_get_f64(x, i);
+    if (isfinite(r) && fabs(r) > maxref) maxref = fabs(r);
+    if (isnan(r) && isnan(v)) continue;
+    if (isinf(r) && v == r) continue;
+    double d = fabs(v - r);
+    if (isnan(d)) return INFINITY;
+    if (d > maxdiff) maxdiff = d;
+  }
+  if (!is_float) return maxdiff;
+  return maxdiff / (maxref > 1e-30 ? maxref : 1e-30);
+}

@@ -43,7 +43,8 @@ static int exit_code_for(qiao_status_t s) {
 
 static uint64_t fnv1a(const char *s) {
   uint64_t h = 0xcbf29ce484222325ull;
-  for (; *s; ++s) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  for (; *s; ++s)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
   return h;
 }
 
@@ -62,10 +63,12 @@ static void param_range(const qiao_graph_t *g, int32_t v, double *lo, double *hi
       if (op->kind == QIAO_OP_GATHER && op->n_operands == 2 && op->operands[1] == v) {
         const qiao_type_t *tab = &g->values[op->operands[0]].type;
         int64_t ax = op->attrs.axis < 0 ? op->attrs.axis + tab->shape.rank : op->attrs.axis;
-        if (ax >= 0 && ax < tab->shape.rank) *hi = (double)tab->shape.dims[ax];
+        if (ax >= 0 && ax < tab->shape.rank)
+          *hi = (double)tab->shape.dims[ax];
       }
     }
-    if (*hi < 1) *hi = 1;
+    if (*hi < 1)
+      *hi = 1;
     return;
   }
   for (int32_t o = 0; o < g->n_ops; ++o) {
@@ -87,7 +90,8 @@ static void param_range(const qiao_graph_t *g, int32_t v, double *lo, double *hi
   int64_t fan_in = t->shape.dims[r - 2];
   for (int32_t o = 0; o < g->n_ops; ++o) {
     const qiao_op_t *op = &g->ops[o];
-    if (op->kind != QIAO_OP_MATMUL) continue;
+    if (op->kind != QIAO_OP_MATMUL)
+      continue;
     if ((op->operands[1] == v && op->attrs.transpose_b) ||
         (op->operands[0] == v && op->attrs.transpose_a)) {
       fan_in = t->shape.dims[r - 1];
@@ -129,7 +133,7 @@ int main(int argc, char **argv) {
   }
   if (!in || !out) {
     fprintf(stderr, "qiao-gen-weights: %s (see --help)\n",
-                    !in ? "no model file given" : "no output file given (-o)");
+            !in ? "no model file given" : "no output file given (-o)");
     return 1;
   }
 
@@ -148,12 +152,14 @@ int main(int argc, char **argv) {
   int rc = 0;
   for (int32_t o = 0; o < g->n_ops && !rc; ++o) {
     const qiao_op_t *op = &g->ops[o];
-    if (op->kind != QIAO_OP_PARAM) continue;
+    if (op->kind != QIAO_OP_PARAM)
+      continue;
     const char *pn = op->attrs.param_name;
     const qiao_type_t *ty = &g->values[op->results[0]].type;
     bool seen = false;
     for (int32_t j = 0; j < n; ++j) {
-      if (strcmp(names[j], pn) != 0) continue;
+      if (strcmp(names[j], pn) != 0)
+        continue;
       seen = true;
       if (!qiao_type_equal(&ts[j]->type, ty)) {
         char a[96], b[96];
@@ -163,7 +169,8 @@ int main(int argc, char **argv) {
         rc = 1;
       }
     }
-    if (seen) continue;
+    if (seen)
+      continue;
     s = qiao_tensor_create(*ty, &ts[n]);
     if (s) {
       fprintf(stderr, "%s:%d:%d: param \"%s\": %s\n", in, op->loc.line, op->loc.col, pn,
@@ -186,11 +193,13 @@ int main(int argc, char **argv) {
       rc = exit_code_for(s);
       qiao_status_free(s);
     } else {
-      for (int32_t j = 0; j < n; ++j) bytes += qiao_tensor_nbytes(ts[j]);
+      for (int32_t j = 0; j < n; ++j)
+        bytes += qiao_tensor_nbytes(ts[j]);
       printf("wrote %d tensors (%zu bytes of data) to %s\n", n, bytes, out);
     }
   }
-  for (int32_t j = 0; j < n; ++j) qiao_tensor_destroy(ts[j]);
+  for (int32_t j = 0; j < n; ++j)
+    qiao_tensor_destroy(ts[j]);
   free(ts);
   free(names);
   qiao_ir_graph_destroy(g);

@@ -1,7 +1,14 @@
 /* qiao-run: run a graph on a device with random inputs and print its outputs.
  *
- *   qiao-run FILE.qir [--device ref] [--weights W.safetensors] [--random]
- *            [--seed N] [--print] [--help]
+ *   qiao-run FILE.qir [--device ref|cpu|cpu:threads=N] [--weights W.safetensors]
+ *            [--random] [--seed N] [--print] [--check ref] [--bench N] [--help]
+ *
+ * --device ref runs the reference interpreter; any other device is a HAL URI:
+ * the graph is compiled through the runtime (fusion, LLVM backend, memory
+ * plan) and dispatched there. --check ref runs the same graph on the
+ * interpreter with the same inputs and params and prints the normalized max
+ * error per output (max|x - ref| / max|ref|), exiting 1 when any exceeds its
+ * dtype's tolerance (f32 1e-5, f16/bf16 1e-2, f8 0.15, integers exact).
  *
  * Params are bound by name from --weights; a param the file lacks is an error
  * unless --random, which fills it like qiao-gen-weights does. A param whose
@@ -30,12 +37,16 @@
 #include <string.h>
 
 #include "qiao/ir.h"
+#include "qiao/runtime.h"
 
 static const char *k_usage =
-    "usage: qiao-run FILE.qir [--device ref] [--weights W.safetensors] [--random] [--seed N]\n"
-    "                [--print]\n"
+    "usage: qiao-run FILE.qir [--device D] [--weights W.safetensors] [--random] [--seed N]\n"
+    "                [--print] [--check ref] [--bench N]\n"
     "Runs FILE.qir on random inputs and prints a checksum of every output.\n"
-    "  --device D     device to run on (default ref; available: ref)\n"
+    "  --device D     ref (reference interpreter, default), cpu or cpu:threads=N\n"
+    "  --check ref    also run on the reference interpreter and print the max normalized\n"
+    "                 error per output; exit 1 if any exceeds its dtype's tolerance\n"
+    "  --bench N      run N more times and print the median time (HAL devices)\n"
     "  --weights W    bind params by name from the safetensors file W\n"
     "  --random       fill params that W lacks (or all, without W) with random values\n"
     "  --seed N       seed for random inputs and params (default 1)\n"
@@ -51,6 +62,8 @@ typedef struct run_options {
   const char *weights;
   bool random;
   bool print;
+  const char *check;
+  int64_t bench;
   uint64_t seed;
 } run_options_t;
 
@@ -62,6 +75,8 @@ typedef struct run_request {
   const char *const *param_names;
   const qiao_tensor_t *const *params;
   int32_t n_params;
+  const char *uri;   /* HAL device URI (not for ref) */
+  int64_t bench;     /* extra timed runs (HAL devices) */
 } run_request_t;
 
 typedef qiao_status_t (*device_run_fn)(const run_request_t *req, qiao_tensor_t **out_outputs);
@@ -71,17 +86,70 @@ static qiao_status_t run_ref(const run_request_t *req, qiao_tensor_t **out_outpu
                          req->n_params, out_outputs);
 }
 
-/* The devices qiao-run knows. Adding one (cpu through the runtime) is one row. */
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Any HAL device: compile through the runtime, bind params, run. */
+static qiao_status_t run_hal(const run_request_t *req, qiao_tensor_t **out_outputs) {
+  qiao_hal_device_t *dev = NULL;
+  qiao_program_t *prog = NULL;
+  qiao_status_t s = qiao_hal_device_open(req->uri, &dev);
+  if (!s) s = qiao_program_compile(NULL, req->graph, dev, NULL, &prog);
+  if (!s && req->weights) s = qiao_program_bind_weights(prog, req->weights);
+  for (int32_t i = 0; i < req->n_params && !s; ++i)
+    s = qiao_program_bind_param(prog, req->param_names[i], req->params[i]);
+  if (!s) s = qiao_program_run(prog, req->inputs, out_outputs);
+  if (!s) {
+    qiao_program_stats_t st;
+    qiao_program_stats(prog, &st);
+    fprintf(stderr, "qiao-run: %s: %d kernels (%d from cache), compiled in %.1f ms; "
+            "intermediates %lld bytes (%lld without reuse)\n",
+            req->uri, st.n_kernels, st.n_cached, st.compile_ms, (long long)st.peak_bytes,
+            (long long)st.naive_bytes);
+  }
+  if (!s && req->bench > 0) {
+    int64_t n = req->bench;
+    double *ms = calloc((size_t)n, sizeof(double));
+    qiao_tensor_t **tmp = calloc((size_t)req->graph->n_outputs + 1, sizeof(*tmp));
+    for (int64_t r = 0; r < n && ms && tmp && !s; ++r) {
+      qiao_hal_event_t a, b;
+      qiao_hal_event_record(dev, &a);
+      s = qiao_program_run(prog, req->inputs, tmp);
+      qiao_hal_event_record(dev, &b);
+      ms[r] = qiao_hal_event_elapsed_ms(&a, &b);
+      for (int32_t i = 0; !s && i < req->graph->n_outputs; ++i) qiao_tensor_destroy(tmp[i]);
+    }
+    if (!s && ms) {
+      qsort(ms, (size_t)n, sizeof(double), cmp_double);
+      printf("bench %s: %lld runs, median %.3f ms (min %.3f, max %.3f), measured\n", req->uri,
+             (long long)n, ms[n / 2], ms[0], ms[n - 1]);
+    }
+    free(ms);
+    free(tmp);
+  }
+  qiao_program_destroy(prog);
+  if (dev) qiao_hal_device_release(dev);
+  return s;
+}
+
+/* The devices qiao-run knows: "ref", or a HAL URI scheme (with or without
+ * ":options"). Adding a device class is one row. */
 static const struct {
   const char *name;
   device_run_fn run;
 } k_devices[] = {
     {"ref", run_ref},
+    {"cpu", run_hal},
 };
 
 static device_run_fn device_lookup(const char *name) {
   for (size_t i = 0; i < sizeof k_devices / sizeof k_devices[0]; ++i) {
-    if (strcmp(k_devices[i].name, name) == 0) return k_devices[i].run;
+    size_t n = strlen(k_devices[i].name);
+    if (strncmp(k_devices[i].name, name, n) == 0 &&
+        (name[n] == 0 || (name[n] == ':' && k_devices[i].run != run_ref)))
+      return k_devices[i].run;
   }
   return NULL;
 }
@@ -101,7 +169,8 @@ static int exit_code_for(qiao_status_t s) {
 /* Prints a status as one line and returns its exit code. */
 static int report(qiao_status_t s) {
   const char *m = qiao_status_message(s);
-  for (const char *p = m; *p; ++p) fputc(*p == '\n' ? ' ' : *p, stderr);
+  for (const char *p = m; *p; ++p)
+    fputc(*p == '\n' ? ' ' : *p, stderr);
   fputc('\n', stderr);
   int rc = exit_code_for(s);
   qiao_status_free(s);
@@ -110,7 +179,8 @@ static int report(qiao_status_t s) {
 
 static uint64_t fnv1a(const char *s) {
   uint64_t h = 0xcbf29ce484222325ull;
-  for (; *s; ++s) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  for (; *s; ++s)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
   return h;
 }
 
@@ -120,17 +190,19 @@ static uint64_t fnv1a(const char *s) {
 static int64_t gather_rows(const qiao_graph_t *g, int32_t v) {
   for (int32_t o = 0; o < g->n_ops; ++o) {
     const qiao_op_t *op = &g->ops[o];
-    if (op->kind != QIAO_OP_GATHER || op->n_operands != 2 || op->operands[1] != v) continue;
+    if (op->kind != QIAO_OP_GATHER || op->n_operands != 2 || op->operands[1] != v)
+      continue;
     const qiao_type_t *tab = &g->values[op->operands[0]].type;
     int64_t ax = op->attrs.axis < 0 ? op->attrs.axis + tab->shape.rank : op->attrs.axis;
-    if (ax >= 0 && ax < tab->shape.rank) return tab->shape.dims[ax];
+    if (ax >= 0 && ax < tab->shape.rank)
+      return tab->shape.dims[ax];
   }
   return 0;
 }
 
 static bool is_position_name(const char *n) {
-  return n && (strcmp(n, "pos") == 0 || strcmp(n, "positions") == 0 ||
-               strcmp(n, "position_ids") == 0);
+  return n &&
+         (strcmp(n, "pos") == 0 || strcmp(n, "positions") == 0 || strcmp(n, "position_ids") == 0);
 }
 
 static void fill_input(const qiao_graph_t *g, int32_t v, qiao_tensor_t *t, uint64_t *rng) {
@@ -142,7 +214,8 @@ static void fill_input(const qiao_graph_t *g, int32_t v, qiao_tensor_t *t, uint6
     qiao_tensor_fill_random(t, rng, 0, 2);
   } else if (is_position_name(g->values[v].name)) {
     int64_t n = qiao_shape_numel(&ty->shape);
-    for (int64_t i = 0; i < n; ++i) qiao_tensor_set_f64(t, i, (double)(i % (last ? last : 1)));
+    for (int64_t i = 0; i < n; ++i)
+      qiao_tensor_set_f64(t, i, (double)(i % (last ? last : 1)));
   } else {
     int64_t rows = gather_rows(g, v);
     double hi = (double)(rows > 0 ? rows : last);
@@ -193,10 +266,12 @@ static void param_range(const qiao_graph_t *g, int32_t v, double *lo, double *hi
 static void print_values(const qiao_tensor_t *t) {
   int64_t n = qiao_shape_numel(&t->type.shape);
   int64_t row = t->type.shape.rank > 0 ? t->type.shape.dims[t->type.shape.rank - 1] : 1;
-  if (row <= 0) row = 1;
+  if (row <= 0)
+    row = 1;
   for (int64_t i = 0; i < n; ++i) {
     double x = qiao_tensor_get_f64(t, i);
-    if (i % row == 0) fputs("  ", stdout);
+    if (i % row == 0)
+      fputs("  ", stdout);
     if (qiao_dtype_is_float(t->type.dtype)) {
       printf("%.7g", x);
     } else {
@@ -215,7 +290,8 @@ static int parse_args(int argc, char **argv, run_options_t *o) {
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     const char *val = NULL;
-    if (strcmp(a, "--device") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--seed") == 0) {
+    if (strcmp(a, "--device") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--seed") == 0 ||
+        strcmp(a, "--check") == 0 || strcmp(a, "--bench") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "qiao-run: %s needs a value (see --help)\n", a);
         return 1;
@@ -234,6 +310,19 @@ static int parse_args(int argc, char **argv, run_options_t *o) {
       o->seed = strtoull(val, &end, 0);
       if (!val[0] || !end || *end) {
         fprintf(stderr, "qiao-run: --seed: '%s' is not an integer\n", val);
+        return 1;
+      }
+    } else if (strcmp(a, "--check") == 0) {
+      if (strcmp(val, "ref") != 0) {
+        fprintf(stderr, "qiao-run: --check: unknown reference '%s' (available: ref)\n", val);
+        return 1;
+      }
+      o->check = val;
+    } else if (strcmp(a, "--bench") == 0) {
+      char *end = NULL;
+      o->bench = strtoll(val, &end, 0);
+      if (!val[0] || !end || *end || o->bench < 1 || o->bench > 1000000) {
+        fprintf(stderr, "qiao-run: --bench: '%s' is not a count in 1..1000000\n", val);
         return 1;
       }
     } else if (strcmp(a, "--random") == 0) {
@@ -268,7 +357,8 @@ static void list_devices(char *buf, size_t cap) {
 int main(int argc, char **argv) {
   run_options_t opt;
   int rc = parse_args(argc, argv, &opt);
-  if (rc) return rc < 0 ? 0 : rc;
+  if (rc)
+    return rc < 0 ? 0 : rc;
 
   device_run_fn run = device_lookup(opt.device);
   if (!run) {
@@ -280,7 +370,8 @@ int main(int argc, char **argv) {
 
   qiao_graph_t *g = NULL;
   qiao_status_t s = qiao_ir_parse_file(opt.file, &g);
-  if (s) return report(s);
+  if (s)
+    return report(s);
 
   qiao_safetensors_t *w = NULL;
   if (opt.weights) {
@@ -302,7 +393,8 @@ int main(int argc, char **argv) {
   }
   for (int32_t o = 0; o < g->n_ops && !s; ++o) {
     const qiao_op_t *op = &g->ops[o];
-    if (op->kind != QIAO_OP_PARAM) continue;
+    if (op->kind != QIAO_OP_PARAM)
+      continue;
     const char *pn = op->attrs.param_name;
     const qiao_type_t *ty = &g->values[op->results[0]].type;
     char a[96], b[96];
@@ -310,17 +402,19 @@ int main(int argc, char **argv) {
     qiao_status_t gs = w ? qiao_safetensors_get(w, pn, &view) : NULL;
     if (w && !gs) {
       if (!qiao_type_equal(&view.type, ty)) {
-        s = qiao_status_make(QIAO_INVALID_ARGUMENT,
-                             "%s:%d:%d: param \"%s\" is %s but %s holds %s", opt.file,
-                             op->loc.line, op->loc.col, pn, qiao_type_str(ty, a, sizeof a),
-                             opt.weights, qiao_type_str(&view.type, b, sizeof b));
+        s = qiao_status_make(QIAO_INVALID_ARGUMENT, "%s:%d:%d: param \"%s\" is %s but %s holds %s",
+                             opt.file, op->loc.line, op->loc.col, pn,
+                             qiao_type_str(ty, a, sizeof a), opt.weights,
+                             qiao_type_str(&view.type, b, sizeof b));
       }
       continue;
     }
     qiao_status_free(gs);
     bool have = false;
-    for (int32_t j = 0; j < n_extra; ++j) have = have || strcmp(extra_names[j], pn) == 0;
-    if (have) continue;
+    for (int32_t j = 0; j < n_extra; ++j)
+      have = have || strcmp(extra_names[j], pn) == 0;
+    if (have)
+      continue;
     if (!opt.random) {
       char why[512];
       if (w) {
@@ -336,7 +430,8 @@ int main(int argc, char **argv) {
       break;
     }
     s = qiao_tensor_create(*ty, &extra[n_extra]);
-    if (s) break;
+    if (s)
+      break;
     double lo, hi;
     param_range(g, op->results[0], &lo, &hi);
     uint64_t prng = opt.seed * 0x9E3779B97F4A7C15ull ^ fnv1a(pn);
@@ -349,14 +444,31 @@ int main(int argc, char **argv) {
   for (int32_t i = 0; i < g->n_inputs && !s; ++i) {
     int32_t v = g->inputs[i];
     s = qiao_tensor_create(g->values[v].type, &inputs[i]);
-    if (!s) fill_input(g, v, inputs[i], &rng);
+    if (!s)
+      fill_input(g, v, inputs[i], &rng);
   }
 
   if (!s) {
-    run_request_t req = {g, (const qiao_tensor_t *const *)inputs, w, extra_names,
-                         (const qiao_tensor_t *const *)extra, n_extra};
+    run_request_t req = {g,           (const qiao_tensor_t *const *)inputs, w,
+                         extra_names, (const qiao_tensor_t *const *)extra,  n_extra,
+                         opt.device,  opt.bench};
     s = run(&req, outputs);
-    if (s) s = qiao_status_annotate(s, "%s: device %s", opt.file, opt.device);
+    if (s)
+      s = qiao_status_annotate(s, "%s: device %s", opt.file, opt.device);
+  }
+
+  /* --check ref: the same inputs and params on the interpreter. */
+  bool check_failed = false;
+  qiao_tensor_t **refs = calloc((size_t)g->n_outputs + 1, sizeof *refs);
+  if (!s && opt.check && !refs)
+    s = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "qiao-run: out of memory");
+  if (!s && opt.check) {
+    run_request_t req = {g,           (const qiao_tensor_t *const *)inputs, w,
+                         extra_names, (const qiao_tensor_t *const *)extra,  n_extra,
+                         NULL,        0};
+    s = run_ref(&req, refs);
+    if (s)
+      s = qiao_status_annotate(s, "%s: device ref", opt.file);
   }
 
   if (!s) {
@@ -366,14 +478,34 @@ int main(int argc, char **argv) {
       printf("output %d %s%s: %s checksum=%.9g\n", i, ov->name ? "%" : "",
              ov->name ? ov->name : "(anonymous)", qiao_type_str(&outputs[i]->type, tb, sizeof tb),
              qiao_tensor_checksum(outputs[i]));
-      if (opt.print) print_values(outputs[i]);
+      if (opt.print)
+        print_values(outputs[i]);
+      if (opt.check) {
+        double err = qiao_tensor_max_error(outputs[i], refs[i]);
+        double tol = qiao_dtype_tolerance(outputs[i]->type.dtype);
+        bool ok = err <= tol;
+        printf("check output %d against ref: max normalized error %.3g (tolerance %.3g) %s\n", i,
+               err, tol, ok ? "ok" : "FAILED");
+        check_failed |= !ok;
+      }
     }
   }
   rc = s ? report(s) : 0;
+  if (!rc && check_failed) {
+    fprintf(stderr, "%s: device %s differs from the reference interpreter beyond tolerance\n",
+            opt.file, opt.device);
+    rc = 1;
+  }
+  for (int32_t i = 0; refs && i < g->n_outputs; ++i)
+    qiao_tensor_destroy(refs[i]);
+  free(refs);
 
-  for (int32_t i = 0; outputs && i < g->n_outputs; ++i) qiao_tensor_destroy(outputs[i]);
-  for (int32_t i = 0; inputs && i < g->n_inputs; ++i) qiao_tensor_destroy(inputs[i]);
-  for (int32_t j = 0; j < n_extra; ++j) qiao_tensor_destroy(extra[j]);
+  for (int32_t i = 0; outputs && i < g->n_outputs; ++i)
+    qiao_tensor_destroy(outputs[i]);
+  for (int32_t i = 0; inputs && i < g->n_inputs; ++i)
+    qiao_tensor_destroy(inputs[i]);
+  for (int32_t j = 0; j < n_extra; ++j)
+    qiao_tensor_destroy(extra[j]);
   free(outputs);
   free(inputs);
   free(extra);

@@ -227,6 +227,47 @@ static inline void qk_epi_store(qk_epi_t *e, LLVMValueRef out, LLVMValueRef acc,
   qk_store(cg, v, out, o->type.dtype, off, inner, lanes);
 }
 
+/* ------------------------------------------------------------- copy runs */
+
+/* Copies a run of L elements: dst[doff + j*dst_st] = src[soff + j*sst] for
+ * j < L, vectorized (<V x elem> when both strides are 1) with a scalar tail.
+ * With no epilogue and equal dtypes the bits are copied (exact for every
+ * dtype); otherwise the value goes through f32 and the epilogue at
+ * epi->coords with epi->coords[coord_dim] = coord_base + j. */
+static inline void qk_copy_run(qiao_cpu_codegen_t *cg, qk_epi_t *epi, LLVMValueRef src,
+                               qiao_dtype_t sdt, LLVMValueRef soff, int64_t sst, LLVMValueRef dst,
+                               qiao_dtype_t ddt, LLVMValueRef doff, int64_t dst_st, int64_t L,
+                               int coord_dim, LLVMValueRef coord_base) {
+  unsigned V = cg->vec_f32 ? cg->vec_f32 : 8;
+  bool raw = sdt == ddt && epi->kd->n_expr <= 0;
+  bool vec = sst == 1 && dst_st == 1;
+  if (raw && qiao_dtype_size(sdt) == 1) V *= 4; /* 64 bytes either way */
+  else if (raw && qiao_dtype_size(sdt) == 2) V *= 2;
+  int64_t nvec = vec ? L / V * V : 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    unsigned lanes = pass == 0 ? V : 1;
+    int64_t lo = pass == 0 ? 0 : nvec, hi = pass == 0 ? nvec : L;
+    if (lo >= hi) continue;
+    qiao_cpu_loop_t l;
+    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, lo), qiao_cpu_i64(cg, hi), lanes, "cp", &l);
+    LLVMValueRef so = qk_madd(cg, soff, l.iv, sst), dof = qk_madd(cg, doff, l.iv, dst_st);
+    if (raw) {
+      LLVMTypeRef t = qiao_cpu_vec_type(cg, qiao_cpu_storage_type(cg, sdt), lanes);
+      unsigned al = (unsigned)qiao_dtype_size(sdt);
+      LLVMValueRef v = LLVMBuildLoad2(cg->b, t, qiao_cpu_elem_ptr(cg, src, sdt, so), "");
+      LLVMSetAlignment(v, al);
+      LLVMValueRef s = LLVMBuildStore(cg->b, v, qiao_cpu_elem_ptr(cg, dst, ddt, dof));
+      LLVMSetAlignment(s, al);
+    } else {
+      LLVMValueRef v = qk_load(cg, src, sdt, so, sst, lanes);
+      if (coord_dim >= 0) epi->coords[coord_dim] = coord_base ? qk_add(cg, coord_base, l.iv) : l.iv;
+      v = qk_epi_apply(epi, v, lanes);
+      qk_store(cg, v, dst, ddt, dof, dst_st, lanes);
+    }
+    qiao_cpu_loop_end(cg, &l);
+  }
+}
+
 /* ------------------------------------------------------------------ math */
 
 static inline LLVMValueRef qk_fconst(qiao_cpu_codegen_t *cg, double v, unsigned lanes) {

@@ -1,10 +1,310 @@
-/* CPU backend — COPY kernels (in progress). */
+/* CPU backend — COPY kernels: transpose, slice (with step), concat
+ * (variadic), reshape (of any strided value) and rope.
+ *
+ * The first four are affine copies: a loop nest over a domain (the output for
+ * transpose/slice, each input for concat, the input for reshape) with an
+ * input and an output offset linear in the domain coordinates. Domain rows
+ * are split over workgroups; the last domain dim is a run copied with
+ * vectors when both strides are 1 (bits copied exactly when there is no
+ * epilogue). Rope computes cos/sin of pos * theta^(-2i/D) in f64 once per
+ * (b, s) and applies them to every head. */
 #include "cpu/lower_common.h"
 
+typedef struct affine {
+  int n;                      /* domain rank */
+  int64_t dims[QIAO_MAX_RANK];
+  int64_t in_st[QIAO_MAX_RANK], out_st[QIAO_MAX_RANK];
+  int64_t in_base, out_base;
+  int32_t input;              /* binding of the source */
+  /* output coordinate d = domain coordinate out_dim[d] + out_add[d] */
+  int out_dim[QIAO_MAX_RANK];
+  int64_t out_add[QIAO_MAX_RANK];
+  bool reshape;               /* output coords: unflatten of the domain's linear index */
+} affine_t;
+
+/* Emits one affine copy inside the current function; rows split by wg x. */
+static void emit_affine(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kernel_desc_t *kd,
+                        qk_epi_t *epi, LLVMValueRef outp, const affine_t *a, int64_t n_chunks,
+                        int64_t *out_chunks) {
+  const qiao_kd_operand_t *src = &kd->inputs[a->input];
+  const qiao_kd_operand_t *o = &kd->outputs[0];
+  LLVMValueRef srcp = epi->in[a->input];
+  int n = a->n > 0 ? a->n : 1;
+  int64_t dims[QIAO_MAX_RANK], ist[QIAO_MAX_RANK], ost[QIAO_MAX_RANK];
+  for (int d = 0; d < n; ++d) {
+    dims[d] = a->n > 0 ? a->dims[d] : 1;
+    ist[d] = a->n > 0 ? a->in_st[d] : 0;
+    ost[d] = a->n > 0 ? a->out_st[d] : 0;
+  }
+  int64_t rows = 1;
+  for (int d = 0; d < n - 1; ++d) rows *= dims[d];
+  int64_t L = dims[n - 1];
+  if (rows * L == 0) {
+    *out_chunks = 1;
+    return;
+  }
+  bool epi_on = kd->n_expr > 0;
+  qk_rows_t rl;
+  qk_rows_begin(cg, fn, rows, n_chunks, &rl, "row");
+  *out_chunks = rl.n_chunks;
+  LLVMValueRef c[QIAO_MAX_RANK];
+  qk_unflatten(cg, rl.loop.iv, n - 1, dims, c);
+  LLVMValueRef soff = qk_add(cg, qiao_cpu_i64(cg, a->in_base), qk_offset(cg, n - 1, c, ist));
+  LLVMValueRef doff = qk_add(cg, qiao_cpu_i64(cg, a->out_base), qk_offset(cg, n - 1, c, ost));
+  if (epi_on && a->reshape) {
+    /* element by element: output coords from the linear output offset */
+    qiao_cpu_loop_t l;
+    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, L), 1, "el", &l);
+    LLVMValueRef so = qk_madd(cg, soff, l.iv, ist[n - 1]), dof = qk_madd(cg, doff, l.iv, ost[n - 1]);
+    qk_unflatten(cg, dof, o->type.shape.rank, o->type.shape.dims, epi->coords);
+    LLVMValueRef v = qiao_cpu_load_f32(cg, srcp, src->type.dtype, so, 1);
+    v = qk_epi_apply(epi, v, 1);
+    qiao_cpu_store_f32(cg, v, outp, o->type.dtype, dof, 1);
+    qiao_cpu_loop_end(cg, &l);
+  } else {
+    int coord_dim = -1;
+    LLVMValueRef cb = NULL;
+    if (epi_on) {
+      for (int d = 0; d < epi->rank; ++d) {
+        int dd = a->out_dim[d];
+        if (dd == n - 1 && a->n > 0) {
+          coord_dim = d;
+          cb = qiao_cpu_i64(cg, a->out_add[d]);
+          continue;
+        }
+        LLVMValueRef v = dd >= 0 && dd < n - 1 ? c[dd] : qiao_cpu_i64(cg, 0);
+        epi->coords[d] = a->out_add[d] ? qk_add(cg, v, qiao_cpu_i64(cg, a->out_add[d])) : v;
+      }
+    }
+    qk_copy_run(cg, epi, srcp, src->type.dtype, soff, ist[n - 1], outp, o->type.dtype, doff, ost[n - 1],
+                L, coord_dim, cb);
+  }
+  qk_rows_end(cg, &rl);
+}
+
+static void identity_map(affine_t *a, int rank) {
+  for (int d = 0; d < rank; ++d) {
+    a->out_dim[d] = d;
+    a->out_add[d] = 0;
+  }
+}
+
+/* Python slice start (the interpreter's rule). */
+static int64_t slice_start(int64_t start, int64_t step, int64_t n) {
+  if (start < 0) start += n;
+  if (step > 0) return start < 0 ? 0 : start > n ? n : start;
+  return start < -1 ? -1 : start > n - 1 ? n - 1 : start;
+}
+
+static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, const char *name,
+                                qiao_cpu_kernel_t *out) {
+  const qiao_kd_operand_t *x = &kd->inputs[0], *P = &kd->inputs[1], *o = &kd->outputs[0];
+  if (x->type.shape.rank != 4 || kd->n_primary_inputs < 2)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "rope kernel %s: x must be [B, H, S, D]", name);
+  int64_t B = x->type.shape.dims[0], H = x->type.shape.dims[1], S = x->type.shape.dims[2],
+          D = x->type.shape.dims[3];
+  if (D % 2) return qiao_status_make(QIAO_INVALID_ARGUMENT, "rope kernel %s: D is odd", name);
+  int64_t half = D / 2;
+  bool per_batch = P->type.shape.rank == 2;
+  bool gptj = kd->attrs.mode == QIAO_ROPE_GPTJ;
+  unsigned V = cg->vec_f32 ? cg->vec_f32 : 8;
+
+  /* inverse frequencies as an f64 constant table */
+  LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
+  LLVMValueRef *fr = malloc(sizeof(LLVMValueRef) * (size_t)(half ? half : 1));
+  if (!fr) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  for (int64_t i = 0; i < half; ++i)
+    fr[i] = LLVMConstReal(cg->t_f64, pow(kd->attrs.theta, -2.0 * (double)i / (double)D));
+  LLVMTypeRef at = LLVMArrayType2(cg->t_f64, (uint64_t)(half ? half : 1));
+  if (!half) fr[0] = LLVMConstReal(cg->t_f64, 0.0);
+  LLVMValueRef tab = LLVMAddGlobal(cg->mod, at, "");
+  LLVMSetInitializer(tab, LLVMConstArray2(cg->t_f64, fr, (uint64_t)(half ? half : 1)));
+  LLVMSetGlobalConstant(tab, 1);
+  LLVMSetLinkage(tab, LLVMPrivateLinkage);
+  free(fr);
+
+  qk_epi_t epi;
+  qk_epi_init(&epi, cg, kd, fn);
+  LLVMValueRef xp = epi.in[0], pp = epi.in[1];
+  LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
+  LLVMValueRef scr = qiao_cpu_scratch(cg, fn); /* cos[half], sin[half] as f32 */
+  int64_t rows = B * S, rdims[2] = {B, S};
+  qk_rows_t rl;
+  qk_rows_begin(cg, fn, rows, qk_plan_chunks(cg, rows, H * D * 2 + half * 40), &rl, "row");
+  LLVMValueRef rc[2];
+  qk_unflatten(cg, rl.loop.iv, 2, rdims, rc);
+  LLVMValueRef b = rc[0], s = rc[1];
+  /* position, exactly as an integer, then f64 */
+  LLVMValueRef poff = per_batch ? qk_madd(cg, qk_mul(cg, b, P->strides[0]), s, P->strides[1])
+                                : qk_mul(cg, s, P->strides[0]);
+  LLVMTypeRef pst = qiao_cpu_storage_type(cg, P->type.dtype);
+  LLVMValueRef pos = LLVMBuildLoad2(cg->b, pst, qiao_cpu_elem_ptr(cg, pp, P->type.dtype, poff), "");
+  if (pst != cg->t_i64) pos = LLVMBuildSExt(cg->b, pos, cg->t_i64, "");
+  LLVMValueRef posd = LLVMBuildSIToFP(cg->b, pos, cg->t_f64, "");
+  {
+    qiao_cpu_loop_t l;
+    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, half), 1, "cs", &l);
+    LLVMValueRef idx[2] = {qiao_cpu_i64(cg, 0), l.iv};
+    LLVMValueRef f = LLVMBuildLoad2(cg->b, cg->t_f64, LLVMBuildGEP2(cg->b, at, tab, idx, 2, ""), "");
+    LLVMValueRef ang = LLVMBuildFMul(cg->b, posd, f, "");
+    LLVMValueRef cv = qiao_cpu_call_intrinsic(cg, "llvm.cos", &cg->t_f64, 1, &ang, 1);
+    LLVMValueRef sv = qiao_cpu_call_intrinsic(cg, "llvm.sin", &cg->t_f64, 1, &ang, 1);
+    qk_stf(cg, LLVMBuildFPTrunc(cg->b, cv, cg->t_f32, ""), scr, l.iv);
+    qk_stf(cg, LLVMBuildFPTrunc(cg->b, sv, cg->t_f32, ""), scr, qk_add(cg, l.iv, qiao_cpu_i64(cg, half)));
+    qiao_cpu_loop_end(cg, &l);
+  }
+  qiao_cpu_loop_t hl;
+  qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, H), 1, "h", &hl);
+  LLVMValueRef xrow = qk_madd(cg, qk_madd(cg, qk_mul(cg, b, x->strides[0]), hl.iv, x->strides[1]), s,
+                              x->strides[2]);
+  LLVMValueRef orow = qk_madd(cg, qk_madd(cg, qk_mul(cg, b, o->strides[0]), hl.iv, o->strides[1]), s,
+                              o->strides[2]);
+  int64_t sx = x->strides[3], so = o->strides[3];
+  epi.coords[0] = b;
+  epi.coords[1] = hl.iv;
+  epi.coords[2] = s;
+  int64_t e0 = gptj ? 2 : 1; /* element index of pair member 0: i*e0, member 1: +off */
+  int64_t off1 = gptj ? 1 : half;
+  unsigned VL = gptj ? 1 : V;
+  int64_t nvec = half / VL * VL;
+  for (int pass = 0; pass < 2; ++pass) {
+    unsigned lanes = pass == 0 ? VL : 1;
+    int64_t lo = pass == 0 ? 0 : nvec, hi = pass == 0 ? nvec : half;
+    if (lo >= hi) continue;
+    qiao_cpu_loop_t il;
+    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, lo), qiao_cpu_i64(cg, hi), lanes, "i", &il);
+    LLVMValueRef i0 = qk_mul(cg, il.iv, e0);
+    LLVMValueRef i1 = qk_add(cg, i0, qiao_cpu_i64(cg, off1));
+    LLVMValueRef x0 = qk_load(cg, xp, x->type.dtype, qk_madd(cg, xrow, i0, sx), sx, lanes);
+    LLVMValueRef x1 = qk_load(cg, xp, x->type.dtype, qk_madd(cg, xrow, i1, sx), sx, lanes);
+    LLVMValueRef cv = qk_ldf(cg, scr, il.iv, lanes);
+    LLVMValueRef sv = qk_ldf(cg, scr, qk_add(cg, il.iv, qiao_cpu_i64(cg, half)), lanes);
+    LLVMValueRef y0 = LLVMBuildFSub(cg->b, LLVMBuildFMul(cg->b, x0, cv, ""), LLVMBuildFMul(cg->b, x1, sv, ""), "");
+    LLVMValueRef y1 = LLVMBuildFAdd(cg->b, LLVMBuildFMul(cg->b, x1, cv, ""), LLVMBuildFMul(cg->b, x0, sv, ""), "");
+    epi.coords[3] = i0;
+    y0 = qk_epi_apply(&epi, y0, lanes);
+    qk_store(cg, y0, outp, o->type.dtype, qk_madd(cg, orow, i0, so), so, lanes);
+    epi.coords[3] = i1;
+    y1 = qk_epi_apply(&epi, y1, lanes);
+    qk_store(cg, y1, outp, o->type.dtype, qk_madd(cg, orow, i1, so), so, lanes);
+    qiao_cpu_loop_end(cg, &il);
+  }
+  qiao_cpu_loop_end(cg, &hl);
+  qk_rows_end(cg, &rl);
+  LLVMBuildRetVoid(cg->b);
+  out->fn = fn;
+  out->grid[0] = rl.n_chunks;
+  out->scratch_bytes = (uint64_t)(half * 8 + 64);
+  return NULL;
+}
+
 qiao_status_t qiao_cpu_lower_copy(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                const char *name, qiao_cpu_kernel_t *out) {
-  (void)cg;
-  (void)kd;
+                                  const char *name, qiao_cpu_kernel_t *out) {
   qk_kernel_init(out);
-  return qiao_status_make(QIAO_UNIMPLEMENTED, "copy kernel %s: not implemented yet", name);
+  if (kd->op == QIAO_OP_ROPE) return lower_rope(cg, kd, name, out);
+  const qiao_kd_operand_t *o = &kd->outputs[0];
+  const qiao_kd_operand_t *x = &kd->inputs[0];
+  int orank = o->type.shape.rank;
+  affine_t segs[QIAO_KD_MAX_OPERANDS];
+  int n_segs = 0;
+  memset(segs, 0, sizeof segs);
+  switch (kd->op) {
+  case QIAO_OP_TRANSPOSE: {
+    affine_t *a = &segs[n_segs++];
+    a->n = orank;
+    identity_map(a, orank);
+    for (int d = 0; d < orank; ++d) {
+      int64_t pd = kd->attrs.perm[d];
+      if (pd < 0) pd += orank;
+      a->dims[d] = o->type.shape.dims[d];
+      a->in_st[d] = x->strides[pd];
+      a->out_st[d] = o->strides[d];
+    }
+    break;
+  }
+  case QIAO_OP_SLICE: {
+    affine_t *a = &segs[n_segs++];
+    int ax = qk_norm_axis(kd->attrs.axis, orank);
+    if (ax < 0 || ax >= orank || kd->attrs.step == 0)
+      return qiao_status_make(QIAO_INVALID_ARGUMENT, "slice kernel %s: bad axis or step", name);
+    a->n = orank;
+    identity_map(a, orank);
+    for (int d = 0; d < orank; ++d) {
+      a->dims[d] = o->type.shape.dims[d];
+      a->in_st[d] = x->strides[d] * (d == ax ? kd->attrs.step : 1);
+      a->out_st[d] = o->strides[d];
+    }
+    a->in_base = slice_start(kd->attrs.start, kd->attrs.step, x->type.shape.dims[ax]) * x->strides[ax];
+    break;
+  }
+  case QIAO_OP_CONCAT: {
+    int ax = qk_norm_axis(kd->attrs.axis, orank);
+    if (ax < 0 || ax >= orank)
+      return qiao_status_make(QIAO_INVALID_ARGUMENT, "concat kernel %s: bad axis", name);
+    int64_t off = 0;
+    for (int32_t k = 0; k < kd->n_primary_inputs; ++k) {
+      const qiao_kd_operand_t *xi = &kd->inputs[k];
+      affine_t *a = &segs[n_segs++];
+      a->n = orank;
+      a->input = k;
+      identity_map(a, orank);
+      a->out_add[ax] = off;
+      for (int d = 0; d < orank; ++d) {
+        a->dims[d] = xi->type.shape.dims[d];
+        a->in_st[d] = xi->strides[d];
+        a->out_st[d] = o->strides[d];
+      }
+      a->out_base = off * o->strides[ax];
+      off += xi->type.shape.dims[ax];
+    }
+    break;
+  }
+  case QIAO_OP_RESHAPE: {
+    affine_t *a = &segs[n_segs++];
+    int r = x->type.shape.rank;
+    a->n = r;
+    a->reshape = true;
+    int64_t cs = 1;
+    for (int d = r - 1; d >= 0; --d) {
+      a->dims[d] = x->type.shape.dims[d];
+      a->in_st[d] = x->strides[d];
+      a->out_st[d] = cs; /* the output is contiguous: linear index */
+      cs *= x->type.shape.dims[d];
+    }
+    for (int d = 0; d < orank; ++d) a->out_dim[d] = -1;
+    break;
+  }
+  default:
+    return qiao_status_make(QIAO_UNIMPLEMENTED, "copy kernel %s: op %s is not a copy", name,
+                            qiao_op_name(kd->op));
+  }
+  LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
+  qk_epi_t epi;
+  qk_epi_init(&epi, cg, kd, fn);
+  LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
+  int64_t total = qiao_shape_numel(&o->type.shape);
+  int64_t want = qk_plan_chunks(cg, total, 1), grid = 1, chunks[QIAO_KD_MAX_OPERANDS];
+  for (int i = 0; i < n_segs; ++i) {
+    int64_t rows = 1;
+    for (int d = 0; d < segs[i].n - 1; ++d) rows *= segs[i].dims[d];
+    chunks[i] = want < rows ? want : rows;
+    if (chunks[i] < 1) chunks[i] = 1;
+    /* the grid is the largest split; rows_begin may round it down */
+    int64_t per = (rows + chunks[i] - 1) / chunks[i];
+    int64_t real = per > 0 ? (rows + per - 1) / per : 1;
+    if (real > grid) grid = real;
+  }
+  for (int i = 0; i < n_segs; ++i) {
+    int64_t got = 1;
+    LLVMBasicBlockRef cont = NULL;
+    if (grid > 1 && chunks[i] == 1) /* a single-chunk segment runs on workgroup 0 only */
+      cont = qk_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, qiao_cpu_wg(cg, fn, 0), qiao_cpu_i64(cg, 0), ""),
+                   "seg");
+    emit_affine(cg, fn, kd, &epi, outp, &segs[i], chunks[i], &got);
+    if (cont) qk_endif(cg, cont);
+  }
+  LLVMBuildRetVoid(cg->b);
+  out->fn = fn;
+  out->grid[0] = grid;
+  return NULL;
 }

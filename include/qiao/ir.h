@@ -380,6 +380,14 @@ void qiao_tensor_fill_random(qiao_tensor_t *t, uint64_t *rng_state, double lo, d
  * printed by tools as a quick fingerprint. */
 double qiao_tensor_checksum(const qiao_tensor_t *t);
 
+/* The oracle's error measure: max |x - ref| / max(max |ref|, 1e-30) for float
+ * dtypes (NaN where ref is finite: +inf; matching NaN/inf: no error), the max
+ * absolute difference for integers and bool. Types must be equal. */
+double qiao_tensor_max_error(const qiao_tensor_t *x, const qiao_tensor_t *ref);
+/* The tolerance on that error by dtype: f32 1e-5, f16/bf16 1e-2, f8 0.15,
+ * integers and bool 0 (exact). */
+double qiao_dtype_tolerance(qiao_dtype_t dt);
+
 /* A safetensors file read into memory. Tensors are views into the file. */
 typedef struct qiao_safetensors qiao_safetensors_t;
 

@@ -87,7 +87,7 @@ static void run_grid(const char *uri, int64_t gx, int64_t gy, int64_t gz) {
   memset(qiao_hal_buffer_host_ptr(out), 0xAB, pad + (size_t)n * 8);
   memset(qiao_hal_buffer_host_ptr(flags), 0, 8);
   srand(99);
-  int64_t tag = (int64_t)rand() << 40;
+  int64_t tag = (int64_t)(rand() & 0x7fff) << 40;
   int64_t constants[3] = {gx, gy, tag};
   qiao_hal_binding_t b[2] = {{out, pad}, {flags, 0}};
   int64_t grid[3] = {gx, gy, gz};

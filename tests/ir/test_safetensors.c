@@ -18,9 +18,11 @@ static unsigned char *make_file(const char *header, size_t dlen, size_t *out_len
   size_t hl = strlen(header);
   size_t len = 8 + hl + dlen;
   unsigned char *b = malloc(len ? len : 1);
-  for (int i = 0; i < 8; ++i) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
   memcpy(b + 8, header, hl);
-  for (size_t i = 0; i < dlen; ++i) b[8 + hl + i] = (unsigned char)(i * 7 + 3);
+  for (size_t i = 0; i < dlen; ++i)
+    b[8 + hl + i] = (unsigned char)(i * 7 + 3);
   *out_len = len;
   return b;
 }
@@ -41,7 +43,8 @@ static void expect_bad(const char *header, size_t dlen, const char *n1, const ch
   cr_expect(strncmp(m, "bad.safetensors: ", 17) == 0, "message lacks path prefix: %s", m);
   const char *needles[3] = {n1, n2, n3};
   for (int i = 0; i < 3; ++i) {
-    if (needles[i]) cr_expect(strstr(m, needles[i]), "'%s' not in message: %s", needles[i], m);
+    if (needles[i])
+      cr_expect(strstr(m, needles[i]), "'%s' not in message: %s", needles[i], m);
   }
   qiao_status_free(s);
 }
@@ -59,11 +62,13 @@ static void mk_tmpdir(void) {
 }
 static void rm_tmpdir(void) {
   DIR *d = opendir(g_dir);
-  if (!d) return;
+  if (!d)
+    return;
   struct dirent *e;
   char p[512];
   while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
+    if (e->d_name[0] == '.')
+      continue;
     snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
     remove(p);
   }
@@ -74,7 +79,8 @@ static int count_files(void) {
   DIR *d = opendir(g_dir);
   int n = 0;
   struct dirent *e;
-  while ((e = readdir(d))) n += e->d_name[0] != '.';
+  while ((e = readdir(d)))
+    n += e->d_name[0] != '.';
   closedir(d);
   return n;
 }
@@ -95,9 +101,11 @@ Test(safetensors, round_trip_every_dtype, .init = mk_tmpdir, .fini = rm_tmpdir) 
       p[k] = (unsigned char)(rng >> 56);
     }
     if (i == QIAO_BOOL) {
-      for (size_t k = 0; k < qiao_tensor_nbytes(ts[i]); ++k) p[k] &= 1;
+      for (size_t k = 0; k < qiao_tensor_nbytes(ts[i]); ++k)
+        p[k] &= 1;
     }
-    snprintf(namebuf[i], sizeof namebuf[i], "layer.%d.%s", n - i, qiao_dtype_name(ts[i]->type.dtype));
+    snprintf(namebuf[i], sizeof namebuf[i], "layer.%d.%s", n - i,
+             qiao_dtype_name(ts[i]->type.dtype));
     names[i] = namebuf[i];
   }
   /* a scalar and an empty tensor */
@@ -120,7 +128,8 @@ Test(safetensors, round_trip_every_dtype, .init = mk_tmpdir, .fini = rm_tmpdir) 
   cr_assert_eq(fread(lb, 1, 8, f), 8u);
   fclose(f);
   uint64_t hl = 0;
-  for (int i = 7; i >= 0; --i) hl = (hl << 8) | lb[i];
+  for (int i = 7; i >= 0; --i)
+    hl = (hl << 8) | lb[i];
   cr_expect_eq((8 + hl) % 8, 0u);
 
   qiao_safetensors_t *st = NULL;
@@ -146,7 +155,8 @@ Test(safetensors, round_trip_every_dtype, .init = mk_tmpdir, .fini = rm_tmpdir) 
   qiao_status_free(nf);
   cr_expect_null(qiao_safetensors_name(st, n + 2));
   qiao_safetensors_destroy(st);
-  for (int i = 0; i < n + 2; ++i) qiao_tensor_destroy(ts[i]);
+  for (int i = 0; i < n + 2; ++i)
+    qiao_tensor_destroy(ts[i]);
 }
 
 Test(safetensors, values_survive_round_trip, .init = mk_tmpdir, .fini = rm_tmpdir) {
@@ -211,7 +221,8 @@ Test(safetensors, empty_file_with_no_tensors_is_valid) {
 
 /* ------------------------------------------------------------ bad files */
 
-#define T(name, dt, shape, off) "\"" name "\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":" off "}"
+#define T(name, dt, shape, off)                                                                    \
+  "\"" name "\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":" off "}"
 
 Test(safetensors_bad, shorter_than_8_bytes) {
   unsigned char b[5] = {1, 0, 0, 0, 0};
@@ -231,8 +242,9 @@ Test(safetensors_bad, header_length_past_end) {
   qiao_safetensors_t *st;
   qiao_status_t s = qiao_safetensors_parse(b, 20, "bad.safetensors", &st);
   cr_assert_not_null(s);
-  cr_expect(strstr(s->message, "byte 0: header length 100 runs past the end of the file (20 bytes)"),
-            "%s", s->message);
+  cr_expect(
+      strstr(s->message, "byte 0: header length 100 runs past the end of the file (20 bytes)"),
+      "%s", s->message);
   qiao_status_free(s);
 }
 
@@ -395,8 +407,8 @@ Test(safetensors_bad, embedded_nul_in_header) {
 }
 
 Test(safetensors_bad, every_truncation_of_a_valid_file) {
-  const char *h = "{\"__metadata__\":{\"k\":\"v\"}," T("a", "F32", "[2]", "[0,8]") ","
-                  T("b", "BF16", "[3]", "[8,14]") "," T("c", "BOOL", "[]", "[14,15]") "}";
+  const char *h = "{\"__metadata__\":{\"k\":\"v\"}," T("a", "F32", "[2]", "[0,8]") "," T(
+      "b", "BF16", "[3]", "[8,14]") "," T("c", "BOOL", "[]", "[14,15]") "}";
   size_t len;
   unsigned char *f = make_file(h, 15, &len);
   qiao_safetensors_t *st;

@@ -24,11 +24,13 @@ static void mk_tmpdir(void) {
 }
 static void rm_tmpdir(void) {
   DIR *d = opendir(g_dir);
-  if (!d) return;
+  if (!d)
+    return;
   struct dirent *e;
   char p[512];
   while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
+    if (e->d_name[0] == '.')
+      continue;
     snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
     remove(p);
   }
@@ -44,7 +46,8 @@ typedef struct {
 
 static char *slurp(const char *path, size_t *out_len) {
   FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
+  if (!f)
+    return NULL;
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
   fseek(f, 0, SEEK_SET);
@@ -52,7 +55,8 @@ static char *slurp(const char *path, size_t *out_len) {
   size_t got = fread(b, 1, (size_t)n, f);
   b[got] = 0;
   fclose(f);
-  if (out_len) *out_len = got;
+  if (out_len)
+    *out_len = got;
   return b;
 }
 
@@ -75,7 +79,8 @@ static void run(const char *cmd, result_t *r) {
 
 static int count_lines(const char *s) {
   int n = 0;
-  for (; *s; ++s) n += *s == '\n';
+  for (; *s; ++s)
+    n += *s == '\n';
   return n;
 }
 
@@ -143,11 +148,13 @@ Test(qiao_run, print_values) {
   const char *p = row;
   for (;;) {
     double v = strtod(p, &end);
-    if (end == p) break;
+    if (end == p)
+      break;
     cr_expect(isfinite(v));
     ++vals;
     p = end;
-    if (*p == '\n') break;
+    if (*p == '\n')
+      break;
   }
   cr_expect_eq(vals, 64);
 }
@@ -156,7 +163,7 @@ Test(qiao_run, unknown_device) {
   static result_t r;
   run(RUN " " EX "mlp.qir --device cuda:0 --weights " EX "mlp.safetensors", &r);
   cr_expect_eq(r.rc, 1);
-  cr_expect_str_eq(r.err, "qiao-run: unknown device 'cuda:0' (available: ref)\n");
+  cr_expect_str_eq(r.err, "qiao-run: unknown device 'cuda:0' (available: ref, cpu)\n");
   cr_expect_str_empty(r.out);
 }
 
@@ -238,13 +245,14 @@ Test(qiao_run, integer_inputs_follow_the_documented_rule, .init = mk_tmpdir, .fi
    * returns them, so --print shows them */
   char q[128], cmd[512];
   snprintf(q, sizeof q, "%s/ints.qir", g_dir);
-  write_text(q, "graph @g(%ids: i32[2, 6], %pos: i32[2, 5]) -> (f32[2, 6, 3], i32[2, 5], i32[2, 6]) {\n"
-                "  %t = param \"emb\" : f32[10, 3]\n"
-                "  %y = gather %t, %ids\n"
-                "  %p = add %pos, %pos\n"
-                "  %i = add %ids, %ids\n"
-                "  return %y, %p, %i\n"
-                "}\n");
+  write_text(
+      q, "graph @g(%ids: i32[2, 6], %pos: i32[2, 5]) -> (f32[2, 6, 3], i32[2, 5], i32[2, 6]) {\n"
+         "  %t = param \"emb\" : f32[10, 3]\n"
+         "  %y = gather %t, %ids\n"
+         "  %p = add %pos, %pos\n"
+         "  %i = add %ids, %ids\n"
+         "  return %y, %p, %i\n"
+         "}\n");
   static result_t r;
   snprintf(cmd, sizeof cmd, RUN " %s --random --print --seed 5", q);
   run(cmd, &r);
@@ -327,11 +335,13 @@ Test(qiao_gen_weights, value_ranges_by_role) {
   cr_assert_null(qiao_safetensors_get(st, "attn.q_proj.weight", &v));
   cr_expect_eq(v.type.dtype, QIAO_BF16);
   double amax = 0;
-  for (int64_t i = 0; i < 64 * 64; ++i) amax = fmax(amax, fabs(qiao_tensor_get_f64(&v, i)));
+  for (int64_t i = 0; i < 64 * 64; ++i)
+    amax = fmax(amax, fabs(qiao_tensor_get_f64(&v, i)));
   cr_expect(amax <= 0.125 * 1.004 && amax > 0.1, "|w| max %g, want ~1/sqrt(64)", amax);
   cr_assert_null(qiao_safetensors_get(st, "mlp.down_proj.weight", &v));
   amax = 0;
-  for (int64_t i = 0; i < 128 * 64; ++i) amax = fmax(amax, fabs(qiao_tensor_get_f64(&v, i)));
+  for (int64_t i = 0; i < 128 * 64; ++i)
+    amax = fmax(amax, fabs(qiao_tensor_get_f64(&v, i)));
   cr_expect(amax <= 1 / sqrt(128.0) && amax > 0.08, "|w| max %g, want ~1/sqrt(128)", amax);
   qiao_safetensors_destroy(st);
 }
