@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -57,6 +58,13 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* One step of a spin-wait: pause, and every 256 steps yield the CPU (an
+ * oversubscribed machine may be running the very thread we wait for). */
+static inline void spin_step(int spins) {
+  cpu_relax();
+  if ((spins & 255) == 255) sched_yield();
+}
+
 static void futex_wait(_Atomic uint32_t *addr, uint32_t expected) {
   syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
@@ -87,8 +95,7 @@ static void *worker_main(void *p) {
     int spins = 0;
     while ((g = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen) {
       if (spins < QIAO_POOL_SPIN) {
-        cpu_relax();
-        spins++;
+        spin_step(spins++);
       } else {
         atomic_fetch_add(&pool->sleepers, 1);
         futex_wait(&pool->generation, seen);
@@ -226,8 +233,7 @@ qiao_status_t qiao_hal_thread_pool_parallel_for(qiao_hal_thread_pool_t *pool, in
     int spins = 0;
     while ((p = atomic_load_explicit(&pool->pending, memory_order_acquire)) != 0) {
       if (spins < QIAO_POOL_SPIN) {
-        cpu_relax();
-        spins++;
+        spin_step(spins++);
         continue;
       }
       atomic_store(&pool->caller_waiting, 1);

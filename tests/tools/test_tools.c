@@ -372,3 +372,57 @@ Test(qiao_gen_weights, seed_changes_values_and_errors, .init = mk_tmpdir, .fini 
   cr_expect_eq(r.rc, 0);
   cr_expect(strstr(r.out, "usage: qiao-gen-weights"));
 }
+
+/* ---- qiao-run on the CPU through the runtime, checked against the interpreter */
+
+static void check_cpu_example(const char *name, const char *device) {
+  static result_t r;
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, RUN " " EX "%s.qir --device %s --weights " EX "%s.safetensors --check ref",
+           name, device, name);
+  run(cmd, &r);
+  cr_expect_eq(r.rc, 0, "%s on %s: rc %d, stderr: %s", name, device, r.rc, r.err);
+  cr_expect(strstr(r.out, "check output 0 against ref: max normalized error"), "%s", r.out);
+  cr_expect(strstr(r.out, ") ok\n"), "%s", r.out);
+  cr_expect(!strstr(r.out, "FAILED"), "%s", r.out);
+  cr_expect(strstr(r.err, "kernels"), "the runtime reports its kernels: %s", r.err);
+}
+
+Test(qiao_run_cpu, mlp_checks_against_ref) { check_cpu_example("mlp", "cpu"); }
+Test(qiao_run_cpu, llama_block_checks_against_ref) { check_cpu_example("llama_block", "cpu:threads=2"); }
+Test(qiao_run_cpu, moe_block_checks_against_ref) { check_cpu_example("moe_block", "cpu:threads=1"); }
+
+Test(qiao_run_cpu, same_checksum_as_ref) {
+  static result_t a, b;
+  run(RUN " " EX "mlp.qir --device ref --weights " EX "mlp.safetensors --seed 5", &a);
+  run(RUN " " EX "mlp.qir --device cpu --weights " EX "mlp.safetensors --seed 5", &b);
+  cr_assert_eq(a.rc, 0);
+  cr_assert_eq(b.rc, 0, "%s", b.err);
+  /* checksums agree to f32 accuracy */
+  const char *ca = strstr(a.out, "checksum="), *cb = strstr(b.out, "checksum=");
+  cr_assert(ca && cb);
+  double x = strtod(ca + 9, NULL), y = strtod(cb + 9, NULL);
+  cr_expect(fabs(x - y) <= 1e-4 * fabs(x), "%g vs %g", x, y);
+}
+
+Test(qiao_run_cpu, bad_uri_option_is_user_error) {
+  static result_t r;
+  run(RUN " " EX "mlp.qir --device cpu:threads=zero --weights " EX "mlp.safetensors", &r);
+  cr_expect_eq(r.rc, 1, "%s", r.err);
+  cr_expect(strstr(r.err, "threads"), "%s", r.err);
+  cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+}
+
+Test(qiao_run_cpu, bench_prints_median) {
+  static result_t r;
+  run(RUN " " EX "mlp.qir --device cpu --weights " EX "mlp.safetensors --bench 3", &r);
+  cr_expect_eq(r.rc, 0, "%s", r.err);
+  cr_expect(strstr(r.out, "bench cpu: 3 runs, median"), "%s", r.out);
+}
+
+Test(qiao_run_cpu, bad_check_reference) {
+  static result_t r;
+  run(RUN " " EX "mlp.qir --device cpu --check gpu", &r);
+  cr_expect_eq(r.rc, 1);
+  cr_expect_str_eq(r.err, "qiao-run: --check: unknown reference 'gpu' (available: ref)\n");
+}
