@@ -191,7 +191,7 @@ static qiao_status_t infer_matmul(const qiao_type_t *t, const qiao_attrs_t *at,
   if (b->shape.rank < 2)
     return BAD("matmul: b must have rank >= 2 ([..., K, N]), got %s; reshape a vector to [K, 1]",
                qiao_type_str(b, b1, sizeof b1));
-  qiao_dtype_t dt;
+  qiao_dtype_t dt = QIAO_F32;
   QIAO_RETURN_IF_ERROR(matmul_dtype(a, b, &dt));
   int32_t ra = a->shape.rank, rb = b->shape.rank;
   int64_t m = a->shape.dims[ra - 2], ka = a->shape.dims[ra - 1];

@@ -50,7 +50,8 @@ static void skip_space(qiao_lexer_t *lx) {
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
       advance(lx, 1);
     } else if (c == '#') {
-      while (lx->pos < lx->len && lx->src[lx->pos] != '\n') advance(lx, 1);
+      while (lx->pos < lx->len && lx->src[lx->pos] != '\n')
+        advance(lx, 1);
     } else {
       return;
     }
@@ -79,11 +80,13 @@ static size_t scan_number(const qiao_lexer_t *lx, bool *is_float) {
     return n + sp;
   }
   size_t digits = 0;
-  while (is_digit(peek_at(lx, n))) n++, digits++;
+  while (is_digit(peek_at(lx, n)))
+    n++, digits++;
   if (peek_at(lx, n) == '.') {
     *is_float = true;
     n++;
-    while (is_digit(peek_at(lx, n))) n++, digits++;
+    while (is_digit(peek_at(lx, n)))
+      n++, digits++;
   }
   if (digits == 0) return 0;
   int c = peek_at(lx, n);
@@ -91,7 +94,8 @@ static size_t scan_number(const qiao_lexer_t *lx, bool *is_float) {
     size_t m = n + 1;
     if (peek_at(lx, m) == '+' || peek_at(lx, m) == '-') m++;
     if (!is_digit(peek_at(lx, m))) return 0;
-    while (is_digit(peek_at(lx, m))) m++;
+    while (is_digit(peek_at(lx, m)))
+      m++;
     n = m;
     *is_float = true;
   }
@@ -161,9 +165,10 @@ qiao_token_t qiao_lexer_next(qiao_lexer_t *lx) {
   case '@': {
     size_t n = 1;
     if (!is_alpha(peek_at(lx, 1)))
-      return make_error(lx, 1, c == '%' ? "expected a value name after '%'"
-                                        : "expected a graph name after '@'");
-    while (is_ident_char(peek_at(lx, n))) n++;
+      return make_error(
+          lx, 1, c == '%' ? "expected a value name after '%'" : "expected a graph name after '@'");
+    while (is_ident_char(peek_at(lx, n)))
+      n++;
     return make(lx, c == '%' ? QIAO_TOK_VALUE : QIAO_TOK_GLOBAL, n);
   }
   default: break;
@@ -186,7 +191,8 @@ qiao_token_t qiao_lexer_next(qiao_lexer_t *lx) {
   }
   if (is_alpha(c)) {
     size_t n = 1;
-    while (is_ident_char(peek_at(lx, n))) n++;
+    while (is_ident_char(peek_at(lx, n)))
+      n++;
     return make(lx, QIAO_TOK_IDENT, n);
   }
   return make_error(lx, 1, "unexpected character");

@@ -36,8 +36,8 @@ typedef struct qiao_token {
   const char *text;
   size_t len;
   int32_t line, col;
-  bool is_float;          /* NUMBER: has '.', an exponent, or is inf/nan */
-  const char *error;      /* ERROR: what is wrong (static string) */
+  bool is_float;     /* NUMBER: has '.', an exponent, or is inf/nan */
+  const char *error; /* ERROR: what is wrong (static string) */
 } qiao_token_t;
 
 typedef struct qiao_lexer {

@@ -93,7 +93,8 @@ static void next(parser_t *p) { p->tok = qiao_lexer_next(&p->lx); }
 static bool tok_is(const parser_t *p, qiao_tok_kind_t k) { return p->tok.kind == k; }
 
 static bool tok_is_word(const parser_t *p, const char *w) {
-  return p->tok.kind == QIAO_TOK_IDENT && p->tok.len == strlen(w) && !memcmp(p->tok.text, w, p->tok.len);
+  return p->tok.kind == QIAO_TOK_IDENT && p->tok.len == strlen(w) &&
+         !memcmp(p->tok.text, w, p->tok.len);
 }
 
 static qiao_loc_t tok_loc(const qiao_token_t *t) {
@@ -126,7 +127,8 @@ static void tok_desc(const qiao_token_t *t, char *buf, size_t cap) {
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static bool fail_at(parser_t *p, qiao_loc_t loc, const char *fmt, ...) {
+static bool
+fail_at(parser_t *p, qiao_loc_t loc, const char *fmt, ...) {
   if (p->err) return false;
   char msg[1024];
   va_list ap;
@@ -141,8 +143,7 @@ static bool fail_at(parser_t *p, qiao_loc_t loc, const char *fmt, ...) {
 static bool fail_expected(parser_t *p, const char *what) {
   char d[256];
   tok_desc(&p->tok, d, sizeof d);
-  if (p->tok.kind == QIAO_TOK_ERROR)
-    return fail_at(p, tok_loc(&p->tok), "%s %s", p->tok.error, d);
+  if (p->tok.kind == QIAO_TOK_ERROR) return fail_at(p, tok_loc(&p->tok), "%s %s", p->tok.error, d);
   return fail_at(p, tok_loc(&p->tok), "expected %s, got %s", what, d);
 }
 
@@ -163,7 +164,8 @@ static bool fail_status(parser_t *p, qiao_loc_t loc, qiao_status_t st) {
 
 static uint64_t hash_bytes(const char *s, size_t n) {
   uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; ++i) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+  for (size_t i = 0; i < n; ++i)
+    h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
   return h;
 }
 
@@ -178,7 +180,8 @@ static name_entry_t *names_find(parser_t *p, const char *s, size_t n) {
 
 static void names_insert_raw(name_entry_t *tab, size_t cap, name_entry_t e) {
   size_t i = hash_bytes(e.name, e.len) & (cap - 1);
-  while (tab[i].name) i = (i + 1) & (cap - 1);
+  while (tab[i].name)
+    i = (i + 1) & (cap - 1);
   tab[i] = e;
 }
 
@@ -339,14 +342,14 @@ static bool parse_attr_value(parser_t *p, qiao_op_kind_t kind, int idx, qiao_att
     return true;
   }
   case QIAO_ATTR_INT: {
-    int64_t v;
+    int64_t v = 0;
     snprintf(what, sizeof what, "an integer for '%s'", as->name);
     if (!parse_int(p, what, &v)) return false;
     qiao_attrs_set(a, kind, idx, v, 0, NULL, 0);
     return true;
   }
   case QIAO_ATTR_FLOAT: {
-    double v;
+    double v = 0;
     if (!tok_is(p, QIAO_TOK_NUMBER)) {
       snprintf(what, sizeof what, "a number for '%s'", as->name);
       return fail_expected(p, what);
@@ -473,8 +476,8 @@ static bool parse_attrs(parser_t *p, qiao_op_kind_t kind, const qiao_token_t *op
 /* ------------------------------------------------------------- ops */
 
 typedef struct {
-  int32_t value;      /* -1 for a literal */
-  qiao_token_t tok;   /* the operand's first token */
+  int32_t value;    /* -1 for a literal */
+  qiao_token_t tok; /* the operand's first token */
 } operand_t;
 
 typedef struct {
@@ -511,8 +514,7 @@ static bool parse_operand(parser_t *p, operands_t *ops) {
     next(p);
   } else if (tok_is(p, QIAO_TOK_LPAREN)) {
     if (p->depth >= MAX_NESTING)
-      return fail_at(p, tok_loc(&p->tok), "ops nested too deeply (at most %d levels)",
-                     MAX_NESTING);
+      return fail_at(p, tok_loc(&p->tok), "ops nested too deeply (at most %d levels)", MAX_NESTING);
     next(p);
     p->depth++;
     bool ok = parse_op_call(p, NULL, 0, QIAO_FORM_NESTED, &x.value);
@@ -595,17 +597,19 @@ static bool const_values(parser_t *p, const operands_t *vals, const qiao_token_t
   if (vals->n != 1 && vals->n != numel) {
     char tb[128];
     qiao_type_str(type, tb, sizeof tb);
-    return fail_at(p, tok_loc(type_tok), "const has %d value%s but %s has %" PRId64
-                   " element%s (give 1 or %" PRId64 ")", vals->n, vals->n == 1 ? "" : "s", tb,
-                   numel, numel == 1 ? "" : "s", numel);
+    return fail_at(p, tok_loc(type_tok),
+                   "const has %d value%s but %s has %" PRId64 " element%s (give 1 or %" PRId64 ")",
+                   vals->n, vals->n == 1 ? "" : "s", tb, numel, numel == 1 ? "" : "s", numel);
   }
   a->n_values = vals->n;
   size_t n = (size_t)(vals->n ? vals->n : 1);
   bool is_int = qiao_dtype_is_int(type->dtype);
   /* In the graph's arena (the builder copies them; an empty const keeps the
    * pointer itself, so it must live as long as the graph). */
-  if (is_int) a->const_i = qiao_ir_graph_alloc(p->g, n * sizeof(int64_t));
-  else a->const_f = qiao_ir_graph_alloc(p->g, n * sizeof(double));
+  if (is_int)
+    a->const_i = qiao_ir_graph_alloc(p->g, n * sizeof(int64_t));
+  else
+    a->const_f = qiao_ir_graph_alloc(p->g, n * sizeof(double));
   for (int32_t i = 0; i < vals->n; ++i) {
     const qiao_token_t *t = &vals->v[i].tok;
     bool word = t->kind == QIAO_TOK_IDENT; /* true / false */
@@ -698,7 +702,8 @@ static bool parse_op_call(parser_t *p, const qiao_token_t *const *name_toks, int
       if (!parse_result_types(p, s->n_results, &op_tok, leaf, types)) goto out;
       have_types = true;
     } else if (kind == QIAO_OP_PARAM || kind == QIAO_OP_CONST) {
-      fail_expected(p, kind == QIAO_OP_PARAM ? "':' and the param's type" : "':' and the const's type");
+      fail_expected(p, kind == QIAO_OP_PARAM ? "':' and the param's type"
+                                             : "':' and the const's type");
       goto out;
     }
   }
@@ -714,12 +719,13 @@ static bool parse_op_call(parser_t *p, const qiao_token_t *const *name_toks, int
   {
     int32_t *ids = NULL;
     if (ops.n) {
-      ids = malloc(sizeof(int32_t) * (size_t)ops.n);
+      ids = malloc(sizeof(int32_t) * (size_t)(uint32_t)ops.n);
       if (!ids) {
         p->err = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
       }
-      for (int32_t i = 0; i < ops.n; ++i) ids[i] = ops.v[i].value;
+      for (int32_t i = 0; i < ops.n; ++i)
+        ids[i] = ops.v[i].value;
     }
     const char *names[2] = {NULL, NULL};
     for (int32_t i = 0; i < n_names && i < 2; ++i)
@@ -878,8 +884,8 @@ static bool parse_graph(parser_t *p) {
     goto out;
   }
   if (n_ret != n_out) {
-    fail_at(p, tok_loc(&ret_tok), "return gives %d value%s but the signature declares %d",
-            n_ret, n_ret == 1 ? "" : "s", n_out);
+    fail_at(p, tok_loc(&ret_tok), "return gives %d value%s but the signature declares %d", n_ret,
+            n_ret == 1 ? "" : "s", n_out);
     goto out;
   }
   for (int32_t i = 0; i < n_ret; ++i) {
@@ -911,7 +917,8 @@ out:
 
 qiao_status_t qiao_ir_parse(const char *text, size_t len, const char *filename,
                             qiao_graph_t **out_graph) {
-  if (!out_graph) return qiao_status_make(QIAO_INVALID_ARGUMENT, "qiao_ir_parse: out_graph is NULL");
+  if (!out_graph)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "qiao_ir_parse: out_graph is NULL");
   *out_graph = NULL;
   parser_t p;
   memset(&p, 0, sizeof p);
@@ -923,7 +930,16 @@ qiao_status_t qiao_ir_parse(const char *text, size_t len, const char *filename,
   if (ok) {
     qiao_status_t st = qiao_ir_graph_verify(p.g);
     if (st) {
-      fail_status(&p, p.g->loc, st);
+      /* The verifier already names "line:col" when it knows the op's
+       * position: prefix only the file then. */
+      int line, col, used = 0;
+      if (sscanf(qiao_status_message(st), "%d:%d: %n", &line, &col, &used) == 2 && used > 0) {
+        p.err = qiao_status_make(qiao_status_code(st), "%s:%d:%d: %s", p.file, line, col,
+                                 qiao_status_message(st) + used);
+        qiao_status_free(st);
+      } else {
+        fail_status(&p, p.g->loc, st);
+      }
       ok = false;
     }
   }
@@ -937,7 +953,8 @@ qiao_status_t qiao_ir_parse(const char *text, size_t len, const char *filename,
 }
 
 qiao_status_t qiao_ir_parse_file(const char *path, qiao_graph_t **out_graph) {
-  if (!out_graph) return qiao_status_make(QIAO_INVALID_ARGUMENT, "qiao_ir_parse_file: out_graph is NULL");
+  if (!out_graph)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "qiao_ir_parse_file: out_graph is NULL");
   *out_graph = NULL;
   if (!path) return qiao_status_make(QIAO_INVALID_ARGUMENT, "qiao_ir_parse_file: path is NULL");
   FILE *f = fopen(path, "rb");

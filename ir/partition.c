@@ -205,7 +205,7 @@ static int32_t build_expr(builder_t *b, int32_t v) {
 
 /* Fills the primary part of kd from op (inputs, attrs, kind, outputs). */
 static bool set_primary(pass_t *p, qiao_kernel_desc_t *kd, const qiao_op_t *op, builder_t *b) {
-  qiao_kd_kind_t k;
+  qiao_kd_kind_t k = QIAO_KD_ELEMENTWISE;
   kd_kind_of(op->kind, &k);
   kd->kind = k;
   kd->op = op->kind;

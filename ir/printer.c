@@ -56,6 +56,12 @@ void qiao_format_double(double v, char *buf, size_t cap) {
     return;
   }
   char tmp[64];
+  /* Integral values of moderate size read best in plain notation: 10000.0,
+   * not 1e+04. */
+  if (v == floor(v) && fabs(v) < 1e15) {
+    snprintf(buf, cap, "%.1f", v);
+    return;
+  }
   for (int p = 1; p <= 17; ++p) {
     snprintf(tmp, sizeof tmp, "%.*g", p, v);
     if (strtod(tmp, NULL) == v) break;
@@ -79,7 +85,8 @@ static void sb_put(sbuf_t *b, const char *s, size_t n) {
   if (b->oom) return;
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + n + 1) cap *= 2;
+    while (cap < b->len + n + 1)
+      cap *= 2;
     char *d = realloc(b->data, cap);
     if (!d) {
       b->oom = true;
@@ -98,7 +105,8 @@ static void sb_str(sbuf_t *b, const char *s) { sb_put(b, s, strlen(s)); }
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static void sb_printf(sbuf_t *b, const char *fmt, ...) {
+static void
+sb_printf(sbuf_t *b, const char *fmt, ...) {
   char tmp[256];
   va_list ap;
   va_start(ap, fmt);
@@ -148,8 +156,10 @@ static void sb_string_lit(sbuf_t *b, const char *s) {
     case '\t': sb_str(b, "\\t"); break;
     case '\r': sb_str(b, "\\r"); break;
     default:
-      if (*p < 0x20 || *p > 0x7e) sb_printf(b, "\\x%02x", *p);
-      else sb_put(b, (const char *)p, 1);
+      if (*p < 0x20 || *p > 0x7e)
+        sb_printf(b, "\\x%02x", *p);
+      else
+        sb_put(b, (const char *)p, 1);
     }
   }
   sb_str(b, "\"");
@@ -165,7 +175,8 @@ typedef struct {
 
 static uint64_t hash_str(const char *s) {
   uint64_t h = 1469598103934665603ull;
-  for (; *s; ++s) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  for (; *s; ++s)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
   return h;
 }
 
@@ -187,8 +198,8 @@ static void strset_add(strset_t *s, const char *k) {
 
 typedef struct {
   const qiao_graph_t *g;
-  char **names;       /* per value: the printed name without '%' (NULL: inline) */
-  uint8_t *inl;       /* per op: printed inline (nested or literal) */
+  char **names; /* per value: the printed name without '%' (NULL: inline) */
+  uint8_t *inl; /* per op: printed inline (nested or literal) */
   sbuf_t out;
 } printer_t;
 
@@ -199,8 +210,7 @@ static bool op_is_inline(const printer_t *p, int32_t op) {
 static bool value_ok(const qiao_graph_t *g, int32_t v) { return v >= 0 && v < g->n_values; }
 
 /* Decides which ops are printed inline. use counts include graph outputs. */
-static void decide_inline(printer_t *p, const int32_t *uses, const int32_t *user,
-                          int32_t *depth) {
+static void decide_inline(printer_t *p, const int32_t *uses, const int32_t *user, int32_t *depth) {
   const qiao_graph_t *g = p->g;
   for (int32_t i = 0; i < g->n_ops; ++i) {
     const qiao_op_t *op = &g->ops[i];
@@ -240,7 +250,8 @@ static qiao_status_t assign_names(printer_t *p) {
   const qiao_graph_t *g = p->g;
   strset_t set;
   set.cap = 16;
-  while (set.cap < (size_t)g->n_values * 2 + 16) set.cap *= 2;
+  while (set.cap < (size_t)g->n_values * 2 + 16)
+    set.cap *= 2;
   set.slots = calloc(set.cap, sizeof(char *));
   if (!set.slots) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   /* Keep every valid, unique name; the rest are renamed below. */
@@ -264,7 +275,8 @@ static qiao_status_t assign_names(printer_t *p) {
       p->names[v] = strdup(val->name);
     } else {
       char tmp[32];
-      do snprintf(tmp, sizeof tmp, "t%" PRId64, counter++);
+      do
+        snprintf(tmp, sizeof tmp, "t%" PRId64, counter++);
       while (strset_has(&set, tmp));
       p->names[v] = strdup(tmp);
     }
@@ -315,15 +327,19 @@ static void print_attrs(printer_t *p, const qiao_op_t *op) {
     case QIAO_ATTR_FLOAT: sb_double(&p->out, fv); break;
     case QIAO_ATTR_INTS:
       sb_str(&p->out, "[");
-      for (int32_t j = 0; j < n && ints; ++j) sb_printf(&p->out, "%s%" PRId64, j ? ", " : "", ints[j]);
+      for (int32_t j = 0; j < n && ints; ++j)
+        sb_printf(&p->out, "%s%" PRId64, j ? ", " : "", ints[j]);
       sb_str(&p->out, "]");
       break;
     case QIAO_ATTR_DTYPE: sb_str(&p->out, qiao_dtype_name((qiao_dtype_t)iv)); break;
     case QIAO_ATTR_ENUM: {
       int64_t cnt = 0;
-      while (as->enum_names && as->enum_names[cnt]) cnt++;
-      if (iv >= 0 && iv < cnt) sb_string_lit(&p->out, as->enum_names[iv]);
-      else sb_printf(&p->out, "%" PRId64, iv); /* invalid; will not parse back */
+      while (as->enum_names && as->enum_names[cnt])
+        cnt++;
+      if (iv >= 0 && iv < cnt)
+        sb_string_lit(&p->out, as->enum_names[iv]);
+      else
+        sb_printf(&p->out, "%" PRId64, iv); /* invalid; will not parse back */
       break;
     }
     }
@@ -404,8 +420,7 @@ static void print_graph_name(sbuf_t *b, const char *name) {
     return;
   }
   size_t o = 0;
-  if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z') ||
-        name[0] == '_'))
+  if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z') || name[0] == '_'))
     s[o++] = '_';
   for (size_t i = 0; i < n; ++i) {
     char c = name[i];
@@ -433,7 +448,8 @@ static qiao_status_t print_graph(const qiao_graph_t *g, sbuf_t *out) {
     st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
     goto done;
   }
-  for (size_t i = 0; i < nv; ++i) user[i] = -1;
+  for (size_t i = 0; i < nv; ++i)
+    user[i] = -1;
   for (int32_t i = 0; i < g->n_ops; ++i) {
     const qiao_op_t *op = &g->ops[i];
     for (int32_t j = 0; j < op->n_operands; ++j) {
@@ -465,8 +481,10 @@ static qiao_status_t print_graph(const qiao_graph_t *g, sbuf_t *out) {
   sb_str(&p.out, ") -> (");
   for (int32_t i = 0; i < g->n_outputs; ++i) {
     if (i) sb_str(&p.out, ", ");
-    if (g->output_types) sb_type(&p.out, &g->output_types[i]);
-    else if (value_ok(g, g->outputs[i])) sb_type(&p.out, &g->values[g->outputs[i]].type);
+    if (g->output_types)
+      sb_type(&p.out, &g->output_types[i]);
+    else if (value_ok(g, g->outputs[i]))
+      sb_type(&p.out, &g->values[g->outputs[i]].type);
   }
   sb_str(&p.out, ") {\n");
   for (int32_t i = 0; i < g->n_ops; ++i) {
@@ -496,7 +514,8 @@ static qiao_status_t print_graph(const qiao_graph_t *g, sbuf_t *out) {
 
 done:
   if (p.names)
-    for (size_t i = 0; i < nv; ++i) free(p.names[i]);
+    for (size_t i = 0; i < nv; ++i)
+      free(p.names[i]);
   free(p.names);
   free(p.inl);
   free(uses);

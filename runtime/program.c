@@ -340,7 +340,7 @@ static qiao_status_t bind_leaves(qiao_program_t *p, const qiao_graph_t *g) {
     } else if (op->kind == QIAO_OP_CONST) {
       const qiao_type_t *t = &g->values[v].type;
       int64_t numel = qiao_shape_numel(&t->shape);
-      qiao_hal_buffer_t *b;
+      qiao_hal_buffer_t *b = NULL;
       QIAO_RETURN_IF_ERROR(own_buffer(p, type_bytes(t), &b));
       void *host = qiao_hal_buffer_host_ptr(b);
       if (!host) return qiao_status_make(QIAO_UNIMPLEMENTED, "consts need a host-visible device");

@@ -19,18 +19,18 @@
 enum mode { MODE_PRINT, MODE_CHECK, MODE_CHECK_FORMAT, MODE_IN_PLACE };
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: qiao-fmt [options] FILE...\n"
-          "Prints each .qir FILE in canonical form on standard output ('-' or no FILE: stdin).\n"
-          "\n"
-          "options:\n"
-          "  --check         parse and verify only: print nothing on success; errors on stderr, exit 1\n"
-          "  --check-format  like --check, and also fail when a file is not in canonical form\n"
-          "  -i, --in-place  rewrite each file in canonical form (atomically)\n"
-          "  -h, --help      show this help\n"
-          "\n"
-          "Errors print as FILE:LINE:COL: message. Exit status: 0 ok, 1 user error,\n"
-          "2 internal error.\n");
+  fprintf(f, "usage: qiao-fmt [options] FILE...\n"
+             "Prints each .qir FILE in canonical form on standard output ('-' or no FILE: stdin).\n"
+             "\n"
+             "options:\n"
+             "  --check         parse and verify only: print nothing on success; errors on stderr, "
+             "exit 1\n"
+             "  --check-format  like --check, and also fail when a file is not in canonical form\n"
+             "  -i, --in-place  rewrite each file in canonical form (atomically)\n"
+             "  -h, --help      show this help\n"
+             "\n"
+             "Errors print as FILE:LINE:COL: message. Exit status: 0 ok, 1 user error,\n"
+             "2 internal error.\n");
 }
 
 /* Reads all of f; returns a malloc'ed buffer or NULL (errno set). */

@@ -24,8 +24,10 @@ static inline LLVMValueRef qk_alloca(qiao_cpu_codegen_t *cg, LLVMValueRef fn, LL
   LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(fn);
   LLVMBuilderRef b = LLVMCreateBuilderInContext(cg->ctx);
   LLVMValueRef first = LLVMGetFirstInstruction(entry);
-  if (first) LLVMPositionBuilderBefore(b, first);
-  else LLVMPositionBuilderAtEnd(b, entry);
+  if (first)
+    LLVMPositionBuilderBefore(b, first);
+  else
+    LLVMPositionBuilderAtEnd(b, entry);
   LLVMValueRef a = LLVMBuildAlloca(b, t, name);
   LLVMDisposeBuilder(b);
   return a;
@@ -52,7 +54,8 @@ static inline LLVMValueRef qk_mul(qiao_cpu_codegen_t *cg, LLVMValueRef a, int64_
   return LLVMBuildMul(cg->b, a, qiao_cpu_i64(cg, c), "");
 }
 /* a + b * c, skipping the work when c is 0. */
-static inline LLVMValueRef qk_madd(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b, int64_t c) {
+static inline LLVMValueRef qk_madd(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b,
+                                   int64_t c) {
   if (c == 0 || !b) return a;
   LLVMValueRef t = qk_mul(cg, b, c);
   return a ? qk_add(cg, a, t) : t;
@@ -64,8 +67,8 @@ static inline LLVMValueRef qk_fptr(qiao_cpu_codegen_t *cg, LLVMValueRef base, LL
 }
 static inline LLVMValueRef qk_ldf(qiao_cpu_codegen_t *cg, LLVMValueRef base, LLVMValueRef idx,
                                   unsigned lanes) {
-  LLVMValueRef l = LLVMBuildLoad2(cg->b, qiao_cpu_vec_type(cg, cg->t_f32, lanes),
-                                  qk_fptr(cg, base, idx), "");
+  LLVMValueRef l =
+      LLVMBuildLoad2(cg->b, qiao_cpu_vec_type(cg, cg->t_f32, lanes), qk_fptr(cg, base, idx), "");
   LLVMSetAlignment(l, 4);
   return l;
 }
@@ -95,7 +98,9 @@ static inline int64_t qk_plan_chunks(qiao_cpu_codegen_t *cg, int64_t total, int6
 }
 
 /* Opens `for (r = lo; r < hi; ++r)` where [lo, hi) is workgroup x's share of
- * `total` rows split in `n_chunks` pieces. The builder is left in the body. */
+ * `total` rows split in `n_chunks` pieces (r->n_chunks: how many are
+ * non-empty; workgroups past them get empty ranges). The builder is left in
+ * the body. */
 static inline void qk_rows_begin(qiao_cpu_codegen_t *cg, LLVMValueRef fn, int64_t total,
                                  int64_t n_chunks, qk_rows_t *r, const char *name) {
   if (n_chunks < 1) n_chunks = 1;
@@ -104,7 +109,7 @@ static inline void qk_rows_begin(qiao_cpu_codegen_t *cg, LLVMValueRef fn, int64_
   r->n_chunks = (total + r->chunk - 1) / r->chunk;
   if (r->n_chunks < 1) r->n_chunks = 1;
   LLVMValueRef lo, hi;
-  if (r->n_chunks == 1) {
+  if (n_chunks == 1) { /* requested 1: every workgroup of a 1-wide grid does it all */
     lo = qiao_cpu_i64(cg, 0);
     hi = qiao_cpu_i64(cg, total);
   } else {
@@ -144,7 +149,8 @@ static inline void qk_unflatten(qiao_cpu_codegen_t *cg, LLVMValueRef idx, int n,
 static inline LLVMValueRef qk_offset(qiao_cpu_codegen_t *cg, int n, LLVMValueRef const *coords,
                                      const int64_t *strides) {
   LLVMValueRef off = NULL;
-  for (int d = 0; d < n; ++d) off = qk_madd(cg, off, coords[d], strides[d]);
+  for (int d = 0; d < n; ++d)
+    off = qk_madd(cg, off, coords[d], strides[d]);
   return off ? off : qiao_cpu_i64(cg, 0);
 }
 
@@ -227,6 +233,26 @@ static inline void qk_epi_store(qk_epi_t *e, LLVMValueRef out, LLVMValueRef acc,
   qk_store(cg, v, out, o->type.dtype, off, inner, lanes);
 }
 
+/* Transposes an n x n block held as n vectors of n lanes (n a power of two
+ * <= 16) in place: log2(n) rounds of interleaving row i with row i + n/2. */
+static inline void qk_transpose_regs(qiao_cpu_codegen_t *cg, LLVMValueRef *r, unsigned n) {
+  LLVMValueRef mlo[16], mhi[16], o[16];
+  for (unsigned t = 0; t < n / 2; ++t) {
+    mlo[2 * t] = LLVMConstInt(cg->t_i32, t, 0);
+    mlo[2 * t + 1] = LLVMConstInt(cg->t_i32, n + t, 0);
+    mhi[2 * t] = LLVMConstInt(cg->t_i32, n / 2 + t, 0);
+    mhi[2 * t + 1] = LLVMConstInt(cg->t_i32, n + n / 2 + t, 0);
+  }
+  LLVMValueRef lo_m = LLVMConstVector(mlo, n), hi_m = LLVMConstVector(mhi, n);
+  for (unsigned round = 1; round < n; round *= 2) {
+    for (unsigned q = 0; q < n / 2; ++q) {
+      o[2 * q] = LLVMBuildShuffleVector(cg->b, r[q], r[q + n / 2], lo_m, "");
+      o[2 * q + 1] = LLVMBuildShuffleVector(cg->b, r[q], r[q + n / 2], hi_m, "");
+    }
+    memcpy(r, o, sizeof(LLVMValueRef) * n);
+  }
+}
+
 /* ------------------------------------------------------------- copy runs */
 
 /* Copies a run of L elements: dst[doff + j*dst_st] = src[soff + j*sst] for
@@ -241,8 +267,10 @@ static inline void qk_copy_run(qiao_cpu_codegen_t *cg, qk_epi_t *epi, LLVMValueR
   unsigned V = cg->vec_f32 ? cg->vec_f32 : 8;
   bool raw = sdt == ddt && epi->kd->n_expr <= 0;
   bool vec = sst == 1 && dst_st == 1;
-  if (raw && qiao_dtype_size(sdt) == 1) V *= 4; /* 64 bytes either way */
-  else if (raw && qiao_dtype_size(sdt) == 2) V *= 2;
+  if (raw && qiao_dtype_size(sdt) == 1)
+    V *= 4; /* 64 bytes either way */
+  else if (raw && qiao_dtype_size(sdt) == 2)
+    V *= 2;
   int64_t nvec = vec ? L / V * V : 0;
   for (int pass = 0; pass < 2; ++pass) {
     unsigned lanes = pass == 0 ? V : 1;
@@ -305,12 +333,14 @@ static inline LLVMValueRef qk_exp(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
   r = qk_fma(cg, n, qk_fconst(cg, -1.428606765330187045e-06, lanes), r);
   static const double c[] = {1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1.0, 1.0};
   LLVMValueRef p = qk_fconst(cg, c[0], lanes);
-  for (int i = 1; i < 7; ++i) p = qk_fma(cg, p, r, qk_fconst(cg, c[i], lanes));
+  for (int i = 1; i < 7; ++i)
+    p = qk_fma(cg, p, r, qk_fconst(cg, c[i], lanes));
   /* 2^n: n in [-126, 127] after the clamp */
   LLVMValueRef ni = LLVMBuildFPToSI(cg->b, n, it, "");
-  LLVMValueRef bits =
-      LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, ni, qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 127, 0), lanes), ""),
-                   qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 23, 0), lanes), "");
+  LLVMValueRef bits = LLVMBuildShl(
+      cg->b,
+      LLVMBuildAdd(cg->b, ni, qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 127, 0), lanes), ""),
+      qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 23, 0), lanes), "");
   LLVMValueRef y = LLVMBuildFMul(cg->b, p, LLVMBuildBitCast(cg->b, bits, t, ""), "");
   LLVMValueRef lo = LLVMBuildFCmp(cg->b, LLVMRealOLT, x, qk_fconst(cg, -87.0, lanes), "");
   y = LLVMBuildSelect(cg->b, lo, qk_fconst(cg, 0.0, lanes), y, "");

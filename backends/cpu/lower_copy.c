@@ -11,16 +11,115 @@
 #include "cpu/lower_common.h"
 
 typedef struct affine {
-  int n;                      /* domain rank */
+  int n; /* domain rank */
   int64_t dims[QIAO_MAX_RANK];
   int64_t in_st[QIAO_MAX_RANK], out_st[QIAO_MAX_RANK];
   int64_t in_base, out_base;
-  int32_t input;              /* binding of the source */
+  int32_t input; /* binding of the source */
   /* output coordinate d = domain coordinate out_dim[d] + out_add[d] */
   int out_dim[QIAO_MAX_RANK];
   int64_t out_add[QIAO_MAX_RANK];
-  bool reshape;               /* output coords: unflatten of the domain's linear index */
+  bool reshape; /* output coords: unflatten of the domain's linear index */
 } affine_t;
+
+/* Tiled copy for a raw copy whose run (last domain dim) reads with a stride
+ * while another domain dim `kd_` reads contiguously (transposes): TK
+ * consecutive source elements along kd_ are loaded as one vector and
+ * scattered to TK output rows, so reads are whole lines and the TK output
+ * lines being written stay in L1. */
+static void emit_tiled(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kernel_desc_t *kd,
+                       LLVMValueRef srcp, LLVMValueRef outp, const affine_t *a, int kdim,
+                       int64_t n_chunks, int64_t *out_chunks) {
+  const qiao_kd_operand_t *src = &kd->inputs[a->input];
+  qiao_dtype_t dt = src->type.dtype;
+  LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
+  unsigned al = (unsigned)qiao_dtype_size(dt);
+  int n = a->n;
+  const unsigned TK = 16;
+  int64_t rd[QIAO_MAX_RANK];
+  int64_t rows = 1;
+  for (int d = 0; d < n - 1; ++d) {
+    rd[d] = d == kdim ? (a->dims[d] + TK - 1) / TK : a->dims[d];
+    rows *= rd[d];
+  }
+  int64_t L = a->dims[n - 1];
+  qk_rows_t rl;
+  qk_rows_begin(cg, fn, rows, n_chunks, &rl, "tile");
+  *out_chunks = rl.n_chunks;
+  LLVMValueRef c[QIAO_MAX_RANK];
+  qk_unflatten(cg, rl.loop.iv, n - 1, rd, c);
+  c[kdim] = qk_mul(cg, c[kdim], TK);
+  LLVMValueRef soff = qk_add(cg, qiao_cpu_i64(cg, a->in_base), qk_offset(cg, n - 1, c, a->in_st));
+  LLVMValueRef doff = qk_add(cg, qiao_cpu_i64(cg, a->out_base), qk_offset(cg, n - 1, c, a->out_st));
+  LLVMValueRef kn = qk_imin(cg, qiao_cpu_i64(cg, TK),
+                            LLVMBuildSub(cg->b, qiao_cpu_i64(cg, a->dims[kdim]), c[kdim], ""));
+  LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(cg->ctx, fn, "full");
+  LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(cg->ctx, fn, "part");
+  LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->ctx, fn, "join");
+  LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, kn, qiao_cpu_i64(cg, TK), ""), full, part);
+  int64_t sj = a->in_st[n - 1], dj = a->out_st[n - 1], dk = a->out_st[kdim];
+  {
+    LLVMPositionBuilderAtEnd(cg->b, full);
+    int64_t jv = dj == 1 ? L / TK * TK : 0;
+    if (jv > 0) {
+      /* TK x TK blocks transposed in registers (log2(TK) rounds of interleaves),
+       * stored as whole output vectors */
+      qiao_cpu_loop_t bl;
+      qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, jv), TK, "tb", &bl);
+      LLVMValueRef r[16];
+      for (unsigned q = 0; q < TK; ++q) {
+        LLVMValueRef jq = qk_add(cg, bl.iv, qiao_cpu_i64(cg, q));
+        r[q] = LLVMBuildLoad2(cg->b, LLVMVectorType(st, TK),
+                              qiao_cpu_elem_ptr(cg, srcp, dt, qk_madd(cg, soff, jq, sj)), "");
+        LLVMSetAlignment(r[q], al);
+      }
+      qk_transpose_regs(cg, r, TK);
+      LLVMValueRef ob = qk_add(cg, doff, bl.iv);
+      for (unsigned q = 0; q < TK; ++q) {
+        LLVMValueRef sv = LLVMBuildStore(
+            cg->b, r[q],
+            qiao_cpu_elem_ptr(cg, outp, dt, qk_add(cg, ob, qiao_cpu_i64(cg, (int64_t)q * dk))));
+        LLVMSetAlignment(sv, al);
+      }
+      qiao_cpu_loop_end(cg, &bl);
+    }
+    qiao_cpu_loop_t jl;
+    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, jv), qiao_cpu_i64(cg, L), 1, "tj", &jl);
+    LLVMValueRef v =
+        LLVMBuildLoad2(cg->b, LLVMVectorType(st, TK),
+                       qiao_cpu_elem_ptr(cg, srcp, dt, qk_madd(cg, soff, jl.iv, sj)), "");
+    LLVMSetAlignment(v, al);
+    LLVMValueRef o = qk_madd(cg, doff, jl.iv, dj);
+    for (unsigned l = 0; l < TK; ++l) {
+      LLVMValueRef e = LLVMBuildExtractElement(cg->b, v, LLVMConstInt(cg->t_i32, l, 0), "");
+      LLVMValueRef s = LLVMBuildStore(
+          cg->b, e,
+          qiao_cpu_elem_ptr(cg, outp, dt, qk_add(cg, o, qiao_cpu_i64(cg, (int64_t)l * dk))));
+      LLVMSetAlignment(s, al);
+    }
+    qiao_cpu_loop_end(cg, &jl);
+    LLVMBuildBr(cg->b, join);
+  }
+  {
+    LLVMPositionBuilderAtEnd(cg->b, part);
+    qiao_cpu_loop_t jl, kl;
+    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, L), 1, "pj", &jl);
+    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), kn, 1, "pk", &kl);
+    LLVMValueRef v = LLVMBuildLoad2(
+        cg->b, st, qiao_cpu_elem_ptr(cg, srcp, dt, qk_add(cg, qk_madd(cg, soff, jl.iv, sj), kl.iv)),
+        "");
+    LLVMSetAlignment(v, al);
+    LLVMValueRef s = LLVMBuildStore(
+        cg->b, v,
+        qiao_cpu_elem_ptr(cg, outp, dt, qk_madd(cg, qk_madd(cg, doff, jl.iv, dj), kl.iv, dk)));
+    LLVMSetAlignment(s, al);
+    qiao_cpu_loop_end(cg, &kl);
+    qiao_cpu_loop_end(cg, &jl);
+    LLVMBuildBr(cg->b, join);
+  }
+  LLVMPositionBuilderAtEnd(cg->b, join);
+  qk_rows_end(cg, &rl);
+}
 
 /* Emits one affine copy inside the current function; rows split by wg x. */
 static void emit_affine(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kernel_desc_t *kd,
@@ -37,13 +136,21 @@ static void emit_affine(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kern
     ost[d] = a->n > 0 ? a->out_st[d] : 0;
   }
   int64_t rows = 1;
-  for (int d = 0; d < n - 1; ++d) rows *= dims[d];
+  for (int d = 0; d < n - 1; ++d)
+    rows *= dims[d];
   int64_t L = dims[n - 1];
   if (rows * L == 0) {
     *out_chunks = 1;
     return;
   }
   bool epi_on = kd->n_expr > 0;
+  if (!epi_on && !a->reshape && a->n >= 2 && ist[n - 1] != 1 && src->type.dtype == o->type.dtype) {
+    for (int d = 0; d < n - 1; ++d)
+      if (ist[d] == 1 && dims[d] >= 8) {
+        emit_tiled(cg, fn, kd, srcp, outp, a, d, n_chunks, out_chunks);
+        return;
+      }
+  }
   qk_rows_t rl;
   qk_rows_begin(cg, fn, rows, n_chunks, &rl, "row");
   *out_chunks = rl.n_chunks;
@@ -55,7 +162,8 @@ static void emit_affine(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kern
     /* element by element: output coords from the linear output offset */
     qiao_cpu_loop_t l;
     qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, L), 1, "el", &l);
-    LLVMValueRef so = qk_madd(cg, soff, l.iv, ist[n - 1]), dof = qk_madd(cg, doff, l.iv, ost[n - 1]);
+    LLVMValueRef so = qk_madd(cg, soff, l.iv, ist[n - 1]),
+                 dof = qk_madd(cg, doff, l.iv, ost[n - 1]);
     qk_unflatten(cg, dof, o->type.shape.rank, o->type.shape.dims, epi->coords);
     LLVMValueRef v = qiao_cpu_load_f32(cg, srcp, src->type.dtype, so, 1);
     v = qk_epi_apply(epi, v, 1);
@@ -76,8 +184,8 @@ static void emit_affine(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kern
         epi->coords[d] = a->out_add[d] ? qk_add(cg, v, qiao_cpu_i64(cg, a->out_add[d])) : v;
       }
     }
-    qk_copy_run(cg, epi, srcp, src->type.dtype, soff, ist[n - 1], outp, o->type.dtype, doff, ost[n - 1],
-                L, coord_dim, cb);
+    qk_copy_run(cg, epi, srcp, src->type.dtype, soff, ist[n - 1], outp, o->type.dtype, doff,
+                ost[n - 1], L, coord_dim, cb);
   }
   qk_rows_end(cg, &rl);
 }
@@ -96,8 +204,8 @@ static int64_t slice_start(int64_t start, int64_t step, int64_t n) {
   return start < -1 ? -1 : start > n - 1 ? n - 1 : start;
 }
 
-static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, const char *name,
-                                qiao_cpu_kernel_t *out) {
+static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                const char *name, qiao_cpu_kernel_t *out) {
   const qiao_kd_operand_t *x = &kd->inputs[0], *P = &kd->inputs[1], *o = &kd->outputs[0];
   if (x->type.shape.rank != 4 || kd->n_primary_inputs < 2)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "rope kernel %s: x must be [B, H, S, D]", name);
@@ -145,20 +253,22 @@ static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t
     qiao_cpu_loop_t l;
     qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, half), 1, "cs", &l);
     LLVMValueRef idx[2] = {qiao_cpu_i64(cg, 0), l.iv};
-    LLVMValueRef f = LLVMBuildLoad2(cg->b, cg->t_f64, LLVMBuildGEP2(cg->b, at, tab, idx, 2, ""), "");
+    LLVMValueRef f =
+        LLVMBuildLoad2(cg->b, cg->t_f64, LLVMBuildGEP2(cg->b, at, tab, idx, 2, ""), "");
     LLVMValueRef ang = LLVMBuildFMul(cg->b, posd, f, "");
     LLVMValueRef cv = qiao_cpu_call_intrinsic(cg, "llvm.cos", &cg->t_f64, 1, &ang, 1);
     LLVMValueRef sv = qiao_cpu_call_intrinsic(cg, "llvm.sin", &cg->t_f64, 1, &ang, 1);
     qk_stf(cg, LLVMBuildFPTrunc(cg->b, cv, cg->t_f32, ""), scr, l.iv);
-    qk_stf(cg, LLVMBuildFPTrunc(cg->b, sv, cg->t_f32, ""), scr, qk_add(cg, l.iv, qiao_cpu_i64(cg, half)));
+    qk_stf(cg, LLVMBuildFPTrunc(cg->b, sv, cg->t_f32, ""), scr,
+           qk_add(cg, l.iv, qiao_cpu_i64(cg, half)));
     qiao_cpu_loop_end(cg, &l);
   }
   qiao_cpu_loop_t hl;
   qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, H), 1, "h", &hl);
-  LLVMValueRef xrow = qk_madd(cg, qk_madd(cg, qk_mul(cg, b, x->strides[0]), hl.iv, x->strides[1]), s,
-                              x->strides[2]);
-  LLVMValueRef orow = qk_madd(cg, qk_madd(cg, qk_mul(cg, b, o->strides[0]), hl.iv, o->strides[1]), s,
-                              o->strides[2]);
+  LLVMValueRef xrow = qk_madd(cg, qk_madd(cg, qk_mul(cg, b, x->strides[0]), hl.iv, x->strides[1]),
+                              s, x->strides[2]);
+  LLVMValueRef orow = qk_madd(cg, qk_madd(cg, qk_mul(cg, b, o->strides[0]), hl.iv, o->strides[1]),
+                              s, o->strides[2]);
   int64_t sx = x->strides[3], so = o->strides[3];
   epi.coords[0] = b;
   epi.coords[1] = hl.iv;
@@ -179,8 +289,10 @@ static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t
     LLVMValueRef x1 = qk_load(cg, xp, x->type.dtype, qk_madd(cg, xrow, i1, sx), sx, lanes);
     LLVMValueRef cv = qk_ldf(cg, scr, il.iv, lanes);
     LLVMValueRef sv = qk_ldf(cg, scr, qk_add(cg, il.iv, qiao_cpu_i64(cg, half)), lanes);
-    LLVMValueRef y0 = LLVMBuildFSub(cg->b, LLVMBuildFMul(cg->b, x0, cv, ""), LLVMBuildFMul(cg->b, x1, sv, ""), "");
-    LLVMValueRef y1 = LLVMBuildFAdd(cg->b, LLVMBuildFMul(cg->b, x1, cv, ""), LLVMBuildFMul(cg->b, x0, sv, ""), "");
+    LLVMValueRef y0 = LLVMBuildFSub(cg->b, LLVMBuildFMul(cg->b, x0, cv, ""),
+                                    LLVMBuildFMul(cg->b, x1, sv, ""), "");
+    LLVMValueRef y1 = LLVMBuildFAdd(cg->b, LLVMBuildFMul(cg->b, x1, cv, ""),
+                                    LLVMBuildFMul(cg->b, x0, sv, ""), "");
     epi.coords[3] = i0;
     y0 = qk_epi_apply(&epi, y0, lanes);
     qk_store(cg, y0, outp, o->type.dtype, qk_madd(cg, orow, i0, so), so, lanes);
@@ -234,7 +346,8 @@ qiao_status_t qiao_cpu_lower_copy(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
       a->in_st[d] = x->strides[d] * (d == ax ? kd->attrs.step : 1);
       a->out_st[d] = o->strides[d];
     }
-    a->in_base = slice_start(kd->attrs.start, kd->attrs.step, x->type.shape.dims[ax]) * x->strides[ax];
+    a->in_base =
+        slice_start(kd->attrs.start, kd->attrs.step, x->type.shape.dims[ax]) * x->strides[ax];
     break;
   }
   case QIAO_OP_CONCAT: {
@@ -271,7 +384,8 @@ qiao_status_t qiao_cpu_lower_copy(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
       a->out_st[d] = cs; /* the output is contiguous: linear index */
       cs *= x->type.shape.dims[d];
     }
-    for (int d = 0; d < orank; ++d) a->out_dim[d] = -1;
+    for (int d = 0; d < orank; ++d)
+      a->out_dim[d] = -1;
     break;
   }
   default:
@@ -283,25 +397,22 @@ qiao_status_t qiao_cpu_lower_copy(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
   qk_epi_init(&epi, cg, kd, fn);
   LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
   int64_t total = qiao_shape_numel(&o->type.shape);
-  int64_t want = qk_plan_chunks(cg, total, 1), grid = 1, chunks[QIAO_KD_MAX_OPERANDS];
+  int64_t want = qk_plan_chunks(cg, total, 1), grid = 1;
   for (int i = 0; i < n_segs; ++i) {
     int64_t rows = 1;
-    for (int d = 0; d < segs[i].n - 1; ++d) rows *= segs[i].dims[d];
-    chunks[i] = want < rows ? want : rows;
-    if (chunks[i] < 1) chunks[i] = 1;
-    /* the grid is the largest split; rows_begin may round it down */
-    int64_t per = (rows + chunks[i] - 1) / chunks[i];
-    int64_t real = per > 0 ? (rows + per - 1) / per : 1;
-    if (real > grid) grid = real;
-  }
-  for (int i = 0; i < n_segs; ++i) {
+    for (int d = 0; d < segs[i].n - 1; ++d)
+      rows *= segs[i].dims[d];
+    int64_t chunks = want < rows ? want : rows;
+    if (chunks < 1) chunks = 1;
     int64_t got = 1;
     LLVMBasicBlockRef cont = NULL;
-    if (grid > 1 && chunks[i] == 1) /* a single-chunk segment runs on workgroup 0 only */
-      cont = qk_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, qiao_cpu_wg(cg, fn, 0), qiao_cpu_i64(cg, 0), ""),
+    if (n_segs > 1 && chunks == 1) /* a single-chunk segment runs on workgroup 0 only */
+      cont = qk_if(cg,
+                   LLVMBuildICmp(cg->b, LLVMIntEQ, qiao_cpu_wg(cg, fn, 0), qiao_cpu_i64(cg, 0), ""),
                    "seg");
-    emit_affine(cg, fn, kd, &epi, outp, &segs[i], chunks[i], &got);
+    emit_affine(cg, fn, kd, &epi, outp, &segs[i], chunks, &got);
     if (cont) qk_endif(cg, cont);
+    if (got > grid) grid = got;
   }
   LLVMBuildRetVoid(cg->b);
   out->fn = fn;

@@ -3,14 +3,15 @@
  *
  * Dims are collapsed where every operand is affine across them, the outer
  * (collapsed) dims become rows split over workgroups, and the last dim is a
- * <vec_f32 x float> loop with a scalar tail. Float expressions go through
- * qiao_cpu_emit_expr; an expression with integer nodes is evaluated here in
+ * <vec_f32 x float> loop with a scalar tail. The expression is evaluated here
+ * node by node (ops through qiao_cpu_emit_elementwise): integer nodes in
  * i64 lanes (wrapping to each node's width, x / 0 = 0, as the interpreter
- * does), floats in f32 lanes. */
+ * does), floats in f32 lanes; exp/sigmoid/silu use the vectorizable
+ * polynomial exp. */
 #include "cpu/lower_common.h"
 
 typedef struct ew_plan {
-  int n;                                  /* collapsed rank (>= 1) */
+  int n; /* collapsed rank (>= 1) */
   int64_t dims[QIAO_MAX_RANK];
   int64_t in_st[QIAO_KD_MAX_OPERANDS][QIAO_MAX_RANK];
   int64_t out_st[QIAO_MAX_RANK];
@@ -32,20 +33,23 @@ static void ew_collapse(const qiao_kernel_desc_t *kd, ew_plan_t *p) {
       if (ok) {
         p->dims[k - 1] *= sz;
         p->out_st[k - 1] = o->strides[d];
-        for (int32_t i = 0; i < kd->n_inputs; ++i) p->in_st[i][k - 1] = kd->inputs[i].out_strides[d];
+        for (int32_t i = 0; i < kd->n_inputs; ++i)
+          p->in_st[i][k - 1] = kd->inputs[i].out_strides[d];
         continue;
       }
     }
     p->dims[k] = sz;
     p->out_st[k] = o->strides[d];
-    for (int32_t i = 0; i < kd->n_inputs; ++i) p->in_st[i][k] = kd->inputs[i].out_strides[d];
+    for (int32_t i = 0; i < kd->n_inputs; ++i)
+      p->in_st[i][k] = kd->inputs[i].out_strides[d];
     p->n++;
   }
   if (p->n == 0) {
     p->n = 1;
     p->dims[0] = 1;
     p->out_st[0] = 1;
-    for (int32_t i = 0; i < kd->n_inputs; ++i) p->in_st[i][0] = 0;
+    for (int32_t i = 0; i < kd->n_inputs; ++i)
+      p->in_st[i][0] = 0;
   }
 }
 
@@ -85,14 +89,16 @@ static LLVMTypeRef int_type(qiao_cpu_codegen_t *cg, qiao_dtype_t dt) {
 }
 
 /* Wraps an i64 lane value to dt's width (two's complement). */
-static LLVMValueRef wrap_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
+static LLVMValueRef wrap_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt,
+                             unsigned lanes) {
   if (dt == QIAO_I64) return v;
   LLVMTypeRef nt = qiao_cpu_vec_type(cg, int_type(cg, dt), lanes);
-  return LLVMBuildSExt(cg->b, LLVMBuildTrunc(cg->b, v, nt, ""), qiao_cpu_vec_type(cg, cg->t_i64, lanes),
-                       "");
+  return LLVMBuildSExt(cg->b, LLVMBuildTrunc(cg->b, v, nt, ""),
+                       qiao_cpu_vec_type(cg, cg->t_i64, lanes), "");
 }
 
-static LLVMValueRef sat_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
+static LLVMValueRef sat_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt,
+                            unsigned lanes) {
   int64_t lo = dt == QIAO_I8 ? INT8_MIN : INT32_MIN, hi = dt == QIAO_I8 ? INT8_MAX : INT32_MAX;
   if (dt == QIAO_I64) return v;
   LLVMValueRef l = vconst_i64(cg, lo, lanes), h = vconst_i64(cg, hi, lanes);
@@ -158,8 +164,10 @@ static LLVMValueRef int_binary(qiao_cpu_codegen_t *cg, qiao_op_kind_t op, LLVMVa
   case QIAO_OP_ADD: return LLVMBuildAdd(cg->b, a, b, "");
   case QIAO_OP_SUB: return LLVMBuildSub(cg->b, a, b, "");
   case QIAO_OP_MUL: return LLVMBuildMul(cg->b, a, b, "");
-  case QIAO_OP_MAX: return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
-  case QIAO_OP_MIN: return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+  case QIAO_OP_MAX:
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
+  case QIAO_OP_MIN:
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
   case QIAO_OP_DIV: {
     /* x / 0 = 0 and INT64_MIN / -1 = INT64_MIN, without UB: divide by a safe
      * divisor and fix up. */
@@ -175,6 +183,18 @@ static LLVMValueRef int_binary(qiao_cpu_codegen_t *cg, qiao_op_kind_t op, LLVMVa
   }
   default: return NULL;
   }
+}
+
+/* exp-based ops with the vectorizable exp (llvm.exp becomes one expf call
+ * per lane on x86); NULL for every other op. */
+static LLVMValueRef fast_float_op(qiao_cpu_codegen_t *cg, qiao_op_kind_t op, LLVMValueRef a,
+                                  unsigned lanes) {
+  if (op == QIAO_OP_EXP) return qk_exp(cg, a);
+  if (op != QIAO_OP_SIGMOID && op != QIAO_OP_SILU) return NULL;
+  LLVMValueRef one = qk_fconst(cg, 1.0, lanes);
+  LLVMValueRef sg = LLVMBuildFDiv(
+      cg->b, one, LLVMBuildFAdd(cg->b, one, qk_exp(cg, LLVMBuildFNeg(cg->b, a, "")), ""), "");
+  return op == QIAO_OP_SILU ? LLVMBuildFMul(cg->b, a, sg, "") : sg;
 }
 
 static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, int32_t i,
@@ -217,10 +237,11 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
       r.is_int = true;
       r.v = a.is_int ? sat_int(cg, a.v, to, lanes) : f2i(cg, a.v, to, lanes);
     } else if (to == QIAO_BOOL) {
-      r.v = a.is_int ? LLVMBuildUIToFP(cg->b,
-                                       LLVMBuildICmp(cg->b, LLVMIntNE, a.v, vconst_i64(cg, 0, lanes), ""),
-                                       qiao_cpu_vec_type(cg, cg->t_f32, lanes), "")
-                     : qiao_cpu_round_f32(cg, a.v, QIAO_BOOL);
+      r.v = a.is_int
+                ? LLVMBuildUIToFP(
+                      cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, a.v, vconst_i64(cg, 0, lanes), ""),
+                      qiao_cpu_vec_type(cg, cg->t_f32, lanes), "")
+                : qiao_cpu_round_f32(cg, a.v, QIAO_BOOL);
     } else {
       r.v = a.is_int ? i2f(cg, a.v, to, lanes) : qiao_cpu_round_f32(cg, a.v, to);
     }
@@ -248,8 +269,10 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
     r.v = f2i(cg, fv, dt, lanes);
     return r;
   }
-  LLVMValueRef fv = qiao_cpu_emit_elementwise(cg, n->op, &n->attrs, as_f32(cg, a, lanes),
-                                              b.v ? as_f32(cg, b, lanes) : NULL);
+  LLVMValueRef fa = as_f32(cg, a, lanes);
+  LLVMValueRef fv = b.v ? NULL : fast_float_op(cg, n->op, fa, lanes);
+  if (!fv)
+    fv = qiao_cpu_emit_elementwise(cg, n->op, &n->attrs, fa, b.v ? as_f32(cg, b, lanes) : NULL);
   r.v = qiao_cpu_round_f32(cg, fv, dt);
   return r;
 }
@@ -268,19 +291,17 @@ static void ew_body(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, ew_ctx
   const qiao_kd_operand_t *o = &kd->outputs[0];
   int64_t os = c->p->out_st[c->p->n - 1];
   LLVMValueRef off = qk_madd(cg, out_base, c->j, os);
-  if (!int_path) {
-    LLVMValueRef v = qiao_cpu_emit_expr(cg, kd, qk_fconst(cg, 0.0, lanes), ew_load, c, lanes);
-    qk_store(cg, v, out, o->type.dtype, off, os, lanes);
-    return;
-  }
+  (void)int_path; /* one evaluator for both: floats in f32 lanes, integers in i64 lanes */
   ival_t vals[QIAO_EXPR_MAX_NODES];
-  for (int32_t i = 0; i < kd->n_expr; ++i) vals[i] = eval_node(cg, kd, i, vals, c, lanes);
+  for (int32_t i = 0; i < kd->n_expr; ++i)
+    vals[i] = eval_node(cg, kd, i, vals, c, lanes);
   ival_t res = vals[kd->n_expr - 1];
   qiao_dtype_t odt = o->type.dtype;
   if (qiao_dtype_is_int(odt)) {
     LLVMValueRef iv = res.is_int ? res.v : f2i(cg, res.v, odt, lanes);
     LLVMTypeRef st = qiao_cpu_storage_type(cg, odt);
-    LLVMValueRef t = st == cg->t_i64 ? iv : LLVMBuildTrunc(cg->b, iv, qiao_cpu_vec_type(cg, st, lanes), "");
+    LLVMValueRef t =
+        st == cg->t_i64 ? iv : LLVMBuildTrunc(cg->b, iv, qiao_cpu_vec_type(cg, st, lanes), "");
     if (lanes == 1 || os == 1) {
       LLVMValueRef s = LLVMBuildStore(cg->b, t, qiao_cpu_elem_ptr(cg, out, odt, off));
       LLVMSetAlignment(s, (unsigned)qiao_dtype_size(odt));
@@ -308,7 +329,8 @@ qiao_status_t qiao_cpu_lower_elementwise(qiao_cpu_codegen_t *cg, const qiao_kern
   bool int_path = expr_has_int(kd);
   int64_t N = p.dims[p.n - 1];
   int64_t rows = 1;
-  for (int d = 0; d < p.n - 1; ++d) rows *= p.dims[d];
+  for (int d = 0; d < p.n - 1; ++d)
+    rows *= p.dims[d];
   unsigned V = cg->vec_f32 ? cg->vec_f32 : 8;
   if (int_path && V > 8) V = 8; /* i64 lanes: keep vectors at 512 bits */
 
@@ -329,14 +351,16 @@ qiao_status_t qiao_cpu_lower_elementwise(qiao_cpu_codegen_t *cg, const qiao_kern
   c.cg = cg;
   c.kd = kd;
   c.p = &p;
-  for (int32_t i = 0; i < kd->n_inputs; ++i) c.in[i] = qiao_cpu_binding(cg, fn, i);
+  for (int32_t i = 0; i < kd->n_inputs; ++i)
+    c.in[i] = qiao_cpu_binding(cg, fn, i);
   LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
 
   qk_rows_t rl;
   qk_rows_begin(cg, fn, rows, row_chunks, &rl, "row");
   LLVMValueRef coords[QIAO_MAX_RANK];
   qk_unflatten(cg, rl.loop.iv, p.n - 1, p.dims, coords);
-  for (int32_t i = 0; i < kd->n_inputs; ++i) c.base[i] = qk_offset(cg, p.n - 1, coords, p.in_st[i]);
+  for (int32_t i = 0; i < kd->n_inputs; ++i)
+    c.base[i] = qk_offset(cg, p.n - 1, coords, p.in_st[i]);
   LLVMValueRef out_base = qk_offset(cg, p.n - 1, coords, p.out_st);
 
   LLVMValueRef jlo, jhi;

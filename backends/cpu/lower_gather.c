@@ -14,18 +14,23 @@ qiao_status_t qiao_cpu_lower_gather(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   int tr = T->type.shape.rank, ir = I->type.shape.rank;
   int ax = qk_norm_axis(kd->attrs.axis, tr);
   if (ax < 0 || ax >= tr || !qiao_dtype_is_int(I->type.dtype))
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "gather kernel %s: bad axis or index dtype", name);
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "gather kernel %s: bad axis or index dtype",
+                            name);
   int64_t Vn = T->type.shape.dims[ax];
   /* row dims: table dims before axis, then the index dims */
   int n_row = 0;
   int64_t row_dims[2 * QIAO_MAX_RANK];
-  for (int d = 0; d < ax; ++d) row_dims[n_row++] = T->type.shape.dims[d];
-  for (int d = 0; d < ir; ++d) row_dims[n_row++] = I->type.shape.dims[d];
+  for (int d = 0; d < ax; ++d)
+    row_dims[n_row++] = T->type.shape.dims[d];
+  for (int d = 0; d < ir; ++d)
+    row_dims[n_row++] = I->type.shape.dims[d];
   int64_t rows = 1;
-  for (int d = 0; d < n_row; ++d) rows *= row_dims[d];
+  for (int d = 0; d < n_row; ++d)
+    rows *= row_dims[d];
   int n_tr = tr - ax - 1; /* trailing dims */
   int64_t inner = 1;
-  for (int d = ax + 1; d < tr; ++d) inner *= T->type.shape.dims[d];
+  for (int d = ax + 1; d < tr; ++d)
+    inner *= T->type.shape.dims[d];
   int orank = o->type.shape.rank;
   if (orank != n_row + n_tr || n_row > QIAO_MAX_RANK)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "gather kernel %s: result rank mismatch", name);
@@ -47,7 +52,8 @@ qiao_status_t qiao_cpu_lower_gather(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   idx = qk_imax(cg, qk_imin(cg, idx, qiao_cpu_i64(cg, Vn - 1)), qiao_cpu_i64(cg, 0));
   LLVMValueRef tbase = qk_madd(cg, qk_offset(cg, ax, rc, T->strides), idx, T->strides[ax]);
   LLVMValueRef obase = qk_offset(cg, n_row, rc, o->strides);
-  for (int d = 0; d < n_row; ++d) epi.coords[d] = rc[d];
+  for (int d = 0; d < n_row; ++d)
+    epi.coords[d] = rc[d];
   if (n_tr == 0) {
     qk_copy_run(cg, &epi, tp, T->type.dtype, tbase, 1, outp, o->type.dtype, obase, 1, 1, -1, NULL);
   } else {
@@ -64,7 +70,8 @@ qiao_status_t qiao_cpu_lower_gather(qiao_cpu_codegen_t *cg, const qiao_kernel_de
     }
     qk_copy_run(cg, &epi, tp, T->type.dtype, toff, T->strides[tr - 1], outp, o->type.dtype, ooff,
                 o->strides[orank - 1], T->type.shape.dims[tr - 1], orank - 1, NULL);
-    for (int i = n_tr - 2; i >= 0; --i) qiao_cpu_loop_end(cg, &loops[i]);
+    for (int i = n_tr - 2; i >= 0; --i)
+      qiao_cpu_loop_end(cg, &loops[i]);
   }
   qk_rows_end(cg, &rl);
   LLVMBuildRetVoid(cg->b);

@@ -42,7 +42,8 @@ static void nm_body(nm_ctx_t *c, LLVMValueRef j, unsigned lanes) {
   if (c->layer && c->bp) {
     const qiao_kd_operand_t *b = &kd->inputs[2];
     int64_t sb = b->strides[b->type.shape.rank - 1];
-    v = LLVMBuildFAdd(cg->b, v, qk_load(cg, c->bp, b->type.dtype, qk_mul(cg, j, sb), sb, lanes), "");
+    v = LLVMBuildFAdd(cg->b, v, qk_load(cg, c->bp, b->type.dtype, qk_mul(cg, j, sb), sb, lanes),
+                      "");
   }
   c->epi->coords[c->rank - 1] = j;
   qk_epi_store(c->epi, c->outp, v, lanes);
@@ -68,7 +69,8 @@ static void nm_pass(nm_ctx_t *c, int64_t D, unsigned V) {
 static LLVMValueRef nm_total(nm_ctx_t *c, unsigned V) {
   qiao_cpu_codegen_t *cg = c->cg;
   return LLVMBuildFAdd(cg->b, qk_ld(cg, cg->t_f32, c->accs),
-                       qiao_cpu_reduce_add(cg, qk_ld(cg, LLVMVectorType(cg->t_f32, V), c->accv)), "");
+                       qiao_cpu_reduce_add(cg, qk_ld(cg, LLVMVectorType(cg->t_f32, V), c->accv)),
+                       "");
 }
 
 static void nm_reset(nm_ctx_t *c, unsigned V) {
@@ -88,7 +90,8 @@ qiao_status_t qiao_cpu_lower_norm(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
   unsigned V = cg->vec_f32 ? cg->vec_f32 : 8;
   int64_t row_dims[QIAO_MAX_RANK];
   int64_t rows = 1;
-  for (int d = 0; d < rank - 1; ++d) rows *= (row_dims[d] = x->type.shape.dims[d]);
+  for (int d = 0; d < rank - 1; ++d)
+    rows *= (row_dims[d] = x->type.shape.dims[d]);
 
   LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
   qk_epi_t epi;

@@ -32,7 +32,8 @@ static LLVMValueRef red_hfinal(qiao_cpu_codegen_t *cg, qiao_op_kind_t op, LLVMVa
   if (op != QIAO_OP_REDUCE_MAX) return qiao_cpu_reduce_add(cg, acc);
   LLVMValueRef r = LLVMBuildExtractElement(cg->b, acc, LLVMConstInt(cg->t_i32, 0, 0), "");
   for (unsigned l = 1; l < lanes; ++l)
-    r = red_combine(cg, op, r, LLVMBuildExtractElement(cg->b, acc, LLVMConstInt(cg->t_i32, l, 0), ""));
+    r = red_combine(cg, op, r,
+                    LLVMBuildExtractElement(cg->b, acc, LLVMConstInt(cg->t_i32, l, 0), ""));
   return r;
 }
 
@@ -70,7 +71,8 @@ qiao_status_t qiao_cpu_lower_reduce(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   int n_row_dims = col_mode ? p.n_kept - 1 : p.n_kept;
   int64_t row_dims[QIAO_MAX_RANK];
   int64_t rows = 1;
-  for (int i = 0; i < n_row_dims; ++i) rows *= (row_dims[i] = x->type.shape.dims[p.kept[i]]);
+  for (int i = 0; i < n_row_dims; ++i)
+    rows *= (row_dims[i] = x->type.shape.dims[p.kept[i]]);
   int64_t inner_n = col_mode ? x->type.shape.dims[last] : 1;
   int64_t chunks = qk_plan_chunks(cg, rows, p.count * inner_n);
 
@@ -88,10 +90,13 @@ qiao_status_t qiao_cpu_lower_reduce(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   LLVMValueRef rc[QIAO_MAX_RANK];
   qk_unflatten(cg, rl.loop.iv, n_row_dims, row_dims, rc);
   LLVMValueRef xcoord[QIAO_MAX_RANK] = {0};
-  for (int i = 0; i < n_row_dims; ++i) xcoord[p.kept[i]] = rc[i];
+  for (int i = 0; i < n_row_dims; ++i)
+    xcoord[p.kept[i]] = rc[i];
   /* output coordinates for the epilogue/store */
-  for (int d = 0; d < epi.rank; ++d) epi.coords[d] = qiao_cpu_i64(cg, 0);
-  for (int i = 0; i < n_row_dims; ++i) epi.coords[p.out_dim_of[p.kept[i]]] = rc[i];
+  for (int d = 0; d < epi.rank; ++d)
+    epi.coords[d] = qiao_cpu_i64(cg, 0);
+  for (int i = 0; i < n_row_dims; ++i)
+    epi.coords[p.out_dim_of[p.kept[i]]] = rc[i];
   LLVMValueRef xbase = qk_offset(cg, p.rank, xcoord, x->strides);
 
   /* walks the reduced dims except `skip` (a dim handled by the caller), calling
@@ -130,11 +135,14 @@ qiao_status_t qiao_cpu_lower_reduce(qiao_cpu_codegen_t *cg, const qiao_kernel_de
       LLVMValueRef v = qiao_cpu_load_f32(cg, xp, x->type.dtype, off, 1);
       qk_st(cg, red_combine(cg, op, qk_ld(cg, cg->t_f32, accs), v), accs);
     }
-    for (int i = n_outer_red - 1; i >= 0; --i) qiao_cpu_loop_end(cg, &loops[i]);
+    for (int i = n_outer_red - 1; i >= 0; --i)
+      qiao_cpu_loop_end(cg, &loops[i]);
     (void)lanes_list;
-    LLVMValueRef r = red_combine(cg, op, qk_ld(cg, cg->t_f32, accs),
-                                 red_hfinal(cg, op, qk_ld(cg, LLVMVectorType(cg->t_f32, V), accp), V));
-    if (op == QIAO_OP_REDUCE_MEAN) r = LLVMBuildFDiv(cg->b, r, qiao_cpu_f32c(cg, (double)p.count), "");
+    LLVMValueRef r =
+        red_combine(cg, op, qk_ld(cg, cg->t_f32, accs),
+                    red_hfinal(cg, op, qk_ld(cg, LLVMVectorType(cg->t_f32, V), accp), V));
+    if (op == QIAO_OP_REDUCE_MEAN)
+      r = LLVMBuildFDiv(cg->b, r, qiao_cpu_f32c(cg, (double)p.count), "");
     qk_epi_store(&epi, outp, r, 1);
   } else {
     /* column mode: lanes over x's last (kept) dim */
@@ -154,15 +162,17 @@ qiao_status_t qiao_cpu_lower_reduce(qiao_cpu_codegen_t *cg, const qiao_kernel_de
       qiao_cpu_loop_t loops[QIAO_MAX_RANK];
       for (int i = 0; i < p.n_red; ++i) {
         int d = p.red[i];
-        qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, x->type.shape.dims[d]), 1, "r",
-                            &loops[i]);
+        qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, x->type.shape.dims[d]), 1,
+                            "r", &loops[i]);
         off = qk_madd(cg, off, loops[i].iv, x->strides[d]);
       }
       LLVMValueRef v = qk_load(cg, xp, x->type.dtype, off, xs_last, lanes);
       qk_st(cg, red_combine(cg, op, qk_ld(cg, vt, ap), v), ap);
-      for (int i = p.n_red - 1; i >= 0; --i) qiao_cpu_loop_end(cg, &loops[i]);
+      for (int i = p.n_red - 1; i >= 0; --i)
+        qiao_cpu_loop_end(cg, &loops[i]);
       LLVMValueRef r = qk_ld(cg, vt, ap);
-      if (op == QIAO_OP_REDUCE_MEAN) r = LLVMBuildFDiv(cg->b, r, qk_fconst(cg, (double)p.count, lanes), "");
+      if (op == QIAO_OP_REDUCE_MEAN)
+        r = LLVMBuildFDiv(cg->b, r, qk_fconst(cg, (double)p.count, lanes), "");
       epi.coords[olast] = cl.iv;
       qk_epi_store(&epi, outp, r, lanes);
       qiao_cpu_loop_end(cg, &cl);

@@ -52,7 +52,8 @@ typedef struct sm_row {
 static void row_max(void *ctx, LLVMValueRef j, unsigned lanes) {
   sm_row_t *r = ctx;
   qiao_cpu_codegen_t *cg = r->cg;
-  LLVMValueRef v = qiao_cpu_load_f32(cg, r->xp, r->kd->inputs[0].type.dtype, qk_add(cg, r->xbase, j), lanes);
+  LLVMValueRef v =
+      qiao_cpu_load_f32(cg, r->xp, r->kd->inputs[0].type.dtype, qk_add(cg, r->xbase, j), lanes);
   LLVMValueRef p = lanes == 1 ? r->ms : r->mv;
   qk_st(cg, sm_max(cg, qk_ld(cg, LLVMTypeOf(v), p), v), p);
 }
@@ -60,7 +61,8 @@ static void row_max(void *ctx, LLVMValueRef j, unsigned lanes) {
 static void row_exp(void *ctx, LLVMValueRef j, unsigned lanes) {
   sm_row_t *r = ctx;
   qiao_cpu_codegen_t *cg = r->cg;
-  LLVMValueRef v = qiao_cpu_load_f32(cg, r->xp, r->kd->inputs[0].type.dtype, qk_add(cg, r->xbase, j), lanes);
+  LLVMValueRef v =
+      qiao_cpu_load_f32(cg, r->xp, r->kd->inputs[0].type.dtype, qk_add(cg, r->xbase, j), lanes);
   LLVMValueRef e = qk_exp(cg, LLVMBuildFSub(cg->b, v, qiao_cpu_splat(cg, r->max, lanes), ""));
   qk_stf(cg, e, r->scr, j);
   LLVMValueRef p = lanes == 1 ? r->ss : r->sv;
@@ -99,7 +101,8 @@ qiao_status_t qiao_cpu_lower_softmax(qiao_cpu_codegen_t *cg, const qiao_kernel_d
   if (last) {
     int64_t row_dims[QIAO_MAX_RANK];
     int64_t rows = 1;
-    for (int d = 0; d < rank - 1; ++d) rows *= (row_dims[d] = dims[d]);
+    for (int d = 0; d < rank - 1; ++d)
+      rows *= (row_dims[d] = dims[d]);
     qk_rows_t rl;
     sm_row_t r = {.cg = cg, .kd = kd, .epi = &epi, .xp = xp, .outp = outp, .V = V, .axis = axis};
     r.scr = qiao_cpu_scratch(cg, fn);
@@ -141,8 +144,10 @@ qiao_status_t qiao_cpu_lower_softmax(qiao_cpu_codegen_t *cg, const qiao_kernel_d
     qk_rows_begin(cg, fn, rows, qk_plan_chunks(cg, rows, L * N * 4), &rl, "row");
     LLVMValueRef rc[QIAO_MAX_RANK];
     qk_unflatten(cg, rl.loop.iv, n_row, row_dims, rc);
-    for (int d = 0; d < rank; ++d) epi.coords[d] = qiao_cpu_i64(cg, 0);
-    for (int i = 0; i < n_row; ++i) epi.coords[row_dim_of[i]] = rc[i];
+    for (int d = 0; d < rank; ++d)
+      epi.coords[d] = qiao_cpu_i64(cg, 0);
+    for (int i = 0; i < n_row; ++i)
+      epi.coords[row_dim_of[i]] = rc[i];
     LLVMValueRef base = qk_offset(cg, rank, epi.coords, x->strides);
     LLVMValueRef mp = qk_alloca(cg, fn, vt, "m"), sp = qk_alloca(cg, fn, vt, "s");
     LLVMValueRef mps = qk_alloca(cg, fn, cg->t_f32, "m1"), sps = qk_alloca(cg, fn, cg->t_f32, "s1");
@@ -159,13 +164,16 @@ qiao_status_t qiao_cpu_lower_softmax(qiao_cpu_codegen_t *cg, const qiao_kernel_d
       qk_st(cg, qk_fconst(cg, 0.0, lanes), s);
       qiao_cpu_loop_t al;
       qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, L), 1, "a", &al);
-      LLVMValueRef v = qk_load(cg, xp, x->type.dtype, qk_madd(cg, cbase, al.iv, x->strides[axis]), sN, lanes);
+      LLVMValueRef v =
+          qk_load(cg, xp, x->type.dtype, qk_madd(cg, cbase, al.iv, x->strides[axis]), sN, lanes);
       qk_st(cg, sm_max(cg, qk_ld(cg, t, m), v), m);
       qiao_cpu_loop_end(cg, &al);
       LLVMValueRef mx = qk_ld(cg, t, m);
       qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, L), 1, "a", &al);
       v = qk_load(cg, xp, x->type.dtype, qk_madd(cg, cbase, al.iv, x->strides[axis]), sN, lanes);
-      qk_st(cg, LLVMBuildFAdd(cg->b, qk_ld(cg, t, s), qk_exp(cg, LLVMBuildFSub(cg->b, v, mx, "")), ""), s);
+      qk_st(cg,
+            LLVMBuildFAdd(cg->b, qk_ld(cg, t, s), qk_exp(cg, LLVMBuildFSub(cg->b, v, mx, "")), ""),
+            s);
       qiao_cpu_loop_end(cg, &al);
       LLVMValueRef inv = LLVMBuildFDiv(cg->b, qk_fconst(cg, 1.0, lanes), qk_ld(cg, t, s), "");
       qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, L), 1, "a", &al);

@@ -45,8 +45,10 @@ qiao_status_t qiao_cpu_lower_topk(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
   qk_rows_begin(cg, fn, rows, qk_plan_chunks(cg, rows, N * (K < 8 ? K : 8)), &rl, "row");
   LLVMValueRef rc[QIAO_MAX_RANK], xc[QIAO_MAX_RANK], vc[QIAO_MAX_RANK], ic[QIAO_MAX_RANK];
   qk_unflatten(cg, rl.loop.iv, n_row, row_dims, rc);
-  for (int d = 0; d < rank; ++d) xc[d] = qiao_cpu_i64(cg, 0);
-  for (int i = 0; i < n_row; ++i) xc[row_dim_of[i]] = rc[i];
+  for (int d = 0; d < rank; ++d)
+    xc[d] = qiao_cpu_i64(cg, 0);
+  for (int i = 0; i < n_row; ++i)
+    xc[row_dim_of[i]] = rc[i];
   LLVMValueRef xbase = qk_offset(cg, rank, xc, X->strides);
   memcpy(vc, xc, sizeof vc);
   memcpy(ic, xc, sizeof ic);
@@ -64,7 +66,8 @@ qiao_status_t qiao_cpu_lower_topk(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
     qiao_cpu_loop_t jl;
     qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, N), 1, "scan", &jl);
     LLVMValueRef j = jl.iv;
-    LLVMValueRef tk = LLVMBuildLoad2(cg->b, cg->t_i8, LLVMBuildGEP2(cg->b, cg->t_i8, taken, &j, 1, ""), "");
+    LLVMValueRef tk =
+        LLVMBuildLoad2(cg->b, cg->t_i8, LLVMBuildGEP2(cg->b, cg->t_i8, taken, &j, 1, ""), "");
     LLVMValueRef free_ = LLVMBuildICmp(cg->b, LLVMIntEQ, tk, LLVMConstInt(cg->t_i8, 0, 0), "");
     LLVMValueRef off = qk_madd(cg, xbase, j, sx);
     LLVMValueRef v;
@@ -72,7 +75,8 @@ qiao_status_t qiao_cpu_lower_topk(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
       LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
       v = LLVMBuildLoad2(cg->b, st, qiao_cpu_elem_ptr(cg, xp, dt, off), "");
       if (st != cg->t_i64)
-        v = dt == QIAO_BOOL ? LLVMBuildZExt(cg->b, v, cg->t_i64, "") : LLVMBuildSExt(cg->b, v, cg->t_i64, "");
+        v = dt == QIAO_BOOL ? LLVMBuildZExt(cg->b, v, cg->t_i64, "")
+                            : LLVMBuildSExt(cg->b, v, cg->t_i64, "");
     } else {
       v = qiao_cpu_load_f32(cg, xp, dt, off, 1);
     }
@@ -93,12 +97,14 @@ qiao_status_t qiao_cpu_lower_topk(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
     qiao_cpu_loop_end(cg, &jl);
   }
   LLVMValueRef bi = qk_ld(cg, cg->t_i64, best_i);
-  LLVMBuildStore(cg->b, LLVMConstInt(cg->t_i8, 1, 0), LLVMBuildGEP2(cg->b, cg->t_i8, taken, &bi, 1, ""));
+  LLVMBuildStore(cg->b, LLVMConstInt(cg->t_i8, 1, 0),
+                 LLVMBuildGEP2(cg->b, cg->t_i8, taken, &bi, 1, ""));
   LLVMValueRef t = tl.iv;
   LLVMValueRef voff = qk_madd(cg, vbase, t, OV->strides[ax]);
   LLVMValueRef src = qk_madd(cg, xbase, bi, sx);
   if (kd->n_expr > 0 || OV->type.dtype != dt) {
-    for (int d = 0; d < rank; ++d) epi.coords[d] = xc[d];
+    for (int d = 0; d < rank; ++d)
+      epi.coords[d] = xc[d];
     epi.coords[ax] = t;
     LLVMValueRef v = qk_epi_apply(&epi, qiao_cpu_load_f32(cg, xp, dt, src, 1), 1);
     qiao_cpu_store_f32(cg, v, vp, OV->type.dtype, voff, 1);

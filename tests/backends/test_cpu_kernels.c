@@ -15,10 +15,10 @@
 
 /* ------------------------------------------------------------- helpers */
 
-#define CHECK_OK(expr)                                                              \
-  do {                                                                              \
-    qiao_status_t st_ = (expr);                                                     \
-    cr_assert(st_ == NULL, "%s: %s", #expr, st_ ? st_->message : "");               \
+#define CHECK_OK(expr)                                                                             \
+  do {                                                                                             \
+    qiao_status_t st_ = (expr);                                                                    \
+    cr_assert(st_ == NULL, "%s: %s", #expr, st_ ? st_->message : "");                              \
   } while (0)
 
 static qiao_type_t ty(qiao_dtype_t dt, int rank, const int64_t *dims) {
@@ -26,7 +26,8 @@ static qiao_type_t ty(qiao_dtype_t dt, int rank, const int64_t *dims) {
   memset(&t, 0, sizeof t);
   t.dtype = dt;
   t.shape.rank = rank;
-  for (int i = 0; i < rank; ++i) t.shape.dims[i] = dims[i];
+  for (int i = 0; i < rank; ++i)
+    t.shape.dims[i] = dims[i];
   return t;
 }
 
@@ -71,7 +72,7 @@ typedef struct range {
 typedef struct run_opts {
   range_t range[8];
   int threads;
-  double tol; /* 0: by dtype */
+  double tol;         /* 0: by dtype */
   int expect_kernels; /* 0: any */
 } run_opts_t;
 
@@ -173,7 +174,8 @@ static void run_graph(qiao_graph_t *g, uint64_t seed, const run_opts_t *opts) {
       cr_assert(buf[v], "kernel %d input %d (value %d) has no buffer", k, i, v);
       b[nb++] = (qiao_hal_binding_t){buf[v], 0};
     }
-    for (int32_t o = 0; o < kd->n_outputs; ++o) b[nb++] = (qiao_hal_binding_t){buf[kd->outputs[o].value], 0};
+    for (int32_t o = 0; o < kd->n_outputs; ++o)
+      b[nb++] = (qiao_hal_binding_t){buf[kd->outputs[o].value], 0};
     int32_t idx = -1;
     qiao_hal_entry_info_t info;
     CHECK_OK(qiao_hal_executable_lookup(exe, launch[k].name, &idx, &info));
@@ -190,8 +192,8 @@ static void run_graph(qiao_graph_t *g, uint64_t seed, const run_opts_t *opts) {
     double tol = opts->tol > 0 ? opts->tol : tol_for(refs[o]->type.dtype);
     char tb[96];
     qiao_type_str(&refs[o]->type, tb, sizeof tb);
-    cr_expect(err <= tol, "output %d (%s): error %.3g > %.3g (kernels %d, first kind %s)", o, tb, err,
-              tol, part->n_kernels, qiao_kd_kind_name(part->kernels[0].kind));
+    cr_expect(err <= tol, "output %d (%s): error %.3g > %.3g (kernels %d, first kind %s)", o, tb,
+              err, tol, part->n_kernels, qiao_kd_kind_name(part->kernels[0].kind));
     qiao_tensor_destroy(got);
   }
   for (int32_t v = 0; v < nv; ++v)
@@ -201,8 +203,10 @@ static void run_graph(qiao_graph_t *g, uint64_t seed, const run_opts_t *opts) {
   qiao_hal_executable_release(exe);
   qiao_hal_device_release(dev);
   qiao_ir_partition_destroy(part);
-  for (int32_t i = 0; i < ni; ++i) qiao_tensor_destroy(inputs[i]);
-  for (int32_t o = 0; o < g->n_outputs; ++o) qiao_tensor_destroy(refs[o]);
+  for (int32_t i = 0; i < ni; ++i)
+    qiao_tensor_destroy(inputs[i]);
+  for (int32_t o = 0; o < g->n_outputs; ++o)
+    qiao_tensor_destroy(refs[o]);
   qiao_ir_graph_destroy(g);
 }
 
@@ -242,7 +246,8 @@ Test(elementwise, fused_chain) {
     h = OP(g, QIAO_OP_SUB, NULL, h, OP(g, QIAO_OP_TANH, NULL, OP(g, QIAO_OP_SIGMOID, NULL, y)));
     h = OP(g, QIAO_OP_ADD, NULL, h, OP(g, QIAO_OP_EXP, NULL, OP(g, QIAO_OP_NEG, NULL, x)));
     outputs1(g, h);
-    run_graph(g, 10 + (uint64_t)t, &(run_opts_t){.expect_kernels = 2}); /* sigmoid(y) is [127]: its own kernel */
+    run_graph(g, 10 + (uint64_t)t,
+              &(run_opts_t){.expect_kernels = 2}); /* sigmoid(y) is [127]: its own kernel */
   }
 }
 
@@ -263,8 +268,8 @@ Test(elementwise, large_parallel) {
 }
 
 Test(elementwise, integers) {
-  static const qiao_op_kind_t ops[] = {QIAO_OP_ADD, QIAO_OP_SUB, QIAO_OP_MUL, QIAO_OP_DIV,
-                                       QIAO_OP_MAX, QIAO_OP_MIN};
+  static const qiao_op_kind_t ops[] = {QIAO_OP_ADD, QIAO_OP_SUB, QIAO_OP_MUL,
+                                       QIAO_OP_DIV, QIAO_OP_MAX, QIAO_OP_MIN};
   for (int i = 0; i < 6; ++i) {
     qiao_graph_t *g = graph();
     int32_t a = in(g, "a", TY(QIAO_I32, 3, 17)), b = in(g, "b", TY(QIAO_I32, 17));
@@ -314,6 +319,24 @@ Test(elementwise, casts) {
   c.to = QIAO_BF16;
   outputs1(g, OP(g, QIAO_OP_CAST, &c, x));
   run_graph(g, 54, NULL);
+  /* bool -> f32 */
+  g = graph();
+  x = in(g, "x", TY(QIAO_BOOL, 3, 17));
+  int32_t y = in(g, "y", TY(QIAO_F32, 17));
+  c.to = QIAO_F32;
+  outputs1(g, OP(g, QIAO_OP_MUL, NULL, OP(g, QIAO_OP_CAST, &c, x), y));
+  run_graph(g, 55, &(run_opts_t){.range = {{0, 2, true}}});
+  /* i8 wraps; i32 relu / neg; i32 -> i8 saturates */
+  g = graph();
+  x = in(g, "x", TY(QIAO_I8, 127));
+  y = in(g, "y", TY(QIAO_I8, 127));
+  outputs1(g, OP(g, QIAO_OP_ADD, NULL, x, y));
+  run_graph(g, 56, &(run_opts_t){.range = {{-128, 128, true}, {-128, 128, true}}});
+  g = graph();
+  x = in(g, "x", TY(QIAO_I32, 5, 17));
+  c.to = QIAO_I8;
+  outputs1(g, OP(g, QIAO_OP_CAST, &c, OP(g, QIAO_OP_RELU, NULL, OP(g, QIAO_OP_NEG, NULL, x))));
+  run_graph(g, 57, &(run_opts_t){.range = {{-1000, 1000, true}}});
 }
 
 /* ---------------------------------------------------------------- reduce */
@@ -324,7 +347,8 @@ static void reduce_case(qiao_op_kind_t k, qiao_type_t t, const int64_t *axes, in
   int32_t x = in(g, "x", t);
   qiao_attrs_t a = defaults(k);
   a.n_axes = n_axes;
-  for (int i = 0; i < n_axes; ++i) a.axes[i] = axes[i];
+  for (int i = 0; i < n_axes; ++i)
+    a.axes[i] = axes[i];
   a.keepdims = keep;
   outputs1(g, OP(g, k, &a, x));
   run_graph(g, seed, NULL);
@@ -459,39 +483,465 @@ static void attention_case(att_case_t c, uint64_t seed) {
     o = OP(g, QIAO_OP_ADD, NULL, o, r);
   }
   outputs1(g, o);
-  run_graph(g, seed, &(run_opts_t){.range = {{-2, 2, true}, {-2, 2, true}, {-1, 1, true}, {-3, 0, true}}});
+  run_graph(g, seed,
+            &(run_opts_t){.range = {{-2, 2, true}, {-2, 2, true}, {-1, 1, true}, {-3, 0, true}}});
 }
 
 Test(attention, gqa_mqa) {
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 3, .Skv = 17, .D = 17}, 400);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 2, .Hq = 4, .Hkv = 1, .Sq = 5, .Skv = 33, .D = 16}, 401);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 1, .Hkv = 1, .Sq = 1, .Skv = 1, .D = 1}, 402);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 2, .Hq = 4, .Hkv = 4, .Sq = 17, .Skv = 127, .D = 64, .scale = 0.3}, 403);
+  attention_case(
+      (att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 3, .Skv = 17, .D = 17}, 400);
+  attention_case(
+      (att_case_t){.dt = QIAO_F32, .B = 2, .Hq = 4, .Hkv = 1, .Sq = 5, .Skv = 33, .D = 16}, 401);
+  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 1, .Hkv = 1, .Sq = 1, .Skv = 1, .D = 1},
+                 402);
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F32, .B = 2, .Hq = 4, .Hkv = 4, .Sq = 17, .Skv = 127, .D = 64, .scale = 0.3},
+      403);
 }
 
 Test(attention, causal_prefill) {
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 17, .D = 32, .causal = true}, 410);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 2, .Hq = 2, .Hkv = 1, .Sq = 33, .Skv = 33, .D = 17, .causal = true}, 411);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 127, .Skv = 127, .D = 64, .causal = true}, 412);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 2, .Hkv = 2, .Sq = 5, .Skv = 37, .D = 16, .causal = true}, 413); /* chunked prefill */
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 17, .D = 32, .causal = true},
+      410);
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F32, .B = 2, .Hq = 2, .Hkv = 1, .Sq = 33, .Skv = 33, .D = 17, .causal = true},
+      411);
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 1,
+                              .Hq = 4,
+                              .Hkv = 2,
+                              .Sq = 127,
+                              .Skv = 127,
+                              .D = 64,
+                              .causal = true},
+                 412);
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F32, .B = 1, .Hq = 2, .Hkv = 2, .Sq = 5, .Skv = 37, .D = 16, .causal = true},
+      413); /* chunked prefill */
 }
 
 Test(attention, decode) {
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 1, .Skv = 37, .D = 64, .causal = true}, 420);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 3, .Hq = 8, .Hkv = 1, .Sq = 1, .Skv = 37, .D = 32}, 421);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 4, .Sq = 1, .Skv = 300, .D = 128, .causal = true}, 422);
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 1, .Skv = 37, .D = 64, .causal = true},
+      420);
+  attention_case(
+      (att_case_t){.dt = QIAO_F32, .B = 3, .Hq = 8, .Hkv = 1, .Sq = 1, .Skv = 37, .D = 32}, 421);
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 4, .Sq = 1, .Skv = 300, .D = 128, .causal = true},
+      422);
 }
 
 Test(attention, window_mask) {
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 17, .D = 16, .causal = true, .window = 5}, 430);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 2, .Hkv = 1, .Sq = 1, .Skv = 37, .D = 16, .window = 8}, 431);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 17, .D = 16, .mask = true}, 432);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 2, .Hq = 4, .Hkv = 2, .Sq = 3, .Skv = 37, .D = 17, .causal = true, .mask = true, .window = 9}, 433);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 130, .Skv = 130, .D = 16, .causal = true, .window = 70}, 434);
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 1,
+                              .Hq = 4,
+                              .Hkv = 2,
+                              .Sq = 17,
+                              .Skv = 17,
+                              .D = 16,
+                              .causal = true,
+                              .window = 5},
+                 430);
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F32, .B = 1, .Hq = 2, .Hkv = 1, .Sq = 1, .Skv = 37, .D = 16, .window = 8},
+      431);
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 17, .D = 16, .mask = true},
+      432);
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 2,
+                              .Hq = 4,
+                              .Hkv = 2,
+                              .Sq = 3,
+                              .Skv = 37,
+                              .D = 17,
+                              .causal = true,
+                              .mask = true,
+                              .window = 9},
+                 433);
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 1,
+                              .Hq = 4,
+                              .Hkv = 2,
+                              .Sq = 130,
+                              .Skv = 130,
+                              .D = 16,
+                              .causal = true,
+                              .window = 70},
+                 434);
 }
 
 Test(attention, half_and_epilogue) {
-  attention_case((att_case_t){.dt = QIAO_BF16, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 37, .D = 32, .causal = true}, 440);
-  attention_case((att_case_t){.dt = QIAO_F16, .B = 1, .Hq = 4, .Hkv = 1, .Sq = 1, .Skv = 37, .D = 64, .causal = true}, 441);
-  attention_case((att_case_t){.dt = QIAO_F32, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 17, .D = 16, .causal = true, .epilogue = true}, 442);
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_BF16, .B = 1, .Hq = 4, .Hkv = 2, .Sq = 17, .Skv = 37, .D = 32, .causal = true},
+      440);
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F16, .B = 1, .Hq = 4, .Hkv = 1, .Sq = 1, .Skv = 37, .D = 64, .causal = true},
+      441);
+  attention_case((att_case_t){.dt = QIAO_BF16,
+                              .B = 1,
+                              .Hq = 4,
+                              .Hkv = 2,
+                              .Sq = 33,
+                              .Skv = 100,
+                              .D = 32,
+                              .causal = true},
+                 443);
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F16, .B = 2, .Hq = 2, .Hkv = 2, .Sq = 64, .Skv = 64, .D = 48, .mask = true},
+      444);
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 1,
+                              .Hq = 4,
+                              .Hkv = 2,
+                              .Sq = 17,
+                              .Skv = 17,
+                              .D = 16,
+                              .causal = true,
+                              .epilogue = true},
+                 442);
+}
+
+/* ------------------------------------------------------------------- moe */
+
+static void moe_case(qiao_dtype_t dt, int64_t T, int64_t D, int64_t E, int64_t F, int64_t top_k,
+                     qiao_router_fn_t fn, bool norm, uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(dt, T, D)), r = in(g, "router", TY(dt, D, E));
+  int32_t ga = in(g, "gate", TY(dt, E, D, F)), up = in(g, "up", TY(dt, E, D, F));
+  int32_t dn = in(g, "down", TY(dt, E, F, D));
+  qiao_attrs_t a = defaults(QIAO_OP_MOE);
+  a.top_k = top_k;
+  a.router_fn = fn;
+  a.norm_topk = norm;
+  outputs1(g, OP(g, QIAO_OP_MOE, &a, x, r, ga, up, dn));
+  run_graph(g, seed,
+            &(run_opts_t){.range = {{-1, 1, true},
+                                    {-2, 2, true},
+                                    {-0.5, 0.5, true},
+                                    {-0.5, 0.5, true},
+                                    {-0.5, 0.5, true}}});
+}
+
+Test(moe, softmax_router) {
+  moe_case(QIAO_F32, 1, 16, 8, 24, 2, QIAO_ROUTER_SOFTMAX, true, 500);
+  moe_case(QIAO_F32, 5, 17, 8, 33, 2, QIAO_ROUTER_SOFTMAX, true, 501);
+  moe_case(QIAO_F32, 33, 32, 8, 64, 2, QIAO_ROUTER_SOFTMAX, false, 502);
+  moe_case(QIAO_F32, 3, 3, 4, 1, 4, QIAO_ROUTER_SOFTMAX, true, 503);
+}
+
+Test(moe, sigmoid_router) {
+  moe_case(QIAO_F32, 1, 16, 8, 24, 2, QIAO_ROUTER_SIGMOID, true, 510);
+  moe_case(QIAO_F32, 5, 17, 8, 33, 2, QIAO_ROUTER_SIGMOID, false, 511);
+  moe_case(QIAO_F32, 33, 32, 8, 64, 2, QIAO_ROUTER_SIGMOID, true, 512);
+}
+
+Test(moe, half) {
+  moe_case(QIAO_BF16, 5, 32, 8, 48, 2, QIAO_ROUTER_SOFTMAX, true, 520);
+  moe_case(QIAO_F16, 33, 16, 8, 17, 2, QIAO_ROUTER_SIGMOID, true, 521);
+}
+
+static void moe_ties(int64_t T, uint64_t seed) {
+  /* a zero router makes every score equal: experts 0 and 1 must be chosen */
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(QIAO_F32, T, 16)), r = in(g, "router", TY(QIAO_F32, 16, 8));
+  int32_t ga = in(g, "gate", TY(QIAO_F32, 8, 16, 8)), up = in(g, "up", TY(QIAO_F32, 8, 16, 8));
+  int32_t dn = in(g, "down", TY(QIAO_F32, 8, 8, 16));
+  qiao_attrs_t a = defaults(QIAO_OP_MOE);
+  a.top_k = 2;
+  outputs1(g, OP(g, QIAO_OP_MOE, &a, x, r, ga, up, dn));
+  run_graph(g, seed, &(run_opts_t){.range = {{-1, 1, true}, {0, 0, true}}});
+}
+
+Test(moe, ties_pick_lower_index) {
+  moe_ties(5, 530);  /* per token */
+  moe_ties(33, 531); /* grouped by expert */
+}
+
+Test(moe, grouped_large_and_epilogue) {
+  moe_case(QIAO_F32, 64, 48, 8, 40, 2, QIAO_ROUTER_SOFTMAX, true, 540);
+  moe_case(QIAO_F32, 40, 16, 4, 16, 1, QIAO_ROUTER_SIGMOID, true, 541);
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(QIAO_F32, 17, 16)), r = in(g, "router", TY(QIAO_F32, 16, 8));
+  int32_t ga = in(g, "gate", TY(QIAO_F32, 8, 16, 24)), up = in(g, "up", TY(QIAO_F32, 8, 16, 24));
+  int32_t dn = in(g, "down", TY(QIAO_F32, 8, 24, 16)), res = in(g, "res", TY(QIAO_F32, 17, 16));
+  qiao_attrs_t a = defaults(QIAO_OP_MOE);
+  outputs1(g, OP(g, QIAO_OP_ADD, NULL, OP(g, QIAO_OP_MOE, &a, x, r, ga, up, dn), res));
+  run_graph(g, 542, &(run_opts_t){.expect_kernels = 1});
+}
+
+/* ---------------------------------------------------------------- gather */
+
+static void gather_case(qiao_type_t table, qiao_type_t ind, int64_t axis, uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t t = in(g, "table", table), i = in(g, "idx", ind);
+  qiao_attrs_t a = defaults(QIAO_OP_GATHER);
+  a.axis = axis;
+  outputs1(g, OP(g, QIAO_OP_GATHER, &a, t, i));
+  int ax = (int)(axis < 0 ? axis + table.shape.rank : axis);
+  run_graph(g, seed,
+            &(run_opts_t){.range = {{-4, 4, true}, {0, (double)table.shape.dims[ax], true}}});
+}
+
+Test(gather, shapes) {
+  gather_case(TY(QIAO_F32, 10, 17), TY(QIAO_I32, 3), 0, 600);
+  gather_case(TY(QIAO_F32, 127, 3), TY(QIAO_I64, 2, 5), 0, 601);
+  gather_case(TY(QIAO_F32, 5), TY(QIAO_I32, 17), 0, 602);
+  gather_case(TY(QIAO_F32, 3, 7, 5), TY(QIAO_I64, 4), 1, 603);
+  gather_case(TY(QIAO_F32, 3, 7, 5), TY(QIAO_I32, 2, 2), -1, 604);
+  gather_case(TY(QIAO_BF16, 1000, 64), TY(QIAO_I32, 33), 0, 605);
+  gather_case(TY(QIAO_I64, 50, 9), TY(QIAO_I32, 7), 0, 606);
+  gather_case(TY(QIAO_F32, 300, 257), TY(QIAO_I64, 400), 0, 607);
+}
+
+Test(gather, epilogue) {
+  qiao_graph_t *g = graph();
+  int32_t t = in(g, "table", TY(QIAO_F32, 50, 33)), i = in(g, "idx", TY(QIAO_I32, 7));
+  int32_t s = in(g, "s", TY(QIAO_F32, 33));
+  qiao_attrs_t a = defaults(QIAO_OP_GATHER);
+  outputs1(g, OP(g, QIAO_OP_MUL, NULL, OP(g, QIAO_OP_GATHER, &a, t, i), s));
+  run_graph(g, 610, &(run_opts_t){.range = {{-4, 4, true}, {0, 50, true}}, .expect_kernels = 1});
+}
+
+/* ------------------------------------------------------------------ topk */
+
+static void topk_case(qiao_type_t t, int64_t k, int64_t axis, double lo, double hi, uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", t);
+  qiao_attrs_t a = defaults(QIAO_OP_TOPK);
+  a.k = k;
+  a.axis = axis;
+  int32_t op_id = -1;
+  CHECK_OK(
+      qiao_ir_graph_add_op(g, QIAO_OP_TOPK, &x, 1, &a, NULL, NULL, (qiao_loc_t){0, 0}, &op_id));
+  int32_t outs[2] = {g->ops[op_id].results[0], g->ops[op_id].results[1]};
+  CHECK_OK(qiao_ir_graph_set_outputs(g, outs, 2));
+  run_graph(g, seed, &(run_opts_t){.range = {{lo, hi, true}}});
+}
+
+Test(topk, shapes) {
+  topk_case(TY(QIAO_F32, 3, 17), 5, -1, -1, 1, 700);
+  topk_case(TY(QIAO_F32, 127), 127, 0, -1, 1, 701);
+  topk_case(TY(QIAO_F32, 1), 1, 0, -1, 1, 702);
+  topk_case(TY(QIAO_F32, 17, 3), 2, 0, -1, 1, 703);
+  topk_case(TY(QIAO_BF16, 4, 33), 3, 1, -1, 1, 704);
+  topk_case(TY(QIAO_F32, 300, 100), 8, 1, -1, 1, 705);
+}
+
+Test(topk, ties_and_ints) {
+  topk_case(TY(QIAO_BF16, 5, 33), 10, -1, 0, 0.01, 710); /* bf16 ties */
+  topk_case(TY(QIAO_I32, 5, 33), 10, -1, 0, 4, 711);     /* many ties: lower index first */
+  topk_case(TY(QIAO_I64, 2, 3, 17), 2, 1, -3e12, 3e12, 712);
+  topk_case(TY(QIAO_I64, 2, 3, 17), 17, 2, -3e12, 3e12, 713);
+}
+
+/* ------------------------------------------------------------------ copy */
+
+static void transpose_case(qiao_type_t t, const int64_t *perm, int n, uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", t);
+  qiao_attrs_t a = defaults(QIAO_OP_TRANSPOSE);
+  a.n_perm = n;
+  for (int i = 0; i < n; ++i)
+    a.perm[i] = perm[i];
+  outputs1(g, OP(g, QIAO_OP_TRANSPOSE, &a, x));
+  run_graph(g, seed, NULL);
+}
+
+Test(copy, transpose) {
+  transpose_case(TY(QIAO_F32, 3, 17), DIMS(1, 0), 2, 800);
+  transpose_case(TY(QIAO_F32, 3, 17, 5), DIMS(2, 0, 1), 3, 801);
+  transpose_case(TY(QIAO_BF16, 2, 3, 17, 127), DIMS(0, 2, 1, 3), 4, 802);
+  transpose_case(TY(QIAO_I64, 1, 17), DIMS(1, 0), 2, 803);
+  transpose_case(TY(QIAO_F32, 300, 257), DIMS(1, 0), 2, 804);
+  transpose_case(TY(QIAO_BF16, 40, 33), DIMS(1, 0), 2, 805);
+  transpose_case(TY(QIAO_I64, 5, 32, 20), DIMS(0, 2, 1), 3, 806);
+}
+
+static void slice_case(qiao_type_t t, int64_t axis, int64_t start, int64_t end, int64_t step,
+                       uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", t);
+  qiao_attrs_t a = defaults(QIAO_OP_SLICE);
+  a.axis = axis;
+  a.start = start;
+  a.end = end;
+  a.step = step;
+  outputs1(g, OP(g, QIAO_OP_SLICE, &a, x));
+  run_graph(g, seed, NULL);
+}
+
+Test(copy, slice) {
+  slice_case(TY(QIAO_F32, 3, 17), 1, 2, 15, 1, 810);
+  slice_case(TY(QIAO_F32, 3, 17), 1, 1, 17, 3, 811);
+  slice_case(TY(QIAO_F32, 127, 5), 0, -100, -1, 2, 812);
+  slice_case(TY(QIAO_F32, 17), 0, -15, 100, 4, 813);
+  slice_case(TY(QIAO_F16, 4, 17, 3), 1, 0, 1, 1, 814);
+  slice_case(TY(QIAO_I32, 3, 127), -1, 3, 120, 1, 815);
+}
+
+Test(copy, concat) {
+  qiao_graph_t *g = graph();
+  int32_t a = in(g, "a", TY(QIAO_F32, 3, 17)), b = in(g, "b", TY(QIAO_F32, 3, 1));
+  int32_t c = in(g, "c", TY(QIAO_F32, 3, 5));
+  qiao_attrs_t at = defaults(QIAO_OP_CONCAT);
+  at.axis = 1;
+  outputs1(g, OP(g, QIAO_OP_CONCAT, &at, a, b, c));
+  run_graph(g, 820, NULL);
+  g = graph();
+  a = in(g, "a", TY(QIAO_BF16, 2, 17, 4));
+  b = in(g, "b", TY(QIAO_BF16, 1, 17, 4));
+  at.axis = 0;
+  outputs1(g, OP(g, QIAO_OP_CONCAT, &at, a, b));
+  run_graph(g, 821, NULL);
+  g = graph();
+  a = in(g, "a", TY(QIAO_F32, 300, 200));
+  b = in(g, "b", TY(QIAO_F32, 300, 57));
+  at.axis = -1;
+  outputs1(g, OP(g, QIAO_OP_CONCAT, &at, a, b));
+  run_graph(g, 822, NULL);
+  /* with an epilogue */
+  g = graph();
+  a = in(g, "a", TY(QIAO_F32, 3, 17));
+  b = in(g, "b", TY(QIAO_F32, 3, 4));
+  c = in(g, "c", TY(QIAO_F32, 21));
+  at.axis = 1;
+  outputs1(g, OP(g, QIAO_OP_MUL, NULL, OP(g, QIAO_OP_CONCAT, &at, a, b), c));
+  run_graph(g, 823, &(run_opts_t){.expect_kernels = 1});
+}
+
+static void rope_case(qiao_dtype_t dt, int64_t B, int64_t H, int64_t S, int64_t D,
+                      qiao_rope_mode_t mode, bool per_batch, uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(dt, B, H, S, D));
+  int32_t p = per_batch ? in(g, "pos", TY(QIAO_I64, B, S)) : in(g, "pos", TY(QIAO_I32, S));
+  qiao_attrs_t a = defaults(QIAO_OP_ROPE);
+  a.mode = mode;
+  outputs1(g, OP(g, QIAO_OP_ROPE, &a, x, p));
+  run_graph(g, seed, &(run_opts_t){.range = {{-1, 1, true}, {0, 4096, true}}});
+}
+
+Test(copy, rope) {
+  rope_case(QIAO_F32, 1, 2, 3, 16, QIAO_ROPE_NEOX, false, 830);
+  rope_case(QIAO_F32, 2, 3, 17, 64, QIAO_ROPE_NEOX, true, 831);
+  rope_case(QIAO_F32, 2, 3, 17, 34, QIAO_ROPE_GPTJ, false, 832);
+  rope_case(QIAO_F32, 1, 4, 5, 128, QIAO_ROPE_GPTJ, true, 833);
+  rope_case(QIAO_BF16, 1, 2, 17, 2, QIAO_ROPE_NEOX, false, 834);
+  rope_case(QIAO_F16, 2, 2, 7, 96, QIAO_ROPE_NEOX, true, 835);
+}
+
+Test(copy, reshape_of_transpose) {
+  /* reshape aliases a contiguous value: the kernel is the transpose; then an
+   * elementwise op reads the reshaped value */
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(QIAO_F32, 3, 17));
+  qiao_attrs_t t = defaults(QIAO_OP_TRANSPOSE);
+  t.n_perm = 2;
+  t.perm[0] = 1;
+  t.perm[1] = 0;
+  int32_t y = OP(g, QIAO_OP_TRANSPOSE, &t, x);
+  qiao_attrs_t r = defaults(QIAO_OP_RESHAPE);
+  r.n_shape = 1;
+  r.shape[0] = 51;
+  outputs1(g, OP(g, QIAO_OP_EXP, NULL, OP(g, QIAO_OP_RESHAPE, &r, y)));
+  run_graph(g, 840, NULL);
+}
+
+/* A descriptor made by hand: reshape of a strided (transposed) view, which
+ * the partition never produces today (it aliases contiguous reshapes). */
+static void run_kd(const qiao_kernel_desc_t *kd, void *const *data, const size_t *sizes, int n) {
+  qiao_hal_device_t *dev = NULL;
+  CHECK_OK(qiao_hal_device_open("cpu:threads=2", &dev));
+  qiao_cpu_options_t mo = {.n_threads = 2};
+  qiao_cpu_module_t *mod = NULL;
+  CHECK_OK(qiao_cpu_module_create(&mo, &mod));
+  qiao_kernel_launch_t l;
+  CHECK_OK(qiao_cpu_module_add_kernel(mod, kd, "hand", &l));
+  qiao_hal_executable_t *exe = NULL;
+  CHECK_OK(qiao_cpu_module_jit(mod, dev, &exe));
+  qiao_cpu_module_destroy(mod);
+  qiao_hal_buffer_t *bufs[8];
+  qiao_hal_binding_t b[8];
+  for (int i = 0; i < n; ++i) {
+    CHECK_OK(qiao_hal_buffer_alloc(dev, sizes[i], &bufs[i]));
+    CHECK_OK(qiao_hal_buffer_write(bufs[i], 0, data[i], sizes[i]));
+    b[i] = (qiao_hal_binding_t){bufs[i], 0};
+  }
+  int32_t idx = -1;
+  qiao_hal_entry_info_t info;
+  CHECK_OK(qiao_hal_executable_lookup(exe, "hand", &idx, &info));
+  CHECK_OK(qiao_hal_dispatch(dev, exe, idx, l.grid, b, n, NULL, 0));
+  for (int i = 0; i < n; ++i) {
+    CHECK_OK(qiao_hal_buffer_read(bufs[i], 0, data[i], sizes[i]));
+    qiao_hal_buffer_release(bufs[i]);
+  }
+  qiao_hal_executable_release(exe);
+  qiao_hal_device_release(dev);
+}
+
+Test(copy, reshape_strided_view) {
+  for (int with_epi = 0; with_epi < 2; ++with_epi) {
+    qiao_kernel_desc_t kd;
+    memset(&kd, 0, sizeof kd);
+    kd.kind = QIAO_KD_COPY;
+    kd.op = QIAO_OP_RESHAPE;
+    kd.primary_dtype = QIAO_F32;
+    kd.norm_weight_input = kd.norm_bias_input = -1;
+    kd.n_primary_inputs = 1;
+    kd.n_inputs = 1;
+    /* x: the transposed view [6, 4] of a [4, 6] buffer */
+    kd.inputs[0].type = TY(QIAO_F32, 6, 4);
+    kd.inputs[0].strides[0] = 1;
+    kd.inputs[0].strides[1] = 6;
+    kd.inputs[0].value = -1;
+    kd.n_outputs = 1;
+    kd.outputs[0].type = TY(QIAO_F32, 3, 8);
+    kd.outputs[0].strides[0] = 8;
+    kd.outputs[0].strides[1] = 1;
+    kd.outputs[0].value = -1;
+    float x[24], s[8], y[24];
+    for (int i = 0; i < 24; ++i)
+      x[i] = (float)(i * 7 % 11) - 3.5f;
+    for (int i = 0; i < 8; ++i)
+      s[i] = 0.25f * (float)(i + 1);
+    for (int i = 0; i < 24; ++i)
+      y[i] = NAN;
+    void *data[3] = {x, s, y};
+    size_t sizes[3] = {sizeof x, sizeof s, sizeof y};
+    if (with_epi) {
+      kd.n_inputs = 2;
+      kd.inputs[1].type = TY(QIAO_F32, 8);
+      kd.inputs[1].strides[0] = 1;
+      kd.inputs[1].out_strides[0] = 0;
+      kd.inputs[1].out_strides[1] = 1;
+      kd.inputs[1].value = -1;
+      kd.n_expr = 3;
+      kd.expr[0] = (qiao_expr_node_t){.kind = QIAO_EXPR_ACC, .dtype = QIAO_F32};
+      kd.expr[1] = (qiao_expr_node_t){.kind = QIAO_EXPR_INPUT, .input = 1, .dtype = QIAO_F32};
+      kd.expr[2] = (qiao_expr_node_t){
+          .kind = QIAO_EXPR_OP, .op = QIAO_OP_MUL, .args = {0, 1}, .dtype = QIAO_F32};
+      run_kd(&kd, data, sizes, 3);
+    } else {
+      void *d2[2] = {x, y};
+      size_t s2[2] = {sizeof x, sizeof y};
+      run_kd(&kd, d2, s2, 2);
+    }
+    for (int i = 0; i < 24; ++i) {
+      int a = i / 4, c = i % 4; /* view element (a, c) = x[c * 6 + a] */
+      float want = x[c * 6 + a] * (with_epi ? s[i % 8] : 1.0f);
+      cr_expect(y[i] == want, "epi %d: y[%d] = %g, want %g", with_epi, i, (double)y[i],
+                (double)want);
+    }
+  }
 }

@@ -189,7 +189,7 @@ Test(host_profile, measured_then_cached, .init = make_cache, .fini = remove_cach
               in->peak_flops_f32 / 1e9, de->peak_flops_f32_1thread / 1e9,
               in->peak_flops_bf16 / 1e9, in->peak_ops_i8 / 1e9, in->mem_bandwidth / 1e9,
               de->arch, first_ms);
-  cr_expect(first_ms < 5000, "measurement took %.0f ms", first_ms);
+  cr_expect(first_ms < 10000, "measurement took %.0f ms", first_ms);
 
   /* The cache file exists under $XDG_CACHE_HOME/qiao and is a valid profile. */
   char path[1024];

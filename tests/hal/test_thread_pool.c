@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "qiao/hal.h"
 
@@ -12,6 +13,7 @@ typedef struct cover_ctx {
   size_t scratch_bytes;
   _Atomic int32_t bad;
   _Atomic int32_t workers_seen;
+  bool slow; /* sleep 100 us per item so that every worker gets some */
 } cover_ctx_t;
 
 static void cover(void *p, int64_t begin, int64_t end, int32_t worker, void *scratch) {
@@ -26,14 +28,17 @@ static void cover(void *p, int64_t begin, int64_t end, int32_t worker, void *scr
     }
   }
   atomic_fetch_or(&c->workers_seen, 1 << worker);
-  for (int64_t i = begin; i < end; ++i) atomic_fetch_add(&c->hits[i], 1);
+  for (int64_t i = begin; i < end; ++i) {
+    atomic_fetch_add(&c->hits[i], 1);
+    if (c->slow) usleep(100);
+  }
 }
 
 static void check_cover(const char *uri, int64_t n, int64_t grain, size_t scratch) {
   qiao_hal_device_t *d = NULL;
   cr_assert_null(qiao_hal_device_open(uri, &d));
   cover_ctx_t c = {calloc((size_t)n + 1, sizeof(int32_t)), n, qiao_hal_device_thread_count(d),
-                   scratch, 0, 0};
+                   scratch, 0, 0, false};
   for (int rep = 0; rep < 3; ++rep) {
     for (int64_t i = 0; i < n; ++i) atomic_store(&c.hits[i], 0);
     qiao_status_t st = qiao_hal_device_parallel_for(d, n, grain, scratch, cover, &c);
@@ -68,7 +73,7 @@ Test(thread_pool, both_workers_take_part) {
   /* With grain 1 and slow items, worker 1 must get some of them. */
   qiao_hal_device_t *d = NULL;
   cr_assert_null(qiao_hal_device_open("cpu:threads=2", &d));
-  cover_ctx_t c = {calloc(64, sizeof(int32_t)), 64, 2, 0, 0, 0};
+  cover_ctx_t c = {calloc(64, sizeof(int32_t)), 64, 2, 0, 0, 0, true};
   for (int rep = 0; rep < 20 && atomic_load(&c.workers_seen) != 3; ++rep) {
     for (int i = 0; i < 64; ++i) atomic_store(&c.hits[i], 0);
     cr_assert_null(qiao_hal_device_parallel_for(d, 64, 1, 0, cover, &c));

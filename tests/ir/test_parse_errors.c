@@ -22,7 +22,8 @@ typedef struct {
 
 static const bad_case_t k_cases[] = {
     {"attribute_on_plain_op", 2, 17, "unknown attribute 'axis': relu takes no attributes"},
-    {"bad_enum_value", 2, 31, "invalid value '\"fast\"' for 'approximate' (expected \"none\" or \"tanh\")"},
+    {"bad_enum_value", 2, 31,
+     "invalid value '\"fast\"' for 'approximate' (expected \"none\" or \"tanh\")"},
     {"bad_escape", 2, 16, "invalid escape in string '\\q'"},
     {"const_float_for_int", 2, 14, "expected an integer for an i32 const, got '1.5'"},
     {"const_value_count", 2, 26, "const has 3 values but f32[2] has 2 elements"},
@@ -62,7 +63,8 @@ static const bad_case_t k_cases[] = {
     {"unclosed_paren", 2, 21, "expected ')', got '%x'"},
     {"undefined_value", 2, 13, "use of undefined value %nope"},
     {"unexpected_character", 2, 13, "unexpected character '$'"},
-    {"unknown_attribute", 2, 23, "unknown attribute 'transpose' for matmul (valid: transpose_a, transpose_b)"},
+    {"unknown_attribute", 2, 23,
+     "unknown attribute 'transpose' for matmul (valid: transpose_a, transpose_b)"},
     {"unknown_dtype", 1, 14, "unknown dtype 'f33'"},
     {"unknown_dtype_attribute", 2, 22, "unknown dtype 'float'"},
     {"unknown_op", 2, 8, "unknown op 'frobnicate'"},
@@ -95,19 +97,23 @@ static void check_case(const bad_case_t *c) {
 Test(parse_errors, enough_cases) { cr_assert_geq(N_CASES, 25); }
 
 /* One test per bad file, so a failure names the file. */
-#define BAD_TEST(i)                                                                              \
-  Test(parse_errors, case_##i) {                                                                 \
-    if (i < N_CASES) check_case(&k_cases[i]);                                                    \
+#define BAD_TEST(i)                                                                                \
+  Test(parse_errors, case_##i) {                                                                   \
+    if (i < N_CASES) check_case(&k_cases[i]);                                                      \
   }
-BAD_TEST(0) BAD_TEST(1) BAD_TEST(2) BAD_TEST(3) BAD_TEST(4) BAD_TEST(5) BAD_TEST(6) BAD_TEST(7)
-BAD_TEST(8) BAD_TEST(9) BAD_TEST(10) BAD_TEST(11) BAD_TEST(12) BAD_TEST(13) BAD_TEST(14)
-BAD_TEST(15) BAD_TEST(16) BAD_TEST(17) BAD_TEST(18) BAD_TEST(19) BAD_TEST(20) BAD_TEST(21)
-BAD_TEST(22) BAD_TEST(23) BAD_TEST(24) BAD_TEST(25) BAD_TEST(26) BAD_TEST(27) BAD_TEST(28)
-BAD_TEST(29) BAD_TEST(30) BAD_TEST(31) BAD_TEST(32) BAD_TEST(33) BAD_TEST(34) BAD_TEST(35)
-BAD_TEST(36) BAD_TEST(37) BAD_TEST(38) BAD_TEST(39) BAD_TEST(40) BAD_TEST(41) BAD_TEST(42)
-BAD_TEST(43) BAD_TEST(44) BAD_TEST(45) BAD_TEST(46) BAD_TEST(47) BAD_TEST(48) BAD_TEST(49)
+BAD_TEST(0)
+BAD_TEST(1) BAD_TEST(2) BAD_TEST(3) BAD_TEST(4) BAD_TEST(5) BAD_TEST(6) BAD_TEST(7) BAD_TEST(8)
+    BAD_TEST(9) BAD_TEST(10) BAD_TEST(11) BAD_TEST(12) BAD_TEST(13) BAD_TEST(14) BAD_TEST(15)
+        BAD_TEST(16) BAD_TEST(17) BAD_TEST(18) BAD_TEST(19) BAD_TEST(20) BAD_TEST(21) BAD_TEST(22)
+            BAD_TEST(23) BAD_TEST(24) BAD_TEST(25) BAD_TEST(26) BAD_TEST(27) BAD_TEST(28)
+                BAD_TEST(29) BAD_TEST(30) BAD_TEST(31) BAD_TEST(32) BAD_TEST(33) BAD_TEST(34)
+                    BAD_TEST(35) BAD_TEST(36) BAD_TEST(37) BAD_TEST(38) BAD_TEST(39) BAD_TEST(40)
+                        BAD_TEST(41) BAD_TEST(42) BAD_TEST(43) BAD_TEST(44) BAD_TEST(45)
+                            BAD_TEST(46) BAD_TEST(47) BAD_TEST(48) BAD_TEST(49)
 
-Test(parse_errors, table_fits_the_generated_tests) { cr_assert_leq(N_CASES, 50); }
+                                Test(parse_errors, table_fits_the_generated_tests) {
+  cr_assert_leq(N_CASES, 50);
+}
 
 Test(parse_errors, every_bad_file_is_listed) {
   /* README.md lists every case, and every case's file exists. */
@@ -150,12 +156,11 @@ Test(parse_errors, filename_defaults_and_not_nul_terminated_text) {
 }
 
 Test(parse_errors, every_truncation_fails_cleanly) {
-  const char *good =
-      "# c\ngraph @g(%x: f32[2, 4], %i: i64[2]) -> (f32[2, 4], i64[2, 1]) {\n"
-      "  %w = param \"w\\x41\" : f32[4]\n  %c = const [1, 2.5e-3, 3, 4] : f32[4]\n"
-      "  %y = mul (rms_norm %x, %w {eps = 1e-05}), 0.5 : f32[2, 4]\n"
-      "  %v, %j = topk %y {k = 1}\n"
-      "  return %y, %j\n}\n";
+  const char *good = "# c\ngraph @g(%x: f32[2, 4], %i: i64[2]) -> (f32[2, 4], i64[2, 1]) {\n"
+                     "  %w = param \"w\\x41\" : f32[4]\n  %c = const [1, 2.5e-3, 3, 4] : f32[4]\n"
+                     "  %y = mul (rms_norm %x, %w {eps = 1e-05}), 0.5 : f32[2, 4]\n"
+                     "  %v, %j = topk %y {k = 1}\n"
+                     "  return %y, %j\n}\n";
   size_t len = strlen(good);
   qiao_graph_t *g = NULL;
   qiao_status_t st = qiao_ir_parse(good, len, "t.qir", &g);

@@ -29,7 +29,8 @@ static const qiao_op_t *op_of(const qiao_graph_t *g, const char *value) {
 /* --------------------------------------------------------- lexer */
 
 Test(lexer, token_kinds_and_positions) {
-  const char *src = "graph @g.1(%x_2: f32[-1, 2.5e-3]) -> { } = , : \"s\\\"\" # c\n -inf nan 7 .5 1.";
+  const char *src =
+      "graph @g.1(%x_2: f32[-1, 2.5e-3]) -> { } = , : \"s\\\"\" # c\n -inf nan 7 .5 1.";
   qiao_lexer_t lx;
   qiao_lexer_init(&lx, src, strlen(src));
   struct {
@@ -37,14 +38,30 @@ Test(lexer, token_kinds_and_positions) {
     const char *text;
     bool is_float;
   } want[] = {
-      {QIAO_TOK_IDENT, "graph", 0},     {QIAO_TOK_GLOBAL, "@g.1", 0}, {QIAO_TOK_LPAREN, "(", 0},
-      {QIAO_TOK_VALUE, "%x_2", 0},      {QIAO_TOK_COLON, ":", 0},     {QIAO_TOK_IDENT, "f32", 0},
-      {QIAO_TOK_LBRACKET, "[", 0},      {QIAO_TOK_NUMBER, "-1", 0},   {QIAO_TOK_COMMA, ",", 0},
-      {QIAO_TOK_NUMBER, "2.5e-3", 1},   {QIAO_TOK_RBRACKET, "]", 0},  {QIAO_TOK_RPAREN, ")", 0},
-      {QIAO_TOK_ARROW, "->", 0},        {QIAO_TOK_LBRACE, "{", 0},    {QIAO_TOK_RBRACE, "}", 0},
-      {QIAO_TOK_EQUAL, "=", 0},         {QIAO_TOK_COMMA, ",", 0},     {QIAO_TOK_COLON, ":", 0},
-      {QIAO_TOK_STRING, "\"s\\\"\"", 0}, {QIAO_TOK_NUMBER, "-inf", 1}, {QIAO_TOK_NUMBER, "nan", 1},
-      {QIAO_TOK_NUMBER, "7", 0},        {QIAO_TOK_NUMBER, ".5", 1},   {QIAO_TOK_NUMBER, "1.", 1},
+      {QIAO_TOK_IDENT, "graph", 0},
+      {QIAO_TOK_GLOBAL, "@g.1", 0},
+      {QIAO_TOK_LPAREN, "(", 0},
+      {QIAO_TOK_VALUE, "%x_2", 0},
+      {QIAO_TOK_COLON, ":", 0},
+      {QIAO_TOK_IDENT, "f32", 0},
+      {QIAO_TOK_LBRACKET, "[", 0},
+      {QIAO_TOK_NUMBER, "-1", 0},
+      {QIAO_TOK_COMMA, ",", 0},
+      {QIAO_TOK_NUMBER, "2.5e-3", 1},
+      {QIAO_TOK_RBRACKET, "]", 0},
+      {QIAO_TOK_RPAREN, ")", 0},
+      {QIAO_TOK_ARROW, "->", 0},
+      {QIAO_TOK_LBRACE, "{", 0},
+      {QIAO_TOK_RBRACE, "}", 0},
+      {QIAO_TOK_EQUAL, "=", 0},
+      {QIAO_TOK_COMMA, ",", 0},
+      {QIAO_TOK_COLON, ":", 0},
+      {QIAO_TOK_STRING, "\"s\\\"\"", 0},
+      {QIAO_TOK_NUMBER, "-inf", 1},
+      {QIAO_TOK_NUMBER, "nan", 1},
+      {QIAO_TOK_NUMBER, "7", 0},
+      {QIAO_TOK_NUMBER, ".5", 1},
+      {QIAO_TOK_NUMBER, "1.", 1},
       {QIAO_TOK_EOF, "", 0},
   };
   for (size_t i = 0; i < sizeof want / sizeof want[0]; ++i) {
@@ -111,16 +128,16 @@ Test(parser, graph_signature_and_locations) {
 }
 
 Test(parser, attribute_defaults_and_values) {
-  qiao_graph_t *g = parse_ok(
-      "graph @a(%q: f32[1, 2, 3, 4], %x: f32[2, 4], %w: f32[4], %p: i32[3]) -> (f32[1, 2, 3, 4]) {\n"
-      "  %o = attention %q, %q, %q\n"
-      "  %s = attention %q, %q, %q {scale = 1, window = 2}\n"
-      "  %n = rms_norm %x, %w\n"
-      "  %r = rope %q, %p {theta = 10000}\n"
-      "  %t = transpose %x {perm = [1, 0]}\n"
-      "  %e = reshape %x {shape = [2, -1]}\n"
-      "  %sm = reduce_sum %x {axes = [0, 1]}\n"
-      "  return %o\n}\n");
+  qiao_graph_t *g = parse_ok("graph @a(%q: f32[1, 2, 3, 4], %x: f32[2, 4], %w: f32[4], %p: i32[3]) "
+                             "-> (f32[1, 2, 3, 4]) {\n"
+                             "  %o = attention %q, %q, %q\n"
+                             "  %s = attention %q, %q, %q {scale = 1, window = 2}\n"
+                             "  %n = rms_norm %x, %w\n"
+                             "  %r = rope %q, %p {theta = 10000}\n"
+                             "  %t = transpose %x {perm = [1, 0]}\n"
+                             "  %e = reshape %x {shape = [2, -1]}\n"
+                             "  %sm = reduce_sum %x {axes = [0, 1]}\n"
+                             "  return %o\n}\n");
   const qiao_op_t *o = op_of(g, "o");
   cr_assert(!o->attrs.has_scale);
   cr_assert(!o->attrs.causal);
@@ -169,10 +186,11 @@ Test(parser, program_order_of_nested_and_literal_ops) {
                              "  %y = add (neg (exp %x)), (sqrt %x)\n"
                              "  %z = mul 3, (relu %y)\n"
                              "  return %z\n}\n");
-  qiao_op_kind_t want[] = {QIAO_OP_EXP, QIAO_OP_NEG,   QIAO_OP_SQRT, QIAO_OP_ADD,
+  qiao_op_kind_t want[] = {QIAO_OP_EXP,  QIAO_OP_NEG,   QIAO_OP_SQRT, QIAO_OP_ADD,
                            QIAO_OP_RELU, QIAO_OP_CONST, QIAO_OP_MUL};
   cr_assert_eq(g->n_ops, 7);
-  for (int i = 0; i < 7; ++i) cr_assert_eq(g->ops[i].kind, want[i], "op %d", i);
+  for (int i = 0; i < 7; ++i)
+    cr_assert_eq(g->ops[i].kind, want[i], "op %d", i);
   cr_assert_eq(g->ops[0].form, QIAO_FORM_NESTED);
   cr_assert_eq(g->ops[3].form, QIAO_FORM_STATEMENT);
   cr_assert_eq(g->ops[5].form, QIAO_FORM_LITERAL);
@@ -196,8 +214,9 @@ Test(parser, zero_outputs_parse_but_do_not_verify) {
 }
 
 Test(parser, semantic_error_carries_op_position) {
-  const char *src = "graph @g(%x: f32[2]) -> (f32[2]) {\n  %y = sqrt %x\n  %z = cast %y {to = i32}\n"
-                    "  %w = exp %z\n  return %y\n}\n";
+  const char *src =
+      "graph @g(%x: f32[2]) -> (f32[2]) {\n  %y = sqrt %x\n  %z = cast %y {to = i32}\n"
+      "  %w = exp %z\n  return %y\n}\n";
   qiao_graph_t *g = NULL;
   qiao_status_t st = qiao_ir_parse(src, strlen(src), "s.qir", &g);
   cr_assert_not_null(st);

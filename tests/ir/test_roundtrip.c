@@ -383,24 +383,25 @@ Test(roundtrip, attention_with_mask_and_attributes) {
 }
 
 Test(roundtrip, moe) {
-  roundtrip("graph @moe(%x: f32[5, 16]) -> (f32[5, 16], f32[5, 16]) {\n"
-            "  %r = param \"router\" : f32[16, 4]\n"
-            "  %g = param \"gate\" : bf16[4, 16, 32]\n"
-            "  %u = param \"up\" : bf16[4, 16, 32]\n"
-            "  %d = param \"down\" : bf16[4, 32, 16]\n"
-            "  %y = moe %x, %r, %g, %u, %d\n"
-            "  %z = moe %x, %r, %g, %u, %d {top_k = 1, norm_topk = false, router_fn = \"sigmoid\"}\n"
-            "  return %y, %z\n}\n",
-            "graph @moe(%x: f32[5, 16]) -> (f32[5, 16], f32[5, 16]) {\n"
-            "  %r = param \"router\" : f32[16, 4]\n"
-            "  %g = param \"gate\" : bf16[4, 16, 32]\n"
-            "  %u = param \"up\" : bf16[4, 16, 32]\n"
-            "  %d = param \"down\" : bf16[4, 32, 16]\n"
-            "  %y = moe %x, %r, %g, %u, %d : f32[5, 16]\n"
-            "  %z = moe %x, %r, %g, %u, %d {top_k = 1, norm_topk = false, router_fn = "
-            "\"sigmoid\"} : f32[5, 16]\n"
-            "  return %y, %z\n"
-            "}\n");
+  roundtrip(
+      "graph @moe(%x: f32[5, 16]) -> (f32[5, 16], f32[5, 16]) {\n"
+      "  %r = param \"router\" : f32[16, 4]\n"
+      "  %g = param \"gate\" : bf16[4, 16, 32]\n"
+      "  %u = param \"up\" : bf16[4, 16, 32]\n"
+      "  %d = param \"down\" : bf16[4, 32, 16]\n"
+      "  %y = moe %x, %r, %g, %u, %d\n"
+      "  %z = moe %x, %r, %g, %u, %d {top_k = 1, norm_topk = false, router_fn = \"sigmoid\"}\n"
+      "  return %y, %z\n}\n",
+      "graph @moe(%x: f32[5, 16]) -> (f32[5, 16], f32[5, 16]) {\n"
+      "  %r = param \"router\" : f32[16, 4]\n"
+      "  %g = param \"gate\" : bf16[4, 16, 32]\n"
+      "  %u = param \"up\" : bf16[4, 16, 32]\n"
+      "  %d = param \"down\" : bf16[4, 32, 16]\n"
+      "  %y = moe %x, %r, %g, %u, %d : f32[5, 16]\n"
+      "  %z = moe %x, %r, %g, %u, %d {top_k = 1, norm_topk = false, router_fn = "
+      "\"sigmoid\"} : f32[5, 16]\n"
+      "  return %y, %z\n"
+      "}\n");
 }
 
 Test(roundtrip, every_op_kind_is_covered) {
@@ -429,7 +430,8 @@ Test(roundtrip, every_op_kind_is_covered) {
       "  return %s\n}\n";
   qiao_graph_t *g = parse_ok(src);
   bool seen[QIAO_OP_KIND_COUNT] = {false};
-  for (int32_t i = 0; i < g->n_ops; ++i) seen[g->ops[i].kind] = true;
+  for (int32_t i = 0; i < g->n_ops; ++i)
+    seen[g->ops[i].kind] = true;
   for (int k = 0; k < QIAO_OP_KIND_COUNT; ++k)
     cr_expect(seen[k], "op %s is not covered", qiao_op_name((qiao_op_kind_t)k));
   free(roundtrip_graph(g));

@@ -54,7 +54,14 @@ bool oracle_run_weights(const qiao_graph_t *g, const char *uri, const char *weig
   }
   qiao_compile_options_t copts = {0};
   copts.poison = true;
-  if ((st = qiao_program_compile(NULL, g, dev, &copts, &prog))) {
+  /* One compile cache per test process: a test that runs the same graph with
+   * several seeds compiles it once. */
+  static qiao_runtime_t *rt;
+  if (!rt && (st = qiao_runtime_create(&rt))) {
+    fail(res, st, "runtime");
+    goto done;
+  }
+  if ((st = qiao_program_compile(rt, g, dev, &copts, &prog))) {
     fail(res, st, "compile");
     goto done;
   }

@@ -300,7 +300,7 @@ static void expect_regenerates(const char *name) {
   run(cmd, &r);
   cr_assert_eq(r.rc, 0, "%s", r.err);
   cr_expect(strstr(r.out, "wrote "), "%s", r.out);
-  size_t la, lb;
+  size_t la = 0, lb = 0;
   char *a = slurp(out, &la);
   char ex[256];
   snprintf(ex, sizeof ex, EX "%s.safetensors", name);
@@ -357,7 +357,7 @@ Test(qiao_gen_weights, seed_changes_values_and_errors, .init = mk_tmpdir, .fini 
   snprintf(cmd, sizeof cmd, GEN " " EX "mlp.qir -o %s --seed 3", b);
   run(cmd, &r);
   cr_assert_eq(r.rc, 0, "%s", r.err);
-  size_t la, lb;
+  size_t la = 0, lb = 0;
   char *x = slurp(a, &la), *y = slurp(b, &lb);
   cr_expect(la == lb && memcmp(x, y, la) != 0);
   free(x);
