@@ -342,7 +342,7 @@ Test(roundtrip, rope) {
             "  return %c\n}\n",
             "graph @r(%x: f32[1, 2, 3, 8], %p: i32[3], %q: i64[1, 3]) -> (f32[1, 2, 3, 8]) {\n"
             "  %a = rope %x, %p : f32[1, 2, 3, 8]\n"
-            "  %b = rope %a, %q {theta = 5e+05, mode = \"gptj\"} : f32[1, 2, 3, 8]\n"
+            "  %b = rope %a, %q {theta = 500000.0, mode = \"gptj\"} : f32[1, 2, 3, 8]\n"
             "  %c = rope %b, %p : f32[1, 2, 3, 8]\n"
             "  return %c\n"
             "}\n");
@@ -550,7 +550,8 @@ Test(format_double, shortest_exact) {
   check_double(0.5, "0.5");
   check_double(1e-6, "1e-06");
   check_double(0.088, "0.088");
-  check_double(10000.0, "1e+04"); /* shortest wins over plain */
+  check_double(10000.0, "10000.0"); /* integral values print plainly */
+  check_double(1e20, "1e+20");       /* ... up to 1e15 */
   check_double(10001.0, "10001.0");
   check_double(-2.0, "-2.0");
   check_double(0.1, "0.1");
