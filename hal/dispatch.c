@@ -1,4 +1,6 @@
 /* Qiao HAL — dispatch: argument validation, then the device's dispatch op. */
+#include <string.h>
+
 #include "hal_internal.h"
 
 enum { QIAO_HAL_MAX_BINDINGS = 1024 };
@@ -13,7 +15,10 @@ qiao_status_t qiao_hal_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *e, 
                             index, e->path, e->n_entries);
   const qiao_hal_entry_t *en = &e->entries[index];
   const char *name = en->rec.name;
-  if (e->device != d)
+  /* Host code runs on any device of its class (every cpu device of this
+   * process shares one address space); other classes need the same device. */
+  if (e->device != d && (strcmp(qiao_hal_device_class(e->device), "cpu") != 0 ||
+                         strcmp(qiao_hal_device_class(d), "cpu") != 0))
     return qiao_status_make(QIAO_INVALID_ARGUMENT,
                             "dispatch of '%s': executable was loaded on device '%s', not '%s'",
                             name, e->device->uri, d->uri);

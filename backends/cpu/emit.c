@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cpu/codegen.h"
+#include "cpu/lower_common.h"
 
 /* ------------------------------------------------------------ basics */
 
@@ -354,8 +355,17 @@ void qiao_cpu_store_f32(qiao_cpu_codegen_t *cg, LLVMValueRef v, LLVMValueRef bas
 
 /* ------------------------------------------------------------ math */
 
+/* exp: the vectorizable polynomial (qk_exp, ~2 ulp on [-87, 88]); llvm.exp
+ * would scalarize into expf calls. Outside that range: +inf above the f32
+ * overflow point, 0 below the normal range; NaN stays NaN. */
 LLVMValueRef qiao_cpu_emit_exp(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
-  return unary_intr(cg, "llvm.exp", x);
+  LLVMValueRef r = qk_exp(cg, x);
+  LLVMValueRef big = LLVMBuildFCmp(cg->b, LLVMRealOGT, x, const_like(cg, x, 88.72283935546875), "");
+  r = LLVMBuildSelect(cg->b, big, const_like(cg, x, INFINITY), r, "");
+  LLVMValueRef tiny = LLVMBuildFCmp(cg->b, LLVMRealOLT, x, const_like(cg, x, -87.33654022216797), "");
+  r = LLVMBuildSelect(cg->b, tiny, const_like(cg, x, 0.0), r, "");
+  LLVMValueRef nan = LLVMBuildFCmp(cg->b, LLVMRealUNO, x, x, "");
+  return LLVMBuildSelect(cg->b, nan, x, r, "");
 }
 
 LLVMValueRef qiao_cpu_reduce_add(qiao_cpu_codegen_t *cg, LLVMValueRef v) {
