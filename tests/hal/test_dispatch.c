@@ -169,9 +169,15 @@ Test(dispatch, validation_errors) {
                "overflows");
   /* Host code is valid on every cpu device of the process. */
   qiao_hal_device_t *other = open_dev("cpu:threads=1");
-  qiao_status_t ost = qiao_hal_dispatch(other, e, 0, grid, b, 2, constants, 3);
+  expect_error(qiao_hal_dispatch(other, e, 0, grid, b, 2, constants, 3), QIAO_INVALID_ARGUMENT,
+               "binding 0 is a buffer of device 'cpu:threads=2', not 'cpu:threads=1'");
+  qiao_hal_buffer_t *ob = NULL;
+  cr_assert_null(qiao_hal_buffer_alloc(other, 64, &ob));
+  qiao_hal_binding_t obind[2] = {{ob, 0}, {ob, 0}};
+  qiao_status_t ost = qiao_hal_dispatch(other, e, 0, grid, obind, 2, constants, 3);
   cr_expect_null(ost, "a cpu executable runs on another cpu device: %s", qiao_status_message(ost));
   qiao_status_free(ost);
+  qiao_hal_buffer_release(ob);
   qiao_hal_device_release(other);
   expect_error(qiao_hal_executable_lookup(e, "nope", NULL, NULL), QIAO_NOT_FOUND,
                "executable '<host>' has no entry 'nope'");
