@@ -110,7 +110,12 @@ __attribute__((target("avx512f,avx512vnni"))) static double i8_avx512(int64_t it
   }
   __m512i s = a[0];
   for (int k = 1; k < 16; ++k) s = _mm512_add_epi32(s, a[k]);
-  *sink += (float)_mm512_reduce_add_epi32(s);
+  /* Sum the lanes as unsigned: the accumulators may wrap (the value is only a
+   * sink that keeps the loop alive), and signed overflow is undefined. */
+  uint32_t lanes[16], sum = 0;
+  _mm512_storeu_si512((void *)lanes, s);
+  for (int k = 0; k < 16; ++k) sum += lanes[k];
+  *sink += (float)sum;
   return (double)iters * 16 * 16 * 4 * 2; /* 16 lanes x 4 products x (mul + add) */
 }
 

@@ -82,7 +82,8 @@ static LLVMValueRef f32_gep(mm_gen_t *g, LLVMValueRef p, LLVMValueRef idx) {
 
 static LLVMValueRef iota(mm_gen_t *g, unsigned n) {
   LLVMValueRef e[MM_MAX_VL * 2];
-  for (unsigned i = 0; i < n; ++i) e[i] = c64(g, i);
+  for (unsigned i = 0; i < n; ++i)
+    e[i] = c64(g, i);
   return LLVMConstVector(e, n);
 }
 
@@ -184,7 +185,8 @@ static void loop_begin(mm_gen_t *g, mm_loop_t *lp, LLVMValueRef lo, LLVMValueRef
  * the call lp->phi[i] hold the final values (valid in the exit block). */
 static void loop_end(mm_gen_t *g, mm_loop_t *lp, LLVMValueRef *next) {
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
-  for (int i = 0; i < lp->n; ++i) LLVMAddIncoming(lp->phi[i], &next[i], &latch, 1);
+  for (int i = 0; i < lp->n; ++i)
+    LLVMAddIncoming(lp->phi[i], &next[i], &latch, 1);
   qiao_cpu_loop_end(g->cg, &lp->l);
 }
 
@@ -230,8 +232,10 @@ static void transpose_block(mm_gen_t *g, LLVMValueRef *v, unsigned n) {
 static void store_prefix(mm_gen_t *g, LLVMValueRef v, unsigned n, unsigned lanes, LLVMValueRef p) {
   if (lanes < n) {
     LLVMValueRef m[MM_MAX_VL];
-    for (unsigned i = 0; i < lanes; ++i) m[i] = c32(g, (int)i);
-    v = LLVMBuildShuffleVector(g->b, v, LLVMGetPoison(LLVMTypeOf(v)), LLVMConstVector(m, lanes), "");
+    for (unsigned i = 0; i < lanes; ++i)
+      m[i] = c32(g, (int)i);
+    v = LLVMBuildShuffleVector(g->b, v, LLVMGetPoison(LLVMTypeOf(v)), LLVMConstVector(m, lanes),
+                               "");
   }
   store_typed(g, v, p, 4);
 }
@@ -366,7 +370,8 @@ static void emit_batch_bases(mm_gen_t *g, LLVMValueRef wz) {
   qiao_cpu_codegen_t *cg = g->cg;
   LLVMValueRef a_off = c64(g, 0), b_off = c64(g, 0), o_off = c64(g, 0);
   LLVMValueRef e_off[QIAO_KD_MAX_OPERANDS];
-  for (int i = 0; i < kd->n_inputs; ++i) e_off[i] = c64(g, 0);
+  for (int i = 0; i < kd->n_inputs; ++i)
+    e_off[i] = c64(g, 0);
   LLVMValueRef z = wz;
   for (int d = g->nbd - 1; d >= 0; --d) {
     if (g->bdims[d] == 1) continue;
@@ -382,11 +387,12 @@ static void emit_batch_bases(mm_gen_t *g, LLVMValueRef wz) {
   g->bb = qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, 1), g->bt, b_off);
   g->o = qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, kd->n_inputs), g->ot, o_off);
   for (int i = kd->n_primary_inputs; i < kd->n_inputs; ++i)
-    g->e_base[i] = qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, i), kd->inputs[i].type.dtype,
-                                     e_off[i]);
+    g->e_base[i] =
+        qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, i), kd->inputs[i].type.dtype, e_off[i]);
   if (kd->has_norm_prologue) {
     g->norm_w = qiao_cpu_binding(cg, g->fn, kd->norm_weight_input);
-    g->norm_bias = kd->norm_bias_input >= 0 ? qiao_cpu_binding(cg, g->fn, kd->norm_bias_input) : NULL;
+    g->norm_bias =
+        kd->norm_bias_input >= 0 ? qiao_cpu_binding(cg, g->fn, kd->norm_bias_input) : NULL;
   }
 }
 
@@ -500,7 +506,8 @@ static void pack_rowcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qia
       LLVMValueRef in = LLVMBuildICmp(g->b, LLVMIntSLT, LLVMBuildSub(g->b, k1, kc0, ""), kclen, "");
       LLVMValueRef mask1 = LLVMBuildAnd(g->b, mask, qiao_cpu_splat(cg, in, n), "");
       LLVMValueRef k1c = LLVMBuildSelect(g->b, in, k1, k0, "");
-      LLVMValueRef x1 = load_f32m(g, base, dt, add(g, mul(g, k1c, c64(g, k_stride)), r0c), n, mask1);
+      LLVMValueRef x1 =
+          load_f32m(g, base, dt, add(g, mul(g, k1c, c64(g, k_stride)), r0c), n, mask1);
       LLVMValueRef mm[2 * MM_MAX_VL];
       for (unsigned i = 0; i < n; ++i) {
         mm[2 * i] = c32(g, (int)i);
@@ -536,7 +543,7 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
   for (int i = 0; i < na; ++i) {
     acc[i] = zero_f(g, vl);
     if (cb) {
-      LLVMValueRef ld = load_typed(g, vt, byte_gep(g, cb, c64(g, (int64_t)i * vl * 4)), 64);
+      LLVMValueRef ld = load_typed(g, vt, byte_gep(g, cb, c64(g, (int64_t)i * vl * 4)), vl * 4);
       acc[i] = LLVMBuildSelect(g->b, first, zero_f(g, vl), ld, "");
     }
   }
@@ -546,19 +553,22 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
     int step = pass == 0 ? U : 1;
     LLVMValueRef lo, hi;
     LLVMValueRef kmain = LLVMBuildAnd(g->b, kulen, c64(g, ~(int64_t)(U - 1)), "");
-    if (pass == 0) lo = c64(g, 0), hi = kmain;
-    else lo = kmain, hi = kulen;
+    if (pass == 0)
+      lo = c64(g, 0), hi = kmain;
+    else
+      lo = kmain, hi = kulen;
     mm_loop_t lp;
     loop_begin(g, &lp, lo, hi, step, pass == 0 ? "uk" : "uk_tail", na, acc);
     LLVMValueRef cur[MM_MAX_ACC];
-    for (int i = 0; i < na; ++i) cur[i] = lp.phi[i];
+    for (int i = 0; i < na; ++i)
+      cur[i] = lp.phi[i];
     for (int u = 0; u < step; ++u) {
       LLVMValueRef ku = add(g, lp.l.iv, c64(g, u));
       LLVMValueRef brow = byte_gep(g, bp, mul(g, ku, c64(g, (int64_t)g->NR * 4)));
       LLVMValueRef arow = byte_gep(g, ap, mul(g, ku, c64(g, (int64_t)MR * 4)));
       LLVMValueRef bv[MM_MAX_ACC];
       for (int j = 0; j < NJ; ++j) {
-        bv[j] = load_typed(g, vt, byte_gep(g, brow, c64(g, (int64_t)j * vl * 4)), 64);
+        bv[j] = load_typed(g, vt, byte_gep(g, brow, c64(g, (int64_t)j * vl * 4)), vl * 4);
         if (g->pk_bf16) bv[j] = LLVMBuildBitCast(g->b, bv[j], bf_vt, "");
       }
       for (int i = 0; i < MR; ++i) {
@@ -577,7 +587,8 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
       }
     }
     loop_end(g, &lp, cur);
-    for (int i = 0; i < na; ++i) acc[i] = lp.phi[i];
+    for (int i = 0; i < na; ++i)
+      acc[i] = lp.phi[i];
   }
   LLVMBasicBlockRef done = NULL;
   if (cb) {
@@ -587,7 +598,7 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
     LLVMBuildCondBr(g->b, last, epi, spill);
     LLVMPositionBuilderAtEnd(g->b, spill);
     for (int i = 0; i < na; ++i)
-      store_typed(g, acc[i], byte_gep(g, cb, c64(g, (int64_t)i * vl * 4)), 64);
+      store_typed(g, acc[i], byte_gep(g, cb, c64(g, (int64_t)i * vl * 4)), vl * 4);
     LLVMBuildBr(g->b, done);
     LLVMPositionBuilderAtEnd(g->b, epi);
   }
@@ -598,8 +609,10 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
   }
   for (int i = 0; i < MR; ++i) {
     LLVMValueRef m = add(g, m_base, c64(g, i));
-    LLVMBasicBlockRef merge = if_begin(g, LLVMBuildICmp(g->b, LLVMIntSLT, m, c64(g, g->M), ""), "row");
-    for (int j = 0; j < NJ; ++j) emit_output(g, acc[i * NJ + j], m, ncol[j], vl, masks[j]);
+    LLVMBasicBlockRef merge =
+        if_begin(g, LLVMBuildICmp(g->b, LLVMIntSLT, m, c64(g, g->M), ""), "row");
+    for (int j = 0; j < NJ; ++j)
+      emit_output(g, acc[i * NJ + j], m, ncol[j], vl, masks[j]);
     if_end(g, merge);
   }
   if (done) {
@@ -645,10 +658,11 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, g->K), g->KC, "kc", &lkc);
   LLVMValueRef kc0 = lkc.iv;
   LLVMValueRef kclen = imin(g, c64(g, g->KC), LLVMBuildSub(g->b, c64(g, g->K), kc0, ""));
-  LLVMValueRef kulen = g->pk_bf16 ? LLVMBuildLShr(g->b, add(g, kclen, c64(g, 1)), c64(g, 1), "") : kclen;
+  LLVMValueRef kulen =
+      g->pk_bf16 ? LLVMBuildLShr(g->b, add(g, kclen, c64(g, 1)), c64(g, 1), "") : kclen;
   if (g->sbk == 1)
-    pack_kcontig(g, bp, g->bb, g->bt, g->sbn, n0, c64(g, g->N), nns, g->NR, kc0, kclen, kulen, false,
-                 0);
+    pack_kcontig(g, bp, g->bb, g->bt, g->sbn, n0, c64(g, g->N), nns, g->NR, kc0, kclen, kulen,
+                 false, 0);
   else
     pack_rowcontig(g, bp, g->bb, g->bt, g->sbk, n0, c64(g, g->N), nns, g->NR, kc0, kclen, kulen);
   if (g->sak == 1)
@@ -661,12 +675,12 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
     first = LLVMBuildICmp(g->b, LLVMIntEQ, kc0, c64(g, 0), "");
     last = LLVMBuildICmp(g->b, LLVMIntSGE, add(g, kc0, c64(g, g->KC)), c64(g, g->K), "");
   }
-  qiao_cpu_loop_t lm;
-  qiao_cpu_loop_begin(cg, c64(g, 0), nms, 1, "ms", &lm);
-  LLVMValueRef apan = byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
-  qiao_cpu_loop_t ln;
+  /* B micro-panel (KC×NR) stays in L1 across the A micro-panels of the block. */
+  qiao_cpu_loop_t lm, ln;
   qiao_cpu_loop_begin(cg, c64(g, 0), nns, 1, "ns", &ln);
   LLVMValueRef bpan = byte_gep(g, bp, mul(g, ln.iv, c64(g, (int64_t)g->NR * g->KCUp * 4)));
+  qiao_cpu_loop_begin(cg, c64(g, 0), nms, 1, "ms", &lm);
+  LLVMValueRef apan = byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
   LLVMValueRef cbt = NULL;
   if (cb) {
     LLVMValueRef t = add(g, mul(g, lm.iv, c64(g, g->NB / g->NR)), ln.iv);
@@ -674,8 +688,8 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   }
   emit_microtile(g, apan, bpan, kulen, cbt, first, last, add(g, m0, mul(g, lm.iv, c64(g, g->MR))),
                  add(g, n0, mul(g, ln.iv, c64(g, g->NR))));
-  qiao_cpu_loop_end(cg, &ln);
   qiao_cpu_loop_end(cg, &lm);
+  qiao_cpu_loop_end(cg, &ln);
   qiao_cpu_loop_end(cg, &lkc);
   LLVMBuildRetVoid(g->b);
 }
@@ -687,10 +701,12 @@ static void emit_dot_block(mm_gen_t *g, LLVMValueRef as, int64_t kp, LLVMValueRe
   unsigned vl = g->vl;
   int M = (int)g->M, na = M * R;
   LLVMValueRef acc[MM_MAX_ACC];
-  for (int i = 0; i < na; ++i) acc[i] = zero_f(g, vl);
+  for (int i = 0; i < na; ++i)
+    acc[i] = zero_f(g, vl);
   int64_t kmain = g->K / vl * vl;
   LLVMValueRef rowi[MM_MAX_ACC];
-  for (int r = 0; r < R; ++r) rowi[r] = mul(g, add(g, n, c64(g, r)), c64(g, g->sbn));
+  for (int r = 0; r < R; ++r)
+    rowi[r] = mul(g, add(g, n, c64(g, r)), c64(g, g->sbn));
   for (int pass = 0; pass < 2; ++pass) {
     if (pass == 1 && kmain == g->K) break;
     mm_loop_t lp;
@@ -700,13 +716,15 @@ static void emit_dot_block(mm_gen_t *g, LLVMValueRef as, int64_t kp, LLVMValueRe
     LLVMValueRef mask = pass == 1 ? lane_mask(g, k, c64(g, g->K), vl) : NULL;
     LLVMValueRef cur[MM_MAX_ACC], av[8];
     for (int m = 0; m < M; ++m)
-      av[m] = load_typed(g, vf(g, vl), f32_gep(g, as, add(g, k, c64(g, m * kp))), 64);
+      av[m] = load_typed(g, vf(g, vl), f32_gep(g, as, add(g, k, c64(g, m * kp))), vl * 4);
     for (int r = 0; r < R; ++r) {
       LLVMValueRef bv = load_f32m(g, g->bb, g->bt, add(g, rowi[r], k), vl, mask);
-      for (int m = 0; m < M; ++m) cur[m * R + r] = fma_v(g, av[m], bv, lp.phi[m * R + r]);
+      for (int m = 0; m < M; ++m)
+        cur[m * R + r] = fma_v(g, av[m], bv, lp.phi[m * R + r]);
     }
     loop_end(g, &lp, cur);
-    for (int i = 0; i < na; ++i) acc[i] = lp.phi[i];
+    for (int i = 0; i < na; ++i)
+      acc[i] = lp.phi[i];
   }
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < R; ++r)
@@ -736,13 +754,14 @@ static void emit_dot(mm_gen_t *g, uint64_t *out_scratch) {
       LLVMValueRef x = load_f32m(g, g->a, g->at, add(g, row, lk.iv), vl, mask);
       x = apply_norm(g, x, c64(g, m), g->M, lk.iv, vl, mask);
       if (!kd->has_norm_prologue) x = qiao_cpu_round_f32(cg, x, g->a_eff);
-      store_typed(g, x, f32_gep(g, as, add(g, lk.iv, c64(g, m * kp))), 64);
+      store_typed(g, x, f32_gep(g, as, add(g, lk.iv, c64(g, m * kp))), vl * 4);
       qiao_cpu_loop_end(cg, &lk);
     } else {
-      store_typed(g, zero_f(g, vl), f32_gep(g, as, c64(g, m * kp + kp - vl)), 64);
+      store_typed(g, zero_f(g, vl), f32_gep(g, as, c64(g, m * kp + kp - vl)), vl * 4);
       qiao_cpu_loop_t lk;
       qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, g->K), 1, "acopy", &lk);
-      LLVMValueRef x = qiao_cpu_load_f32(cg, g->a, g->at, add(g, row, mul(g, lk.iv, c64(g, g->sak))), 1);
+      LLVMValueRef x =
+          qiao_cpu_load_f32(cg, g->a, g->at, add(g, row, mul(g, lk.iv, c64(g, g->sak))), 1);
       store_typed(g, x, f32_gep(g, as, add(g, lk.iv, c64(g, m * kp))), 4);
       qiao_cpu_loop_end(cg, &lk);
     }
@@ -783,17 +802,13 @@ static void plan_gemm(mm_gen_t *g, int64_t grid[3]) {
   qiao_cpu_codegen_t *cg = g->cg;
   int threads = cg->n_threads > 0 ? cg->n_threads : 1;
   int per = g->pk_bf16 ? 2 : 1;
-  if (g->vl == 16) g->MR = 8, g->NR = 48;
-  else if (g->vl == 8) g->MR = 6, g->NR = 16;
-  else g->MR = 8, g->NR = 12;
+  if (g->vl == 16)
+    g->MR = 8, g->NR = 48;
+  else if (g->vl == 8)
+    g->MR = 6, g->NR = 16;
+  else
+    g->MR = 8, g->NR = 12;
   int64_t kcu_max = 256, mb_max = 128, nb_max = 384;
-  const char *env = getenv("QIAO_MM_TILE"); /* tuning only: MR,NR,MB,NB,KCU */
-  if (env) {
-    int mr, nr, mb, nb, kcu;
-    if (sscanf(env, "%d,%d,%d,%d,%d", &mr, &nr, &mb, &nb, &kcu) == 5 && mr * (nr / (int)g->vl) <= 28 &&
-        nr % (int)g->vl == 0)
-      g->MR = mr, g->NR = nr, mb_max = mb, nb_max = nb, kcu_max = kcu;
-  }
   int64_t ku = cdiv(g->K, per);
   int64_t nkc = cdiv(ku, kcu_max);
   g->KCU = rup(cdiv(ku, nkc), 16);
@@ -804,9 +819,21 @@ static void plan_gemm(mm_gen_t *g, int64_t grid[3]) {
   g->NB = rup(cdiv(g->N, nt), g->NR);
   /* Enough workgroups to balance the threads: split N first, then M. */
   while (mt * nt * g->batch < 4 * threads) {
-    if (g->NB > 2 * g->NR) g->NB = rup(cdiv(g->N, ++nt), g->NR);
-    else if (g->MB > g->MR) g->MB = rup(cdiv(g->M, ++mt), g->MR);
-    else break;
+    int64_t t, nb = g->NB, mb = g->MB;
+    if (g->NB > 2 * g->NR) {
+      for (t = nt + 1; t <= nt + 64 && nb >= g->NB; ++t)
+        nb = rup(cdiv(g->N, t), g->NR);
+    }
+    if (nb < g->NB) {
+      g->NB = nb;
+    } else if (g->MB > g->MR) {
+      for (t = mt + 1; t <= mt + 64 && mb >= g->MB; ++t)
+        mb = rup(cdiv(g->M, t), g->MR);
+      if (mb >= g->MB) break;
+      g->MB = mb;
+    } else {
+      break;
+    }
     mt = cdiv(g->M, g->MB);
     nt = cdiv(g->N, g->NB);
   }
@@ -846,7 +873,8 @@ qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   if (g->M <= 0 || g->N <= 0 || g->K <= 0)
     return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: empty matmul", name);
   if (O->strides[r - 1] != 1 || (g->sak != 1 && g->sam != 1) || (g->sbk != 1 && g->sbn != 1))
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul operands need a unit inner stride", name);
+    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul operands need a unit inner stride",
+                            name);
   if (kd->has_norm_prologue && (ta || g->sak != 1))
     return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: norm prologue on a transposed a", name);
   g->nbd = r - 2;
@@ -866,7 +894,9 @@ qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   bool dot = g->M <= 8 && g->sbk == 1;
   if (dot) {
     int threads = cg->n_threads > 0 ? cg->n_threads : 1;
-    g->dot_r = g->M >= 8 ? 3 : g->M >= 4 ? 6 : g->M >= 2 ? 8 : 8;
+    /* M×R accumulators in ~3/4 of the vector registers. */
+    int64_t budget = cg->n_vregs >= 32 ? 24 : 12;
+    g->dot_r = budget / g->M < 1 ? 1 : budget / g->M > 8 ? 8 : budget / g->M;
     int64_t want = 8 * threads;
     int64_t nch = rup(cdiv(g->N, want), g->dot_r);
     if (nch < 4 * g->dot_r) nch = 4 * g->dot_r;

@@ -14,15 +14,16 @@
 typedef enum { EPI_NONE, EPI_BIAS, EPI_SILU, EPI_RESID, EPI_BIAS_SILU } epi_t;
 
 typedef struct mm_case {
-  int nbd_a, nbd_b;   /* batch dims of a and b */
+  int nbd_a, nbd_b;     /* batch dims of a and b */
   int64_t ba[2], bb[2]; /* their sizes (right-aligned) */
   int64_t M, N, K;
   bool ta, tb;
   qiao_dtype_t at, bt, ot;
   epi_t epi;
-  int norm;           /* 0 none, 1 rms, 2 layer */
+  int norm; /* 0 none, 1 rms, 2 layer */
   qiao_dtype_t norm_dt;
   int threads;
+  const char *cpu, *features; /* NULL: the host */
 } mm_case_t;
 
 static void contiguous(qiao_kd_operand_t *op) {
@@ -64,6 +65,9 @@ static double rel_err_tol(const mm_case_t *c) {
 }
 
 static void run_case(const mm_case_t *c) {
+  if (getenv("MM_TRACE"))
+    fprintf(stderr, "case %s M=%ld N=%ld K=%ld tb=%d %s\n", c->cpu ? c->cpu : "host", (long)c->M,
+            (long)c->N, (long)c->K, c->tb, qiao_dtype_name(c->at));
   qiao_kernel_desc_t *kd = calloc(1, sizeof(*kd));
   kd->kind = QIAO_KD_MATMUL;
   kd->op = QIAO_OP_MATMUL;
@@ -76,12 +80,14 @@ static void run_case(const mm_case_t *c) {
   qiao_kd_operand_t *A = &kd->inputs[0], *B = &kd->inputs[1], *O = &kd->outputs[0];
   A->type.dtype = c->at;
   A->type.shape.rank = c->nbd_a + 2;
-  for (int d = 0; d < c->nbd_a; ++d) A->type.shape.dims[d] = c->ba[d];
+  for (int d = 0; d < c->nbd_a; ++d)
+    A->type.shape.dims[d] = c->ba[d];
   A->type.shape.dims[c->nbd_a] = c->ta ? c->K : c->M;
   A->type.shape.dims[c->nbd_a + 1] = c->ta ? c->M : c->K;
   B->type.dtype = c->bt;
   B->type.shape.rank = c->nbd_b + 2;
-  for (int d = 0; d < c->nbd_b; ++d) B->type.shape.dims[d] = c->bb[d];
+  for (int d = 0; d < c->nbd_b; ++d)
+    B->type.shape.dims[d] = c->bb[d];
   B->type.shape.dims[c->nbd_b] = c->tb ? c->N : c->K;
   B->type.shape.dims[c->nbd_b + 1] = c->tb ? c->K : c->N;
   O->type.dtype = c->ot;
@@ -117,7 +123,8 @@ static void run_case(const mm_case_t *c) {
     if (c->epi == EPI_RESID) {
       E->type.shape = O->type.shape;
       contiguous(E);
-      for (int d = 0; d < r; ++d) E->out_strides[d] = E->strides[d];
+      for (int d = 0; d < r; ++d)
+        E->out_strides[d] = E->strides[d];
     } else {
       E->type.shape.rank = 1;
       E->type.shape.dims[0] = c->N;
@@ -137,14 +144,16 @@ static void run_case(const mm_case_t *c) {
     break;
   case EPI_SILU:
     x[0] = (qiao_expr_node_t){.kind = QIAO_EXPR_ACC, .dtype = pd};
-    x[1] = (qiao_expr_node_t){.kind = QIAO_EXPR_OP, .op = QIAO_OP_SILU, .args = {0, 0}, .dtype = pd};
+    x[1] =
+        (qiao_expr_node_t){.kind = QIAO_EXPR_OP, .op = QIAO_OP_SILU, .args = {0, 0}, .dtype = pd};
     kd->n_expr = 2;
     break;
   case EPI_BIAS_SILU:
     x[0] = (qiao_expr_node_t){.kind = QIAO_EXPR_ACC, .dtype = pd};
     x[1] = (qiao_expr_node_t){.kind = QIAO_EXPR_INPUT, .input = ein, .dtype = pd};
     x[2] = (qiao_expr_node_t){.kind = QIAO_EXPR_OP, .op = QIAO_OP_ADD, .args = {0, 1}, .dtype = pd};
-    x[3] = (qiao_expr_node_t){.kind = QIAO_EXPR_OP, .op = QIAO_OP_SILU, .args = {2, 0}, .dtype = pd};
+    x[3] =
+        (qiao_expr_node_t){.kind = QIAO_EXPR_OP, .op = QIAO_OP_SILU, .args = {2, 0}, .dtype = pd};
     kd->n_expr = 4;
     break;
   }
@@ -162,7 +171,7 @@ static void run_case(const mm_case_t *c) {
   size_t osz = (size_t)on * qiao_dtype_size(c->ot);
 
   /* Compile, run. */
-  qiao_cpu_options_t opts = {.n_threads = c->threads};
+  qiao_cpu_options_t opts = {.n_threads = c->threads, .cpu = c->cpu, .features = c->features};
   qiao_cpu_module_t *mod = NULL;
   cr_assert_null(qiao_cpu_module_create(&opts, &mod));
   qiao_kernel_launch_t launch;
@@ -220,10 +229,12 @@ static void run_case(const mm_case_t *c) {
       if (c->norm) {
         double mean = 0, var = 0;
         if (c->norm == 2) {
-          for (int64_t k = 0; k < K; ++k) mean += an[m * K + k];
+          for (int64_t k = 0; k < K; ++k)
+            mean += an[m * K + k];
           mean /= (double)K;
         }
-        for (int64_t k = 0; k < K; ++k) var += (an[m * K + k] - mean) * (an[m * K + k] - mean);
+        for (int64_t k = 0; k < K; ++k)
+          var += (an[m * K + k] - mean) * (an[m * K + k] - mean);
         double rstd = 1.0 / sqrt(var / (double)K + kd->norm_eps);
         for (int64_t k = 0; k < K; ++k) {
           double y = (an[m * K + k] - mean) * rstd * qiao_tensor_get_f64(in[norm_w], k);
@@ -261,14 +272,16 @@ static void run_case(const mm_case_t *c) {
   double rel = maxerr / (maxref > 0 ? maxref : 1);
   cr_expect(rel <= rel_err_tol(c),
             "M=%ld N=%ld K=%ld ta=%d tb=%d %s x %s -> %s epi=%d norm=%d: rel err %g (worst at %ld)",
-            (long)M, (long)N, (long)K, c->ta, c->tb, qiao_dtype_name(c->at),
-            qiao_dtype_name(c->bt), qiao_dtype_name(c->ot), c->epi, c->norm, rel, (long)worst);
+            (long)M, (long)N, (long)K, c->ta, c->tb, qiao_dtype_name(c->at), qiao_dtype_name(c->bt),
+            qiao_dtype_name(c->ot), c->epi, c->norm, rel, (long)worst);
 
   free(an);
   free(res);
   free(poison);
-  for (int i = 0; i <= ob; ++i) qiao_hal_buffer_release(bufs[i]);
-  for (int i = 0; i < kd->n_inputs; ++i) qiao_tensor_destroy(in[i]);
+  for (int i = 0; i <= ob; ++i)
+    qiao_hal_buffer_release(bufs[i]);
+  for (int i = 0; i < kd->n_inputs; ++i)
+    qiao_tensor_destroy(in[i]);
   qiao_hal_executable_release(exe);
   qiao_hal_device_release(dev);
   qiao_cpu_module_destroy(mod);
@@ -276,15 +289,22 @@ static void run_case(const mm_case_t *c) {
 }
 
 static mm_case_t f32case(int64_t M, int64_t N, int64_t K, bool ta, bool tb) {
-  return (mm_case_t){.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .at = QIAO_F32, .bt = QIAO_F32,
-                     .ot = QIAO_F32, .threads = 2};
+  return (mm_case_t){.M = M,
+                     .N = N,
+                     .K = K,
+                     .ta = ta,
+                     .tb = tb,
+                     .at = QIAO_F32,
+                     .bt = QIAO_F32,
+                     .ot = QIAO_F32,
+                     .threads = 2};
 }
 
 Test(matmul, f32_shapes) {
-  static const int64_t s[][3] = {{1, 1, 1},       {3, 17, 1},      {17, 3, 64},     {64, 64, 64},
-                                 {127, 128, 17},  {128, 127, 256}, {256, 256, 127}, {17, 256, 3},
-                                 {3, 1, 127},     {1, 127, 256},   {64, 17, 128},   {127, 127, 127},
-                                 {256, 1, 64},    {9, 100, 33},    {200, 300, 70},  {128, 256, 64}};
+  static const int64_t s[][3] = {{1, 1, 1},      {3, 17, 1},      {17, 3, 64},     {64, 64, 64},
+                                 {127, 128, 17}, {128, 127, 256}, {256, 256, 127}, {17, 256, 3},
+                                 {3, 1, 127},    {1, 127, 256},   {64, 17, 128},   {127, 127, 127},
+                                 {256, 1, 64},   {9, 100, 33},    {200, 300, 70},  {128, 256, 64}};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i) {
     mm_case_t c = f32case(s[i][0], s[i][1], s[i][2], false, false);
     run_case(&c);
@@ -292,8 +312,8 @@ Test(matmul, f32_shapes) {
 }
 
 Test(matmul, f32_transposes) {
-  static const int64_t s[][3] = {{17, 33, 65}, {127, 129, 300}, {1, 64, 127}, {4, 17, 3}, {8, 50, 256},
-                                 {9, 64, 17}};
+  static const int64_t s[][3] = {{17, 33, 65}, {127, 129, 300}, {1, 64, 127}, {4, 17, 3},
+                                 {8, 50, 256}, {9, 64, 17},     {7, 40, 100}, {5, 3, 33}};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
     for (int t = 0; t < 4; ++t) {
       mm_case_t c = f32case(s[i][0], s[i][1], s[i][2], t & 1, t & 2);
@@ -325,7 +345,11 @@ Test(matmul, batch_broadcast) {
 }
 
 Test(matmul, dtypes) {
-  const struct { qiao_dtype_t a, b, o; bool tb; int64_t M; } d[] = {
+  const struct {
+    qiao_dtype_t a, b, o;
+    bool tb;
+    int64_t M;
+  } d[] = {
       {QIAO_BF16, QIAO_BF16, QIAO_BF16, false, 33}, {QIAO_BF16, QIAO_BF16, QIAO_BF16, true, 33},
       {QIAO_BF16, QIAO_BF16, QIAO_F32, true, 3},    {QIAO_F16, QIAO_F16, QIAO_F16, false, 40},
       {QIAO_F16, QIAO_F16, QIAO_F16, true, 2},      {QIAO_F32, QIAO_BF16, QIAO_F32, true, 20},
@@ -384,4 +408,21 @@ Test(matmul, one_thread) {
   mm_case_t c = f32case(100, 200, 150, false, true);
   c.threads = 1;
   run_case(&c);
+}
+
+/* Other vector widths, compiled for older x86 CPUs and run here: AVX2 (8 lanes,
+ * 6×16 tiles) and SSE (4 lanes, 8×12 tiles: the NEON shape). */
+Test(matmul, other_isas) {
+  const char *cpus[2][2] = {{"haswell", "+avx,+avx2,+fma,+f16c,+sse4.2"}, {"x86-64", "+sse2"}};
+  const int64_t s[][3] = {{1, 37, 50}, {7, 33, 65}, {64, 64, 300}, {100, 29, 17}};
+  for (int ci = 0; ci < 2; ++ci)
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
+      for (int t = 0; t < 2; ++t) {
+        mm_case_t c = f32case(s[i][0], s[i][1], s[i][2], false, t);
+        c.cpu = cpus[ci][0];
+        c.features = cpus[ci][1];
+        c.epi = i == 2 ? EPI_BIAS_SILU : EPI_NONE;
+        if (i == 3) c.at = c.bt = c.ot = QIAO_BF16;
+        run_case(&c);
+      }
 }

@@ -186,3 +186,84 @@ static void run_example(const char *name) {
 Test(conformance, example_mlp) { run_example("mlp"); }
 Test(conformance, example_llama_block) { run_example("llama_block"); }
 Test(conformance, example_moe_block) { run_example("moe_block"); }
+
+/* ---- every float dtype for the ops that take one: the same graph written
+ * in f32, f16 and bf16 (shapes with 1, 3, 17 and non-multiples of the
+ * vector width). */
+
+typedef struct sweep_op {
+  const char *name;
+  const char *sig;  /* %s = dtype, repeated as needed (up to 4 times) */
+  const char *body;
+  int n_dt;         /* how many %s in sig */
+} sweep_op_t;
+
+static const sweep_op_t k_sweep[] = {
+    {"add", "(%%a: %s[3, 17], %%b: %s[17]) -> (%s[3, 17])", "%y = add %a, %b\nreturn %y", 3},
+    {"sub", "(%%a: %s[1, 17], %%b: %s[3, 1]) -> (%s[3, 17])", "%y = sub %a, %b\nreturn %y", 3},
+    {"mul", "(%%a: %s[127], %%b: %s[127]) -> (%s[127])", "%y = mul %a, %b\nreturn %y", 3},
+    {"div", "(%%a: %s[3, 17], %%b: %s[3, 17]) -> (%s[3, 17])", "%y = div %a, (add (exp %b), 1.0)\nreturn %y", 3},
+    {"max", "(%%a: %s[3, 17], %%b: %s[17]) -> (%s[3, 17])", "%y = max %a, %b\nreturn %y", 3},
+    {"min", "(%%a: %s[3, 17], %%b: %s[17]) -> (%s[3, 17])", "%y = min %a, %b\nreturn %y", 3},
+    {"pow", "(%%a: %s[17], %%b: %s[17]) -> (%s[17])", "%y = pow (exp %a), %b\nreturn %y", 3},
+    {"neg", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = neg %x\nreturn %y", 2},
+    {"exp", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = exp %x\nreturn %y", 2},
+    {"log", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = log (exp %x)\nreturn %y", 2},
+    {"sqrt", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = sqrt (exp %x)\nreturn %y", 2},
+    {"rsqrt", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = rsqrt (exp %x)\nreturn %y", 2},
+    {"tanh", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = tanh %x\nreturn %y", 2},
+    {"sigmoid", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = sigmoid %x\nreturn %y", 2},
+    {"silu", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = silu %x\nreturn %y", 2},
+    {"gelu", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = gelu %x\nreturn %y", 2},
+    {"relu", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = relu %x\nreturn %y", 2},
+    {"cast_f32", "(%%x: %s[3, 17]) -> (f32[3, 17])", "%y = cast %x {to = f32}\nreturn %y", 1},
+    {"reduce_sum", "(%%x: %s[3, 17]) -> (%s[3])", "%y = reduce_sum %x\nreturn %y", 2},
+    {"reduce_max", "(%%x: %s[3, 17]) -> (%s[17])", "%y = reduce_max %x {axes = [0]}\nreturn %y", 2},
+    {"reduce_mean", "(%%x: %s[3, 17]) -> (%s[3, 1])", "%y = reduce_mean %x {keepdims = true}\nreturn %y", 2},
+    {"softmax", "(%%x: %s[3, 17]) -> (%s[3, 17])", "%y = softmax %x\nreturn %y", 2},
+    {"rms_norm", "(%%x: %s[3, 17], %%w: %s[17]) -> (%s[3, 17])", "%y = rms_norm %x, %w\nreturn %y", 3},
+    {"layer_norm", "(%%x: %s[3, 17], %%w: %s[17], %%b: %s[17]) -> (%s[3, 17])",
+     "%y = layer_norm %x, %w, %b\nreturn %y", 4},
+    {"matmul", "(%%a: %s[3, 17], %%b: %s[17, 19]) -> (%s[3, 19])", "%y = matmul %a, %b\nreturn %y", 3},
+    {"matmul_tb", "(%%a: %s[1, 33], %%b: %s[17, 33]) -> (%s[1, 17])",
+     "%y = matmul %a, %b {transpose_b = true}\nreturn %y", 3},
+    {"transpose", "(%%x: %s[3, 17]) -> (%s[17, 3])", "%y = transpose %x {perm = [1, 0]}\nreturn %y", 2},
+    {"slice", "(%%x: %s[3, 17]) -> (%s[3, 5])", "%y = slice %x {axis = 1, start = 2, end = 17, step = 3}\nreturn %y", 2},
+    {"concat", "(%%a: %s[3, 17], %%b: %s[1, 17]) -> (%s[4, 17])", "%y = concat %a, %b {axis = 0}\nreturn %y", 3},
+    {"gather", "(%%t: %s[9, 17], %%i: i32[3]) -> (%s[3, 17])", "%y = gather %t, %i\nreturn %y", 2},
+    {"rope", "(%%x: %s[1, 2, 3, 8], %%pos: i32[3]) -> (%s[1, 2, 3, 8])", "%y = rope %x, %pos\nreturn %y", 2},
+    {"topk", "(%%x: %s[3, 17]) -> (%s[3, 2], i64[3, 2])", "%v, %i = topk %x {k = 2}\nreturn %v, %i", 2},
+    {"attention", "(%%q: %s[1, 2, 3, 8], %%k: %s[1, 1, 5, 8], %%v: %s[1, 1, 5, 8]) -> (%s[1, 2, 3, 8])",
+     "%o = attention %q, %k, %v {causal = true}\nreturn %o", 4},
+    {"moe", "(%%x: %s[3, 8], %%r: %s[8, 4], %%g: %s[4, 8, 6], %%u: %s[4, 8, 6], %%d: %s[4, 6, 8]) -> (%s[3, 8])",
+     "%y = moe %x, %r, %g, %u, %d\nreturn %y", 6},
+};
+#define N_SWEEP (sizeof(k_sweep) / sizeof(k_sweep[0]))
+static const char *const k_sweep_dtypes[] = {"f32", "f16", "bf16"};
+
+ParameterizedTestParameters(conformance, dtype_sweep) {
+  static param_t params[N_SWEEP * 3];
+  for (size_t i = 0; i < N_SWEEP * 3; ++i) params[i].case_index = (int)i;
+  return cr_make_param_array(param_t, params, N_SWEEP * 3);
+}
+
+ParameterizedTest(param_t *p, conformance, dtype_sweep) {
+  const sweep_op_t *op = &k_sweep[p->case_index / 3];
+  const char *dt = k_sweep_dtypes[p->case_index % 3];
+  char sig[512], text[1024];
+  const char *d[6] = {dt, dt, dt, dt, dt, dt};
+  snprintf(sig, sizeof sig, op->sig, d[0], d[1], d[2], d[3], d[4], d[5]);
+  snprintf(text, sizeof text, "graph @t%s {\n%s\n}\n", sig, op->body);
+  qiao_graph_t *g = NULL;
+  qiao_status_t st = qiao_ir_parse(text, strlen(text), op->name, &g);
+  cr_assert(st == NULL, "%s/%s: %s", op->name, dt, qiao_status_message(st));
+  for (size_t dev = 0; dev < N_DEVICES; ++dev) {
+    oracle_result_t r;
+    bool ok = oracle_run(g, k_devices[dev], 1000 + (uint64_t)p->case_index, &r);
+    cr_assert(ok, "%s/%s on %s: %s", op->name, dt, k_devices[dev], r.message);
+    for (int32_t o = 0; o < r.n_outputs; ++o)
+      cr_expect(r.err[o] <= r.tol[o], "%s/%s on %s: output %d error %.3g > %.3g", op->name, dt,
+                k_devices[dev], o, r.err[o], r.tol[o]);
+  }
+  qiao_ir_graph_destroy(g);
+}
