@@ -48,59 +48,6 @@ static uint64_t fnv1a(const char *s) {
   return h;
 }
 
-/* The value range of param value `v` from its type and its uses. */
-static void param_range(const qiao_graph_t *g, int32_t v, double *lo, double *hi) {
-  const qiao_type_t *t = &g->values[v].type;
-  int32_t r = t->shape.rank;
-  if (t->dtype == QIAO_BOOL) {
-    *lo = 0, *hi = 2;
-    return;
-  }
-  if (qiao_dtype_is_int(t->dtype)) {
-    *lo = 0, *hi = 8;
-    for (int32_t o = 0; o < g->n_ops; ++o) {
-      const qiao_op_t *op = &g->ops[o];
-      if (op->kind == QIAO_OP_GATHER && op->n_operands == 2 && op->operands[1] == v) {
-        const qiao_type_t *tab = &g->values[op->operands[0]].type;
-        int64_t ax = op->attrs.axis < 0 ? op->attrs.axis + tab->shape.rank : op->attrs.axis;
-        if (ax >= 0 && ax < tab->shape.rank)
-          *hi = (double)tab->shape.dims[ax];
-      }
-    }
-    if (*hi < 1)
-      *hi = 1;
-    return;
-  }
-  for (int32_t o = 0; o < g->n_ops; ++o) {
-    const qiao_op_t *op = &g->ops[o];
-    if ((op->kind == QIAO_OP_RMS_NORM || op->kind == QIAO_OP_LAYER_NORM) && op->n_operands > 1 &&
-        op->operands[1] == v) {
-      *lo = 0.9, *hi = 1.1;
-      return;
-    }
-  }
-  if (r == 0) {
-    *lo = -1, *hi = 1;
-    return;
-  }
-  if (r == 1) {
-    *lo = -0.1, *hi = 0.1;
-    return;
-  }
-  int64_t fan_in = t->shape.dims[r - 2];
-  for (int32_t o = 0; o < g->n_ops; ++o) {
-    const qiao_op_t *op = &g->ops[o];
-    if (op->kind != QIAO_OP_MATMUL)
-      continue;
-    if ((op->operands[1] == v && op->attrs.transpose_b) ||
-        (op->operands[0] == v && op->attrs.transpose_a)) {
-      fan_in = t->shape.dims[r - 1];
-    }
-  }
-  double a = 1.0 / sqrt((double)(fan_in > 0 ? fan_in : 1));
-  *lo = -a, *hi = a;
-}
-
 int main(int argc, char **argv) {
   const char *in = NULL, *out = NULL;
   uint64_t seed = 1;
@@ -180,7 +127,7 @@ int main(int argc, char **argv) {
       break;
     }
     double lo, hi;
-    param_range(g, op->results[0], &lo, &hi);
+    qiao_ir_param_init_range(g, op->results[0], &lo, &hi);
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull ^ fnv1a(pn);
     qiao_tensor_fill_random(ts[n], &rng, lo, hi);
     names[n++] = pn;

@@ -223,44 +223,6 @@ static void fill_input(const qiao_graph_t *g, int32_t v, qiao_tensor_t *t, uint6
   }
 }
 
-/* Random param values: the rule of qiao-gen-weights (norm weights near 1,
- * matrices scaled by 1/sqrt(fan_in)). */
-static void param_range(const qiao_graph_t *g, int32_t v, double *lo, double *hi) {
-  const qiao_type_t *t = &g->values[v].type;
-  int32_t r = t->shape.rank;
-  if (t->dtype == QIAO_BOOL) {
-    *lo = 0, *hi = 2;
-    return;
-  }
-  if (qiao_dtype_is_int(t->dtype)) {
-    int64_t rows = gather_rows(g, v);
-    *lo = 0, *hi = rows > 0 ? (double)rows : 8;
-    return;
-  }
-  for (int32_t o = 0; o < g->n_ops; ++o) {
-    const qiao_op_t *op = &g->ops[o];
-    if ((op->kind == QIAO_OP_RMS_NORM || op->kind == QIAO_OP_LAYER_NORM) && op->n_operands > 1 &&
-        op->operands[1] == v) {
-      *lo = 0.9, *hi = 1.1;
-      return;
-    }
-  }
-  if (r <= 1) {
-    *lo = r == 0 ? -1 : -0.1, *hi = r == 0 ? 1 : 0.1;
-    return;
-  }
-  int64_t fan_in = t->shape.dims[r - 2];
-  for (int32_t o = 0; o < g->n_ops; ++o) {
-    const qiao_op_t *op = &g->ops[o];
-    if (op->kind == QIAO_OP_MATMUL && ((op->operands[1] == v && op->attrs.transpose_b) ||
-                                       (op->operands[0] == v && op->attrs.transpose_a))) {
-      fan_in = t->shape.dims[r - 1];
-    }
-  }
-  double a = 1.0 / sqrt((double)(fan_in > 0 ? fan_in : 1));
-  *lo = -a, *hi = a;
-}
-
 /* ------------------------------------------------------------------ print */
 
 static void print_values(const qiao_tensor_t *t) {
@@ -433,7 +395,7 @@ int main(int argc, char **argv) {
     if (s)
       break;
     double lo, hi;
-    param_range(g, op->results[0], &lo, &hi);
+    qiao_ir_param_init_range(g, op->results[0], &lo, &hi);
     uint64_t prng = opt.seed * 0x9E3779B97F4A7C15ull ^ fnv1a(pn);
     qiao_tensor_fill_random(extra[n_extra], &prng, lo, hi);
     extra_names[n_extra++] = pn;

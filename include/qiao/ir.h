@@ -380,6 +380,12 @@ void qiao_tensor_fill_random(qiao_tensor_t *t, uint64_t *rng_state, double lo, d
  * printed by tools as a quick fingerprint. */
 double qiao_tensor_checksum(const qiao_tensor_t *t);
 
+/* The range random weights for param value `v` are drawn from, by its role
+ * in g: norm weights near 1 ([0.9, 1.1)), matmul weights ±1/sqrt(fan_in),
+ * other vectors ±0.1, scalars ±1, gather tables' integer indices in range.
+ * Used by qiao-gen-weights and qiao-run --random alike. */
+void qiao_ir_param_init_range(const qiao_graph_t *g, int32_t v, double *out_lo, double *out_hi);
+
 /* The oracle's error measure: max |x - ref| / max(max |ref|, 1e-30) for float
  * dtypes (NaN where ref is finite: +inf; matching NaN/inf: no error), the max
  * absolute difference for integers and bool. Types must be equal. */
