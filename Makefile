@@ -3,6 +3,7 @@
 #   make test   install what is missing, build (-Werror), run the whole suite,
 #               then the same suite under ASan+UBSan
 #   make bench  build Release and run qiao-bench against OpenBLAS/oneDNN
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -23,14 +24,14 @@ demo: build
 	@scripts/demo.sh $(BUILD)
 
 test-release: build
-	@cd $(BUILD) && ctest -j1 --timeout 900 -V 2>&1 | scripts/ctest-filter.sh
+	@cd $(BUILD) && ctest -j1 --timeout 900 -V 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
 
 test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DQIAO_WERROR=ON -DQIAO_SANITIZE=ON \
 	  -DQIAO_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j1 --timeout 900 -V 2>&1 | scripts/ctest-filter.sh
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j1 --timeout 900 -V 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
 
 test: test-release test-asan
 
