@@ -18,18 +18,22 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DQIAO_WERROR=ON $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
+	@echo "building ($(BUILD), Release)..."
+	@cmake --build $(BUILD) -j$(JOBS) >$(BUILD)/build.log 2>&1 || { cat $(BUILD)/build.log; exit 1; }
 
 demo: build
 	@scripts/demo.sh $(BUILD)
 
 test-release: build
+	@echo "running the suite (Release)..."
 	@cd $(BUILD) && ctest -j1 --timeout 900 -V 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
 
 test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DQIAO_WERROR=ON -DQIAO_SANITIZE=ON \
 	  -DQIAO_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	@echo "building ($(ASAN_BUILD), ASan+UBSan)..."
+	@cmake --build $(ASAN_BUILD) -j$(JOBS) >$(ASAN_BUILD)/build.log 2>&1 || { cat $(ASAN_BUILD)/build.log; exit 1; }
+	@echo "running the suite (ASan+UBSan)..."
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j1 --timeout 900 -V 2>&1 | $(CURDIR)/scripts/ctest-filter.sh
 

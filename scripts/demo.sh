@@ -14,5 +14,5 @@ for model in mlp llama_block moe_block; do
   "$build/qiao-fmt" --check "$qir"
   echo "   format + verify: ok"
   "$build/qiao-run" "$qir" --device ref --weights "$w" --seed 1 | sed 's/^/   ref: /'
-  "$build/qiao-run" "$qir" --device cpu --weights "$w" --seed 1 --check ref | sed 's/^/   cpu: /'
+  "$build/qiao-run" "$qir" --device cpu --weights "$w" --seed 1 --check ref 2>&1 | sed 's/^qiao-run: cpu: /   cpu: /; s/^output/   cpu: output/; s/^check/   cpu: check/'
 done

@@ -223,6 +223,12 @@ static double measure_bandwidth(int threads) {
   return best;
 }
 
+/* Lets other libraries' spinning worker threads go back to sleep. */
+static void settle(void) {
+  struct timespec ts = {0, 150 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+}
+
 /* ------------------------------------------------------------ main */
 
 static void usage(FILE *f) {
@@ -354,19 +360,32 @@ int main(int argc, char **argv) {
       }
       peer_set_threads(th);
       double tq[1000], tp[PEER_COUNT][1000];
-      /* warm-up */
-      qiao_status_free(qiao_mm_run(&q));
-      for (int p = 0; p < PEER_COUNT; ++p)
-        if (peer_available(p)) peer_run(p, c, a, b, out);
-      for (int r = 0; r < reps; ++r) {
-        double t0 = now_s();
-        qiao_status_free(qiao_mm_run(&q));
-        tq[r] = now_s() - t0;
-        for (int p = 0; p < PEER_COUNT; ++p) {
-          if (!peer_available(p)) continue;
-          t0 = now_s();
-          peer_run(p, c, a, b, out);
-          tp[p][r] = now_s() - t0;
+      /* Interleaved in blocks: ROUNDS × (qiao × reps/ROUNDS, openblas × ..., onednn × ...), with a
+       * settle pause before each block. OpenBLAS and libgomp worker threads keep spinning for
+       * up to ~0.1 s after a call; on a 2-core machine that steals a core from whoever runs
+       * next, so back-to-back alternation would measure that interference, not the kernels. */
+      const int rounds = reps >= 6 ? 3 : 1;
+      int per_round = (reps + rounds - 1) / rounds, nq = 0, np[PEER_COUNT] = {0};
+      for (int rd = 0; rd < rounds; ++rd) {
+        for (int lib = -1; lib < PEER_COUNT; ++lib) {
+          if (lib >= 0 && !peer_available(lib)) continue;
+          settle();
+          if (lib < 0)
+            qiao_status_free(qiao_mm_run(&q)); /* warm-up */
+          else
+            peer_run(lib, c, a, b, out);
+          for (int r = 0; r < per_round; ++r) {
+            double t0 = now_s();
+            if (lib < 0) {
+              if (nq >= reps) break;
+              qiao_status_free(qiao_mm_run(&q));
+              tq[nq++] = now_s() - t0;
+            } else {
+              if (np[lib] >= reps) break;
+              peer_run(lib, c, a, b, out);
+              tp[lib][np[lib]++] = now_s() - t0;
+            }
+          }
         }
       }
       stats_t sq_ = summarize(tq, reps);

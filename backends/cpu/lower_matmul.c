@@ -46,6 +46,8 @@ typedef struct mm_gen {
   /* tiling */
   int MR, NR;
   int64_t MB, NB, KC, KCU, KCUp; /* KCU: k-units per slice (pairs for bf16); KCUp: padded */
+  int64_t MBO;                   /* rows of a workgroup (grid y splits M in MBO-row pieces) */
+  bool direct;                   /* K slices accumulate in the f32 output itself */
   int64_t dot_nch, dot_r;
   /* runtime values of the current workgroup */
   LLVMValueRef a, bb, o, scratch;
@@ -439,7 +441,7 @@ static LLVMValueRef load_units(mm_gen_t *g, LLVMValueRef base, qiao_dtype_t dt, 
 static void pack_kcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qiao_dtype_t dt,
                          int64_t row_stride, LLVMValueRef row0, LLVMValueRef row_limit,
                          LLVMValueRef nstrips, int width, LLVMValueRef kc0, LLVMValueRef kclen,
-                         LLVMValueRef kulen, bool norm, int64_t rows) {
+                         LLVMValueRef kulen, bool norm, LLVMValueRef slot0, int64_t rows) {
   unsigned vl = g->vl;
   unsigned per = g->pk_bf16 ? 2 : 1;
   qiao_cpu_loop_t ls;
@@ -462,7 +464,8 @@ static void pack_kcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qiao_
       LLVMValueRef valid = LLVMBuildICmp(g->b, LLVMIntSLT, row, row_limit, "");
       LLVMValueRef rowc = LLVMBuildSelect(g->b, valid, row, c64(g, 0), "");
       LLVMValueRef idx = add(g, mul(g, rowc, c64(g, row_stride)), kglob);
-      v[r] = load_units(g, base, dt, idx, kglob, kleft, norm ? rl : NULL, rows, valid);
+      v[r] = load_units(g, base, dt, idx, kglob, kleft, norm ? add(g, slot0, rl) : NULL, rows,
+                        valid);
     }
     transpose_block(g, v, vl);
     for (int t = 0; t < (int)vl; ++t) {
@@ -540,11 +543,42 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
   int MR = g->MR, NJ = g->NR / (int)vl, na = MR * NJ;
   LLVMTypeRef vt = vf(g, vl);
   LLVMValueRef acc[MM_MAX_ACC];
+  LLVMValueRef masks[MM_MAX_ACC], ncol[MM_MAX_ACC];
+  for (int j = 0; j < NJ; ++j) {
+    ncol[j] = add(g, n_base, c64(g, (int64_t)j * vl));
+    masks[j] = lane_mask(g, ncol[j], c64(g, g->N), vl);
+  }
   for (int i = 0; i < na; ++i) {
     acc[i] = zero_f(g, vl);
     if (cb) {
       LLVMValueRef ld = load_typed(g, vt, byte_gep(g, cb, c64(g, (int64_t)i * vl * 4)), vl * 4);
       acc[i] = LLVMBuildSelect(g->b, first, zero_f(g, vl), ld, "");
+    }
+  }
+  if (g->direct && first) {
+    /* Later K slices resume from the partial sums in the (f32) output. */
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef merge = if_begin(g, LLVMBuildNot(g->b, first, ""), "resume");
+    LLVMValueRef ld[MM_MAX_ACC];
+    for (int i = 0; i < MR; ++i) {
+      LLVMValueRef m = add(g, m_base, c64(g, i));
+      LLVMValueRef ok = LLVMBuildICmp(g->b, LLVMIntSLT, m, c64(g, g->M), "");
+      LLVMValueRef rs = LLVMBuildSelect(g->b, ok, m, c64(g, 0), "");
+      LLVMValueRef okv = qiao_cpu_splat(cg, ok, vl);
+      for (int j = 0; j < NJ; ++j) {
+        LLVMValueRef idx = add(g, mul(g, rs, c64(g, g->som)), ncol[j]);
+        ld[i * NJ + j] =
+            load_f32m(g, g->o, QIAO_F32, idx, vl, LLVMBuildAnd(g->b, masks[j], okv, ""));
+      }
+    }
+    LLVMBasicBlockRef then_end = LLVMGetInsertBlock(g->b);
+    if_end(g, merge);
+    for (int i = 0; i < na; ++i) {
+      LLVMValueRef phi = LLVMBuildPhi(g->b, vt, "");
+      LLVMValueRef vals[2] = {acc[i], ld[i]};
+      LLVMBasicBlockRef bbs[2] = {pre, then_end};
+      LLVMAddIncoming(phi, vals, bbs, 2);
+      acc[i] = phi;
     }
   }
   LLVMTypeRef bf_vt = LLVMVectorType(cg->t_bf16, 2 * vl);
@@ -602,11 +636,6 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
     LLVMBuildBr(g->b, done);
     LLVMPositionBuilderAtEnd(g->b, epi);
   }
-  LLVMValueRef masks[MM_MAX_ACC], ncol[MM_MAX_ACC];
-  for (int j = 0; j < NJ; ++j) {
-    ncol[j] = add(g, n_base, c64(g, (int64_t)j * vl));
-    masks[j] = lane_mask(g, ncol[j], c64(g, g->N), vl);
-  }
   for (int i = 0; i < MR; ++i) {
     LLVMValueRef m = add(g, m_base, c64(g, i));
     LLVMBasicBlockRef merge =
@@ -629,31 +658,37 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   const qiao_kernel_desc_t *kd = g->kd;
   qiao_cpu_codegen_t *cg = g->cg;
   int64_t nkc = cdiv(g->K, g->KC);
+  int64_t nbs = g->NB / g->NR; /* micro-panels per B block */
   int64_t ap_bytes = align64(g->MB * g->KCUp * 4), bp_bytes = align64(g->NB * g->KCUp * 4);
-  int64_t cb_bytes = nkc > 1 ? align64(g->MB * g->NB * 4) : 0;
-  int64_t st_bytes = kd->has_norm_prologue ? align64(2 * g->MB * 4) : 0;
+  bool use_cb = nkc > 1 && !g->direct;
+  int64_t cb_bytes = use_cb ? align64(rup(g->MBO, g->MR) * g->NB * 4) : 0;
+  int64_t st_bytes = kd->has_norm_prologue ? align64(2 * g->MBO * 4) : 0;
   *out_scratch = (uint64_t)(ap_bytes + bp_bytes + cb_bytes + st_bytes);
 
   LLVMValueRef wx = qiao_cpu_wg(cg, g->fn, 0), wy = qiao_cpu_wg(cg, g->fn, 1);
   emit_batch_bases(g, qiao_cpu_wg(cg, g->fn, 2));
   LLVMValueRef scr = qiao_cpu_scratch(cg, g->fn);
   LLVMValueRef ap = scr, bp = byte_gep(g, scr, c64(g, ap_bytes));
-  LLVMValueRef cb = nkc > 1 ? byte_gep(g, scr, c64(g, ap_bytes + bp_bytes)) : NULL;
+  LLVMValueRef cb = use_cb ? byte_gep(g, scr, c64(g, ap_bytes + bp_bytes)) : NULL;
   g->stats = byte_gep(g, scr, c64(g, ap_bytes + bp_bytes + cb_bytes));
 
-  LLVMValueRef m0 = mul(g, wy, c64(g, g->MB)), n0 = mul(g, wx, c64(g, g->NB));
-  LLVMValueRef mlen = imin(g, c64(g, g->MB), LLVMBuildSub(g->b, c64(g, g->M), m0, ""));
+  /* This workgroup: rows [mo0, mo0 + molen) × columns [n0, n0 + nlen). */
+  LLVMValueRef mo0 = mul(g, wy, c64(g, g->MBO)), n0 = mul(g, wx, c64(g, g->NB));
+  LLVMValueRef molen = imin(g, c64(g, g->MBO), LLVMBuildSub(g->b, c64(g, g->M), mo0, ""));
   LLVMValueRef nlen = imin(g, c64(g, g->NB), LLVMBuildSub(g->b, c64(g, g->N), n0, ""));
-  LLVMValueRef nms = LLVMBuildUDiv(g->b, add(g, mlen, c64(g, g->MR - 1)), c64(g, g->MR), "");
   LLVMValueRef nns = LLVMBuildUDiv(g->b, add(g, nlen, c64(g, g->NR - 1)), c64(g, g->NR), "");
 
   if (kd->has_norm_prologue) {
     qiao_cpu_loop_t li;
-    qiao_cpu_loop_begin(cg, c64(g, 0), mlen, 1, "stats", &li);
-    emit_row_stats(g, mul(g, add(g, m0, li.iv), c64(g, g->sam)), li.iv, g->MB);
+    qiao_cpu_loop_begin(cg, c64(g, 0), molen, 1, "stats", &li);
+    emit_row_stats(g, mul(g, add(g, mo0, li.iv), c64(g, g->sam)), li.iv, g->MBO);
     qiao_cpu_loop_end(cg, &li);
   }
 
+  /* BLIS order: for each K slice pack the KC×NB block of B once (it stays in
+   * L2), then walk all rows of the workgroup in MB blocks: pack A's MB×KC
+   * block, and for each MR strip of it (the A micro-panel stays in L1) sweep
+   * the B micro-panels. */
   qiao_cpu_loop_t lkc;
   qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, g->K), g->KC, "kc", &lkc);
   LLVMValueRef kc0 = lkc.iv;
@@ -662,34 +697,40 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
       g->pk_bf16 ? LLVMBuildLShr(g->b, add(g, kclen, c64(g, 1)), c64(g, 1), "") : kclen;
   if (g->sbk == 1)
     pack_kcontig(g, bp, g->bb, g->bt, g->sbn, n0, c64(g, g->N), nns, g->NR, kc0, kclen, kulen,
-                 false, 0);
+                 false, NULL, 0);
   else
     pack_rowcontig(g, bp, g->bb, g->bt, g->sbk, n0, c64(g, g->N), nns, g->NR, kc0, kclen, kulen);
-  if (g->sak == 1)
-    pack_kcontig(g, ap, g->a, g->at, g->sam, m0, c64(g, g->M), nms, g->MR, kc0, kclen, kulen,
-                 kd->has_norm_prologue, g->MB);
-  else
-    pack_rowcontig(g, ap, g->a, g->at, g->sak, m0, c64(g, g->M), nms, g->MR, kc0, kclen, kulen);
   LLVMValueRef first = NULL, last = NULL;
-  if (cb) {
+  if (nkc > 1) {
     first = LLVMBuildICmp(g->b, LLVMIntEQ, kc0, c64(g, 0), "");
     last = LLVMBuildICmp(g->b, LLVMIntSGE, add(g, kc0, c64(g, g->KC)), c64(g, g->K), "");
   }
-  /* B micro-panel (KC×NR) stays in L1 across the A micro-panels of the block. */
+  qiao_cpu_loop_t lic;
+  qiao_cpu_loop_begin(cg, c64(g, 0), molen, g->MB, "ic", &lic);
+  LLVMValueRef m0 = add(g, mo0, lic.iv);
+  LLVMValueRef mlen = imin(g, c64(g, g->MB), LLVMBuildSub(g->b, molen, lic.iv, ""));
+  LLVMValueRef nms = LLVMBuildUDiv(g->b, add(g, mlen, c64(g, g->MR - 1)), c64(g, g->MR), "");
+  if (g->sak == 1)
+    pack_kcontig(g, ap, g->a, g->at, g->sam, m0, c64(g, g->M), nms, g->MR, kc0, kclen, kulen,
+                 kd->has_norm_prologue, lic.iv, g->MBO);
+  else
+    pack_rowcontig(g, ap, g->a, g->at, g->sak, m0, c64(g, g->M), nms, g->MR, kc0, kclen, kulen);
   qiao_cpu_loop_t lm, ln;
-  qiao_cpu_loop_begin(cg, c64(g, 0), nns, 1, "ns", &ln);
-  LLVMValueRef bpan = byte_gep(g, bp, mul(g, ln.iv, c64(g, (int64_t)g->NR * g->KCUp * 4)));
   qiao_cpu_loop_begin(cg, c64(g, 0), nms, 1, "ms", &lm);
   LLVMValueRef apan = byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
+  qiao_cpu_loop_begin(cg, c64(g, 0), nns, 1, "ns", &ln);
+  LLVMValueRef bpan = byte_gep(g, bp, mul(g, ln.iv, c64(g, (int64_t)g->NR * g->KCUp * 4)));
   LLVMValueRef cbt = NULL;
   if (cb) {
-    LLVMValueRef t = add(g, mul(g, lm.iv, c64(g, g->NB / g->NR)), ln.iv);
+    LLVMValueRef strip = add(g, LLVMBuildUDiv(g->b, lic.iv, c64(g, g->MR), ""), lm.iv);
+    LLVMValueRef t = add(g, mul(g, strip, c64(g, nbs)), ln.iv);
     cbt = byte_gep(g, cb, mul(g, t, c64(g, (int64_t)g->MR * g->NR * 4)));
   }
   emit_microtile(g, apan, bpan, kulen, cbt, first, last, add(g, m0, mul(g, lm.iv, c64(g, g->MR))),
                  add(g, n0, mul(g, ln.iv, c64(g, g->NR))));
-  qiao_cpu_loop_end(cg, &lm);
   qiao_cpu_loop_end(cg, &ln);
+  qiao_cpu_loop_end(cg, &lm);
+  qiao_cpu_loop_end(cg, &lic);
   qiao_cpu_loop_end(cg, &lkc);
   LLVMBuildRetVoid(g->b);
 }
@@ -799,46 +840,51 @@ static int64_t batch_stride(const qiao_kd_operand_t *op, int nbd, int d) {
 }
 
 static void plan_gemm(mm_gen_t *g, int64_t grid[3]) {
+  const qiao_kernel_desc_t *kd = g->kd;
   qiao_cpu_codegen_t *cg = g->cg;
-  int threads = cg->n_threads > 0 ? cg->n_threads : 1;
+  int64_t threads = cg->n_threads > 0 ? cg->n_threads : 1;
   int per = g->pk_bf16 ? 2 : 1;
-  if (g->vl == 16)
-    g->MR = 8, g->NR = 48;
-  else if (g->vl == 8)
-    g->MR = 6, g->NR = 16;
-  else
-    g->MR = 8, g->NR = 12;
-  int64_t kcu_max = 256, mb_max = 128, nb_max = 384;
+  /* Microtile candidates (24 accumulators on AVX-512), K slice, B block. */
+  int cand[2][2] = {{6, 64}, {8, 48}};
+  int ncand = 2;
+  if (g->vl == 8)
+    cand[0][0] = 6, cand[0][1] = 16, ncand = 1;
+  else if (g->vl != 16)
+    cand[0][0] = 8, cand[0][1] = 12, ncand = 1;
+  int64_t kcu_max = 256, mb_max = 144, nb_max = 512;
   int64_t ku = cdiv(g->K, per);
   int64_t nkc = cdiv(ku, kcu_max);
   g->KCU = rup(cdiv(ku, nkc), 16);
   g->KC = g->KCU * per;
   g->KCUp = rup(g->KCU, g->vl);
-  int64_t mt = cdiv(g->M, rup(mb_max, g->MR)), nt = cdiv(g->N, rup(nb_max, g->NR));
-  g->MB = rup(cdiv(g->M, mt), g->MR);
-  g->NB = rup(cdiv(g->N, nt), g->NR);
-  /* Enough workgroups to balance the threads: split N first, then M. */
-  while (mt * nt * g->batch < 4 * threads) {
-    int64_t t, nb = g->NB, mb = g->MB;
-    if (g->NB > 2 * g->NR) {
-      for (t = nt + 1; t <= nt + 64 && nb >= g->NB; ++t)
-        nb = rup(cdiv(g->N, t), g->NR);
+  g->direct = nkc > 1 && g->ot == QIAO_F32 && kd->n_expr <= 0 && kd->primary_dtype == QIAO_F32;
+  /* Pick (MR, NR, NB): minimize the padded work of the busiest thread, plus a
+   * per-workgroup charge for re-packing A (~16 columns' worth). Workgroups
+   * split N; M is split only when N and the batch give too few of them. */
+  double best = -1;
+  for (int c = 0; c < ncand; ++c) {
+    int mr = cand[c][0], nr = cand[c][1];
+    int64_t strips = cdiv(g->N, nr);
+    for (int64_t nt = 1; nt <= strips; ++nt) {
+      int64_t nb = rup(cdiv(g->N, nt), nr);
+      if (nb > nb_max && nt < strips) continue;
+      int64_t ntr = cdiv(g->N, nb), mt = 1;
+      if (ntr * g->batch < threads) mt = threads;
+      int64_t mbo = rup(cdiv(g->M, mt), mr);
+      mt = cdiv(g->M, mbo);
+      int64_t rounds = cdiv(ntr * mt * g->batch, threads);
+      double cost = (double)rounds * (double)(nb + 16) * (double)mbo;
+      if (best < 0 || cost < best * 0.999) {
+        best = cost;
+        g->MR = mr, g->NR = nr, g->NB = nb, g->MBO = mbo;
+      }
     }
-    if (nb < g->NB) {
-      g->NB = nb;
-    } else if (g->MB > g->MR) {
-      for (t = mt + 1; t <= mt + 64 && mb >= g->MB; ++t)
-        mb = rup(cdiv(g->M, t), g->MR);
-      if (mb >= g->MB) break;
-      g->MB = mb;
-    } else {
-      break;
-    }
-    mt = cdiv(g->M, g->MB);
-    nt = cdiv(g->N, g->NB);
   }
+  if (!g->direct && nkc > 1 && g->MBO > 4 * rup(mb_max, g->MR))
+    g->MBO = 4 * rup(mb_max, g->MR); /* bounds the f32 partial-sum tile in scratch */
+  g->MB = g->MBO < rup(mb_max, g->MR) ? g->MBO : rup(mb_max, g->MR);
   grid[0] = cdiv(g->N, g->NB);
-  grid[1] = cdiv(g->M, g->MB);
+  grid[1] = cdiv(g->M, g->MBO);
   grid[2] = g->batch;
 }
 
