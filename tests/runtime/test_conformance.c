@@ -130,6 +130,13 @@ static const conf_case_t k_cases[] = {
     {"const_splat", G("(%x: f32[4]) -> (f32[4])", "%c = const [1.0, 2.0, 3.0, 4.0] : f32[4]\n%y = mul %x, %c\nreturn %y")},
     {"param_matmul", G("(%x: f32[2, 8]) -> (f32[2, 6])",
                        "%w = param \"w\" : f32[8, 6]\n%y = matmul %x, %w\nreturn %y")},
+    {"identity", G("(%x: f32[3, 5]) -> (f32[3, 5])", "return %x")},
+    {"output_twice", G("(%x: f32[3, 5]) -> (f32[3, 5], f32[3, 5])", "%e = exp %x\nreturn %e, %e")},
+    {"output_param", G("(%x: f32[2]) -> (f32[2], f32[2])", "%w = param \"w\" : f32[2]\n%y = add %x, %w\nreturn %w, %y")},
+    {"output_const", G("(%x: f32[2]) -> (f32[2])", "%c = const [0.5, -2.0] : f32[2]\nreturn %c")},
+    {"reshape_input_out", G("(%x: f32[3, 4]) -> (f32[12])", "%y = reshape %x {shape = [-1]}\nreturn %y")},
+    {"dead_op", G("(%x: f32[4]) -> (f32[4])", "%d = exp %x\n%y = neg %x\nreturn %y")},
+    {"int_chain", G("(%a: i32[17], %b: i32[17]) -> (i32[17])", "%y = max (sub %a, %b), (mul %a, 2)\nreturn %y")},
     {"multi_out", G("(%x: f32[3, 5]) -> (f32[3, 5], f32[3])",
                     "%e = exp %x\n%s = reduce_sum %e\nreturn %e, %s")},
 };
