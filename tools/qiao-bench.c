@@ -37,6 +37,7 @@ typedef struct bench_case {
 
 typedef struct bench_opts {
   const char *filter;
+  const char *obj_dir; /* --obj DIR: also write each kernel as DIR/<case>_t<threads>.o */
   bool json;
   int reps;
   int n_threads;
@@ -130,7 +131,8 @@ static void set_contig(qiao_kd_operand_t *op, qiao_dtype_t dt, int64_t d0, int64
   op->value = -1;
 }
 
-static qiao_status_t qiao_mm_create(const bench_case_t *c, int threads, qiao_mm_t *q) {
+static qiao_status_t qiao_mm_create(const bench_case_t *c, int threads, const char *obj_dir,
+                                    qiao_mm_t *q) {
   memset(q, 0, sizeof(*q));
   qiao_kernel_desc_t *kd = calloc(1, sizeof(*kd));
   if (!kd) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
@@ -153,6 +155,15 @@ static qiao_status_t qiao_mm_create(const bench_case_t *c, int threads, qiao_mm_
   snprintf(uri, sizeof uri, "cpu:threads=%d", threads);
   qiao_status_t st = qiao_cpu_module_create(&opts, &m);
   if (!st) st = qiao_cpu_module_add_kernel(m, kd, "mm", &q->launch);
+  if (!st && obj_dir) { /* the kernel as an object file, for objdump */
+    size_t cap = strlen(obj_dir) + sizeof c->name + 16;
+    char *path = malloc(cap);
+    if (path) {
+      snprintf(path, cap, "%s/%s_t%d.o", obj_dir, c->name, threads);
+      st = qiao_cpu_module_emit_object(m, path);
+      free(path);
+    }
+  }
   if (!st) st = qiao_hal_device_open(uri, &q->dev);
   if (!st) st = qiao_cpu_module_jit(m, q->dev, &q->exe);
   if (!st) st = qiao_hal_executable_lookup(q->exe, "mm", &q->index, NULL);
@@ -232,12 +243,13 @@ static void settle(void) {
 /* ------------------------------------------------------------ main */
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: qiao-bench [--filter NAME] [--json] [--reps N] [--threads 1,2]\n"
+  fprintf(f, "usage: qiao-bench [--filter NAME] [--json] [--reps N] [--threads 1,2] [--obj DIR]\n"
              "  matmul GFLOP/s of Qiao's CPU kernels next to OpenBLAS / oneDNN (same threads)\n");
 }
 
 static bool parse_args(int argc, char **argv, bench_opts_t *o) {
   o->filter = NULL;
+  o->obj_dir = NULL;
   o->json = false;
   o->reps = 7;
   o->n_threads = 2;
@@ -247,6 +259,8 @@ static bool parse_args(int argc, char **argv, bench_opts_t *o) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
       exit(0);
+    } else if (!strcmp(argv[i], "--obj") && i + 1 < argc) {
+      o->obj_dir = argv[++i];
     } else if (!strcmp(argv[i], "--json")) {
       o->json = true;
     } else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {
@@ -350,7 +364,7 @@ int main(int argc, char **argv) {
     for (int ti = 0; ti < o.n_threads; ++ti) {
       int th = o.threads[ti];
       qiao_mm_t q;
-      qiao_status_t st = qiao_mm_create(c, th, &q);
+      qiao_status_t st = qiao_mm_create(c, th, o.obj_dir, &q);
       if (!st) st = qiao_hal_buffer_write(q.buf[0], 0, a, na * 4);
       if (!st) st = qiao_hal_buffer_write(q.buf[1], 0, b, nb * 4);
       if (st) {
@@ -404,10 +418,11 @@ int main(int argc, char **argv) {
         printf("%s  {\"name\": \"%s\", \"shape\": [%ld, %ld, %ld], \"transpose_b\": %s, "
                "\"threads\": %d, "
                "\"gflops\": %.2f, \"gflops_min\": %.2f, \"gflops_max\": %.2f, \"peer\": \"%s\", "
-               "\"peer_gflops\": %.2f, \"ratio\": %.3f",
+               "\"peer_gflops\": %.2f, \"ratio\": %.3f, \"grid\": [%ld, %ld, %ld]",
                first_json ? "" : ",\n", c->name, (long)c->M, (long)c->N, (long)c->K,
                c->tb ? "true" : "false", th, g, flops / sq_.max * 1e-9, flops / sq_.min * 1e-9,
-               best >= 0 ? kPeerNames[best] : "none", gp, ratio);
+               best >= 0 ? kPeerNames[best] : "none", gp, ratio, (long)q.launch.grid[0],
+               (long)q.launch.grid[1], (long)q.launch.grid[2]);
         if (peak > 0) printf(", \"peak_fraction\": %.3f", g * 1e9 / (peak * th));
         if (c->M == 1)
           printf(", \"gbps\": %.2f, \"bandwidth_fraction\": %.3f", gbs, gbs * 1e9 / bw[ti]);

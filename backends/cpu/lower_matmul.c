@@ -48,6 +48,7 @@ typedef struct mm_gen {
   int64_t MB, NB, KC, KCU, KCUp; /* KCU: k-units per slice (pairs for bf16); KCUp: padded */
   int64_t MBO;                   /* rows of a workgroup (grid y splits M in MBO-row pieces) */
   bool direct;                   /* K slices accumulate in the f32 output itself */
+  bool pf_c;                     /* prefetch the next microtile's output rows */
   int64_t dot_nch, dot_r;
   /* runtime values of the current workgroup */
   LLVMValueRef a, bb, o, scratch;
@@ -203,6 +204,12 @@ static LLVMBasicBlockRef if_begin(mm_gen_t *g, LLVMValueRef cond, const char *na
 static void if_end(mm_gen_t *g, LLVMBasicBlockRef merge) {
   LLVMBuildBr(g->b, merge);
   LLVMPositionBuilderAtEnd(g->b, merge);
+}
+
+static void prefetch(mm_gen_t *g, LLVMValueRef p, int write) {
+  LLVMTypeRef t = g->cg->t_ptr;
+  LLVMValueRef args[4] = {p, c32(g, write), c32(g, 3), c32(g, 1)};
+  qiao_cpu_call_intrinsic(g->cg, "llvm.prefetch", &t, 1, args, 4);
 }
 
 static LLVMValueRef fma_v(mm_gen_t *g, LLVMValueRef x, LLVMValueRef y, LLVMValueRef acc) {
@@ -555,6 +562,16 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
       acc[i] = LLVMBuildSelect(g->b, first, zero_f(g, vl), ld, "");
     }
   }
+  /* Prefetch (for writing) the output rows of the next microtile along N: its
+   * rows are a row stride apart, which the hardware prefetchers do not follow. */
+  if (g->pf_c) {
+    for (int i = 0; i < MR; ++i) {
+      LLVMValueRef m = add(g, m_base, c64(g, i));
+      LLVMValueRef row = add(g, mul(g, m, c64(g, g->som)), add(g, n_base, c64(g, g->NR)));
+      for (int j = 0; j < g->NR * 4; j += 64)
+        prefetch(g, byte_gep(g, qiao_cpu_elem_ptr(cg, g->o, g->ot, row), c64(g, j)), 1);
+    }
+  }
   if (g->direct && first) {
     /* Later K slices resume from the partial sums in the (f32) output. */
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
@@ -852,11 +869,16 @@ static void plan_gemm(mm_gen_t *g, int64_t grid[3]) {
   else if (g->vl != 16)
     cand[0][0] = 8, cand[0][1] = 12, ncand = 1;
   int64_t kcu_max = 256, mb_max = 144, nb_max = 512;
+  if (getenv("MM_KC")) kcu_max = atoi(getenv("MM_KC"));
+  if (getenv("MM_MB")) mb_max = atoi(getenv("MM_MB"));
+  if (getenv("MM_NB")) nb_max = atoi(getenv("MM_NB"));
+  if (getenv("MM_C1")) ncand = 1;
   int64_t ku = cdiv(g->K, per);
   int64_t nkc = cdiv(ku, kcu_max);
   g->KCU = rup(cdiv(ku, nkc), 16);
   g->KC = g->KCU * per;
   g->KCUp = rup(g->KCU, g->vl);
+  g->pf_c = getenv("MM_PFC") ? atoi(getenv("MM_PFC")) : 1;
   g->direct = nkc > 1 && g->ot == QIAO_F32 && kd->n_expr <= 0 && kd->primary_dtype == QIAO_F32;
   /* Pick (MR, NR, NB): minimize the padded work of the busiest thread, plus a
    * per-workgroup charge for re-packing A (~16 columns' worth). Workgroups
