@@ -112,11 +112,11 @@ typedef struct builder {
   qiao_kernel_desc_t *kd;
   const qiao_shape_t *out_shape;
   bool root_float;
-  int32_t anchor_op;   /* claimed anchor (-1: none) */
+  int32_t anchor_op; /* claimed anchor (-1: none) */
   int32_t anchor_value;
-  int32_t *ops;        /* covered ops (cap = n_ops of graph) */
+  int32_t *ops; /* covered ops (cap = n_ops of graph) */
   int32_t n_ops;
-  qiao_status_t err;
+  bool no_inline; /* fallback: operands are plain inputs (budget exceeded) */
 } builder_t;
 
 static bool can_inline(const pass_t *p, int32_t v, const qiao_shape_t *out_shape, bool root_float) {
@@ -167,7 +167,7 @@ static int32_t build_expr(builder_t *b, int32_t v) {
                                           : (double)(op->attrs.const_i ? op->attrs.const_i[0] : 0);
     return n;
   }
-  if (op && can_inline(p, v, b->out_shape, b->root_float)) {
+  if (op && !b->no_inline && can_inline(p, v, b->out_shape, b->root_float)) {
     int32_t args[2] = {-1, -1};
     p->claimed[val->def_op] = true;
     b->ops[b->n_ops++] = val->def_op;
@@ -188,7 +188,8 @@ static int32_t build_expr(builder_t *b, int32_t v) {
     e->attrs.approximate = op->attrs.approximate;
     return n;
   }
-  if (b->anchor_op < 0 && kd->kind == QIAO_KD_ELEMENTWISE && can_anchor(p, v, b->out_shape)) {
+  if (!b->no_inline && b->anchor_op < 0 && kd->kind == QIAO_KD_ELEMENTWISE &&
+      can_anchor(p, v, b->out_shape)) {
     b->anchor_op = val->def_op;
     b->anchor_value = v;
     return build_expr(b, v);
@@ -231,7 +232,8 @@ static bool set_primary(pass_t *p, qiao_kernel_desc_t *kd, const qiao_op_t *op, 
           if (u->kind != QIAO_OP_MATMUL || j != 0 || u->attrs.transpose_a) all = false;
         }
       }
-      if (all && count == p->uses[a] && qiao_dtype_is_float(p->g->values[n->operands[0]].type.dtype)) {
+      if (all && count == p->uses[a] &&
+          qiao_dtype_is_float(p->g->values[n->operands[0]].type.dtype)) {
         kd->has_norm_prologue = true;
         kd->norm_op = n->kind;
         kd->norm_eps = n->attrs.eps;
@@ -267,6 +269,54 @@ static void set_output(const pass_t *p, qiao_kernel_desc_t *kd, int idx, int32_t
   memcpy(o->out_strides, o->strides, sizeof(o->strides));
 }
 
+/* Builds the kernel rooted at elementwise op `op` (id i) into b->kd: its
+ * expression, and the anchor's primary part when one was claimed. False when
+ * a descriptor budget (nodes, operands) is exceeded. */
+static bool build_elementwise(pass_t *p, builder_t *b, const qiao_op_t *op) {
+  qiao_kernel_desc_t *kd = b->kd;
+  const qiao_type_t *rt = &p->g->values[op->results[0]].type;
+  kd->kind = QIAO_KD_ELEMENTWISE;
+  kd->op = op->kind;
+  kd->primary_dtype = rt->dtype;
+  /* Expression of the root: its operands, then the root op node. */
+  int32_t args[2] = {-1, -1};
+  bool ok = true;
+  for (int32_t j = 0; j < op->n_operands && j < 2 && ok; ++j) {
+    args[j] = build_expr(b, op->operands[j]);
+    ok = args[j] >= 0;
+  }
+  if (!ok || kd->n_expr >= QIAO_EXPR_MAX_NODES) return false;
+  qiao_expr_node_t *e = &kd->expr[kd->n_expr++];
+  memset(e, 0, sizeof(*e));
+  e->kind = QIAO_EXPR_OP;
+  e->op = op->kind;
+  e->args[0] = args[0];
+  e->args[1] = args[1];
+  e->dtype = rt->dtype;
+  e->attrs.to = op->attrs.to;
+  e->attrs.approximate = op->attrs.approximate;
+  if (b->anchor_op >= 0) {
+    /* The anchor becomes the primary op; expression inputs move after its
+     * primary inputs. */
+    qiao_kernel_desc_t ex = *kd;
+    memset(kd, 0, sizeof(*kd));
+    const qiao_op_t *aop = &p->g->ops[b->anchor_op];
+    p->claimed[b->anchor_op] = true;
+    b->ops[b->n_ops++] = b->anchor_op;
+    if (!set_primary(p, kd, aop, b)) return false;
+    int32_t shift = kd->n_inputs;
+    for (int32_t j = 0; j < ex.n_inputs; ++j) {
+      if (kd->n_inputs >= QIAO_KD_MAX_OPERANDS) return false;
+      kd->inputs[kd->n_inputs++] = ex.inputs[j];
+    }
+    kd->n_expr = ex.n_expr;
+    memcpy(kd->expr, ex.expr, sizeof(ex.expr));
+    for (int32_t j = 0; j < kd->n_expr; ++j)
+      if (kd->expr[j].kind == QIAO_EXPR_INPUT) kd->expr[j].input += shift;
+  }
+  return true;
+}
+
 static int cmp_i32(const void *a, const void *b) {
   int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
   return (x > y) - (x < y);
@@ -292,9 +342,11 @@ qiao_status_t qiao_ir_partition(const qiao_graph_t *g, qiao_partition_t **out_pa
     st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
     goto done;
   }
-  for (int32_t i = 0; i < nv; ++i) p.alias[i] = -1;
+  for (int32_t i = 0; i < nv; ++i)
+    p.alias[i] = -1;
   for (int32_t i = 0; i < no; ++i)
-    for (int32_t j = 0; j < g->ops[i].n_operands; ++j) p.uses[g->ops[i].operands[j]]++;
+    for (int32_t j = 0; j < g->ops[i].n_operands; ++j)
+      p.uses[g->ops[i].operands[j]]++;
   for (int32_t i = 0; i < g->n_outputs; ++i) {
     p.uses[g->outputs[i]]++;
     p.is_output[g->outputs[i]] = true;
@@ -314,7 +366,8 @@ qiao_status_t qiao_ir_partition(const qiao_graph_t *g, qiao_partition_t **out_pa
     if (p.claimed[i] || op->kind == QIAO_OP_PARAM || op->kind == QIAO_OP_CONST) continue;
     /* An op whose results nobody uses computes nothing observable. */
     bool used = false;
-    for (int32_t r = 0; r < op->n_results; ++r) used |= p.uses[op->results[r]] > 0;
+    for (int32_t r = 0; r < op->n_results; ++r)
+      used |= p.uses[op->results[r]] > 0;
     if (!used) {
       p.claimed[i] = true;
       continue;
@@ -330,59 +383,28 @@ qiao_status_t qiao_ir_partition(const qiao_graph_t *g, qiao_partition_t **out_pa
     b.out_shape = &rt->shape;
     b.root_float = float_class(rt->dtype);
     if (is_elementwise(op->kind)) {
-      kd->kind = QIAO_KD_ELEMENTWISE;
-      kd->op = op->kind;
-      kd->primary_dtype = rt->dtype;
-      /* Expression of the root: its operands, then the root op node. */
-      int32_t args[2] = {-1, -1};
-      bool ok = true;
-      for (int32_t j = 0; j < op->n_operands && j < 2 && ok; ++j) {
-        args[j] = build_expr(&b, op->operands[j]);
-        ok = args[j] >= 0;
-      }
-      if (!ok || kd->n_expr >= QIAO_EXPR_MAX_NODES) {
-        st = qiao_status_make(QIAO_UNIMPLEMENTED,
-                              "partition: fused expression at op %d is too large (max %d nodes, %d inputs)",
-                              i, QIAO_EXPR_MAX_NODES, QIAO_KD_MAX_OPERANDS);
-        goto done;
-      }
-      qiao_expr_node_t *e = &kd->expr[kd->n_expr++];
-      memset(e, 0, sizeof(*e));
-      e->kind = QIAO_EXPR_OP;
-      e->op = op->kind;
-      e->args[0] = args[0];
-      e->args[1] = args[1];
-      e->dtype = rt->dtype;
-      e->attrs.to = op->attrs.to;
-      e->attrs.approximate = op->attrs.approximate;
-      if (b.anchor_op >= 0) {
-        /* The anchor becomes the primary op; expression inputs move after its
-         * primary inputs. */
-        qiao_kernel_desc_t ex = *kd;
+      /* Fuse greedily; when the expression or operand budget of a descriptor
+       * is exceeded, undo the claims and build the root alone (its operands
+       * become plain inputs and their producers kernels of their own). */
+      bool ok = build_elementwise(&p, &b, op);
+      if (!ok) {
+        for (int32_t j = 0; j < b.n_ops; ++j)
+          if (b.ops[j] != i) p.claimed[b.ops[j]] = false;
         memset(kd, 0, sizeof(*kd));
-        const qiao_op_t *aop = &g->ops[b.anchor_op];
-        p.claimed[b.anchor_op] = true;
-        b.ops[b.n_ops++] = b.anchor_op;
-        if (!set_primary(&p, kd, aop, &b)) {
-          st = qiao_status_make(QIAO_UNIMPLEMENTED, "partition: too many kernel operands at op %d", i);
-          goto done;
-        }
-        int32_t shift = kd->n_inputs;
-        for (int32_t j = 0; j < ex.n_inputs; ++j) {
-          if (kd->n_inputs >= QIAO_KD_MAX_OPERANDS) {
-            st = qiao_status_make(QIAO_UNIMPLEMENTED, "partition: too many kernel operands at op %d", i);
-            goto done;
-          }
-          kd->inputs[kd->n_inputs++] = ex.inputs[j];
-        }
-        kd->n_expr = ex.n_expr;
-        memcpy(kd->expr, ex.expr, sizeof(ex.expr));
-        for (int32_t j = 0; j < kd->n_expr; ++j)
-          if (kd->expr[j].kind == QIAO_EXPR_INPUT) kd->expr[j].input += shift;
+        kd->norm_weight_input = kd->norm_bias_input = -1;
+        b.n_ops = 1;
+        b.anchor_op = b.anchor_value = -1;
+        b.no_inline = true;
+        ok = build_elementwise(&p, &b, op);
+      }
+      if (!ok) {
+        st = qiao_status_make(QIAO_INTERNAL, "partition: cannot build the kernel of op %d", i);
+        goto done;
       }
     } else {
       if (!set_primary(&p, kd, op, &b)) {
-        st = qiao_status_make(QIAO_UNIMPLEMENTED, "partition: too many kernel operands at op %d", i);
+        st =
+            qiao_status_make(QIAO_UNIMPLEMENTED, "partition: too many kernel operands at op %d", i);
         goto done;
       }
     }
@@ -421,7 +443,8 @@ qiao_status_t qiao_ir_partition(const qiao_graph_t *g, qiao_partition_t **out_pa
 
 done:
   if (kernels) {
-    for (int32_t i = 0; i < no; ++i) free(kernels[i].ops);
+    for (int32_t i = 0; i < no; ++i)
+      free(kernels[i].ops);
     free(kernels);
   }
   free(part);
@@ -437,7 +460,8 @@ done:
 
 void qiao_ir_partition_destroy(qiao_partition_t *part) {
   if (!part) return;
-  for (int32_t i = 0; i < part->n_kernels; ++i) free(part->kernels[i].ops);
+  for (int32_t i = 0; i < part->n_kernels; ++i)
+    free(part->kernels[i].ops);
   free(part->kernels);
   free(part->alias);
   free(part->materialized);
@@ -467,7 +491,8 @@ static void hash_operand(fnv_t *f, const qiao_kd_operand_t *o) {
     fnv_i64(f, o->type.shape.dims[i]);
     fnv_i64(f, o->strides[i]);
   }
-  for (int i = 0; i < QIAO_MAX_RANK; ++i) fnv_i64(f, o->out_strides[i]);
+  for (int i = 0; i < QIAO_MAX_RANK; ++i)
+    fnv_i64(f, o->out_strides[i]);
 }
 
 static void hash_attrs(fnv_t *f, const qiao_attrs_t *a, qiao_op_kind_t kind) {
@@ -481,7 +506,8 @@ static void hash_attrs(fnv_t *f, const qiao_attrs_t *a, qiao_op_kind_t kind) {
     fnv_i64(f, iv);
     fnv_f64(f, fv);
     fnv_i64(f, n);
-    for (int32_t j = 0; j < n; ++j) fnv_i64(f, ints[j]);
+    for (int32_t j = 0; j < n; ++j)
+      fnv_i64(f, ints[j]);
   }
 }
 
@@ -493,9 +519,11 @@ uint64_t qiao_kernel_desc_hash(const qiao_kernel_desc_t *kd) {
   hash_attrs(&f, &kd->attrs, kd->op);
   fnv_i64(&f, kd->n_inputs);
   fnv_i64(&f, kd->n_primary_inputs);
-  for (int32_t i = 0; i < kd->n_inputs; ++i) hash_operand(&f, &kd->inputs[i]);
+  for (int32_t i = 0; i < kd->n_inputs; ++i)
+    hash_operand(&f, &kd->inputs[i]);
   fnv_i64(&f, kd->n_outputs);
-  for (int32_t i = 0; i < kd->n_outputs; ++i) hash_operand(&f, &kd->outputs[i]);
+  for (int32_t i = 0; i < kd->n_outputs; ++i)
+    hash_operand(&f, &kd->outputs[i]);
   fnv_i64(&f, kd->has_norm_prologue);
   if (kd->has_norm_prologue) {
     fnv_i64(&f, kd->norm_op);

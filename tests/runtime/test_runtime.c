@@ -337,3 +337,33 @@ Test(runtime, unknown_device_uri_is_clear) {
   cr_expect(strstr(qiao_status_message(st), "tpu:0"), "%s", qiao_status_message(st));
   qiao_status_free(st);
 }
+
+/* A chain longer than a descriptor's expression budget and a sum of more
+ * inputs than a descriptor holds: fusion splits them, results stay right. */
+Test(partition, budgets_split_kernels) {
+  char *text = malloc(1 << 16);
+  size_t n = 0;
+  n += (size_t)sprintf(text + n, "graph @wide(");
+  for (int i = 0; i < 20; ++i) n += (size_t)sprintf(text + n, "%s%%x%d: f32[3, 5]", i ? ", " : "", i);
+  n += (size_t)sprintf(text + n, ") -> (f32[3, 5], f32[3, 5]) {\n  %%s0 = add %%x0, %%x1\n");
+  for (int i = 2; i < 20; ++i) n += (size_t)sprintf(text + n, "  %%s%d = add %%s%d, %%x%d\n", i - 1, i - 2, i);
+  n += (size_t)sprintf(text + n, "  %%c0 = sigmoid %%x0\n");
+  for (int i = 1; i < 90; ++i) n += (size_t)sprintf(text + n, "  %%c%d = %s %%c%d\n", i, i % 2 ? "tanh" : "sigmoid", i - 1);
+  n += (size_t)sprintf(text + n, "  return %%s18, %%c89\n}\n");
+  qiao_graph_t *g = parse(text);
+  free(text);
+  qiao_partition_t *p;
+  qiao_status_t st = qiao_ir_partition(g, &p);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  cr_expect_gt(p->n_kernels, 2, "budgets force more than one kernel per output");
+  for (int32_t k = 0; k < p->n_kernels; ++k) {
+    cr_expect_leq(p->kernels[k].n_inputs, QIAO_KD_MAX_OPERANDS);
+    cr_expect_leq(p->kernels[k].n_expr, QIAO_EXPR_MAX_NODES);
+  }
+  qiao_ir_partition_destroy(p);
+  oracle_result_t r;
+  cr_assert(oracle_run(g, "cpu:threads=2", 9, &r), "%s", r.message);
+  for (int32_t o = 0; o < r.n_outputs; ++o)
+    cr_expect(r.err[o] <= r.tol[o], "output %d error %g", o, r.err[o]);
+  qiao_ir_graph_destroy(g);
+}
