@@ -1,8 +1,12 @@
 /* qiao-bench — matmul throughput of Qiao's generated kernels next to the best
- * peer library (OpenBLAS, oneDNN) measured in the same run, interleaved
- * (A B A B ...), with the same thread count.
+ * peer library (OpenBLAS, oneDNN) measured in the same run, interleaved in
+ * blocks (3 rounds of qiao ×k, openblas ×k, onednn ×k; each block after a
+ * 150 ms pause and a 20 ms warm-up), with the same thread count.
  *
- *   qiao-bench [--filter NAME] [--json] [--reps N] [--threads 1,2]
+ *   qiao-bench [--filter NAME] [--json] [--reps N] [--threads 1,2] [--obj DIR]
+ *
+ * --obj DIR also writes each generated kernel to DIR/<case>_t<threads>.o (for
+ * objdump). The JSON records carry the kernel's grid.
  *
  * Cases: square f32 GEMM N = 256..2048 (b [K, N], packed at run time), and
  * LLM projections M ∈ {1, 8, 32, 128} × K = 4096 × N ∈ {4096, 11008} with
@@ -209,7 +213,7 @@ static void *bw_read(void *arg) {
   return NULL;
 }
 
-/* Read bandwidth (B/s) over a 512 MiB buffer with `threads` threads: best of 3. */
+/* Read bandwidth (B/s) over a 512 MiB buffer with `threads` threads: best of 7. */
 static double measure_bandwidth(int threads) {
   size_t n = (size_t)128 << 20;
   float *p = malloc(n * sizeof(float));
@@ -217,7 +221,7 @@ static double measure_bandwidth(int threads) {
   for (size_t i = 0; i < n; ++i)
     p[i] = (float)(i & 7);
   double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
+  for (int rep = 0; rep < 7; ++rep) {
     pthread_t th[8];
     bw_job_t jobs[8];
     double t0 = now_s();
@@ -384,10 +388,15 @@ int main(int argc, char **argv) {
         for (int lib = -1; lib < PEER_COUNT; ++lib) {
           if (lib >= 0 && !peer_available(lib)) continue;
           settle();
-          if (lib < 0)
-            qiao_status_free(qiao_mm_run(&q)); /* warm-up */
-          else
-            peer_run(lib, c, a, b, out);
+          /* Warm-up of ≥ 20 ms: caches, clocks, and the scheduler's placement of freshly woken
+           * worker threads (a woken worker may first share the waker's core until the load
+           * balancer moves it, which takes a few ms). Same for every library. */
+          for (double w0 = now_s(); now_s() - w0 < 0.02;) {
+            if (lib < 0)
+              qiao_status_free(qiao_mm_run(&q));
+            else
+              peer_run(lib, c, a, b, out);
+          }
           for (int r = 0; r < per_round; ++r) {
             double t0 = now_s();
             if (lib < 0) {

@@ -2,18 +2,28 @@
  *
  * Two code shapes, both generated here through the LLVM C API:
  *
- *  GEMM (BLIS style). The grid is (N tiles, M tiles, batch). A workgroup owns
- *  an MB×NB output tile; for each KC slice of K it packs B (KC×NB) and A
- *  (MB×KC) into its scratch in microkernel order, then runs an MR×NR
- *  register-blocked microkernel over the tile: MR broadcasts of packed A times
- *  NR/VL vectors of packed B per k, llvm.fma on <VL x float> (AVX-512 with
- *  avx512_bf16 and bf16×bf16 operands: vdpbf16ps on interleaved K pairs).
- *  Partial sums of a tile live in an f32 scratch tile between KC slices; after
- *  the last slice the fused epilogue runs on the accumulators in registers and
- *  the store rounds to the output dtype. Edges are zero-padded by the packers
- *  and masked on store. Packing transposes 16×16 blocks in registers
- *  (shufflevector butterflies), converts f16/bf16 to f32 where needed and
- *  applies the fused rms_norm/layer_norm prologue to A's rows.
+ *  GEMM (BLIS style). The grid is (N blocks, row pieces, batch): a workgroup
+ *  owns an NB-wide column block (NB ≤ 1024, ~4 workgroups per thread) and, in
+ *  the usual case, all M rows (rows are split only when N and the batch give
+ *  fewer workgroups than threads). For each KC slice of K (KC ≤ 1024) it packs
+ *  the KC×NB block of B ONCE into its scratch in microkernel order, then walks
+ *  its rows in MB blocks: A is packed (MB×KC) unless it is f32 with unit K
+ *  stride and no norm prologue, in which case the microkernel broadcasts
+ *  straight from a's rows (no A packing at all). For each MR strip (the A
+ *  micro-panel stays in L1) it sweeps the B micro-panels (streamed from
+ *  L2/L3) with an MR×NR register-blocked microkernel: MR broadcasts of A
+ *  times NR/VL vectors of packed B per k, llvm.fma on <VL x float>
+ *  (AVX-512: 6×64 or 8×48, whichever wastes less of M, N and the thread
+ *  balance; with avx512_bf16 and bf16×bf16 operands: vdpbf16ps on
+ *  interleaved K pairs). Between K slices the partial sums live in the
+ *  output itself when it is f32 with no epilogue (later slices load-add-store
+ *  C), otherwise in an f32 scratch tile per row piece (row pieces are then
+ *  bounded so the tile stays small); after the last slice the fused epilogue
+ *  runs on the accumulators in registers and the store rounds to the output
+ *  dtype. Edges are zero-padded by the packers and masked on load/store.
+ *  Packing transposes 16×16 blocks in registers (shufflevector butterflies),
+ *  converts f16/bf16 to f32 where needed and applies the fused
+ *  rms_norm/layer_norm prologue to A's rows.
  *
  *  DOT (decode, M ≤ 8 with b stored [N, K]). The grid splits N. A workgroup
  *  copies (and normalizes) a's rows into scratch as f32, then streams rows of
@@ -48,7 +58,7 @@ typedef struct mm_gen {
   int64_t MB, NB, KC, KCU, KCUp; /* KCU: k-units per slice (pairs for bf16); KCUp: padded */
   int64_t MBO;                   /* rows of a workgroup (grid y splits M in MBO-row pieces) */
   bool direct;                   /* K slices accumulate in the f32 output itself */
-  bool pf_c;                     /* prefetch the next microtile's output rows */
+  bool a_direct;                 /* f32 a with unit K stride is not packed */
   int64_t dot_nch, dot_r;
   /* runtime values of the current workgroup */
   LLVMValueRef a, bb, o, scratch;
@@ -204,12 +214,6 @@ static LLVMBasicBlockRef if_begin(mm_gen_t *g, LLVMValueRef cond, const char *na
 static void if_end(mm_gen_t *g, LLVMBasicBlockRef merge) {
   LLVMBuildBr(g->b, merge);
   LLVMPositionBuilderAtEnd(g->b, merge);
-}
-
-static void prefetch(mm_gen_t *g, LLVMValueRef p, int write) {
-  LLVMTypeRef t = g->cg->t_ptr;
-  LLVMValueRef args[4] = {p, c32(g, write), c32(g, 3), c32(g, 1)};
-  qiao_cpu_call_intrinsic(g->cg, "llvm.prefetch", &t, 1, args, 4);
 }
 
 static LLVMValueRef fma_v(mm_gen_t *g, LLVMValueRef x, LLVMValueRef y, LLVMValueRef acc) {
@@ -544,11 +548,20 @@ static void pack_rowcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qia
  * first/last (i1) say whether this is the first/last slice. */
 static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMValueRef kulen,
                            LLVMValueRef cb, LLVMValueRef first, LLVMValueRef last,
-                           LLVMValueRef m_base, LLVMValueRef n_base) {
+                           LLVMValueRef m_base, LLVMValueRef n_base, LLVMValueRef kc0) {
   qiao_cpu_codegen_t *cg = g->cg;
   unsigned vl = g->vl;
   int MR = g->MR, NJ = g->NR / (int)vl, na = MR * NJ;
   LLVMTypeRef vt = vf(g, vl);
+  /* Unpacked A (ap == NULL): row i's elements at arows[i] + 4·k; rows past M
+   * read row M-1 (their results are never stored). */
+  LLVMValueRef arows[MM_MAX_ACC];
+  if (!ap) {
+    for (int i = 0; i < MR; ++i) {
+      LLVMValueRef m = imin(g, add(g, m_base, c64(g, i)), c64(g, g->M - 1));
+      arows[i] = f32_gep(g, g->a, add(g, mul(g, m, c64(g, g->sam)), kc0));
+    }
+  }
   LLVMValueRef acc[MM_MAX_ACC];
   LLVMValueRef masks[MM_MAX_ACC], ncol[MM_MAX_ACC];
   for (int j = 0; j < NJ; ++j) {
@@ -560,16 +573,6 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
     if (cb) {
       LLVMValueRef ld = load_typed(g, vt, byte_gep(g, cb, c64(g, (int64_t)i * vl * 4)), vl * 4);
       acc[i] = LLVMBuildSelect(g->b, first, zero_f(g, vl), ld, "");
-    }
-  }
-  /* Prefetch (for writing) the output rows of the next microtile along N: its
-   * rows are a row stride apart, which the hardware prefetchers do not follow. */
-  if (g->pf_c) {
-    for (int i = 0; i < MR; ++i) {
-      LLVMValueRef m = add(g, m_base, c64(g, i));
-      LLVMValueRef row = add(g, mul(g, m, c64(g, g->som)), add(g, n_base, c64(g, g->NR)));
-      for (int j = 0; j < g->NR * 4; j += 64)
-        prefetch(g, byte_gep(g, qiao_cpu_elem_ptr(cg, g->o, g->ot, row), c64(g, j)), 1);
     }
   }
   if (g->direct && first) {
@@ -616,14 +619,16 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
     for (int u = 0; u < step; ++u) {
       LLVMValueRef ku = add(g, lp.l.iv, c64(g, u));
       LLVMValueRef brow = byte_gep(g, bp, mul(g, ku, c64(g, (int64_t)g->NR * 4)));
-      LLVMValueRef arow = byte_gep(g, ap, mul(g, ku, c64(g, (int64_t)MR * 4)));
+      LLVMValueRef arow = ap ? byte_gep(g, ap, mul(g, ku, c64(g, (int64_t)MR * 4))) : NULL;
       LLVMValueRef bv[MM_MAX_ACC];
       for (int j = 0; j < NJ; ++j) {
         bv[j] = load_typed(g, vt, byte_gep(g, brow, c64(g, (int64_t)j * vl * 4)), vl * 4);
         if (g->pk_bf16) bv[j] = LLVMBuildBitCast(g->b, bv[j], bf_vt, "");
       }
       for (int i = 0; i < MR; ++i) {
-        LLVMValueRef s = load_typed(g, cg->t_f32, byte_gep(g, arow, c64(g, (int64_t)i * 4)), 4);
+        LLVMValueRef s = load_typed(
+            g, cg->t_f32,
+            ap ? byte_gep(g, arow, c64(g, (int64_t)i * 4)) : f32_gep(g, arows[i], ku), 4);
         LLVMValueRef av = qiao_cpu_splat(cg, s, vl);
         if (g->pk_bf16) av = LLVMBuildBitCast(g->b, av, bf_vt, "");
         for (int j = 0; j < NJ; ++j) {
@@ -676,7 +681,7 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   qiao_cpu_codegen_t *cg = g->cg;
   int64_t nkc = cdiv(g->K, g->KC);
   int64_t nbs = g->NB / g->NR; /* micro-panels per B block */
-  int64_t ap_bytes = align64(g->MB * g->KCUp * 4), bp_bytes = align64(g->NB * g->KCUp * 4);
+  int64_t ap_bytes = g->a_direct ? 0 : align64(g->MB * g->KCUp * 4), bp_bytes = align64(g->NB * g->KCUp * 4);
   bool use_cb = nkc > 1 && !g->direct;
   int64_t cb_bytes = use_cb ? align64(rup(g->MBO, g->MR) * g->NB * 4) : 0;
   int64_t st_bytes = kd->has_norm_prologue ? align64(2 * g->MBO * 4) : 0;
@@ -727,14 +732,18 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   LLVMValueRef m0 = add(g, mo0, lic.iv);
   LLVMValueRef mlen = imin(g, c64(g, g->MB), LLVMBuildSub(g->b, molen, lic.iv, ""));
   LLVMValueRef nms = LLVMBuildUDiv(g->b, add(g, mlen, c64(g, g->MR - 1)), c64(g, g->MR), "");
-  if (g->sak == 1)
+  if (g->a_direct)
+    ; /* the microkernel broadcasts straight from a's rows */
+  else if (g->sak == 1)
     pack_kcontig(g, ap, g->a, g->at, g->sam, m0, c64(g, g->M), nms, g->MR, kc0, kclen, kulen,
                  kd->has_norm_prologue, lic.iv, g->MBO);
   else
     pack_rowcontig(g, ap, g->a, g->at, g->sak, m0, c64(g, g->M), nms, g->MR, kc0, kclen, kulen);
   qiao_cpu_loop_t lm, ln;
   qiao_cpu_loop_begin(cg, c64(g, 0), nms, 1, "ms", &lm);
-  LLVMValueRef apan = byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
+  LLVMValueRef apan =
+      g->a_direct ? NULL
+                  : byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
   qiao_cpu_loop_begin(cg, c64(g, 0), nns, 1, "ns", &ln);
   LLVMValueRef bpan = byte_gep(g, bp, mul(g, ln.iv, c64(g, (int64_t)g->NR * g->KCUp * 4)));
   LLVMValueRef cbt = NULL;
@@ -744,7 +753,7 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
     cbt = byte_gep(g, cb, mul(g, t, c64(g, (int64_t)g->MR * g->NR * 4)));
   }
   emit_microtile(g, apan, bpan, kulen, cbt, first, last, add(g, m0, mul(g, lm.iv, c64(g, g->MR))),
-                 add(g, n0, mul(g, ln.iv, c64(g, g->NR))));
+                 add(g, n0, mul(g, ln.iv, c64(g, g->NR))), kc0);
   qiao_cpu_loop_end(cg, &ln);
   qiao_cpu_loop_end(cg, &lm);
   qiao_cpu_loop_end(cg, &lic);
@@ -868,17 +877,13 @@ static void plan_gemm(mm_gen_t *g, int64_t grid[3]) {
     cand[0][0] = 6, cand[0][1] = 16, ncand = 1;
   else if (g->vl != 16)
     cand[0][0] = 8, cand[0][1] = 12, ncand = 1;
-  int64_t kcu_max = 256, mb_max = 144, nb_max = 512;
-  if (getenv("MM_KC")) kcu_max = atoi(getenv("MM_KC"));
-  if (getenv("MM_MB")) mb_max = atoi(getenv("MM_MB"));
-  if (getenv("MM_NB")) nb_max = atoi(getenv("MM_NB"));
-  if (getenv("MM_C1")) ncand = 1;
+  int64_t kcu_max = 1024, mb_max = 144, nb_max = 1024;
   int64_t ku = cdiv(g->K, per);
   int64_t nkc = cdiv(ku, kcu_max);
   g->KCU = rup(cdiv(ku, nkc), 16);
   g->KC = g->KCU * per;
   g->KCUp = rup(g->KCU, g->vl);
-  g->pf_c = getenv("MM_PFC") ? atoi(getenv("MM_PFC")) : 1;
+  g->a_direct = g->at == QIAO_F32 && g->sak == 1 && !kd->has_norm_prologue && !g->pk_bf16;
   g->direct = nkc > 1 && g->ot == QIAO_F32 && kd->n_expr <= 0 && kd->primary_dtype == QIAO_F32;
   /* Pick (MR, NR, NB): minimize the padded work of the busiest thread, plus a
    * per-workgroup charge for re-packing A (~16 columns' worth). Workgroups
@@ -886,10 +891,18 @@ static void plan_gemm(mm_gen_t *g, int64_t grid[3]) {
   double best = -1;
   for (int c = 0; c < ncand; ++c) {
     int mr = cand[c][0], nr = cand[c][1];
-    int64_t strips = cdiv(g->N, nr);
+    int64_t strips = cdiv(g->N, nr), cap = nb_max;
+    if (threads > 1) {
+      /* ~4 workgroups per thread (a late-waking worker still gets a share),
+       * but B blocks of at least two micro-panels. */
+      int64_t want = cdiv(4 * threads, g->batch);
+      int64_t c4 = rup(cdiv(g->N, want), nr);
+      if (c4 < 2 * nr) c4 = 2 * nr;
+      if (c4 < cap) cap = c4;
+    }
     for (int64_t nt = 1; nt <= strips; ++nt) {
       int64_t nb = rup(cdiv(g->N, nt), nr);
-      if (nb > nb_max && nt < strips) continue;
+      if (nb > cap && nt < strips) continue;
       int64_t ntr = cdiv(g->N, nb), mt = 1;
       if (ntr * g->batch < threads) mt = threads;
       int64_t mbo = rup(cdiv(g->M, mt), mr);

@@ -330,6 +330,35 @@ Test(matmul, long_k) {
   run_case(&c);
 }
 
+/* Several K slices (KC = 1024): partial sums in the f32 output itself (no
+ * epilogue), in the scratch tile (epilogue, bf16 output, norm prologue), with
+ * packed (transposed) and unpacked a, and row splits of the grid. */
+Test(matmul, k_slices) {
+  mm_case_t c = f32case(50, 130, 1500, true, false); /* packed a, direct accumulation */
+  run_case(&c);
+  c = f32case(13, 200, 1100, false, false); /* unpacked a, 6×64 and 8×48 edges */
+  run_case(&c);
+  c = f32case(37, 70, 1100, false, true);
+  c.epi = EPI_BIAS_SILU;
+  run_case(&c);
+  c = f32case(30, 40, 1100, false, false);
+  c.at = c.bt = c.ot = QIAO_BF16;
+  run_case(&c);
+  c = f32case(20, 50, 1100, false, true);
+  c.norm = 1;
+  c.norm_dt = QIAO_F32;
+  run_case(&c);
+  c = f32case(400, 20, 1100, false, false); /* too few N blocks: M splits the grid */
+  c.epi = EPI_BIAS;
+  run_case(&c);
+  c = f32case(700, 20, 1030, false, true); /* scratch tile bound: several row blocks */
+  c.epi = EPI_RESID;
+  c.threads = 1;
+  run_case(&c);
+  c = f32case(300, 10, 1100, false, false); /* direct accumulation with an M split */
+  run_case(&c);
+}
+
 Test(matmul, batch_broadcast) {
   mm_case_t c = f32case(17, 33, 20, false, false);
   c.nbd_a = 2, c.ba[0] = 2, c.ba[1] = 3;
