@@ -35,6 +35,7 @@ typedef struct qiao_cpu_codegen {
   unsigned vec_f32;    /* f32 lanes per vector register */
   unsigned n_vregs;    /* architectural vector registers (32 / 16 / 32) */
   int32_t n_threads;   /* threads the kernels will be dispatched on (a grid-size hint) */
+  bool is_host;        /* the module targets this process's CPU (JIT-able) */
   /* Cached types. */
   LLVMTypeRef t_void, t_i1, t_i8, t_i16, t_i32, t_i64, t_f16, t_bf16, t_f32, t_f64, t_ptr;
   LLVMTypeRef t_entry; /* the entry function type */

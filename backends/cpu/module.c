@@ -37,6 +37,12 @@ struct qiao_cpu_module {
 /* LLVM's target registry is process-global; initialize it once. */
 static pthread_once_t g_llvm_once = PTHREAD_ONCE_INIT;
 static void llvm_init_once(void) {
+  /* Every target libLLVM carries: the host for JIT, others for AOT
+   * cross-compilation (aarch64 from x86-64 and back). */
+  LLVMInitializeAllTargetInfos();
+  LLVMInitializeAllTargets();
+  LLVMInitializeAllTargetMCs();
+  LLVMInitializeAllAsmPrinters();
   LLVMInitializeNativeTarget();
   LLVMInitializeNativeAsmPrinter();
 }
@@ -71,18 +77,21 @@ qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_mo
   m->opt_level = opts && opts->opt_level ? (opts->opt_level < 0 ? 0 : opts->opt_level) : 3;
   cg->n_threads = opts && opts->n_threads > 0 ? opts->n_threads : 1;
 
+  /* Host defaults; a cross target (opts->triple) defaults to its generic CPU. */
+  bool cross = opts && opts->triple && *opts->triple;
   char *host_name = LLVMGetHostCPUName();
   char *host_feat = LLVMGetHostCPUFeatures();
-  cg->cpu_name = strdup(opts && opts->cpu ? opts->cpu : host_name);
-  cg->cpu_features = strdup(opts && opts->features ? opts->features : host_feat);
+  cg->cpu_name = strdup(opts && opts->cpu ? opts->cpu : cross ? "generic" : host_name);
+  cg->cpu_features = strdup(opts && opts->features ? opts->features : cross ? "" : host_feat);
   LLVMDisposeMessage(host_name);
   LLVMDisposeMessage(host_feat);
 
-  char *triple = LLVMGetDefaultTargetTriple();
+  char *triple = cross ? LLVMCreateMessage(opts->triple) : LLVMGetDefaultTargetTriple();
   LLVMTargetRef target;
   char *err = NULL;
   if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-    qiao_status_t st = qiao_status_make(QIAO_INTERNAL, "LLVM has no target for %s: %s", triple,
+    qiao_status_t st = qiao_status_make(cross ? QIAO_INVALID_ARGUMENT : QIAO_INTERNAL,
+                                        "LLVM has no target for '%s': %s", triple,
                                         err ? err : "?");
     LLVMDisposeMessage(err);
     LLVMDisposeMessage(triple);
@@ -103,6 +112,7 @@ qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_mo
   cg->has_avx512fp16 = has_feature(f, "avx512fp16");
   cg->has_avx2 = has_feature(f, "avx2");
   cg->has_fma = has_feature(f, "fma");
+  cg->is_host = !cross;
   cg->has_neon = has_feature(f, "neon") || strstr(triple, "aarch64") != NULL;
   if (cg->has_avx512f) cg->vec_bytes = 64, cg->n_vregs = 32;
   else if (cg->has_avx2) cg->vec_bytes = 32, cg->n_vregs = 16;
@@ -323,6 +333,12 @@ static int run_command(char *const argv[]) {
 
 qiao_status_t qiao_cpu_module_emit_shared(qiao_cpu_module_t *m, const char *path) {
   if (!m->cg.mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  const char *cc_env = getenv("CC");
+  if (!m->cg.is_host && !(cc_env && *cc_env))
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "%s: a shared library for %s needs a cross linker: set CC (e.g. "
+                            "aarch64-linux-gnu-gcc) or emit an object",
+                            path, LLVMGetTarget(m->cg.mod));
   QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
   add_entry_table(m);
   char obj[4096], so[4096];
@@ -361,6 +377,10 @@ qiao_status_t qiao_cpu_module_jit(qiao_cpu_module_t *m, qiao_hal_device_t *d,
   *out_exe = NULL;
   qiao_cpu_codegen_t *cg = &m->cg;
   if (!cg->mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  if (!cg->is_host)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "module targets %s (cpu %s): it can be emitted, not run in this process",
+                            LLVMGetTarget(cg->mod), cg->cpu_name);
   QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
 
   LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();

@@ -21,8 +21,10 @@ extern "C" {
 typedef struct qiao_cpu_module qiao_cpu_module_t;
 
 typedef struct qiao_cpu_options {
-  const char *cpu;      /* NULL: the host CPU (LLVMGetHostCPUName) */
-  const char *features; /* NULL: the host's features */
+  const char *triple;   /* NULL: the host ("x86_64-pc-linux-gnu"); else a cross target such as
+                           "aarch64-unknown-linux-gnu" (emit only: object, shared library, IR) */
+  const char *cpu;      /* NULL: the host CPU (LLVMGetHostCPUName); "generic" for a cross triple */
+  const char *features; /* NULL: the host's features ("" for a cross triple) */
   int32_t n_threads;    /* threads the kernels will run on (grid sizing); 0: 1 */
   int32_t opt_level;    /* 0..3; default 3 when 0 is not explicitly wanted: use -1 for O0 */
 } qiao_cpu_options_t;
