@@ -363,6 +363,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < nb; ++i)
       b[i] = (float)((rng = rng * 6364136223846793005ull + 1) >> 40) / 16777216.0f - 0.5f;
     double flops = 2.0 * (double)c->M * (double)c->N * (double)c->K;
+    double g_at[16] = {0}, gp_at[16] = {0}; /* per thread count, for the scaling line */
     int reps = o.reps;
     if (flops < 1e8 && reps < 21) reps = 21;
     for (int ti = 0; ti < o.n_threads; ++ti) {
@@ -422,6 +423,7 @@ int main(int argc, char **argv) {
       double g = flops / sq_.med * 1e-9;
       double gp = best >= 0 ? flops / sp[best].med * 1e-9 : 0;
       double ratio = gp > 0 ? g / gp : 0;
+      if (ti < 16) g_at[ti] = g, gp_at[ti] = gp;
       double gbs = c->M == 1 ? (double)nb * 4 / sq_.med * 1e-9 : 0;
       if (o.json) {
         printf("%s  {\"name\": \"%s\", \"shape\": [%ld, %ld, %ld], \"transpose_b\": %s, "
@@ -451,6 +453,14 @@ int main(int argc, char **argv) {
       }
       fflush(stdout);
       qiao_mm_destroy(&q);
+    }
+    /* Does the second thread pay? (The issue asks to check that 2 threads really scale.) */
+    if (!o.json && o.n_threads >= 2 && o.n_threads <= 16 && o.threads[0] == 1 && g_at[0] > 0) {
+      int last = o.n_threads - 1;
+      double sq = g_at[last] / g_at[0], spr = gp_at[0] > 0 ? gp_at[last] / gp_at[0] : 0;
+      printf("%-22s     scaling 1->%d threads: qiao x%.2f, best peer x%.2f%s\n", c->name,
+             o.threads[last], sq, spr,
+             sq < 0.75 * o.threads[last] ? "  (below 75% of linear: memory-bound or disturbed)" : "");
     }
     free(a);
     free(b);
