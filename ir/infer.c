@@ -31,9 +31,12 @@ static qiao_status_t check_type(const char *op, const char *what, const qiao_typ
     if (t->shape.dims[i] < 0)
       return BAD("%s: %s has a negative dimension %lld at axis %d", op, what,
                  (long long)t->shape.dims[i], i);
+  /* Zero dims count as 1 here: a [0, 2^40, 2^40, 2^40] tensor holds no
+   * element, but its row-major strides (computed everywhere downstream)
+   * would still overflow. */
   int64_t numel = 1;
   for (int i = 0; i < t->shape.rank; ++i)
-    if (__builtin_mul_overflow(numel, t->shape.dims[i], &numel))
+    if (t->shape.dims[i] != 0 && __builtin_mul_overflow(numel, t->shape.dims[i], &numel))
       return BAD("%s: %s has more elements than fit in 64 bits", op, what);
   return NULL;
 }
@@ -382,7 +385,8 @@ static qiao_status_t infer_concat(const qiao_type_t *t, int32_t n, const qiao_at
                    "differ)",
                    (int)i, shape_str(&t[i].shape, b1, sizeof b1),
                    shape_str(&t[0].shape, b2, sizeof b2), (int)d, (int)ax);
-    total += t[i].shape.dims[ax];
+    if (__builtin_add_overflow(total, t[i].shape.dims[ax], &total))
+      return BAD("concat: the result's axis %d has more elements than fit in 64 bits", (int)ax);
   }
   *out = t[0];
   out->shape.dims[ax] = total;
@@ -485,6 +489,10 @@ static qiao_status_t infer_attention(const qiao_type_t *t, int32_t n, const qiao
   if (a->causal && qd[2] > kd[2])
     return BAD("attention: causal needs Sq <= Skv, got Sq=%lld, Skv=%lld", (long long)qd[2],
                (long long)kd[2]);
+  /* A window makes attention causal (docs/design.md), with the same need. */
+  if (a->window > 0 && qd[2] > kd[2])
+    return BAD("attention: window (which makes it causal) needs Sq <= Skv, got Sq=%lld, Skv=%lld",
+               (long long)qd[2], (long long)kd[2]);
   *out = *q;
   out->shape.dims[3] = vd[3];
   return NULL;
@@ -602,6 +610,13 @@ qiao_status_t qiao_ir_infer_op(qiao_op_kind_t kind, const qiao_type_t *operand_t
   if (st) return st;
   /* Zero the unused dims so results compare equal with memcmp-free equality
    * and print the same wherever they came from. */
+  /* Results too: broadcasting, matmul, gather and concat can build a shape
+   * whose element count overflows from operands whose counts do not. */
+  for (int i = 0; i < s->n_results; ++i) {
+    char what[32];
+    snprintf(what, sizeof what, "result %d", i);
+    QIAO_RETURN_IF_ERROR(check_type(s->name, what, &res[i]));
+  }
   for (int i = 0; i < s->n_results; ++i) {
     for (int d = res[i].shape.rank; d < QIAO_MAX_RANK; ++d) res[i].shape.dims[d] = 0;
     out_result_types[i] = res[i];

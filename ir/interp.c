@@ -181,6 +181,23 @@ static double unary_f(qiao_op_kind_t k, const qiao_attrs_t *a, double x) {
   }
 }
 
+/* An i64 as a double rounded to odd (truncate to 53 significant bits, set
+ * the last one when bits were dropped). Rounding that double once more to
+ * any dtype with at most 51 significant bits (f32 and smaller) gives the
+ * nearest-even rounding of the integer itself; a plain (double) conversion
+ * would round twice. */
+static double i64_to_double_odd(int64_t v) {
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  if (u < ((uint64_t)1 << 53))
+    return (double)v;
+  int shift = 64 - __builtin_clzll(u) - 53;
+  uint64_t kept = u >> shift;
+  if (u & (((uint64_t)1 << shift) - 1))
+    kept |= 1;
+  double d = ldexp((double)kept, shift);
+  return v < 0 ? -d : d;
+}
+
 static qiao_status_t run_unary(const qiao_graph_t *g, const qiao_op_t *op, qiao_tensor_t *x,
                                qiao_tensor_t *out) {
   int64_t n = qiao_shape_numel(&out->type.shape);
@@ -189,6 +206,8 @@ static qiao_status_t run_unary(const qiao_graph_t *g, const qiao_op_t *op, qiao_
     for (int64_t i = 0; i < n; ++i) {
       if (is_intlike(in) && qiao_dtype_is_int(to))
         st_i64_sat(out, i, ld_i64(x, i));
+      else if (in == QIAO_I64 && qiao_dtype_is_float(to))
+        st(out, i, i64_to_double_odd(ld_i64(x, i)));
       else
         st(out, i, ld(x, i)); /* float/bool targets and float → int: storage rules */
     }

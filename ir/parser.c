@@ -46,7 +46,8 @@
  * - The return values must match the signature's output types in number
  *   and type. Zero inputs and zero outputs are allowed by the syntax.
  * - Shapes: at most 8 dims. Types that introduce tensors (inputs, params,
- *   consts) have each dim in [0, 2^40] and at most 2^53 elements; result and
+ *   consts) have each dim in [0, 2^40] and at most 2^53 elements (zero dims
+ *   counted as 1, so an empty tensor's strides fit as well); result and
  *   output types only need non-negative dims (they are checked against the
  *   inferred types, which may grow past that, e.g. through concat).
  *
@@ -275,9 +276,10 @@ static bool parse_type(parser_t *p, qiao_type_t *out, bool limit) {
       if (d < 0) return fail_at(p, tok_loc(&dt), "dimension must not be negative");
       if (limit) {
         if (d > MAX_DIM) return fail_at(p, tok_loc(&dt), "dimension too large (at most 2^40)");
+        /* zero dims count as 1: strides of an empty tensor must fit too */
         if (d && numel > MAX_NUMEL / d)
           return fail_at(p, tok_loc(&dt), "tensor too large (at most 2^53 elements)");
-        numel *= d;
+        if (d) numel *= d;
       }
       out->shape.dims[out->shape.rank++] = d;
       if (tok_is(p, QIAO_TOK_COMMA)) {

@@ -60,8 +60,11 @@ static qiao_status_t op_error(const qiao_graph_t *g, int32_t op_id, const char *
 static bool type_valid(const qiao_type_t *t) {
   if ((int)t->dtype < 0 || t->dtype >= QIAO_DTYPE_COUNT) return false;
   if (t->shape.rank < 0 || t->shape.rank > QIAO_MAX_RANK) return false;
-  for (int i = 0; i < t->shape.rank; ++i)
+  int64_t numel = 1; /* zero dims counted as 1, as shape inference does */
+  for (int i = 0; i < t->shape.rank; ++i) {
     if (t->shape.dims[i] < 0) return false;
+    if (t->shape.dims[i] && __builtin_mul_overflow(numel, t->shape.dims[i], &numel)) return false;
+  }
   return true;
 }
 

@@ -550,3 +550,76 @@ Test(infer, moe) {
 
 /* Every op kind has a test above: a guard for when kinds are added. */
 Test(infer, every_kind_covered) { cr_expect_eq(QIAO_OP_KIND_COUNT, 36); }
+
+/* ------------------------------------------------------- review: overflow */
+
+/* A type with 64-bit dims (ty() takes ints). */
+static qiao_type_t ty64(qiao_dtype_t dt, int rank, const int64_t *dims) {
+  qiao_type_t t;
+  memset(&t, 0, sizeof t);
+  t.dtype = dt;
+  t.shape.rank = rank;
+  memcpy(t.shape.dims, dims, sizeof(int64_t) * (size_t)rank);
+  return t;
+}
+
+static void expect_infer_error(qiao_op_kind_t kind, const qiao_type_t *in, int n,
+                               const qiao_attrs_t *a, const char *needle) {
+  qiao_attrs_t d = defaults(kind);
+  qiao_type_t out[2];
+  memset(out, 0, sizeof out);
+  qiao_status_t s = qiao_ir_infer_op(kind, in, n, a ? a : &d, out);
+  char b[128];
+  cr_assert_not_null(s, "%s: expected an error containing '%s', got %s", qiao_op_name(kind),
+                     needle, qiao_type_str(&out[0], b, sizeof b));
+  cr_expect(strstr(qiao_status_message(s), needle), "'%s' not in: %s", needle,
+            qiao_status_message(s));
+  qiao_status_free(s);
+}
+
+/* Operands whose element counts fit can build a result whose count does not
+ * (docs/design.md: any such shape is rejected). */
+Test(infer, result_element_count_overflow_is_rejected) {
+  const int64_t big = (int64_t)1 << 40;
+  qiao_type_t col = ty64(QIAO_F32, 2, (int64_t[]){big, 1});
+  qiao_type_t row = ty64(QIAO_F32, 2, (int64_t[]){1, big});
+  expect_infer_error(QIAO_OP_ADD, TYPES(col, row), 2, NULL,
+                     "add: result 0 has more elements than fit in 64 bits");
+  expect_infer_error(QIAO_OP_MATMUL, TYPES(col, row), 2, NULL,
+                     "matmul: result 0 has more elements than fit in 64 bits");
+  qiao_type_t table = ty64(QIAO_F32, 2, (int64_t[]){4, big});
+  qiao_type_t idx = ty64(QIAO_I32, 2, (int64_t[]){big, 2});
+  expect_infer_error(QIAO_OP_GATHER, TYPES(table, idx), 2, NULL,
+                     "gather: result 0 has more elements than fit in 64 bits");
+  /* concat's summed axis itself overflows int64 */
+  qiao_type_t huge = ty64(QIAO_F32, 1, (int64_t[]){(int64_t)1 << 62});
+  qiao_attrs_t a = defaults(QIAO_OP_CONCAT);
+  expect_infer_error(QIAO_OP_CONCAT, TYPES(huge, huge, huge), 3, &a,
+                     "more elements than fit in 64 bits");
+}
+
+/* A zero-size tensor still has row-major strides; with dims whose product
+ * overflows they overflow too (UB in every consumer that computes them). */
+Test(infer, zero_size_shape_with_overflowing_dims_is_rejected) {
+  const int64_t big = (int64_t)1 << 40;
+  qiao_type_t z = ty64(QIAO_F32, 4, (int64_t[]){0, big, big, big});
+  expect_infer_error(QIAO_OP_EXP, TYPES(z), 1, NULL,
+                     "exp: operand 0 has more elements than fit in 64 bits");
+  qiao_type_t ok = ty64(QIAO_F32, 3, (int64_t[]){0, big, 4});
+  qiao_type_t out[2];
+  qiao_attrs_t d = defaults(QIAO_OP_EXP);
+  qiao_status_t s = qiao_ir_infer_op(QIAO_OP_EXP, &ok, 1, &d, out);
+  cr_expect_null(s, "%s", s ? qiao_status_message(s) : "");
+  qiao_status_free(s);
+}
+
+/* A window makes attention causal, so it has causal's need Sq <= Skv (the
+ * first queries would otherwise sit before position 0 and see nothing). */
+Test(infer, attention_window_needs_sq_le_skv) {
+  qiao_attrs_t a = defaults(QIAO_OP_ATTENTION);
+  a.window = 2;
+  ERR(QIAO_OP_ATTENTION, &a, "window (which makes it causal) needs Sq <= Skv, got Sq=4, Skv=3",
+      ty(QIAO_F32, 4, 1, 2, 4, 8), ty(QIAO_F32, 4, 1, 2, 3, 8), ty(QIAO_F32, 4, 1, 2, 3, 8));
+  OK(QIAO_OP_ATTENTION, &a, "f32[1, 2, 3, 8]", ty(QIAO_F32, 4, 1, 2, 3, 8),
+     ty(QIAO_F32, 4, 1, 2, 5, 8), ty(QIAO_F32, 4, 1, 2, 5, 8));
+}

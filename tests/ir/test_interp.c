@@ -360,6 +360,37 @@ Test(interp_cast, int_to_int_saturates_exactly) {
   qiao_ir_graph_destroy(g);
 }
 
+/* i64 → float rounds to nearest even from the integer itself (design:
+ * "cast to a float dtype rounds to nearest even"). Going through a double
+ * first rounds twice: 2^60 + 2^36 + 1 becomes the f32 tie 2^60 + 2^36 and
+ * then 2^60, where the correct f32 is 2^60 + 2^37. */
+Test(interp_cast, i64_to_float_rounds_once) {
+  qiao_graph_t *g = new_graph();
+  int32_t x = input(g, "x", ty(QIAO_I64, 1, 4));
+  qiao_attrs_t a = defaults(QIAO_OP_CAST);
+  a.to = QIAO_F32;
+  qiao_attrs_t b = defaults(QIAO_OP_CAST);
+  b.to = QIAO_BF16;
+  outputs(g, 2, op(g, QIAO_OP_CAST, &a, 1, x), op(g, QIAO_OP_CAST, &b, 1, x));
+  qiao_tensor_t *in;
+  cr_assert_null(qiao_tensor_create(ty(QIAO_I64, 1, 4), &in));
+  const int64_t f32_case = (1LL << 60) + (1LL << 36) + 1;
+  const int64_t bf16_case = (1LL << 60) + (1LL << 52) + 1;
+  int64_t vals[4] = {f32_case, -f32_case, bf16_case, -bf16_case};
+  memcpy(in->data, vals, sizeof vals);
+  qiao_tensor_t *out[2];
+  run(g, &in, out);
+  const float *f = out[0]->data;
+  cr_expect_eq(f[0], 0x1p60f + 0x1p37f, "f32: got %a", (double)f[0]);
+  cr_expect_eq(f[1], -(0x1p60f + 0x1p37f), "f32: got %a", (double)f[1]);
+  /* bf16 keeps 8 significant bits: the ulp at 2^60 is 2^53 */
+  cr_expect_eq(at(out[1], 2), 0x1p60 + 0x1p53, "bf16: got %a", at(out[1], 2));
+  cr_expect_eq(at(out[1], 3), -(0x1p60 + 0x1p53), "bf16: got %a", at(out[1], 3));
+  qiao_tensor_destroy(in);
+  free_all(out, 2);
+  qiao_ir_graph_destroy(g);
+}
+
 /* ------------------------------------------------------------------- matmul */
 
 /* a: [Ba..., M, K] (or [.., K, M] when ta), b likewise; batch broadcast

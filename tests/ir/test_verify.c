@@ -271,3 +271,27 @@ Test(verify, null_graph) {
   cr_expect(s && strstr(qiao_status_message(s), "graph is NULL"));
   qiao_status_free(s);
 }
+
+/* An input whose element count overflows 64 bits (or an empty one whose
+ * strides would) is no valid type: qiao_shape_numel on it is UB. Shape
+ * inference rejects it as an operand; the verifier must reject it too when
+ * no op reads it (an input returned as is). */
+Test(verify, input_with_overflowing_element_count) {
+  const int64_t big = (int64_t)1 << 40;
+  qiao_type_t t;
+  memset(&t, 0, sizeof t);
+  t.dtype = QIAO_F32;
+  t.shape.rank = 3;
+  t.shape.dims[0] = t.shape.dims[1] = t.shape.dims[2] = big;
+  for (int empty = 0; empty < 2; ++empty) {
+    if (empty) t.shape.dims[0] = 0; /* no element, but its strides overflow */
+    qiao_graph_t *g;
+    int32_t v;
+    cr_assert_null(qiao_ir_graph_create("g", &g));
+    cr_assert_null(qiao_ir_graph_add_input(g, "x", t2(QIAO_F32, 4, 8), &v));
+    cr_assert_null(qiao_ir_graph_set_outputs(g, &v, 1));
+    g->values[v].type = t;
+    g->output_types[0] = t;
+    expect_bad(g, "input %x has an invalid type");
+  }
+}
