@@ -184,10 +184,15 @@ void qiao_hal_thread_pool_destroy(qiao_hal_thread_pool_t *pool) {
 
 int32_t qiao_hal_thread_pool_size(const qiao_hal_thread_pool_t *pool) { return pool->n_threads; }
 
+/* bytes rounded up to whole cache lines; 0 when that overflows size_t. */
+static size_t scratch_rounded(size_t bytes) {
+  return bytes > SIZE_MAX - 63 ? 0 : (bytes + 63) / 64 * 64;
+}
+
 static qiao_status_t grow_scratch(pool_slot_t *slot, size_t bytes) {
   if (slot->scratch_size >= bytes) return NULL;
-  size_t rounded = (bytes + 63) / 64 * 64;
-  void *p = aligned_alloc(64, rounded);
+  size_t rounded = scratch_rounded(bytes);
+  void *p = rounded ? aligned_alloc(64, rounded) : NULL;
   if (!p)
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED,
                             "thread pool: cannot allocate %zu bytes of worker scratch", bytes);
@@ -203,7 +208,8 @@ static qiao_status_t run_nested(int64_t n, size_t scratch_bytes, qiao_hal_pool_f
                                 void *ctx) {
   void *scratch = NULL;
   if (scratch_bytes) {
-    scratch = aligned_alloc(64, (scratch_bytes + 63) / 64 * 64);
+    size_t rounded = scratch_rounded(scratch_bytes);
+    scratch = rounded ? aligned_alloc(64, rounded) : NULL;
     if (!scratch)
       return qiao_status_make(QIAO_RESOURCE_EXHAUSTED,
                               "thread pool: cannot allocate %zu bytes of worker scratch",

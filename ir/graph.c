@@ -55,6 +55,46 @@ const char *qiao_ir_graph_strdup(qiao_graph_t *g, const char *s, size_t len) {
   return d;
 }
 
+/* ------------------------------------------------------------------ names */
+
+/* Open-addressing hash of value names → ids, so lookups (and the duplicate
+ * check on every new value) stay O(1): parsing is linear in the file. */
+struct qiao_name_index {
+  int32_t *slots; /* value id + 1; 0 = empty */
+  uint32_t cap;   /* power of two */
+  uint32_t count;
+};
+
+static uint32_t name_hash(const char *s) {
+  uint32_t h = 2166136261u;
+  for (; *s; ++s) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+static void index_insert(qiao_graph_t *g, int32_t id);
+
+static void index_grow(qiao_graph_t *g) {
+  struct qiao_name_index *ix = g->names;
+  uint32_t old_cap = ix->cap;
+  int32_t *old = ix->slots;
+  ix->cap = old_cap ? old_cap * 2 : 256;
+  ix->slots = calloc(ix->cap, sizeof(int32_t));
+  if (!ix->slots) abort();
+  ix->count = 0;
+  for (uint32_t i = 0; i < old_cap; ++i)
+    if (old[i]) index_insert(g, old[i] - 1);
+  free(old);
+}
+
+static void index_insert(qiao_graph_t *g, int32_t id) {
+  struct qiao_name_index *ix = g->names;
+  if ((ix->count + 1) * 2 > ix->cap) index_grow(g);
+  uint32_t m = ix->cap - 1, i = name_hash(g->values[id].name) & m;
+  while (ix->slots[i]) i = (i + 1) & m;
+  ix->slots[i] = id + 1;
+  ix->count++;
+}
+
 /* ------------------------------------------------------------------ graph */
 
 qiao_status_t qiao_ir_graph_create(const char *name, qiao_graph_t **out_graph) {
@@ -63,6 +103,12 @@ qiao_status_t qiao_ir_graph_create(const char *name, qiao_graph_t **out_graph) {
   if (!g) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   g->arena = calloc(1, sizeof(qiao_arena_t));
   if (!g->arena) {
+    free(g);
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  g->names = calloc(1, sizeof(*g->names));
+  if (!g->names) {
+    free(g->arena);
     free(g);
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   }
@@ -75,6 +121,8 @@ void qiao_ir_graph_destroy(qiao_graph_t *g) {
   if (!g) return;
   free(g->values);
   free(g->ops);
+  if (g->names) free(g->names->slots);
+  free(g->names);
   arena_free(g->arena);
   free(g);
 }
@@ -96,6 +144,15 @@ static int32_t push_value(qiao_graph_t *g) {
 
 int32_t qiao_ir_graph_find_value(const qiao_graph_t *g, const char *name) {
   if (!name) return -1;
+  const struct qiao_name_index *ix = g->names;
+  if (ix && ix->cap) {
+    uint32_t m = ix->cap - 1, i = name_hash(name) & m;
+    for (; ix->slots[i]; i = (i + 1) & m) {
+      int32_t id = ix->slots[i] - 1;
+      if (id < g->n_values && g->values[id].name && !strcmp(g->values[id].name, name)) return id;
+    }
+    return -1;
+  }
   for (int32_t i = 0; i < g->n_values; ++i)
     if (g->values[i].name && !strcmp(g->values[i].name, name)) return i;
   return -1;
@@ -117,11 +174,17 @@ qiao_status_t qiao_ir_graph_add_input(qiao_graph_t *g, const char *name, qiao_ty
   v->name = qiao_ir_graph_strdup(g, name, (size_t)-1);
   v->type = type;
   v->kind = QIAO_VALUE_INPUT;
-  int32_t *ins = qiao_ir_graph_alloc(g, sizeof(int32_t) * (size_t)(g->n_inputs + 1));
-  if (g->n_inputs) memcpy(ins, g->inputs, sizeof(int32_t) * (size_t)g->n_inputs);
-  ins[g->n_inputs] = id;
-  v->input_index = g->n_inputs;
-  g->inputs = ins;
+  if (g->names) index_insert(g, id);
+  if (g->n_inputs == g->cap_inputs) {
+    /* grow by doubling inside the arena: O(n) copying over n inputs */
+    int32_t cap = g->cap_inputs ? g->cap_inputs * 2 : 8;
+    int32_t *ins = qiao_ir_graph_alloc(g, sizeof(int32_t) * (size_t)cap);
+    if (g->n_inputs) memcpy(ins, g->inputs, sizeof(int32_t) * (size_t)g->n_inputs);
+    g->inputs = ins;
+    g->cap_inputs = cap;
+  }
+  g->inputs[g->n_inputs] = id;
+  g->values[id].input_index = g->n_inputs;
   g->n_inputs++;
   if (out_value) *out_value = id;
   return NULL;
@@ -221,15 +284,17 @@ qiao_status_t qiao_ir_graph_add_op(qiao_graph_t *g, qiao_op_kind_t kind, const i
   op->operands = qiao_ir_graph_alloc(g, sizeof(int32_t) * (size_t)(n_operands ? n_operands : 1));
   if (n_operands) memcpy(op->operands, operands, sizeof(int32_t) * (size_t)n_operands);
   op->attrs = a;
-  /* Deep-copy arena-owned attribute payloads so the graph owns them. */
+  /* Deep-copy attribute payloads so the graph owns them (an empty payload
+   * still gets a graph-owned block, never the caller's pointer). */
   if (a.param_name) op->attrs.param_name = qiao_ir_graph_strdup(g, a.param_name, (size_t)-1);
-  if (a.const_f && a.n_values > 0) {
-    op->attrs.const_f = qiao_ir_graph_alloc(g, sizeof(double) * (size_t)a.n_values);
-    memcpy(op->attrs.const_f, a.const_f, sizeof(double) * (size_t)a.n_values);
+  size_t nv = a.n_values > 0 ? (size_t)a.n_values : 0;
+  if (a.const_f) {
+    op->attrs.const_f = qiao_ir_graph_alloc(g, sizeof(double) * (nv ? nv : 1));
+    if (nv) memcpy(op->attrs.const_f, a.const_f, sizeof(double) * nv);
   }
-  if (a.const_i && a.n_values > 0) {
-    op->attrs.const_i = qiao_ir_graph_alloc(g, sizeof(int64_t) * (size_t)a.n_values);
-    memcpy(op->attrs.const_i, a.const_i, sizeof(int64_t) * (size_t)a.n_values);
+  if (a.const_i) {
+    op->attrs.const_i = qiao_ir_graph_alloc(g, sizeof(int64_t) * (nv ? nv : 1));
+    if (nv) memcpy(op->attrs.const_i, a.const_i, sizeof(int64_t) * nv);
   }
   op->n_results = s->n_results;
   op->types_written = result_types != NULL;
@@ -244,6 +309,7 @@ qiao_status_t qiao_ir_graph_add_op(qiao_graph_t *g, qiao_op_kind_t kind, const i
     v->def_op = op_id;
     v->def_result = i;
     op->results[i] = vid;
+    if (v->name && g->names) index_insert(g, vid);
   }
   if (out_op) *out_op = op_id;
   return NULL;

@@ -251,8 +251,8 @@ qiao_status_t qiao_safetensors_parse(const void *data, size_t len, const char *n
   qiao_status_t s = NULL;
   qiao_safetensors_t *st = calloc(1, sizeof *st);
   size_t cap = json_object_size(root);
-  st->entries = calloc(cap ? cap : 1, sizeof *st->entries);
-  if (!st->entries) {
+  if (st) st->entries = calloc(cap ? cap : 1, sizeof *st->entries);
+  if (!st || !st->entries) {
     free(st);
     json_decref(root);
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "%s: out of memory", path);

@@ -271,12 +271,13 @@ typedef struct qiao_graph {
   qiao_value_t *values;
   int32_t n_ops, cap_ops;
   qiao_op_t *ops;          /* in program order (defs before uses) */
-  int32_t n_inputs;
+  int32_t n_inputs, cap_inputs;
   int32_t *inputs;         /* value ids */
   int32_t n_outputs;
   int32_t *outputs;        /* value ids, as in `return` */
   qiao_type_t *output_types; /* declared in the signature, n_outputs of them */
   qiao_loc_t loc;
+  struct qiao_name_index *names; /* private: name → value id hash (graph.c) */
 } qiao_graph_t;
 
 /* Creates an empty graph named `name` (copied). Destroy with

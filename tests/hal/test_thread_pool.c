@@ -121,3 +121,48 @@ Test(thread_pool, bad_arguments) {
   qiao_status_free(st);
   qiao_hal_device_release(d);
 }
+
+static void touch_scratch(void *p, int64_t begin, int64_t end, int32_t worker, void *scratch) {
+  (void)begin, (void)end, (void)worker;
+  atomic_fetch_add((_Atomic int32_t *)p, 1);
+  if (scratch) memset(scratch, 0, 256); /* far less than what was asked for */
+}
+
+typedef struct huge_nested_ctx {
+  qiao_hal_device_t *d;
+  _Atomic int32_t calls, errors;
+} huge_nested_ctx_t;
+
+static void huge_nested_outer(void *p, int64_t begin, int64_t end, int32_t worker,
+                              void *scratch) {
+  (void)worker, (void)scratch;
+  huge_nested_ctx_t *c = p;
+  for (int64_t i = begin; i < end; ++i) {
+    qiao_status_t st =
+        qiao_hal_device_parallel_for(c->d, 4, 0, SIZE_MAX - 10, touch_scratch, &c->calls);
+    if (st) atomic_fetch_add(&c->errors, 1);
+    qiao_status_free(st);
+  }
+}
+
+/* A scratch size whose rounding up to 64 bytes overflows size_t must fail,
+ * not hand the function a block smaller than it asked for. Both the pooled
+ * path and the nested (inline) path. */
+Test(thread_pool, huge_scratch_is_an_error) {
+  const char *uris[] = {"cpu:threads=1", "cpu:threads=2"};
+  for (int u = 0; u < 2; ++u) {
+    qiao_hal_device_t *d = NULL;
+    cr_assert_null(qiao_hal_device_open(uris[u], &d));
+    _Atomic int32_t calls = 0;
+    qiao_status_t st = qiao_hal_device_parallel_for(d, 64, 1, SIZE_MAX - 10, touch_scratch, &calls);
+    cr_assert_not_null(st, "%s: scratch of SIZE_MAX - 10 bytes was accepted", uris[u]);
+    qiao_status_free(st);
+    cr_expect_eq(atomic_load(&calls), 0);
+    huge_nested_ctx_t c = {d, 0, 0};
+    cr_assert_null(qiao_hal_device_parallel_for(d, 2, 1, 0, huge_nested_outer, &c));
+    cr_expect_eq(atomic_load(&c.errors), 2, "%s: nested parallel-for took the huge scratch",
+                 uris[u]);
+    cr_expect_eq(atomic_load(&c.calls), 0);
+    qiao_hal_device_release(d);
+  }
+}
