@@ -100,6 +100,13 @@ LLVMValueRef qiao_cpu_load_f32(qiao_cpu_codegen_t *cg, LLVMValueRef base, qiao_d
  * f8e4m3 saturating, ints toward zero saturating, bool != 0) and stores. */
 void qiao_cpu_store_f32(qiao_cpu_codegen_t *cg, LLVMValueRef v, LLVMValueRef base, qiao_dtype_t dt,
                         LLVMValueRef index, unsigned lanes);
+/* The conversions inside load/store, for callers that load or store by other
+ * means (masked intrinsics): storage lanes of dt → f32, and f32 → storage
+ * lanes of dt with the IR's rounding rules. */
+LLVMValueRef qiao_cpu_storage_to_f32(qiao_cpu_codegen_t *cg, LLVMValueRef raw, qiao_dtype_t dt,
+                                     unsigned lanes);
+LLVMValueRef qiao_cpu_f32_to_storage(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt,
+                                     unsigned lanes);
 /* Rounds f32 values to what dt can hold and back to f32 (identity for f32):
  * the rounding point of an intermediate value stored in dt. */
 LLVMValueRef qiao_cpu_round_f32(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt);

@@ -188,11 +188,16 @@ LLVMValueRef qiao_cpu_load_f32(qiao_cpu_codegen_t *cg, LLVMValueRef base, qiao_d
                                LLVMValueRef index, unsigned lanes) {
   LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
   LLVMTypeRef vt = qiao_cpu_vec_type(cg, st, lanes);
-  LLVMTypeRef fty = qiao_cpu_vec_type(cg, cg->t_f32, lanes);
-  LLVMTypeRef ity = qiao_cpu_vec_type(cg, cg->t_i32, lanes);
   LLVMValueRef p = qiao_cpu_elem_ptr(cg, base, dt, index);
   LLVMValueRef raw = LLVMBuildLoad2(cg->b, vt, p, "ld");
   LLVMSetAlignment(raw, (unsigned)qiao_dtype_size(dt));
+  return qiao_cpu_storage_to_f32(cg, raw, dt, lanes);
+}
+
+LLVMValueRef qiao_cpu_storage_to_f32(qiao_cpu_codegen_t *cg, LLVMValueRef raw, qiao_dtype_t dt,
+                                     unsigned lanes) {
+  LLVMTypeRef fty = qiao_cpu_vec_type(cg, cg->t_f32, lanes);
+  LLVMTypeRef ity = qiao_cpu_vec_type(cg, cg->t_i32, lanes);
   switch (dt) {
   case QIAO_F32: return raw;
   case QIAO_F16: return LLVMBuildFPExt(cg->b, raw, fty, "");
@@ -298,6 +303,14 @@ LLVMValueRef qiao_cpu_round_f32(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dty
 
 void qiao_cpu_store_f32(qiao_cpu_codegen_t *cg, LLVMValueRef v, LLVMValueRef base, qiao_dtype_t dt,
                         LLVMValueRef index, unsigned lanes) {
+  LLVMValueRef out = qiao_cpu_f32_to_storage(cg, v, dt, lanes);
+  LLVMValueRef p = qiao_cpu_elem_ptr(cg, base, dt, index);
+  LLVMValueRef s = LLVMBuildStore(cg->b, out, p);
+  LLVMSetAlignment(s, (unsigned)qiao_dtype_size(dt));
+}
+
+LLVMValueRef qiao_cpu_f32_to_storage(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt,
+                                     unsigned lanes) {
   LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
   LLVMTypeRef vt = qiao_cpu_vec_type(cg, st, lanes);
   LLVMTypeRef fty = qiao_cpu_vec_type(cg, cg->t_f32, lanes);
@@ -348,9 +361,7 @@ void qiao_cpu_store_f32(qiao_cpu_codegen_t *cg, LLVMValueRef v, LLVMValueRef bas
     break;
   }
   }
-  LLVMValueRef p = qiao_cpu_elem_ptr(cg, base, dt, index);
-  LLVMValueRef s = LLVMBuildStore(cg->b, out, p);
-  LLVMSetAlignment(s, (unsigned)qiao_dtype_size(dt));
+  return out;
 }
 
 /* ------------------------------------------------------------ math */

@@ -117,18 +117,7 @@ static void store_typed(mm_gen_t *g, LLVMValueRef v, LLVMValueRef p, unsigned al
 
 /* Converts loaded storage lanes of dt to f32. */
 static LLVMValueRef to_f32(mm_gen_t *g, LLVMValueRef raw, qiao_dtype_t dt, unsigned n) {
-  qiao_cpu_codegen_t *cg = g->cg;
-  switch (dt) {
-  case QIAO_F32: return raw;
-  case QIAO_F16: return LLVMBuildFPExt(g->b, raw, vf(g, n), "");
-  default: { /* bf16 as i16 */
-    LLVMTypeRef it = qiao_cpu_vec_type(cg, cg->t_i32, n);
-    LLVMValueRef w = LLVMBuildZExt(g->b, raw, it, "");
-    LLVMValueRef sh = LLVMConstInt(cg->t_i32, 16, 0);
-    w = LLVMBuildShl(g->b, w, qiao_cpu_splat(cg, sh, n), "");
-    return LLVMBuildBitCast(g->b, w, vf(g, n), "");
-  }
-  }
+  return qiao_cpu_storage_to_f32(g->cg, raw, dt, n);
 }
 
 /* Loads n lanes of dt at element `idx` as f32; mask (NULL: all) zeroes lanes. */
@@ -155,16 +144,7 @@ static void store_f32m(mm_gen_t *g, LLVMValueRef v, LLVMValueRef base, qiao_dtyp
   }
   LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
   LLVMTypeRef vt = LLVMVectorType(st, n);
-  LLVMValueRef out = v;
-  if (dt == QIAO_F16) {
-    out = LLVMBuildFPTrunc(g->b, v, vt, "");
-  } else if (dt == QIAO_BF16) {
-    LLVMValueRef r = qiao_cpu_round_f32(cg, v, QIAO_BF16);
-    LLVMTypeRef it = LLVMVectorType(cg->t_i32, n);
-    r = LLVMBuildLShr(g->b, LLVMBuildBitCast(g->b, r, it, ""),
-                      qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 16, 0), n), "");
-    out = LLVMBuildTrunc(g->b, r, vt, "");
-  }
+  LLVMValueRef out = qiao_cpu_f32_to_storage(cg, v, dt, n);
   LLVMValueRef p = qiao_cpu_elem_ptr(cg, base, dt, idx);
   LLVMTypeRef tys[2] = {vt, cg->t_ptr};
   LLVMValueRef args[4] = {out, p, c32(g, (int)qiao_dtype_size(dt)), mask};
@@ -853,9 +833,11 @@ static void emit_dot(mm_gen_t *g, uint64_t *out_scratch) {
 
 /* ------------------------------------------------------------ planning */
 
-static bool mm_dtype_ok(qiao_dtype_t dt) {
-  return dt == QIAO_F32 || dt == QIAO_F16 || dt == QIAO_BF16;
-}
+/* Operands: any float dtype (f8 converts to f32 while packing) and i8 (exact
+ * in f32; the sum is exact while K·127² < 2^24, checked below). Outputs: any
+ * dtype (a fused epilogue may cast to f8, integers or bool). */
+static bool mm_dtype_ok(qiao_dtype_t dt) { return qiao_dtype_is_float(dt) || dt == QIAO_I8; }
+static bool mm_out_dtype_ok(qiao_dtype_t dt) { return (int)dt >= 0 && dt < QIAO_DTYPE_COUNT; }
 
 /* Batch stride of operand `op` for output batch dim d (right-aligned). */
 static int64_t batch_stride(const qiao_kd_operand_t *op, int nbd, int d) {
@@ -939,7 +921,7 @@ qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   if (ra < 2 || rb < 2 || r < 2)
     return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul needs operands of rank >= 2", name);
   g->at = A->type.dtype, g->bt = B->type.dtype, g->ot = O->type.dtype;
-  if (!mm_dtype_ok(g->at) || !mm_dtype_ok(g->bt) || !mm_dtype_ok(g->ot))
+  if (!mm_dtype_ok(g->at) || !mm_dtype_ok(g->bt) || !mm_out_dtype_ok(g->ot))
     return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul on %s x %s -> %s", name,
                             qiao_dtype_name(g->at), qiao_dtype_name(g->bt), qiao_dtype_name(g->ot));
   bool ta = kd->attrs.transpose_a, tb = kd->attrs.transpose_b;
@@ -953,6 +935,11 @@ qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   g->som = O->strides[r - 2];
   if (g->M <= 0 || g->N <= 0 || g->K <= 0)
     return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: empty matmul", name);
+  if (g->at == QIAO_I8 && g->bt == QIAO_I8 && g->K * 127 * 128 >= (1 << 24))
+    return qiao_status_make(QIAO_UNIMPLEMENTED,
+                            "%s: i8 x i8 matmul with K = %lld: f32 accumulation is exact only "
+                            "for K < 1032 (an integer accumulator path is not built yet)",
+                            name, (long long)g->K);
   if (O->strides[r - 1] != 1 || (g->sak != 1 && g->sam != 1) || (g->sbk != 1 && g->sbn != 1))
     return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul operands need a unit inner stride",
                             name);
