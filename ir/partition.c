@@ -470,12 +470,22 @@ void qiao_ir_partition_destroy(qiao_partition_t *part) {
 
 /* ------------------------------------------------------------------ hash */
 
+/* The descriptor walker feeds every field that defines a kernel to a sink:
+ * an FNV-1a hash, or a byte buffer for exact equality. Padding and pointers
+ * never reach it. */
 typedef struct {
   uint64_t h;
+  unsigned char *buf; /* when non-NULL: serialize instead of hashing */
+  size_t len, cap;
 } fnv_t;
 
 static void fnv(fnv_t *f, const void *data, size_t n) {
   const unsigned char *p = data;
+  if (f->buf) {
+    if (f->len + n <= f->cap) memcpy(f->buf + f->len, p, n);
+    f->len += n;
+    return;
+  }
   for (size_t i = 0; i < n; ++i) {
     f->h ^= p[i];
     f->h *= 1099511628211ull;
@@ -511,8 +521,32 @@ static void hash_attrs(fnv_t *f, const qiao_attrs_t *a, qiao_op_kind_t kind) {
   }
 }
 
+static void walk_desc(fnv_t *f, const qiao_kernel_desc_t *kd);
+
 uint64_t qiao_kernel_desc_hash(const qiao_kernel_desc_t *kd) {
-  fnv_t f = {1469598103934665603ull};
+  fnv_t f = {1469598103934665603ull, NULL, 0, 0};
+  walk_desc(&f, kd);
+  return f.h;
+}
+
+bool qiao_kernel_desc_equal(const qiao_kernel_desc_t *a, const qiao_kernel_desc_t *b) {
+  /* Serialized forms are a few KB at most: compare them. */
+  enum { CAP = 64 * 1024 };
+  unsigned char *x = malloc(CAP), *y = malloc(CAP);
+  bool eq = false;
+  if (x && y) {
+    fnv_t fa = {0, x, 0, CAP}, fb = {0, y, 0, CAP};
+    walk_desc(&fa, a);
+    walk_desc(&fb, b);
+    eq = fa.len == fb.len && fa.len <= CAP && memcmp(x, y, fa.len) == 0;
+  }
+  free(x);
+  free(y);
+  return eq;
+}
+
+static void walk_desc(fnv_t *fp, const qiao_kernel_desc_t *kd) {
+  fnv_t f = *fp;
   fnv_i64(&f, kd->kind);
   fnv_i64(&f, kd->op);
   fnv_i64(&f, kd->primary_dtype);
@@ -545,5 +579,5 @@ uint64_t qiao_kernel_desc_hash(const qiao_kernel_desc_t *kd) {
     fnv_i64(&f, e->attrs.to);
     fnv_i64(&f, e->attrs.approximate);
   }
-  return f.h;
+  *fp = f;
 }

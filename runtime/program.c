@@ -12,6 +12,7 @@
 
 typedef struct cache_entry {
   uint64_t key;
+  qiao_kernel_desc_t kd; /* confirms a hit (ops pointer cleared) */
   qiao_hal_executable_t *exe; /* retained */
   int32_t entry;
   qiao_kernel_launch_t launch;
@@ -49,11 +50,12 @@ void qiao_runtime_cache_stats(const qiao_runtime_t *rt, qiao_cache_stats_t *out)
   pthread_mutex_unlock(&r->mu);
 }
 
-static bool cache_find(qiao_runtime_t *rt, uint64_t key, cache_entry_t *out) {
+static bool cache_find(qiao_runtime_t *rt, uint64_t key, const qiao_kernel_desc_t *kd,
+                       cache_entry_t *out) {
   bool found = false;
   pthread_mutex_lock(&rt->mu);
   for (int64_t i = 0; i < rt->n; ++i) {
-    if (rt->entries[i].key == key) {
+    if (rt->entries[i].key == key && qiao_kernel_desc_equal(&rt->entries[i].kd, kd)) {
       *out = rt->entries[i];
       qiao_hal_executable_retain(out->exe);
       found = true;
@@ -203,7 +205,7 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt,
   for (int32_t i = 0; i < nk && !st; ++i) {
     keys[i] = qiao_kernel_desc_hash(&part->kernels[i]) ^ (target * 0x9E3779B97F4A7C15ull);
     cache_entry_t hit;
-    if (use_cache && cache_find(rt, keys[i], &hit)) {
+    if (use_cache && cache_find(rt, keys[i], &part->kernels[i], &hit)) {
       p->kernels[i].exe = hit.exe;
       p->kernels[i].entry = hit.entry;
       p->kernels[i].launch = hit.launch;
@@ -233,8 +235,18 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt,
       p->kernels[i].exe = exe;
       qiao_hal_executable_retain(exe);
       if (use_cache) {
-        cache_entry_t e = {keys[i], exe, p->kernels[i].entry, p->kernels[i].launch};
-        cache_insert(rt, &e);
+        cache_entry_t *e = malloc(sizeof(*e));
+        if (e) {
+          e->key = keys[i];
+          e->kd = part->kernels[i];
+          e->kd.ops = NULL;
+          e->kd.n_ops = 0;
+          e->exe = exe;
+          e->entry = p->kernels[i].entry;
+          e->launch = p->kernels[i].launch;
+          cache_insert(rt, e);
+          free(e);
+        }
       }
     }
     if (exe) qiao_hal_executable_release(exe);

@@ -554,6 +554,9 @@ void qiao_ir_partition_destroy(qiao_partition_t *p);
 /* A stable 64-bit hash of a descriptor (kinds, types, strides, attributes,
  * expressions), for compile caches. */
 uint64_t qiao_kernel_desc_hash(const qiao_kernel_desc_t *kd);
+/* Exact equality on the same fields the hash covers (cache hits are confirmed
+ * with it, so a hash collision never reuses the wrong kernel). */
+bool qiao_kernel_desc_equal(const qiao_kernel_desc_t *a, const qiao_kernel_desc_t *b);
 
 #ifdef __cplusplus
 }

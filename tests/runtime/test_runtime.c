@@ -104,6 +104,11 @@ Test(partition, hash_is_stable_and_discriminates) {
   cr_expect_eq(qiao_kernel_desc_hash(&pa->kernels[0]), qiao_kernel_desc_hash(&pb->kernels[0]),
                "names do not change the kernel");
   cr_expect_neq(qiao_kernel_desc_hash(&pa->kernels[0]), qiao_kernel_desc_hash(&pc->kernels[0]));
+  cr_expect(qiao_kernel_desc_equal(&pa->kernels[0], &pb->kernels[0]));
+  cr_expect(!qiao_kernel_desc_equal(&pa->kernels[0], &pc->kernels[0]));
+  qiao_kernel_desc_t tweaked = pa->kernels[0];
+  tweaked.expr[tweaked.n_expr - 1].dtype = QIAO_BF16;
+  cr_expect(!qiao_kernel_desc_equal(&pa->kernels[0], &tweaked), "a cache hit needs every field");
   qiao_ir_partition_destroy(pa);
   qiao_ir_partition_destroy(pb);
   qiao_ir_partition_destroy(pc);
