@@ -403,8 +403,12 @@ qiao_status_t qiao_ir_partition(const qiao_graph_t *g, qiao_partition_t **out_pa
       }
     } else {
       if (!set_primary(&p, kd, op, &b)) {
-        st =
-            qiao_status_make(QIAO_UNIMPLEMENTED, "partition: too many kernel operands at op %d", i);
+        const qiao_value_t *rv = &g->values[op->results[0]];
+        st = qiao_status_make(QIAO_UNIMPLEMENTED,
+                              "%d:%d: op %s%s = %s: %d operands exceed a kernel's %d (split it)",
+                              op->loc.line, op->loc.col, rv->name ? "%" : "#",
+                              rv->name ? rv->name : "anonymous", qiao_op_name(op->kind),
+                              op->n_operands, QIAO_KD_MAX_OPERANDS);
         goto done;
       }
     }

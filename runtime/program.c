@@ -343,6 +343,7 @@ static qiao_status_t bind_leaves(qiao_program_t *p, const qiao_graph_t *g) {
     if (op->kind == QIAO_OP_PARAM) {
       param_slot_t *ps = &p->params[p->n_params++];
       ps->name = strdup(op->attrs.param_name ? op->attrs.param_name : "");
+      if (!ps->name) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
       ps->value = v;
       ps->type = g->values[v].type;
       QIAO_RETURN_IF_ERROR(own_buffer(p, type_bytes(&ps->type), &ps->buffer));

@@ -372,3 +372,21 @@ Test(partition, budgets_split_kernels) {
     cr_expect(r.err[o] <= r.tol[o], "output %d error %g", o, r.err[o]);
   qiao_ir_graph_destroy(g);
 }
+
+Test(partition, concat_beyond_operand_limit_names_the_op) {
+  char text[4096];
+  size_t n = (size_t)snprintf(text, sizeof text, "graph @c(");
+  for (int i = 0; i < 20; ++i) n += (size_t)snprintf(text + n, sizeof text - n, "%s%%x%d: f32[2]", i ? ", " : "", i);
+  n += (size_t)snprintf(text + n, sizeof text - n, ") -> (f32[40]) {\n  %%y = concat ");
+  for (int i = 0; i < 20; ++i) n += (size_t)snprintf(text + n, sizeof text - n, "%s%%x%d", i ? ", " : "", i);
+  snprintf(text + n, sizeof text - n, " {axis = 0}\n  return %%y\n}\n");
+  qiao_graph_t *g = parse(text);
+  qiao_partition_t *p = NULL;
+  qiao_status_t st = qiao_ir_partition(g, &p);
+  cr_assert_not_null(st);
+  cr_expect(strstr(qiao_status_message(st), "2:8: op %y = concat: 20 operands exceed a kernel's 16"),
+            "%s", qiao_status_message(st));
+  qiao_status_free(st);
+  cr_expect_null(p);
+  qiao_ir_graph_destroy(g);
+}
