@@ -99,7 +99,7 @@ qiao_status_t qiao_hal_device_open(const char *uri, qiao_hal_device_t **out_devi
     const device_class_entry_t *c = &kDeviceClasses[i];
     if (strlen(c->scheme) != slen || strncmp(c->scheme, uri, slen)) continue;
     if (!c->open)
-      return qiao_status_make(QIAO_UNIMPLEMENTED,
+      return qiao_status_make(QIAO_UNSUPPORTED,
                               "device URI '%s': device class '%s' is not available in this "
                               "build (known: " QIAO_HAL_KNOWN_URIS ")",
                               uri, c->scheme);
@@ -132,7 +132,7 @@ qiao_status_t qiao_hal_device_parallel_for(qiao_hal_device_t *d, int64_t n, int6
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "parallel_for: negative item count %lld",
                             (long long)n);
   if (!d->ops->parallel_for)
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "device '%s' has no host parallel-for", d->uri);
+    return qiao_status_make(QIAO_UNSUPPORTED, "device '%s' has no host parallel-for", d->uri);
   return d->ops->parallel_for(d, n, grain, scratch_bytes, fn, ctx);
 }
 

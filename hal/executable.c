@@ -123,7 +123,7 @@ qiao_status_t qiao_hal_executable_load_file(qiao_hal_device_t *d, const char *pa
   if (!path || !*path)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "executable: empty path");
   if (!d->host_visible)
-    return qiao_status_make(QIAO_UNIMPLEMENTED,
+    return qiao_status_make(QIAO_UNSUPPORTED,
                             "executable '%s': device '%s' cannot load shared libraries", path,
                             d->uri);
   if (access(path, R_OK) != 0)
@@ -171,7 +171,7 @@ qiao_status_t qiao_hal_executable_create_host(qiao_hal_device_t *d,
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "host executable: bad record list (n = %d)",
                             n);
   if (!d->host_visible)
-    return qiao_status_make(QIAO_UNIMPLEMENTED,
+    return qiao_status_make(QIAO_UNSUPPORTED,
                             "host executable: device '%s' cannot run host code", d->uri);
   QIAO_RETURN_IF_ERROR(executable_build(d, "<host>", NULL, records, n, out_exe));
   (*out_exe)->release = release;

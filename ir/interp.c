@@ -294,7 +294,7 @@ static qiao_status_t run_matmul(const qiao_op_t *op, qiao_tensor_t *a, qiao_tens
                                 qiao_tensor_t *out) {
   const qiao_shape_t *as = &a->type.shape, *bs = &b->type.shape, *os = &out->type.shape;
   if (as->rank < 2 || bs->rank < 2 || os->rank < 2)
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "matmul: operands of rank < 2 are not supported");
+    return qiao_status_make(QIAO_UNSUPPORTED, "matmul: operands of rank < 2 are not supported");
   bool ta = op->attrs.transpose_a, tb = op->attrs.transpose_b;
   int64_t M = os->dims[os->rank - 2], N = os->dims[os->rank - 1];
   int64_t K = ta ? as->dims[as->rank - 2] : as->dims[as->rank - 1];
@@ -903,7 +903,7 @@ static qiao_status_t run_op(interp_t *in, const qiao_op_t *op, const qiao_safete
   qiao_tensor_t *opnd[64];
   int32_t nop = op->n_operands;
   if (nop > 64)
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "more than 64 operands");
+    return qiao_status_make(QIAO_UNSUPPORTED, "more than 64 operands");
   for (int32_t i = 0; i < nop; ++i) {
     int32_t v = op->operands[i];
     if (v < 0 || v >= g->n_values || !in->vals[v])
@@ -993,7 +993,7 @@ static qiao_status_t run_op(interp_t *in, const qiao_op_t *op, const qiao_safete
     s = run_moe(op, opnd[0], opnd[1], opnd[2], opnd[3], opnd[4], res[0]);
     break;
   default:
-    s = qiao_status_make(QIAO_UNIMPLEMENTED, "op kind %d", (int)op->kind);
+    s = qiao_status_make(QIAO_UNSUPPORTED, "op kind %d", (int)op->kind);
     break;
   }
   if (s) {

@@ -404,7 +404,7 @@ qiao_status_t qiao_ir_partition(const qiao_graph_t *g, qiao_partition_t **out_pa
     } else {
       if (!set_primary(&p, kd, op, &b)) {
         const qiao_value_t *rv = &g->values[op->results[0]];
-        st = qiao_status_make(QIAO_UNIMPLEMENTED,
+        st = qiao_status_make(QIAO_UNSUPPORTED,
                               "%d:%d: op %s%s = %s: %d operands exceed a kernel's %d (split it)",
                               op->loc.line, op->loc.col, rv->name ? "%" : "#",
                               rv->name ? rv->name : "anonymous", qiao_op_name(op->kind),

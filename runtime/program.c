@@ -356,7 +356,7 @@ static qiao_status_t bind_leaves(qiao_program_t *p, const qiao_graph_t *g) {
       qiao_hal_buffer_t *b = NULL;
       QIAO_RETURN_IF_ERROR(own_buffer(p, type_bytes(t), &b));
       void *host = qiao_hal_buffer_host_ptr(b);
-      if (!host) return qiao_status_make(QIAO_UNIMPLEMENTED, "consts need a host-visible device");
+      if (!host) return qiao_status_make(QIAO_UNSUPPORTED, "consts need a host-visible device");
       for (int64_t e = 0; e < numel; ++e) {
         int64_t src = op->attrs.n_values == 1 ? 0 : e;
         if (op->attrs.const_i) {
@@ -379,7 +379,7 @@ qiao_status_t qiao_program_compile(qiao_runtime_t *rt, const qiao_graph_t *g, qi
   *out = NULL;
   double t0 = now_ms();
   if (strcmp(qiao_hal_device_class(d), "cpu") != 0)
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "device class '%s' has no backend yet (have: cpu)",
+    return qiao_status_make(QIAO_UNSUPPORTED, "device class '%s' has no backend yet (have: cpu)",
                             qiao_hal_device_class(d));
   QIAO_RETURN_IF_ERROR(qiao_ir_graph_verify(g));
   qiao_program_t *p = calloc(1, sizeof(*p));

@@ -67,7 +67,7 @@ static int status_exit(qiao_status_t st) {
   case QIAO_INVALID_ARGUMENT:
   case QIAO_NOT_FOUND:
   case QIAO_IO_ERROR:
-  case QIAO_UNIMPLEMENTED: return 1;
+  case QIAO_UNSUPPORTED: return 1;
   default: return 2;
   }
 }

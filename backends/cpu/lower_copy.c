@@ -389,7 +389,7 @@ qiao_status_t qiao_cpu_lower_copy(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
     break;
   }
   default:
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "copy kernel %s: op %s is not a copy", name,
+    return qiao_status_make(QIAO_UNSUPPORTED, "copy kernel %s: op %s is not a copy", name,
                             qiao_op_name(kd->op));
   }
   LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);

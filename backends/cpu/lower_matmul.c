@@ -919,10 +919,10 @@ qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   const qiao_kd_operand_t *A = &kd->inputs[0], *B = &kd->inputs[1], *O = &kd->outputs[0];
   int ra = A->type.shape.rank, rb = B->type.shape.rank, r = O->type.shape.rank;
   if (ra < 2 || rb < 2 || r < 2)
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul needs operands of rank >= 2", name);
+    return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul needs operands of rank >= 2", name);
   g->at = A->type.dtype, g->bt = B->type.dtype, g->ot = O->type.dtype;
   if (!mm_dtype_ok(g->at) || !mm_dtype_ok(g->bt) || !mm_out_dtype_ok(g->ot))
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul on %s x %s -> %s", name,
+    return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul on %s x %s -> %s", name,
                             qiao_dtype_name(g->at), qiao_dtype_name(g->bt), qiao_dtype_name(g->ot));
   bool ta = kd->attrs.transpose_a, tb = kd->attrs.transpose_b;
   g->M = O->type.shape.dims[r - 2];
@@ -934,17 +934,17 @@ qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   g->sbn = B->strides[tb ? rb - 2 : rb - 1];
   g->som = O->strides[r - 2];
   if (g->M <= 0 || g->N <= 0 || g->K <= 0)
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: empty matmul", name);
+    return qiao_status_make(QIAO_UNSUPPORTED, "%s: empty matmul", name);
   if (g->at == QIAO_I8 && g->bt == QIAO_I8 && g->K * 127 * 128 >= (1 << 24))
-    return qiao_status_make(QIAO_UNIMPLEMENTED,
+    return qiao_status_make(QIAO_UNSUPPORTED,
                             "%s: i8 x i8 matmul with K = %lld: f32 accumulation is exact only "
                             "for K < 1032 (an integer accumulator path is not built yet)",
                             name, (long long)g->K);
   if (O->strides[r - 1] != 1 || (g->sak != 1 && g->sam != 1) || (g->sbk != 1 && g->sbn != 1))
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: matmul operands need a unit inner stride",
+    return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul operands need a unit inner stride",
                             name);
   if (kd->has_norm_prologue && (ta || g->sak != 1))
-    return qiao_status_make(QIAO_UNIMPLEMENTED, "%s: norm prologue on a transposed a", name);
+    return qiao_status_make(QIAO_UNSUPPORTED, "%s: norm prologue on a transposed a", name);
   g->nbd = r - 2;
   g->batch = 1;
   for (int d = 0; d < g->nbd; ++d) {

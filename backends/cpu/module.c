@@ -190,7 +190,7 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
   case QIAO_KD_GATHER: st = qiao_cpu_lower_gather(cg, kd, name, &k); break;
   case QIAO_KD_TOPK: st = qiao_cpu_lower_topk(cg, kd, name, &k); break;
   case QIAO_KD_COPY: st = qiao_cpu_lower_copy(cg, kd, name, &k); break;
-  default: st = qiao_status_make(QIAO_UNIMPLEMENTED, "kernel kind %d has no CPU lowering", kd->kind);
+  default: st = qiao_status_make(QIAO_UNSUPPORTED, "kernel kind %d has no CPU lowering", kd->kind);
   }
   if (st) {
     /* Drop a half-built function so the module stays valid. */

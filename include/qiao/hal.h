@@ -48,7 +48,7 @@ int32_t qiao_hal_device_thread_count(const qiao_hal_device_t *d);
  * items (0: automatic) are handed out dynamically. `scratch` is the worker's
  * private 64-byte aligned block of at least `scratch_bytes` (may be NULL when
  * 0). Returns when every item is done. Called from inside fn it runs inline.
- * QIAO_UNIMPLEMENTED on devices that are not host devices. */
+ * QIAO_UNSUPPORTED on devices that are not host devices. */
 typedef void (*qiao_hal_parallel_fn_t)(void *ctx, int64_t begin, int64_t end, int32_t worker,
                                        void *scratch);
 qiao_status_t qiao_hal_device_parallel_for(qiao_hal_device_t *d, int64_t n, int64_t grain,

@@ -24,7 +24,7 @@ typedef enum qiao_status_code {
   QIAO_OK = 0,
   QIAO_INVALID_ARGUMENT = 1, /* bad user input: file, graph, option */
   QIAO_NOT_FOUND = 2,        /* missing file, entry, tensor, device */
-  QIAO_UNIMPLEMENTED = 3,    /* valid request this build cannot serve */
+  QIAO_UNSUPPORTED = 3,    /* valid request this build cannot serve */
   QIAO_RESOURCE_EXHAUSTED = 4,
   QIAO_INTERNAL = 5,         /* a bug or an unexpected library failure */
   QIAO_IO_ERROR = 6,

@@ -66,7 +66,7 @@ Test(device, bad_uris) {
                     "device URI 'cpu:pin=1': unknown option 'pin' (known: threads)");
   expect_open_error("cpu:", QIAO_INVALID_ARGUMENT, "device URI 'cpu:': empty option list");
   expect_open_error("cpu:threads=2,", QIAO_INVALID_ARGUMENT, "trailing ','");
-  expect_open_error("cuda:0", QIAO_UNIMPLEMENTED, "device class 'cuda' is not available");
+  expect_open_error("cuda:0", QIAO_UNSUPPORTED, "device class 'cuda' is not available");
 }
 
 /* ---------------------------------------------------------------- buffers */
