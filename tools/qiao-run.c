@@ -1,7 +1,12 @@
 /* qiao-run: run a graph on a device with random inputs and print its outputs.
  *
- *   qiao-run FILE.qir [--device ref|cpu|cpu:threads=N] [--weights W.safetensors]
+ *   qiao-run FILE.qir... [--device ref|cpu|cpu:threads=N] [--weights W.safetensors]
  *            [--random] [--seed N] [--print] [--check ref] [--bench N] [--help]
+ *
+ * Several graph files run one after the other (each under a "== FILE" line);
+ * the exit code is the worst one. Without --weights (and without --random)
+ * a graph FILE.qir binds its params from FILE.safetensors beside it when that
+ * file exists.
  *
  * --device ref runs the reference interpreter; any other device is a HAL URI:
  * the graph is compiled through the runtime (fusion, LLVM backend, memory
@@ -40,14 +45,15 @@
 #include "qiao/runtime.h"
 
 static const char *k_usage =
-    "usage: qiao-run FILE.qir [--device D] [--weights W.safetensors] [--random] [--seed N]\n"
+    "usage: qiao-run FILE.qir... [--device D] [--weights W.safetensors] [--random] [--seed N]\n"
     "                [--print] [--check ref] [--bench N]\n"
     "Runs FILE.qir on random inputs and prints a checksum of every output.\n"
     "  --device D     ref (reference interpreter, default), cpu or cpu:threads=N\n"
     "  --check ref    also run on the reference interpreter and print the max normalized\n"
     "                 error per output; exit 1 if any exceeds its dtype's tolerance\n"
     "  --bench N      run N more times and print the median time (HAL devices)\n"
-    "  --weights W    bind params by name from the safetensors file W\n"
+    "  --weights W    bind params by name from the safetensors file W (one graph only);\n"
+    "                 default: FILE.safetensors beside FILE.qir when it exists\n"
     "  --random       fill params that W lacks (or all, without W) with random values\n"
     "  --seed N       seed for random inputs and params (default 1)\n"
     "  --print        print output values too\n"
@@ -57,7 +63,9 @@ static const char *k_usage =
     "[0, last dim); bools are 0 or 1.\n";
 
 typedef struct run_options {
-  const char *file;
+  const char *file;   /* the graph being run (one of files) */
+  const char **files; /* every FILE argument, in order */
+  int n_files;
   const char *device;
   const char *weights;
   bool random;
@@ -247,6 +255,11 @@ static void print_values(const qiao_tensor_t *t) {
 
 static int parse_args(int argc, char **argv, run_options_t *o) {
   memset(o, 0, sizeof *o);
+  o->files = calloc((size_t)argc + 1, sizeof *o->files);
+  if (!o->files) {
+    fprintf(stderr, "qiao-run: out of memory\n");
+    return 2;
+  }
   o->device = "ref";
   o->seed = 1;
   for (int i = 1; i < argc; ++i) {
@@ -294,18 +307,43 @@ static int parse_args(int argc, char **argv, run_options_t *o) {
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "qiao-run: unknown option '%s' (see --help)\n", a);
       return 1;
-    } else if (o->file) {
-      fprintf(stderr, "qiao-run: more than one graph given ('%s', '%s')\n", o->file, a);
-      return 1;
     } else {
-      o->file = a;
+      o->files[o->n_files++] = a;
     }
   }
-  if (!o->file) {
+  if (!o->n_files) {
     fprintf(stderr, "qiao-run: no graph file given (see --help)\n");
     return 1;
   }
+  if (o->weights && o->n_files > 1) {
+    fprintf(stderr, "qiao-run: --weights names one file but %d graphs are given (without "
+            "--weights each FILE.qir uses FILE.safetensors beside it)\n", o->n_files);
+    return 1;
+  }
+  o->file = o->files[0];
   return 0;
+}
+
+/* The weights file a graph uses: --weights, else (without --random) the
+ * FILE.safetensors beside FILE.qir when it exists, else none. Returns a
+ * malloc'ed path or NULL. */
+static char *weights_for(const run_options_t *o, const char *file) {
+  if (o->weights) return strdup(o->weights);
+  if (o->random) return NULL;
+  size_t n = strlen(file);
+  const char *ext = n > 4 && strcmp(file + n - 4, ".qir") == 0 ? file + n - 4 : file + n;
+  size_t stem = (size_t)(ext - file);
+  char *p = malloc(stem + sizeof(".safetensors"));
+  if (!p) return NULL;
+  memcpy(p, file, stem);
+  memcpy(p + stem, ".safetensors", sizeof(".safetensors"));
+  FILE *f = fopen(p, "rb");
+  if (!f) {
+    free(p);
+    return NULL;
+  }
+  fclose(f);
+  return p;
 }
 
 static void list_devices(char *buf, size_t cap) {
@@ -316,20 +354,9 @@ static void list_devices(char *buf, size_t cap) {
   }
 }
 
-int main(int argc, char **argv) {
-  run_options_t opt;
-  int rc = parse_args(argc, argv, &opt);
-  if (rc)
-    return rc < 0 ? 0 : rc;
-
-  device_run_fn run = device_lookup(opt.device);
-  if (!run) {
-    char avail[256];
-    list_devices(avail, sizeof avail);
-    fprintf(stderr, "qiao-run: unknown device '%s' (available: %s)\n", opt.device, avail);
-    return 1;
-  }
-
+/* Runs one graph file (opt.file, weights opt.weights); returns its exit code. */
+static int run_one(run_options_t opt, device_run_fn run) {
+  int rc;
   qiao_graph_t *g = NULL;
   qiao_status_t s = qiao_ir_parse_file(opt.file, &g);
   if (s)
@@ -475,4 +502,39 @@ int main(int argc, char **argv) {
   qiao_safetensors_destroy(w);
   qiao_ir_graph_destroy(g);
   return rc;
+}
+
+int main(int argc, char **argv) {
+  run_options_t opt;
+  int rc = parse_args(argc, argv, &opt);
+  if (rc) {
+    free(opt.files);
+    return rc < 0 ? 0 : rc;
+  }
+  device_run_fn run = device_lookup(opt.device);
+  if (!run) {
+    char avail[256];
+    list_devices(avail, sizeof avail);
+    fprintf(stderr, "qiao-run: unknown device '%s' (available: %s)\n", opt.device, avail);
+    free(opt.files);
+    return 1;
+  }
+  /* Each graph in turn; the exit code is the worst one. */
+  int worst = 0;
+  for (int i = 0; i < opt.n_files; ++i) {
+    run_options_t one = opt;
+    one.file = opt.files[i];
+    char *w = weights_for(&opt, one.file);
+    one.weights = w;
+    if (opt.n_files > 1) {
+      if (w) printf("== %s (weights %s)\n", one.file, w);
+      else printf("== %s\n", one.file);
+    }
+    fflush(stdout);
+    int r = run_one(one, run);
+    if (r > worst) worst = r;
+    free(w);
+  }
+  free(opt.files);
+  return worst;
 }

@@ -167,11 +167,16 @@ Test(qiao_run, unknown_device) {
   cr_expect_str_empty(r.out);
 }
 
-Test(qiao_run, missing_param_names_file_position_and_param) {
+Test(qiao_run, missing_param_names_file_position_and_param, .init = mk_tmpdir, .fini = rm_tmpdir) {
   static result_t r;
-  run(RUN " " EX "mlp.qir --device ref", &r);
+  /* a copy of the graph with no mlp.safetensors beside it */
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "cp " EX "mlp.qir %s/mlp.qir", g_dir);
+  cr_assert_eq(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, RUN " %s/mlp.qir --device ref", g_dir);
+  run(cmd, &r);
   cr_expect_eq(r.rc, 1);
-  cr_expect(strstr(r.err, "/examples/mlp.qir:4:9: param \"mlp.gate\" (f32[64, 172]) is not bound"),
+  cr_expect(strstr(r.err, "/mlp.qir:4:9: param \"mlp.gate\" (f32[64, 172]) is not bound"),
             "%s", r.err);
   cr_expect(strstr(r.err, "--random"), "%s", r.err);
   cr_expect_eq(count_lines(r.err), 1);
@@ -425,4 +430,25 @@ Test(qiao_run_cpu, bad_check_reference) {
   run(RUN " " EX "mlp.qir --device cpu --check gpu", &r);
   cr_expect_eq(r.rc, 1);
   cr_expect_str_eq(r.err, "qiao-run: --check: unknown reference 'gpu' (available: ref)\n");
+}
+
+/* The literal command: every example at once, weights found beside each graph. */
+Test(qiao_run_cpu, all_examples_at_once_with_sibling_weights) {
+  static result_t r;
+  run(RUN " " EX "mlp.qir " EX "llama_block.qir " EX "moe_block.qir --device cpu --check ref", &r);
+  cr_expect_eq(r.rc, 0, "%s", r.err);
+  cr_expect(strstr(r.out, "mlp.qir (weights "), "%s", r.out);
+  const char *p = r.out;
+  int oks = 0;
+  while ((p = strstr(p, ") ok\n"))) ++oks, ++p;
+  cr_expect_eq(oks, 3, "%s", r.out);
+  /* --weights with several graphs is a user error */
+  run(RUN " " EX "mlp.qir " EX "moe_block.qir --weights " EX "mlp.safetensors", &r);
+  cr_expect_eq(r.rc, 1);
+  cr_expect(strstr(r.err, "--weights names one file but 2 graphs are given"), "%s", r.err);
+  /* one bad graph among good ones: the worst exit code wins, the others still run */
+  run(RUN " " EX "mlp.qir /nonexistent.qir --device ref", &r);
+  cr_expect_eq(r.rc, 1);
+  cr_expect(strstr(r.out, "output 0 %y"), "%s", r.out);
+  cr_expect(strstr(r.err, "/nonexistent.qir"), "%s", r.err);
 }
