@@ -81,6 +81,23 @@ static LLVMValueRef at_dot(at_ctx_t *c, LLVMValueRef qoff, LLVMValueRef koff) {
   return sum;
 }
 
+/* KT[d][j - j0] = K[j][d] (f32) for keys j0 <= j < j_end, one element at a
+ * time: partial blocks, and shapes the register transpose does not cover. */
+static void at_transpose_k_scalar(qiao_cpu_codegen_t *cg, const at_ctx_t *c, const at_shape_t *s,
+                                  const qiao_kd_operand_t *K, LLVMValueRef kbase, LLVMValueRef j0,
+                                  LLVMValueRef j_end) {
+  qiao_cpu_loop_t tj, td;
+  qiao_cpu_loop_begin(cg, j0, j_end, 1, "tj", &tj);
+  LLVMValueRef koff = qk_madd(cg, kbase, tj.iv, K->strides[2]);
+  LLVMValueRef col = LLVMBuildSub(cg->b, tj.iv, j0, "");
+  qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, s->D), 1, "td", &td);
+  LLVMValueRef kv =
+      qiao_cpu_load_f32(cg, c->kp, K->type.dtype, qk_madd(cg, koff, td.iv, K->strides[3]), 1);
+  qk_stf(cg, kv, c->kt, qk_add(cg, qk_mul(cg, td.iv, s->BkP), col));
+  qiao_cpu_loop_end(cg, &td);
+  qiao_cpu_loop_end(cg, &tj);
+}
+
 static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_shape_t *s) {
   const qiao_shape_t *qs = &kd->inputs[0].type.shape, *ks = &kd->inputs[1].type.shape;
   const qiao_shape_t *vs = &kd->inputs[2].type.shape;
@@ -294,30 +311,12 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     }
     LLVMBuildBr(cg->b, join);
     LLVMPositionBuilderAtEnd(cg->b, part);
-    qiao_cpu_loop_t tj, td;
-    qiao_cpu_loop_begin(cg, j0, jb_end, 1, "tj", &tj);
-    LLVMValueRef koff = qk_madd(cg, kbase, tj.iv, K->strides[2]);
-    LLVMValueRef col = LLVMBuildSub(cg->b, tj.iv, j0, "");
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, s->D), 1, "td", &td);
-    LLVMValueRef kv =
-        qiao_cpu_load_f32(cg, c.kp, K->type.dtype, qk_madd(cg, koff, td.iv, K->strides[3]), 1);
-    qk_stf(cg, kv, c.kt, qk_add(cg, qk_mul(cg, td.iv, s->BkP), col));
-    qiao_cpu_loop_end(cg, &td);
-    qiao_cpu_loop_end(cg, &tj);
+    at_transpose_k_scalar(cg, &c, s, K, kbase, j0, jb_end);
     LLVMBuildBr(cg->b, join);
     LLVMPositionBuilderAtEnd(cg->b, join);
   } else if (s->use_kt) {
     /* KT[d][j - j0] = K[j][d] (f32) for the block's keys */
-    qiao_cpu_loop_t tj, td;
-    qiao_cpu_loop_begin(cg, j0, jb_end, 1, "tj", &tj);
-    LLVMValueRef koff = qk_madd(cg, kbase, tj.iv, K->strides[2]);
-    LLVMValueRef col = LLVMBuildSub(cg->b, tj.iv, j0, "");
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, s->D), 1, "td", &td);
-    LLVMValueRef kv =
-        qiao_cpu_load_f32(cg, c.kp, K->type.dtype, qk_madd(cg, koff, td.iv, K->strides[3]), 1);
-    qk_stf(cg, kv, c.kt, qk_add(cg, qk_mul(cg, td.iv, s->BkP), col));
-    qiao_cpu_loop_end(cg, &td);
-    qiao_cpu_loop_end(cg, &tj);
+    at_transpose_k_scalar(cg, &c, s, K, kbase, j0, jb_end);
   }
   {
     qiao_cpu_loop_t rr;
