@@ -1,18 +1,20 @@
-/* Programs: compile a graph for a device (partition → cache lookup → CPU
- * backend → HAL executable), plan memory, bind params, run. */
+/* Programs: compile a graph for a device (the device's backend: fusion
+ * policy → partition → supports → cache lookup → module → HAL executable),
+ * plan memory, bind params, run. No backend or device class is named here. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "qiao/backend.h"
+#include "qiao/hal.h"
 #include "qiao/runtime.h"
 
 /* ------------------------------------------------------------ cache */
 
 typedef struct cache_entry {
   uint64_t key;
-  qiao_kernel_desc_t kd; /* confirms a hit (ops pointer cleared) */
+  qiao_kernel_desc_t *kd;     /* owned clone: confirms a hit */
   qiao_hal_executable_t *exe; /* retained */
   int32_t entry;
   qiao_kernel_launch_t launch;
@@ -35,7 +37,10 @@ qiao_status_t qiao_runtime_create(qiao_runtime_t **out_rt) {
 
 void qiao_runtime_destroy(qiao_runtime_t *rt) {
   if (!rt) return;
-  for (int64_t i = 0; i < rt->n; ++i) qiao_hal_executable_release(rt->entries[i].exe);
+  for (int64_t i = 0; i < rt->n; ++i) {
+    qiao_hal_executable_release(rt->entries[i].exe);
+    qiao_kernel_desc_destroy(rt->entries[i].kd);
+  }
   free(rt->entries);
   pthread_mutex_destroy(&rt->mu);
   free(rt);
@@ -55,7 +60,7 @@ static bool cache_find(qiao_runtime_t *rt, uint64_t key, const qiao_kernel_desc_
   bool found = false;
   pthread_mutex_lock(&rt->mu);
   for (int64_t i = 0; i < rt->n; ++i) {
-    if (rt->entries[i].key == key && qiao_kernel_desc_equal(&rt->entries[i].kd, kd)) {
+    if (rt->entries[i].key == key && qiao_kernel_desc_equal(rt->entries[i].kd, kd)) {
       *out = rt->entries[i];
       qiao_hal_executable_retain(out->exe);
       found = true;
@@ -68,31 +73,44 @@ static bool cache_find(qiao_runtime_t *rt, uint64_t key, const qiao_kernel_desc_
   return found;
 }
 
-static void cache_insert(qiao_runtime_t *rt, const cache_entry_t *e) {
+typedef struct kernel_slot {
+  qiao_hal_executable_t *exe; /* retained */
+  int32_t entry;
+  qiao_kernel_launch_t launch;
+} kernel_slot_t;
+
+/* The cache is an optimization: an entry that cannot be stored is dropped. */
+static void cache_insert(qiao_runtime_t *rt, uint64_t key, const qiao_kernel_desc_t *kd,
+                         qiao_hal_executable_t *exe, const kernel_slot_t *slot) {
+  qiao_kernel_desc_t *clone = NULL;
+  qiao_status_t st = qiao_kernel_desc_clone(kd, &clone);
+  if (st) {
+    qiao_status_free(st);
+    return;
+  }
   pthread_mutex_lock(&rt->mu);
   if (rt->n == rt->cap) {
     int64_t cap = rt->cap ? rt->cap * 2 : 64;
     cache_entry_t *n = realloc(rt->entries, sizeof(*n) * (size_t)cap);
     if (!n) {
       pthread_mutex_unlock(&rt->mu);
-      return; /* the cache is an optimization: dropping an entry is fine */
+      qiao_kernel_desc_destroy(clone);
+      return;
     }
     rt->entries = n;
     rt->cap = cap;
   }
-  rt->entries[rt->n] = *e;
-  qiao_hal_executable_retain(e->exe);
-  rt->n++;
+  cache_entry_t *e = &rt->entries[rt->n++];
+  e->key = key;
+  e->kd = clone;
+  e->exe = exe;
+  e->entry = slot->entry;
+  e->launch = slot->launch;
+  qiao_hal_executable_retain(exe);
   pthread_mutex_unlock(&rt->mu);
 }
 
 /* ------------------------------------------------------------ program */
-
-typedef struct kernel_slot {
-  qiao_hal_executable_t *exe; /* retained */
-  int32_t entry;
-  qiao_kernel_launch_t launch;
-} kernel_slot_t;
 
 /* Where a value lives: a buffer and an offset. */
 typedef struct value_slot {
@@ -129,6 +147,8 @@ struct qiao_program {
   qiao_hal_buffer_t **owned;
   qiao_program_stats_t stats;
   bool poison;
+  /* Runs share the input buffers and the arena: one at a time. */
+  pthread_mutex_t run_mu;
 };
 
 static double now_ms(void) {
@@ -174,33 +194,67 @@ void qiao_program_destroy(qiao_program_t *p) {
   free(p->input_buffers);
   qiao_ir_partition_destroy(p->part);
   if (p->device) qiao_hal_device_release(p->device);
+  pthread_mutex_destroy(&p->run_mu);
   free(p);
 }
 
+/* FNV-1a over a string. */
+static uint64_t hash_str(uint64_t h, const char *s) {
+  for (; *s; ++s) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* Names the graph ops a kernel covers ("matmul %y, add %z"), for errors. */
+static void kernel_ops_str(const qiao_graph_t *g, const qiao_kernel_desc_t *kd, char *buf,
+                           size_t cap) {
+  size_t n = 0;
+  buf[0] = 0;
+  for (int32_t i = 0; i < kd->n_ops && n + 1 < cap; ++i) {
+    const qiao_op_t *op = &g->ops[kd->ops[i]];
+    const char *vname = op->n_results > 0 ? g->values[op->results[0]].name : NULL;
+    int w = snprintf(buf + n, cap - n, "%s%s %s%s", i ? ", " : "", qiao_op_name(op->kind),
+                     vname && vname[0] ? "%" : "", vname && vname[0] ? vname : "(unnamed)");
+    if (w < 0) break;
+    n += (size_t)w;
+  }
+}
+
 /* Compiles the kernels of the partition: cache hits are reused; misses go
- * into one module, JIT-compiled once. */
-static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt,
-                                     const qiao_compile_options_t *opts) {
+ * into one backend module, loaded once. */
+static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt, const qiao_graph_t *g,
+                                     const qiao_backend_t *be, const qiao_compile_options_t *opts) {
   qiao_partition_t *part = p->part;
   int32_t nk = part->n_kernels;
+  /* Every kernel must be one the backend can lower: fail naming it. */
+  for (int32_t i = 0; i < nk; ++i) {
+    char reason[256] = "";
+    if (be->supports(&part->kernels[i], p->device, reason, sizeof reason)) continue;
+    char ops[512];
+    kernel_ops_str(g, &part->kernels[i], ops, sizeof ops);
+    return qiao_status_make(QIAO_UNSUPPORTED, "kernel k%d (%s: %s): backend '%s' for '%s' refuses it: %s",
+                            i, qiao_kd_kind_name(part->kernels[i].kind), ops, be->name,
+                            qiao_hal_device_uri(p->device), reason);
+  }
   p->kernels = calloc((size_t)(nk ? nk : 1), sizeof(kernel_slot_t));
   uint64_t *keys = calloc((size_t)(nk ? nk : 1), sizeof(uint64_t));
   if (!p->kernels || !keys) {
     free(keys);
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   }
-  int32_t threads = qiao_hal_device_thread_count(p->device);
-  char host[256];
-  qiao_cpu_host_describe(host, sizeof host);
-  /* target hash: host CPU, thread count (grid sizing), opt level */
-  uint64_t target = 1469598103934665603ull;
-  for (const char *c = host; *c; ++c) target = (target ^ (unsigned char)*c) * 1099511628211ull;
-  target = (target ^ (uint64_t)threads) * 1099511628211ull;
-  target = (target ^ (uint64_t)(opts ? opts->opt_level : 0)) * 1099511628211ull;
-
-  qiao_cpu_module_t *mod = NULL;
+  qiao_backend_options_t bo = {0};
+  bo.opt_level = opts ? opts->opt_level : 0;
+  bo.n_threads = qiao_hal_device_thread_count(p->device);
+  /* target: the backend's key (ISA, threads, opt level) and the device's identity */
+  char key[1024];
+  qiao_status_t st = be->target_key(p->device, &bo, key, sizeof key);
+  if (st) {
+    free(keys);
+    return st;
+  }
+  uint64_t target = hash_str(1469598103934665603ull, key);
+  target = hash_str(target, qiao_hal_device_driver(p->device));
+  qiao_backend_module_t *mod = NULL;
   int32_t n_new = 0;
-  qiao_status_t st = NULL;
   bool use_cache = rt && !(opts && opts->no_cache);
   for (int32_t i = 0; i < nk && !st; ++i) {
     keys[i] = qiao_kernel_desc_hash(&part->kernels[i]) ^ (target * 0x9E3779B97F4A7C15ull);
@@ -213,20 +267,17 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt,
       continue;
     }
     if (!mod) {
-      qiao_cpu_options_t o = {0};
-      o.n_threads = threads;
-      o.opt_level = opts ? opts->opt_level : 0;
-      st = qiao_cpu_module_create(&o, &mod);
+      st = qiao_backend_module_create(be, p->device, &bo, &mod);
       if (st) break;
     }
     char name[32];
     snprintf(name, sizeof name, "k%d", i);
-    st = qiao_cpu_module_add_kernel(mod, &part->kernels[i], name, &p->kernels[i].launch);
+    st = qiao_backend_module_add_kernel(mod, &part->kernels[i], name, &p->kernels[i].launch);
     n_new++;
   }
   if (!st && n_new > 0) {
     qiao_hal_executable_t *exe = NULL;
-    st = qiao_cpu_module_jit(mod, p->device, &exe);
+    st = qiao_backend_module_load(mod, p->device, &exe);
     for (int32_t i = 0; i < nk && !st; ++i) {
       if (p->kernels[i].exe) continue;
       qiao_hal_entry_info_t info;
@@ -234,24 +285,11 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt,
       if (st) break;
       p->kernels[i].exe = exe;
       qiao_hal_executable_retain(exe);
-      if (use_cache) {
-        cache_entry_t *e = malloc(sizeof(*e));
-        if (e) {
-          e->key = keys[i];
-          e->kd = part->kernels[i];
-          e->kd.ops = NULL;
-          e->kd.n_ops = 0;
-          e->exe = exe;
-          e->entry = p->kernels[i].entry;
-          e->launch = p->kernels[i].launch;
-          cache_insert(rt, e);
-          free(e);
-        }
-      }
+      if (use_cache) cache_insert(rt, keys[i], &part->kernels[i], exe, &p->kernels[i]);
     }
     if (exe) qiao_hal_executable_release(exe);
   }
-  qiao_cpu_module_destroy(mod);
+  qiao_backend_module_destroy(mod);
   free(keys);
   return st;
 }
@@ -355,8 +393,9 @@ static qiao_status_t bind_leaves(qiao_program_t *p, const qiao_graph_t *g) {
       int64_t numel = qiao_shape_numel(&t->shape);
       qiao_hal_buffer_t *b = NULL;
       QIAO_RETURN_IF_ERROR(own_buffer(p, type_bytes(t), &b));
-      void *host = qiao_hal_buffer_host_ptr(b);
-      if (!host) return qiao_status_make(QIAO_UNSUPPORTED, "consts need a host-visible device");
+      /* Built on the host, written through the device (device memory is opaque). */
+      void *host = malloc((size_t)type_bytes(t) + 1);
+      if (!host) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
       for (int64_t e = 0; e < numel; ++e) {
         int64_t src = op->attrs.n_values == 1 ? 0 : e;
         if (op->attrs.const_i) {
@@ -367,6 +406,9 @@ static qiao_status_t bind_leaves(qiao_program_t *p, const qiao_graph_t *g) {
           qiao_store_f64(host, t->dtype, e, op->attrs.const_f ? op->attrs.const_f[src] : 0.0);
         }
       }
+      qiao_status_t wst = qiao_hal_buffer_write(b, 0, host, (size_t)type_bytes(t));
+      free(host);
+      QIAO_RETURN_IF_ERROR(wst);
       p->slots[v].buffer = b;
       p->slots[v].has_storage = true;
     }
@@ -378,12 +420,18 @@ qiao_status_t qiao_program_compile(qiao_runtime_t *rt, const qiao_graph_t *g, qi
                                    const qiao_compile_options_t *opts, qiao_program_t **out) {
   *out = NULL;
   double t0 = now_ms();
-  if (strcmp(qiao_hal_device_class(d), "cpu") != 0)
-    return qiao_status_make(QIAO_UNSUPPORTED, "device class '%s' has no backend yet (have: cpu)",
-                            qiao_hal_device_class(d));
+  const qiao_backend_t *be = opts && opts->backend ? opts->backend : qiao_backend_for_device(d);
+  if (!be)
+    return qiao_status_make(QIAO_UNSUPPORTED, "device '%s' (%s class) has no backend in this build",
+                            qiao_hal_device_uri(d),
+                            qiao_hal_device_class_name(qiao_hal_device_class(d)));
+  if (be->device_class != qiao_hal_device_class(d))
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "backend '%s' does not compile for '%s'",
+                            be->name, qiao_hal_device_uri(d));
   QIAO_RETURN_IF_ERROR(qiao_ir_graph_verify(g));
   qiao_program_t *p = calloc(1, sizeof(*p));
   if (!p) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  pthread_mutex_init(&p->run_mu, NULL);
   p->device = d;
   p->poison = opts && opts->poison;
   qiao_hal_device_retain(d);
@@ -393,8 +441,8 @@ qiao_status_t qiao_program_compile(qiao_runtime_t *rt, const qiao_graph_t *g, qi
   qiao_status_t st = NULL;
   if (!p->slots || !p->value_types) st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   for (int32_t v = 0; v < g->n_values && !st; ++v) p->value_types[v] = g->values[v].type;
-  if (!st) st = qiao_ir_partition(g, &p->part);
-  if (!st) st = compile_kernels(p, rt, opts);
+  if (!st) st = qiao_ir_partition(g, be->fusion_policy(d), &p->part);
+  if (!st) st = compile_kernels(p, rt, g, be, opts);
   if (!st) st = bind_leaves(p, g);
   if (!st) st = plan_memory(p, g);
   if (!st) {
@@ -455,8 +503,22 @@ const char *qiao_program_param_name(const qiao_program_t *p, int32_t i) { return
 qiao_type_t qiao_program_param_type(const qiao_program_t *p, int32_t i) { return p->params[i].type; }
 bool qiao_program_param_bound(const qiao_program_t *p, int32_t i) { return p->params[i].bound; }
 
-qiao_status_t qiao_program_run(qiao_program_t *p, const qiao_tensor_t *const *inputs,
-                               qiao_tensor_t **out_outputs) {
+/* Fills a buffer with 0xFF bytes (NaN for every float dtype) through the HAL. */
+static qiao_status_t poison_buffer(qiao_hal_buffer_t *b) {
+  enum { CHUNK = 1 << 16 };
+  size_t size = qiao_hal_buffer_size(b);
+  unsigned char *ff = malloc(CHUNK);
+  if (!ff) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  memset(ff, 0xFF, CHUNK);
+  qiao_status_t st = NULL;
+  for (size_t off = 0; off < size && !st; off += CHUNK)
+    st = qiao_hal_buffer_write(b, off, ff, size - off < CHUNK ? size - off : CHUNK);
+  free(ff);
+  return st;
+}
+
+static qiao_status_t run_locked(qiao_program_t *p, const qiao_tensor_t *const *inputs,
+                                qiao_tensor_t **out_outputs) {
   for (int32_t i = 0; i < p->n_params; ++i)
     if (!p->params[i].bound)
       return qiao_status_make(QIAO_NOT_FOUND, "param \"%s\" not bound", p->params[i].name);
@@ -467,10 +529,7 @@ qiao_status_t qiao_program_run(qiao_program_t *p, const qiao_tensor_t *const *in
     QIAO_RETURN_IF_ERROR(
         qiao_hal_buffer_write(p->input_buffers[i], 0, inputs[i]->data, qiao_tensor_nbytes(inputs[i])));
   }
-  if (p->poison) {
-    void *host = qiao_hal_buffer_host_ptr(p->arena);
-    if (host) memset(host, 0xFF, qiao_hal_buffer_size(p->arena));
-  }
+  if (p->poison) QIAO_RETURN_IF_ERROR(poison_buffer(p->arena));
   qiao_hal_binding_t bindings[2 * QIAO_KD_MAX_OPERANDS + 2];
   for (int32_t k = 0; k < p->part->n_kernels; ++k) {
     const qiao_kernel_desc_t *kd = &p->part->kernels[k];
@@ -492,8 +551,15 @@ qiao_status_t qiao_program_run(qiao_program_t *p, const qiao_tensor_t *const *in
       bindings[nb].offset = (size_t)s->offset;
       nb++;
     }
+    qiao_hal_launch_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    for (int a = 0; a < 3; ++a) {
+      cfg.grid[a] = ks->launch.grid[a];
+      cfg.block[a] = ks->launch.block[a] > 0 ? ks->launch.block[a] : 1;
+    }
+    cfg.shared_bytes = ks->launch.shared_bytes;
     QIAO_RETURN_IF_ERROR(
-        qiao_hal_dispatch(p->device, ks->exe, ks->entry, ks->launch.grid, bindings, nb, NULL, 0));
+        qiao_hal_dispatch_launch(p->device, ks->exe, ks->entry, &cfg, bindings, nb, NULL, 0));
   }
   for (int32_t i = 0; i < p->n_outputs; ++i) out_outputs[i] = NULL;
   for (int32_t i = 0; i < p->n_outputs; ++i) {
@@ -510,6 +576,16 @@ qiao_status_t qiao_program_run(qiao_program_t *p, const qiao_tensor_t *const *in
     out_outputs[i] = t;
   }
   return NULL;
+}
+
+/* Concurrent runs of one program are safe: they take turns (the program
+ * owns one set of input buffers and one arena). */
+qiao_status_t qiao_program_run(qiao_program_t *p, const qiao_tensor_t *const *inputs,
+                               qiao_tensor_t **out_outputs) {
+  pthread_mutex_lock(&p->run_mu);
+  qiao_status_t st = run_locked(p, inputs, out_outputs);
+  pthread_mutex_unlock(&p->run_mu);
+  return st;
 }
 
 void qiao_program_stats(const qiao_program_t *p, qiao_program_stats_t *out) { *out = p->stats; }

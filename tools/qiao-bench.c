@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "qiao/backend.h"
+#include "qiao/backend_cpu.h"
 #include "qiao/hal.h"
 #include "qiao/ir.h"
 

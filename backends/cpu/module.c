@@ -16,7 +16,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "cpu/codegen.h"
-#include "qiao/backend.h"
+#include "qiao/backend_cpu.h"
 
 extern char **environ;
 
@@ -440,5 +440,46 @@ qiao_status_t qiao_cpu_module_jit(qiao_cpu_module_t *m, qiao_hal_device_t *d,
       qiao_hal_executable_create_host(d, recs, m->n_entries, dispose_jit, jit, out_exe);
   free(recs);
   if (st) dispose_jit(jit);
+  return st;
+}
+
+/* Writes `n` bytes to `path` through a temp file and rename. */
+static qiao_status_t write_atomic(const char *path, const char *data, size_t n) {
+  char tmp[4096];
+  tmp_path(tmp, sizeof tmp, path, "");
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return qiao_status_make(QIAO_IO_ERROR, "%s: cannot write: %s", path, strerror(errno));
+  bool ok = fwrite(data, 1, n, f) == n;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    qiao_status_t st = qiao_status_make(QIAO_IO_ERROR, "%s: cannot write: %s", path, strerror(errno));
+    unlink(tmp);
+    return st;
+  }
+  return NULL;
+}
+
+qiao_status_t qiao_cpu_module_emit_llvm(qiao_cpu_module_t *m, const char *path) {
+  char *text = NULL;
+  QIAO_RETURN_IF_ERROR(qiao_cpu_module_print_ir(m, &text));
+  qiao_status_t st = write_atomic(path, text, strlen(text));
+  free(text);
+  return st;
+}
+
+qiao_status_t qiao_cpu_module_emit_asm(qiao_cpu_module_t *m, const char *path) {
+  if (!m->cg.mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
+  char *err = NULL;
+  LLVMMemoryBufferRef buf = NULL;
+  if (LLVMTargetMachineEmitToMemoryBuffer(m->cg.tm, m->cg.mod, LLVMAssemblyFile, &err, &buf)) {
+    qiao_status_t st = qiao_status_make(QIAO_INTERNAL, "%s: cannot emit assembly: %s", path,
+                                        err ? err : "?");
+    LLVMDisposeMessage(err);
+    return st;
+  }
+  qiao_status_t st =
+      write_atomic(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
+  LLVMDisposeMemoryBuffer(buf);
   return st;
 }

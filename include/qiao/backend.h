@@ -1,14 +1,26 @@
 /* Qiao — backends: kernel descriptors in, device artifacts out.
  *
- * The CPU backend builds one LLVM module from any number of kernel
- * descriptors, optimizes it for the host (or a named CPU) with the new pass
- * manager, and emits it three ways: ORC LLJIT in process (wrapped as a HAL
- * executable), an object file, or a shared library carrying the HAL entry
- * table. No LLVM type crosses this header.
+ * Target-neutral. Every backend (cpu now; cuda and ascend slot in) is a
+ * table of ops registered for one device class:
+ *
+ *   name, device class         "cpu" for QIAO_HAL_CLASS_CPU ...
+ *   fusion_policy(device)      how `qiao_ir_partition` should fuse for it
+ *   supports(kd, device)       whether it can lower a descriptor, and why not
+ *   target_key(device, opts)   what the generated code depends on (part of the
+ *                              compile-cache key, with the device's identity)
+ *   module create / add kernel / optimize / emit (jit, obj, so, llvm, asm,
+ *   ptx, listing) / load into a HAL executable for a device
+ *
+ * The runtime finds the backend from the device (`qiao_backend_for_device`)
+ * and never names one. Adding a backend adds one row to the registry
+ * (backends/registry.c). No LLVM type crosses this header; CPU-only
+ * extras (cross targets, host description) are in qiao/backend_cpu.h.
  */
 #ifndef QIAO_BACKEND_H
 #define QIAO_BACKEND_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "qiao/hal.h"
@@ -18,47 +30,109 @@
 extern "C" {
 #endif
 
-typedef struct qiao_cpu_module qiao_cpu_module_t;
+/* ------------------------------------------------------------ 1. artifacts */
 
-typedef struct qiao_cpu_options {
-  const char *triple;   /* NULL: the host ("x86_64-pc-linux-gnu"); else a cross target such as
-                           "aarch64-unknown-linux-gnu" (emit only: object, shared library, IR) */
-  const char *cpu;      /* NULL: the host CPU (LLVMGetHostCPUName); "generic" for a cross triple */
-  const char *features; /* NULL: the host's features ("" for a cross triple) */
-  int32_t n_threads;    /* threads the kernels will run on (grid sizing); 0: 1 */
-  int32_t opt_level;    /* 0..3; default 3 when 0 is not explicitly wanted: use -1 for O0 */
-} qiao_cpu_options_t;
+typedef enum qiao_artifact_kind {
+  QIAO_ARTIFACT_JIT = 0, /* in-process code (host JIT) — only through `load` */
+  QIAO_ARTIFACT_OBJECT,  /* "obj": relocatable object file */
+  QIAO_ARTIFACT_SHARED,  /* "so": shared library with the HAL entry table */
+  QIAO_ARTIFACT_LLVM,    /* "llvm": LLVM IR text */
+  QIAO_ARTIFACT_ASM,     /* "asm": target assembly */
+  QIAO_ARTIFACT_PTX,     /* "ptx": PTX text (CUDA class) */
+  QIAO_ARTIFACT_LISTING, /* "listing": readable per-unit operation listing (Ascend class) */
+  QIAO_ARTIFACT_KIND_COUNT
+} qiao_artifact_kind_t;
 
-/* How to dispatch one compiled kernel. */
+/* "jit", "obj", "so", "llvm", "asm", "ptx", "listing". */
+const char *qiao_artifact_kind_name(qiao_artifact_kind_t k);
+/* Parses a name above; QIAO_INVALID_ARGUMENT naming it and the choices. */
+qiao_status_t qiao_artifact_kind_parse(const char *name, qiao_artifact_kind_t *out_kind);
+
+/* How to dispatch one compiled kernel (the launch record). */
 typedef struct qiao_kernel_launch {
   char name[64];
-  int64_t grid[3];
-  int32_t n_bindings; /* inputs then outputs */
-  uint64_t scratch_bytes;
+  int64_t grid[3];        /* workgroups (CPU) / CTAs (CUDA) / blocks (Ascend) */
+  int32_t block[3];       /* threads per CTA; 1,1,1 on the CPU */
+  uint64_t shared_bytes;  /* dynamic shared memory per CTA; 0 on the CPU */
+  uint64_t scratch_bytes; /* per-worker scratch (CPU packing buffers) */
+  int32_t n_bindings;     /* inputs then outputs */
+  uint64_t binding_bytes[QIAO_KD_MAX_OPERANDS + 2]; /* minimum bytes per binding */
 } qiao_kernel_launch_t;
 
-/* Creates an empty module for the host (or opts->cpu/features). */
-qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_module_t **out_module);
-void qiao_cpu_module_destroy(qiao_cpu_module_t *m);
-/* Lowers one descriptor into an entry named `name` (NULL: "k<N>"). */
-qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel_desc_t *kd,
-                                         const char *name, qiao_kernel_launch_t *out_launch);
-/* Verifies and optimizes (default<O3>) once; later calls do nothing. */
-qiao_status_t qiao_cpu_module_optimize(qiao_cpu_module_t *m);
-/* The module's LLVM IR as text (malloc'ed; caller frees). */
-qiao_status_t qiao_cpu_module_print_ir(qiao_cpu_module_t *m, char **out_text);
-/* Emits an object file / a shared library (object + entry table, linked
- * with `cc -shared`) / a file of LLVM IR; written atomically. */
-qiao_status_t qiao_cpu_module_emit_object(qiao_cpu_module_t *m, const char *path);
-qiao_status_t qiao_cpu_module_emit_shared(qiao_cpu_module_t *m, const char *path);
-/* JIT-compiles the module in process (ORC LLJIT) and wraps its entries as a
- * HAL executable on device `d`. The module's code moves into the executable;
- * `m` stays valid only for destroy. */
-qiao_status_t qiao_cpu_module_jit(qiao_cpu_module_t *m, qiao_hal_device_t *d,
-                                  qiao_hal_executable_t **out_exe);
-/* The host CPU name and features as LLVM sees them (static strings valid for
- * the process lifetime are not guaranteed: copies into buf). */
-void qiao_cpu_host_describe(char *buf, size_t cap);
+/* Fills the binding count and minimum sizes from a descriptor's operand
+ * types (inputs, then outputs). */
+void qiao_kernel_launch_set_bindings(qiao_kernel_launch_t *l, const qiao_kernel_desc_t *kd);
+
+/* ------------------------------------------------------------ 2. backends */
+
+typedef struct qiao_backend_options {
+  const char *triple;   /* NULL: the device's (host for cpu) */
+  const char *cpu;      /* NULL: the device's (host CPU, sm_XX from the profile, ...) */
+  const char *features; /* NULL: the device's */
+  int32_t opt_level;    /* 0: default (3); -1: O0 */
+  int32_t n_threads;    /* threads the kernels will run on (grid sizing); 0: the device's */
+} qiao_backend_options_t;
+
+typedef struct qiao_backend qiao_backend_t;
+
+/* A backend's table of ops. `m` is the backend's own module object. */
+struct qiao_backend {
+  const char *name; /* "cpu", "cuda", "ascend" */
+  qiao_hal_device_class_t device_class;
+  /* The fusion policy for `d` (NULL device: the backend's default). Never NULL. */
+  const qiao_fusion_policy_t *(*fusion_policy)(qiao_hal_device_t *d);
+  /* Whether the backend can lower `kd` for `d` (NULL: any device of its class);
+   * when not, writes a one-line reason. */
+  bool (*supports)(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, char *reason, size_t cap);
+  /* Writes what generated code depends on (ISA, threads, opt level, ...). */
+  qiao_status_t (*target_key)(qiao_hal_device_t *d, const qiao_backend_options_t *o, char *buf,
+                              size_t cap);
+  qiao_status_t (*module_create)(qiao_hal_device_t *d, const qiao_backend_options_t *o,
+                                 void **out_m);
+  void (*module_destroy)(void *m);
+  qiao_status_t (*add_kernel)(void *m, const qiao_kernel_desc_t *kd, const char *name,
+                              qiao_kernel_launch_t *out_launch);
+  qiao_status_t (*optimize)(void *m);
+  /* Writes artifact `kind` to `path` atomically; QIAO_UNSUPPORTED for a kind
+   * the backend does not produce. */
+  qiao_status_t (*emit)(void *m, qiao_artifact_kind_t kind, const char *path);
+  /* Loads the module's code into a HAL executable for `d`. */
+  qiao_status_t (*load)(void *m, qiao_hal_device_t *d, qiao_hal_executable_t **out_exe);
+};
+
+/* The registry: compile-time rows, no mutable state. */
+int32_t qiao_backend_count(void);
+const qiao_backend_t *qiao_backend_at(int32_t i);
+/* The backend for a device class / a device / a name; NULL when none. */
+const qiao_backend_t *qiao_backend_for_class(qiao_hal_device_class_t c);
+const qiao_backend_t *qiao_backend_for_device(const qiao_hal_device_t *d);
+const qiao_backend_t *qiao_backend_find(const char *name);
+
+/* ------------------------------------------------------------ 3. modules */
+
+/* A backend module: any number of kernels compiled together. */
+typedef struct qiao_backend_module qiao_backend_module_t;
+
+/* Creates an empty module of backend `b` for device `d` (NULL: AOT for the
+ * options' target). */
+qiao_status_t qiao_backend_module_create(const qiao_backend_t *b, qiao_hal_device_t *d,
+                                         const qiao_backend_options_t *o,
+                                         qiao_backend_module_t **out_module);
+void qiao_backend_module_destroy(qiao_backend_module_t *m);
+const qiao_backend_t *qiao_backend_module_backend(const qiao_backend_module_t *m);
+/* Lowers one descriptor into an entry named `name` (NULL: "k<N>"). A
+ * descriptor the backend does not support is QIAO_UNSUPPORTED with the
+ * reason. */
+qiao_status_t qiao_backend_module_add_kernel(qiao_backend_module_t *m, const qiao_kernel_desc_t *kd,
+                                             const char *name, qiao_kernel_launch_t *out_launch);
+/* Verifies and optimizes once; later calls do nothing. */
+qiao_status_t qiao_backend_module_optimize(qiao_backend_module_t *m);
+qiao_status_t qiao_backend_module_emit(qiao_backend_module_t *m, qiao_artifact_kind_t kind,
+                                       const char *path);
+/* Loads the module into a HAL executable on `d`; the module stays valid only
+ * for destroy afterwards. */
+qiao_status_t qiao_backend_module_load(qiao_backend_module_t *m, qiao_hal_device_t *d,
+                                       qiao_hal_executable_t **out_exe);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,8 @@ typedef struct qiao_compile_options {
   bool no_cache;     /* bypass the compile cache */
   bool poison;       /* fill intermediates and outputs with 0xFF bytes (NaN) before each
                         run, so a kernel that skips an element is caught by tests */
+  const struct qiao_backend *backend; /* NULL: the backend registered for the device's
+                                         class; else this one (tests, tools) */
 } qiao_compile_options_t;
 
 typedef struct qiao_program_stats {
@@ -72,7 +74,9 @@ qiao_type_t qiao_program_param_type(const qiao_program_t *p, int32_t i);
 bool qiao_program_param_bound(const qiao_program_t *p, int32_t i);
 
 /* Runs the program: inputs[i] is graph input i (types checked); on success
- * out_outputs[i] receives a new tensor per graph output (caller destroys). */
+ * out_outputs[i] receives a new tensor per graph output (caller destroys).
+ * Safe to call from several threads at once: runs of one program take turns
+ * (they share its input buffers and arena); distinct programs run in parallel. */
 qiao_status_t qiao_program_run(qiao_program_t *p, const qiao_tensor_t *const *inputs,
                                qiao_tensor_t **out_outputs);
 

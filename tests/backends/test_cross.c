@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "qiao/backend.h"
+#include "qiao/backend_cpu.h"
 #include "support/oracle.h"
 
 static const char *k_graph =

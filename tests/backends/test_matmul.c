@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "qiao/backend.h"
+#include "qiao/backend_cpu.h"
 #include "qiao/hal.h"
 #include "qiao/ir.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "qiao/backend.h"
+#include "qiao/backend_cpu.h"
 #include "support/oracle.h"
 
 static qiao_graph_t *parse(const char *text) {
