@@ -54,7 +54,7 @@ static qiao_status_t cpu_buffer_copy(const qiao_hal_buffer_t *src, size_t src_of
                                      qiao_hal_buffer_t *dst, size_t dst_offset, size_t n) {
   if (!dst->host || !src->host)
     return qiao_status_make(QIAO_UNSUPPORTED, "buffer copy between a cpu buffer and a "
-                                                "buffer that is not host-visible");
+                                              "buffer that is not host-visible");
   if (n) memmove((char *)dst->host + dst_offset, (const char *)src->host + src_offset, n);
   return NULL;
 }

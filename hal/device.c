@@ -69,8 +69,7 @@ static qiao_status_t open_cpu(const char *uri, const char *options,
       }
       if (!end) break;
       p = end + 1;
-      if (!*p)
-        return qiao_status_make(QIAO_INVALID_ARGUMENT, "device URI '%s': trailing ','", uri);
+      if (!*p) return qiao_status_make(QIAO_INVALID_ARGUMENT, "device URI '%s': trailing ','", uri);
     }
   }
   return qiao_hal_cpu_device_create(uri, threads, out_device);
@@ -162,8 +161,10 @@ qiao_status_t qiao_hal_device_profile(qiao_hal_device_t *d,
   qiao_hal_profile_t *p = atomic_load_explicit(&d->profile, memory_order_relaxed);
   if (!p) {
     st = d->ops->profile_load(d, &p);
-    if (st) st = qiao_status_annotate(st, "device '%s': loading its profile", d->uri);
-    else atomic_store_explicit(&d->profile, p, memory_order_release);
+    if (st)
+      st = qiao_status_annotate(st, "device '%s': loading its profile", d->uri);
+    else
+      atomic_store_explicit(&d->profile, p, memory_order_release);
   }
   pthread_mutex_unlock(&d->profile_lock);
   *out_profile = p;
@@ -190,7 +191,7 @@ static const char *const kTimeKindNames[] = {"measured", "simulated", "modelled"
 
 const char *qiao_hal_time_kind_name(qiao_hal_time_kind_t k) {
   return (unsigned)k < sizeof kTimeKindNames / sizeof kTimeKindNames[0] ? kTimeKindNames[k]
-                                                                          : "unknown";
+                                                                        : "unknown";
 }
 
 qiao_status_t qiao_hal_event_record(qiao_hal_device_t *d, qiao_hal_event_t *out_event) {

@@ -40,8 +40,8 @@ qiao_status_t qiao_hal_dispatch_launch(qiao_hal_device_t *d, qiao_hal_executable
                                        const int64_t *constants, int32_t n_constants) {
   if (index < 0 || index >= e->n_entries)
     return qiao_status_make(QIAO_INVALID_ARGUMENT,
-                            "dispatch: entry index %d out of range (executable '%s' has %d)",
-                            index, e->path, e->n_entries);
+                            "dispatch: entry index %d out of range (executable '%s' has %d)", index,
+                            e->path, e->n_entries);
   const qiao_hal_entry_t *en = &e->entries[index];
   const char *name = en->rec.name;
   if (e->device != d && !(d->ops->can_dispatch && d->ops->can_dispatch(d, e)))
@@ -53,8 +53,7 @@ qiao_status_t qiao_hal_dispatch_launch(qiao_hal_device_t *d, qiao_hal_executable
                             "dispatch of '%s': signature '%s' is not the dispatch signature '%s'",
                             name, en->rec.signature, QIAO_HAL_CPU_ENTRY_SIGNATURE);
   if (!cfg)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "dispatch of '%s': launch config is NULL",
-                            name);
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "dispatch of '%s': launch config is NULL", name);
   const int64_t *grid = cfg->grid;
   if (grid[0] < 0 || grid[1] < 0 || grid[2] < 0)
     return qiao_status_make(QIAO_INVALID_ARGUMENT,
@@ -79,8 +78,8 @@ qiao_status_t qiao_hal_dispatch_launch(qiao_hal_device_t *d, qiao_hal_executable
                             "dispatch of '%s': %d constants given, the entry takes %d", name,
                             n_constants, en->rec.n_constants);
   if (n_bindings > QIAO_HAL_MAX_BINDINGS)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "dispatch of '%s': %d bindings (max %d)",
-                            name, n_bindings, QIAO_HAL_MAX_BINDINGS);
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "dispatch of '%s': %d bindings (max %d)", name,
+                            n_bindings, QIAO_HAL_MAX_BINDINGS);
   if ((n_bindings && !bindings) || (n_constants && !constants))
     return qiao_status_make(QIAO_INVALID_ARGUMENT,
                             "dispatch of '%s': bindings or constants array is NULL", name);
@@ -92,13 +91,11 @@ qiao_status_t qiao_hal_dispatch_launch(qiao_hal_device_t *d, qiao_hal_executable
 
 qiao_status_t qiao_hal_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *e, int32_t index,
                                 const int64_t grid[3], const qiao_hal_binding_t *bindings,
-                                int32_t n_bindings, const int64_t *constants,
-                                int32_t n_constants) {
+                                int32_t n_bindings, const int64_t *constants, int32_t n_constants) {
   if (!grid) {
     const char *name = index >= 0 && index < e->n_entries ? e->entries[index].rec.name : "?";
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "dispatch of '%s': grid is NULL", name);
   }
   qiao_hal_launch_config_t cfg = {{grid[0], grid[1], grid[2]}, {1, 1, 1}, 0};
-  return qiao_hal_dispatch_launch(d, e, index, &cfg, bindings, n_bindings, constants,
-                                  n_constants);
+  return qiao_hal_dispatch_launch(d, e, index, &cfg, bindings, n_bindings, constants, n_constants);
 }

@@ -26,7 +26,8 @@ static void entry_fini(qiao_hal_entry_t *en) {
  * only: `release` is set last by qiao_hal_executable_create). */
 static void executable_free(qiao_hal_executable_t *e) {
   if (e->entries)
-    for (int32_t i = 0; i < e->n_entries; ++i) entry_fini(&e->entries[i]);
+    for (int32_t i = 0; i < e->n_entries; ++i)
+      entry_fini(&e->entries[i]);
   free(e->entries);
   if (e->impl) e->device->ops->executable_destroy(e);
   if (e->release) e->release(e->release_ctx);
@@ -36,8 +37,8 @@ static void executable_free(qiao_hal_executable_t *e) {
 }
 
 /* Validates record i and prepares its cif; errors name the entry. */
-static qiao_status_t entry_init(qiao_hal_entry_t *en, const qiao_hal_entry_record_t *r,
-                                int32_t i, bool host_code) {
+static qiao_status_t entry_init(qiao_hal_entry_t *en, const qiao_hal_entry_record_t *r, int32_t i,
+                                bool host_code) {
   if (!r->name || !*r->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "entry %d has no name", i);
   if (strnlen(r->name, 4096) == 4096)
@@ -87,12 +88,13 @@ static qiao_status_t entry_init(qiao_hal_entry_t *en, const qiao_hal_entry_recor
     return NULL;
   }
   en->ret_type = ffi_type_of(r->signature[0]);
-  for (int32_t k = 0; k < en->n_args; ++k) en->arg_types[k] = ffi_type_of(r->signature[k + 1]);
-  ffi_status fs = ffi_prep_cif(&en->cif, FFI_DEFAULT_ABI, (unsigned)en->n_args, en->ret_type,
-                               en->arg_types);
+  for (int32_t k = 0; k < en->n_args; ++k)
+    en->arg_types[k] = ffi_type_of(r->signature[k + 1]);
+  ffi_status fs =
+      ffi_prep_cif(&en->cif, FFI_DEFAULT_ABI, (unsigned)en->n_args, en->ret_type, en->arg_types);
   if (fs != FFI_OK)
-    return qiao_status_make(QIAO_INTERNAL, "entry '%s': ffi_prep_cif failed (%d) for '%s'",
-                            r->name, (int)fs, r->signature);
+    return qiao_status_make(QIAO_INTERNAL, "entry '%s': ffi_prep_cif failed (%d) for '%s'", r->name,
+                            (int)fs, r->signature);
   en->is_dispatch_entry = !strcmp(r->signature, QIAO_HAL_CPU_ENTRY_SIGNATURE);
   return NULL;
 }
@@ -132,8 +134,8 @@ static qiao_status_t check_spec(const qiao_hal_executable_spec_t *spec) {
     return NULL;
   case QIAO_HAL_FORMAT_HOST_JIT:
     if (spec->n_records < 0 || (spec->n_records > 0 && !spec->records))
-      return qiao_status_make(QIAO_INVALID_ARGUMENT,
-                              "host executable: bad record list (n = %d)", spec->n_records);
+      return qiao_status_make(QIAO_INVALID_ARGUMENT, "host executable: bad record list (n = %d)",
+                              spec->n_records);
     return NULL;
   case QIAO_HAL_FORMAT_PTX:
   case QIAO_HAL_FORMAT_SIM_MODULE:
@@ -216,8 +218,8 @@ bool qiao_hal_executable_entry_info(const qiao_hal_executable_t *e, int32_t inde
   if (index < 0 || index >= e->n_entries) return false;
   const qiao_hal_entry_record_t *r = &e->entries[index].rec;
   if (out_info)
-    *out_info = (qiao_hal_entry_info_t){r->name,          r->signature,     r->n_bindings,
-                                        r->n_constants,   r->scratch_bytes, r->binding_bytes};
+    *out_info = (qiao_hal_entry_info_t){r->name,        r->signature,     r->n_bindings,
+                                        r->n_constants, r->scratch_bytes, r->binding_bytes};
   return true;
 }
 
@@ -235,13 +237,14 @@ qiao_status_t qiao_hal_executable_lookup(const qiao_hal_executable_t *e, const c
 qiao_status_t qiao_hal_executable_call(const qiao_hal_executable_t *e, int32_t index, void **args,
                                        void *ret) {
   if (index < 0 || index >= e->n_entries)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "executable '%s': entry index %d out of range "
-                            "(%d entries)", e->path, index, e->n_entries);
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "executable '%s': entry index %d out of range "
+                            "(%d entries)",
+                            e->path, index, e->n_entries);
   const qiao_hal_entry_t *en = &e->entries[index];
   if (!en->rec.fn)
-    return qiao_status_make(QIAO_UNSUPPORTED,
-                            "entry '%s': a %s entry cannot be called on the host", en->rec.name,
-                            qiao_hal_executable_format_name(e->format));
+    return qiao_status_make(QIAO_UNSUPPORTED, "entry '%s': a %s entry cannot be called on the host",
+                            en->rec.name, qiao_hal_executable_format_name(e->format));
   if (en->n_args > 0 && !args)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "entry '%s': args is NULL", en->rec.name);
   uint64_t scratch_ret[2];

@@ -45,8 +45,8 @@ typedef struct qiao_hal_device_ops {
   /* Arguments are validated by the caller (entry, launch config, bindings
    * with their sizes, constants); the grid is not empty. */
   qiao_status_t (*dispatch)(qiao_hal_device_t *d, qiao_hal_executable_t *e, int32_t index,
-                            const qiao_hal_launch_config_t *cfg,
-                            const qiao_hal_binding_t *bindings, const int64_t *constants);
+                            const qiao_hal_launch_config_t *cfg, const qiao_hal_binding_t *bindings,
+                            const int64_t *constants);
   /* The device's time after all submitted work completes. */
   qiao_status_t (*event_record)(qiao_hal_device_t *d, qiao_hal_event_t *out_event);
   /* Runs a host parallel-for on the device's workers (host devices only). */
@@ -86,9 +86,9 @@ struct qiao_hal_executable {
   _Atomic int32_t refs;
   qiao_hal_device_t *device; /* retained; the device that made it */
   qiao_hal_executable_format_t format;
-  char *path;                /* HOST_LIBRARY: the artifact; otherwise "<host>", "<ptx>", ... */
-  void *impl;                /* device-owned, freed by device->ops->executable_destroy */
-  void (*release)(void *);   /* from the spec, called last */
+  char *path;              /* HOST_LIBRARY: the artifact; otherwise "<host>", "<ptx>", ... */
+  void *impl;              /* device-owned, freed by device->ops->executable_destroy */
+  void (*release)(void *); /* from the spec, called last */
   void *release_ctx;
   int32_t n_entries;
   qiao_hal_entry_t *entries;

@@ -61,8 +61,7 @@ const char *qiao_hal_device_uri(const qiao_hal_device_t *d);
 /* The device's spec sheet, loaded at the first call (thread-safe) and owned by
  * the device: valid until the device is released; do not destroy it. cpu:
  * qiao_hal_profile_host(). A failed load is reported and retried next call. */
-qiao_status_t qiao_hal_device_profile(qiao_hal_device_t *d,
-                                      const qiao_hal_profile_t **out_profile);
+qiao_status_t qiao_hal_device_profile(qiao_hal_device_t *d, const qiao_hal_profile_t **out_profile);
 int32_t qiao_hal_device_thread_count(const qiao_hal_device_t *d);
 
 /* A host parallel-for on the device's thread pool (for the runtime's own
@@ -81,7 +80,8 @@ qiao_status_t qiao_hal_device_parallel_for(qiao_hal_device_t *d, int64_t n, int6
 /* ---------------------------------------------------------------- 2. buffers */
 
 /* Allocates `size` bytes of device memory (64-byte aligned on the host). */
-qiao_status_t qiao_hal_buffer_alloc(qiao_hal_device_t *d, size_t size, qiao_hal_buffer_t **out_buffer);
+qiao_status_t qiao_hal_buffer_alloc(qiao_hal_device_t *d, size_t size,
+                                    qiao_hal_buffer_t **out_buffer);
 void qiao_hal_buffer_retain(qiao_hal_buffer_t *b);
 void qiao_hal_buffer_release(qiao_hal_buffer_t *b);
 size_t qiao_hal_buffer_size(const qiao_hal_buffer_t *b);
@@ -196,8 +196,8 @@ bool qiao_hal_executable_entry_info(const qiao_hal_executable_t *e, int32_t inde
 /* Calls entry `index` once on the calling thread with any signature, through
  * its prepared libffi cif: args[i] points at the i-th argument value, `ret`
  * at storage for the result (ignored for 'v'; an 'i' result needs 8 bytes). */
-qiao_status_t qiao_hal_executable_call(const qiao_hal_executable_t *e, int32_t index,
-                                       void **args, void *ret);
+qiao_status_t qiao_hal_executable_call(const qiao_hal_executable_t *e, int32_t index, void **args,
+                                       void *ret);
 
 /* --------------------------------------------------------------- 4. dispatch */
 
@@ -260,14 +260,14 @@ double qiao_hal_event_elapsed_ms(const qiao_hal_event_t *start, const qiao_hal_e
 
 /* The spec sheet of a device. Rates in FLOP/s (ops/s for ints), bytes, B/s. */
 typedef struct qiao_hal_profile_info {
-  const char *name;         /* "h100-sxm", "ascend-910b", "host-cpu" */
+  const char *name; /* "h100-sxm", "ascend-910b", "host-cpu" */
   qiao_hal_device_class_t device_class;
-  bool measured;            /* host CPU: rates measured on this machine */
+  bool measured; /* host CPU: rates measured on this machine */
   double peak_flops_f32, peak_flops_f16, peak_flops_bf16, peak_flops_f8, peak_ops_i8;
   double mem_bytes, mem_bandwidth;
-  double onchip_bytes;      /* shared memory per SM / UB per core / L2 per core */
-  int32_t cores;            /* SMs, AI cores, CPU cores */
-  int32_t vector_width;     /* warp size / vector lanes (f32) */
+  double onchip_bytes;  /* shared memory per SM / UB per core / L2 per core */
+  int32_t cores;        /* SMs, AI cores, CPU cores */
+  int32_t vector_width; /* warp size / vector lanes (f32) */
   double tdp_watts;
 } qiao_hal_profile_info_t;
 
@@ -286,18 +286,18 @@ const qiao_hal_profile_info_t *qiao_hal_profile_info(const qiao_hal_profile_t *p
  * rates in FLOP/s or B/s; 0 / "" / empty where the file leaves them out.
  * Strings live as long as the profile. */
 typedef struct qiao_hal_profile_details {
-  const char *path;              /* the file it was loaded from ("" when built) */
-  const char *arch;              /* free text, e.g. "Hopper GH100" */
+  const char *path; /* the file it was loaded from ("" when built) */
+  const char *arch; /* free text, e.g. "Hopper GH100" */
   double peak_flops_tf32;
   double peak_flops_f32_1thread; /* host: measured on one thread; else 0 */
   double shared_bytes, ub_bytes, l1_bytes, l0a_bytes, l0b_bytes, l0c_bytes, l2_bytes;
   double interconnect_bandwidth; /* B/s per device */
   const char *interconnect;      /* e.g. "NVLink 4" */
   int32_t n_dtypes;
-  const char *const *dtypes;     /* IR dtype names plus "tf32", "f64", "i4", "u8", "i16" */
+  const char *const *dtypes; /* IR dtype names plus "tf32", "f64", "i4", "u8", "i16" */
   int32_t n_sources;
   const char *const *sources;
-  const char *notes;             /* uncertain values and caveats */
+  const char *notes; /* uncertain values and caveats */
 } qiao_hal_profile_details_t;
 const qiao_hal_profile_details_t *qiao_hal_profile_details(const qiao_hal_profile_t *p);
 /* Whether the profile lists `dtype` ("f8e4m3", "bf16", ...). */

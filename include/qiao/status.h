@@ -45,7 +45,7 @@ typedef struct qiao_status_s {
   int line_;         /* debug builds: where it was made; 0 otherwise */
   const char *file_; /* debug builds: __FILE__; NULL otherwise */
   const char *message_;
-} *qiao_status_t;
+} * qiao_status_t;
 
 /* The status returned when making a status runs out of memory. */
 static inline qiao_status_t qiao_status_out_of_memory(void) {
@@ -119,15 +119,16 @@ static inline void qiao_status_free(qiao_status_t s) {
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static inline qiao_status_t qiao_status_annotate(qiao_status_t s, const char *fmt, ...) {
+static inline qiao_status_t
+qiao_status_annotate(qiao_status_t s, const char *fmt, ...) {
   if (!s || s->static_) return s;
   char prefix[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
-  qiao_status_t t = qiao_status_make_at(s->file_, s->line_, s->code_, "%s: %s", prefix,
-                                        s->message_);
+  qiao_status_t t =
+      qiao_status_make_at(s->file_, s->line_, s->code_, "%s: %s", prefix, s->message_);
   if (t->static_) return s;
   qiao_status_free(s);
   return t;

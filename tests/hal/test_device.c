@@ -70,7 +70,8 @@ Test(device, bad_uris) {
                     "device URI 'cpu:pin=1': unknown option 'pin' (known: threads)");
   expect_open_error("cpu:", QIAO_INVALID_ARGUMENT, "device URI 'cpu:': empty option list");
   expect_open_error("cpu:threads=2,", QIAO_INVALID_ARGUMENT, "trailing ','");
-  expect_open_error("cuda:0", QIAO_UNSUPPORTED, "device URI 'cuda:0': driver 'cuda' is not available in this build");
+  expect_open_error("cuda:0", QIAO_UNSUPPORTED,
+                    "device URI 'cuda:0': driver 'cuda' is not available in this build");
   expect_open_error("simt-emu:h100", QIAO_UNSUPPORTED, "driver 'simt-emu' is not available");
   expect_open_error("ascend-sim:910b", QIAO_UNSUPPORTED, "driver 'ascend-sim' is not available");
 }
@@ -108,9 +109,11 @@ Test(device, profile_is_loaded_once_and_owned) {
     r[i] = (profile_race_t){d, NULL};
     cr_assert_eq(pthread_create(&t[i], NULL, get_profile, &r[i]), 0);
   }
-  for (int i = 0; i < N; ++i) pthread_join(t[i], NULL);
+  for (int i = 0; i < N; ++i)
+    pthread_join(t[i], NULL);
   cr_assert_not_null(r[0].got);
-  for (int i = 1; i < N; ++i) cr_expect_eq(r[i].got, r[0].got);
+  for (int i = 1; i < N; ++i)
+    cr_expect_eq(r[i].got, r[0].got);
   const qiao_hal_profile_t *p = NULL;
   cr_assert_null(qiao_hal_device_profile(d, &p));
   cr_expect_eq(p, r[0].got);
@@ -128,7 +131,8 @@ Test(buffer, alloc_write_read_copy) {
   srand(1234);
   enum { N = 1000 };
   uint8_t src[N], dst[N];
-  for (int i = 0; i < N; ++i) src[i] = (uint8_t)(rand() & 0xff);
+  for (int i = 0; i < N; ++i)
+    src[i] = (uint8_t)(rand() & 0xff);
   qiao_hal_buffer_t *a = NULL, *b = NULL;
   cr_assert_null(qiao_hal_buffer_alloc(d, N, &a));
   cr_assert_null(qiao_hal_buffer_alloc(d, N + 37, &b));
@@ -156,7 +160,8 @@ Test(buffer, alloc_write_read_copy) {
   memcpy(expect, src, N);
   memcpy(expect + 100, src + 500, 200);
   cr_expect_arr_eq(bp + 37, expect + 10, N - 10);
-  for (int i = 0; i < 37; ++i) cr_expect_eq(bp[i], 0xAB);
+  for (int i = 0; i < 37; ++i)
+    cr_expect_eq(bp[i], 0xAB);
   cr_expect_eq(bp[N + 27], 0xAB);
 
   /* Overlapping copy within one buffer behaves like memmove. */

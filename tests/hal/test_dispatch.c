@@ -36,8 +36,10 @@ static void wg_kernel(void *const *bindings, const int64_t *constants, int64_t x
   int64_t *out = bindings[0];
   _Atomic int64_t *flags = bindings[1];
   int64_t gx = constants[0], gy = constants[1];
-  if (!scratch || (uintptr_t)scratch % 64) atomic_fetch_add(&flags[0], 1);
-  else memset(scratch, (int)(x & 0xff), SCRATCH);
+  if (!scratch || (uintptr_t)scratch % 64)
+    atomic_fetch_add(&flags[0], 1);
+  else
+    memset(scratch, (int)(x & 0xff), SCRATCH);
   out[(z * gy + y) * gx + x] = constants[2] + (x | y << 16 | z << 32);
 }
 
@@ -101,7 +103,8 @@ static void run_grid(const char *uri, int64_t gx, int64_t gy, int64_t gz) {
         cr_assert_eq(o[(z * gy + y) * gx + x], tag + (x | y << 16 | z << 32),
                      "%s: wg (%lld,%lld,%lld)", uri, (long long)x, (long long)y, (long long)z);
   uint8_t *head = qiao_hal_buffer_host_ptr(out);
-  for (size_t i = 0; i < pad; ++i) cr_assert_eq(head[i], 0xAB, "bytes before the offset kept");
+  for (size_t i = 0; i < pad; ++i)
+    cr_assert_eq(head[i], 0xAB, "bytes before the offset kept");
   cr_expect_eq(*(int64_t *)qiao_hal_buffer_host_ptr(flags), 0, "scratch NULL or misaligned");
 
   qiao_hal_buffer_release(out);
@@ -211,23 +214,23 @@ Test(executable, create_host_rejects_bad_records) {
       {"ok", "vpplllp", 0, 0, 0, (void *)wg_kernel, NULL},
       {"k", "vpq", 0, 0, 0, (void *)wg_kernel, NULL},
   };
-  expect_error(qiao_hal_executable_create_host(d, bad_sig, 2, NULL, NULL, &e),
-               QIAO_INVALID_ARGUMENT,
-               "executable '<host>': entry 'k': signature 'vpq' has unknown type 'q' at position 2");
+  expect_error(
+      qiao_hal_executable_create_host(d, bad_sig, 2, NULL, NULL, &e), QIAO_INVALID_ARGUMENT,
+      "executable '<host>': entry 'k': signature 'vpq' has unknown type 'q' at position 2");
   cr_expect_null(e);
   qiao_hal_entry_record_t void_arg[] = {{"k", "vpv", 0, 0, 0, (void *)wg_kernel, NULL}};
   expect_error(qiao_hal_executable_create_host(d, void_arg, 1, NULL, NULL, &e),
                QIAO_INVALID_ARGUMENT, "has misplaced type 'v' at position 2");
   qiao_hal_entry_record_t no_fn[] = {{"k", "v", 0, 0, 0, NULL, NULL}};
-  expect_error(qiao_hal_executable_create_host(d, no_fn, 1, NULL, NULL, &e),
-               QIAO_INVALID_ARGUMENT, "entry 'k' has a NULL function pointer");
+  expect_error(qiao_hal_executable_create_host(d, no_fn, 1, NULL, NULL, &e), QIAO_INVALID_ARGUMENT,
+               "entry 'k' has a NULL function pointer");
   qiao_hal_entry_record_t dup[] = {{"k", "v", 0, 0, 0, (void *)add3, NULL},
                                    {"k", "v", 0, 0, 0, (void *)add3, NULL}};
-  expect_error(qiao_hal_executable_create_host(d, dup, 2, NULL, NULL, &e),
-               QIAO_INVALID_ARGUMENT, "entries 0 and 1 are both named 'k'");
+  expect_error(qiao_hal_executable_create_host(d, dup, 2, NULL, NULL, &e), QIAO_INVALID_ARGUMENT,
+               "entries 0 and 1 are both named 'k'");
   qiao_hal_entry_record_t no_sig[] = {{"k", NULL, 0, 0, 0, (void *)add3, NULL}};
-  expect_error(qiao_hal_executable_create_host(d, no_sig, 1, NULL, NULL, &e),
-               QIAO_INVALID_ARGUMENT, "entry 'k' has no signature");
+  expect_error(qiao_hal_executable_create_host(d, no_sig, 1, NULL, NULL, &e), QIAO_INVALID_ARGUMENT,
+               "entry 'k' has no signature");
   qiao_hal_device_release(d);
 }
 
@@ -301,7 +304,8 @@ Test(executable, load_file_and_dispatch, .init = make_tmpdir, .fini = remove_tmp
     ys[i] = (float)rand() / (float)RAND_MAX * 2 - 1;
   }
   float a = 1.75f;
-  for (int i = 0; i < N; ++i) expect[i] = a * xs[i] + ys[i];
+  for (int i = 0; i < N; ++i)
+    expect[i] = a * xs[i] + ys[i];
   qiao_hal_buffer_t *bx = NULL, *by = NULL;
   cr_assert_null(qiao_hal_buffer_alloc(d, sizeof xs, &bx));
   cr_assert_null(qiao_hal_buffer_alloc(d, sizeof ys, &by));
@@ -376,8 +380,7 @@ Test(executable, format_names) {
   cr_expect_str_eq(qiao_hal_executable_format_name(QIAO_HAL_FORMAT_HOST_LIBRARY), "host library");
   cr_expect_str_eq(qiao_hal_executable_format_name(QIAO_HAL_FORMAT_HOST_JIT), "host JIT");
   cr_expect_str_eq(qiao_hal_executable_format_name(QIAO_HAL_FORMAT_PTX), "PTX");
-  cr_expect_str_eq(qiao_hal_executable_format_name(QIAO_HAL_FORMAT_SIM_MODULE),
-                   "simulator module");
+  cr_expect_str_eq(qiao_hal_executable_format_name(QIAO_HAL_FORMAT_SIM_MODULE), "simulator module");
   cr_expect_str_eq(qiao_hal_executable_format_name((qiao_hal_executable_format_t)9), "unknown");
 }
 
@@ -430,7 +433,8 @@ static void copy_kernel(void *const *bindings, const int64_t *constants, int64_t
   (void)constants, (void)y, (void)z, (void)scratch;
   const int32_t *src = bindings[0];
   int32_t *dst = bindings[1];
-  for (int64_t i = x * 256; i < x * 256 + 256; ++i) dst[i] = src[i] + 1;
+  for (int64_t i = x * 256; i < x * 256 + 256; ++i)
+    dst[i] = src[i] + 1;
 }
 
 /* "k3" copies 1024 int32 (4096 bytes) from binding 0 to binding 1 in four
@@ -469,7 +473,8 @@ Test(dispatch, binding_sizes_are_checked) {
   cr_assert_null(qiao_hal_buffer_alloc(d, 4096 + 64, &dst));
   cr_assert_null(qiao_hal_buffer_alloc(d, 2048, &small));
   int32_t in[1024], out[1024];
-  for (int i = 0; i < 1024; ++i) in[i] = i * 3;
+  for (int i = 0; i < 1024; ++i)
+    in[i] = i * 3;
   cr_assert_null(qiao_hal_buffer_write(src, 0, in, sizeof in));
   int64_t grid[3] = {4, 1, 1};
   qiao_hal_binding_t under[2] = {{src, 0}, {small, 1024}};
@@ -485,7 +490,8 @@ Test(dispatch, binding_sizes_are_checked) {
   qiao_status_t st = qiao_hal_dispatch(d, e, 0, grid, ok, 2, NULL, 0);
   cr_assert_null(st, "%s", qiao_status_message(st));
   cr_assert_null(qiao_hal_buffer_read(dst, 64, out, sizeof out));
-  for (int i = 0; i < 1024; ++i) cr_assert_eq(out[i], i * 3 + 1, "i=%d", i);
+  for (int i = 0; i < 1024; ++i)
+    cr_assert_eq(out[i], i * 3 + 1, "i=%d", i);
   qiao_hal_buffer_release(src);
   qiao_hal_buffer_release(dst);
   qiao_hal_buffer_release(small);
