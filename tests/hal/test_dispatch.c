@@ -281,13 +281,24 @@ static const char kSaxpySource[] =
     "};\n"
     "const int32_t qiao_executable_entry_count = 2;\n";
 
-Test(executable, load_file_and_dispatch, .init = make_tmpdir, .fini = remove_tmpdir) {
+/* Builds `source` into <tmp>/<name>.so and loads it on d: through
+ * qiao_hal_executable_load_file, or a HOST_LIBRARY spec when via_spec. */
+static qiao_hal_executable_t *load_so(qiao_hal_device_t *d, const char *name, const char *source,
+                                      bool via_spec) {
   char so[512];
-  build_so("saxpy", kSaxpySource, so, sizeof so);
-  qiao_hal_device_t *d = open_dev("cpu:threads=2");
+  build_so(name, source, so, sizeof so);
   qiao_hal_executable_t *e = NULL;
-  qiao_status_t st = qiao_hal_executable_load_file(d, so, &e);
+  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_HOST_LIBRARY, .path = so};
+  qiao_status_t st = via_spec ? qiao_hal_executable_create(d, &spec, &e)
+                              : qiao_hal_executable_load_file(d, so, &e);
   cr_assert_null(st, "%s", qiao_status_message(st));
+  return e;
+}
+
+Test(executable, load_file_and_dispatch, .init = make_tmpdir, .fini = remove_tmpdir) {
+  qiao_hal_device_t *d = open_dev("cpu:threads=2");
+  qiao_hal_executable_t *e = load_so(d, "saxpy", kSaxpySource, false);
+  qiao_status_t st = NULL;
   cr_assert_eq(qiao_hal_executable_entry_count(e), 2);
   int32_t index = -1;
   qiao_hal_entry_info_t info;
@@ -556,13 +567,8 @@ static const char kSizedSource[] =
     "const int32_t qiao_executable_entry_count = 1;\n";
 
 Test(executable, load_file_binding_sizes, .init = make_tmpdir, .fini = remove_tmpdir) {
-  char so[512];
-  build_so("sized", kSizedSource, so, sizeof so);
   qiao_hal_device_t *d = open_dev("cpu:threads=1");
-  qiao_hal_executable_t *e = NULL;
-  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_HOST_LIBRARY, .path = so};
-  qiao_status_t st = qiao_hal_executable_create(d, &spec, &e);
-  cr_assert_null(st, "%s", qiao_status_message(st));
+  qiao_hal_executable_t *e = load_so(d, "sized", kSizedSource, true);
   qiao_hal_entry_info_t info;
   cr_assert_null(qiao_hal_executable_lookup(e, "k", NULL, &info));
   cr_assert_not_null(info.binding_bytes);
