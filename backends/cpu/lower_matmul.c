@@ -130,15 +130,43 @@ static LLVMValueRef i16_units(mm_gen_t *g, LLVMValueRef x, unsigned n) {
   return LLVMBuildBitCast(g->b, r, qiao_cpu_vec_type(g->cg, g->cg->t_f32, n / 2), "");
 }
 
+/* Whether the target's feature list ("+avx512bw,-amx-tile,...") enables `name`. */
+static bool has_feat(const qiao_cpu_codegen_t *cg, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = cg->cpu_features; p && *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n + 1 && p[0] == '+' && !strncmp(p + 1, name, n)) return true;
+    p = e ? e + 1 : NULL;
+  }
+  return false;
+}
+
 /* acc + Σ pairs: for each i32 lane, a[2i]·b[2i] + a[2i+1]·b[2i+1] in i32 (the
- * products of sign-extended i16 lanes are exact; the adds wrap like the
- * interpreter's store to i32). a, b: <n x float> views of 2n i16 lanes.
- * Written in generic IR: x86 selects vpdpwssd (AVX-512 VNNI / AVX-VNNI) or
- * vpmaddwd + vpaddd (AVX-512BW, AVX2, SSE2), AArch64 smull/smull2 + addp. */
+ * products of sign-extended i16 lanes are exact, a pair sum of i8 products
+ * fits easily; the accumulating adds wrap like the interpreter's store to i32).
+ * a, b: <n x float> views of 2n i16 lanes. x86: vpdpwssd (AVX-512 VNNI), else
+ * vpmaddwd + vpaddd (AVX-512BW, AVX2, SSE2) as intrinsics — the generic form
+ * below is not matched inside the unrolled microkernel; elsewhere (NEON) the
+ * generic form (sext, mul, even+odd lanes) becomes smull/smull2 + addp. */
 static LLVMValueRef madd_i16(mm_gen_t *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc,
                              unsigned n) {
   qiao_cpu_codegen_t *cg = g->cg;
   LLVMTypeRef h = LLVMVectorType(cg->t_i16, 2 * n), w = LLVMVectorType(cg->t_i32, 2 * n);
+  LLVMTypeRef vi = LLVMVectorType(cg->t_i32, n);
+  if (n == 16 && has_feat(cg, "avx512vnni")) {
+    LLVMValueRef args[3] = {acc, LLVMBuildBitCast(g->b, a, vi, ""),
+                            LLVMBuildBitCast(g->b, b, vi, "")};
+    return qiao_cpu_call_intrinsic(cg, "llvm.x86.avx512.vpdpwssd.512", NULL, 0, args, 3);
+  }
+  const char *pmadd = n == 16 && has_feat(cg, "avx512bw") ? "llvm.x86.avx512.pmaddw.d.512"
+                      : n == 8 && has_feat(cg, "avx2")     ? "llvm.x86.avx2.pmadd.wd"
+                      : n == 4 && has_feat(cg, "sse2")     ? "llvm.x86.sse2.pmadd.wd"
+                                                           : NULL;
+  if (pmadd) {
+    LLVMValueRef args[2] = {LLVMBuildBitCast(g->b, a, h, ""), LLVMBuildBitCast(g->b, b, h, "")};
+    return LLVMBuildAdd(g->b, acc, qiao_cpu_call_intrinsic(cg, pmadd, NULL, 0, args, 2), "");
+  }
   LLVMValueRef ax = LLVMBuildSExt(g->b, LLVMBuildBitCast(g->b, a, h, ""), w, "");
   LLVMValueRef bx = LLVMBuildSExt(g->b, LLVMBuildBitCast(g->b, b, h, ""), w, "");
   LLVMValueRef p = LLVMBuildMul(g->b, ax, bx, "");
