@@ -29,6 +29,7 @@ typedef struct mm_case {
   const char *cpu, *features; /* NULL: the host */
   bool fill_const;            /* a and b hold the constants ca and cb (else random) */
   double ca, cb;
+  bool last_k_one; /* with fill_const: a and b are 1 at k = K - 1 */
 } mm_case_t;
 
 static void contiguous(qiao_kd_operand_t *op) {
@@ -224,8 +225,15 @@ static void run_case(const mm_case_t *c) {
     qiao_tensor_fill_random(in[i], &rng, lo, hi);
     if (c->fill_const && i < 2) {
       int64_t n = qiao_shape_numel(&kd->inputs[i].type.shape);
-      for (int64_t e = 0; e < n; ++e)
-        qiao_tensor_set_f64(in[i], e, i == 0 ? c->ca : c->cb);
+      const qiao_shape_t *sh = &kd->inputs[i].type.shape;
+      int64_t rows = sh->dims[sh->rank - 2], cols = sh->dims[sh->rank - 1];
+      bool k_rows = i == 0 ? c->ta : !c->tb; /* K is the row dim */
+      for (int64_t e = 0; e < n; ++e) {
+        int64_t w = e % (rows * cols), k = k_rows ? w / cols : w % cols;
+        double v = i == 0 ? c->ca : c->cb;
+        if (c->last_k_one && k == c->K - 1) v = 1;
+        qiao_tensor_set_f64(in[i], e, v);
+      }
     }
   }
   int64_t on = qiao_shape_numel(&O->type.shape);
@@ -532,14 +540,17 @@ static mm_case_t i8case(int64_t M, int64_t N, int64_t K, bool ta, bool tb) {
   return c;
 }
 
-/* K = 1031 with every element −128: Σ 16384 = 16891904 is past 2^24, where the
- * old f32 accumulation stopped being exact (and K ≥ 1032 was refused). */
+/* K = 1031, every element −128 but 1 at k = 1030: 1030·16384 + 1 = 16875521
+ * is past 2^24, where the old f32 accumulation (accepted for K < 1032) gave
+ * 16875520. */
 Test(matmul, i8_exact_past_f32) {
   const int64_t s[][2] = {{7, 33}, {64, 64}, {2, 19}};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
-    for (int t = 0; t < 2; ++t) {
-      mm_case_t c = i8case(s[i][0], s[i][1], 1031, false, t);
-      c.fill_const = true, c.ca = -128, c.cb = -128;
+    for (int t = 0; t < 4; ++t) {
+      mm_case_t c = i8case(s[i][0], s[i][1], 1031, t & 2, t & 1);
+      c.fill_const = true, c.ca = -128, c.cb = -128, c.last_k_one = true;
+      run_case(&c);
+      c.last_k_one = false;
       run_case(&c);
       c.cb = 127;
       run_case(&c);
