@@ -15,7 +15,9 @@
  *  times NR/VL vectors of packed B per k, llvm.fma on <VL x float>
  *  (AVX-512: 6×64 or 8×48, whichever wastes less of M, N and the thread
  *  balance; with avx512_bf16 and bf16×bf16 operands: vdpbf16ps on
- *  interleaved K pairs). Between K slices the partial sums live in the
+ *  interleaved K pairs; i8×i8: sign-extended i16 K pairs into i32
+ *  accumulators with vpdpwssd / vpmaddwd, exact modulo 2^32 for any K, like
+ *  the interpreter's i32 store). Between K slices the partial sums live in the
  *  output itself when it is f32 with no epilogue (later slices load-add-store
  *  C), otherwise in an f32 scratch tile per row piece (row pieces are then
  *  bounded so the tile stays small); after the last slice the fused epilogue
@@ -25,10 +27,14 @@
  *  converts f16/bf16 to f32 where needed and applies the fused
  *  rms_norm/layer_norm prologue to A's rows.
  *
- *  DOT (decode, M ≤ 8 with b stored [N, K]). The grid splits N. A workgroup
- *  copies (and normalizes) a's rows into scratch as f32, then streams rows of
- *  b: R rows at a time, M×R vector accumulators over K, horizontal sums, the
- *  epilogue on scalars. No packing of b: it runs at memory bandwidth.
+ *  DOT (decode, M ≤ 8 with b stored [N, K]; not for i8×i8). The grid
+ *  splits N. A workgroup copies (and normalizes) a's rows into scratch as
+ *  f32, then streams rows of b: R rows at a time, M×R vector accumulators
+ *  over K, horizontal sums, the epilogue on scalars. No packing of b: it runs
+ *  at memory bandwidth.
+ *
+ *  A zero M, N or batch emits an entry that returns; K = 0 stores the
+ *  epilogue of 0 (emit_zero_k).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,9 +166,9 @@ static LLVMValueRef madd_i16(mm_gen_t *g, LLVMValueRef a, LLVMValueRef b, LLVMVa
     return qiao_cpu_call_intrinsic(cg, "llvm.x86.avx512.vpdpwssd.512", NULL, 0, args, 3);
   }
   const char *pmadd = n == 16 && has_feat(cg, "avx512bw") ? "llvm.x86.avx512.pmaddw.d.512"
-                      : n == 8 && has_feat(cg, "avx2")     ? "llvm.x86.avx2.pmadd.wd"
-                      : n == 4 && has_feat(cg, "sse2")     ? "llvm.x86.sse2.pmadd.wd"
-                                                           : NULL;
+                      : n == 8 && has_feat(cg, "avx2")    ? "llvm.x86.avx2.pmadd.wd"
+                      : n == 4 && has_feat(cg, "sse2")    ? "llvm.x86.sse2.pmadd.wd"
+                                                          : NULL;
   if (pmadd) {
     LLVMValueRef args[2] = {LLVMBuildBitCast(g->b, a, h, ""), LLVMBuildBitCast(g->b, b, h, "")};
     return LLVMBuildAdd(g->b, acc, qiao_cpu_call_intrinsic(cg, pmadd, NULL, 0, args, 2), "");
@@ -546,8 +552,8 @@ static void pack_kcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qiao_
       LLVMValueRef valid = LLVMBuildICmp(g->b, LLVMIntSLT, row, row_limit, "");
       LLVMValueRef rowc = LLVMBuildSelect(g->b, valid, row, c64(g, 0), "");
       LLVMValueRef idx = add(g, mul(g, rowc, c64(g, row_stride)), kglob);
-      v[r] = load_units(g, base, dt, idx, kglob, kleft, norm ? add(g, slot0, rl) : NULL, rows,
-                        valid);
+      v[r] =
+          load_units(g, base, dt, idx, kglob, kleft, norm ? add(g, slot0, rl) : NULL, rows, valid);
     }
     transpose_block(g, v, vl);
     for (int t = 0; t < (int)vl; ++t) {
@@ -702,8 +708,8 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
       }
       for (int i = 0; i < MR; ++i) {
         LLVMValueRef s = load_typed(
-            g, cg->t_f32,
-            ap ? byte_gep(g, arow, c64(g, (int64_t)i * 4)) : f32_gep(g, arows[i], ku), 4);
+            g, cg->t_f32, ap ? byte_gep(g, arow, c64(g, (int64_t)i * 4)) : f32_gep(g, arows[i], ku),
+            4);
         LLVMValueRef av = qiao_cpu_splat(cg, s, vl);
         if (g->pk_bf16) av = LLVMBuildBitCast(g->b, av, bf_vt, "");
         for (int j = 0; j < NJ; ++j) {
@@ -758,7 +764,8 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   qiao_cpu_codegen_t *cg = g->cg;
   int64_t nkc = cdiv(g->K, g->KC);
   int64_t nbs = g->NB / g->NR; /* micro-panels per B block */
-  int64_t ap_bytes = g->a_direct ? 0 : align64(g->MB * g->KCUp * 4), bp_bytes = align64(g->NB * g->KCUp * 4);
+  int64_t ap_bytes = g->a_direct ? 0 : align64(g->MB * g->KCUp * 4),
+          bp_bytes = align64(g->NB * g->KCUp * 4);
   bool use_cb = nkc > 1 && !g->direct;
   int64_t cb_bytes = use_cb ? align64(rup(g->MBO, g->MR) * g->NB * 4) : 0;
   int64_t st_bytes = kd->has_norm_prologue ? align64(2 * g->MBO * 4) : 0;
@@ -819,8 +826,7 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   qiao_cpu_loop_t lm, ln;
   qiao_cpu_loop_begin(cg, c64(g, 0), nms, 1, "ms", &lm);
   LLVMValueRef apan =
-      g->a_direct ? NULL
-                  : byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
+      g->a_direct ? NULL : byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
   qiao_cpu_loop_begin(cg, c64(g, 0), nns, 1, "ns", &ln);
   LLVMValueRef bpan = byte_gep(g, bp, mul(g, ln.iv, c64(g, (int64_t)g->NR * g->KCUp * 4)));
   LLVMValueRef cbt = NULL;
@@ -1053,8 +1059,7 @@ qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   g->sbn = B->strides[tb ? rb - 2 : rb - 1];
   g->som = O->strides[r - 2];
   if (O->strides[r - 1] != 1 || (g->sak != 1 && g->sam != 1) || (g->sbk != 1 && g->sbn != 1))
-    return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul operands need a unit inner stride",
-                            name);
+    return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul operands need a unit inner stride", name);
   if (kd->has_norm_prologue && (ta || g->sak != 1))
     return qiao_status_make(QIAO_UNSUPPORTED, "%s: norm prologue on a transposed a", name);
   g->nbd = r - 2;

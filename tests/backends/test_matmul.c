@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "support/oracle.h"
 #include "qiao/backend.h"
 #include "qiao/hal.h"
 #include "qiao/ir.h"
+#include "support/oracle.h"
 
 typedef enum { EPI_NONE, EPI_BIAS, EPI_SILU, EPI_RESID, EPI_BIAS_SILU } epi_t;
 
@@ -558,7 +558,7 @@ Test(matmul, i8_exact_past_f32) {
 }
 
 Test(matmul, i8_random) {
-  const int64_t s[][3] = {{1, 1, 1},    {3, 17, 2},     {17, 3, 64},  {37, 70, 90},
+  const int64_t s[][3] = {{1, 1, 1},       {3, 17, 2},    {17, 3, 64},    {37, 70, 90},
                           {127, 129, 300}, {6, 64, 4096}, {33, 50, 4096}, {9, 100, 2049}};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
     for (int t = 0; t < 4; ++t) {
