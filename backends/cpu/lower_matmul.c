@@ -15,7 +15,9 @@
  *  times NR/VL vectors of packed B per k, llvm.fma on <VL x float>
  *  (AVX-512: 6×64 or 8×48, whichever wastes less of M, N and the thread
  *  balance; with avx512_bf16 and bf16×bf16 operands: vdpbf16ps on
- *  interleaved K pairs). Between K slices the partial sums live in the
+ *  interleaved K pairs; i8×i8: sign-extended i16 K pairs into i32
+ *  accumulators with vpdpwssd / vpmaddwd, exact modulo 2^32 for any K, like
+ *  the interpreter's i32 store). Between K slices the partial sums live in the
  *  output itself when it is f32 with no epilogue (later slices load-add-store
  *  C), otherwise in an f32 scratch tile per row piece (row pieces are then
  *  bounded so the tile stays small); after the last slice the fused epilogue
@@ -25,10 +27,14 @@
  *  converts f16/bf16 to f32 where needed and applies the fused
  *  rms_norm/layer_norm prologue to A's rows.
  *
- *  DOT (decode, M ≤ 8 with b stored [N, K]). The grid splits N. A workgroup
- *  copies (and normalizes) a's rows into scratch as f32, then streams rows of
- *  b: R rows at a time, M×R vector accumulators over K, horizontal sums, the
- *  epilogue on scalars. No packing of b: it runs at memory bandwidth.
+ *  DOT (decode, M ≤ 8 with b stored [N, K]; not for i8×i8). The grid
+ *  splits N. A workgroup copies (and normalizes) a's rows into scratch as
+ *  f32, then streams rows of b: R rows at a time, M×R vector accumulators
+ *  over K, horizontal sums, the epilogue on scalars. No packing of b: it runs
+ *  at memory bandwidth.
+ *
+ *  A zero M, N or batch emits an entry that returns; K = 0 stores the
+ *  epilogue of 0 (emit_zero_k).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +59,7 @@ typedef struct mm_gen {
   int64_t sam, sak, sbk, sbn, som;
   qiao_dtype_t at, bt, ot, a_eff; /* a_eff: a's dtype after the norm prologue */
   bool pk_bf16;                   /* packed operands are bf16 pairs (vdpbf16ps) */
+  bool pk_i16;                    /* i8 x i8: packed operands are i16 pairs, i32 accumulators */
   /* tiling */
   int MR, NR;
   int64_t MB, NB, KC, KCU, KCUp; /* KCU: k-units per slice (pairs for bf16); KCUp: padded */
@@ -113,6 +120,70 @@ static LLVMValueRef load_typed(mm_gen_t *g, LLVMTypeRef t, LLVMValueRef p, unsig
 }
 static void store_typed(mm_gen_t *g, LLVMValueRef v, LLVMValueRef p, unsigned align) {
   LLVMSetAlignment(LLVMBuildStore(g->b, v, p), align);
+}
+
+/* Packed operands hold pairs of k values per 32-bit unit (bf16 or i16). */
+static bool pk_pairs(const mm_gen_t *g) { return g->pk_bf16 || g->pk_i16; }
+/* The accumulator vector type: <vl x i32> on the integer path, else <vl x f32>. */
+static LLVMTypeRef acc_type(mm_gen_t *g, unsigned n) {
+  return qiao_cpu_vec_type(g->cg, g->pk_i16 ? g->cg->t_i32 : g->cg->t_f32, n);
+}
+
+/* Exact f32 lanes holding integers in [-32768, 32767] → i16 lanes, viewed as
+ * n/2 32-bit units (<n/2 x float>, for the packers' shuffles and stores). */
+static LLVMValueRef i16_units(mm_gen_t *g, LLVMValueRef x, unsigned n) {
+  LLVMValueRef r = LLVMBuildFPToSI(g->b, x, LLVMVectorType(g->cg->t_i16, n), "");
+  return LLVMBuildBitCast(g->b, r, qiao_cpu_vec_type(g->cg, g->cg->t_f32, n / 2), "");
+}
+
+/* Whether the target's feature list ("+avx512bw,-amx-tile,...") enables `name`. */
+static bool has_feat(const qiao_cpu_codegen_t *cg, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = cg->cpu_features; p && *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n + 1 && p[0] == '+' && !strncmp(p + 1, name, n)) return true;
+    p = e ? e + 1 : NULL;
+  }
+  return false;
+}
+
+/* acc + Σ pairs: for each i32 lane, a[2i]·b[2i] + a[2i+1]·b[2i+1] in i32 (the
+ * products of sign-extended i16 lanes are exact, a pair sum of i8 products
+ * fits easily; the accumulating adds wrap like the interpreter's store to i32).
+ * a, b: <n x float> views of 2n i16 lanes. x86: vpdpwssd (AVX-512 VNNI), else
+ * vpmaddwd + vpaddd (AVX-512BW, AVX2, SSE2) as intrinsics — the generic form
+ * below is not matched inside the unrolled microkernel; elsewhere (NEON) the
+ * generic form (sext, mul, even+odd lanes) becomes smull/smull2 + addp. */
+static LLVMValueRef madd_i16(mm_gen_t *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef acc,
+                             unsigned n) {
+  qiao_cpu_codegen_t *cg = g->cg;
+  LLVMTypeRef h = LLVMVectorType(cg->t_i16, 2 * n), w = LLVMVectorType(cg->t_i32, 2 * n);
+  LLVMTypeRef vi = LLVMVectorType(cg->t_i32, n);
+  if (n == 16 && has_feat(cg, "avx512vnni")) {
+    LLVMValueRef args[3] = {acc, LLVMBuildBitCast(g->b, a, vi, ""),
+                            LLVMBuildBitCast(g->b, b, vi, "")};
+    return qiao_cpu_call_intrinsic(cg, "llvm.x86.avx512.vpdpwssd.512", NULL, 0, args, 3);
+  }
+  const char *pmadd = n == 16 && has_feat(cg, "avx512bw") ? "llvm.x86.avx512.pmaddw.d.512"
+                      : n == 8 && has_feat(cg, "avx2")    ? "llvm.x86.avx2.pmadd.wd"
+                      : n == 4 && has_feat(cg, "sse2")    ? "llvm.x86.sse2.pmadd.wd"
+                                                          : NULL;
+  if (pmadd) {
+    LLVMValueRef args[2] = {LLVMBuildBitCast(g->b, a, h, ""), LLVMBuildBitCast(g->b, b, h, "")};
+    return LLVMBuildAdd(g->b, acc, qiao_cpu_call_intrinsic(cg, pmadd, NULL, 0, args, 2), "");
+  }
+  LLVMValueRef ax = LLVMBuildSExt(g->b, LLVMBuildBitCast(g->b, a, h, ""), w, "");
+  LLVMValueRef bx = LLVMBuildSExt(g->b, LLVMBuildBitCast(g->b, b, h, ""), w, "");
+  LLVMValueRef p = LLVMBuildMul(g->b, ax, bx, "");
+  LLVMValueRef ev[MM_MAX_VL], od[MM_MAX_VL];
+  for (unsigned i = 0; i < n; ++i) {
+    ev[i] = c32(g, (int)(2 * i));
+    od[i] = c32(g, (int)(2 * i + 1));
+  }
+  LLVMValueRef pe = LLVMBuildShuffleVector(g->b, p, LLVMGetPoison(w), LLVMConstVector(ev, n), "");
+  LLVMValueRef po = LLVMBuildShuffleVector(g->b, p, LLVMGetPoison(w), LLVMConstVector(od, n), "");
+  return LLVMBuildAdd(g->b, acc, LLVMBuildAdd(g->b, pe, po, ""), "");
 }
 
 /* Converts loaded storage lanes of dt to f32. */
@@ -355,6 +426,31 @@ static void emit_output(mm_gen_t *g, LLVMValueRef acc, LLVMValueRef m, LLVMValue
   store_f32m(g, v, g->o, g->ot, idx, lanes, mask);
 }
 
+/* The accumulators of a microtile at output (m, n..). Integer ones (<lanes x
+ * i32>, the exact sum wrapped to 32 bits like the interpreter's i32 store) are
+ * stored as they are when there is no epilogue; a fused epilogue gets them
+ * converted to f32 (RNE, exact while |sum| ≤ 2^24) and computes in f32. */
+static void emit_output_acc(mm_gen_t *g, LLVMValueRef acc, LLVMValueRef m, LLVMValueRef n,
+                            unsigned lanes, LLVMValueRef mask) {
+  qiao_cpu_codegen_t *cg = g->cg;
+  if (!g->pk_i16) {
+    emit_output(g, acc, m, n, lanes, mask);
+    return;
+  }
+  if (g->kd->n_expr > 0 || g->ot != QIAO_I32) {
+    emit_output(g, LLVMBuildSIToFP(g->b, acc, vf(g, lanes), ""), m, n, lanes, mask);
+    return;
+  }
+  LLVMValueRef p = qiao_cpu_elem_ptr(cg, g->o, QIAO_I32, add(g, mul(g, m, c64(g, g->som)), n));
+  if (!mask) {
+    store_typed(g, acc, p, 4);
+    return;
+  }
+  LLVMTypeRef tys[2] = {LLVMTypeOf(acc), cg->t_ptr};
+  LLVMValueRef args[4] = {acc, p, c32(g, 4), mask};
+  qiao_cpu_call_intrinsic(cg, "llvm.masked.store", tys, 2, args, 4);
+}
+
 /* ------------------------------------------------------------ entry prologue */
 
 /* Binding pointers offset to this workgroup's batch (wg_z). */
@@ -401,7 +497,7 @@ static LLVMValueRef load_units(mm_gen_t *g, LLVMValueRef base, qiao_dtype_t dt, 
                                int64_t rows, LLVMValueRef valid) {
   unsigned vl = g->vl;
   qiao_cpu_codegen_t *cg = g->cg;
-  unsigned per = g->pk_bf16 ? 2 : 1;
+  unsigned per = pk_pairs(g) ? 2 : 1;
   LLVMValueRef mask = lane_mask(g, c64(g, 0), kleft, vl * per);
   if (valid) mask = LLVMBuildAnd(g->b, mask, qiao_cpu_splat(cg, valid, vl * per), "");
   if (g->pk_bf16 && !norm_slot && dt == QIAO_BF16) {
@@ -414,6 +510,7 @@ static LLVMValueRef load_units(mm_gen_t *g, LLVMValueRef base, qiao_dtype_t dt, 
   }
   LLVMValueRef x = load_f32m(g, base, dt, row, vl * per, mask);
   if (norm_slot) x = apply_norm(g, x, norm_slot, rows, kglob, vl * per, mask);
+  if (g->pk_i16) return i16_units(g, x, vl * 2);
   if (!g->pk_bf16) return x;
   /* f32 → bf16 bits (values are bf16-exact when they came from bf16 or a
    * bf16 norm) → pairs. */
@@ -434,7 +531,7 @@ static void pack_kcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qiao_
                          LLVMValueRef nstrips, int width, LLVMValueRef kc0, LLVMValueRef kclen,
                          LLVMValueRef kulen, bool norm, LLVMValueRef slot0, int64_t rows) {
   unsigned vl = g->vl;
-  unsigned per = g->pk_bf16 ? 2 : 1;
+  unsigned per = pk_pairs(g) ? 2 : 1;
   qiao_cpu_loop_t ls;
   qiao_cpu_loop_begin(g->cg, c64(g, 0), nstrips, 1, "pk_s", &ls);
   LLVMValueRef sdst = byte_gep(g, dst, mul(g, ls.iv, c64(g, g->KCUp * width * 4)));
@@ -455,8 +552,8 @@ static void pack_kcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qiao_
       LLVMValueRef valid = LLVMBuildICmp(g->b, LLVMIntSLT, row, row_limit, "");
       LLVMValueRef rowc = LLVMBuildSelect(g->b, valid, row, c64(g, 0), "");
       LLVMValueRef idx = add(g, mul(g, rowc, c64(g, row_stride)), kglob);
-      v[r] = load_units(g, base, dt, idx, kglob, kleft, norm ? add(g, slot0, rl) : NULL, rows,
-                        valid);
+      v[r] =
+          load_units(g, base, dt, idx, kglob, kleft, norm ? add(g, slot0, rl) : NULL, rows, valid);
     }
     transpose_block(g, v, vl);
     for (int t = 0; t < (int)vl; ++t) {
@@ -480,7 +577,7 @@ static void pack_rowcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qia
   qiao_cpu_codegen_t *cg = g->cg;
   qiao_cpu_loop_t lk;
   qiao_cpu_loop_begin(cg, c64(g, 0), kulen, 1, "pr_k", &lk);
-  LLVMValueRef k0 = add(g, kc0, mul(g, lk.iv, c64(g, g->pk_bf16 ? 2 : 1)));
+  LLVMValueRef k0 = add(g, kc0, mul(g, lk.iv, c64(g, pk_pairs(g) ? 2 : 1)));
   qiao_cpu_loop_t ls;
   qiao_cpu_loop_begin(cg, c64(g, 0), nstrips, 1, "pr_s", &ls);
   LLVMValueRef sdst = byte_gep(g, dst, mul(g, ls.iv, c64(g, g->KCUp * width * 4)));
@@ -493,7 +590,7 @@ static void pack_rowcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qia
                                        c64(g, 0), "");
     LLVMValueRef x0 = load_f32m(g, base, dt, add(g, mul(g, k0, c64(g, k_stride)), r0c), n, mask);
     LLVMValueRef out;
-    if (!g->pk_bf16) {
+    if (!pk_pairs(g)) {
       out = x0;
     } else {
       LLVMValueRef k1 = add(g, k0, c64(g, 1));
@@ -508,6 +605,10 @@ static void pack_rowcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qia
         mm[2 * i + 1] = c32(g, (int)(n + i));
       }
       LLVMValueRef il = LLVMBuildShuffleVector(g->b, x0, x1, LLVMConstVector(mm, 2 * n), "");
+      if (g->pk_i16) {
+        store_typed(g, i16_units(g, il, 2 * n), byte_gep(g, sdst, c64(g, grp * 4)), 4);
+        continue;
+      }
       LLVMValueRef r = qiao_cpu_round_f32(cg, il, QIAO_BF16);
       LLVMTypeRef it = LLVMVectorType(cg->t_i32, 2 * n);
       r = LLVMBuildLShr(g->b, LLVMBuildBitCast(g->b, r, it, ""),
@@ -532,7 +633,7 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
   qiao_cpu_codegen_t *cg = g->cg;
   unsigned vl = g->vl;
   int MR = g->MR, NJ = g->NR / (int)vl, na = MR * NJ;
-  LLVMTypeRef vt = vf(g, vl);
+  LLVMTypeRef vt = vf(g, vl), at = acc_type(g, vl);
   /* Unpacked A (ap == NULL): row i's elements at arows[i] + 4·k; rows past M
    * read row M-1 (their results are never stored). */
   LLVMValueRef arows[MM_MAX_ACC];
@@ -549,10 +650,10 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
     masks[j] = lane_mask(g, ncol[j], c64(g, g->N), vl);
   }
   for (int i = 0; i < na; ++i) {
-    acc[i] = zero_f(g, vl);
+    acc[i] = LLVMConstNull(at);
     if (cb) {
-      LLVMValueRef ld = load_typed(g, vt, byte_gep(g, cb, c64(g, (int64_t)i * vl * 4)), vl * 4);
-      acc[i] = LLVMBuildSelect(g->b, first, zero_f(g, vl), ld, "");
+      LLVMValueRef ld = load_typed(g, at, byte_gep(g, cb, c64(g, (int64_t)i * vl * 4)), vl * 4);
+      acc[i] = LLVMBuildSelect(g->b, first, LLVMConstNull(at), ld, "");
     }
   }
   if (g->direct && first) {
@@ -607,8 +708,8 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
       }
       for (int i = 0; i < MR; ++i) {
         LLVMValueRef s = load_typed(
-            g, cg->t_f32,
-            ap ? byte_gep(g, arow, c64(g, (int64_t)i * 4)) : f32_gep(g, arows[i], ku), 4);
+            g, cg->t_f32, ap ? byte_gep(g, arow, c64(g, (int64_t)i * 4)) : f32_gep(g, arows[i], ku),
+            4);
         LLVMValueRef av = qiao_cpu_splat(cg, s, vl);
         if (g->pk_bf16) av = LLVMBuildBitCast(g->b, av, bf_vt, "");
         for (int j = 0; j < NJ; ++j) {
@@ -616,6 +717,8 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
           if (g->pk_bf16) {
             LLVMValueRef args[3] = {*c, av, bv[j]};
             *c = qiao_cpu_call_intrinsic(cg, "llvm.x86.avx512bf16.dpbf16ps.512", NULL, 0, args, 3);
+          } else if (g->pk_i16) {
+            *c = madd_i16(g, av, bv[j], *c, vl);
           } else {
             *c = fma_v(g, av, bv[j], *c);
           }
@@ -643,7 +746,7 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
     LLVMBasicBlockRef merge =
         if_begin(g, LLVMBuildICmp(g->b, LLVMIntSLT, m, c64(g, g->M), ""), "row");
     for (int j = 0; j < NJ; ++j)
-      emit_output(g, acc[i * NJ + j], m, ncol[j], vl, masks[j]);
+      emit_output_acc(g, acc[i * NJ + j], m, ncol[j], vl, masks[j]);
     if_end(g, merge);
   }
   if (done) {
@@ -661,7 +764,8 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   qiao_cpu_codegen_t *cg = g->cg;
   int64_t nkc = cdiv(g->K, g->KC);
   int64_t nbs = g->NB / g->NR; /* micro-panels per B block */
-  int64_t ap_bytes = g->a_direct ? 0 : align64(g->MB * g->KCUp * 4), bp_bytes = align64(g->NB * g->KCUp * 4);
+  int64_t ap_bytes = g->a_direct ? 0 : align64(g->MB * g->KCUp * 4),
+          bp_bytes = align64(g->NB * g->KCUp * 4);
   bool use_cb = nkc > 1 && !g->direct;
   int64_t cb_bytes = use_cb ? align64(rup(g->MBO, g->MR) * g->NB * 4) : 0;
   int64_t st_bytes = kd->has_norm_prologue ? align64(2 * g->MBO * 4) : 0;
@@ -696,7 +800,7 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   LLVMValueRef kc0 = lkc.iv;
   LLVMValueRef kclen = imin(g, c64(g, g->KC), LLVMBuildSub(g->b, c64(g, g->K), kc0, ""));
   LLVMValueRef kulen =
-      g->pk_bf16 ? LLVMBuildLShr(g->b, add(g, kclen, c64(g, 1)), c64(g, 1), "") : kclen;
+      pk_pairs(g) ? LLVMBuildLShr(g->b, add(g, kclen, c64(g, 1)), c64(g, 1), "") : kclen;
   if (g->sbk == 1)
     pack_kcontig(g, bp, g->bb, g->bt, g->sbn, n0, c64(g, g->N), nns, g->NR, kc0, kclen, kulen,
                  false, NULL, 0);
@@ -722,8 +826,7 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   qiao_cpu_loop_t lm, ln;
   qiao_cpu_loop_begin(cg, c64(g, 0), nms, 1, "ms", &lm);
   LLVMValueRef apan =
-      g->a_direct ? NULL
-                  : byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
+      g->a_direct ? NULL : byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
   qiao_cpu_loop_begin(cg, c64(g, 0), nns, 1, "ns", &ln);
   LLVMValueRef bpan = byte_gep(g, bp, mul(g, ln.iv, c64(g, (int64_t)g->NR * g->KCUp * 4)));
   LLVMValueRef cbt = NULL;
@@ -831,11 +934,33 @@ static void emit_dot(mm_gen_t *g, uint64_t *out_scratch) {
   LLVMBuildRetVoid(g->b);
 }
 
+/* ------------------------------------------------------------ K = 0 */
+
+/* An empty sum: every output is the epilogue applied to 0. One workgroup per
+ * row (grid y) and batch (grid z). */
+static void emit_zero_k(mm_gen_t *g, qiao_cpu_kernel_t *out) {
+  qiao_cpu_codegen_t *cg = g->cg;
+  unsigned vl = g->vl;
+  out->grid[0] = 1;
+  out->grid[1] = g->M;
+  out->grid[2] = g->batch;
+  out->scratch_bytes = 0;
+  emit_batch_bases(g, qiao_cpu_wg(cg, g->fn, 2));
+  LLVMValueRef m = qiao_cpu_wg(cg, g->fn, 1);
+  qiao_cpu_loop_t ln;
+  qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, g->N), vl, "zn", &ln);
+  emit_output_acc(g, LLVMConstNull(acc_type(g, vl)), m, ln.iv, vl,
+                  lane_mask(g, ln.iv, c64(g, g->N), vl));
+  qiao_cpu_loop_end(cg, &ln);
+  LLVMBuildRetVoid(g->b);
+}
+
 /* ------------------------------------------------------------ planning */
 
-/* Operands: any float dtype (f8 converts to f32 while packing) and i8 (exact
- * in f32; the sum is exact while K·127² < 2^24, checked below). Outputs: any
- * dtype (a fused epilogue may cast to f8, integers or bool). */
+/* Operands: any float dtype (f8 converts to f32 while packing) and i8 (i8 x i8
+ * runs the integer path: i16 pairs, i32 accumulators; i8 with a float is
+ * exact in f32). Outputs: any dtype (a fused epilogue may cast to f8,
+ * integers or bool). */
 static bool mm_dtype_ok(qiao_dtype_t dt) { return qiao_dtype_is_float(dt) || dt == QIAO_I8; }
 static bool mm_out_dtype_ok(qiao_dtype_t dt) { return (int)dt >= 0 && dt < QIAO_DTYPE_COUNT; }
 
@@ -851,7 +976,7 @@ static void plan_gemm(mm_gen_t *g, int64_t grid[3]) {
   const qiao_kernel_desc_t *kd = g->kd;
   qiao_cpu_codegen_t *cg = g->cg;
   int64_t threads = cg->n_threads > 0 ? cg->n_threads : 1;
-  int per = g->pk_bf16 ? 2 : 1;
+  int per = pk_pairs(g) ? 2 : 1;
   /* Microtile candidates (24 accumulators on AVX-512), K slice, B block. */
   int cand[2][2] = {{6, 64}, {8, 48}};
   int ncand = 2;
@@ -933,16 +1058,8 @@ qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   g->sbk = B->strides[tb ? rb - 1 : rb - 2];
   g->sbn = B->strides[tb ? rb - 2 : rb - 1];
   g->som = O->strides[r - 2];
-  if (g->M <= 0 || g->N <= 0 || g->K <= 0)
-    return qiao_status_make(QIAO_UNSUPPORTED, "%s: empty matmul", name);
-  if (g->at == QIAO_I8 && g->bt == QIAO_I8 && g->K * 127 * 128 >= (1 << 24))
-    return qiao_status_make(QIAO_UNSUPPORTED,
-                            "%s: i8 x i8 matmul with K = %lld: f32 accumulation is exact only "
-                            "for K < 1032 (an integer accumulator path is not built yet)",
-                            name, (long long)g->K);
   if (O->strides[r - 1] != 1 || (g->sak != 1 && g->sam != 1) || (g->sbk != 1 && g->sbn != 1))
-    return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul operands need a unit inner stride",
-                            name);
+    return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul operands need a unit inner stride", name);
   if (kd->has_norm_prologue && (ta || g->sak != 1))
     return qiao_status_make(QIAO_UNSUPPORTED, "%s: norm prologue on a transposed a", name);
   g->nbd = r - 2;
@@ -956,10 +1073,22 @@ qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   }
   g->a_eff = kd->has_norm_prologue ? kd->norm_dtype : g->at;
   g->pk_bf16 = cg->has_avx512bf16 && g->vl == 16 && g->a_eff == QIAO_BF16 && g->bt == QIAO_BF16;
+  g->pk_i16 = g->a_eff == QIAO_I8 && g->bt == QIAO_I8;
 
   g->fn = qiao_cpu_entry_begin(cg, name);
   out->fn = g->fn;
-  bool dot = g->M <= 8 && g->sbk == 1;
+  if (g->M == 0 || g->N == 0 || g->batch == 0) {
+    /* Empty output: nothing to do. */
+    out->grid[0] = out->grid[1] = out->grid[2] = 1;
+    out->scratch_bytes = 0;
+    LLVMBuildRetVoid(g->b);
+    return NULL;
+  }
+  if (g->K == 0) {
+    emit_zero_k(g, out);
+    return NULL;
+  }
+  bool dot = g->M <= 8 && g->sbk == 1 && !g->pk_i16;
   if (dot) {
     int threads = cg->n_threads > 0 ? cg->n_threads : 1;
     /* M×R accumulators in ~3/4 of the vector registers. */

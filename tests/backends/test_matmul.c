@@ -1,7 +1,9 @@
 /* CPU backend — MATMUL lowering against an f64 reference: shapes with edge
  * tiles, transposes, batch broadcast, f32/bf16/f16/mixed dtypes, fused
  * epilogues (bias, silu, residual) and the rms/layer-norm prologue, on both
- * code shapes (packed GEMM and the decode DOT path). */
+ * code shapes (packed GEMM and the decode DOT path). i8 x i8 (integer
+ * accumulation) and zero-dimension cases are checked against the reference
+ * interpreter (qiao_interp_run), integers bit-exactly. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "qiao/backend_cpu.h"
 #include "qiao/hal.h"
 #include "qiao/ir.h"
+#include "support/oracle.h"
 
 typedef enum { EPI_NONE, EPI_BIAS, EPI_SILU, EPI_RESID, EPI_BIAS_SILU } epi_t;
 
@@ -24,6 +27,9 @@ typedef struct mm_case {
   qiao_dtype_t norm_dt;
   int threads;
   const char *cpu, *features; /* NULL: the host */
+  bool fill_const;            /* a and b hold the constants ca and cb (else random) */
+  double ca, cb;
+  bool last_k_one; /* with fill_const: a and b are 1 at k = K - 1 */
 } mm_case_t;
 
 static void contiguous(qiao_kd_operand_t *op) {
@@ -35,6 +41,7 @@ static void contiguous(qiao_kd_operand_t *op) {
 }
 
 static qiao_dtype_t wider(qiao_dtype_t a, qiao_dtype_t b) {
+  if (a == QIAO_I8 && b == QIAO_I8) return QIAO_I32;
   if (a == QIAO_F32 || b == QIAO_F32) return QIAO_F32;
   return a;
 }
@@ -48,7 +55,7 @@ static void out_shape(const mm_case_t *c, qiao_shape_t *s) {
   for (int d = 0; d < nbd; ++d) {
     int da = d - (nbd - c->nbd_a), db = d - (nbd - c->nbd_b);
     int64_t x = da >= 0 ? c->ba[da] : 1, y = db >= 0 ? c->bb[db] : 1;
-    s->dims[d] = x > y ? x : y;
+    s->dims[d] = x == 1 ? y : x; /* numpy: 1 broadcasts, 0 stays 0 */
   }
   s->dims[nbd] = c->M;
   s->dims[nbd + 1] = c->N;
@@ -62,6 +69,54 @@ static double rel_err_tol(const mm_case_t *c) {
   double t = 1e-5;
   if (c->K > 64) t *= sqrt((double)c->K / 64.0);
   return t;
+}
+
+/* Runs the descriptor's graph (matmul, then `add bias` for EPI_BIAS) on the
+ * reference interpreter with the same inputs and compares with the kernel's
+ * output `res`: integer outputs bit-exactly. */
+static void check_with_interp(const mm_case_t *c, const qiao_kernel_desc_t *kd,
+                              qiao_tensor_t *const *in, int ein, const void *res) {
+  cr_assert(c->epi == EPI_NONE || c->epi == EPI_BIAS, "interp check: epilogue %d", c->epi);
+  qiao_graph_t *gr = NULL;
+  cr_assert_null(qiao_ir_graph_create("mm", &gr));
+  int32_t va, vb, ve = -1;
+  cr_assert_null(qiao_ir_graph_add_input(gr, "a", kd->inputs[0].type, &va));
+  cr_assert_null(qiao_ir_graph_add_input(gr, "b", kd->inputs[1].type, &vb));
+  if (ein >= 0) cr_assert_null(qiao_ir_graph_add_input(gr, "e", kd->inputs[ein].type, &ve));
+  qiao_attrs_t at;
+  memset(&at, 0, sizeof at);
+  at.transpose_a = c->ta;
+  at.transpose_b = c->tb;
+  qiao_status_t st = NULL;
+  int32_t ops[2] = {va, vb};
+  int32_t y = qiao_ir_build(gr, QIAO_OP_MATMUL, ops, 2, &at, "y", &st);
+  cr_assert(y >= 0, "%s", qiao_status_message(st));
+  if (ein >= 0) {
+    int32_t ops2[2] = {y, ve};
+    y = qiao_ir_build(gr, QIAO_OP_ADD, ops2, 2, NULL, "z", &st);
+    cr_assert(y >= 0, "%s", qiao_status_message(st));
+  }
+  if (c->ot != kd->primary_dtype) {
+    qiao_attrs_t ct;
+    memset(&ct, 0, sizeof ct);
+    ct.to = c->ot;
+    y = qiao_ir_build(gr, QIAO_OP_CAST, &y, 1, &ct, "o", &st);
+    cr_assert(y >= 0, "%s", qiao_status_message(st));
+  }
+  cr_assert_null(qiao_ir_graph_set_outputs(gr, &y, 1));
+  const qiao_tensor_t *ins[3] = {in[0], in[1], ein >= 0 ? in[ein] : NULL};
+  qiao_tensor_t *ref = NULL;
+  st = qiao_interp_run(gr, ins, NULL, NULL, NULL, 0, &ref);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  cr_assert_eq(ref->type.dtype, c->ot);
+  qiao_tensor_t got = {.type = ref->type, .data = (void *)res, .owns_data = false};
+  double err = oracle_error(&got, ref), tol = oracle_tolerance(c->ot);
+  cr_expect(err <= tol, "M=%ld N=%ld K=%ld ta=%d tb=%d %s x %s -> %s epi=%d cpu=%s: error %g > %g",
+            (long)c->M, (long)c->N, (long)c->K, c->ta, c->tb, qiao_dtype_name(c->at),
+            qiao_dtype_name(c->bt), qiao_dtype_name(c->ot), c->epi, c->cpu ? c->cpu : "host", err,
+            tol);
+  qiao_tensor_destroy(ref);
+  qiao_ir_graph_destroy(gr);
 }
 
 static void run_case(const mm_case_t *c) {
@@ -165,7 +220,21 @@ static void run_case(const mm_case_t *c) {
     cr_assert_null(qiao_tensor_create(kd->inputs[i].type, &in[i]));
     double lo = -1.0, hi = 1.0;
     if (i == norm_w) lo = 0.5, hi = 1.5;
+    if (kd->inputs[i].type.dtype == QIAO_I8) lo = -128, hi = 128;
+    if (kd->inputs[i].type.dtype == QIAO_I32) lo = -1000, hi = 1000;
     qiao_tensor_fill_random(in[i], &rng, lo, hi);
+    if (c->fill_const && i < 2) {
+      int64_t n = qiao_shape_numel(&kd->inputs[i].type.shape);
+      const qiao_shape_t *sh = &kd->inputs[i].type.shape;
+      int64_t rows = sh->dims[sh->rank - 2], cols = sh->dims[sh->rank - 1];
+      bool k_rows = i == 0 ? c->ta : !c->tb; /* K is the row dim */
+      for (int64_t e = 0; e < n; ++e) {
+        int64_t w = e % (rows * cols), k = k_rows ? w / cols : w % cols;
+        double v = i == 0 ? c->ca : c->cb;
+        if (c->last_k_one && k == c->K - 1) v = 1;
+        qiao_tensor_set_f64(in[i], e, v);
+      }
+    }
   }
   int64_t on = qiao_shape_numel(&O->type.shape);
   size_t osz = (size_t)on * qiao_dtype_size(c->ot);
@@ -188,13 +257,13 @@ static void run_case(const mm_case_t *c) {
   qiao_hal_buffer_t *bufs[QIAO_KD_MAX_OPERANDS + 1];
   for (int i = 0; i < kd->n_inputs; ++i) {
     size_t n = qiao_tensor_nbytes(in[i]);
-    cr_assert_null(qiao_hal_buffer_alloc(dev, n, &bufs[i]));
+    cr_assert_null(qiao_hal_buffer_alloc(dev, n ? n : 1, &bufs[i]));
     cr_assert_null(qiao_hal_buffer_write(bufs[i], 0, in[i]->data, n));
     bind[i] = (qiao_hal_binding_t){bufs[i], 0};
   }
   int ob = kd->n_inputs;
-  cr_assert_null(qiao_hal_buffer_alloc(dev, osz, &bufs[ob]));
-  float *poison = malloc(osz);
+  cr_assert_null(qiao_hal_buffer_alloc(dev, osz ? osz : 1, &bufs[ob]));
+  float *poison = malloc(osz + 1);
   memset(poison, 0xFF, osz); /* NaN in every dtype */
   cr_assert_null(qiao_hal_buffer_write(bufs[ob], 0, poison, osz));
   bind[ob] = (qiao_hal_binding_t){bufs[ob], 0};
@@ -202,15 +271,20 @@ static void run_case(const mm_case_t *c) {
   cr_assert_null(qiao_hal_executable_lookup(exe, "mm", &idx, NULL));
   st = qiao_hal_dispatch(dev, exe, idx, launch.grid, bind, ob + 1, NULL, 0);
   cr_assert_null(st, "%s", qiao_status_message(st));
-  void *res = malloc(osz);
+  void *res = malloc(osz + 1);
   cr_assert_null(qiao_hal_buffer_read(bufs[ob], 0, res, osz));
+
+  if (c->at == QIAO_I8 && c->bt == QIAO_I8) {
+    check_with_interp(c, kd, in, ein, res);
+    goto done;
+  }
 
   /* Reference in f64. */
   int64_t M = c->M, N = c->N, K = c->K;
-  double *an = malloc(sizeof(double) * (size_t)(M * K));
+  double *an = malloc(sizeof(double) * (size_t)(M * K + 1));
   double maxref = 0, maxerr = 0;
   int64_t worst = -1;
-  int64_t nbatch = on / (M * N);
+  int64_t nbatch = M > 0 && N > 0 ? on / (M * N) : 0; /* 0: nothing to check */
   for (int64_t bi = 0; bi < nbatch; ++bi) {
     /* batch coords → offsets */
     int64_t aoff = 0, boff = 0, rem = bi;
@@ -274,8 +348,9 @@ static void run_case(const mm_case_t *c) {
             "M=%ld N=%ld K=%ld ta=%d tb=%d %s x %s -> %s epi=%d norm=%d: rel err %g (worst at %ld)",
             (long)M, (long)N, (long)K, c->ta, c->tb, qiao_dtype_name(c->at), qiao_dtype_name(c->bt),
             qiao_dtype_name(c->ot), c->epi, c->norm, rel, (long)worst);
-
   free(an);
+
+done:
   free(res);
   free(poison);
   for (int i = 0; i <= ob; ++i)
@@ -454,4 +529,140 @@ Test(matmul, other_isas) {
         if (i == 3) c.at = c.bt = c.ot = QIAO_BF16;
         run_case(&c);
       }
+}
+
+/* ------------------------------------------------ i8 x i8: integer accumulation */
+
+static mm_case_t i8case(int64_t M, int64_t N, int64_t K, bool ta, bool tb) {
+  mm_case_t c = f32case(M, N, K, ta, tb);
+  c.at = c.bt = QIAO_I8;
+  c.ot = QIAO_I32;
+  return c;
+}
+
+/* K = 1031, every element −128 but 1 at k = 1030: 1030·16384 + 1 = 16875521
+ * is past 2^24, where the old f32 accumulation (accepted for K < 1032) gave
+ * 16875520. */
+Test(matmul, i8_exact_past_f32) {
+  const int64_t s[][2] = {{7, 33}, {64, 64}, {2, 19}};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
+    for (int t = 0; t < 4; ++t) {
+      mm_case_t c = i8case(s[i][0], s[i][1], 1031, t & 2, t & 1);
+      c.fill_const = true, c.ca = -128, c.cb = -128, c.last_k_one = true;
+      run_case(&c);
+      c.last_k_one = false;
+      run_case(&c);
+      c.cb = 127;
+      run_case(&c);
+    }
+}
+
+Test(matmul, i8_random) {
+  const int64_t s[][3] = {{1, 1, 1},       {3, 17, 2},    {17, 3, 64},    {37, 70, 90},
+                          {127, 129, 300}, {6, 64, 4096}, {33, 50, 4096}, {9, 100, 2049}};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
+    for (int t = 0; t < 4; ++t) {
+      mm_case_t c = i8case(s[i][0], s[i][1], s[i][2], t & 1, t & 2);
+      run_case(&c);
+    }
+}
+
+/* K = 200000 at the extremes: the exact sums (±3.28e9) leave i32; the
+ * interpreter accumulates in i64 and stores to i32, and so must the kernel. */
+Test(matmul, i8_long_k_extremes) {
+  const double v[][2] = {{-128, -128}, {-128, 127}, {127, 127}};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; ++i) {
+    mm_case_t c = i8case(7, 20, 200000, false, i == 1);
+    c.fill_const = true, c.ca = v[i][0], c.cb = v[i][1];
+    run_case(&c);
+  }
+  mm_case_t c = i8case(5, 37, 200000, false, true);
+  run_case(&c);
+}
+
+Test(matmul, i8_batched_epilogue_threads) {
+  mm_case_t c = i8case(17, 33, 100, false, false);
+  c.nbd_a = 2, c.ba[0] = 2, c.ba[1] = 3;
+  c.nbd_b = 1, c.bb[0] = 3;
+  run_case(&c);
+  c = i8case(30, 20, 2100, true, true);
+  c.nbd_a = 1, c.ba[0] = 1;
+  c.nbd_b = 1, c.bb[0] = 4;
+  run_case(&c);
+  c = i8case(40, 70, 1500, false, true); /* i32 bias: small sums, exact in f32 */
+  c.epi = EPI_BIAS;
+  run_case(&c);
+  c = i8case(40, 70, 300, false, false); /* epilogue converting to f32 */
+  c.ot = QIAO_F32;
+  run_case(&c);
+  c = i8case(100, 200, 3000, false, false);
+  c.threads = 1;
+  run_case(&c);
+  c = i8case(700, 20, 2100, false, true); /* M split, several K slices, partial-sum tile */
+  run_case(&c);
+}
+
+/* The generic integer IR on other ISAs: AVX-512BW without VNNI (vpmaddwd),
+ * AVX2, SSE2. */
+Test(matmul, i8_other_isas) {
+  const char *cpus[3][2] = {{"skylake-avx512", "+avx512f,+avx512bw,+avx512vl,+avx512dq,+avx2,+fma"},
+                            {"haswell", "+avx,+avx2,+fma,+f16c,+sse4.2"},
+                            {"x86-64", "+sse2"}};
+  const int64_t s[][3] = {{1, 37, 50}, {7, 33, 1031}, {64, 64, 300}, {13, 29, 2500}};
+  for (int ci = 0; ci < 3; ++ci)
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; ++i)
+      for (int t = 0; t < 2; ++t) {
+        mm_case_t c = i8case(s[i][0], s[i][1], s[i][2], false, t);
+        c.cpu = cpus[ci][0];
+        c.features = cpus[ci][1];
+        if (i == 1) c.fill_const = true, c.ca = -128, c.cb = -128;
+        run_case(&c);
+      }
+}
+
+/* ------------------------------------------------ zero dimensions */
+
+Test(matmul, zero_dims) {
+  /* M = 0, N = 0, batch 0: empty outputs, nothing run. */
+  mm_case_t c = f32case(0, 17, 33, false, false);
+  run_case(&c);
+  c = f32case(5, 0, 33, false, true);
+  run_case(&c);
+  c = f32case(5, 7, 9, false, false);
+  c.nbd_a = 1, c.ba[0] = 0;
+  run_case(&c);
+  /* K = 0: zeros, then the epilogue (bias). */
+  for (int t = 0; t < 4; ++t) {
+    c = f32case(9, 37, 0, t & 1, t & 2);
+    run_case(&c);
+    c.epi = EPI_BIAS;
+    run_case(&c);
+  }
+  c = i8case(9, 37, 0, false, false);
+  run_case(&c);
+  c.epi = EPI_BIAS;
+  run_case(&c);
+  c = i8case(0, 37, 10, false, false);
+  run_case(&c);
+}
+
+/* The same through the whole pipeline (partition, runtime, memory plan). */
+Test(matmul, zero_dims_graph) {
+  const char *src[] = {
+      "graph @z(%a: f32[0, 8], %b: f32[8, 5]) -> (f32[0, 5]) {\n"
+      "  %y = matmul %a, %b\n  return %y\n}\n",
+      "graph @z(%a: f32[3, 0], %b: f32[0, 5], %c: f32[5]) -> (f32[3, 5]) {\n"
+      "  %y = add (matmul %a, %b), %c\n  return %y\n}\n",
+      "graph @z(%a: i8[4, 0], %b: i8[0, 6]) -> (i32[4, 6]) {\n"
+      "  %y = matmul %a, %b\n  return %y\n}\n",
+      "graph @z(%a: i8[2, 5, 1500], %b: i8[1500, 33]) -> (i32[2, 5, 33]) {\n"
+      "  %y = matmul %a, %b\n  return %y\n}\n",
+  };
+  for (size_t i = 0; i < sizeof src / sizeof src[0]; ++i) {
+    qiao_graph_t *g = NULL;
+    qiao_status_t st = qiao_ir_parse(src[i], strlen(src[i]), "z.qir", &g);
+    cr_assert_null(st, "%s", qiao_status_message(st));
+    ORACLE_CHECK(g, "cpu", 7 + i);
+    qiao_ir_graph_destroy(g);
+  }
 }
