@@ -21,7 +21,24 @@
 
 #include "qiao/ir.h"
 
-typedef struct qiao_cpu_codegen {
+typedef struct qiao_cpu_codegen qiao_cpu_codegen_t;
+
+/* Math a target supplies to the shared emission (f32 scalars or vectors;
+ * sin/cos also f64). NULL: the target cannot emit it. */
+typedef struct qiao_math_hook {
+  const char *name;
+  LLVMValueRef (*exp)(qiao_cpu_codegen_t *cg, LLVMValueRef x);
+  LLVMValueRef (*log)(qiao_cpu_codegen_t *cg, LLVMValueRef x);
+  LLVMValueRef (*pow)(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b);
+  LLVMValueRef (*sqrt)(qiao_cpu_codegen_t *cg, LLVMValueRef x);
+  LLVMValueRef (*sin)(qiao_cpu_codegen_t *cg, LLVMValueRef x);
+  LLVMValueRef (*cos)(qiao_cpu_codegen_t *cg, LLVMValueRef x);
+} qiao_math_hook_t;
+
+extern const qiao_math_hook_t qiao_math_host;     /* libm where the host has it */
+extern const qiao_math_hook_t qiao_math_portable; /* LLVM arithmetic only (NVPTX-safe) */
+
+struct qiao_cpu_codegen {
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMTargetMachineRef tm;
@@ -39,7 +56,8 @@ typedef struct qiao_cpu_codegen {
   /* Cached types. */
   LLVMTypeRef t_void, t_i1, t_i8, t_i16, t_i32, t_i64, t_f16, t_bf16, t_f32, t_f64, t_ptr;
   LLVMTypeRef t_entry; /* the entry function type */
-} qiao_cpu_codegen_t;
+  const qiao_math_hook_t *math; /* the target's math (qiao_math_host on the CPU) */
+};
 
 /* What a lowering produced: the entry and how to dispatch it. */
 typedef struct qiao_cpu_kernel {
@@ -127,8 +145,15 @@ LLVMValueRef qiao_cpu_emit_expr(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t
 /* One elementwise op on f32 vectors/scalars (unary: b is NULL). */
 LLVMValueRef qiao_cpu_emit_elementwise(qiao_cpu_codegen_t *cg, qiao_op_kind_t op,
                                        const qiao_attrs_t *attrs, LLVMValueRef a, LLVMValueRef b);
-/* exp on f32 vectors/scalars (llvm.exp), horizontal reductions. */
+/* exp / sigmoid on f32 vectors/scalars (own polynomial, whole f32 range),
+ * NaN-propagating max/min as the interpreter, the running max of every
+ * max-reduction (v > acc || isnan(v) ? v : acc), horizontal reductions. */
 LLVMValueRef qiao_cpu_emit_exp(qiao_cpu_codegen_t *cg, LLVMValueRef x);
+LLVMValueRef qiao_cpu_emit_exp2i(qiao_cpu_codegen_t *cg, LLVMValueRef k);
+LLVMValueRef qiao_cpu_emit_sigmoid(qiao_cpu_codegen_t *cg, LLVMValueRef x);
+LLVMValueRef qiao_cpu_emit_max(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef qiao_cpu_emit_min(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef qiao_cpu_emit_max_acc(qiao_cpu_codegen_t *cg, LLVMValueRef acc, LLVMValueRef v);
 LLVMValueRef qiao_cpu_reduce_add(qiao_cpu_codegen_t *cg, LLVMValueRef v);
 LLVMValueRef qiao_cpu_reduce_max(qiao_cpu_codegen_t *cg, LLVMValueRef v);
 /* Calls an LLVM intrinsic by name, overloaded on `types`. */

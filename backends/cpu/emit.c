@@ -366,17 +366,92 @@ LLVMValueRef qiao_cpu_f32_to_storage(qiao_cpu_codegen_t *cg, LLVMValueRef v, qia
 
 /* ------------------------------------------------------------ math */
 
-/* exp: the vectorizable polynomial (qk_exp, ~2 ulp on [-87, 88]); llvm.exp
- * would scalarize into expf calls. Outside that range: +inf above the f32
- * overflow point, 0 below the normal range; NaN stays NaN. */
-LLVMValueRef qiao_cpu_emit_exp(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
-  LLVMValueRef r = qk_exp(cg, x);
-  LLVMValueRef big = LLVMBuildFCmp(cg->b, LLVMRealOGT, x, const_like(cg, x, 88.72283935546875), "");
-  r = LLVMBuildSelect(cg->b, big, const_like(cg, x, INFINITY), r, "");
-  LLVMValueRef tiny = LLVMBuildFCmp(cg->b, LLVMRealOLT, x, const_like(cg, x, -87.33654022216797), "");
-  r = LLVMBuildSelect(cg->b, tiny, const_like(cg, x, 0.0), r, "");
+/* max / min exactly as the interpreter (IEEE 754-2019 maximum/minimum up to
+ * the sign of zero): NaN when either operand is NaN, else a > b ? a : b.
+ * Compare + select vectorizes on every target (no libm, no maxnum). */
+LLVMValueRef qiao_cpu_emit_max(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b) {
+  LLVMValueRef r = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, a, b, ""), a, b, "");
+  return LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealUNO, a, b, ""), const_like(cg, a, NAN),
+                         r, "");
+}
+
+LLVMValueRef qiao_cpu_emit_min(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b) {
+  LLVMValueRef r = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOLT, a, b, ""), a, b, "");
+  return LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealUNO, a, b, ""), const_like(cg, a, NAN),
+                         r, "");
+}
+
+/* The running maximum of every max-reduction (reduce_max, softmax,
+ * attention, router): v > acc || isnan(v) ? v : acc — a NaN, once in, stays. */
+LLVMValueRef qiao_cpu_emit_max_acc(qiao_cpu_codegen_t *cg, LLVMValueRef acc, LLVMValueRef v) {
+  LLVMValueRef take = LLVMBuildOr(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, v, acc, ""),
+                                  LLVMBuildFCmp(cg->b, LLVMRealUNO, v, v, ""), "");
+  return LLVMBuildSelect(cg->b, take, v, acc, "");
+}
+
+static LLVMValueRef fma3(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  LLVMTypeRef t = LLVMTypeOf(a);
+  LLVMValueRef args[3] = {a, b, c};
+  return qiao_cpu_call_intrinsic(cg, "llvm.fmuladd", &t, 1, args, 3);
+}
+
+/* Horner: c[0]*x^(n-1) + ... + c[n-1]. */
+static LLVMValueRef horner(qiao_cpu_codegen_t *cg, LLVMValueRef x, const double *c, int n) {
+  LLVMValueRef p = const_like(cg, x, c[0]);
+  for (int i = 1; i < n; ++i)
+    p = fma3(cg, p, x, const_like(cg, x, c[i]));
+  return p;
+}
+
+/* exp(x) on f32 scalars/vectors without libm: x = n*ln2 + r (Cody–Waite,
+ * |r| <= ln2/2), e^r by Cephes' expf polynomial (~1 ulp), and 2^n applied in
+ * two steps 2^(n>>1) * 2^(n-(n>>1)) so that results up to FLT_MAX and
+ * subnormal results (down to exp(-103.97)) round once and correctly. +inf
+ * above ln(FLT_MAX), 0 below, NaN stays NaN. */
+static LLVMValueRef exp_scaled(qiao_cpu_codegen_t *cg, LLVMValueRef x, int k);
+LLVMValueRef qiao_cpu_emit_exp(qiao_cpu_codegen_t *cg, LLVMValueRef x) { return exp_scaled(cg, x, 0); }
+
+/* exp(x) * 2^k (0 <= k <= 64): the scaled value of a result that would be
+ * subnormal, for callers that multiply it before rounding once. */
+static LLVMValueRef exp_scaled(qiao_cpu_codegen_t *cg, LLVMValueRef x, int k) {
+  unsigned lanes = lanes_of(x);
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMTypeRef it = qiao_cpu_vec_type(cg, cg->t_i32, lanes);
+  double lo = k ? -116.0 : -104.0; /* below: 0 even after the 2^k scaling */
+  LLVMValueRef xc = binary_intr(cg, "llvm.maxnum", x, const_like(cg, x, lo));
+  xc = binary_intr(cg, "llvm.minnum", xc, const_like(cg, x, 88.75));
+  LLVMValueRef n = unary_intr(
+      cg, "llvm.roundeven", LLVMBuildFMul(cg->b, xc, const_like(cg, x, 1.4426950408889634), ""));
+  LLVMValueRef r = fma3(cg, n, const_like(cg, x, -0.693145751953125), xc);
+  r = fma3(cg, n, const_like(cg, x, -1.428606765330187045e-06), r);
+  static const double c[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
+                             4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
+  LLVMValueRef p = horner(cg, r, c, 6);
+  p = fma3(cg, p, LLVMBuildFMul(cg->b, r, r, ""), r);
+  p = LLVMBuildFAdd(cg->b, p, const_like(cg, x, 1.0), "");
+  /* n in [-150, 128]: n1 = n >> 1 and n2 = n - n1 both lie in [-75, 64] */
+  LLVMValueRef ni = LLVMBuildFPToSI(cg->b, n, it, "");
+  if (k) ni = LLVMBuildAdd(cg->b, ni, const_like(cg, ni, k), "");
+  LLVMValueRef n1 = LLVMBuildAShr(cg->b, ni, const_like(cg, ni, 1), "");
+  LLVMValueRef n2 = LLVMBuildSub(cg->b, ni, n1, "");
+  LLVMValueRef s1 = LLVMBuildBitCast(
+      cg->b,
+      LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, n1, const_like(cg, ni, 127), ""),
+                   const_like(cg, ni, 23), ""),
+      t, "");
+  LLVMValueRef s2 = LLVMBuildBitCast(
+      cg->b,
+      LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, n2, const_like(cg, ni, 127), ""),
+                   const_like(cg, ni, 23), ""),
+      t, "");
+  LLVMValueRef y = LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, p, s1, ""), s2, "");
+  /* the largest f32 below ln(FLT_MAX) = 88.722839...; above it exp overflows */
+  LLVMValueRef big = LLVMBuildFCmp(cg->b, LLVMRealOGT, x, const_like(cg, x, k ? 44.0 : 88.72283172607422), "");
+  y = LLVMBuildSelect(cg->b, big, const_like(cg, x, INFINITY), y, "");
+  LLVMValueRef tiny = LLVMBuildFCmp(cg->b, LLVMRealOLT, x, const_like(cg, x, lo), "");
+  y = LLVMBuildSelect(cg->b, tiny, const_like(cg, x, 0.0), y, "");
   LLVMValueRef nan = LLVMBuildFCmp(cg->b, LLVMRealUNO, x, x, "");
-  return LLVMBuildSelect(cg->b, nan, x, r, "");
+  return LLVMBuildSelect(cg->b, nan, x, y, "");
 }
 
 LLVMValueRef qiao_cpu_reduce_add(qiao_cpu_codegen_t *cg, LLVMValueRef v) {
@@ -388,52 +463,202 @@ LLVMValueRef qiao_cpu_reduce_add(qiao_cpu_codegen_t *cg, LLVMValueRef v) {
   return r;
 }
 
+/* NaN-propagating horizontal max (IEEE maximum). */
 LLVMValueRef qiao_cpu_reduce_max(qiao_cpu_codegen_t *cg, LLVMValueRef v) {
   if (lanes_of(v) == 1) return v;
   LLVMTypeRef t = LLVMTypeOf(v);
-  return qiao_cpu_call_intrinsic(cg, "llvm.vector.reduce.fmax", &t, 1, &v, 1);
+  return qiao_cpu_call_intrinsic(cg, "llvm.vector.reduce.fmaximum", &t, 1, &v, 1);
 }
 
-static LLVMValueRef emit_sigmoid(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
+/* sigmoid without overflow: e = exp(-|x|), 1/(1+e) for x >= 0, e/(1+e)
+ * below (subnormal results for x < -87 come out right). */
+LLVMValueRef qiao_cpu_emit_sigmoid(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
   LLVMValueRef one = const_like(cg, x, 1.0);
-  LLVMValueRef e = qiao_cpu_emit_exp(cg, LLVMBuildFNeg(cg->b, x, ""));
-  return LLVMBuildFDiv(cg->b, one, LLVMBuildFAdd(cg->b, one, e, ""), "");
+  LLVMValueRef e = qiao_cpu_emit_exp(cg, LLVMBuildFNeg(cg->b, unary_intr(cg, "llvm.fabs", x), ""));
+  LLVMValueRef s = LLVMBuildFDiv(cg->b, one, LLVMBuildFAdd(cg->b, one, e, ""), "");
+  LLVMValueRef pos = LLVMBuildFCmp(cg->b, LLVMRealOGE, x, const_like(cg, x, 0.0), "");
+  return LLVMBuildSelect(cg->b, pos, s, LLVMBuildFMul(cg->b, e, s, ""), "");
 }
 
-/* tanh: 1 - 2/(exp(2x)+1) away from 0, an odd Taylor polynomial near 0
- * (|x| < 0.0625, error < 2e-12) where the first form cancels. */
+/* tanh: 1 - 2/(exp(2x)+1) away from 0, the odd Taylor polynomial to x^11
+ * for |x| < 0.25 (truncation < 1e-10 relative) where the first form cancels. */
 static LLVMValueRef emit_tanh(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
   LLVMValueRef one = const_like(cg, x, 1.0);
   LLVMValueRef e2 = qiao_cpu_emit_exp(cg, LLVMBuildFMul(cg->b, x, const_like(cg, x, 2.0), ""));
   LLVMValueRef far = LLVMBuildFSub(
       cg->b, one, LLVMBuildFDiv(cg->b, const_like(cg, x, 2.0), LLVMBuildFAdd(cg->b, e2, one, ""), ""), "");
   LLVMValueRef x2 = LLVMBuildFMul(cg->b, x, x, "");
-  /* x*(1 + x2*(-1/3 + x2*(2/15 + x2*(-17/315)))) */
-  LLVMValueRef p = const_like(cg, x, -17.0 / 315.0);
-  p = LLVMBuildFAdd(cg->b, LLVMBuildFMul(cg->b, p, x2, ""), const_like(cg, x, 2.0 / 15.0), "");
-  p = LLVMBuildFAdd(cg->b, LLVMBuildFMul(cg->b, p, x2, ""), const_like(cg, x, -1.0 / 3.0), "");
-  p = LLVMBuildFAdd(cg->b, LLVMBuildFMul(cg->b, p, x2, ""), one, "");
-  LLVMValueRef near = LLVMBuildFMul(cg->b, x, p, "");
+  static const double c[] = {-1382.0 / 155925.0, 62.0 / 2835.0, -17.0 / 315.0, 2.0 / 15.0,
+                             -1.0 / 3.0, 1.0};
+  LLVMValueRef near = LLVMBuildFMul(cg->b, x, horner(cg, x2, c, 6), "");
   LLVMValueRef small = LLVMBuildFCmp(cg->b, LLVMRealOLT, unary_intr(cg, "llvm.fabs", x),
-                                     const_like(cg, x, 0.0625), "");
+                                     const_like(cg, x, 0.25), "");
   return LLVMBuildSelect(cg->b, small, near, far, "");
 }
 
-/* erf by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7). */
-static LLVMValueRef emit_erf(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
-  LLVMValueRef one = const_like(cg, x, 1.0);
-  LLVMValueRef ax = unary_intr(cg, "llvm.fabs", x);
+/* erfc(z) for z >= 0, given z^2 = z2 + z2lo exactly (Numerical Recipes' erfcc: relative error < 1.2e-7 for
+ * every z): t*exp(-z^2 + P(t)), the exponent's rounding error carried as a
+ * first-order correction so the tail (subnormal results included) stays
+ * accurate. z is clamped at 11 (erfc(11) rounds to 0 in f32). */
+static LLVMValueRef emit_erfc_pos(qiao_cpu_codegen_t *cg, LLVMValueRef z, LLVMValueRef z2,
+                                  LLVMValueRef z2lo) {
+  LLVMValueRef one = const_like(cg, z, 1.0);
+  z = binary_intr(cg, "llvm.minnum", z, const_like(cg, z, 11.0));
   LLVMValueRef t = LLVMBuildFDiv(
-      cg->b, one, LLVMBuildFAdd(cg->b, one, LLVMBuildFMul(cg->b, ax, const_like(cg, x, 0.3275911), ""), ""),
-      "");
-  static const double a[5] = {0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429};
-  LLVMValueRef p = const_like(cg, x, a[4]);
-  for (int i = 3; i >= 0; --i)
-    p = LLVMBuildFAdd(cg->b, LLVMBuildFMul(cg->b, p, t, ""), const_like(cg, x, a[i]), "");
-  p = LLVMBuildFMul(cg->b, p, t, "");
-  LLVMValueRef e = qiao_cpu_emit_exp(cg, LLVMBuildFNeg(cg->b, LLVMBuildFMul(cg->b, ax, ax, ""), ""));
-  LLVMValueRef y = LLVMBuildFSub(cg->b, one, LLVMBuildFMul(cg->b, p, e, ""), "");
-  return binary_intr(cg, "llvm.copysign", y, x);
+      cg->b, one, fma3(cg, z, const_like(cg, z, 0.5), one), "");
+  static const double c[] = {0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807,
+                             -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223};
+  LLVMValueRef p = horner(cg, t, c, 10);
+  LLVMValueRef nz2 = LLVMBuildFNeg(cg->b, z2, "");
+  LLVMValueRef s = LLVMBuildFAdd(cg->b, p, nz2, "");
+  LLVMValueRef bb = LLVMBuildFSub(cg->b, s, p, ""); /* TwoSum(p, -z2) */
+  LLVMValueRef err = LLVMBuildFAdd(cg->b, LLVMBuildFSub(cg->b, p, LLVMBuildFSub(cg->b, s, bb, ""), ""),
+                                   LLVMBuildFSub(cg->b, nz2, bb, ""), "");
+  LLVMValueRef lo = LLVMBuildFSub(cg->b, err, z2lo, "");
+  LLVMValueRef e = qiao_cpu_emit_exp(cg, s);
+  return LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, t, e, ""), LLVMBuildFAdd(cg->b, one, lo, ""), "");
+}
+
+/* ------------------------------------------------------------ math hooks */
+
+/* Splits |x| (f32, > 0, finite or not) into 2^e * m with m in [sqrt(1/2),
+ * sqrt(2)), subnormals included; returns m - 1 and sets *out_e (f32 lanes). */
+static LLVMValueRef split_log(qiao_cpu_codegen_t *cg, LLVMValueRef ax, LLVMValueRef *out_e) {
+  unsigned lanes = lanes_of(ax);
+  LLVMTypeRef it = qiao_cpu_vec_type(cg, cg->t_i32, lanes), ft = LLVMTypeOf(ax);
+  LLVMValueRef sub = LLVMBuildFCmp(cg->b, LLVMRealOLT, ax, const_like(cg, ax, 0x1p-126), "");
+  LLVMValueRef xs = LLVMBuildSelect(cg->b, sub, LLVMBuildFMul(cg->b, ax, const_like(cg, ax, 0x1p23), ""),
+                                    ax, "");
+  LLVMValueRef bits = LLVMBuildBitCast(cg->b, xs, it, "");
+  LLVMValueRef e = LLVMBuildSub(cg->b, LLVMBuildLShr(cg->b, bits, const_like(cg, bits, 23), ""),
+                                const_like(cg, bits, 127), "");
+  e = LLVMBuildSelect(cg->b, sub, LLVMBuildSub(cg->b, e, const_like(cg, e, 23), ""), e, "");
+  LLVMValueRef mb = LLVMBuildOr(cg->b, LLVMBuildAnd(cg->b, bits, const_like(cg, bits, 0x7FFFFF), ""),
+                                const_like(cg, bits, 0x3F800000), "");
+  LLVMValueRef m = LLVMBuildBitCast(cg->b, mb, ft, "");
+  LLVMValueRef big = LLVMBuildFCmp(cg->b, LLVMRealOGT, m, const_like(cg, m, 1.41421356237), "");
+  m = LLVMBuildSelect(cg->b, big, LLVMBuildFMul(cg->b, m, const_like(cg, m, 0.5), ""), m, "");
+  e = LLVMBuildSelect(cg->b, big, LLVMBuildAdd(cg->b, e, const_like(cg, e, 1), ""), e, "");
+  *out_e = LLVMBuildSIToFP(cg->b, e, ft, "");
+  return LLVMBuildFSub(cg->b, m, const_like(cg, m, 1.0), "");
+}
+
+/* log(1 + f) for f in [sqrt(1/2) - 1, sqrt(2) - 1): Cephes' logf polynomial. */
+static LLVMValueRef log1p_small(qiao_cpu_codegen_t *cg, LLVMValueRef f) {
+  static const double c[] = {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1,
+                             -1.2420140846E-1, 1.4249322787E-1, -1.6668057665E-1,
+                             2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1};
+  LLVMValueRef z = LLVMBuildFMul(cg->b, f, f, "");
+  LLVMValueRef y = LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, f, z, ""), horner(cg, f, c, 9), "");
+  y = fma3(cg, z, const_like(cg, f, -0.5), y);
+  return LLVMBuildFAdd(cg->b, f, y, "");
+}
+
+/* log without libm: x = 2^e m, log m by polynomial; log(0) = -inf, log(x<0)
+ * = NaN, log(inf) = inf, NaN stays NaN. */
+static LLVMValueRef portable_log(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
+  LLVMValueRef e;
+  LLVMValueRef lm = log1p_small(cg, split_log(cg, x, &e));
+  LLVMValueRef y = fma3(cg, e, const_like(cg, x, -2.12194440e-4), lm);
+  y = fma3(cg, e, const_like(cg, x, 0.693359375), y);
+  LLVMValueRef zero = const_like(cg, x, 0.0);
+  y = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, x, zero, ""), const_like(cg, x, -INFINITY), y, "");
+  y = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, x, const_like(cg, x, INFINITY), ""), x, y, "");
+  return LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealULT, x, zero, ""), const_like(cg, x, NAN), y, "");
+}
+
+/* pow without libm: |a|^b = exp(b * (e ln2 + log m)) with the product and
+ * the reduction of the exponent in f64 (plain arithmetic on every target),
+ * so |b log a| up to ~100 keeps f32 accuracy; then C99's special cases
+ * (pow(x, ±0) = 1, pow(1, y) = 1, negative bases with integer exponents,
+ * NaN for other negative bases). */
+static LLVMValueRef portable_pow(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b) {
+  unsigned lanes = lanes_of(a);
+  LLVMTypeRef dt = qiao_cpu_vec_type(cg, cg->t_f64, lanes), ft = LLVMTypeOf(a);
+  LLVMValueRef ax = unary_intr(cg, "llvm.fabs", a);
+  LLVMValueRef e;
+  LLVMValueRef lm = log1p_small(cg, split_log(cg, ax, &e));
+  LLVMValueRef l64 = LLVMBuildFAdd(
+      cg->b, LLVMBuildFMul(cg->b, LLVMBuildFPExt(cg->b, e, dt, ""), const_like(cg, LLVMConstNull(dt), 0.6931471805599453), ""),
+      LLVMBuildFPExt(cg->b, lm, dt, ""), "");
+  /* log|a| of 0, inf and NaN */
+  l64 = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, ax, const_like(cg, a, 0.0), ""),
+                        const_like(cg, l64, -INFINITY), l64, "");
+  l64 = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealUEQ, ax, const_like(cg, a, INFINITY), ""),
+                        LLVMBuildFPExt(cg->b, ax, dt, ""), l64, "");
+  LLVMValueRef s = LLVMBuildFMul(cg->b, LLVMBuildFPExt(cg->b, b, dt, ""), l64, "");
+  /* exp(s): s = n ln2 + r in f64, e^r by the f32 exp (|r| <= ln2/2: no scaling error) */
+  LLVMValueRef sc = binary_intr(cg, "llvm.maxnum", s, const_like(cg, s, -110.0));
+  sc = binary_intr(cg, "llvm.minnum", sc, const_like(cg, s, 90.0));
+  LLVMValueRef n = unary_intr(cg, "llvm.roundeven", LLVMBuildFMul(cg->b, sc, const_like(cg, s, 1.4426950408889634), ""));
+  LLVMValueRef r = LLVMBuildFSub(cg->b, sc, LLVMBuildFMul(cg->b, n, const_like(cg, s, 0.6931471805599453), ""), "");
+  LLVMValueRef er = qiao_cpu_emit_exp(cg, LLVMBuildFPTrunc(cg->b, r, ft, ""));
+  /* 2^n in two f32 steps as in exp */
+  LLVMValueRef half = LLVMBuildFPTrunc(cg->b, unary_intr(cg, "llvm.floor", LLVMBuildFMul(cg->b, n, const_like(cg, n, 0.5), "")), ft, "");
+  LLVMValueRef rest = LLVMBuildFSub(cg->b, LLVMBuildFPTrunc(cg->b, n, ft, ""), half, "");
+  LLVMValueRef y = LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, er, qiao_cpu_emit_exp2i(cg, half), ""),
+                                 qiao_cpu_emit_exp2i(cg, rest), "");
+  y = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, s, const_like(cg, s, 88.72283905206835), ""),
+                      const_like(cg, a, INFINITY), y, "");
+  y = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOLT, s, const_like(cg, s, -104.0), ""),
+                      const_like(cg, a, 0.0), y, "");
+  y = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealUNO, s, s, ""), const_like(cg, a, NAN), y, "");
+  /* |a| = 1 with b = ±inf: inf * 0 above */
+  y = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, ax, const_like(cg, a, 1.0), ""),
+                      const_like(cg, a, 1.0), y, "");
+  /* NaN operands give NaN (through s) except the two cases below */
+  LLVMValueRef bi = LLVMBuildFCmp(cg->b, LLVMRealOEQ, unary_intr(cg, "llvm.trunc", b), b, "");
+  LLVMValueRef hb = LLVMBuildFMul(cg->b, b, const_like(cg, b, 0.5), "");
+  LLVMValueRef odd = LLVMBuildAnd(cg->b, bi, LLVMBuildFCmp(cg->b, LLVMRealUNE, unary_intr(cg, "llvm.trunc", hb), hb, ""), "");
+  LLVMValueRef neg = LLVMBuildFCmp(cg->b, LLVMRealOLT, binary_intr(cg, "llvm.copysign", const_like(cg, a, 1.0), a),
+                                   const_like(cg, a, 0.0), "");
+  y = LLVMBuildSelect(cg->b, LLVMBuildAnd(cg->b, neg, odd, ""), LLVMBuildFNeg(cg->b, y, ""), y, "");
+  /* a negative finite base with a non-integer exponent (pow(-inf, y) is ±0/inf) */
+  LLVMValueRef negfin = LLVMBuildAnd(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOLT, a, const_like(cg, a, 0.0), ""),
+                                     LLVMBuildFCmp(cg->b, LLVMRealONE, a, const_like(cg, a, -INFINITY), ""), "");
+  LLVMValueRef bad = LLVMBuildAnd(cg->b, negfin, LLVMBuildNot(cg->b, bi, ""), "");
+  y = LLVMBuildSelect(cg->b, bad, const_like(cg, a, NAN), y, "");
+  y = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, a, const_like(cg, a, 1.0), ""),
+                      const_like(cg, a, 1.0), y, "");
+  return LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, b, const_like(cg, b, 0.0), ""),
+                         const_like(cg, a, 1.0), y, "");
+}
+
+static LLVMValueRef host_log(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
+  return unary_intr(cg, "llvm.log", x);
+}
+static LLVMValueRef host_pow(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b) {
+  return binary_intr(cg, "llvm.pow", a, b);
+}
+static LLVMValueRef host_sin(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
+  return unary_intr(cg, "llvm.sin", x);
+}
+static LLVMValueRef host_cos(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
+  return unary_intr(cg, "llvm.cos", x);
+}
+static LLVMValueRef own_sqrt(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
+  return unary_intr(cg, "llvm.sqrt", x); /* an instruction on every target, no libm */
+}
+
+/* The host: own vectorizable polynomials for the exp family, libm (through
+ * LLVM intrinsics, resolved in process or at link time) for log, pow, sin, cos. */
+const qiao_math_hook_t qiao_math_host = {
+    "host", qiao_cpu_emit_exp, host_log, host_pow, own_sqrt, host_sin, host_cos,
+};
+/* Plain LLVM arithmetic only: no call a target without libm (NVPTX) cannot
+ * lower. sin/cos are not provided yet (rope needs them). */
+const qiao_math_hook_t qiao_math_portable = {
+    "portable", qiao_cpu_emit_exp, portable_log, portable_pow, own_sqrt, NULL, NULL,
+};
+
+/* 2^k for integer-valued f32 k in [-126, 127] (bits). */
+LLVMValueRef qiao_cpu_emit_exp2i(qiao_cpu_codegen_t *cg, LLVMValueRef k) {
+  LLVMTypeRef it = qiao_cpu_vec_type(cg, cg->t_i32, lanes_of(k));
+  LLVMValueRef ki = LLVMBuildFPToSI(cg->b, k, it, "");
+  return LLVMBuildBitCast(cg->b,
+                          LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, ki, const_like(cg, ki, 127), ""),
+                                       const_like(cg, ki, 23), ""),
+                          LLVMTypeOf(k), "");
 }
 
 LLVMValueRef qiao_cpu_emit_elementwise(qiao_cpu_codegen_t *cg, qiao_op_kind_t op,
@@ -443,30 +668,54 @@ LLVMValueRef qiao_cpu_emit_elementwise(qiao_cpu_codegen_t *cg, qiao_op_kind_t op
   case QIAO_OP_SUB: return LLVMBuildFSub(cg->b, a, b, "");
   case QIAO_OP_MUL: return LLVMBuildFMul(cg->b, a, b, "");
   case QIAO_OP_DIV: return LLVMBuildFDiv(cg->b, a, b, "");
-  case QIAO_OP_MAX: return binary_intr(cg, "llvm.maxnum", a, b);
-  case QIAO_OP_MIN: return binary_intr(cg, "llvm.minnum", a, b);
-  case QIAO_OP_POW: return binary_intr(cg, "llvm.pow", a, b);
+  case QIAO_OP_MAX: return qiao_cpu_emit_max(cg, a, b);
+  case QIAO_OP_MIN: return qiao_cpu_emit_min(cg, a, b);
+  case QIAO_OP_POW: return cg->math->pow(cg, a, b);
   case QIAO_OP_NEG: return LLVMBuildFNeg(cg->b, a, "");
   case QIAO_OP_EXP: return qiao_cpu_emit_exp(cg, a);
-  case QIAO_OP_LOG: return unary_intr(cg, "llvm.log", a);
-  case QIAO_OP_SQRT: return unary_intr(cg, "llvm.sqrt", a);
+  case QIAO_OP_LOG: return cg->math->log(cg, a);
+  case QIAO_OP_SQRT: return cg->math->sqrt(cg, a);
   case QIAO_OP_RSQRT:
-    return LLVMBuildFDiv(cg->b, const_like(cg, a, 1.0), unary_intr(cg, "llvm.sqrt", a), "");
+    return LLVMBuildFDiv(cg->b, const_like(cg, a, 1.0), cg->math->sqrt(cg, a), "");
   case QIAO_OP_TANH: return emit_tanh(cg, a);
-  case QIAO_OP_SIGMOID: return emit_sigmoid(cg, a);
-  case QIAO_OP_SILU: return LLVMBuildFMul(cg->b, a, emit_sigmoid(cg, a), "");
-  case QIAO_OP_RELU: return binary_intr(cg, "llvm.maxnum", a, const_like(cg, a, 0.0));
+  case QIAO_OP_SIGMOID: return qiao_cpu_emit_sigmoid(cg, a);
+  case QIAO_OP_SILU: {
+    /* x >= 0: x * sigmoid(x); below, x e/(1+e) with e = exp(x) carried as
+     * e 2^64 and scaled back last, so subnormal results round once */
+    LLVMValueRef e64 = exp_scaled(cg, LLVMBuildFNeg(cg->b, unary_intr(cg, "llvm.fabs", a), ""), 64);
+    LLVMValueRef e = LLVMBuildFMul(cg->b, e64, const_like(cg, a, 0x1p-64), "");
+    LLVMValueRef inv = LLVMBuildFDiv(cg->b, const_like(cg, a, 1.0),
+                                     LLVMBuildFAdd(cg->b, const_like(cg, a, 1.0), e, ""), "");
+    LLVMValueRef neg = LLVMBuildFMul(
+        cg->b, LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, a, e64, ""), inv, ""), const_like(cg, a, 0x1p-64), "");
+    LLVMValueRef pos = LLVMBuildFCmp(cg->b, LLVMRealOGE, a, const_like(cg, a, 0.0), "");
+    return LLVMBuildSelect(cg->b, pos, LLVMBuildFMul(cg->b, a, inv, ""), neg, "");
+  }
+  case QIAO_OP_RELU: /* x < 0 ? 0 : x, like the interpreter: NaN stays NaN */
+    return LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOLT, a, const_like(cg, a, 0.0), ""),
+                           const_like(cg, a, 0.0), a, "");
   case QIAO_OP_GELU: {
-    LLVMValueRef half_x = LLVMBuildFMul(cg->b, a, const_like(cg, a, 0.5), "");
-    LLVMValueRef inner;
     if (attrs && attrs->approximate == QIAO_GELU_TANH) {
+      /* 0.5x(1 + tanh(u)) = x * sigmoid(2u): no cancellation for x < 0 */
       LLVMValueRef x3 = LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, a, a, ""), a, "");
       LLVMValueRef u = LLVMBuildFAdd(cg->b, a, LLVMBuildFMul(cg->b, x3, const_like(cg, a, 0.044715), ""), "");
-      inner = emit_tanh(cg, LLVMBuildFMul(cg->b, u, const_like(cg, a, 0.7978845608028654), ""));
-    } else {
-      inner = emit_erf(cg, LLVMBuildFMul(cg->b, a, const_like(cg, a, 0.7071067811865476), ""));
+      u = LLVMBuildFMul(cg->b, u, const_like(cg, a, 2.0 * 0.7978845608028654), "");
+      return LLVMBuildFMul(cg->b, a, qiao_cpu_emit_sigmoid(cg, u), "");
     }
-    return LLVMBuildFMul(cg->b, half_x, LLVMBuildFAdd(cg->b, inner, const_like(cg, a, 1.0), ""), "");
+    /* 0.5x(1 + erf(x/sqrt2)) = 0.5x * (x >= 0 ? 2 - erfc(z) : erfc(z)), z = |x|/sqrt2 */
+    /* |x| >= 16: erfc(z) is 0 in f32 (clamped so x^2 stays finite) */
+    LLVMValueRef ax = binary_intr(cg, "llvm.minnum", unary_intr(cg, "llvm.fabs", a), const_like(cg, a, 16.0));
+    LLVMValueRef z = LLVMBuildFMul(cg->b, ax, const_like(cg, a, 0.7071067811865476), "");
+    /* z^2 = x^2/2 from the exact x^2 = xx + xxlo (z itself carries a rounding) */
+    LLVMTypeRef ty = LLVMTypeOf(a);
+    LLVMValueRef xx = LLVMBuildFMul(cg->b, ax, ax, "");
+    LLVMValueRef args[3] = {ax, ax, LLVMBuildFNeg(cg->b, xx, "")};
+    LLVMValueRef xxlo = qiao_cpu_call_intrinsic(cg, "llvm.fma", &ty, 1, args, 3);
+    LLVMValueRef h = const_like(cg, a, 0.5);
+    LLVMValueRef ec = emit_erfc_pos(cg, z, LLVMBuildFMul(cg->b, xx, h, ""), LLVMBuildFMul(cg->b, xxlo, h, ""));
+    LLVMValueRef pos = LLVMBuildFCmp(cg->b, LLVMRealOGE, a, const_like(cg, a, 0.0), "");
+    LLVMValueRef f = LLVMBuildSelect(cg->b, pos, LLVMBuildFSub(cg->b, const_like(cg, a, 2.0), ec, ""), ec, "");
+    return LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, a, const_like(cg, a, 0.5), ""), f, "");
   }
   case QIAO_OP_CAST: return qiao_cpu_round_f32(cg, a, attrs ? attrs->to : QIAO_F32);
   default: return a;

@@ -8,8 +8,7 @@
 #include "cpu/lower_common.h"
 
 static LLVMValueRef sm_max(qiao_cpu_codegen_t *cg, LLVMValueRef acc, LLVMValueRef v) {
-  LLVMValueRef gt = LLVMBuildFCmp(cg->b, LLVMRealUGT, v, acc, "");
-  return LLVMBuildSelect(cg->b, gt, v, acc, "");
+  return qiao_cpu_emit_max_acc(cg, acc, v);
 }
 
 static LLVMValueRef sm_hmax(qiao_cpu_codegen_t *cg, LLVMValueRef v, unsigned lanes) {

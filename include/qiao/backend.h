@@ -35,6 +35,11 @@ typedef struct qiao_kernel_launch {
   int64_t grid[3];
   int32_t n_bindings; /* inputs then outputs */
   uint64_t scratch_bytes;
+  /* Minimum byte size of each binding (inputs then outputs), from the
+   * descriptor's operand types. */
+  uint64_t binding_bytes[QIAO_KD_MAX_OPERANDS + 2];
+  int32_t block[3];      /* threads per workgroup: 1, 1, 1 on the CPU */
+  uint64_t shared_bytes; /* workgroup-shared memory: 0 on the CPU */
 } qiao_kernel_launch_t;
 
 /* Creates an empty module for the host (or opts->cpu/features). */

@@ -107,6 +107,7 @@ typedef struct qiao_hal_entry_record {
   int32_t n_constants;
   uint64_t scratch_bytes;
   void *fn;
+  const uint64_t *binding_bytes; /* n_bindings minimum byte sizes, or NULL: unchecked */
 } qiao_hal_entry_record_t;
 
 /* Loads a CPU shared-library artifact (dlopen) and reads its entry table. */

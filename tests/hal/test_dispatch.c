@@ -48,9 +48,9 @@ static void release_counter(void *p) { atomic_fetch_add((_Atomic int *)p, 1); }
 
 static qiao_hal_executable_t *host_exe(qiao_hal_device_t *d, _Atomic int *released) {
   qiao_hal_entry_record_t recs[] = {
-      {"wg_ids", QIAO_HAL_CPU_ENTRY_SIGNATURE, 2, 3, SCRATCH, (void *)wg_kernel},
-      {"add3", "llll", 0, 0, 0, (void *)add3},
-      {"scale", "ddf", 0, 0, 0, (void *)scale},
+      {"wg_ids", QIAO_HAL_CPU_ENTRY_SIGNATURE, 2, 3, SCRATCH, (void *)wg_kernel, NULL},
+      {"add3", "llll", 0, 0, 0, (void *)add3, NULL},
+      {"scale", "ddf", 0, 0, 0, (void *)scale, NULL},
   };
   /* The records are copied: pass a heap copy with heap strings and free it. */
   qiao_hal_entry_record_t *copy = malloc(sizeof recs);
@@ -208,24 +208,24 @@ Test(executable, create_host_rejects_bad_records) {
   qiao_hal_device_t *d = open_dev("cpu:threads=1");
   qiao_hal_executable_t *e = NULL;
   qiao_hal_entry_record_t bad_sig[] = {
-      {"ok", "vpplllp", 0, 0, 0, (void *)wg_kernel},
-      {"k", "vpq", 0, 0, 0, (void *)wg_kernel},
+      {"ok", "vpplllp", 0, 0, 0, (void *)wg_kernel, NULL},
+      {"k", "vpq", 0, 0, 0, (void *)wg_kernel, NULL},
   };
   expect_error(qiao_hal_executable_create_host(d, bad_sig, 2, NULL, NULL, &e),
                QIAO_INVALID_ARGUMENT,
                "executable '<host>': entry 'k': signature 'vpq' has unknown type 'q' at position 2");
   cr_expect_null(e);
-  qiao_hal_entry_record_t void_arg[] = {{"k", "vpv", 0, 0, 0, (void *)wg_kernel}};
+  qiao_hal_entry_record_t void_arg[] = {{"k", "vpv", 0, 0, 0, (void *)wg_kernel, NULL}};
   expect_error(qiao_hal_executable_create_host(d, void_arg, 1, NULL, NULL, &e),
                QIAO_INVALID_ARGUMENT, "has misplaced type 'v' at position 2");
-  qiao_hal_entry_record_t no_fn[] = {{"k", "v", 0, 0, 0, NULL}};
+  qiao_hal_entry_record_t no_fn[] = {{"k", "v", 0, 0, 0, NULL, NULL}};
   expect_error(qiao_hal_executable_create_host(d, no_fn, 1, NULL, NULL, &e),
                QIAO_INVALID_ARGUMENT, "entry 'k' has a NULL function pointer");
-  qiao_hal_entry_record_t dup[] = {{"k", "v", 0, 0, 0, (void *)add3},
-                                   {"k", "v", 0, 0, 0, (void *)add3}};
+  qiao_hal_entry_record_t dup[] = {{"k", "v", 0, 0, 0, (void *)add3, NULL},
+                                   {"k", "v", 0, 0, 0, (void *)add3, NULL}};
   expect_error(qiao_hal_executable_create_host(d, dup, 2, NULL, NULL, &e),
                QIAO_INVALID_ARGUMENT, "entries 0 and 1 are both named 'k'");
-  qiao_hal_entry_record_t no_sig[] = {{"k", NULL, 0, 0, 0, (void *)add3}};
+  qiao_hal_entry_record_t no_sig[] = {{"k", NULL, 0, 0, 0, (void *)add3, NULL}};
   expect_error(qiao_hal_executable_create_host(d, no_sig, 1, NULL, NULL, &e),
                QIAO_INVALID_ARGUMENT, "entry 'k' has no signature");
   qiao_hal_device_release(d);
