@@ -259,8 +259,8 @@ static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t
     LLVMValueRef f =
         LLVMBuildLoad2(cg->b, cg->t_f64, LLVMBuildGEP2(cg->b, at, tab, idx, 2, ""), "");
     LLVMValueRef ang = LLVMBuildFMul(cg->b, posd, f, "");
-    LLVMValueRef cv = cg->math->cos(cg, ang);
-    LLVMValueRef sv = cg->math->sin(cg, ang);
+    LLVMValueRef cv = cg->math->cos(&cg->base, ang);
+    LLVMValueRef sv = cg->math->sin(&cg->base, ang);
     qk_stf(cg, LLVMBuildFPTrunc(cg->b, cv, cg->t_f32, ""), scr, l.iv);
     qk_stf(cg, LLVMBuildFPTrunc(cg->b, sv, cg->t_f32, ""), scr,
            qk_add(cg, l.iv, qiao_cpu_i64(cg, half)));

@@ -136,17 +136,7 @@ qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_mo
   LLVMDisposeMessage(triple);
   cg->b = LLVMCreateBuilderInContext(cg->ctx);
 
-  cg->t_void = LLVMVoidTypeInContext(cg->ctx);
-  cg->t_i1 = LLVMInt1TypeInContext(cg->ctx);
-  cg->t_i8 = LLVMInt8TypeInContext(cg->ctx);
-  cg->t_i16 = LLVMInt16TypeInContext(cg->ctx);
-  cg->t_i32 = LLVMInt32TypeInContext(cg->ctx);
-  cg->t_i64 = LLVMInt64TypeInContext(cg->ctx);
-  cg->t_f16 = LLVMHalfTypeInContext(cg->ctx);
-  cg->t_bf16 = LLVMBFloatTypeInContext(cg->ctx);
-  cg->t_f32 = LLVMFloatTypeInContext(cg->ctx);
-  cg->t_f64 = LLVMDoubleTypeInContext(cg->ctx);
-  cg->t_ptr = LLVMPointerTypeInContext(cg->ctx, 0);
+  qiao_cg_init_types(&cg->base);
   LLVMTypeRef params[6] = {cg->t_ptr, cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64, cg->t_ptr};
   cg->t_entry = LLVMFunctionType(cg->t_void, params, 6, 0);
   cg->math = &qiao_math_host;
