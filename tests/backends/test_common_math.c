@@ -287,7 +287,7 @@ static void nan_case(qiao_op_kind_t k, const qiao_attrs_t *attrs, qiao_type_t tx
   int32_t args[4];
   CHECK_OK(qiao_ir_graph_add_input(g, "x", tx, &args[0]));
   for (int i = 0; i < n_extra; ++i) {
-    char nm[8];
+    char nm[16];
     snprintf(nm, sizeof nm, "e%d", i);
     CHECK_OK(qiao_ir_graph_add_input(g, nm, textra[i], &args[1 + i]));
   }
