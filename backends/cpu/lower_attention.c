@@ -376,7 +376,7 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
                                        LLVMBuildICmp(cg->b, LLVMIntSLT, jv, ev, ""), "");
         LLVMValueRef sv = qk_ldf(cg, c.sbuf, qiao_cpu_i64(cg, k * V), V);
         sv = LLVMBuildSelect(cg->b, ok, sv, qk_fconst(cg, -INFINITY, V), "");
-        mx = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, sv, mx, ""), sv, mx, "");
+        mx = qiao_cpu_emit_max_acc(cg, mx, sv);
       }
       (void)iv;
       qk_st(cg, qiao_cpu_reduce_max(cg, mx), c.t0);
@@ -395,15 +395,14 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
       }
       qk_stf(cg, sc, c.sbuf, LLVMBuildSub(cg->b, jl.iv, j0, ""));
       LLVMValueRef mb = qk_ld(cg, cg->t_f32, c.t0);
-      qk_st(cg, LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, sc, mb, ""), sc, mb, ""),
-            c.t0);
+      qk_st(cg, qiao_cpu_emit_max_acc(cg, mb, sc), c.t0);
       qiao_cpu_loop_end(cg, &jl);
     }
     LLVMValueRef m_old = qk_ldf(cg, c.mrow, r, 1);
     LLVMValueRef mblk = qk_ld(cg, cg->t_f32, c.t0);
-    LLVMValueRef m_new =
-        LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, mblk, m_old, ""), mblk, m_old, "");
-    LLVMBasicBlockRef done2 = qk_if(cg, LLVMBuildFCmp(cg->b, LLVMRealOGT, m_new, ninf, ""), "seen");
+    LLVMValueRef m_new = qiao_cpu_emit_max_acc(cg, m_old, mblk);
+    /* NaN counts as seen: it propagates into the output like the interpreter's */
+    LLVMBasicBlockRef done2 = qk_if(cg, LLVMBuildFCmp(cg->b, LLVMRealUNE, m_new, ninf, ""), "seen");
     LLVMValueRef alpha = qk_exp(cg, LLVMBuildFSub(cg->b, m_old, m_new, ""));
     /* p = exp(s - m_new), block sum: vectorized over the block */
     qk_st(cg, zero, c.t1);
@@ -489,7 +488,7 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     LLVMBasicBlockRef done = qk_if(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, i, Sq, ""), "valid");
     LLVMValueRef l = qk_ldf(cg, c.lrow, r, 1);
     LLVMValueRef inv =
-        LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, l, zero, ""),
+        LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealUGT, l, zero, ""),
                         LLVMBuildFDiv(cg->b, qiao_cpu_f32c(cg, 1.0), l, ""), zero, "");
     epi.coords[0] = b;
     epi.coords[1] = hq;

@@ -7,7 +7,6 @@
  *   qk_unflatten       linear index -> coordinates (constant divisors)
  *   qk_load/qk_store   strided <lanes x f32> access (stride 0 splat, 1 contiguous, else gather)
  *   qk_epi_*           the fused epilogue at an output position
- *   qk_exp             a vectorizable exp (polynomial, ~2 ulp; llvm.exp scalarizes to expf)
  */
 #ifndef QIAO_BACKENDS_CPU_LOWER_COMMON_H
 #define QIAO_BACKENDS_CPU_LOWER_COMMON_H
@@ -309,45 +308,9 @@ static inline LLVMValueRef qk_fma(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMVa
   return qiao_cpu_call_intrinsic(cg, "llvm.fmuladd", &t, 1, args, 3);
 }
 
-static inline LLVMValueRef qk_fmax(qiao_cpu_codegen_t *cg, LLVMValueRef a, LLVMValueRef b) {
-  LLVMTypeRef t = LLVMTypeOf(a);
-  LLVMValueRef args[2] = {a, b};
-  return qiao_cpu_call_intrinsic(cg, "llvm.maxnum", &t, 1, args, 2);
-}
-
-/* exp(x) on f32 scalars/vectors: x = n*ln2 + r, |r| <= ln2/2, degree-6
- * polynomial, 2^n by exponent bits. Relative error ~2e-7; exp(-inf) = 0,
- * overflow gives +inf, NaN propagates. */
+/* exp(x) on f32 scalars/vectors (qiao_cpu_emit_exp: whole f32 range). */
 static inline LLVMValueRef qk_exp(qiao_cpu_codegen_t *cg, LLVMValueRef x) {
-  LLVMTypeRef t = LLVMTypeOf(x);
-  unsigned lanes = LLVMGetTypeKind(t) == LLVMVectorTypeKind ? LLVMGetVectorSize(t) : 1;
-  LLVMTypeRef it = qiao_cpu_vec_type(cg, cg->t_i32, lanes);
-  LLVMValueRef xc = qk_fmax(cg, x, qk_fconst(cg, -87.0, lanes));
-  {
-    LLVMValueRef args[2] = {xc, qk_fconst(cg, 88.0, lanes)};
-    xc = qiao_cpu_call_intrinsic(cg, "llvm.minnum", &t, 1, args, 2);
-  }
-  LLVMValueRef n = LLVMBuildFMul(cg->b, xc, qk_fconst(cg, 1.4426950408889634, lanes), "");
-  n = qiao_cpu_call_intrinsic(cg, "llvm.roundeven", &t, 1, &n, 1);
-  LLVMValueRef r = qk_fma(cg, n, qk_fconst(cg, -0.693145751953125, lanes), xc);
-  r = qk_fma(cg, n, qk_fconst(cg, -1.428606765330187045e-06, lanes), r);
-  static const double c[] = {1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1.0, 1.0};
-  LLVMValueRef p = qk_fconst(cg, c[0], lanes);
-  for (int i = 1; i < 7; ++i)
-    p = qk_fma(cg, p, r, qk_fconst(cg, c[i], lanes));
-  /* 2^n: n in [-126, 127] after the clamp */
-  LLVMValueRef ni = LLVMBuildFPToSI(cg->b, n, it, "");
-  LLVMValueRef bits = LLVMBuildShl(
-      cg->b,
-      LLVMBuildAdd(cg->b, ni, qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 127, 0), lanes), ""),
-      qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 23, 0), lanes), "");
-  LLVMValueRef y = LLVMBuildFMul(cg->b, p, LLVMBuildBitCast(cg->b, bits, t, ""), "");
-  LLVMValueRef lo = LLVMBuildFCmp(cg->b, LLVMRealOLT, x, qk_fconst(cg, -87.0, lanes), "");
-  y = LLVMBuildSelect(cg->b, lo, qk_fconst(cg, 0.0, lanes), y, "");
-  LLVMValueRef hi = LLVMBuildFCmp(cg->b, LLVMRealOGT, x, qk_fconst(cg, 88.5, lanes), "");
-  y = LLVMBuildSelect(cg->b, hi, qk_fconst(cg, INFINITY, lanes), y, "");
-  LLVMValueRef nan = LLVMBuildFCmp(cg->b, LLVMRealUNO, x, x, "");
-  return LLVMBuildSelect(cg->b, nan, x, y, "");
+  return qiao_cpu_emit_exp(cg, x);
 }
 
 /* Horizontal sum / max of a vector accumulator (scalars pass through). */

@@ -212,6 +212,9 @@ static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t
   int64_t B = x->type.shape.dims[0], H = x->type.shape.dims[1], S = x->type.shape.dims[2],
           D = x->type.shape.dims[3];
   if (D % 2) return qiao_status_make(QIAO_INVALID_ARGUMENT, "rope kernel %s: D is odd", name);
+  if (!cg->math->sin || !cg->math->cos)
+    return qiao_status_make(QIAO_UNSUPPORTED, "rope kernel %s: math '%s' has no sin/cos", name,
+                            cg->math->name);
   int64_t half = D / 2;
   bool per_batch = P->type.shape.rank == 2;
   bool gptj = kd->attrs.mode == QIAO_ROPE_GPTJ;
@@ -256,8 +259,8 @@ static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t
     LLVMValueRef f =
         LLVMBuildLoad2(cg->b, cg->t_f64, LLVMBuildGEP2(cg->b, at, tab, idx, 2, ""), "");
     LLVMValueRef ang = LLVMBuildFMul(cg->b, posd, f, "");
-    LLVMValueRef cv = qiao_cpu_call_intrinsic(cg, "llvm.cos", &cg->t_f64, 1, &ang, 1);
-    LLVMValueRef sv = qiao_cpu_call_intrinsic(cg, "llvm.sin", &cg->t_f64, 1, &ang, 1);
+    LLVMValueRef cv = cg->math->cos(&cg->base, ang);
+    LLVMValueRef sv = cg->math->sin(&cg->base, ang);
     qk_stf(cg, LLVMBuildFPTrunc(cg->b, cv, cg->t_f32, ""), scr, l.iv);
     qk_stf(cg, LLVMBuildFPTrunc(cg->b, sv, cg->t_f32, ""), scr,
            qk_add(cg, l.iv, qiao_cpu_i64(cg, half)));

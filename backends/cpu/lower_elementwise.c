@@ -185,18 +185,6 @@ static LLVMValueRef int_binary(qiao_cpu_codegen_t *cg, qiao_op_kind_t op, LLVMVa
   }
 }
 
-/* exp-based ops with the vectorizable exp (llvm.exp becomes one expf call
- * per lane on x86); NULL for every other op. */
-static LLVMValueRef fast_float_op(qiao_cpu_codegen_t *cg, qiao_op_kind_t op, LLVMValueRef a,
-                                  unsigned lanes) {
-  if (op == QIAO_OP_EXP) return qk_exp(cg, a);
-  if (op != QIAO_OP_SIGMOID && op != QIAO_OP_SILU) return NULL;
-  LLVMValueRef one = qk_fconst(cg, 1.0, lanes);
-  LLVMValueRef sg = LLVMBuildFDiv(
-      cg->b, one, LLVMBuildFAdd(cg->b, one, qk_exp(cg, LLVMBuildFNeg(cg->b, a, "")), ""), "");
-  return op == QIAO_OP_SILU ? LLVMBuildFMul(cg->b, a, sg, "") : sg;
-}
-
 static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, int32_t i,
                         const ival_t *vals, ew_ctx_t *c, unsigned lanes) {
   const qiao_expr_node_t *n = &kd->expr[i];
@@ -270,9 +258,8 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
     return r;
   }
   LLVMValueRef fa = as_f32(cg, a, lanes);
-  LLVMValueRef fv = b.v ? NULL : fast_float_op(cg, n->op, fa, lanes);
-  if (!fv)
-    fv = qiao_cpu_emit_elementwise(cg, n->op, &n->attrs, fa, b.v ? as_f32(cg, b, lanes) : NULL);
+  LLVMValueRef fv =
+      qiao_cpu_emit_elementwise(cg, n->op, &n->attrs, fa, b.v ? as_f32(cg, b, lanes) : NULL);
   r.v = qiao_cpu_round_f32(cg, fv, dt);
   return r;
 }

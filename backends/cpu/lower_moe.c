@@ -73,10 +73,7 @@ static void moe_route(moe_ctx_t *c, LLVMValueRef xrow, LLVMValueRef sel_base) {
     qiao_cpu_loop_t el;
     qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, E), 1, "sg", &el);
     LLVMValueRef l = qk_ldf(cg, c->sc, el.iv, 1);
-    LLVMValueRef s = LLVMBuildFDiv(
-        cg->b, qiao_cpu_f32c(cg, 1.0),
-        LLVMBuildFAdd(cg->b, qiao_cpu_f32c(cg, 1.0), qk_exp(cg, LLVMBuildFNeg(cg->b, l, "")), ""),
-        "");
+    LLVMValueRef s = qiao_cpu_emit_sigmoid(cg, l);
     qk_stf(cg, s, c->sc, el.iv);
     qiao_cpu_loop_end(cg, &el);
   } else {
@@ -84,7 +81,7 @@ static void moe_route(moe_ctx_t *c, LLVMValueRef xrow, LLVMValueRef sel_base) {
     qiao_cpu_loop_t el;
     qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, E), 1, "mx", &el);
     LLVMValueRef l = qk_ldf(cg, c->sc, el.iv, 1), m = qk_ld(cg, cg->t_f32, c->fs);
-    qk_st(cg, LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, l, m, ""), l, m, ""), c->fs);
+    qk_st(cg, qiao_cpu_emit_max_acc(cg, m, l), c->fs);
     qiao_cpu_loop_end(cg, &el);
     LLVMValueRef mx = qk_ld(cg, cg->t_f32, c->fs);
     qk_st(cg, qiao_cpu_f32c(cg, 0.0), c->a1s);
@@ -274,9 +271,7 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qk_epi_t *epi, LLVMValueR
     qiao_cpu_loop_end(cg, &dl);
     for (int j = 0; j < 4; ++j) {
       LLVMValueRef gs = qk_ld(cg, lt, ga[si][j]), us = qk_ld(cg, lt, ua[si][j]);
-      LLVMValueRef one = qk_fconst(cg, 1.0, lanes);
-      LLVMValueRef sg = LLVMBuildFDiv(
-          cg->b, one, LLVMBuildFAdd(cg->b, one, qk_exp(cg, LLVMBuildFNeg(cg->b, gs, "")), ""), "");
+      LLVMValueRef sg = qiao_cpu_emit_sigmoid(cg, gs);
       qk_stf(cg, LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, ""), H,
              qk_add(cg, hr[j], f));
     }
@@ -433,9 +428,7 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
       qk_st(cg, qk_fma(cg, xv, uv, qk_ld(cg, lt, p1)), p1);
       qiao_cpu_loop_end(cg, &dl);
       LLVMValueRef gs = qk_ld(cg, lt, p0), us = qk_ld(cg, lt, p1);
-      LLVMValueRef one = qk_fconst(cg, 1.0, lanes);
-      LLVMValueRef sg = LLVMBuildFDiv(
-          cg->b, one, LLVMBuildFAdd(cg->b, one, qk_exp(cg, LLVMBuildFNeg(cg->b, gs, "")), ""), "");
+      LLVMValueRef sg = qiao_cpu_emit_sigmoid(cg, gs);
       qk_stf(cg, LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, ""), c.hbuf, f);
     });
     /* y[d] += w * Σ_f h[f] down[e, f, d] */

@@ -49,21 +49,10 @@ static void nm_body(nm_ctx_t *c, LLVMValueRef j, unsigned lanes) {
   qk_epi_store(c->epi, c->outp, v, lanes);
 }
 
+static void nm_body_cb(void *ctx, LLVMValueRef j, unsigned lanes) { nm_body(ctx, j, lanes); }
+
 static void nm_pass(nm_ctx_t *c, int64_t D, unsigned V) {
-  qiao_cpu_codegen_t *cg = c->cg;
-  int64_t nvec = D / V * V;
-  if (nvec > 0) {
-    qiao_cpu_loop_t l;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, nvec), V, "nv", &l);
-    nm_body(c, l.iv, V);
-    qiao_cpu_loop_end(cg, &l);
-  }
-  if (nvec < D) {
-    qiao_cpu_loop_t l;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, nvec), qiao_cpu_i64(cg, D), 1, "nt", &l);
-    nm_body(c, l.iv, 1);
-    qiao_cpu_loop_end(cg, &l);
-  }
+  qiao_cg_vloop(&c->cg->base, 0, D, V, "nv", nm_body_cb, c);
 }
 
 static LLVMValueRef nm_total(nm_ctx_t *c, unsigned V) {

@@ -24,9 +24,7 @@ typedef struct red_plan {
 static LLVMValueRef red_combine(qiao_cpu_codegen_t *cg, qiao_op_kind_t op, LLVMValueRef acc,
                                 LLVMValueRef v) {
   if (op == QIAO_OP_REDUCE_MAX) {
-    /* NaN propagates, like the interpreter */
-    LLVMValueRef gt = LLVMBuildFCmp(cg->b, LLVMRealUGT, v, acc, "");
-    return LLVMBuildSelect(cg->b, gt, v, acc, "");
+    return qiao_cpu_emit_max_acc(cg, acc, v); /* NaN propagates, like the interpreter */
   }
   return LLVMBuildFAdd(cg->b, acc, v, "");
 }

@@ -8,8 +8,7 @@
 #include "cpu/lower_common.h"
 
 static LLVMValueRef sm_max(qiao_cpu_codegen_t *cg, LLVMValueRef acc, LLVMValueRef v) {
-  LLVMValueRef gt = LLVMBuildFCmp(cg->b, LLVMRealUGT, v, acc, "");
-  return LLVMBuildSelect(cg->b, gt, v, acc, "");
+  return qiao_cpu_emit_max_acc(cg, acc, v);
 }
 
 static LLVMValueRef sm_hmax(qiao_cpu_codegen_t *cg, LLVMValueRef v, unsigned lanes) {
@@ -20,23 +19,6 @@ static LLVMValueRef sm_hmax(qiao_cpu_codegen_t *cg, LLVMValueRef v, unsigned lan
   return r;
 }
 
-/* for (j = 0; j < L; j += V) with a scalar tail: calls body(j, lanes). */
-typedef void (*sm_body_fn)(void *ctx, LLVMValueRef j, unsigned lanes);
-static void sm_vloop(qiao_cpu_codegen_t *cg, int64_t L, unsigned V, sm_body_fn body, void *ctx) {
-  int64_t nvec = L / V * V;
-  if (nvec > 0) {
-    qiao_cpu_loop_t l;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, nvec), V, "sv", &l);
-    body(ctx, l.iv, V);
-    qiao_cpu_loop_end(cg, &l);
-  }
-  if (nvec < L) {
-    qiao_cpu_loop_t l;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, nvec), qiao_cpu_i64(cg, L), 1, "st", &l);
-    body(ctx, l.iv, 1);
-    qiao_cpu_loop_end(cg, &l);
-  }
-}
 
 typedef struct sm_row {
   qiao_cpu_codegen_t *cg;
@@ -115,15 +97,15 @@ qiao_status_t qiao_cpu_lower_softmax(qiao_cpu_codegen_t *cg, const qiao_kernel_d
     r.xbase = qk_offset(cg, rank - 1, epi.coords, x->strides);
     qk_st(cg, qk_fconst(cg, -INFINITY, V), r.mv);
     qk_st(cg, LLVMConstReal(cg->t_f32, -INFINITY), r.ms);
-    sm_vloop(cg, L, V, row_max, &r);
+    qiao_cg_vloop(&cg->base, 0, L, V, "smax", row_max, &r);
     r.max = sm_max(cg, qk_ld(cg, cg->t_f32, r.ms), sm_hmax(cg, qk_ld(cg, vt, r.mv), V));
     qk_st(cg, qk_fconst(cg, 0.0, V), r.sv);
     qk_st(cg, LLVMConstReal(cg->t_f32, 0.0), r.ss);
-    sm_vloop(cg, L, V, row_exp, &r);
+    qiao_cg_vloop(&cg->base, 0, L, V, "sexp", row_exp, &r);
     LLVMValueRef sum = LLVMBuildFAdd(cg->b, qk_ld(cg, cg->t_f32, r.ss),
                                      qiao_cpu_reduce_add(cg, qk_ld(cg, vt, r.sv)), "");
     r.inv = LLVMBuildFDiv(cg->b, qiao_cpu_f32c(cg, 1.0), sum, "");
-    sm_vloop(cg, L, V, row_out, &r);
+    qiao_cg_vloop(&cg->base, 0, L, V, "sout", row_out, &r);
     qk_rows_end(cg, &rl);
     out->grid[0] = rl.n_chunks;
     out->scratch_bytes = (uint64_t)(L * 4 + 64);

@@ -85,6 +85,12 @@ qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_mo
   cg->cpu_features = strdup(opts && opts->features ? opts->features : cross ? "" : host_feat);
   LLVMDisposeMessage(host_name);
   LLVMDisposeMessage(host_feat);
+  if (!cg->cpu_name || !cg->cpu_features) {
+    free(cg->cpu_name);
+    free(cg->cpu_features);
+    free(m);
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  }
 
   char *triple = cross ? LLVMCreateMessage(opts->triple) : LLVMGetDefaultTargetTriple();
   LLVMTargetRef target;
@@ -130,21 +136,18 @@ qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_mo
   LLVMDisposeMessage(triple);
   cg->b = LLVMCreateBuilderInContext(cg->ctx);
 
-  cg->t_void = LLVMVoidTypeInContext(cg->ctx);
-  cg->t_i1 = LLVMInt1TypeInContext(cg->ctx);
-  cg->t_i8 = LLVMInt8TypeInContext(cg->ctx);
-  cg->t_i16 = LLVMInt16TypeInContext(cg->ctx);
-  cg->t_i32 = LLVMInt32TypeInContext(cg->ctx);
-  cg->t_i64 = LLVMInt64TypeInContext(cg->ctx);
-  cg->t_f16 = LLVMHalfTypeInContext(cg->ctx);
-  cg->t_bf16 = LLVMBFloatTypeInContext(cg->ctx);
-  cg->t_f32 = LLVMFloatTypeInContext(cg->ctx);
-  cg->t_f64 = LLVMDoubleTypeInContext(cg->ctx);
-  cg->t_ptr = LLVMPointerTypeInContext(cg->ctx, 0);
+  qiao_cg_init_types(&cg->base);
   LLVMTypeRef params[6] = {cg->t_ptr, cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i64, cg->t_ptr};
   cg->t_entry = LLVMFunctionType(cg->t_void, params, 6, 0);
+  cg->math = &qiao_math_host;
   *out = m;
   return NULL;
+}
+
+/* Private (tests): 0 selects the host math hook, 1 the libm-free one. */
+void qiao_cpu_module_set_math(qiao_cpu_module_t *m, int which);
+void qiao_cpu_module_set_math(qiao_cpu_module_t *m, int which) {
+  m->cg.math = which == 1 ? &qiao_math_portable : &qiao_math_host;
 }
 
 void qiao_cpu_module_destroy(qiao_cpu_module_t *m) {
@@ -211,6 +214,13 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
   for (int i = 0; i < 3; ++i) e->launch.grid[i] = k.grid[i] > 0 ? k.grid[i] : 1;
   e->launch.n_bindings = kd->n_inputs + kd->n_outputs;
   e->launch.scratch_bytes = k.scratch_bytes;
+  for (int i = 0; i < 3; ++i) e->launch.block[i] = 1;
+  e->launch.shared_bytes = 0;
+  for (int32_t i = 0; i < e->launch.n_bindings && i < QIAO_KD_MAX_OPERANDS + 2; ++i) {
+    const qiao_kd_operand_t *o = i < kd->n_inputs ? &kd->inputs[i] : &kd->outputs[i - kd->n_inputs];
+    e->launch.binding_bytes[i] =
+        (uint64_t)qiao_shape_numel(&o->type.shape) * (uint64_t)qiao_dtype_size(o->type.dtype);
+  }
   if (out_launch) *out_launch = e->launch;
   return NULL;
 }
@@ -255,14 +265,15 @@ qiao_status_t qiao_cpu_module_print_ir(qiao_cpu_module_t *m, char **out_text) {
 
 /* Adds the HAL entry table (qiao_executable_entries / _entry_count) so a
  * shared library built from this module is loadable by the HAL. */
-static void add_entry_table(qiao_cpu_module_t *m) {
-  if (m->has_table) return;
+static qiao_status_t add_entry_table(qiao_cpu_module_t *m) {
+  if (m->has_table) return NULL;
   qiao_cpu_codegen_t *cg = &m->cg;
   LLVMTypeRef fields[7] = {cg->t_ptr, cg->t_ptr, cg->t_i32, cg->t_i32,
                            cg->t_i64, cg->t_ptr, cg->t_ptr};
   LLVMTypeRef rec = LLVMStructTypeInContext(cg->ctx, fields, 7, 0);
   int32_t n = m->n_entries;
   LLVMValueRef *recs = calloc((size_t)(n ? n : 1), sizeof(LLVMValueRef));
+  if (!recs) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   LLVMValueRef sig = NULL;
   {
     const char *s = QIAO_HAL_CPU_ENTRY_SIGNATURE;
@@ -279,10 +290,21 @@ static void add_entry_table(qiao_cpu_module_t *m) {
     LLVMSetInitializer(g, str);
     LLVMSetGlobalConstant(g, 1);
     LLVMSetLinkage(g, LLVMPrivateLinkage);
+    /* binding sizes: a private [n_bindings x i64] per entry */
+    LLVMValueRef sizes[QIAO_KD_MAX_OPERANDS + 2];
+    unsigned nb = (unsigned)l->n_bindings;
+    for (unsigned j = 0; j < nb; ++j)
+      sizes[j] = LLVMConstInt(cg->t_i64, l->binding_bytes[j], 0);
+    LLVMValueRef sarr = LLVMConstArray2(cg->t_i64, sizes, nb);
+    LLVMValueRef sg = LLVMAddGlobal(cg->mod, LLVMTypeOf(sarr), "qiao.bsize");
+    LLVMSetInitializer(sg, sarr);
+    LLVMSetGlobalConstant(sg, 1);
+    LLVMSetLinkage(sg, LLVMPrivateLinkage);
     LLVMValueRef vals[7] = {g, sig, LLVMConstInt(cg->t_i32, (unsigned long long)l->n_bindings, 0),
                             LLVMConstInt(cg->t_i32, 0, 0),
                             LLVMConstInt(cg->t_i64, l->scratch_bytes, 0),
-                            LLVMGetNamedFunction(cg->mod, l->name), LLVMConstNull(cg->t_ptr)};
+                            LLVMGetNamedFunction(cg->mod, l->name),
+                            nb ? sg : LLVMConstNull(cg->t_ptr)};
     recs[i] = LLVMConstNamedStruct(rec, vals, 7);
   }
   LLVMValueRef arr = LLVMConstArray2(rec, recs, (uint64_t)n);
@@ -294,6 +316,7 @@ static void add_entry_table(qiao_cpu_module_t *m) {
   LLVMSetGlobalConstant(count, 1);
   free(recs);
   m->has_table = true;
+  return NULL;
 }
 
 static qiao_status_t emit_object_to(qiao_cpu_module_t *m, const char *path) {
@@ -341,7 +364,7 @@ qiao_status_t qiao_cpu_module_emit_shared(qiao_cpu_module_t *m, const char *path
                             "aarch64-linux-gnu-gcc) or emit an object",
                             path, LLVMGetTarget(m->cg.mod));
   QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
-  add_entry_table(m);
+  QIAO_RETURN_IF_ERROR(add_entry_table(m));
   char obj[4096], so[4096];
   tmp_path(obj, sizeof obj, path, ".o");
   tmp_path(so, sizeof so, path, ".so");
@@ -364,6 +387,19 @@ qiao_status_t qiao_cpu_module_emit_shared(qiao_cpu_module_t *m, const char *path
 static void dispose_jit(void *ctx) {
   LLVMErrorRef err = LLVMOrcDisposeLLJIT((LLVMOrcLLJITRef)ctx);
   if (err) LLVMConsumeError(err);
+}
+
+/* What a JIT executable's release callback frees: the JIT and the binding
+ * sizes its entry records point to. */
+typedef struct jit_owner {
+  LLVMOrcLLJITRef jit;
+  uint64_t sizes[];
+} jit_owner_t;
+
+static void release_jit(void *ctx) {
+  jit_owner_t *own = ctx;
+  dispose_jit(own->jit);
+  free(own);
 }
 
 static qiao_status_t llvm_error(LLVMErrorRef err, const char *what) {
@@ -409,25 +445,31 @@ qiao_status_t qiao_cpu_module_jit(qiao_cpu_module_t *m, qiao_hal_device_t *d,
 
   LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(cg->mod, m->tsc);
   cg->mod = NULL; /* owned by the TSM now */
-  err = LLVMOrcLLJITAddLLVMIRModule(jit, jd, tsm);
+  err = LLVMOrcLLJITAddLLVMIRModule(jit, jd, tsm); /* takes tsm, even when it fails */
   if (err) {
-    LLVMOrcDisposeThreadSafeModule(tsm);
     dispose_jit(jit);
     return llvm_error(err, "adding the module to the JIT");
   }
 
+  /* The executable keeps the records' binding sizes: they live beside the
+   * JIT and go with it. */
+  jit_owner_t *own = calloc(1, sizeof *own + sizeof(uint64_t) * (QIAO_KD_MAX_OPERANDS + 2) *
+                                                 (size_t)(m->n_entries ? m->n_entries : 1));
   qiao_hal_entry_record_t *recs = calloc((size_t)(m->n_entries ? m->n_entries : 1), sizeof(*recs));
-  if (!recs) {
+  if (!recs || !own) {
+    free(recs);
+    free(own);
     dispose_jit(jit);
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   }
+  own->jit = jit;
   for (int32_t i = 0; i < m->n_entries; ++i) {
     const qiao_kernel_launch_t *l = &m->entries[i].launch;
     LLVMOrcExecutorAddress addr = 0;
     err = LLVMOrcLLJITLookup(jit, &addr, l->name);
     if (err) {
       free(recs);
-      dispose_jit(jit);
+      release_jit(own);
       return llvm_error(err, "looking up a JIT entry");
     }
     recs[i].name = l->name;
@@ -436,11 +478,14 @@ qiao_status_t qiao_cpu_module_jit(qiao_cpu_module_t *m, qiao_hal_device_t *d,
     recs[i].n_constants = 0;
     recs[i].scratch_bytes = l->scratch_bytes;
     recs[i].fn = (void *)(uintptr_t)addr;
+    uint64_t *sizes = own->sizes + (size_t)i * (QIAO_KD_MAX_OPERANDS + 2);
+    memcpy(sizes, l->binding_bytes, sizeof l->binding_bytes);
+    recs[i].binding_bytes = sizes;
   }
   qiao_status_t st =
-      qiao_hal_executable_create_host(d, recs, m->n_entries, dispose_jit, jit, out_exe);
+      qiao_hal_executable_create_host(d, recs, m->n_entries, release_jit, own, out_exe);
   free(recs);
-  if (st) dispose_jit(jit);
+  if (st) release_jit(own);
   return st;
 }
 

@@ -1,0 +1,403 @@
+/* backends/common math and edge values against the reference interpreter,
+ * element by element (not the normalized error: a sweep over the whole f32
+ * range would hide the ends behind its largest value).
+ *
+ * - every transcendental over dense sweeps of the f32 range: every binade of
+ *   both signs (subnormal inputs included), a fine linear sweep where results
+ *   turn subnormal or overflow, ±0, ±inf, NaN;
+ * - NaN propagation (IEEE 754-2019 maximum/minimum, as the interpreter) in
+ *   max, min, relu, reduce_max, softmax, attention, topk and the norms;
+ * - each case runs with the host math hook and with the libm-free one
+ *   (`qiao_cpu_options_t`-independent: selected with
+ *   qiao_cpu_module_set_math, see backends/cpu/codegen.h).
+ * A result matches when both are NaN, or equal (inf included), or
+ * |x - ref| <= rtol * |ref| + atol (atol: 4 subnormal ulps). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qiao/backend.h"
+#include "qiao/hal.h"
+#include "qiao/ir.h"
+
+/* Private to the backends (backends/cpu/module.c): selects the math hook of
+ * a fresh module. 0: host, 1: libm-free. */
+void qiao_cpu_module_set_math(qiao_cpu_module_t *m, int which);
+
+#define CHECK_OK(expr)                                                                             \
+  do {                                                                                             \
+    qiao_status_t st_ = (expr);                                                                    \
+    cr_assert(st_ == NULL, "%s: %s", #expr, st_ ? st_->message : "");                              \
+  } while (0)
+
+static qiao_type_t ty1(qiao_dtype_t dt, int rank, const int64_t *dims) {
+  qiao_type_t t;
+  memset(&t, 0, sizeof t);
+  t.dtype = dt;
+  t.shape.rank = rank;
+  for (int i = 0; i < rank; ++i)
+    t.shape.dims[i] = dims[i];
+  return t;
+}
+
+static qiao_attrs_t defaults(qiao_op_kind_t kind) {
+  qiao_attrs_t a;
+  memset(&a, 0, sizeof a);
+  qiao_attrs_init_defaults(&a, kind);
+  return a;
+}
+
+/* Runs g (inputs given) on the interpreter and on the CPU backend (every
+ * kernel of its partition, math hook `math`); returns both output lists. */
+static void run_both(qiao_graph_t *g, qiao_tensor_t **inputs, int math, qiao_tensor_t **refs,
+                     qiao_tensor_t **gots) {
+  CHECK_OK(qiao_ir_graph_verify(g));
+  CHECK_OK(qiao_interp_run(g, (const qiao_tensor_t *const *)inputs, NULL, NULL, NULL, 0, refs));
+  qiao_partition_t *part = NULL;
+  CHECK_OK(qiao_ir_partition(g, &part));
+  qiao_hal_device_t *dev = NULL;
+  CHECK_OK(qiao_hal_device_open("cpu:threads=2", &dev));
+  qiao_cpu_options_t mo = {.n_threads = 2};
+  qiao_cpu_module_t *mod = NULL;
+  CHECK_OK(qiao_cpu_module_create(&mo, &mod));
+  qiao_cpu_module_set_math(mod, math);
+  qiao_kernel_launch_t launch[16];
+  cr_assert(part->n_kernels <= 16);
+  for (int32_t k = 0; k < part->n_kernels; ++k) {
+    char name[32];
+    snprintf(name, sizeof name, "k%d", k);
+    CHECK_OK(qiao_cpu_module_add_kernel(mod, &part->kernels[k], name, &launch[k]));
+    cr_assert_eq(launch[k].block[0], 1);
+    cr_assert_eq(launch[k].shared_bytes, 0);
+    for (int32_t i = 0; i < part->kernels[k].n_inputs; ++i)
+      cr_assert(launch[k].binding_bytes[i] > 0, "binding %d has no size", i);
+  }
+  qiao_hal_executable_t *exe = NULL;
+  CHECK_OK(qiao_cpu_module_jit(mod, dev, &exe));
+  qiao_cpu_module_destroy(mod);
+  int32_t nv = g->n_values;
+  qiao_hal_buffer_t **buf = calloc((size_t)nv, sizeof *buf);
+  for (int32_t i = 0; i < g->n_inputs; ++i) {
+    int32_t v = g->inputs[i];
+    CHECK_OK(qiao_hal_buffer_alloc(dev, qiao_tensor_nbytes(inputs[i]) + 64, &buf[v]));
+    CHECK_OK(qiao_hal_buffer_write(buf[v], 0, inputs[i]->data, qiao_tensor_nbytes(inputs[i])));
+  }
+  for (int32_t k = 0; k < part->n_kernels; ++k) {
+    const qiao_kernel_desc_t *kd = &part->kernels[k];
+    for (int32_t o = 0; o < kd->n_outputs; ++o) {
+      size_t nb = (size_t)qiao_shape_numel(&kd->outputs[o].type.shape) *
+                  qiao_dtype_size(kd->outputs[o].type.dtype);
+      CHECK_OK(qiao_hal_buffer_alloc(dev, nb + 64, &buf[kd->outputs[o].value]));
+      memset(qiao_hal_buffer_host_ptr(buf[kd->outputs[o].value]), 0xFF, nb + 64);
+    }
+  }
+  for (int32_t k = 0; k < part->n_kernels; ++k) {
+    const qiao_kernel_desc_t *kd = &part->kernels[k];
+    qiao_hal_binding_t b[QIAO_KD_MAX_OPERANDS + 2];
+    int32_t nb = 0;
+    for (int32_t i = 0; i < kd->n_inputs; ++i) {
+      int32_t v = kd->inputs[i].value;
+      if (part->alias && part->alias[v] >= 0) v = part->alias[v];
+      b[nb++] = (qiao_hal_binding_t){buf[v], 0};
+    }
+    for (int32_t o = 0; o < kd->n_outputs; ++o)
+      b[nb++] = (qiao_hal_binding_t){buf[kd->outputs[o].value], 0};
+    int32_t idx = -1;
+    qiao_hal_entry_info_t info;
+    CHECK_OK(qiao_hal_executable_lookup(exe, launch[k].name, &idx, &info));
+    CHECK_OK(qiao_hal_dispatch(dev, exe, idx, launch[k].grid, b, nb, NULL, 0));
+  }
+  for (int32_t o = 0; o < g->n_outputs; ++o) {
+    int32_t v = g->outputs[o];
+    if (part->alias && part->alias[v] >= 0) v = part->alias[v];
+    CHECK_OK(qiao_tensor_create(refs[o]->type, &gots[o]));
+    CHECK_OK(qiao_hal_buffer_read(buf[v], 0, gots[o]->data, qiao_tensor_nbytes(gots[o])));
+  }
+  for (int32_t v = 0; v < nv; ++v)
+    if (buf[v]) qiao_hal_buffer_release(buf[v]);
+  free(buf);
+  qiao_hal_executable_release(exe);
+  qiao_hal_device_release(dev);
+  qiao_ir_partition_destroy(part);
+}
+
+/* ------------------------------------------------------------ sweeps */
+
+static const double SUB_ULP = 1.401298464324817e-45; /* 2^-149 */
+
+/* Every binade of both signs (64 points each, subnormals included), a fine
+ * sweep of [lo, hi], and the special values. */
+static float *sweep(double lo, double hi, int64_t fine, int64_t *out_n) {
+  int64_t cap = 2 * 256 * 64 + fine + 16, n = 0;
+  float *x = malloc(sizeof(float) * (size_t)cap);
+  for (uint32_t e = 0; e < 255; ++e)
+    for (uint32_t m = 0; m < 64; ++m) {
+      uint32_t bits = (e << 23) | (m * 131071u + (m ? 1 : 0));
+      float f;
+      memcpy(&f, &bits, 4);
+      x[n++] = f;
+      x[n++] = -f;
+    }
+  for (int64_t i = 0; i < fine; ++i)
+    x[n++] = (float)(lo + (hi - lo) * (double)i / (double)(fine - 1));
+  const float sp[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 0.5f, -0.5f,
+                      88.72283172607422f, 88.72283935546875f, -103.97f, -87.33654f, 3.4028235e38f};
+  for (size_t i = 0; i < sizeof sp / sizeof sp[0]; ++i)
+    x[n++] = sp[i];
+  *out_n = n;
+  return x;
+}
+
+typedef struct verdict {
+  int64_t bad;
+  double worst_rel;
+  float worst_x, worst_got;
+  double worst_ref;
+} verdict_t;
+
+static bool close_enough(float got, double ref, double rtol, double atol) {
+  if (isnan(ref) || isnan(got)) return isnan(ref) && isnan(got);
+  if (isinf(ref) || isinf(got)) return (double)got == ref;
+  return fabs((double)got - ref) <= rtol * fabs(ref) + atol;
+}
+
+static void judge(const char *what, const float *x, const float *got, const float *ref, int64_t n,
+                  double rtol, double atol_per_x, int math) {
+  verdict_t v = {0};
+  for (int64_t i = 0; i < n; ++i) {
+    double atol = 4 * SUB_ULP;
+    if (atol_per_x > 0 && x && isfinite(x[i])) atol += atol_per_x * fabs((double)x[i]);
+    if (!close_enough(got[i], ref[i], rtol, atol)) {
+      if (v.bad++ < 5)
+        cr_log_error("%s (math %d): x = %.9g: got %.9g, ref %.9g", what, math, x ? x[i] : 0.0f,
+                     got[i], ref[i]);
+    }
+  }
+  cr_expect_eq(v.bad, 0, "%s (math %d): %lld of %lld elements differ from the interpreter", what,
+               math, (long long)v.bad, (long long)n);
+}
+
+/* One unary op over the sweep. */
+static void unary_sweep(qiao_op_kind_t k, const qiao_attrs_t *attrs, double lo, double hi,
+                        double rtol, double atol_per_x, int math) {
+  int64_t n = 0;
+  float *x = sweep(lo, hi, 200001, &n);
+  qiao_graph_t *g = NULL;
+  CHECK_OK(qiao_ir_graph_create("t", &g));
+  int32_t xi = -1;
+  CHECK_OK(qiao_ir_graph_add_input(g, "x", ty1(QIAO_F32, 1, (int64_t[]){n}), &xi));
+  qiao_status_t st = NULL;
+  int32_t y = qiao_ir_build(g, k, &xi, 1, attrs, NULL, &st);
+  cr_assert(st == NULL && y >= 0);
+  CHECK_OK(qiao_ir_graph_set_outputs(g, &y, 1));
+  qiao_tensor_t *in = NULL, *ref[1] = {0}, *got[1] = {0};
+  CHECK_OK(qiao_tensor_create(g->values[xi].type, &in));
+  memcpy(in->data, x, sizeof(float) * (size_t)n);
+  run_both(g, &in, math, ref, got);
+  char what[64];
+  snprintf(what, sizeof what, "%s", qiao_op_name(k));
+  judge(what, x, (const float *)got[0]->data, (const float *)ref[0]->data, n, rtol, atol_per_x, math);
+  qiao_tensor_destroy(in);
+  qiao_tensor_destroy(ref[0]);
+  qiao_tensor_destroy(got[0]);
+  qiao_ir_graph_destroy(g);
+  free(x);
+}
+
+#define RTOL 2e-6 /* ~16 ulp; the f32 oracle tolerance is 1e-5 */
+
+#define UNARY_TESTS(math)                                                                          \
+  Test(math_sweep_##math, exp) { unary_sweep(QIAO_OP_EXP, NULL, -110, 95, RTOL, 0, math); }      \
+  Test(math_sweep_##math, log) { unary_sweep(QIAO_OP_LOG, NULL, 0, 100, RTOL, 0, math); }        \
+  Test(math_sweep_##math, sqrt) { unary_sweep(QIAO_OP_SQRT, NULL, 0, 100, RTOL, 0, math); }      \
+  Test(math_sweep_##math, rsqrt) { unary_sweep(QIAO_OP_RSQRT, NULL, 0, 100, RTOL, 0, math); }    \
+  Test(math_sweep_##math, tanh) { unary_sweep(QIAO_OP_TANH, NULL, -12, 12, RTOL, 0, math); }     \
+  Test(math_sweep_##math, sigmoid) {                                                             \
+    unary_sweep(QIAO_OP_SIGMOID, NULL, -110, 110, RTOL, 0, math);                                \
+  }                                                                                              \
+  Test(math_sweep_##math, silu) { unary_sweep(QIAO_OP_SILU, NULL, -110, 110, RTOL, 0, math); }   \
+  Test(math_sweep_##math, gelu_erf) {                                                            \
+    /* the interpreter's 1 + erf(z) cancels in f64 below x ~ -6: slack of its rounding */        \
+    unary_sweep(QIAO_OP_GELU, NULL, -16, 16, RTOL, 1e-16, math);                                 \
+  }                                                                                              \
+  Test(math_sweep_##math, gelu_tanh) {                                                           \
+    qiao_attrs_t a = defaults(QIAO_OP_GELU);                                                     \
+    a.approximate = QIAO_GELU_TANH;                                                              \
+    /* the interpreter's own 1 + tanh(u) cancels to 0 below x ~ -9: f64 slack; in the tail   */ \
+    /* the result is exp(2u) and u = c(x + 0.044715x^3) carries f32 rounding: 2|u| 2^-24     */ \
+    unary_sweep(QIAO_OP_GELU, &a, -16, 16, 1.5e-5, 1e-15, math);                                 \
+  }                                                                                              \
+  Test(math_sweep_##math, relu_neg) {                                                            \
+    unary_sweep(QIAO_OP_RELU, NULL, -2, 2, 0, 0, math);                                          \
+    unary_sweep(QIAO_OP_NEG, NULL, -2, 2, 0, 0, math);                                           \
+  }
+
+UNARY_TESTS(0)
+UNARY_TESTS(1)
+
+/* pow over a grid of bases (every binade, both signs) and exponents. */
+static void pow_grid(int math) {
+  int64_t nb = 0;
+  float *bs = sweep(0, 4, 1001, &nb);
+  const float es[] = {0.0f, -0.0f, 1.0f, -1.0f, 2.0f, 3.0f, -3.0f, 0.5f, -0.5f, 2.5f, 10.0f, 0.1f,
+                      -7.0f, 127.0f, 1e-3f, 37.5f, INFINITY, -INFINITY, NAN};
+  int64_t ne = (int64_t)(sizeof es / sizeof es[0]), n = nb * ne;
+  qiao_graph_t *g = NULL;
+  CHECK_OK(qiao_ir_graph_create("t", &g));
+  int32_t ab[2];
+  CHECK_OK(qiao_ir_graph_add_input(g, "a", ty1(QIAO_F32, 1, (int64_t[]){n}), &ab[0]));
+  CHECK_OK(qiao_ir_graph_add_input(g, "b", ty1(QIAO_F32, 1, (int64_t[]){n}), &ab[1]));
+  qiao_status_t st = NULL;
+  int32_t y = qiao_ir_build(g, QIAO_OP_POW, ab, 2, NULL, NULL, &st);
+  cr_assert(st == NULL && y >= 0);
+  CHECK_OK(qiao_ir_graph_set_outputs(g, &y, 1));
+  qiao_tensor_t *in[2] = {0}, *ref[1] = {0}, *got[1] = {0};
+  CHECK_OK(qiao_tensor_create(g->values[ab[0]].type, &in[0]));
+  CHECK_OK(qiao_tensor_create(g->values[ab[1]].type, &in[1]));
+  float *a = (float *)in[0]->data, *b = (float *)in[1]->data;
+  for (int64_t i = 0; i < nb; ++i)
+    for (int64_t j = 0; j < ne; ++j) {
+      a[i * ne + j] = bs[i];
+      b[i * ne + j] = es[j];
+    }
+  run_both(g, in, math, ref, got);
+  /* pow's error grows with |b log a| in any f32 implementation without an
+   * extended-precision log; 1e-5 is the f32 oracle tolerance */
+  judge("pow", a, (const float *)got[0]->data, (const float *)ref[0]->data, n, 1e-5, 0, math);
+  qiao_tensor_destroy(in[0]);
+  qiao_tensor_destroy(in[1]);
+  qiao_tensor_destroy(ref[0]);
+  qiao_tensor_destroy(got[0]);
+  qiao_ir_graph_destroy(g);
+  free(bs);
+}
+
+Test(math_sweep_0, pow) { pow_grid(0); }
+Test(math_sweep_1, pow) { pow_grid(1); }
+
+/* ------------------------------------------------------------ NaN rule */
+
+/* Builds y = op(x[, w]) for a small explicit x and compares every element. */
+static void nan_case(qiao_op_kind_t k, const qiao_attrs_t *attrs, qiao_type_t tx, const float *xv,
+                     int n_extra, const qiao_type_t *textra, const float *const *extra) {
+  qiao_graph_t *g = NULL;
+  CHECK_OK(qiao_ir_graph_create("t", &g));
+  int32_t args[4];
+  CHECK_OK(qiao_ir_graph_add_input(g, "x", tx, &args[0]));
+  for (int i = 0; i < n_extra; ++i) {
+    char nm[16];
+    snprintf(nm, sizeof nm, "e%d", i);
+    CHECK_OK(qiao_ir_graph_add_input(g, nm, textra[i], &args[1 + i]));
+  }
+  qiao_status_t st = NULL;
+  int32_t y = qiao_ir_build(g, k, args, 1 + n_extra, attrs, NULL, &st);
+  cr_assert(st == NULL && y >= 0, "build %s: %s", qiao_op_name(k), st ? st->message : "");
+  int32_t outs[2] = {y, y + 1};
+  int32_t n_out = k == QIAO_OP_TOPK ? 2 : 1;
+  CHECK_OK(qiao_ir_graph_set_outputs(g, outs, n_out));
+  qiao_tensor_t *in[4] = {0}, *ref[2] = {0}, *got[2] = {0};
+  for (int i = 0; i <= n_extra; ++i) {
+    CHECK_OK(qiao_tensor_create(g->values[args[i]].type, &in[i]));
+    memcpy(in[i]->data, i == 0 ? xv : extra[i - 1], qiao_tensor_nbytes(in[i]));
+  }
+  for (int math = 0; math < 2; ++math) {
+    run_both(g, in, math, ref, got);
+    for (int32_t o = 0; o < n_out; ++o) {
+      int64_t n = qiao_shape_numel(&ref[o]->type.shape);
+      if (ref[o]->type.dtype == QIAO_I64) {
+        cr_expect(memcmp(got[o]->data, ref[o]->data, (size_t)n * 8) == 0, "%s: indices differ",
+                  qiao_op_name(k));
+      } else {
+        judge(qiao_op_name(k), NULL, (const float *)got[o]->data, (const float *)ref[o]->data, n,
+              1e-5, 0, math);
+      }
+      qiao_tensor_destroy(ref[o]);
+      qiao_tensor_destroy(got[o]);
+    }
+  }
+  for (int i = 0; i <= n_extra; ++i)
+    qiao_tensor_destroy(in[i]);
+  qiao_ir_graph_destroy(g);
+}
+
+static const float NANV = NAN;
+
+Test(nan_rule, max_min_relu) {
+  const float a[8] = {NAN, 0.5f, -1.0f, NAN, INFINITY, -0.0f, 2.0f, -INFINITY};
+  const float b[8] = {0.5f, NAN, NAN, NAN, 1.0f, 0.0f, -3.0f, NAN};
+  qiao_type_t t = ty1(QIAO_F32, 1, (int64_t[]){8});
+  const float *ex[1] = {b};
+  nan_case(QIAO_OP_MAX, NULL, t, a, 1, &t, ex);
+  nan_case(QIAO_OP_MIN, NULL, t, a, 1, &t, ex);
+  nan_case(QIAO_OP_RELU, NULL, t, a, 0, NULL, NULL);
+}
+
+Test(nan_rule, reduce_max) {
+  /* [NaN, 1, -2, 3] -> NaN, and a NaN in a long (vectorized) row */
+  float x[4 * 40];
+  for (int i = 0; i < 160; ++i)
+    x[i] = (float)((i * 37) % 11) - 5.0f;
+  x[0] = NANV;
+  x[40 + 39] = NANV;  /* the scalar tail */
+  x[80 + 17] = NANV;  /* a vector lane */
+  qiao_attrs_t a = defaults(QIAO_OP_REDUCE_MAX);
+  nan_case(QIAO_OP_REDUCE_MAX, &a, ty1(QIAO_F32, 2, (int64_t[]){4, 40}), x, 0, NULL, NULL);
+  a.n_axes = 1;
+  a.axes[0] = 0; /* column mode */
+  nan_case(QIAO_OP_REDUCE_MAX, &a, ty1(QIAO_F32, 2, (int64_t[]){4, 40}), x, 0, NULL, NULL);
+  const float s[4] = {NAN, 1, -2, 3};
+  a = defaults(QIAO_OP_REDUCE_MAX);
+  nan_case(QIAO_OP_REDUCE_MAX, &a, ty1(QIAO_F32, 1, (int64_t[]){4}), s, 0, NULL,
+           NULL);
+}
+
+Test(nan_rule, softmax_norms) {
+  float x[4 * 40];
+  for (int i = 0; i < 160; ++i)
+    x[i] = (float)((i * 13) % 7) * 0.25f;
+  x[3] = NANV;
+  x[40 + 39] = NANV;
+  qiao_type_t t = ty1(QIAO_F32, 2, (int64_t[]){4, 40});
+  qiao_attrs_t a = defaults(QIAO_OP_SOFTMAX);
+  nan_case(QIAO_OP_SOFTMAX, &a, t, x, 0, NULL, NULL);
+  a.axis = 0;
+  nan_case(QIAO_OP_SOFTMAX, &a, t, x, 0, NULL, NULL);
+  float w[40], bias[40];
+  for (int i = 0; i < 40; ++i)
+    w[i] = 1.0f + 0.01f * (float)i, bias[i] = 0.1f;
+  qiao_type_t tw = ty1(QIAO_F32, 1, (int64_t[]){40});
+  qiao_type_t twb[2] = {tw, tw};
+  const float *ex[2] = {w, bias};
+  qiao_attrs_t r = defaults(QIAO_OP_RMS_NORM);
+  nan_case(QIAO_OP_RMS_NORM, &r, t, x, 1, twb, ex);
+  qiao_attrs_t l = defaults(QIAO_OP_LAYER_NORM);
+  nan_case(QIAO_OP_LAYER_NORM, &l, t, x, 2, twb, ex);
+}
+
+Test(nan_rule, attention) {
+  enum { S = 20, D = 16 };
+  static float q[S * D], k[S * D], v[S * D];
+  for (int i = 0; i < S * D; ++i) {
+    q[i] = (float)((i * 7) % 5) * 0.1f - 0.2f;
+    k[i] = (float)((i * 3) % 7) * 0.1f - 0.3f;
+    v[i] = (float)((i * 5) % 9) * 0.1f;
+  }
+  k[5 * D + 3] = NANV; /* key 5: every query that sees it gets NaN */
+  qiao_type_t t = ty1(QIAO_F32, 4, (int64_t[]){1, 1, S, D});
+  qiao_type_t tkv[2] = {t, t};
+  const float *ex[2] = {k, v};
+  qiao_attrs_t a = defaults(QIAO_OP_ATTENTION);
+  nan_case(QIAO_OP_ATTENTION, &a, t, q, 2, tkv, ex);
+  a.causal = true; /* queries 0..4 do not see key 5 */
+  nan_case(QIAO_OP_ATTENTION, &a, t, q, 2, tkv, ex);
+}
+
+Test(nan_rule, topk) {
+  const float x[2 * 8] = {1, NAN, 3, 3, NAN, -INFINITY, 0, -0.0f,
+                          NAN, NAN, NAN, 1, 2, 2, INFINITY, -1};
+  qiao_attrs_t a = defaults(QIAO_OP_TOPK);
+  a.k = 5;
+  nan_case(QIAO_OP_TOPK, &a, ty1(QIAO_F32, 2, (int64_t[]){2, 8}), x, 0, NULL, NULL);
+}
