@@ -12,7 +12,7 @@
 
 typedef struct cache_entry {
   uint64_t key;
-  qiao_kernel_desc_t kd; /* confirms a hit (ops pointer cleared) */
+  qiao_kernel_desc_t *kd; /* owned clone: confirms a hit */
   qiao_hal_executable_t *exe; /* retained */
   int32_t entry;
   qiao_kernel_launch_t launch;
@@ -35,7 +35,10 @@ qiao_status_t qiao_runtime_create(qiao_runtime_t **out_rt) {
 
 void qiao_runtime_destroy(qiao_runtime_t *rt) {
   if (!rt) return;
-  for (int64_t i = 0; i < rt->n; ++i) qiao_hal_executable_release(rt->entries[i].exe);
+  for (int64_t i = 0; i < rt->n; ++i) {
+    qiao_hal_executable_release(rt->entries[i].exe);
+    qiao_kernel_desc_destroy(rt->entries[i].kd);
+  }
   free(rt->entries);
   pthread_mutex_destroy(&rt->mu);
   free(rt);
@@ -55,7 +58,7 @@ static bool cache_find(qiao_runtime_t *rt, uint64_t key, const qiao_kernel_desc_
   bool found = false;
   pthread_mutex_lock(&rt->mu);
   for (int64_t i = 0; i < rt->n; ++i) {
-    if (rt->entries[i].key == key && qiao_kernel_desc_equal(&rt->entries[i].kd, kd)) {
+    if (rt->entries[i].key == key && qiao_kernel_desc_equal(rt->entries[i].kd, kd)) {
       *out = rt->entries[i];
       qiao_hal_executable_retain(out->exe);
       found = true;
@@ -75,6 +78,7 @@ static void cache_insert(qiao_runtime_t *rt, const cache_entry_t *e) {
     cache_entry_t *n = realloc(rt->entries, sizeof(*n) * (size_t)cap);
     if (!n) {
       pthread_mutex_unlock(&rt->mu);
+      qiao_kernel_desc_destroy(e->kd);
       return; /* the cache is an optimization: dropping an entry is fine */
     }
     rt->entries = n;
@@ -236,11 +240,12 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt,
       qiao_hal_executable_retain(exe);
       if (use_cache) {
         cache_entry_t *e = malloc(sizeof(*e));
-        if (e) {
+        qiao_kernel_desc_t *kd = NULL;
+        qiao_status_t cst = e ? qiao_kernel_desc_clone(&part->kernels[i], &kd) : NULL;
+        qiao_status_free(cst);
+        if (e && kd) {
           e->key = keys[i];
-          e->kd = part->kernels[i];
-          e->kd.ops = NULL;
-          e->kd.n_ops = 0;
+          e->kd = kd;
           e->exe = exe;
           e->entry = p->kernels[i].entry;
           e->launch = p->kernels[i].launch;
@@ -272,7 +277,9 @@ static qiao_status_t plan_memory(qiao_program_t *p, const qiao_graph_t *g) {
   for (int32_t v = 0; v < nv; ++v) first[v] = last[v] = -1, req_of[v] = -1;
   for (int32_t k = 0; k < nk; ++k) {
     const qiao_kernel_desc_t *kd = &part->kernels[k];
-    for (int32_t o = 0; o < kd->n_outputs; ++o) first[kd->outputs[o].value] = k;
+    /* a value several kernels write (a split concat) lives from the first */
+    for (int32_t o = 0; o < kd->n_outputs; ++o)
+      if (first[kd->outputs[o].value] < 0) first[kd->outputs[o].value] = k;
     for (int32_t i = 0; i < kd->n_inputs; ++i) {
       int32_t v = kd->inputs[i].value;
       int32_t r = part->alias[v] >= 0 ? part->alias[v] : v;
@@ -393,7 +400,7 @@ qiao_status_t qiao_program_compile(qiao_runtime_t *rt, const qiao_graph_t *g, qi
   qiao_status_t st = NULL;
   if (!p->slots || !p->value_types) st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   for (int32_t v = 0; v < g->n_values && !st; ++v) p->value_types[v] = g->values[v].type;
-  if (!st) st = qiao_ir_partition(g, &p->part);
+  if (!st) st = qiao_ir_partition(g, NULL, &p->part);
   if (!st) st = compile_kernels(p, rt, opts);
   if (!st) st = bind_leaves(p, g);
   if (!st) st = plan_memory(p, g);

@@ -69,6 +69,10 @@ static void run_case(const mm_case_t *c) {
     fprintf(stderr, "case %s M=%ld N=%ld K=%ld tb=%d %s\n", c->cpu ? c->cpu : "host", (long)c->M,
             (long)c->N, (long)c->K, c->tb, qiao_dtype_name(c->at));
   qiao_kernel_desc_t *kd = calloc(1, sizeof(*kd));
+  qiao_kd_operand_t kd_inputs[QIAO_KD_MAX_OPERANDS] = {0};
+  qiao_expr_node_t kd_expr[QIAO_EXPR_MAX_NODES] = {0};
+  kd->inputs = kd_inputs;
+  kd->expr = kd_expr;
   kd->kind = QIAO_KD_MATMUL;
   kd->op = QIAO_OP_MATMUL;
   kd->attrs.transpose_a = c->ta;
