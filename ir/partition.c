@@ -90,7 +90,11 @@ qiao_status_t qiao_fusion_policy_check(const qiao_fusion_policy_t *pol) {
 }
 
 /* Fixed arrays a descriptor is built in before it is packed. */
+_Static_assert(QIAO_EXPR_MAX_NODES <= 127 && QIAO_KD_MAX_OPERANDS <= 255,
+               "expression node fields are int8/uint8");
+
 typedef struct kd_scratch {
+  qiao_kd_operand_t outputs[2];
   qiao_kd_operand_t inputs[QIAO_KD_MAX_OPERANDS];
   qiao_expr_node_t expr[QIAO_EXPR_MAX_NODES];
 } kd_scratch_t;
@@ -99,6 +103,7 @@ typedef struct kd_scratch {
 static void kd_reset(qiao_kernel_desc_t *kd, kd_scratch_t *s) {
   memset(kd, 0, sizeof(*kd));
   kd->inputs = s->inputs;
+  kd->outputs = s->outputs;
   kd->expr = s->expr;
   kd->norm_weight_input = kd->norm_bias_input = -1;
 }
@@ -130,8 +135,8 @@ static void contiguous_strides(const qiao_shape_t *s, int64_t *strides) {
 }
 
 /* Adds (or finds) value v as a kernel input; -1 when full. */
-static int32_t kd_add_input(qiao_kernel_desc_t *kd, const qiao_graph_t *g, int32_t v,
-                            const qiao_shape_t *out_shape, bool primary, int32_t max_operands) {
+static int32_t kd_add_input(qiao_kernel_desc_t *kd, const qiao_graph_t *g, int32_t v, bool primary,
+                            int32_t max_operands) {
   if (!primary)
     for (int32_t i = kd->n_primary_inputs; i < kd->n_inputs; ++i)
       if (kd->inputs[i].value == v) return i;
@@ -141,15 +146,7 @@ static int32_t kd_add_input(qiao_kernel_desc_t *kd, const qiao_graph_t *g, int32
   o->value = v;
   o->type = g->values[v].type;
   contiguous_strides(&o->type.shape, o->strides);
-  if (out_shape) {
-    /* right-aligned broadcasting into the output's index space */
-    int off = out_shape->rank - o->type.shape.rank;
-    for (int d = 0; d < out_shape->rank; ++d) {
-      int sd = d - off;
-      o->out_strides[d] = (sd < 0 || o->type.shape.dims[sd] == 1) ? 0 : o->strides[sd];
-    }
-  }
-  return kd->n_inputs++;
+  return kd->n_inputs++; /* out_strides are set when the kernel is stored */
 }
 
 typedef struct builder {
@@ -196,8 +193,8 @@ static void set_op_node(qiao_expr_node_t *e, const qiao_op_t *op, const int32_t 
                         qiao_dtype_t dt) {
   e->kind = QIAO_EXPR_OP;
   e->op = (uint8_t)op->kind;
-  e->args[0] = (int16_t)args[0];
-  e->args[1] = (int16_t)args[1];
+  e->args[0] = (int8_t)args[0];
+  e->args[1] = (int8_t)args[1];
   e->dtype = (uint8_t)dt;
   e->to = (uint8_t)op->attrs.to;
   e->approximate = (uint8_t)op->attrs.approximate;
@@ -249,7 +246,7 @@ static int32_t build_expr(builder_t *b, int32_t v) {
     b->anchor_value = v;
     return build_expr(b, v);
   }
-  int32_t in = kd_add_input(kd, p->g, v, b->out_shape, false, p->pol->max_operands);
+  int32_t in = kd_add_input(kd, p->g, v, false, p->pol->max_operands);
   if (in < 0) return -1;
   int32_t n = kd->n_expr++;
   memset(&kd->expr[n], 0, sizeof(kd->expr[n]));
@@ -296,11 +293,11 @@ static bool set_primary(pass_t *p, qiao_kernel_desc_t *kd, const qiao_op_t *op, 
         kd->norm_eps = n->attrs.eps;
         kd->norm_dtype = p->g->values[a].type.dtype;
         kd->n_primary_inputs = 2;
-        if (kd_add_input(kd, p->g, n->operands[0], NULL, true, max_in) < 0) return false;
-        if (kd_add_input(kd, p->g, op->operands[1], NULL, true, max_in) < 0) return false;
-        kd->norm_weight_input = kd_add_input(kd, p->g, n->operands[1], NULL, true, max_in);
+        if (kd_add_input(kd, p->g, n->operands[0], true, max_in) < 0) return false;
+        if (kd_add_input(kd, p->g, op->operands[1], true, max_in) < 0) return false;
+        kd->norm_weight_input = kd_add_input(kd, p->g, n->operands[1], true, max_in);
         kd->norm_bias_input = n->kind == QIAO_OP_LAYER_NORM
-                                  ? kd_add_input(kd, p->g, n->operands[2], NULL, true, max_in)
+                                  ? kd_add_input(kd, p->g, n->operands[2], true, max_in)
                                   : -1;
         if (kd->norm_weight_input < 0 || (n->kind == QIAO_OP_LAYER_NORM && kd->norm_bias_input < 0))
           return false;
@@ -314,7 +311,7 @@ static bool set_primary(pass_t *p, qiao_kernel_desc_t *kd, const qiao_op_t *op, 
     }
   }
   for (int32_t i = 0; i < op->n_operands; ++i)
-    if (kd_add_input(kd, p->g, op->operands[i], NULL, true, max_in) < 0) return false;
+    if (kd_add_input(kd, p->g, op->operands[i], true, max_in) < 0) return false;
   kd->n_primary_inputs = kd->n_inputs;
   kd->norm_weight_input = kd->norm_bias_input = -1;
   return true;
@@ -326,7 +323,6 @@ static void set_output(const pass_t *p, qiao_kernel_desc_t *kd, int idx, int32_t
   o->value = v;
   o->type = p->g->values[v].type;
   contiguous_strides(&o->type.shape, o->strides);
-  memcpy(o->out_strides, o->strides, sizeof(o->strides));
 }
 
 /* Builds the kernel rooted at elementwise op `op` (id i) into b->kd: its
@@ -385,13 +381,15 @@ static int cmp_i32(const void *a, const void *b) {
 typedef struct kd_list {
   qiao_kernel_desc_t *kernels;
   int32_t n, cap;
-  int32_t *in_off, *expr_off, *ops_off; /* per kernel: offsets in the vectors */
-  qiao_kd_operand_t *inputs;
+  int32_t *in_off, *expr_off, *ops_off, *os_off; /* per kernel: offsets in the vectors */
+  qiao_kd_operand_t *inputs;                     /* per kernel: its inputs, then its outputs */
   int64_t n_inputs, cap_inputs;
   qiao_expr_node_t *expr;
   int64_t n_expr, cap_expr;
   int32_t *ops;
   int64_t n_ops, cap_ops;
+  int64_t *os; /* expression inputs' out_strides, QIAO_MAX_RANK per input */
+  int64_t n_os, cap_os;
 } kd_list_t;
 
 static bool grow(void **v, int64_t *cap, int64_t need, size_t elem) {
@@ -411,31 +409,52 @@ static bool kd_list_push(kd_list_t *l, const qiao_kernel_desc_t *kd, const int32
                          int32_t n_ops) {
   if (l->n == l->cap) {
     int64_t cap = l->cap;
-    int64_t c1 = cap, c2 = cap, c3 = cap, c4 = cap;
+    int64_t c1 = cap, c2 = cap, c3 = cap, c4 = cap, c5 = cap;
     if (!grow((void **)&l->kernels, &c1, cap + 1, sizeof(*l->kernels)) ||
         !grow((void **)&l->in_off, &c2, cap + 1, sizeof(int32_t)) ||
         !grow((void **)&l->expr_off, &c3, cap + 1, sizeof(int32_t)) ||
-        !grow((void **)&l->ops_off, &c4, cap + 1, sizeof(int32_t)))
+        !grow((void **)&l->ops_off, &c4, cap + 1, sizeof(int32_t)) ||
+        !grow((void **)&l->os_off, &c5, cap + 1, sizeof(int32_t)))
       return false;
-    /* all four grew to the same capacity (same start, same rule) */
+    /* all five grew to the same capacity (same start, same rule) */
     l->cap = (int32_t)c1;
   }
-  if (!grow((void **)&l->inputs, &l->cap_inputs, l->n_inputs + kd->n_inputs, sizeof(*l->inputs)) ||
+  int32_t n_operands = kd->n_inputs + kd->n_outputs; /* inputs, then outputs */
+  int32_t n_expr_inputs = kd->n_inputs - kd->n_primary_inputs;
+  if (!grow((void **)&l->inputs, &l->cap_inputs, l->n_inputs + n_operands, sizeof(*l->inputs)) ||
       !grow((void **)&l->expr, &l->cap_expr, l->n_expr + kd->n_expr, sizeof(*l->expr)) ||
-      !grow((void **)&l->ops, &l->cap_ops, l->n_ops + n_ops, sizeof(*l->ops)))
+      !grow((void **)&l->ops, &l->cap_ops, l->n_ops + n_ops, sizeof(*l->ops)) ||
+      !grow((void **)&l->os, &l->cap_os, l->n_os + QIAO_MAX_RANK * n_expr_inputs, sizeof(*l->os)))
     return false;
   l->kernels[l->n] = *kd;
   l->kernels[l->n].inputs = NULL;
+  l->kernels[l->n].outputs = NULL;
   l->kernels[l->n].expr = NULL;
   l->kernels[l->n].ops = NULL;
   l->kernels[l->n].n_ops = n_ops;
   l->in_off[l->n] = (int32_t)l->n_inputs;
   l->expr_off[l->n] = (int32_t)l->n_expr;
   l->ops_off[l->n] = (int32_t)l->n_ops;
+  l->os_off[l->n] = (int32_t)l->n_os;
+  /* right-aligned broadcasting of each expression input into the output's index space */
+  const qiao_shape_t *out_shape = &kd->outputs[0].type.shape;
+  for (int32_t i = kd->n_primary_inputs; i < kd->n_inputs; ++i) {
+    const qiao_kd_operand_t *o = &kd->inputs[i];
+    int64_t *st = l->os + l->n_os;
+    memset(st, 0, sizeof(int64_t) * QIAO_MAX_RANK);
+    int off = out_shape->rank - o->type.shape.rank;
+    for (int d = 0; d < out_shape->rank; ++d) {
+      int sd = d - off;
+      st[d] = (sd < 0 || o->type.shape.dims[sd] == 1) ? 0 : o->strides[sd];
+    }
+    l->n_os += QIAO_MAX_RANK;
+  }
   memcpy(l->inputs + l->n_inputs, kd->inputs, sizeof(*kd->inputs) * (size_t)kd->n_inputs);
+  memcpy(l->inputs + l->n_inputs + kd->n_inputs, kd->outputs,
+         sizeof(*kd->outputs) * (size_t)kd->n_outputs);
   memcpy(l->expr + l->n_expr, kd->expr, sizeof(*kd->expr) * (size_t)kd->n_expr);
   memcpy(l->ops + l->n_ops, ops, sizeof(*ops) * (size_t)n_ops);
-  l->n_inputs += kd->n_inputs;
+  l->n_inputs += n_operands;
   l->n_expr += kd->n_expr;
   l->n_ops += n_ops;
   l->n++;
@@ -447,6 +466,8 @@ static void kd_list_free(kd_list_t *l) {
   free(l->in_off);
   free(l->expr_off);
   free(l->ops_off);
+  free(l->os_off);
+  free(l->os);
   free(l->inputs);
   free(l->expr);
   free(l->ops);
@@ -454,18 +475,22 @@ static void kd_list_free(kd_list_t *l) {
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-/* One block: kernels (reversed into execution order), inputs, expressions, ops. */
+/* One block: kernels (reversed into execution order), operands, expressions,
+ * out_strides, ops. */
 static void *kd_list_pack(const kd_list_t *l, qiao_kernel_desc_t **out_kernels) {
   size_t k_bytes = align8(sizeof(qiao_kernel_desc_t) * (size_t)l->n);
   size_t i_bytes = align8(sizeof(qiao_kd_operand_t) * (size_t)l->n_inputs);
   size_t e_bytes = align8(sizeof(qiao_expr_node_t) * (size_t)l->n_expr);
+  size_t s_bytes = sizeof(int64_t) * (size_t)l->n_os;
   size_t o_bytes = sizeof(int32_t) * (size_t)l->n_ops;
-  char *block = malloc(k_bytes + i_bytes + e_bytes + o_bytes + 1);
+  char *block = malloc(k_bytes + i_bytes + e_bytes + s_bytes + o_bytes + 1);
   if (!block) return NULL;
   qiao_kernel_desc_t *kernels = (qiao_kernel_desc_t *)block;
   qiao_kd_operand_t *inputs = (qiao_kd_operand_t *)(block + k_bytes);
   qiao_expr_node_t *expr = (qiao_expr_node_t *)(block + k_bytes + i_bytes);
-  int32_t *ops = (int32_t *)(block + k_bytes + i_bytes + e_bytes);
+  int64_t *os = (int64_t *)(block + k_bytes + i_bytes + e_bytes);
+  int32_t *ops = (int32_t *)(block + k_bytes + i_bytes + e_bytes + s_bytes);
+  if (l->n_os) memcpy(os, l->os, s_bytes);
   if (l->n_inputs) memcpy(inputs, l->inputs, sizeof(*inputs) * (size_t)l->n_inputs);
   if (l->n_expr) memcpy(expr, l->expr, sizeof(*expr) * (size_t)l->n_expr);
   if (l->n_ops) memcpy(ops, l->ops, sizeof(*ops) * (size_t)l->n_ops);
@@ -474,6 +499,9 @@ static void *kd_list_pack(const kd_list_t *l, qiao_kernel_desc_t **out_kernels) 
     qiao_kernel_desc_t *kd = &kernels[l->n - 1 - i];
     *kd = l->kernels[i];
     kd->inputs = inputs + l->in_off[i];
+    kd->outputs = kd->inputs + kd->n_inputs;
+    for (int32_t j = kd->n_primary_inputs; j < kd->n_inputs; ++j)
+      kd->inputs[j].out_strides = os + l->os_off[i] + QIAO_MAX_RANK * (j - kd->n_primary_inputs);
     kd->expr = expr + l->expr_off[i];
     kd->ops = ops + l->ops_off[i];
   }
@@ -674,28 +702,52 @@ void qiao_ir_partition_destroy(qiao_partition_t *part) {
 
 /* ------------------------------------------------------------ clone, size */
 
+/* Operands of kd carrying out_strides (expression inputs, or any operand a
+ * hand-built descriptor gave them). */
+static int32_t n_out_strides(const qiao_kernel_desc_t *kd) {
+  int32_t n = 0;
+  for (int32_t i = 0; i < kd->n_inputs; ++i)
+    n += kd->inputs[i].out_strides != NULL;
+  for (int32_t i = 0; i < kd->n_outputs; ++i)
+    n += kd->outputs[i].out_strides != NULL;
+  return n;
+}
+
 size_t qiao_kernel_desc_footprint(const qiao_kernel_desc_t *kd) {
-  return sizeof(*kd) + sizeof(*kd->inputs) * (size_t)kd->n_inputs +
+  return sizeof(*kd) + sizeof(*kd->inputs) * (size_t)(kd->n_inputs + kd->n_outputs) +
+         sizeof(int64_t) * QIAO_MAX_RANK * (size_t)n_out_strides(kd) +
          sizeof(*kd->expr) * (size_t)kd->n_expr + sizeof(*kd->ops) * (size_t)kd->n_ops;
 }
 
 qiao_status_t qiao_kernel_desc_clone(const qiao_kernel_desc_t *kd, qiao_kernel_desc_t **out_kd) {
   *out_kd = NULL;
-  size_t i_bytes = sizeof(*kd->inputs) * (size_t)kd->n_inputs;
+  size_t in_bytes = sizeof(*kd->inputs) * (size_t)kd->n_inputs;
+  size_t i_bytes = in_bytes + sizeof(*kd->outputs) * (size_t)kd->n_outputs;
+  size_t s_bytes = sizeof(int64_t) * QIAO_MAX_RANK * (size_t)n_out_strides(kd);
   size_t e_bytes = sizeof(*kd->expr) * (size_t)kd->n_expr;
   size_t o_bytes = sizeof(*kd->ops) * (size_t)kd->n_ops;
   size_t k_bytes = align8(sizeof(*kd)), i_end = k_bytes + align8(i_bytes);
-  size_t e_end = i_end + align8(e_bytes);
+  size_t s_end = i_end + s_bytes, e_end = s_end + align8(e_bytes);
   char *block = malloc(e_end + o_bytes + 1);
   if (!block) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   qiao_kernel_desc_t *c = (qiao_kernel_desc_t *)block;
   *c = *kd;
   c->inputs = (qiao_kd_operand_t *)(block + k_bytes);
-  c->expr = (qiao_expr_node_t *)(block + i_end);
+  c->outputs = c->inputs + kd->n_inputs;
+  c->expr = (qiao_expr_node_t *)(block + s_end);
   c->ops = (int32_t *)(block + e_end);
-  if (i_bytes) memcpy(c->inputs, kd->inputs, i_bytes);
+  if (in_bytes) memcpy(c->inputs, kd->inputs, in_bytes);
+  if (kd->n_outputs) memcpy(c->outputs, kd->outputs, i_bytes - in_bytes);
   if (e_bytes) memcpy(c->expr, kd->expr, e_bytes);
   if (o_bytes) memcpy(c->ops, kd->ops, o_bytes);
+  int64_t *os = (int64_t *)(block + i_end);
+  for (int32_t i = 0; i < kd->n_inputs + kd->n_outputs; ++i) {
+    qiao_kd_operand_t *o = &c->inputs[i]; /* outputs follow inputs in the clone */
+    if (!o->out_strides) continue;
+    memcpy(os, o->out_strides, sizeof(int64_t) * QIAO_MAX_RANK);
+    o->out_strides = os;
+    os += QIAO_MAX_RANK;
+  }
   *out_kd = c;
   return NULL;
 }
@@ -736,7 +788,7 @@ static void hash_operand(fnv_t *f, const qiao_kd_operand_t *o) {
     fnv_i64(f, o->strides[i]);
   }
   for (int i = 0; i < QIAO_MAX_RANK; ++i)
-    fnv_i64(f, o->out_strides[i]);
+    fnv_i64(f, o->out_strides ? o->out_strides[i] : 0);
 }
 
 static void hash_attrs(fnv_t *f, const qiao_attrs_t *a, qiao_op_kind_t kind) {

@@ -493,20 +493,23 @@ typedef struct qiao_expr_node {
   uint8_t to;          /* QIAO_OP_CAST: qiao_dtype_t target */
   uint8_t approximate; /* QIAO_OP_GELU: qiao_gelu_approx_t */
   uint8_t input;       /* QIAO_EXPR_INPUT: kernel input index */
-  int16_t args[2];     /* QIAO_EXPR_OP: earlier node indices (unary: args[1] = -1) */
+  int8_t args[2];      /* QIAO_EXPR_OP: earlier node indices (unary: args[1] = -1) */
   double value;        /* QIAO_EXPR_CONST */
 } qiao_expr_node_t;
 
-/* Hard maxima of one descriptor (a fusion policy may ask for less). */
+/* Hard maxima of one descriptor (a fusion policy may ask for less). Node
+ * indices fit qiao_expr_node_t's int8 args, input indices its uint8 input. */
 #define QIAO_KD_MAX_OPERANDS 16
 #define QIAO_EXPR_MAX_NODES 64
 
 typedef struct qiao_kd_operand {
   qiao_type_t type;                 /* the tensor's own type */
   int64_t strides[QIAO_MAX_RANK];   /* its element strides in memory (row-major: contiguous) */
-  /* Expression inputs only: element strides indexed by the OUTPUT's dims
-   * (outputs[0] rank), right-aligned numpy broadcasting, 0 where broadcast. */
-  int64_t out_strides[QIAO_MAX_RANK];
+  /* Expression inputs (inputs[n_primary_inputs..n_inputs)) only, NULL for
+   * other operands: QIAO_MAX_RANK element strides indexed by the OUTPUT's dims
+   * (outputs[0] rank), right-aligned numpy broadcasting, 0 where broadcast
+   * and past the output's rank. Owned like the descriptor's arrays. */
+  int64_t *out_strides;
   int32_t value;                    /* graph value id (-1 when none) */
 } qiao_kd_operand_t;
 
@@ -517,11 +520,12 @@ typedef struct qiao_kernel_desc {
   qiao_dtype_t primary_dtype; /* the primary op's result dtype: EXPR_ACC is the primary
                                  result rounded to this dtype (ELEMENTWISE: unused) */
   int32_t n_inputs;
-  qiao_kd_operand_t *inputs;  /* n_inputs of them (owned by the partition, or the clone) */
+  qiao_kd_operand_t *inputs;  /* n_inputs of them (owned by the partition, or the clone;
+                                 a partition stores outputs right after inputs) */
   int32_t n_primary_inputs;   /* inputs[0..n_primary) feed the primary op in operand order;
                                  the rest feed prologue/epilogue expressions */
   int32_t n_outputs;          /* 1, or 2 for topk */
-  qiao_kd_operand_t outputs[2];
+  qiao_kd_operand_t *outputs; /* n_outputs of them (owned like inputs) */
   /* Prologue: rms_norm/layer_norm fused into a matmul's A operand. */
   bool has_norm_prologue;
   qiao_op_kind_t norm_op;     /* QIAO_OP_RMS_NORM or QIAO_OP_LAYER_NORM */
