@@ -310,7 +310,9 @@ static qiao_status_t plan_memory(qiao_program_t *p, const qiao_graph_t *g) {
   for (int32_t v = 0; v < nv; ++v) first[v] = last[v] = -1, req_of[v] = -1;
   for (int32_t k = 0; k < nk; ++k) {
     const qiao_kernel_desc_t *kd = &part->kernels[k];
-    for (int32_t o = 0; o < kd->n_outputs; ++o) first[kd->outputs[o].value] = k;
+    /* a value several kernels write (a split concat) lives from the first */
+    for (int32_t o = 0; o < kd->n_outputs; ++o)
+      if (first[kd->outputs[o].value] < 0) first[kd->outputs[o].value] = k;
     for (int32_t i = 0; i < kd->n_inputs; ++i) {
       int32_t v = kd->inputs[i].value;
       int32_t r = part->alias[v] >= 0 ? part->alias[v] : v;

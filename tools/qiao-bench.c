@@ -138,8 +138,11 @@ static void set_contig(qiao_kd_operand_t *op, qiao_dtype_t dt, int64_t d0, int64
 static qiao_status_t qiao_mm_create(const bench_case_t *c, int threads, const char *obj_dir,
                                     qiao_mm_t *q) {
   memset(q, 0, sizeof(*q));
-  qiao_kernel_desc_t *kd = calloc(1, sizeof(*kd));
+  /* the descriptor, its two inputs and its output in one block (free(kd) frees all) */
+  qiao_kernel_desc_t *kd = calloc(1, sizeof(*kd) + 3 * sizeof(qiao_kd_operand_t));
   if (!kd) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  kd->inputs = (qiao_kd_operand_t *)(kd + 1);
+  kd->outputs = kd->inputs + 2;
   kd->kind = QIAO_KD_MATMUL;
   kd->op = QIAO_OP_MATMUL;
   kd->attrs.transpose_b = c->tb;

@@ -724,7 +724,8 @@ LLVMValueRef qiao_cg_emit_expr(qiao_cg_t *cg, const qiao_kernel_desc_t *kd,
       const qiao_op_schema_t *s = qiao_op_schema(n->op);
       LLVMValueRef a = vals[n->args[0]];
       LLVMValueRef b = s->min_operands >= 2 ? vals[n->args[1]] : NULL;
-      LLVMValueRef r = qiao_cg_emit_elementwise(cg, n->op, &n->attrs, a, b);
+      qiao_attrs_t at = {.to = n->to, .approximate = n->approximate};
+      LLVMValueRef r = qiao_cg_emit_elementwise(cg, n->op, &at, a, b);
       vals[i] = qiao_cg_round_f32(cg, r, n->dtype);
       break;
     }

@@ -357,7 +357,7 @@ qiao_status_t qiao_cpu_lower_copy(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
     int ax = qk_norm_axis(kd->attrs.axis, orank);
     if (ax < 0 || ax >= orank)
       return qiao_status_make(QIAO_INVALID_ARGUMENT, "concat kernel %s: bad axis", name);
-    int64_t off = 0;
+    int64_t off = kd->copy_out_offset; /* a split concat writes its slice */
     for (int32_t k = 0; k < kd->n_primary_inputs; ++k) {
       const qiao_kd_operand_t *xi = &kd->inputs[k];
       affine_t *a = &segs[n_segs++];

@@ -219,8 +219,9 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
   const qiao_op_schema_t *s = qiao_op_schema(n->op);
   ival_t a = vals[n->args[0]];
   ival_t b = s->min_operands >= 2 ? vals[n->args[1]] : (ival_t){false, NULL};
+  qiao_attrs_t at = {.to = n->to, .approximate = n->approximate};
   if (n->op == QIAO_OP_CAST) {
-    qiao_dtype_t to = n->attrs.to;
+    qiao_dtype_t to = n->to;
     if (qiao_dtype_is_int(to)) {
       r.is_int = true;
       r.v = a.is_int ? sat_int(cg, a.v, to, lanes) : f2i(cg, a.v, to, lanes);
@@ -251,7 +252,7 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
       return r;
     }
     /* float math on integer values (pow, exp, ...), saturated back */
-    LLVMValueRef fv = qiao_cpu_emit_elementwise(cg, n->op, &n->attrs, as_f32(cg, a, lanes),
+    LLVMValueRef fv = qiao_cpu_emit_elementwise(cg, n->op, &at, as_f32(cg, a, lanes),
                                                 b.v ? as_f32(cg, b, lanes) : NULL);
     r.is_int = true;
     r.v = f2i(cg, fv, dt, lanes);
@@ -259,7 +260,7 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
   }
   LLVMValueRef fa = as_f32(cg, a, lanes);
   LLVMValueRef fv =
-      qiao_cpu_emit_elementwise(cg, n->op, &n->attrs, fa, b.v ? as_f32(cg, b, lanes) : NULL);
+      qiao_cpu_emit_elementwise(cg, n->op, &at, fa, b.v ? as_f32(cg, b, lanes) : NULL);
   r.v = qiao_cpu_round_f32(cg, fv, dt);
   return r;
 }

@@ -481,28 +481,35 @@ typedef enum qiao_expr_node_kind {
   QIAO_EXPR_INPUT = 0, /* kernel input `input` loaded at the output index (broadcast by strides) */
   QIAO_EXPR_ACC,       /* the primary op's result (matmul/attention/reduce...) in f32 */
   QIAO_EXPR_CONST,     /* scalar `value` */
-  QIAO_EXPR_OP,        /* elementwise op `op` on args (unary: args[0]; cast: attrs.to) */
+  QIAO_EXPR_OP,        /* elementwise op `op` on args (unary: args[0]; cast: to) */
 } qiao_expr_node_kind_t;
 
+/* 16 bytes: a kernel holds up to QIAO_EXPR_MAX_NODES of them. Enum-valued
+ * fields are stored narrow; read them as their enum types. */
 typedef struct qiao_expr_node {
-  qiao_expr_node_kind_t kind;
-  qiao_op_kind_t op;       /* QIAO_EXPR_OP: an elementwise op kind or QIAO_OP_CAST */
-  int32_t args[2];
-  int32_t input;           /* QIAO_EXPR_INPUT: kernel input index */
-  double value;            /* QIAO_EXPR_CONST */
-  qiao_dtype_t dtype;      /* the node's dtype (storage rounding point in the graph) */
-  qiao_attrs_t attrs;      /* gelu approximate, cast to */
+  uint8_t kind;        /* qiao_expr_node_kind_t */
+  uint8_t op;          /* QIAO_EXPR_OP: qiao_op_kind_t, an elementwise op or QIAO_OP_CAST */
+  uint8_t dtype;       /* qiao_dtype_t: the node's dtype (storage rounding point in the graph) */
+  uint8_t to;          /* QIAO_OP_CAST: qiao_dtype_t target */
+  uint8_t approximate; /* QIAO_OP_GELU: qiao_gelu_approx_t */
+  uint8_t input;       /* QIAO_EXPR_INPUT: kernel input index */
+  int8_t args[2];      /* QIAO_EXPR_OP: earlier node indices (unary: args[1] = -1) */
+  double value;        /* QIAO_EXPR_CONST */
 } qiao_expr_node_t;
 
+/* Hard maxima of one descriptor (a fusion policy may ask for less). Node
+ * indices fit qiao_expr_node_t's int8 args, input indices its uint8 input. */
 #define QIAO_KD_MAX_OPERANDS 16
 #define QIAO_EXPR_MAX_NODES 64
 
 typedef struct qiao_kd_operand {
   qiao_type_t type;                 /* the tensor's own type */
   int64_t strides[QIAO_MAX_RANK];   /* its element strides in memory (row-major: contiguous) */
-  /* Expression inputs only: element strides indexed by the OUTPUT's dims
-   * (outputs[0] rank), right-aligned numpy broadcasting, 0 where broadcast. */
-  int64_t out_strides[QIAO_MAX_RANK];
+  /* Expression inputs (inputs[n_primary_inputs..n_inputs)) only, NULL for
+   * other operands: QIAO_MAX_RANK element strides indexed by the OUTPUT's dims
+   * (outputs[0] rank), right-aligned numpy broadcasting, 0 where broadcast
+   * and past the output's rank. Owned like the descriptor's arrays. */
+  int64_t *out_strides;
   int32_t value;                    /* graph value id (-1 when none) */
 } qiao_kd_operand_t;
 
@@ -513,11 +520,12 @@ typedef struct qiao_kernel_desc {
   qiao_dtype_t primary_dtype; /* the primary op's result dtype: EXPR_ACC is the primary
                                  result rounded to this dtype (ELEMENTWISE: unused) */
   int32_t n_inputs;
-  qiao_kd_operand_t inputs[QIAO_KD_MAX_OPERANDS];
+  qiao_kd_operand_t *inputs;  /* n_inputs of them (owned by the partition, or the clone;
+                                 a partition stores outputs right after inputs) */
   int32_t n_primary_inputs;   /* inputs[0..n_primary) feed the primary op in operand order;
                                  the rest feed prologue/epilogue expressions */
   int32_t n_outputs;          /* 1, or 2 for topk */
-  qiao_kd_operand_t outputs[2];
+  qiao_kd_operand_t *outputs; /* n_outputs of them (owned like inputs) */
   /* Prologue: rms_norm/layer_norm fused into a matmul's A operand. */
   bool has_norm_prologue;
   qiao_op_kind_t norm_op;     /* QIAO_OP_RMS_NORM or QIAO_OP_LAYER_NORM */
@@ -527,10 +535,14 @@ typedef struct qiao_kernel_desc {
   qiao_dtype_t norm_dtype;    /* the norm's result dtype (rounding point) */
   /* Epilogue (or the whole body for ELEMENTWISE): applied to each output element. */
   int32_t n_expr;
-  qiao_expr_node_t expr[QIAO_EXPR_MAX_NODES];
+  qiao_expr_node_t *expr;     /* n_expr of them (owned like inputs) */
+  /* COPY of a concat split over several kernels (more inputs than the operand
+   * budget): this kernel writes its inputs at this offset along the concat axis
+   * of outputs[0], the whole concat result; 0 otherwise. */
+  int64_t copy_out_offset;
   /* The graph ops this kernel covers, for reports. */
   int32_t n_ops;
-  int32_t *ops;               /* owned by the partition */
+  int32_t *ops;               /* owned like inputs */
 } qiao_kernel_desc_t;
 
 typedef struct qiao_partition {
@@ -543,20 +555,65 @@ typedef struct qiao_partition {
   int32_t n_values;
   int32_t *alias;
   /* Per graph value: true when some kernel computes it (it needs storage of
-   * its own unless aliased). Values fused inside a kernel have no storage. */
+   * its own unless aliased). Values fused inside a kernel have no storage.
+   * A value may be produced by several kernels (a split concat): its storage
+   * must exist from the first of them. */
   bool *materialized;
+  void *storage; /* private: one block holding kernels and their arrays */
 } qiao_partition_t;
 
-/* Fuses and partitions a verified graph into kernel descriptors. Reshape of a
- * contiguous value is free (aliased) and produces no kernel. */
-qiao_status_t qiao_ir_partition(const qiao_graph_t *g, qiao_partition_t **out_partition);
+/* What a backend lets fusion do. Every decision of the partition pass is here;
+ * qiao_fusion_policy_default() is the CPU backend's choice. */
+typedef struct qiao_fusion_policy {
+  /* Inline single-use elementwise producers of the root's shape into one
+   * elementwise kernel (false: one kernel per elementwise op). */
+  bool fuse_elementwise;
+  /* Bit (1u << kind) set: an anchor of that qiao_kd_kind_t may take an
+   * elementwise epilogue (become the primary op of an elementwise root's
+   * kernel). ELEMENTWISE and TOPK bits are ignored. */
+  uint32_t epilogue_anchors;
+  /* rms_norm/layer_norm recomputed as a prologue of the matmuls that use it as
+   * their (non-transposed) A operand. */
+  bool norm_prologue;
+  /* Budgets of one descriptor: 1 ≤ max_operands ≤ QIAO_KD_MAX_OPERANDS,
+   * 1 ≤ max_expr_nodes ≤ QIAO_EXPR_MAX_NODES. A fused kernel that would
+   * exceed them is built unfused; a concat with more inputs is split into
+   * several COPY kernels; any other op with more operands than max_operands
+   * is an error naming the op. */
+  int32_t max_operands;
+  int32_t max_expr_nodes;
+} qiao_fusion_policy_t;
+
+/* The default policy (the CPU backend's): fuse elementwise chains; every
+ * anchor kind (reduce, softmax, norm, matmul, attention, moe, gather, copy)
+ * takes an epilogue; norm prologues on; budgets at the hard maxima. Static. */
+const qiao_fusion_policy_t *qiao_fusion_policy_default(void);
+/* Checks a policy's budgets; the message names the field and its range. */
+qiao_status_t qiao_fusion_policy_check(const qiao_fusion_policy_t *policy);
+
+/* Fuses and partitions a verified graph into kernel descriptors under
+ * `policy` (NULL: the default; it is read during the call only). Reshape of
+ * a contiguous value is free (aliased) and produces no kernel. On success the
+ * caller owns *out_partition (qiao_ir_partition_destroy frees it and every
+ * descriptor's arrays at once). */
+qiao_status_t qiao_ir_partition(const qiao_graph_t *g, const qiao_fusion_policy_t *policy,
+                                qiao_partition_t **out_partition);
 void qiao_ir_partition_destroy(qiao_partition_t *p);
 /* A stable 64-bit hash of a descriptor (kinds, types, strides, attributes,
- * expressions), for compile caches. */
+ * expressions, copy offset), for compile caches. */
 uint64_t qiao_kernel_desc_hash(const qiao_kernel_desc_t *kd);
 /* Exact equality on the same fields the hash covers (cache hits are confirmed
  * with it, so a hash collision never reuses the wrong kernel). */
 bool qiao_kernel_desc_equal(const qiao_kernel_desc_t *a, const qiao_kernel_desc_t *b);
+/* Deep copy of kd (inputs, expression and ops included) in one malloc'ed
+ * block, independent of the partition it came from. The caller owns
+ * *out_kd and frees it with qiao_kernel_desc_destroy. */
+qiao_status_t qiao_kernel_desc_clone(const qiao_kernel_desc_t *kd, qiao_kernel_desc_t **out_kd);
+/* Frees a descriptor made by qiao_kernel_desc_clone (never one of a
+ * partition's). NULL is a no-op. */
+void qiao_kernel_desc_destroy(qiao_kernel_desc_t *kd);
+/* Bytes of the descriptor and its arrays (inputs, expression, ops). */
+size_t qiao_kernel_desc_footprint(const qiao_kernel_desc_t *kd);
 
 #ifdef __cplusplus
 }

@@ -103,7 +103,7 @@ static void run_graph(qiao_graph_t *g, uint64_t seed, const run_opts_t *opts) {
   CHECK_OK(qiao_interp_run(g, (const qiao_tensor_t *const *)inputs, NULL, NULL, NULL, 0, refs));
 
   qiao_partition_t *part = NULL;
-  CHECK_OK(qiao_ir_partition(g, &part));
+  CHECK_OK(qiao_ir_partition(g, NULL, &part));
   if (opts->expect_kernels)
     cr_expect_eq(part->n_kernels, opts->expect_kernels, "expected %d kernels, got %d",
                  opts->expect_kernels, part->n_kernels);
@@ -873,7 +873,16 @@ static void run_kd(const qiao_kernel_desc_t *kd, void *const *data, const size_t
 Test(copy, reshape_strided_view) {
   for (int with_epi = 0; with_epi < 2; ++with_epi) {
     qiao_kernel_desc_t kd;
+    qiao_kd_operand_t kd_inputs[2], kd_outputs[1];
+    qiao_expr_node_t kd_expr[3];
+    int64_t in1_out_strides[QIAO_MAX_RANK] = {0};
     memset(&kd, 0, sizeof kd);
+    memset(kd_inputs, 0, sizeof kd_inputs);
+    memset(kd_outputs, 0, sizeof kd_outputs);
+    memset(kd_expr, 0, sizeof kd_expr);
+    kd.inputs = kd_inputs;
+    kd.outputs = kd_outputs;
+    kd.expr = kd_expr;
     kd.kind = QIAO_KD_COPY;
     kd.op = QIAO_OP_RESHAPE;
     kd.primary_dtype = QIAO_F32;
@@ -903,6 +912,7 @@ Test(copy, reshape_strided_view) {
       kd.n_inputs = 2;
       kd.inputs[1].type = TY(QIAO_F32, 8);
       kd.inputs[1].strides[0] = 1;
+      kd.inputs[1].out_strides = in1_out_strides;
       kd.inputs[1].out_strides[0] = 0;
       kd.inputs[1].out_strides[1] = 1;
       kd.inputs[1].value = -1;

@@ -21,7 +21,7 @@ static qiao_partition_t *partition(qiao_graph_t **out_g) {
   qiao_status_t st = qiao_ir_parse(k_graph, strlen(k_graph), "cross.qir", out_g);
   cr_assert_null(st, "%s", qiao_status_message(st));
   qiao_partition_t *p;
-  cr_assert_null(qiao_ir_partition(*out_g, &p));
+  cr_assert_null(qiao_ir_partition(*out_g, NULL, &p));
   return p;
 }
 

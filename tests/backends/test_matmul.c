@@ -124,6 +124,12 @@ static void run_case(const mm_case_t *c) {
     fprintf(stderr, "case %s M=%ld N=%ld K=%ld tb=%d %s\n", c->cpu ? c->cpu : "host", (long)c->M,
             (long)c->N, (long)c->K, c->tb, qiao_dtype_name(c->at));
   qiao_kernel_desc_t *kd = calloc(1, sizeof(*kd));
+  qiao_kd_operand_t kd_inputs[QIAO_KD_MAX_OPERANDS] = {0}, kd_outputs[1] = {0};
+  qiao_expr_node_t kd_expr[QIAO_EXPR_MAX_NODES] = {0};
+  int64_t e_out_strides[QIAO_MAX_RANK] = {0};
+  kd->inputs = kd_inputs;
+  kd->outputs = kd_outputs;
+  kd->expr = kd_expr;
   kd->kind = QIAO_KD_MATMUL;
   kd->op = QIAO_OP_MATMUL;
   kd->attrs.transpose_a = c->ta;
@@ -174,6 +180,7 @@ static void run_case(const mm_case_t *c) {
   if (c->epi == EPI_BIAS || c->epi == EPI_BIAS_SILU || c->epi == EPI_RESID) {
     ein = kd->n_inputs++;
     qiao_kd_operand_t *E = &kd->inputs[ein];
+    E->out_strides = e_out_strides;
     E->type.dtype = pd;
     if (c->epi == EPI_RESID) {
       E->type.shape = O->type.shape;

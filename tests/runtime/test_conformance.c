@@ -3,6 +3,7 @@
  * adding a device adds a row to k_devices, not a copy of the tests. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "support/oracle.h"
@@ -307,6 +308,52 @@ ParameterizedTest(param_t *p, conformance, dtype_sweep) {
     for (int32_t o = 0; o < r.n_outputs; ++o)
       cr_expect(r.err[o] <= r.tol[o], "%s/%s on %s: output %d error %.3g > %.3g", op->name, dt,
                 k_devices[dev], o, r.err[o], r.tol[o]);
+  }
+  qiao_ir_graph_destroy(g);
+}
+
+/* ---- concat of more inputs than a kernel's operand budget: the partition
+ * splits it into several COPY kernels writing slices of the one result. 40
+ * inputs of [3, 5] along axis 0 and along the last axis, f32 and i32; a
+ * second kernel reads the result and a value computed before it stays live. */
+
+ParameterizedTestParameters(conformance, concat_many) {
+  static param_t params[4];
+  for (int i = 0; i < 4; ++i) params[i].case_index = i;
+  return cr_make_param_array(param_t, params, 4);
+}
+
+ParameterizedTest(param_t *p, conformance, concat_many) {
+  enum { N = 40 };
+  int axis = p->case_index / 2 ? 1 : 0;
+  const char *dt = p->case_index % 2 ? "i32" : "f32";
+  size_t cap = 16 * 1024, len = 0;
+  char *text = malloc(cap);
+  cr_assert_not_null(text);
+  len += (size_t)snprintf(text + len, cap - len, "graph @concat_many(");
+  for (int i = 0; i < N; ++i)
+    len += (size_t)snprintf(text + len, cap - len, "%s%%x%d: %s[3, 5]", i ? ", " : "", i, dt);
+  len += (size_t)snprintf(text + len, cap - len, ") -> (%s[%d, %d], %s[%d, %d], %s[3, 5]) {\n", dt,
+                          axis ? 3 : 3 * N, axis ? 5 * N : 5, dt, axis ? 3 : 3 * N,
+                          axis ? 5 * N : 5, dt);
+  len += (size_t)snprintf(text + len, cap - len, "  %%t = neg %%x0\n  %%y = concat ");
+  for (int i = 0; i < N; ++i)
+    len += (size_t)snprintf(text + len, cap - len, "%s%%x%d", i ? ", " : "", i);
+  len += (size_t)snprintf(text + len, cap - len,
+                          " {axis = %d}\n  %%w = add %%y, %%y\n  %%u = add %%t, %%x1\n"
+                          "  return %%y, %%w, %%u\n}\n",
+                          axis ? -1 : 0);
+  qiao_graph_t *g = NULL;
+  qiao_status_t st = qiao_ir_parse(text, len, "concat_many", &g);
+  free(text);
+  cr_assert(st == NULL, "%s", qiao_status_message(st));
+  for (size_t dev = 0; dev < N_DEVICES; ++dev) {
+    oracle_result_t r;
+    bool ok = oracle_run(g, k_devices[dev], 2000 + (uint64_t)p->case_index, &r);
+    cr_assert(ok, "concat_many/%s axis %d on %s: %s", dt, axis, k_devices[dev], r.message);
+    for (int32_t o = 0; o < r.n_outputs; ++o)
+      cr_expect(r.err[o] <= r.tol[o], "concat_many/%s axis %d on %s: output %d error %.3g > %.3g",
+                dt, axis, k_devices[dev], o, r.err[o], r.tol[o]);
   }
   qiao_ir_graph_destroy(g);
 }
