@@ -142,24 +142,10 @@ static qiao_status_t run_hal(const run_request_t *req, qiao_tensor_t **out_outpu
   return s;
 }
 
-/* The devices qiao-run knows: "ref", or a HAL URI scheme (with or without
- * ":options"). Adding a device class is one row. */
-static const struct {
-  const char *name;
-  device_run_fn run;
-} k_devices[] = {
-    {"ref", run_ref},
-    {"cpu", run_hal},
-};
-
+/* "ref" is the reference interpreter; every other name is a HAL device URI
+ * (the HAL's driver table knows them and names the known ones on a typo). */
 static device_run_fn device_lookup(const char *name) {
-  for (size_t i = 0; i < sizeof k_devices / sizeof k_devices[0]; ++i) {
-    size_t n = strlen(k_devices[i].name);
-    if (strncmp(k_devices[i].name, name, n) == 0 &&
-        (name[n] == 0 || (name[n] == ':' && k_devices[i].run != run_ref)))
-      return k_devices[i].run;
-  }
-  return NULL;
+  return strcmp(name, "ref") == 0 ? run_ref : run_hal;
 }
 
 static int exit_code_for(qiao_status_t s) {
@@ -346,14 +332,6 @@ static char *weights_for(const run_options_t *o, const char *file) {
   return p;
 }
 
-static void list_devices(char *buf, size_t cap) {
-  buf[0] = 0;
-  for (size_t i = 0; i < sizeof k_devices / sizeof k_devices[0]; ++i) {
-    size_t l = strlen(buf);
-    snprintf(buf + l, cap - l, "%s%s", i ? ", " : "", k_devices[i].name);
-  }
-}
-
 /* Runs one graph file (opt.file, weights opt.weights); returns its exit code. */
 static int run_one(run_options_t opt, device_run_fn run) {
   int rc;
@@ -512,12 +490,16 @@ int main(int argc, char **argv) {
     return rc < 0 ? 0 : rc;
   }
   device_run_fn run = device_lookup(opt.device);
-  if (!run) {
-    char avail[256];
-    list_devices(avail, sizeof avail);
-    fprintf(stderr, "qiao-run: unknown device '%s' (available: %s)\n", opt.device, avail);
-    free(opt.files);
-    return 1;
+  if (run == run_hal) { /* a bad URI fails once, before any graph is read */
+    qiao_hal_device_t *dev = NULL;
+    qiao_status_t s = qiao_hal_device_open(opt.device, &dev);
+    if (s) {
+      fprintf(stderr, "qiao-run: %s\n", qiao_status_message(s));
+      qiao_status_free(s);
+      free(opt.files);
+      return 1; /* a device that cannot be opened is the user's to fix */
+    }
+    qiao_hal_device_release(dev);
   }
   /* Each graph in turn; the exit code is the worst one. */
   int worst = 0;

@@ -163,8 +163,12 @@ Test(qiao_run, unknown_device) {
   static result_t r;
   run(RUN " " EX "mlp.qir --device cuda:0 --weights " EX "mlp.safetensors", &r);
   cr_expect_eq(r.rc, 1);
-  cr_expect_str_eq(r.err, "qiao-run: unknown device 'cuda:0' (available: ref, cpu)\n");
+  cr_expect_str_eq(r.err, "qiao-run: device URI 'cuda:0': driver 'cuda' is not available in this "
+                          "build (known: cpu, cpu:threads=N)\n");
   cr_expect_str_empty(r.out);
+  run(RUN " " EX "mlp.qir --device tpu", &r);
+  cr_expect_eq(r.rc, 1);
+  cr_expect_str_eq(r.err, "qiao-run: unknown device URI 'tpu' (known: cpu, cpu:threads=N)\n");
 }
 
 Test(qiao_run, missing_param_names_file_position_and_param, .init = mk_tmpdir, .fini = rm_tmpdir) {
