@@ -1,6 +1,7 @@
 /* Runtime: partition (kernel counts), memory plan, compile cache, the AOT
  * path (shared library built, dlopen'ed, dispatched), and bad inputs. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -405,5 +406,76 @@ Test(partition, concat_beyond_operand_limit_names_the_op) {
             "%s", qiao_status_message(st));
   qiao_status_free(st);
   cr_expect_null(p);
+  qiao_ir_graph_destroy(g);
+}
+
+/* ---------------------------------------------------------------- the oracle itself */
+
+static qiao_tensor_t *vec(qiao_dtype_t dt, const double *v, int64_t n) {
+  qiao_tensor_t *t;
+  qiao_type_t ty = {dt, {1, {n}}};
+  cr_assert_null(qiao_tensor_create(ty, &t));
+  for (int64_t i = 0; i < n; ++i) qiao_tensor_set_f64(t, i, v[i]);
+  return t;
+}
+
+Test(oracle, elementwise_check_catches_what_the_normalized_error_misses) {
+  char why[384];
+  const double r[4] = {1000.0, 1e-3, NAN, -INFINITY};
+  qiao_tensor_t *ref = vec(QIAO_F32, r, 4);
+  qiao_tensor_t *same = vec(QIAO_F32, r, 4);
+  cr_expect(oracle_check_elements(same, ref, false, why, sizeof why), "%s", why);
+
+  const double small[4] = {1000.0, 2e-3, NAN, -INFINITY}; /* normalized error 1e-6 */
+  qiao_tensor_t *x = vec(QIAO_F32, small, 4);
+  cr_expect_leq(oracle_error(x, ref), oracle_tolerance(QIAO_F32));
+  cr_expect(!oracle_check_elements(x, ref, false, why, sizeof why));
+  cr_expect(strstr(why, "element 1 [1]: got 0.00200000009, expected 0.00100000005"), "%s", why);
+  /* an accumulating output is held to the tensor's scale there (1e-6 * 1000) */
+  cr_expect(oracle_check_elements(x, ref, true, why, sizeof why), "%s", why);
+
+  const double nan_lost[4] = {1000.0, 1e-3, 0.0, -INFINITY};
+  qiao_tensor_t *y = vec(QIAO_F32, nan_lost, 4);
+  cr_expect(!oracle_check_elements(y, ref, true, why, sizeof why));
+  cr_expect(strstr(why, "element 2 [2]: got 0, expected nan"), "%s", why);
+
+  const double inf_sign[4] = {1000.0, 1e-3, NAN, INFINITY};
+  qiao_tensor_t *z = vec(QIAO_F32, inf_sign, 4);
+  cr_expect(!oracle_check_elements(z, ref, true, why, sizeof why));
+  cr_expect(strstr(why, "element 3 [3]: got inf, expected -inf"), "%s", why);
+
+  const double nan_extra[4] = {1000.0, NAN, NAN, -INFINITY};
+  qiao_tensor_t *w = vec(QIAO_F32, nan_extra, 4);
+  cr_expect(!oracle_check_elements(w, ref, true, why, sizeof why));
+  cr_expect(strstr(why, "element 1 [1]: got nan"), "%s", why);
+
+  const double ia[3] = {1, -5, 7}, ib[3] = {1, -5, 8};
+  qiao_tensor_t *i1 = vec(QIAO_I32, ia, 3), *i2 = vec(QIAO_I32, ib, 3);
+  cr_expect(!oracle_check_elements(i2, i1, false, why, sizeof why));
+  cr_expect(strstr(why, "element 2 [2]: got 8, expected 7"), "%s", why);
+
+  qiao_tensor_t *all[] = {ref, same, x, y, z, w, i1, i2};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) qiao_tensor_destroy(all[i]);
+}
+
+Test(oracle, edge_inputs_hold_every_class) {
+  /* A float input in edge mode carries NaN, +-inf, +-0 and subnormals (row 0 is an edge
+   * row); a full -inf row (row 4); and the run still matches the interpreter. */
+  qiao_graph_t *g = parse("graph @t(%x: f32[8, 64]) -> (f32[8, 64]) {\n  %y = neg %x\n  return %y\n}\n");
+  oracle_opts_t o = {.seed = 5, .edge_values = true};
+  oracle_result_t r;
+  cr_assert(oracle_run_opts(g, "cpu:threads=1", &o, &r), "%s", r.message);
+  ORACLE_EXPECT_OK(r, "%s", "neg of edge values");
+  qiao_ir_graph_destroy(g);
+}
+
+Test(oracle, accumulating_outputs_are_found) {
+  /* The accumulation analysis follows operands back to the inputs. */
+  qiao_graph_t *g = parse("graph @t(%x: f32[3, 4], %w: f32[4, 4]) -> (f32[3, 4], f32[3, 4], f32[3]) {\n"
+                          "  %e = exp %x\n  %m = relu (matmul %x, %w)\n  %s = reduce_max %x\n"
+                          "  return %e, %m, %s\n}\n");
+  cr_expect(!oracle_output_accumulates(g, 0));
+  cr_expect(oracle_output_accumulates(g, 1));
+  cr_expect(!oracle_output_accumulates(g, 2), "reduce_max selects exactly");
   qiao_ir_graph_destroy(g);
 }

@@ -16,29 +16,32 @@ double oracle_error(const qiao_tensor_t *x, const qiao_tensor_t *ref) {
 /* ---------------------------------------------------------------- elementwise check */
 
 oracle_elem_tol_t oracle_elem_tolerance(qiao_dtype_t dt, bool accumulating) {
-  /* rtol: a few rounding steps of the dtype (f32 compute rounds once per fused
-   * node; transcendental polynomials are ~2 ulp). atol: a few units of the dtype's
-   * smallest subnormal, so subnormal results are checked too. scale_atol (accumulating
-   * outputs only): the normalized tolerance / 10. See docs/design.md. */
+  /* rtol: about two ulps of the dtype (f32: ~80 ulps, for a few f32 roundings and
+   * ~2-ulp polynomials). atol: four of the dtype's smallest subnormals, so subnormal
+   * results are held to a few of their own ulps. scale_atol * S: S = the largest finite
+   * |ref|, capped at 1 for pointwise outputs (an absolute error of c * eps near 0, from
+   * cancellation in 1 + erf(x) or 1 + tanh(x) in the target's compute dtype, is healthy;
+   * tensors of tiny values are still held to their own scale), uncapped for accumulating
+   * outputs (a long f32 dot product that cancels to ~0). See docs/design.md. */
   oracle_elem_tol_t t = {0, 0, 0};
   switch (dt) {
   case QIAO_F32:
     t.rtol = 1e-5, t.atol = 4 * 1.401298464324817e-45, t.scale_atol = 1e-6;
     break;
   case QIAO_F16:
-    t.rtol = 2e-3, t.atol = 4 * 5.960464477539063e-08, t.scale_atol = 2e-3;
+    t.rtol = 2e-3, t.atol = 4 * 5.960464477539063e-08, t.scale_atol = 1e-3;
     break;
   case QIAO_BF16:
-    t.rtol = 1.6e-2, t.atol = 4 * 9.183549615799121e-41, t.scale_atol = 4e-3;
+    t.rtol = 1.6e-2, t.atol = 4 * 9.183549615799121e-41, t.scale_atol = 8e-3;
     break;
   case QIAO_F8E4M3:
   case QIAO_F8E5M2:
-    t.rtol = 0.15, t.atol = 4 * 1.52587890625e-05, t.scale_atol = 0.05;
+    t.rtol = 0.25, t.atol = 4 * 1.52587890625e-05, t.scale_atol = 0.1;
     break;
   default:
     break; /* integers and bool: exact */
   }
-  if (!accumulating) t.scale_atol = 0;
+  (void)accumulating;
   return t;
 }
 
@@ -67,7 +70,7 @@ bool oracle_check_elements(const qiao_tensor_t *x, const qiao_tensor_t *ref, boo
       double r = qiao_tensor_get_f64(ref, i);
       if (isfinite(r) && fabs(r) > scale) scale = fabs(r);
     }
-  double atol = t.atol + t.scale_atol * scale;
+  double atol = t.atol + t.scale_atol * (accumulating || scale < 1 ? scale : 1.0);
   size_t es = qiao_dtype_size(dt);
   for (int64_t i = 0; i < n; ++i) {
     double r = qiao_tensor_get_f64(ref, i), v = qiao_tensor_get_f64(x, i);
@@ -178,7 +181,9 @@ static int32_t edge_list(qiao_dtype_t dt, double *v) {
   return n;
 }
 
-static void fill_edge(qiao_tensor_t *t, uint64_t *rng) {
+/* Input `which` starts the row cycle 3 rows later than input which-1, so the -inf
+ * row of an attention mask does not meet the -inf row of q. */
+static void fill_edge(qiao_tensor_t *t, int32_t which, uint64_t *rng) {
   static const int row_kind[8] = {1, 0, 2, 0, 3, 0, 1, 0}; /* 0 normal 1 edge 2 large 3 -inf */
   double ev[40];
   int32_t ne = edge_list(t->type.dtype, ev);
@@ -186,7 +191,7 @@ static void fill_edge(qiao_tensor_t *t, uint64_t *rng) {
   int64_t last = t->type.shape.rank ? t->type.shape.dims[t->type.shape.rank - 1] : 1;
   if (last <= 0) last = 1;
   for (int64_t i = 0; i < n; ++i) {
-    int kind = row_kind[(i / last) % 8];
+    int kind = row_kind[(i / last + 3 * which) % 8];
     double v = 2 * uniform(rng) - 1;
     if (kind == 1 && (xorshift(rng) & 1))
       v = ev[xorshift(rng) % (uint64_t)ne];
@@ -287,7 +292,7 @@ bool oracle_run_programs(const qiao_graph_t *g, qiao_program_t *prog, qiao_progr
           qiao_tensor_set_f64(inputs[i], e, (double)(xorshift(&rng) % (uint64_t)ihi));
       }
     } else if (opts && opts->edge_values && qiao_dtype_is_float(v->type.dtype)) {
-      fill_edge(inputs[i], &rng);
+      fill_edge(inputs[i], i, &rng);
     } else {
       qiao_tensor_fill_random(inputs[i], &rng, -1.0, 1.0);
     }

@@ -25,10 +25,11 @@ double oracle_tolerance(qiao_dtype_t dt);
  * ref is finite counts as infinite error. Integers: max |x - ref|. */
 double oracle_error(const qiao_tensor_t *x, const qiao_tensor_t *ref);
 
-/* The elementwise bound |x - ref| <= atol + rtol*|ref| by dtype. `accumulating` outputs
- * (they depend on a matmul, reduction, softmax, norm, attention, moe or rope) add
- * scale_atol * S to atol, S = the largest finite |ref| of the tensor: an element that
- * cancels to ~0 after a long f32 sum cannot be held to a relative bound. */
+/* The elementwise bound by dtype: |x - ref| <= atol + scale_atol * S + rtol*|ref|, where
+ * S = the largest finite |ref| of the tensor, capped at 1 unless the output is
+ * `accumulating` (it depends on a matmul, reduce_sum/mean, softmax, norm, rope,
+ * attention or moe): an element that cancels to ~0 after a long f32 sum cannot be held
+ * to a relative bound. */
 typedef struct oracle_elem_tol {
   double rtol, atol, scale_atol;
 } oracle_elem_tol_t;
@@ -47,7 +48,7 @@ typedef struct oracle_opts {
   const char *weights_path; /* NULL: every param random */
   /* Float graph inputs get a deterministic mix of edge values: rows (of the last
    * dim) cycle through {edge, normal, large, normal, all -inf, normal, edge,
-   * normal}; an edge row holds NaN, +-inf, +-0, subnormals, +-1e30, +-3e38 (the
+   * normal}, input i starting at row 3*i of the cycle; an edge row holds NaN, +-inf, +-0, subnormals, +-1e30, +-3e38 (the
    * dtype's largest finite and smallest subnormal for f16/bf16), values near exp's
    * overflow/underflow thresholds, and random values; a large row is random * 1000. */
   bool edge_values;
