@@ -25,21 +25,12 @@ oracle_elem_tol_t oracle_elem_tolerance(qiao_dtype_t dt, bool accumulating) {
    * outputs (a long f32 dot product that cancels to ~0). See docs/design.md. */
   oracle_elem_tol_t t = {0, 0, 0};
   switch (dt) {
-  case QIAO_F32:
-    t.rtol = 1e-5, t.atol = 4 * 1.401298464324817e-45, t.scale_atol = 1e-6;
-    break;
-  case QIAO_F16:
-    t.rtol = 2e-3, t.atol = 4 * 5.960464477539063e-08, t.scale_atol = 1e-3;
-    break;
-  case QIAO_BF16:
-    t.rtol = 1.6e-2, t.atol = 4 * 9.183549615799121e-41, t.scale_atol = 8e-3;
-    break;
+  case QIAO_F32: t.rtol = 1e-5, t.atol = 4 * 1.401298464324817e-45, t.scale_atol = 1e-6; break;
+  case QIAO_F16: t.rtol = 2e-3, t.atol = 4 * 5.960464477539063e-08, t.scale_atol = 1e-3; break;
+  case QIAO_BF16: t.rtol = 1.6e-2, t.atol = 4 * 9.183549615799121e-41, t.scale_atol = 8e-3; break;
   case QIAO_F8E4M3:
-  case QIAO_F8E5M2:
-    t.rtol = 0.25, t.atol = 4 * 1.52587890625e-05, t.scale_atol = 0.1;
-    break;
-  default:
-    break; /* integers and bool: exact */
+  case QIAO_F8E5M2: t.rtol = 0.25, t.atol = 4 * 1.52587890625e-05, t.scale_atol = 0.1; break;
+  default: break; /* integers and bool: exact */
   }
   (void)accumulating;
   return t;
@@ -119,10 +110,8 @@ static bool accumulating_kind(qiao_op_kind_t k) {
   case QIAO_OP_LAYER_NORM:
   case QIAO_OP_ROPE:
   case QIAO_OP_ATTENTION:
-  case QIAO_OP_MOE:
-    return true;
-  default:
-    return false; /* elementwise, casts, data movement, reduce_max and topk select exactly */
+  case QIAO_OP_MOE: return true;
+  default: return false; /* elementwise, casts, data movement, reduce_max and topk select exactly */
   }
 }
 
@@ -162,20 +151,23 @@ static int32_t edge_list(qiao_dtype_t dt, double *v) {
   v[n++] = 1.0, v[n++] = -1.0;
   switch (dt) {
   case QIAO_F16:
-    v[n++] = 5.960464477539063e-08, v[n++] = -1e-5, v[n++] = 6.103515625e-05; /* subnormal, min normal */
+    v[n++] = 5.960464477539063e-08, v[n++] = -1e-5,
+    v[n++] = 6.103515625e-05; /* subnormal, min normal */
     v[n++] = 65504.0, v[n++] = -65504.0, v[n++] = 60000.0, v[n++] = -3e4;
     v[n++] = 11.0, v[n++] = 11.08, v[n++] = -17.0, v[n++] = -9.5, v[n++] = 20.0, v[n++] = -20.0;
     break;
   case QIAO_BF16:
-    v[n++] = 1e-40, v[n++] = -1e-40, v[n++] = 9.183549615799121e-41, v[n++] = 1.1754943508222875e-38;
+    v[n++] = 1e-40, v[n++] = -1e-40, v[n++] = 9.183549615799121e-41,
+    v[n++] = 1.1754943508222875e-38;
     v[n++] = 1e30, v[n++] = -1e30, v[n++] = 3.3895313892515355e38, v[n++] = -3.3895313892515355e38;
     v[n++] = 88.5, v[n++] = -87.5, v[n++] = -100.0, v[n++] = -104.0, v[n++] = 20.0, v[n++] = -20.0;
     break;
   default: /* f32, f8: stored values saturate or overflow by the dtype's own rule */
-    v[n++] = 1e-40, v[n++] = -1e-40, v[n++] = 1.401298464324817e-45, v[n++] = 1.1754943508222875e-38;
+    v[n++] = 1e-40, v[n++] = -1e-40, v[n++] = 1.401298464324817e-45,
+    v[n++] = 1.1754943508222875e-38;
     v[n++] = 1e30, v[n++] = -1e30, v[n++] = 3e38, v[n++] = -3e38, v[n++] = FLT_MAX;
-    v[n++] = 88.5, v[n++] = 88.72, v[n++] = -87.3, v[n++] = -88.0, v[n++] = -100.0,
-    v[n++] = -103.5, v[n++] = -104.0, v[n++] = 20.0, v[n++] = -20.0, v[n++] = 9.5;
+    v[n++] = 88.5, v[n++] = 88.72, v[n++] = -87.3, v[n++] = -88.0, v[n++] = -100.0, v[n++] = -103.5,
+    v[n++] = -104.0, v[n++] = 20.0, v[n++] = -20.0, v[n++] = 9.5;
     break;
   }
   return n;
@@ -349,8 +341,10 @@ done:
     qiao_tensor_destroy(outs_b[o]);
     qiao_tensor_destroy(refs[o]);
   }
-  for (int32_t i = 0; i < g->n_inputs; ++i) qiao_tensor_destroy(inputs[i]);
-  for (int32_t i = 0; i < np; ++i) qiao_tensor_destroy(params[i]);
+  for (int32_t i = 0; i < g->n_inputs; ++i)
+    qiao_tensor_destroy(inputs[i]);
+  for (int32_t i = 0; i < np; ++i)
+    qiao_tensor_destroy(params[i]);
   free(inputs);
   free(params);
   free(pnames);

@@ -48,9 +48,10 @@ typedef struct oracle_opts {
   const char *weights_path; /* NULL: every param random */
   /* Float graph inputs get a deterministic mix of edge values: rows (of the last
    * dim) cycle through {edge, normal, large, normal, all -inf, normal, edge,
-   * normal}, input i starting at row 3*i of the cycle; an edge row holds NaN, +-inf, +-0, subnormals, +-1e30, +-3e38 (the
-   * dtype's largest finite and smallest subnormal for f16/bf16), values near exp's
-   * overflow/underflow thresholds, and random values; a large row is random * 1000. */
+   * normal}, input i starting at row 3*i of the cycle; an edge row holds NaN, +-inf, +-0,
+   * subnormals, +-1e30, +-3e38 (the dtype's largest finite and smallest subnormal for f16/bf16),
+   * values near exp's overflow/underflow thresholds, and random values; a large row is random *
+   * 1000. */
   bool edge_values;
   bool no_poison_rerun; /* skip the second (0x5A-poisoned, cached) run */
 } oracle_opts_t;
@@ -59,8 +60,8 @@ typedef struct oracle_result {
   int32_t n_outputs;
   double err[8];
   double tol[8];
-  bool ok[8];         /* every check of output o passed */
-  char why[8][384];   /* the first failed check of output o */
+  bool ok[8];       /* every check of output o passed */
+  char why[8][384]; /* the first failed check of output o */
   int32_t n_kernels;
   char message[512]; /* set when something failed before comparing */
 } oracle_result_t;
@@ -74,8 +75,8 @@ bool oracle_run_opts(const qiao_graph_t *g, const char *uri, const oracle_opts_t
                      oracle_result_t *res);
 bool oracle_run(const qiao_graph_t *g, const char *uri, uint64_t seed, oracle_result_t *res);
 /* Same with weights from a safetensors file (params not in the file: random). */
-bool oracle_run_weights(const qiao_graph_t *g, const char *uri, const char *weights_path, uint64_t seed,
-                        oracle_result_t *res);
+bool oracle_run_weights(const qiao_graph_t *g, const char *uri, const char *weights_path,
+                        uint64_t seed, oracle_result_t *res);
 /* Runs already compiled programs of g (compiled for one device): `prog` is compared
  * with the interpreter; `prog_b` (may be NULL) runs on the same inputs and must give
  * bit-identical outputs. Binds random params to both (same values). */
