@@ -382,8 +382,8 @@ static const edge_op_t k_edge[] = {
      "%o = attention %q, %k, %v\nreturn %o", 4},
     {"attention_causal", "(%%q: %s[1, 2, 5, 8], %%k: %s[1, 2, 8, 8], %%v: %s[1, 2, 8, 8]) -> (%s[1, 2, 5, 8])",
      "%o = attention %q, %k, %v {causal = true}\nreturn %o", 4},
-    /* mask (input 3) rows: 1 large (+-1000: large logits), 3 all -inf (a fully masked
-     * row, where q's row is ordinary), 5 and 7 edge values */
+    /* mask (input 3) rows: 1 finite edge values, 3 all -inf (a fully masked row, where
+     * q's row is ordinary), 5 large (+-1000: large logits), 7 NaN/inf */
     {"attention_mask", "(%%q: %s[1, 2, 8, 8], %%k: %s[1, 2, 6, 8], %%v: %s[1, 2, 6, 8], %%m: %s[8, 6]) -> (%s[1, 2, 8, 8])",
      "%o = attention %q, %k, %v, %m\nreturn %o", 5},
     {"attention_decode", "(%%q: %s[1, 2, 1, 8], %%k: %s[1, 2, 9, 8], %%v: %s[1, 2, 9, 8]) -> (%s[1, 2, 1, 8])",

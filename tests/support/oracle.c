@@ -176,21 +176,39 @@ static int32_t edge_list(qiao_dtype_t dt, double *v) {
 /* Input `which` starts the row cycle 3 rows later than input which-1, so the -inf
  * row of an attention mask does not meet the -inf row of q. */
 static void fill_edge(qiao_tensor_t *t, int32_t which, uint64_t *rng) {
-  static const int row_kind[8] = {1, 0, 2, 0, 3, 0, 1, 0}; /* 0 normal 1 edge 2 large 3 -inf */
+  /* 0 normal, 1 edge with NaN/inf, 2 large, 3 all -inf, 4 finite edge values */
+  static const int row_kind[8] = {1, 0, 4, 0, 3, 0, 2, 0};
   double ev[40];
   int32_t ne = edge_list(t->type.dtype, ev);
   int64_t n = qiao_shape_numel(&t->type.shape);
   int64_t last = t->type.shape.rank ? t->type.shape.dims[t->type.shape.rank - 1] : 1;
   if (last <= 0) last = 1;
+  int64_t start = 0, lane = 0;
   for (int64_t i = 0; i < n; ++i) {
+    int64_t j = i % last;
     int kind = row_kind[(i / last + 3 * which) % 8];
+    if (j == 0) { /* per row: where the cyclic run of edge values starts, where NaN sits */
+      start = (int64_t)(xorshift(rng) % (uint64_t)ne);
+      lane = (int64_t)(xorshift(rng) % (uint64_t)last);
+    }
     double v = 2 * uniform(rng) - 1;
-    if (kind == 1 && (xorshift(rng) & 1))
-      v = ev[xorshift(rng) % (uint64_t)ne];
-    else if (kind == 2)
+    if (kind == 1) {
+      /* three of four elements are edge values, in a cyclic run from `start`; NaN, +inf
+       * and -inf sit at lanes `lane`, +1, +2 of every such row, so each is always there */
+      int64_t d = (j - lane + last) % last;
+      if (d < 3)
+        v = ev[d]; /* ev[0..2] = NaN, +inf, -inf */
+      else if (j % 4 != 3)
+        v = ev[(start + j) % ne];
+    } else if (kind == 4) {
+      /* the finite edge values only: what huge, tiny and signed-zero inputs do to
+       * reductions, norms and softmax without a NaN that hides it */
+      if (j % 4 != 3) v = ev[3 + (start + j) % (ne - 3)];
+    } else if (kind == 2) {
       v *= 1000.0;
-    else if (kind == 3)
+    } else if (kind == 3) {
       v = -INFINITY;
+    }
     qiao_tensor_set_f64(t, i, v);
   }
 }

@@ -47,11 +47,13 @@ typedef struct oracle_opts {
   uint64_t seed;            /* 0 is taken as 1 */
   const char *weights_path; /* NULL: every param random */
   /* Float graph inputs get a deterministic mix of edge values: rows (of the last
-   * dim) cycle through {edge, normal, large, normal, all -inf, normal, edge,
-   * normal}, input i starting at row 3*i of the cycle; an edge row holds NaN, +-inf, +-0,
-   * subnormals, +-1e30, +-3e38 (the dtype's largest finite and smallest subnormal for f16/bf16),
-   * values near exp's overflow/underflow thresholds, and random values; a large row is random *
-   * 1000. */
+   * dim) cycle through {edge, normal, finite edge, normal, all -inf, normal, large,
+   * normal}, input i starting at row 3*i of the cycle. An edge row always holds NaN,
+   * +inf and -inf (at a seeded lane), and in three of four other elements a cyclic run of
+   * +-0, +-1, subnormals, +-1e30, +-3e38, FLT_MAX (f16/bf16: their own range ends and
+   * smallest subnormal) and values near exp's overflow/underflow thresholds; the rest are
+   * random. A finite edge row is the same without NaN and inf. A large row is random *
+   * 1000 (large logits). */
   bool edge_values;
   bool no_poison_rerun; /* skip the second (0x5A-poisoned, cached) run */
 } oracle_opts_t;
