@@ -230,7 +230,8 @@ Test(event, elapsed) {
   usleep(2000);
   cr_assert_null(qiao_hal_event_record(d, &b));
   double ms = qiao_hal_event_elapsed_ms(&a, &b);
-  cr_expect(ms >= 1.9 && ms < 1000, "elapsed %f ms", ms);
+  /* usleep guarantees at least 2 ms pass; no upper bound (a loaded machine may be slow) */
+  cr_expect(ms >= 1.9, "elapsed %f ms", ms);
   cr_expect(qiao_hal_event_elapsed_ms(&b, &a) < 0);
   cr_expect_eq(a.kind, QIAO_HAL_TIME_MEASURED);
   cr_expect_eq(b.kind, QIAO_HAL_TIME_MEASURED);

@@ -189,7 +189,7 @@ Test(host_profile, measured_then_cached, .init = make_cache, .fini = remove_cach
               in->peak_flops_f32 / 1e9, de->peak_flops_f32_1thread / 1e9,
               in->peak_flops_bf16 / 1e9, in->peak_ops_i8 / 1e9, in->mem_bandwidth / 1e9,
               de->arch, first_ms);
-  cr_expect(first_ms < 10000, "measurement took %.0f ms", first_ms);
+  /* no bound on first_ms: a wall-clock assert fails on a loaded machine, not on a bug */
 
   /* The cache file exists under $XDG_CACHE_HOME/qiao and is a valid profile. */
   char path[1024];
@@ -202,13 +202,13 @@ Test(host_profile, measured_then_cached, .init = make_cache, .fini = remove_cach
   double bw = in->mem_bandwidth;
   qiao_hal_profile_destroy(p);
 
-  /* Second call reads the cache: fast and the same numbers. */
+  /* Second call reads the cache: the same numbers (that it reads the file, not
+   * measures again, is shown below with an edited cache, not with a timing). */
   st = qiao_hal_profile_host(&p);
   qiao_hal_event_record(d, &t2);
   cr_assert_null(st, "%s", qiao_status_message(st));
   cr_expect_float_eq(qiao_hal_profile_info(p)->mem_bandwidth, bw, 1e-3 * bw);
-  cr_expect(qiao_hal_event_elapsed_ms(&t1, &t2) < 50, "cached call took %.1f ms",
-            qiao_hal_event_elapsed_ms(&t1, &t2));
+  cr_log_info("cached call took %.1f ms", qiao_hal_event_elapsed_ms(&t1, &t2));
   qiao_hal_profile_destroy(p);
 
   /* An edited cache is believed (proof that it is read)... */
