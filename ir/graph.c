@@ -169,6 +169,13 @@ qiao_status_t qiao_ir_graph_add_input(qiao_graph_t *g, const char *name, qiao_ty
   for (int i = 0; i < type.shape.rank; ++i)
     if (type.shape.dims[i] < 0)
       return qiao_status_make(QIAO_INVALID_ARGUMENT, "input %%%s has a negative dimension", name);
+  int64_t bytes;
+  if (!qiao_type_nbytes(&type, &bytes)) {
+    char b[128];
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "input %%%s: %s has more elements or bytes than fit in 64 bits", name,
+                            qiao_type_str(&type, b, sizeof b));
+  }
   int32_t id = push_value(g);
   qiao_value_t *v = &g->values[id];
   v->name = qiao_ir_graph_strdup(g, name, (size_t)-1);
@@ -243,6 +250,16 @@ qiao_status_t qiao_ir_graph_add_op(qiao_graph_t *g, qiao_op_kind_t kind, const i
     st = qiao_ir_infer_op(kind, types, n_operands, &a, inferred);
   }
   if (types != in_types) free(types);
+  if (st && result_names && result_names[0]) {
+    /* name the value, as the verifier does: "op %y = matmul: ..." */
+    const char *m = qiao_status_message(st);
+    size_t nl = strlen(s->name);
+    if (!strncmp(m, s->name, nl) && m[nl] == ':' && m[nl + 1] == ' ') m += nl + 2;
+    qiao_status_t e =
+        qiao_status_make(qiao_status_code(st), "op %%%s = %s: %s", result_names[0], s->name, m);
+    qiao_status_free(st);
+    return e;
+  }
   if (st) return st;
   if (result_types && kind != QIAO_OP_PARAM && kind != QIAO_OP_CONST) {
     for (int i = 0; i < s->n_results; ++i) {

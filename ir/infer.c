@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "checked.h"
 #include "qiao/ir.h"
 
 #define BAD(...) qiao_status_make(QIAO_INVALID_ARGUMENT, __VA_ARGS__)
@@ -34,10 +35,15 @@ static qiao_status_t check_type(const char *op, const char *what, const qiao_typ
   /* Zero dims count as 1 here: a [0, 2^40, 2^40, 2^40] tensor holds no
    * element, but its row-major strides (computed everywhere downstream)
    * would still overflow. */
-  int64_t numel = 1;
+  int64_t numel = 1, bytes;
   for (int i = 0; i < t->shape.rank; ++i)
-    if (t->shape.dims[i] != 0 && __builtin_mul_overflow(numel, t->shape.dims[i], &numel))
+    if (t->shape.dims[i] != 0 && !qiao_ck_mul(numel, t->shape.dims[i], &numel))
       return BAD("%s: %s has more elements than fit in 64 bits", op, what);
+  if (!qiao_type_nbytes(t, &bytes)) {
+    char b[128];
+    return BAD("%s: %s %s is %lld elements of %zu bytes: its byte size overflows 64 bits", op, what,
+               qiao_type_str(t, b, sizeof b), (long long)numel, qiao_dtype_size(t->dtype));
+  }
   return NULL;
 }
 

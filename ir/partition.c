@@ -449,11 +449,14 @@ static bool kd_list_push(kd_list_t *l, const qiao_kernel_desc_t *kd, const int32
     }
     l->n_os += QIAO_MAX_RANK;
   }
-  memcpy(l->inputs + l->n_inputs, kd->inputs, sizeof(*kd->inputs) * (size_t)kd->n_inputs);
-  memcpy(l->inputs + l->n_inputs + kd->n_inputs, kd->outputs,
-         sizeof(*kd->outputs) * (size_t)kd->n_outputs);
-  memcpy(l->expr + l->n_expr, kd->expr, sizeof(*kd->expr) * (size_t)kd->n_expr);
-  memcpy(l->ops + l->n_ops, ops, sizeof(*ops) * (size_t)n_ops);
+  /* (an empty vector may still be NULL: copy only what there is) */
+  if (kd->n_inputs)
+    memcpy(l->inputs + l->n_inputs, kd->inputs, sizeof(*kd->inputs) * (size_t)kd->n_inputs);
+  if (kd->n_outputs)
+    memcpy(l->inputs + l->n_inputs + kd->n_inputs, kd->outputs,
+           sizeof(*kd->outputs) * (size_t)kd->n_outputs);
+  if (kd->n_expr) memcpy(l->expr + l->n_expr, kd->expr, sizeof(*kd->expr) * (size_t)kd->n_expr);
+  if (n_ops) memcpy(l->ops + l->n_ops, ops, sizeof(*ops) * (size_t)n_ops);
   l->n_inputs += n_operands;
   l->n_expr += kd->n_expr;
   l->n_ops += n_ops;

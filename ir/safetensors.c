@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "checked.h"
 #include "qiao/ir.h"
 
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
@@ -112,23 +113,19 @@ static qiao_status_t st_parse_entry(const char *path, const char *key, json_t *v
                   QIAO_MAX_RANK);
   }
   e->type.shape.rank = (int32_t)rank;
-  uint64_t numel = 1;
-  bool overflow = false;
   for (size_t i = 0; i < rank; ++i) {
     json_t *d = json_array_get(js, i);
     if (!json_is_integer(d) || json_integer_value(d) < 0) {
       return ST_ERR("%s: tensor '%s': shape[%zu] is not a non-negative integer", path, key, i);
     }
     e->type.shape.dims[i] = (int64_t)json_integer_value(d);
-    if (__builtin_mul_overflow(numel, (uint64_t)e->type.shape.dims[i], &numel))
-      overflow = true;
   }
-  uint64_t nbytes = 0;
-  if (overflow ||
-      __builtin_mul_overflow(numel, (uint64_t)qiao_dtype_size(e->type.dtype), &nbytes) ||
-      numel > (uint64_t)INT64_MAX) {
+  /* element count and bytes must fit int64 (zero dims counted as 1: the
+   * strides of an empty tensor must fit too) */
+  int64_t nbytes_i = 0;
+  if (!qiao_type_nbytes(&e->type, &nbytes_i))
     return ST_ERR("%s: tensor '%s': shape is too large", path, key);
-  }
+  uint64_t nbytes = (uint64_t)nbytes_i;
 
   json_t *jo = json_object_get(val, "data_offsets");
   if (!jo)
@@ -407,7 +404,15 @@ static qiao_status_t st_build_header(const char *path, const char *const *names,
     for (int32_t d = 0; d < t->type.shape.rank; ++d) {
       json_array_append_new(shape, json_integer(t->type.shape.dims[d]));
     }
-    uint64_t nb = (uint64_t)qiao_shape_numel(&t->type.shape) * qiao_dtype_size(t->type.dtype);
+    int64_t nbytes;
+    if (!qiao_type_nbytes(&t->type, &nbytes) || !qiao_ck_add((int64_t)off, nbytes, &(int64_t){0})) {
+      char tb[128];
+      s = qiao_status_make(QIAO_INVALID_ARGUMENT,
+                           "%s: tensor '%s' %s: its byte size overflows 64 bits", path, names[i],
+                           qiao_type_str(&t->type, tb, sizeof tb));
+      break;
+    }
+    uint64_t nb = (uint64_t)nbytes;
     json_t *entry = json_pack("{s:s, s:o, s:[I, I]}", "dtype", dn, "shape", shape, "data_offsets",
                               (json_int_t)off, (json_int_t)(off + nb));
     if (!entry || json_object_set_new(root, names[i], entry) != 0) {
@@ -470,8 +475,9 @@ qiao_status_t qiao_safetensors_write(const char *path, const char *const *names,
     lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
   bool ok = fwrite(lenbuf, 1, 8, f) == 8 && fwrite(hdr, 1, hlen, f) == hlen;
   for (int32_t i = 0; i < n && ok; ++i) {
-    size_t nb =
-        (size_t)qiao_shape_numel(&tensors[i]->type.shape) * qiao_dtype_size(tensors[i]->type.dtype);
+    int64_t nbytes = 0; /* checked while building the header */
+    qiao_type_nbytes(&tensors[i]->type, &nbytes);
+    size_t nb = (size_t)nbytes;
     ok = nb == 0 || fwrite(tensors[i]->data, 1, nb, f) == nb;
   }
   int err = ok ? 0 : errno;

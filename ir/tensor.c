@@ -17,8 +17,14 @@ qiao_status_t qiao_tensor_create(qiao_type_t type, qiao_tensor_t **out_tensor) {
     if (type.shape.dims[i] < 0)
       return qiao_status_make(QIAO_INVALID_ARGUMENT, "tensor: negative dim %lld",
                               (long long)type.shape.dims[i]);
-  int64_t n = qiao_shape_numel(&type.shape);
-  size_t bytes = (size_t)n * qiao_dtype_size(type.dtype);
+  int64_t nbytes;
+  if (!qiao_type_nbytes(&type, &nbytes)) {
+    char buf[128];
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "tensor: %s has more elements or bytes than fit in 64 bits",
+                            qiao_type_str(&type, buf, sizeof buf));
+  }
+  size_t bytes = (size_t)nbytes;
   qiao_tensor_t *t = calloc(1, sizeof(*t));
   if (!t)
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "tensor: out of memory");

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "checked.h"
 #include "qiao/ir.h"
 
 static const struct {
@@ -40,6 +41,24 @@ int64_t qiao_shape_numel(const qiao_shape_t *s) {
   int64_t n = 1;
   for (int i = 0; i < s->rank; ++i) n *= s->dims[i];
   return n;
+}
+
+bool qiao_type_nbytes(const qiao_type_t *t, int64_t *out_bytes) {
+  if ((int)t->dtype < 0 || t->dtype >= QIAO_DTYPE_COUNT) return false;
+  if (t->shape.rank < 0 || t->shape.rank > QIAO_MAX_RANK) return false;
+  int64_t n = 1, any_zero = 0;
+  for (int i = 0; i < t->shape.rank; ++i) {
+    int64_t d = t->shape.dims[i];
+    if (d < 0) return false;
+    if (d == 0)
+      any_zero = 1;
+    else if (!qiao_ck_mul(n, d, &n))
+      return false;
+  }
+  int64_t bytes;
+  if (!qiao_ck_mul(n, (int64_t)qiao_dtype_size(t->dtype), &bytes)) return false;
+  *out_bytes = any_zero ? 0 : bytes;
+  return true;
 }
 
 bool qiao_shape_equal(const qiao_shape_t *a, const qiao_shape_t *b) {

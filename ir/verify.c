@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "qiao/ir.h"
 
 #define BAD(...) qiao_status_make(QIAO_INVALID_ARGUMENT, __VA_ARGS__)
@@ -60,12 +61,8 @@ static qiao_status_t op_error(const qiao_graph_t *g, int32_t op_id, const char *
 static bool type_valid(const qiao_type_t *t) {
   if ((int)t->dtype < 0 || t->dtype >= QIAO_DTYPE_COUNT) return false;
   if (t->shape.rank < 0 || t->shape.rank > QIAO_MAX_RANK) return false;
-  int64_t numel = 1; /* zero dims counted as 1, as shape inference does */
-  for (int i = 0; i < t->shape.rank; ++i) {
-    if (t->shape.dims[i] < 0) return false;
-    if (t->shape.dims[i] && __builtin_mul_overflow(numel, t->shape.dims[i], &numel)) return false;
-  }
-  return true;
+  int64_t bytes; /* zero dims counted as 1, as shape inference does; bytes fit too */
+  return qiao_type_nbytes(t, &bytes);
 }
 
 /* Attribute values within what their schema kind allows. */
@@ -237,8 +234,18 @@ static qiao_status_t check_inputs(const qiao_graph_t *g, bool *defined) {
     if (!v->name) return BAD("input %d has no name", (int)i);
     if (!type_valid(&v->type)) {
       char b[128];
-      return BAD("input %%%s has an invalid type %s", v->name,
-                 qiao_type_str(&v->type, b, sizeof b));
+      qiao_type_str(&v->type, b, sizeof b);
+      int64_t numel = 1;
+      bool numel_ok = (int)v->type.dtype >= 0 && v->type.dtype < QIAO_DTYPE_COUNT &&
+                      v->type.shape.rank >= 0 && v->type.shape.rank <= QIAO_MAX_RANK;
+      for (int d = 0; numel_ok && d < v->type.shape.rank; ++d)
+        numel_ok =
+            v->type.shape.dims[d] >= 0 &&
+            (v->type.shape.dims[d] == 0 || qiao_ck_mul(numel, v->type.shape.dims[d], &numel));
+      if (numel_ok)
+        return BAD("input %%%s: %s is %lld elements of %zu bytes: its byte size overflows 64 bits",
+                   v->name, b, (long long)numel, qiao_dtype_size(v->type.dtype));
+      return BAD("input %%%s has an invalid type %s", v->name, b);
     }
     if (defined[id]) return BAD("input %%%s is listed twice", v->name);
     defined[id] = true;

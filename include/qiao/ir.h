@@ -66,6 +66,12 @@ bool qiao_dtype_is_float(qiao_dtype_t dt);
 bool qiao_dtype_is_int(qiao_dtype_t dt); /* i8 i32 i64 (not bool) */
 
 int64_t qiao_shape_numel(const qiao_shape_t *s);
+/* The bytes a tensor of type t occupies (numel × dtype size) in *out_bytes.
+ * False when t is invalid (dtype, rank, a negative dim) or when the element
+ * count or the byte size overflows int64 — with zero dims counted as 1, so
+ * the row-major strides of an empty tensor fit too. Every type the verifier
+ * and the builder accept passes. */
+bool qiao_type_nbytes(const qiao_type_t *t, int64_t *out_bytes);
 bool qiao_shape_equal(const qiao_shape_t *a, const qiao_shape_t *b);
 bool qiao_type_equal(const qiao_type_t *a, const qiao_type_t *b);
 /* Writes "f32[4, 4096]" into buf (always NUL-terminated); returns buf. */

@@ -1384,3 +1384,73 @@ Test(interp_graph, aliasing_outputs_and_dead_values) {
   free_all(out, 3);
   qiao_ir_graph_destroy(g);
 }
+
+/* ----------------------------------------------------- matmul with a zero dim */
+
+/* a [M, K] × b [K, N] (+ a fused-looking epilogue add), interpreted and
+ * partitioned: nothing in ir/ refuses a zero M, N or K. */
+static void check_matmul_zero(int M, int K, int N, bool bf16_b) {
+  qiao_graph_t *g = new_graph();
+  int32_t a = input(g, "a", ty(QIAO_F32, 2, M, K));
+  int32_t b = input(g, "b", ty(bf16_b ? QIAO_BF16 : QIAO_F32, 2, K, N));
+  int32_t c = input(g, "c", ty(QIAO_F32, 1, N));
+  qiao_attrs_t d = defaults(QIAO_OP_MATMUL);
+  int32_t y = op(g, QIAO_OP_MATMUL, &d, 2, a, b);
+  d = defaults(QIAO_OP_ADD);
+  int32_t z = op(g, QIAO_OP_ADD, &d, 2, y, c);
+  outputs(g, 2, y, z);
+  cr_assert_null(qiao_ir_graph_verify(g));
+  qiao_tensor_t *ins[3] = {rnd(ty(QIAO_F32, 2, M, K), 1, -1, 1),
+                           rnd(ty(bf16_b ? QIAO_BF16 : QIAO_F32, 2, K, N), 2, -1, 1),
+                           rnd(ty(QIAO_F32, 1, N), 3, -1, 1)};
+  qiao_tensor_t *outs[2];
+  run(g, ins, outs);
+  cr_expect_eq(outs[0]->type.shape.rank, 2);
+  cr_expect_eq(outs[0]->type.shape.dims[0], M);
+  cr_expect_eq(outs[0]->type.shape.dims[1], N);
+  cr_expect_eq(qiao_shape_numel(&outs[0]->type.shape), (int64_t)M * N);
+  for (int64_t i = 0; i < (int64_t)M * N; ++i) {
+    cr_expect_eq(at(outs[0], i), 0.0, "K = 0: an empty sum is 0 (element %lld)", (long long)i);
+    cr_expect_eq(at(outs[1], i), at(ins[2], i % N));
+  }
+  qiao_partition_t *p = NULL;
+  qiao_status_t s = qiao_ir_partition(g, NULL, &p);
+  cr_expect_null(s, "partition: %s", qiao_status_message(s));
+  qiao_status_free(s);
+  qiao_ir_partition_destroy(p);
+  for (int i = 0; i < 3; ++i) qiao_tensor_destroy(ins[i]);
+  for (int i = 0; i < 2; ++i) qiao_tensor_destroy(outs[i]);
+  qiao_ir_graph_destroy(g);
+}
+
+Test(interp_matmul, zero_k_gives_zeros) {
+  check_matmul_zero(3, 0, 5, false);
+  check_matmul_zero(3, 0, 5, true);
+}
+
+Test(interp_matmul, zero_m_or_n_gives_an_empty_tensor) {
+  check_matmul_zero(0, 4, 5, false);
+  check_matmul_zero(3, 4, 0, false);
+  check_matmul_zero(0, 0, 0, false);
+}
+
+Test(interp_matmul, zero_batch_and_transposes) {
+  qiao_graph_t *g = new_graph();
+  int32_t a = input(g, "a", ty(QIAO_F32, 3, 0, 0, 3)); /* transposed: [B=0, M=3, K=0] */
+  int32_t b = input(g, "b", ty(QIAO_F32, 3, 1, 4, 0)); /* transposed: [1, K=0, N=4] */
+  qiao_attrs_t d = defaults(QIAO_OP_MATMUL);
+  d.transpose_a = d.transpose_b = true;
+  int32_t y = op(g, QIAO_OP_MATMUL, &d, 2, a, b);
+  outputs(g, 1, y);
+  cr_expect_eq(g->values[y].type.shape.dims[0], 0);
+  cr_expect_eq(g->values[y].type.shape.dims[1], 3);
+  cr_expect_eq(g->values[y].type.shape.dims[2], 4);
+  qiao_tensor_t *ins[2] = {rnd(ty(QIAO_F32, 3, 0, 0, 3), 1, -1, 1),
+                           rnd(ty(QIAO_F32, 3, 1, 4, 0), 2, -1, 1)};
+  qiao_tensor_t *outs[1];
+  run(g, ins, outs);
+  cr_expect_eq(qiao_shape_numel(&outs[0]->type.shape), 0);
+  for (int i = 0; i < 2; ++i) qiao_tensor_destroy(ins[i]);
+  qiao_tensor_destroy(outs[0]);
+  qiao_ir_graph_destroy(g);
+}

@@ -52,6 +52,9 @@ static const bad_case_t k_cases[] = {
     {"operand_count", 2, 8, "add expects 2 operands, got 1"},
     {"param_without_type", 3, 3, "expected ':' and the param's type, got 'return'"},
     {"redefined_value", 3, 3, "value %y is already defined at 2:3"},
+    {"result_bytes_overflow", 2, 8,
+     "op %y = matmul: result 0 f32[2147483648, 2147483648] is 4611686018427387904 elements of 4 "
+     "bytes: its byte size overflows 64 bits"},
     {"result_too_large", 2, 8, "add: result 0 has more elements than fit in 64 bits"},
     {"result_type_mismatch", 2, 8, "result 0 is written as f32[3] but the operands give f32[2]"},
     {"return_count", 2, 3, "return gives 2 values but the signature declares 1"},

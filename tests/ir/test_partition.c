@@ -6,22 +6,7 @@
 #include <string.h>
 
 #include "qiao/ir.h"
-
-static qiao_graph_t *parse(const char *text) {
-  qiao_graph_t *g = NULL;
-  qiao_status_t st = qiao_ir_parse(text, strlen(text), "test.qir", &g);
-  cr_assert(st == NULL, "%s", qiao_status_message(st));
-  return g;
-}
-
-static qiao_graph_t *parse_example(const char *name) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/examples/%s.qir", QIAO_SOURCE_DIR, name);
-  qiao_graph_t *g = NULL;
-  qiao_status_t st = qiao_ir_parse_file(path, &g);
-  cr_assert(st == NULL, "%s", qiao_status_message(st));
-  return g;
-}
+#include "support/graphs.h"
 
 static const char *const examples[] = {"mlp", "llama_block", "moe_block"};
 

@@ -8,22 +8,7 @@
 
 #include "qiao/backend_cpu.h"
 #include "support/oracle.h"
-
-static qiao_graph_t *parse(const char *text) {
-  qiao_graph_t *g = NULL;
-  qiao_status_t st = qiao_ir_parse(text, strlen(text), "test.qir", &g);
-  cr_assert(st == NULL, "%s", qiao_status_message(st));
-  return g;
-}
-
-static qiao_graph_t *parse_example(const char *name) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/examples/%s.qir", QIAO_SOURCE_DIR, name);
-  qiao_graph_t *g = NULL;
-  qiao_status_t st = qiao_ir_parse_file(path, &g);
-  cr_assert(st == NULL, "%s", qiao_status_message(st));
-  return g;
-}
+#include "support/graphs.h"
 
 static int32_t count_kernels(const qiao_graph_t *g, qiao_kd_kind_t kind, int32_t *total) {
   qiao_partition_t *p = NULL;
