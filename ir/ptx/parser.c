@@ -687,6 +687,22 @@ undeclared : {
 }
 }
 
+/* True when an identifier without '%' names a declared register (exactly, or
+ * inside a range: done, v3 of v<4>). */
+static bool is_declared_reg(parser_t *p, const ptx_token_t *t) {
+  if (t->kind != PTX_TOK_WORD || t->text[0] == '.' || t->text[0] == '%') return false;
+  uint32_t n = t->len;
+  for (uint32_t i = 0; i < n; ++i)
+    if (t->text[i] == '.') n = i;
+  bind_t *b = bind_find(p, t->text, n);
+  if (b && b->reg) return true;
+  uint32_t k = n;
+  while (k > 0 && t->text[k - 1] >= '0' && t->text[k - 1] <= '9') --k;
+  if (k == n || k == 0) return false;
+  b = bind_find(p, t->text, k);
+  return b && b->reg && p->regdecls.v[b->reg - 1].is_range;
+}
+
 /* Symbol reference: resolved now when it names a body-local variable or a
  * parameter; otherwise left for the end of the function (labels) or module. */
 static bool symbol_ref(parser_t *p, const ptx_token_t *t, qiao_ptx_operand_t *op, bool *pending,
@@ -756,7 +772,8 @@ static bool parse_operand(parser_t *p, qiao_ptx_operand_t *op, opnd_ctx_t ctx, b
   *pcol = p->tok.col;
   if (is_punct(&p->tok, '!')) {
     advance(p);
-    if (p->tok.kind != PTX_TOK_WORD || p->tok.text[0] != '%') return fail_expected(p, "a predicate register after '!'");
+    if (p->tok.kind != PTX_TOK_WORD || (p->tok.text[0] != '%' && !is_declared_reg(p, &p->tok)))
+      return fail_expected(p, "a predicate register after '!'");
     TRY(resolve_reg(p, &p->tok, op));
     op->neg = 1;
     advance(p);
@@ -784,7 +801,7 @@ static bool parse_operand(parser_t *p, qiao_ptx_operand_t *op, opnd_ctx_t ctx, b
     op->kind = QIAO_PTX_OPND_ADDR;
     *pline = p->tok.line;
     *pcol = p->tok.col;
-    if (p->tok.kind == PTX_TOK_WORD && p->tok.text[0] == '%') {
+    if (p->tok.kind == PTX_TOK_WORD && (p->tok.text[0] == '%' || is_declared_reg(p, &p->tok))) {
       qiao_ptx_operand_t r = {0};
       TRY(resolve_reg(p, &p->tok, &r));
       if (r.kind != QIAO_PTX_OPND_REG || r.comp)
@@ -825,12 +842,12 @@ static bool parse_operand(parser_t *p, qiao_ptx_operand_t *op, opnd_ctx_t ctx, b
     }
     return expect(p, ']');
   }
-  if (p->tok.kind == PTX_TOK_WORD && p->tok.text[0] == '%') {
+  if (p->tok.kind == PTX_TOK_WORD && (p->tok.text[0] == '%' || is_declared_reg(p, &p->tok))) {
     TRY(resolve_reg(p, &p->tok, op));
     advance(p);
     if (ctx == OPND_TOP && is_punct(&p->tok, '|')) {
       advance(p);
-      if (p->tok.kind != PTX_TOK_WORD || p->tok.text[0] != '%')
+      if (p->tok.kind != PTX_TOK_WORD || (p->tok.text[0] != '%' && !is_declared_reg(p, &p->tok)))
         return fail_expected(p, "a register after '|'");
       qiao_ptx_operand_t second = {0};
       second.sym = -1;
@@ -850,6 +867,11 @@ static bool parse_operand(parser_t *p, qiao_ptx_operand_t *op, opnd_ctx_t ctx, b
   }
   if (is_word(&p->tok, "_")) {
     op->kind = QIAO_PTX_OPND_SINK;
+    advance(p);
+    return true;
+  }
+  if (is_ident_name(&p->tok) && is_declared_reg(p, &p->tok)) {
+    TRY(resolve_reg(p, &p->tok, op));
     advance(p);
     return true;
   }
@@ -1035,7 +1057,8 @@ static bool parse_instruction(parser_t *p) {
   in.src_line = p->tok.line;
   if (accept(p, '@')) {
     if (accept(p, '!')) in.guard_neg = 1;
-    if (p->tok.kind != PTX_TOK_WORD || p->tok.text[0] != '%') return fail_expected(p, "a predicate register");
+    if (p->tok.kind != PTX_TOK_WORD || (p->tok.text[0] != '%' && !is_declared_reg(p, &p->tok)))
+      return fail_expected(p, "a predicate register");
     qiao_ptx_operand_t g = {0};
     TRY(resolve_reg(p, &p->tok, &g));
     if (g.kind != QIAO_PTX_OPND_REG || g.comp)
