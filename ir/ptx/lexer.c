@@ -33,7 +33,7 @@ static inline bool is_ident(char c) {
 
 /* Skips whitespace and comments; returns an error message for an unterminated
  * block comment, else NULL. */
-static const char *skip_space(ptx_lexer_t *lx) {
+static const char *skip_space(ptx_lexer_t *lx, int32_t *err_line, int32_t *err_col) {
   while (lx->pos < lx->len) {
     char c = lx->src[lx->pos];
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v') {
@@ -41,6 +41,8 @@ static const char *skip_space(ptx_lexer_t *lx) {
     } else if (c == '/' && lx->pos + 1 < lx->len && lx->src[lx->pos + 1] == '/') {
       while (lx->pos < lx->len && lx->src[lx->pos] != '\n') adv(lx);
     } else if (c == '/' && lx->pos + 1 < lx->len && lx->src[lx->pos + 1] == '*') {
+      *err_line = lx->line;
+      *err_col = lx->col;
       adv(lx);
       adv(lx);
       for (;;) {
@@ -61,11 +63,14 @@ static const char *skip_space(ptx_lexer_t *lx) {
 
 ptx_token_t ptx_lexer_next(ptx_lexer_t *lx) {
   ptx_token_t t = {0};
-  const char *err = skip_space(lx);
+  int32_t el = 0, ec = 0;
+  const char *err = skip_space(lx, &el, &ec);
   t.line = lx->line;
   t.col = lx->col;
   t.text = lx->src + lx->pos;
   if (err) {
+    t.line = el;
+    t.col = ec;
     t.kind = PTX_TOK_ERROR;
     t.error = err;
     return t;
@@ -144,7 +149,8 @@ ptx_token_t ptx_lexer_next(ptx_lexer_t *lx) {
 bool ptx_lexer_skip_braces(ptx_lexer_t *lx) {
   int depth = 1;
   while (lx->pos < lx->len) {
-    if (skip_space(lx)) return false;
+    int32_t el, ec;
+    if (skip_space(lx, &el, &ec)) return false;
     if (lx->pos >= lx->len) return false;
     char c = lx->src[lx->pos];
     if (c == '"') {

@@ -117,6 +117,7 @@ static void describe(const ptx_token_t *t, char *buf, size_t cap) {
 
 static bool fail_tok(parser_t *p, const ptx_token_t *t, const char *what) {
   if (t->kind == PTX_TOK_ERROR) {
+    if (t->len == 0) return fail_at(p, t->line, t->col, "%s", t->error);
     char d[64];
     describe(t, d, sizeof d);
     return fail_at(p, t->line, t->col, "%s %s", t->error, d);
@@ -362,8 +363,9 @@ static bool is_ident_name(const ptx_token_t *t) {
 static bool parse_align(parser_t *p, uint32_t *out) {
   advance(p); /* .align */
   uint64_t v;
+  int32_t line = p->tok.line, col = p->tok.col;
   TRY(parse_uint(p, "an alignment", 1u << 20, &v));
-  if (v == 0 || (v & (v - 1))) return fail_at(p, p->tok.line, p->tok.col, "alignment must be a power of two");
+  if (v == 0 || (v & (v - 1))) return fail_at(p, line, col, "alignment must be a power of two");
   *out = (uint32_t)v;
   return true;
 }
@@ -1105,7 +1107,7 @@ static bool parse_instruction(parser_t *p) {
       PTX_PUSH(p->tops, op);
       if (p->tops.n - tmark > 1024) return fail_at(p, line, col, "too many operands");
       if (is_punct(&p->tok, ';')) break;
-      TRY(expect(p, ','));
+      if (!accept(p, ',')) return fail_expected(p, "',' or ';'");
     }
   }
   advance(p); /* ; */
@@ -1414,8 +1416,9 @@ static bool parse_module(parser_t *p) {
     } else if (is_dir(t, ".address_size")) {
       advance(p);
       uint64_t v;
+      int32_t line = p->tok.line, col = p->tok.col;
       TRY(parse_uint(p, "32 or 64", 64, &v));
-      if (v != 32 && v != 64) return fail_at(p, t->line, t->col, "address size must be 32 or 64");
+      if (v != 32 && v != 64) return fail_at(p, line, col, "address size must be 32 or 64");
       p->m->address_size = (uint32_t)v;
     } else if (is_dir(t, ".file")) {
       advance(p);
