@@ -19,8 +19,10 @@ uint32_t qiao_ptx_type_size(qiao_ptx_type_t t) {
 }
 
 int ptx_type_from(const char *s, size_t n) {
+  if (n < 2 || n > 6) return -1;
   for (int i = 1; i < QIAO_PTX_T_COUNT; ++i)
-    if (strlen(k_type_names[i]) == n && memcmp(k_type_names[i], s, n) == 0) return i;
+    if (k_type_names[i][0] == s[0] && strlen(k_type_names[i]) == n && memcmp(k_type_names[i], s, n) == 0)
+      return i;
   return -1;
 }
 
@@ -34,6 +36,7 @@ const char *ptx_space_name(int space) {
 }
 
 int ptx_space_from(const char *s, size_t n) {
+  if (n < 3) return -1;
   for (int i = 1; i < (int)(sizeof k_space_names / sizeof *k_space_names); ++i)
     if (strlen(k_space_names[i]) == n && memcmp(k_space_names[i], s, n) == 0) return i;
   return -1;

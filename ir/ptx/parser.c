@@ -895,9 +895,9 @@ static bool parse_operand(parser_t *p, qiao_ptx_operand_t *op, opnd_ctx_t ctx, b
 
 static const struct {
   const char *name;
-  uint16_t op;
+  uint16_t len, op;
 } k_opcodes[] = {
-#define X(e, s) {s, QIAO_PTX_OP_##e},
+#define X(e, s) {s, sizeof(s) - 1, QIAO_PTX_OP_##e},
     QIAO_PTX_OPCODES(X)
 #undef X
 };
@@ -909,7 +909,7 @@ static uint16_t match_opcode(const char *s, uint32_t n, uint32_t *out_len) {
   for (size_t i = 0; i < sizeof k_opcodes / sizeof *k_opcodes; ++i) {
     const char *name = k_opcodes[i].name;
     if (name[0] != s[0]) continue;
-    size_t l = strlen(name);
+    size_t l = k_opcodes[i].len;
     if (l > n || l <= best_len || memcmp(name, s, l) != 0) continue;
     if (l < n && s[l] != '.') continue;
     best = k_opcodes[i].op;
@@ -929,49 +929,49 @@ static uint16_t match_opcode(const char *s, uint32_t n, uint32_t *out_len) {
 
 typedef struct {
   const char *name;
-  uint8_t field, value;
+  uint8_t len, field, value;
 } modent_t;
 
 enum { MF_RND = 1, MF_CMP, MF_OPM, MF_SCOPE, MF_SEM, MF_CACHE, MF_PART, MF_LAYOUT, MF_NUM, MF_VEC, MF_FLAG };
 
 static const modent_t k_mods[] = {
-    {"rn", MF_RND, QIAO_PTX_RND_RN}, {"rz", MF_RND, QIAO_PTX_RND_RZ}, {"rm", MF_RND, QIAO_PTX_RND_RM},
-    {"rp", MF_RND, QIAO_PTX_RND_RP}, {"rna", MF_RND, QIAO_PTX_RND_RNA}, {"rs", MF_RND, QIAO_PTX_RND_RS},
-    {"rni", MF_RND, QIAO_PTX_RND_RNI}, {"rzi", MF_RND, QIAO_PTX_RND_RZI},
-    {"rmi", MF_RND, QIAO_PTX_RND_RMI}, {"rpi", MF_RND, QIAO_PTX_RND_RPI},
-    {"eq", MF_CMP, QIAO_PTX_CMP_EQ}, {"ne", MF_CMP, QIAO_PTX_CMP_NE}, {"lt", MF_CMP, QIAO_PTX_CMP_LT},
-    {"le", MF_CMP, QIAO_PTX_CMP_LE}, {"gt", MF_CMP, QIAO_PTX_CMP_GT}, {"ge", MF_CMP, QIAO_PTX_CMP_GE},
-    {"ls", MF_CMP, QIAO_PTX_CMP_LS}, {"hs", MF_CMP, QIAO_PTX_CMP_HS},
-    {"equ", MF_CMP, QIAO_PTX_CMP_EQU}, {"neu", MF_CMP, QIAO_PTX_CMP_NEU},
-    {"ltu", MF_CMP, QIAO_PTX_CMP_LTU}, {"leu", MF_CMP, QIAO_PTX_CMP_LEU},
-    {"gtu", MF_CMP, QIAO_PTX_CMP_GTU}, {"geu", MF_CMP, QIAO_PTX_CMP_GEU},
-    {"num", MF_CMP, QIAO_PTX_CMP_NUM}, {"nan", MF_CMP, QIAO_PTX_CMP_NAN},
-    {"and", MF_OPM, QIAO_PTX_OPM_AND}, {"or", MF_OPM, QIAO_PTX_OPM_OR}, {"xor", MF_OPM, QIAO_PTX_OPM_XOR},
-    {"add", MF_OPM, QIAO_PTX_OPM_ADD}, {"min", MF_OPM, QIAO_PTX_OPM_MIN}, {"max", MF_OPM, QIAO_PTX_OPM_MAX},
-    {"inc", MF_OPM, QIAO_PTX_OPM_INC}, {"dec", MF_OPM, QIAO_PTX_OPM_DEC}, {"cas", MF_OPM, QIAO_PTX_OPM_CAS},
-    {"exch", MF_OPM, QIAO_PTX_OPM_EXCH}, {"up", MF_OPM, QIAO_PTX_OPM_UP},
-    {"down", MF_OPM, QIAO_PTX_OPM_DOWN}, {"bfly", MF_OPM, QIAO_PTX_OPM_BFLY},
-    {"idx", MF_OPM, QIAO_PTX_OPM_IDX}, {"all", MF_OPM, QIAO_PTX_OPM_ALL}, {"any", MF_OPM, QIAO_PTX_OPM_ANY},
-    {"ballot", MF_OPM, QIAO_PTX_OPM_BALLOT}, {"popc", MF_OPM, QIAO_PTX_OPM_POPC},
-    {"cta", MF_SCOPE, QIAO_PTX_SCOPE_CTA}, {"cluster", MF_SCOPE, QIAO_PTX_SCOPE_CLUSTER},
-    {"gpu", MF_SCOPE, QIAO_PTX_SCOPE_GPU}, {"sys", MF_SCOPE, QIAO_PTX_SCOPE_SYS},
-    {"weak", MF_SEM, QIAO_PTX_SEM_WEAK}, {"relaxed", MF_SEM, QIAO_PTX_SEM_RELAXED},
-    {"acquire", MF_SEM, QIAO_PTX_SEM_ACQUIRE}, {"release", MF_SEM, QIAO_PTX_SEM_RELEASE},
-    {"acq_rel", MF_SEM, QIAO_PTX_SEM_ACQ_REL}, {"sc", MF_SEM, QIAO_PTX_SEM_SC},
-    {"volatile", MF_SEM, QIAO_PTX_SEM_VOLATILE}, {"mmio", MF_SEM, QIAO_PTX_SEM_MMIO},
-    {"ca", MF_CACHE, QIAO_PTX_CACHE_CA}, {"cg", MF_CACHE, QIAO_PTX_CACHE_CG},
-    {"cs", MF_CACHE, QIAO_PTX_CACHE_CS}, {"lu", MF_CACHE, QIAO_PTX_CACHE_LU},
-    {"cv", MF_CACHE, QIAO_PTX_CACHE_CV}, {"wb", MF_CACHE, QIAO_PTX_CACHE_WB},
-    {"wt", MF_CACHE, QIAO_PTX_CACHE_WT},
-    {"wide", MF_PART, QIAO_PTX_PART_WIDE},
-    {"row", MF_LAYOUT, QIAO_PTX_LAYOUT_ROW}, {"col", MF_LAYOUT, QIAO_PTX_LAYOUT_COL},
-    {"x1", MF_NUM, 1}, {"x2", MF_NUM, 2}, {"x4", MF_NUM, 4},
-    {"v2", MF_VEC, 2}, {"v4", MF_VEC, 4}, {"v8", MF_VEC, 8},
-    {"ftz", MF_FLAG, 0}, {"sat", MF_FLAG, 1}, {"approx", MF_FLAG, 2}, {"full", MF_FLAG, 3},
-    {"sync", MF_FLAG, 4}, {"aligned", MF_FLAG, 5}, {"trans", MF_FLAG, 7}, {"nc", MF_FLAG, 8},
-    {"cc", MF_FLAG, 9}, {"shiftamt", MF_FLAG, 10}, {"relu", MF_FLAG, 11}, {"NaN", MF_FLAG, 12},
-    {"arrive", MF_FLAG, 13}, {"red", MF_FLAG, 14}, {"noinc", MF_FLAG, 15}, {"clamp", MF_FLAG, 16},
-    {"wrap", MF_FLAG, 17}, {"l", MF_FLAG, 18}, {"r", MF_FLAG, 19},
+    {"rn", sizeof("rn") - 1, MF_RND, QIAO_PTX_RND_RN}, {"rz", sizeof("rz") - 1, MF_RND, QIAO_PTX_RND_RZ}, {"rm", sizeof("rm") - 1, MF_RND, QIAO_PTX_RND_RM},
+    {"rp", sizeof("rp") - 1, MF_RND, QIAO_PTX_RND_RP}, {"rna", sizeof("rna") - 1, MF_RND, QIAO_PTX_RND_RNA}, {"rs", sizeof("rs") - 1, MF_RND, QIAO_PTX_RND_RS},
+    {"rni", sizeof("rni") - 1, MF_RND, QIAO_PTX_RND_RNI}, {"rzi", sizeof("rzi") - 1, MF_RND, QIAO_PTX_RND_RZI},
+    {"rmi", sizeof("rmi") - 1, MF_RND, QIAO_PTX_RND_RMI}, {"rpi", sizeof("rpi") - 1, MF_RND, QIAO_PTX_RND_RPI},
+    {"eq", sizeof("eq") - 1, MF_CMP, QIAO_PTX_CMP_EQ}, {"ne", sizeof("ne") - 1, MF_CMP, QIAO_PTX_CMP_NE}, {"lt", sizeof("lt") - 1, MF_CMP, QIAO_PTX_CMP_LT},
+    {"le", sizeof("le") - 1, MF_CMP, QIAO_PTX_CMP_LE}, {"gt", sizeof("gt") - 1, MF_CMP, QIAO_PTX_CMP_GT}, {"ge", sizeof("ge") - 1, MF_CMP, QIAO_PTX_CMP_GE},
+    {"ls", sizeof("ls") - 1, MF_CMP, QIAO_PTX_CMP_LS}, {"hs", sizeof("hs") - 1, MF_CMP, QIAO_PTX_CMP_HS},
+    {"equ", sizeof("equ") - 1, MF_CMP, QIAO_PTX_CMP_EQU}, {"neu", sizeof("neu") - 1, MF_CMP, QIAO_PTX_CMP_NEU},
+    {"ltu", sizeof("ltu") - 1, MF_CMP, QIAO_PTX_CMP_LTU}, {"leu", sizeof("leu") - 1, MF_CMP, QIAO_PTX_CMP_LEU},
+    {"gtu", sizeof("gtu") - 1, MF_CMP, QIAO_PTX_CMP_GTU}, {"geu", sizeof("geu") - 1, MF_CMP, QIAO_PTX_CMP_GEU},
+    {"num", sizeof("num") - 1, MF_CMP, QIAO_PTX_CMP_NUM}, {"nan", sizeof("nan") - 1, MF_CMP, QIAO_PTX_CMP_NAN},
+    {"and", sizeof("and") - 1, MF_OPM, QIAO_PTX_OPM_AND}, {"or", sizeof("or") - 1, MF_OPM, QIAO_PTX_OPM_OR}, {"xor", sizeof("xor") - 1, MF_OPM, QIAO_PTX_OPM_XOR},
+    {"add", sizeof("add") - 1, MF_OPM, QIAO_PTX_OPM_ADD}, {"min", sizeof("min") - 1, MF_OPM, QIAO_PTX_OPM_MIN}, {"max", sizeof("max") - 1, MF_OPM, QIAO_PTX_OPM_MAX},
+    {"inc", sizeof("inc") - 1, MF_OPM, QIAO_PTX_OPM_INC}, {"dec", sizeof("dec") - 1, MF_OPM, QIAO_PTX_OPM_DEC}, {"cas", sizeof("cas") - 1, MF_OPM, QIAO_PTX_OPM_CAS},
+    {"exch", sizeof("exch") - 1, MF_OPM, QIAO_PTX_OPM_EXCH}, {"up", sizeof("up") - 1, MF_OPM, QIAO_PTX_OPM_UP},
+    {"down", sizeof("down") - 1, MF_OPM, QIAO_PTX_OPM_DOWN}, {"bfly", sizeof("bfly") - 1, MF_OPM, QIAO_PTX_OPM_BFLY},
+    {"idx", sizeof("idx") - 1, MF_OPM, QIAO_PTX_OPM_IDX}, {"all", sizeof("all") - 1, MF_OPM, QIAO_PTX_OPM_ALL}, {"any", sizeof("any") - 1, MF_OPM, QIAO_PTX_OPM_ANY},
+    {"ballot", sizeof("ballot") - 1, MF_OPM, QIAO_PTX_OPM_BALLOT}, {"popc", sizeof("popc") - 1, MF_OPM, QIAO_PTX_OPM_POPC},
+    {"cta", sizeof("cta") - 1, MF_SCOPE, QIAO_PTX_SCOPE_CTA}, {"cluster", sizeof("cluster") - 1, MF_SCOPE, QIAO_PTX_SCOPE_CLUSTER},
+    {"gpu", sizeof("gpu") - 1, MF_SCOPE, QIAO_PTX_SCOPE_GPU}, {"sys", sizeof("sys") - 1, MF_SCOPE, QIAO_PTX_SCOPE_SYS},
+    {"weak", sizeof("weak") - 1, MF_SEM, QIAO_PTX_SEM_WEAK}, {"relaxed", sizeof("relaxed") - 1, MF_SEM, QIAO_PTX_SEM_RELAXED},
+    {"acquire", sizeof("acquire") - 1, MF_SEM, QIAO_PTX_SEM_ACQUIRE}, {"release", sizeof("release") - 1, MF_SEM, QIAO_PTX_SEM_RELEASE},
+    {"acq_rel", sizeof("acq_rel") - 1, MF_SEM, QIAO_PTX_SEM_ACQ_REL}, {"sc", sizeof("sc") - 1, MF_SEM, QIAO_PTX_SEM_SC},
+    {"volatile", sizeof("volatile") - 1, MF_SEM, QIAO_PTX_SEM_VOLATILE}, {"mmio", sizeof("mmio") - 1, MF_SEM, QIAO_PTX_SEM_MMIO},
+    {"ca", sizeof("ca") - 1, MF_CACHE, QIAO_PTX_CACHE_CA}, {"cg", sizeof("cg") - 1, MF_CACHE, QIAO_PTX_CACHE_CG},
+    {"cs", sizeof("cs") - 1, MF_CACHE, QIAO_PTX_CACHE_CS}, {"lu", sizeof("lu") - 1, MF_CACHE, QIAO_PTX_CACHE_LU},
+    {"cv", sizeof("cv") - 1, MF_CACHE, QIAO_PTX_CACHE_CV}, {"wb", sizeof("wb") - 1, MF_CACHE, QIAO_PTX_CACHE_WB},
+    {"wt", sizeof("wt") - 1, MF_CACHE, QIAO_PTX_CACHE_WT},
+    {"wide", sizeof("wide") - 1, MF_PART, QIAO_PTX_PART_WIDE},
+    {"row", sizeof("row") - 1, MF_LAYOUT, QIAO_PTX_LAYOUT_ROW}, {"col", sizeof("col") - 1, MF_LAYOUT, QIAO_PTX_LAYOUT_COL},
+    {"x1", sizeof("x1") - 1, MF_NUM, 1}, {"x2", sizeof("x2") - 1, MF_NUM, 2}, {"x4", sizeof("x4") - 1, MF_NUM, 4},
+    {"v2", sizeof("v2") - 1, MF_VEC, 2}, {"v4", sizeof("v4") - 1, MF_VEC, 4}, {"v8", sizeof("v8") - 1, MF_VEC, 8},
+    {"ftz", sizeof("ftz") - 1, MF_FLAG, 0}, {"sat", sizeof("sat") - 1, MF_FLAG, 1}, {"approx", sizeof("approx") - 1, MF_FLAG, 2}, {"full", sizeof("full") - 1, MF_FLAG, 3},
+    {"sync", sizeof("sync") - 1, MF_FLAG, 4}, {"aligned", sizeof("aligned") - 1, MF_FLAG, 5}, {"trans", sizeof("trans") - 1, MF_FLAG, 7}, {"nc", sizeof("nc") - 1, MF_FLAG, 8},
+    {"cc", sizeof("cc") - 1, MF_FLAG, 9}, {"shiftamt", sizeof("shiftamt") - 1, MF_FLAG, 10}, {"relu", sizeof("relu") - 1, MF_FLAG, 11}, {"NaN", sizeof("NaN") - 1, MF_FLAG, 12},
+    {"arrive", sizeof("arrive") - 1, MF_FLAG, 13}, {"red", sizeof("red") - 1, MF_FLAG, 14}, {"noinc", sizeof("noinc") - 1, MF_FLAG, 15}, {"clamp", sizeof("clamp") - 1, MF_FLAG, 16},
+    {"wrap", sizeof("wrap") - 1, MF_FLAG, 17}, {"l", sizeof("l") - 1, MF_FLAG, 18}, {"r", sizeof("r") - 1, MF_FLAG, 19},
 };
 
 static bool digits(const char *s, uint32_t n, uint32_t *i, uint32_t *out) {
@@ -1026,7 +1026,7 @@ static void decode_mod(qiao_ptx_instr_t *in, const char *s, uint32_t n) {
   }
   for (size_t i = 0; i < sizeof k_mods / sizeof *k_mods; ++i) {
     const modent_t *e = &k_mods[i];
-    if (strlen(e->name) != n || memcmp(e->name, s, n) != 0) continue;
+    if (e->len != n || e->name[0] != s[0] || memcmp(e->name, s, n) != 0) continue;
     switch (e->field) {
     case MF_RND: in->rnd = e->value; break;
     case MF_CMP: in->cmp = e->value; break;

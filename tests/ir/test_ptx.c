@@ -441,7 +441,7 @@ static void write_file(const char *path, const char *text) {
   fclose(f);
 }
 
-Test(ptx, ptxas_accepts_printed_text, .timeout = 300) {
+Test(ptx, ptxas_accepts_printed_text) {
   char ptxas[1024];
   if (!find_tool("ptxas", ptxas, sizeof ptxas)) {
     fprintf(stderr, "ptx.ptxas_accepts_printed_text: skipped: no ptxas\n");
@@ -466,7 +466,7 @@ Test(ptx, ptxas_accepts_printed_text, .timeout = 300) {
   }
 }
 
-Test(ptx, fresh_nvcc_output_parses, .timeout = 600) {
+Test(ptx, fresh_nvcc_output_parses) {
   char nvcc[1024];
   if (!find_tool("nvcc", nvcc, sizeof nvcc)) {
     fprintf(stderr, "ptx.fresh_nvcc_output_parses: skipped: no nvcc\n");
@@ -498,7 +498,7 @@ Test(ptx, fresh_nvcc_output_parses, .timeout = 600) {
 
 /* ---- scale */
 
-Test(ptx, hundred_thousand_instructions, .timeout = 120) {
+Test(ptx, hundred_thousand_instructions) {
   const int n = 100000;
   size_t cap = (size_t)n * 64 + 4096, len = 0;
   char *buf = malloc(cap);
