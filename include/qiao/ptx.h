@@ -206,7 +206,7 @@ typedef enum qiao_ptx_operand_kind {
 
 typedef enum qiao_ptx_sym_kind {
   QIAO_PTX_SYM_NONE = 0,
-  QIAO_PTX_SYM_LABEL,  /* sym: instruction index in the function (the one after the label) */
+  QIAO_PTX_SYM_LABEL,  /* sym: pc of the instruction after the label (ninstrs for a label at the end) */
   QIAO_PTX_SYM_VAR,    /* sym: index in module->vars */
   QIAO_PTX_SYM_LOCAL,  /* sym: index in function->locals */
   QIAO_PTX_SYM_PARAM,  /* sym: index in function->params */

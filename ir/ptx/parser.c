@@ -248,12 +248,12 @@ static bool parse_number(parser_t *p, const ptx_token_t *t, bool neg, uint8_t *k
   if (end > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
     base = 16;
     i = 2;
-  } else if (end > 1 && s[0] == '0') {
-    base = 8;
-    i = 1;
   } else if (end > 2 && s[0] == '0' && (s[1] == 'b' || s[1] == 'B')) {
     base = 2;
     i = 2;
+  } else if (end > 1 && s[0] == '0') {
+    base = 8;
+    i = 1;
   }
   if (i >= end) goto bad;
   for (; i < end; ++i) {

@@ -583,3 +583,26 @@ Test(ptx, undeclared_label_and_forward_function) {
   free(round_trip(m, "fwd"));
   qiao_ptx_module_destroy(m);
 }
+
+Test(ptx, immediate_forms) {
+  const char *src = ".version 7.0\n.target sm_80\n.address_size 64\n"
+                    ".entry k()\n{\n\t.reg .b32 %r<2>;\n\t.reg .f32 %f<2>;\n\t.reg .f64 %fd<2>;\n"
+                    "\tmov.u32 %r1, 0b101;\n\tmov.u32 %r1, 7U;\n\tmov.u32 %r1, 0X1f;\n"
+                    "\tmov.s32 %r1, -0x10;\n\tmov.f64 %fd1, 1.5;\n\tmov.f64 %fd1, -2.5e-1;\n"
+                    "\tmov.f32 %f1, -0f3F800000;\n\tmov.u64 %fd1, 18446744073709551615;\n\tret;\n}\n";
+  qiao_ptx_module_t *m = NULL;
+  qiao_status_t st = qiao_ptx_parse(src, strlen(src), "imm.ptx", &m);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  const qiao_ptx_instr_t *in = m->funcs[0].instrs;
+  cr_expect_eq(in[0].ops[1].imm.i, 5);
+  cr_expect_eq(in[1].ops[1].imm.i, 7);
+  cr_expect_eq(in[2].ops[1].imm.i, 31);
+  cr_expect_eq(in[3].ops[1].imm.i, -16);
+  cr_expect_eq(in[4].ops[1].kind, QIAO_PTX_OPND_IMM_F64);
+  cr_expect_eq(in[4].ops[1].imm.f, 1.5);
+  cr_expect_eq(in[5].ops[1].imm.f, -0.25);
+  cr_expect_eq(in[6].ops[1].imm.u, 0xBF800000u);
+  cr_expect_eq(in[7].ops[1].imm.u, UINT64_MAX);
+  free(round_trip(m, "imm"));
+  qiao_ptx_module_destroy(m);
+}
