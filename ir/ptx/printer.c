@@ -172,11 +172,12 @@ static void print_instr(out_t *o, const qiao_ptx_module_t *m, const qiao_ptx_fun
   puts_(o, ";\n");
 }
 
+/* .maxntid x[, y[, z]]: up to the last non-zero component (0 = not given) */
 static void print_dim3(out_t *o, const char *dir, const uint32_t d[3]) {
-  if (!d[0]) return;
+  int last = d[2] ? 2 : d[1] ? 1 : d[0] ? 0 : -1;
+  if (last < 0) return;
   printf_(o, "%s %" PRIu32, dir, d[0]);
-  if (d[1]) printf_(o, ", %" PRIu32, d[1]);
-  if (d[1] && d[2]) printf_(o, ", %" PRIu32, d[2]);
+  for (int i = 1; i <= last; ++i) printf_(o, ", %" PRIu32, d[i]);
   puts_(o, "\n");
 }
 
