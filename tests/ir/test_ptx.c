@@ -606,3 +606,17 @@ Test(ptx, immediate_forms) {
   free(round_trip(m, "imm"));
   qiao_ptx_module_destroy(m);
 }
+
+Test(ptx, perf_directives_with_zero_components) {
+  /* fuzzer finding: ".maxntid 128, 0, 1" printed as ".maxntid 128" */
+  const char *src = ".version 8.0\n.target sm_90\n.entry k() .maxntid 128, 0, 1 .reqntid 0, 2\n{\n\tret;\n}\n";
+  qiao_ptx_module_t *m = NULL;
+  qiao_status_t st = qiao_ptx_parse(src, strlen(src), "mx.ptx", &m);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  cr_expect_eq(m->funcs[0].maxntid[2], 1);
+  cr_expect_eq(m->funcs[0].reqntid[1], 2);
+  char *t = round_trip(m, "maxntid");
+  cr_expect(strstr(t, ".maxntid 128, 0, 1\n") != NULL, "%s", t);
+  free(t);
+  qiao_ptx_module_destroy(m);
+}
