@@ -361,7 +361,15 @@ typedef struct qiao_ptx_func {
 
 typedef enum qiao_ptx_mitem_kind {
   QIAO_PTX_MITEM_VAR = 1, QIAO_PTX_MITEM_FUNC, QIAO_PTX_MITEM_FILE, QIAO_PTX_MITEM_PRAGMA,
+  QIAO_PTX_MITEM_SECTION,
 } qiao_ptx_mitem_kind_t;
+
+/* A .section (debug DWARF): kept as raw text, not decoded, printed back as is. */
+typedef struct qiao_ptx_section {
+  const char *name; /* ".debug_str" */
+  const char *text; /* from '{' to the matching '}' inclusive, NUL-terminated */
+  uint32_t len;
+} qiao_ptx_section_t;
 
 typedef struct qiao_ptx_file {
   uint32_t index;   /* the number in .file N */
@@ -374,10 +382,11 @@ typedef struct qiao_ptx_module {
   const char *target_arch;    /* "sm_90a" */
   uint8_t texmode_independent, target_debug, map_f64_to_f32;
   uint32_t address_size;      /* 32 or 64 (0: not given) */
-  uint32_t nvars, nfuncs, nfiles, npragmas, nitems, noperands;
+  uint32_t nvars, nfuncs, nfiles, npragmas, nitems, noperands, nsections;
   const qiao_ptx_var_t *vars;
   const qiao_ptx_func_t *funcs;
   const qiao_ptx_file_t *files;
+  const qiao_ptx_section_t *sections;
   const char *const *pragmas;
   const qiao_ptx_item_t *items; /* module items in source order (MITEM kinds) */
   const qiao_ptx_operand_t *operands; /* every operand (instructions point into it) */
@@ -399,8 +408,8 @@ qiao_status_t qiao_ptx_parse_file(const char *path, qiao_ptx_module_t **out_modu
 void qiao_ptx_module_destroy(qiao_ptx_module_t *m);
 
 /* Prints the module as canonical PTX text; *out_text is malloc'd (caller frees).
- * parse(print(m)) equals m, and print is idempotent. Debug sections and
- * .loc attributes other than file/line/column are not printed. */
+ * parse(print(m)) equals m, and print is idempotent. .section blocks are printed
+ * as read; .loc attributes other than file/line/column are not printed. */
 qiao_status_t qiao_ptx_print(const qiao_ptx_module_t *m, char **out_text);
 
 /* Structural equality (names by content, every decoded field, operands, items). */

@@ -125,6 +125,12 @@ ptx_token_t ptx_lexer_next(ptx_lexer_t *lx) {
         return t;
       }
       char d = lx->src[lx->pos];
+      if (d == 0) {
+        t.kind = PTX_TOK_ERROR;
+        t.error = "NUL byte in string";
+        t.len = 0;
+        return t;
+      }
       if (d == '\\' && lx->pos + 1 < lx->len && lx->src[lx->pos + 1] != '\n') {
         adv(lx);
         adv(lx);

@@ -200,10 +200,14 @@ bool qiao_ptx_module_equal(const qiao_ptx_module_t *a, const qiao_ptx_module_t *
       a->texmode_independent != b->texmode_independent || a->target_debug != b->target_debug ||
       a->map_f64_to_f32 != b->map_f64_to_f32 || a->address_size != b->address_size ||
       a->nvars != b->nvars || a->nfuncs != b->nfuncs || a->nfiles != b->nfiles ||
-      a->npragmas != b->npragmas || a->nitems != b->nitems)
+      a->npragmas != b->npragmas || a->nitems != b->nitems || a->nsections != b->nsections)
     return false;
   for (uint32_t i = 0; i < a->nitems; ++i)
     if (a->items[i].kind != b->items[i].kind || a->items[i].index != b->items[i].index) return false;
+  for (uint32_t i = 0; i < a->nsections; ++i)
+    if (!str_eq(a->sections[i].name, b->sections[i].name) || a->sections[i].len != b->sections[i].len ||
+        memcmp(a->sections[i].text, b->sections[i].text, a->sections[i].len) != 0)
+      return false;
   for (uint32_t i = 0; i < a->nvars; ++i)
     if (!var_eq(&a->vars[i], &b->vars[i])) return false;
   for (uint32_t i = 0; i < a->nfiles; ++i)

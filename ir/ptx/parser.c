@@ -57,6 +57,7 @@ typedef struct parser {
   PTX_VEC(qiao_ptx_var_t) vars;
   PTX_VEC(qiao_ptx_func_t) funcs;
   PTX_VEC(qiao_ptx_file_t) files;
+  PTX_VEC(qiao_ptx_section_t) sections;
   PTX_VEC(const char *) mpragmas;
   PTX_VEC(qiao_ptx_item_t) mitems;
   PTX_VEC(qiao_ptx_operand_t) ops;
@@ -1437,24 +1438,37 @@ static bool parse_module(parser_t *p) {
     } else if (is_dir(t, ".section")) {
       advance(p);
       if (p->tok.kind != PTX_TOK_WORD) return fail_expected(p, "a section name");
+      qiao_ptx_section_t sec = {0};
+      sec.name = intern_tok(p, &p->tok, NULL);
       advance(p);
       if (!is_punct(&p->tok, '{')) return fail_expected(p, "'{'");
-      /* the lexer already holds one token past '{': skip from there (it may be '}') */
-      if (is_punct(&p->nxt, '}')) {
-        advance(p);
-        advance(p);
-        continue;
-      }
+      const char *open = p->tok.text;
       int32_t line = p->tok.line, col = p->tok.col;
-      ptx_token_t saved = p->nxt;
-      /* re-lex from the lookahead token */
-      p->lx.pos = (size_t)(saved.text - p->lx.src);
-      p->lx.line = saved.line;
-      p->lx.col = saved.col;
-      if (saved.kind == PTX_TOK_EOF || !ptx_lexer_skip_braces(&p->lx))
-        return fail_at(p, line, col, "unterminated .section (no matching '}')");
-      p->nxt = ptx_lexer_next(&p->lx);
-      advance(p);
+      if (is_punct(&p->nxt, '}')) {
+        const char *close = p->nxt.text;
+        advance(p);
+        advance(p);
+        sec.len = (uint32_t)(close + 1 - open);
+      } else {
+        /* the lexer already holds one token past '{': re-lex from there */
+        ptx_token_t saved = p->nxt;
+        p->lx.pos = (size_t)(saved.text - p->lx.src);
+        p->lx.line = saved.line;
+        p->lx.col = saved.col;
+        if (saved.kind == PTX_TOK_EOF || !ptx_lexer_skip_braces(&p->lx))
+          return fail_at(p, line, col, "unterminated .section (no matching '}')");
+        sec.len = (uint32_t)(p->lx.src + p->lx.pos - open);
+        p->nxt = ptx_lexer_next(&p->lx);
+        advance(p);
+      }
+      if (memchr(open, 0, sec.len))
+        return fail_at(p, line, col, "a .section cannot contain a NUL byte");
+      char *text = (char *)ptx_arena_alloc(p->arena, (size_t)sec.len + 1);
+      memcpy(text, open, sec.len);
+      sec.text = text;
+      qiao_ptx_item_t it = {QIAO_PTX_MITEM_SECTION, p->sections.n};
+      PTX_PUSH(p->mitems, it);
+      PTX_PUSH(p->sections, sec);
     } else if (is_dir(t, ".pragma")) {
       TRY(parse_pragma(p, false));
     } else {
@@ -1504,7 +1518,7 @@ static void fix_var_inits(qiao_ptx_var_t *v, uint32_t n, const qiao_ptx_init_t *
 static void parser_free(parser_t *p) {
   ptx_interner_free(&p->in);
   free(p->binds);
-  PTX_FREE(p->vars); PTX_FREE(p->funcs); PTX_FREE(p->files); PTX_FREE(p->mpragmas);
+  PTX_FREE(p->vars); PTX_FREE(p->funcs); PTX_FREE(p->files); PTX_FREE(p->sections); PTX_FREE(p->mpragmas);
   PTX_FREE(p->mitems); PTX_FREE(p->ops); PTX_FREE(p->mods); PTX_FREE(p->inits);
   PTX_FREE(p->gfix); PTX_FREE(p->instrs); PTX_FREE(p->regdecls); PTX_FREE(p->locals);
   PTX_FREE(p->params); PTX_FREE(p->rets); PTX_FREE(p->labels); PTX_FREE(p->pragmas);
@@ -1551,6 +1565,8 @@ qiao_status_t qiao_ptx_parse(const char *text, size_t len, const char *name,
   m->vars = (const qiao_ptx_var_t *)ptx_arena_dup(a, p.vars.v, p.vars.n * sizeof *p.vars.v);
   m->nfuncs = p.funcs.n;
   m->funcs = (const qiao_ptx_func_t *)ptx_arena_dup(a, p.funcs.v, p.funcs.n * sizeof *p.funcs.v);
+  m->nsections = p.sections.n;
+  m->sections = (const qiao_ptx_section_t *)ptx_arena_dup(a, p.sections.v, p.sections.n * sizeof *p.sections.v);
   m->nfiles = p.files.n;
   m->files = (const qiao_ptx_file_t *)ptx_arena_dup(a, p.files.v, p.files.n * sizeof *p.files.v);
   m->npragmas = p.mpragmas.n;

@@ -291,6 +291,11 @@ qiao_status_t qiao_ptx_print(const qiao_ptx_module_t *m, char **out_text) {
       print_string(&o, m->files[it->index].path);
       puts_(&o, "\n");
       break;
+    case QIAO_PTX_MITEM_SECTION:
+      printf_(&o, ".section %s\n", m->sections[it->index].name);
+      put(&o, m->sections[it->index].text, m->sections[it->index].len);
+      puts_(&o, "\n");
+      break;
     case QIAO_PTX_MITEM_PRAGMA:
       puts_(&o, ".pragma ");
       print_string(&o, m->pragmas[it->index]);

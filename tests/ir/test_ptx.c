@@ -26,7 +26,7 @@ static const char *const k_files[] = {
     "gemm_tiled.sm80", "gemm_tiled.sm90", "histogram.sm80",  "histogram.sm90",
     "mma_gemm.sm80",   "mma_gemm.sm90",   "softmax.sm80",    "softmax.sm90",
     "softmax.lineinfo.sm80", "warp_reduce.sm80", "warp_reduce.sm90", "llvm_saxpy.sm80",
-    "syntax",
+    "syntax", "divergence.G.sm80",
 };
 #define N_FILES ((int)(sizeof k_files / sizeof k_files[0]))
 
@@ -240,6 +240,19 @@ Test(ptx, nvcc_kernels_decoded) {
   cr_expect_eq(in->opmod, QIAO_PTX_OPM_BFLY);
   in = find_instr(f, QIAO_PTX_OP_EX2, 0);
   cr_expect(in->flags & QIAO_PTX_F_APPROX);
+  qiao_ptx_module_destroy(m);
+
+  /* -G: .target debug, DWARF sections kept as raw text and printed back */
+  m = load("divergence.G.sm80");
+  cr_expect(m->target_debug);
+  cr_expect_geq(m->nsections, 3);
+  uint32_t info = 0;
+  for (uint32_t i = 0; i < m->nsections; ++i) {
+    cr_expect_eq(m->sections[i].text[0], '{');
+    cr_expect_eq(m->sections[i].text[m->sections[i].len - 1], '}');
+    info += strcmp(m->sections[i].name, ".debug_info") == 0;
+  }
+  cr_expect_eq(info, 1);
   qiao_ptx_module_destroy(m);
 }
 

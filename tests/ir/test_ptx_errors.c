@@ -129,3 +129,22 @@ Test(ptx_errors, binary_garbage) {
   cr_expect_null(m);
   qiao_status_free(st);
 }
+
+Test(ptx_errors, nul_bytes_in_strings_and_sections) {
+  /* printed text must stay one C string: NUL bytes are refused where the printer
+   * would copy them (strings, raw .section text) */
+  static const char s1[] = ".version 8.0\n.target sm_80\n.file 1 \"a\x00b\"\n";
+  static const char s2[] = ".version 8.0\n.target sm_80\n.section .debug_str { .b8 1 \x00 }\n";
+  qiao_ptx_module_t *m = NULL;
+  qiao_status_t st = qiao_ptx_parse(s1, sizeof s1 - 1, "s1.ptx", &m);
+  cr_assert_not_null(st);
+  cr_expect(strstr(qiao_status_message(st), "s1.ptx:3:9: NUL byte in string") != NULL, "%s",
+            qiao_status_message(st));
+  qiao_status_free(st);
+  st = qiao_ptx_parse(s2, sizeof s2 - 1, "s2.ptx", &m);
+  cr_assert_not_null(st);
+  cr_expect(strstr(qiao_status_message(st), "s2.ptx:3:21: a .section cannot contain a NUL byte") != NULL,
+            "%s", qiao_status_message(st));
+  qiao_status_free(st);
+  cr_expect_null(m);
+}
