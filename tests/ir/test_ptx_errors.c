@@ -133,7 +133,7 @@ Test(ptx_errors, binary_garbage) {
 Test(ptx_errors, nul_bytes_in_strings_and_sections) {
   /* printed text must stay one C string: NUL bytes are refused where the printer
    * would copy them (strings, raw .section text) */
-  static const char s1[] = ".version 8.0\n.target sm_80\n.file 1 \"a\x00b\"\n";
+  static const char s1[] = ".version 8.0\n.target sm_80\n.file 1 \"a\x00" "b\"\n";
   static const char s2[] = ".version 8.0\n.target sm_80\n.section .debug_str { .b8 1 \x00 }\n";
   qiao_ptx_module_t *m = NULL;
   qiao_status_t st = qiao_ptx_parse(s1, sizeof s1 - 1, "s1.ptx", &m);
