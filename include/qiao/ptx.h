@@ -27,13 +27,33 @@ extern "C" {
 typedef enum qiao_ptx_type {
   QIAO_PTX_T_NONE = 0,
   QIAO_PTX_T_PRED,
-  QIAO_PTX_T_B8, QIAO_PTX_T_B16, QIAO_PTX_T_B32, QIAO_PTX_T_B64, QIAO_PTX_T_B128,
-  QIAO_PTX_T_U8, QIAO_PTX_T_U16, QIAO_PTX_T_U32, QIAO_PTX_T_U64,
-  QIAO_PTX_T_S8, QIAO_PTX_T_S16, QIAO_PTX_T_S32, QIAO_PTX_T_S64,
-  QIAO_PTX_T_F16, QIAO_PTX_T_F16X2, QIAO_PTX_T_BF16, QIAO_PTX_T_BF16X2,
-  QIAO_PTX_T_TF32, QIAO_PTX_T_F32, QIAO_PTX_T_F64,
-  QIAO_PTX_T_E4M3, QIAO_PTX_T_E5M2, QIAO_PTX_T_E4M3X2, QIAO_PTX_T_E5M2X2,
-  QIAO_PTX_T_S4, QIAO_PTX_T_U4, QIAO_PTX_T_B1,
+  QIAO_PTX_T_B8,
+  QIAO_PTX_T_B16,
+  QIAO_PTX_T_B32,
+  QIAO_PTX_T_B64,
+  QIAO_PTX_T_B128,
+  QIAO_PTX_T_U8,
+  QIAO_PTX_T_U16,
+  QIAO_PTX_T_U32,
+  QIAO_PTX_T_U64,
+  QIAO_PTX_T_S8,
+  QIAO_PTX_T_S16,
+  QIAO_PTX_T_S32,
+  QIAO_PTX_T_S64,
+  QIAO_PTX_T_F16,
+  QIAO_PTX_T_F16X2,
+  QIAO_PTX_T_BF16,
+  QIAO_PTX_T_BF16X2,
+  QIAO_PTX_T_TF32,
+  QIAO_PTX_T_F32,
+  QIAO_PTX_T_F64,
+  QIAO_PTX_T_E4M3,
+  QIAO_PTX_T_E5M2,
+  QIAO_PTX_T_E4M3X2,
+  QIAO_PTX_T_E5M2X2,
+  QIAO_PTX_T_S4,
+  QIAO_PTX_T_U4,
+  QIAO_PTX_T_B1,
   QIAO_PTX_T_COUNT
 } qiao_ptx_type_t;
 
@@ -41,7 +61,7 @@ typedef enum qiao_ptx_space {
   QIAO_PTX_SPACE_NONE = 0, /* generic addressing */
   QIAO_PTX_SPACE_REG,
   QIAO_PTX_SPACE_GLOBAL,
-  QIAO_PTX_SPACE_SHARED,   /* .shared (== .shared::cta) */
+  QIAO_PTX_SPACE_SHARED, /* .shared (== .shared::cta) */
   QIAO_PTX_SPACE_SHARED_CTA,
   QIAO_PTX_SPACE_SHARED_CLUSTER,
   QIAO_PTX_SPACE_LOCAL,
@@ -51,56 +71,111 @@ typedef enum qiao_ptx_space {
 } qiao_ptx_space_t;
 
 typedef enum qiao_ptx_round {
-  QIAO_PTX_RND_NONE = 0, QIAO_PTX_RND_RN, QIAO_PTX_RND_RZ, QIAO_PTX_RND_RM, QIAO_PTX_RND_RP,
-  QIAO_PTX_RND_RNA, QIAO_PTX_RND_RS,
-  QIAO_PTX_RND_RNI, QIAO_PTX_RND_RZI, QIAO_PTX_RND_RMI, QIAO_PTX_RND_RPI,
+  QIAO_PTX_RND_NONE = 0,
+  QIAO_PTX_RND_RN,
+  QIAO_PTX_RND_RZ,
+  QIAO_PTX_RND_RM,
+  QIAO_PTX_RND_RP,
+  QIAO_PTX_RND_RNA,
+  QIAO_PTX_RND_RS,
+  QIAO_PTX_RND_RNI,
+  QIAO_PTX_RND_RZI,
+  QIAO_PTX_RND_RMI,
+  QIAO_PTX_RND_RPI,
 } qiao_ptx_round_t;
 
 typedef enum qiao_ptx_cmp {
   QIAO_PTX_CMP_NONE = 0,
-  QIAO_PTX_CMP_EQ, QIAO_PTX_CMP_NE, QIAO_PTX_CMP_LT, QIAO_PTX_CMP_LE, QIAO_PTX_CMP_GT,
-  QIAO_PTX_CMP_GE, QIAO_PTX_CMP_LO, QIAO_PTX_CMP_LS, QIAO_PTX_CMP_HI, QIAO_PTX_CMP_HS,
-  QIAO_PTX_CMP_EQU, QIAO_PTX_CMP_NEU, QIAO_PTX_CMP_LTU, QIAO_PTX_CMP_LEU, QIAO_PTX_CMP_GTU,
-  QIAO_PTX_CMP_GEU, QIAO_PTX_CMP_NUM, QIAO_PTX_CMP_NAN,
+  QIAO_PTX_CMP_EQ,
+  QIAO_PTX_CMP_NE,
+  QIAO_PTX_CMP_LT,
+  QIAO_PTX_CMP_LE,
+  QIAO_PTX_CMP_GT,
+  QIAO_PTX_CMP_GE,
+  QIAO_PTX_CMP_LO,
+  QIAO_PTX_CMP_LS,
+  QIAO_PTX_CMP_HI,
+  QIAO_PTX_CMP_HS,
+  QIAO_PTX_CMP_EQU,
+  QIAO_PTX_CMP_NEU,
+  QIAO_PTX_CMP_LTU,
+  QIAO_PTX_CMP_LEU,
+  QIAO_PTX_CMP_GTU,
+  QIAO_PTX_CMP_GEU,
+  QIAO_PTX_CMP_NUM,
+  QIAO_PTX_CMP_NAN,
 } qiao_ptx_cmp_t;
 
 /* The "operation" modifier: setp/set/vote combining op (and/or/xor), atom/red/redux op,
  * vote mode, shfl mode. */
 typedef enum qiao_ptx_opmod {
   QIAO_PTX_OPM_NONE = 0,
-  QIAO_PTX_OPM_AND, QIAO_PTX_OPM_OR, QIAO_PTX_OPM_XOR,
-  QIAO_PTX_OPM_ADD, QIAO_PTX_OPM_MIN, QIAO_PTX_OPM_MAX, QIAO_PTX_OPM_INC, QIAO_PTX_OPM_DEC,
-  QIAO_PTX_OPM_CAS, QIAO_PTX_OPM_EXCH,
-  QIAO_PTX_OPM_UP, QIAO_PTX_OPM_DOWN, QIAO_PTX_OPM_BFLY, QIAO_PTX_OPM_IDX, /* shfl */
-  QIAO_PTX_OPM_ALL, QIAO_PTX_OPM_ANY, QIAO_PTX_OPM_UNI, QIAO_PTX_OPM_BALLOT, /* vote */
-  QIAO_PTX_OPM_POPC, /* bar.red / redux */
+  QIAO_PTX_OPM_AND,
+  QIAO_PTX_OPM_OR,
+  QIAO_PTX_OPM_XOR,
+  QIAO_PTX_OPM_ADD,
+  QIAO_PTX_OPM_MIN,
+  QIAO_PTX_OPM_MAX,
+  QIAO_PTX_OPM_INC,
+  QIAO_PTX_OPM_DEC,
+  QIAO_PTX_OPM_CAS,
+  QIAO_PTX_OPM_EXCH,
+  QIAO_PTX_OPM_UP,
+  QIAO_PTX_OPM_DOWN,
+  QIAO_PTX_OPM_BFLY,
+  QIAO_PTX_OPM_IDX, /* shfl */
+  QIAO_PTX_OPM_ALL,
+  QIAO_PTX_OPM_ANY,
+  QIAO_PTX_OPM_UNI,
+  QIAO_PTX_OPM_BALLOT, /* vote */
+  QIAO_PTX_OPM_POPC,   /* bar.red / redux */
 } qiao_ptx_opmod_t;
 
 typedef enum qiao_ptx_scope {
-  QIAO_PTX_SCOPE_NONE = 0, QIAO_PTX_SCOPE_CTA, QIAO_PTX_SCOPE_CLUSTER, QIAO_PTX_SCOPE_GPU,
+  QIAO_PTX_SCOPE_NONE = 0,
+  QIAO_PTX_SCOPE_CTA,
+  QIAO_PTX_SCOPE_CLUSTER,
+  QIAO_PTX_SCOPE_GPU,
   QIAO_PTX_SCOPE_SYS,
 } qiao_ptx_scope_t;
 
 typedef enum qiao_ptx_sem {
-  QIAO_PTX_SEM_NONE = 0, QIAO_PTX_SEM_WEAK, QIAO_PTX_SEM_RELAXED, QIAO_PTX_SEM_ACQUIRE,
-  QIAO_PTX_SEM_RELEASE, QIAO_PTX_SEM_ACQ_REL, QIAO_PTX_SEM_SC, QIAO_PTX_SEM_VOLATILE,
+  QIAO_PTX_SEM_NONE = 0,
+  QIAO_PTX_SEM_WEAK,
+  QIAO_PTX_SEM_RELAXED,
+  QIAO_PTX_SEM_ACQUIRE,
+  QIAO_PTX_SEM_RELEASE,
+  QIAO_PTX_SEM_ACQ_REL,
+  QIAO_PTX_SEM_SC,
+  QIAO_PTX_SEM_VOLATILE,
   QIAO_PTX_SEM_MMIO,
 } qiao_ptx_sem_t;
 
 /* Cache operators (ld/st/cp.async/prefetch). Eviction hints (L1::evict_last ...) stay in
  * the raw modifier list. */
 typedef enum qiao_ptx_cache {
-  QIAO_PTX_CACHE_NONE = 0, QIAO_PTX_CACHE_CA, QIAO_PTX_CACHE_CG, QIAO_PTX_CACHE_CS,
-  QIAO_PTX_CACHE_LU, QIAO_PTX_CACHE_CV, QIAO_PTX_CACHE_WB, QIAO_PTX_CACHE_WT,
+  QIAO_PTX_CACHE_NONE = 0,
+  QIAO_PTX_CACHE_CA,
+  QIAO_PTX_CACHE_CG,
+  QIAO_PTX_CACHE_CS,
+  QIAO_PTX_CACHE_LU,
+  QIAO_PTX_CACHE_CV,
+  QIAO_PTX_CACHE_WB,
+  QIAO_PTX_CACHE_WT,
 } qiao_ptx_cache_t;
 
 /* mul/mad/mul24 result selection. */
 typedef enum qiao_ptx_part {
-  QIAO_PTX_PART_NONE = 0, QIAO_PTX_PART_LO, QIAO_PTX_PART_HI, QIAO_PTX_PART_WIDE,
+  QIAO_PTX_PART_NONE = 0,
+  QIAO_PTX_PART_LO,
+  QIAO_PTX_PART_HI,
+  QIAO_PTX_PART_WIDE,
 } qiao_ptx_part_t;
 
 typedef enum qiao_ptx_layout {
-  QIAO_PTX_LAYOUT_NONE = 0, QIAO_PTX_LAYOUT_ROW, QIAO_PTX_LAYOUT_COL,
+  QIAO_PTX_LAYOUT_NONE = 0,
+  QIAO_PTX_LAYOUT_ROW,
+  QIAO_PTX_LAYOUT_COL,
 } qiao_ptx_layout_t;
 
 /* Flags (bits of qiao_ptx_instr_t.flags). */
@@ -111,20 +186,23 @@ enum {
   QIAO_PTX_F_FULL = 1u << 3,
   QIAO_PTX_F_SYNC = 1u << 4,
   QIAO_PTX_F_ALIGNED = 1u << 5,
-  QIAO_PTX_F_UNI = 1u << 6,     /* bra.uni / call.uni */
-  QIAO_PTX_F_TRANS = 1u << 7,   /* ldmatrix .trans */
-  QIAO_PTX_F_NC = 1u << 8,      /* ld.global.nc */
-  QIAO_PTX_F_CC = 1u << 9,      /* add.cc / addc.cc */
+  QIAO_PTX_F_UNI = 1u << 6,   /* bra.uni / call.uni */
+  QIAO_PTX_F_TRANS = 1u << 7, /* ldmatrix .trans */
+  QIAO_PTX_F_NC = 1u << 8,    /* ld.global.nc */
+  QIAO_PTX_F_CC = 1u << 9,    /* add.cc / addc.cc */
   QIAO_PTX_F_SHIFTAMT = 1u << 10,
   QIAO_PTX_F_RELU = 1u << 11,
   QIAO_PTX_F_NAN = 1u << 12,    /* min.NaN / max.NaN */
   QIAO_PTX_F_ARRIVE = 1u << 13, /* bar.arrive / barrier.arrive */
   QIAO_PTX_F_RED = 1u << 14,    /* bar.red */
   QIAO_PTX_F_NOINC = 1u << 15,  /* cp.async.mbarrier.arrive.noinc */
-  QIAO_PTX_F_CLAMP = 1u << 16, QIAO_PTX_F_WRAP = 1u << 17, /* shf */
-  QIAO_PTX_F_L = 1u << 18, QIAO_PTX_F_R = 1u << 19,         /* shf.l / shf.r */
+  QIAO_PTX_F_CLAMP = 1u << 16,
+  QIAO_PTX_F_WRAP = 1u << 17, /* shf */
+  QIAO_PTX_F_L = 1u << 18,
+  QIAO_PTX_F_R = 1u << 19, /* shf.l / shf.r */
 };
 
+/* clang-format off */
 /* Opcodes (the instruction's name before its modifiers; a few compound names such as
  * cp.async.commit_group are one opcode). QIAO_PTX_OP_OTHER keeps the name only. */
 #define QIAO_PTX_OPCODES(X)                                                                        \
@@ -153,14 +231,16 @@ enum {
   X(GETCTARANK, "getctarank") X(STACKSAVE, "stacksave") X(STACKRESTORE, "stackrestore")          \
   X(ALLOCA, "alloca") X(GRIDDEPCONTROL, "griddepcontrol") X(CP_REDUCE_ASYNC_BULK, "cp.reduce.async.bulk")
 
+/* clang-format on */
 typedef enum qiao_ptx_opcode {
   QIAO_PTX_OP_OTHER = 0,
 #define QIAO_PTX_X_(e, s) QIAO_PTX_OP_##e,
   QIAO_PTX_OPCODES(QIAO_PTX_X_)
 #undef QIAO_PTX_X_
-  QIAO_PTX_OP_COUNT
+      QIAO_PTX_OP_COUNT
 } qiao_ptx_opcode_t;
 
+/* clang-format off */
 /* Special registers (%tid.x: QIAO_PTX_SREG_TID with comp 1). */
 #define QIAO_PTX_SREGS(X)                                                                          \
   X(TID, "%tid") X(NTID, "%ntid") X(CTAID, "%ctaid") X(NCTAID, "%nctaid") X(LANEID, "%laneid")   \
@@ -179,12 +259,13 @@ typedef enum qiao_ptx_opcode {
   X(PM3_64, "%pm3_64") X(PM4_64, "%pm4_64") X(PM5_64, "%pm5_64") X(PM6_64, "%pm6_64")           \
   X(PM7_64, "%pm7_64") X(CURRENT_GRAPH_EXEC, "%current_graph_exec")
 
+/* clang-format on */
 typedef enum qiao_ptx_sreg {
   QIAO_PTX_SREG_NONE = 0,
 #define QIAO_PTX_X_(e, s) QIAO_PTX_SREG_##e,
   QIAO_PTX_SREGS(QIAO_PTX_X_)
 #undef QIAO_PTX_X_
-  QIAO_PTX_SREG_ENVREG, /* %envreg0..31: index in qiao_ptx_operand_t.imm.i */
+      QIAO_PTX_SREG_ENVREG, /* %envreg0..31: index in qiao_ptx_operand_t.imm.i */
   QIAO_PTX_SREG_COUNT
 } qiao_ptx_sreg_t;
 
@@ -197,7 +278,8 @@ typedef enum qiao_ptx_operand_kind {
   QIAO_PTX_OPND_IMM_F32, /* imm.u: the 32 bits (0fXXXXXXXX) */
   QIAO_PTX_OPND_IMM_F64, /* imm.f: 0dXXXXXXXXXXXXXXXX or a decimal float */
   QIAO_PTX_OPND_SYM,     /* sym_kind/sym resolved; name; imm.i: +offset (name+8) */
-  QIAO_PTX_OPND_ADDR,    /* [base+offset]: base is reg (>= 0), else sym (sym_kind), else absolute; imm.i offset */
+  QIAO_PTX_OPND_ADDR,    /* [base+offset]: base is reg (>= 0), else sym (sym_kind), else absolute;
+                            imm.i offset */
   QIAO_PTX_OPND_VEC,     /* {a, b, _}: count elements at module->operands[first] */
   QIAO_PTX_OPND_LIST,    /* (a, b) in call: count elements at module->operands[first] */
   QIAO_PTX_OPND_PAIR,    /* %p|%q (setp's two destinations): 2 elements at first */
@@ -206,12 +288,13 @@ typedef enum qiao_ptx_operand_kind {
 
 typedef enum qiao_ptx_sym_kind {
   QIAO_PTX_SYM_NONE = 0,
-  QIAO_PTX_SYM_LABEL,  /* sym: pc of the instruction after the label (ninstrs for a label at the end) */
-  QIAO_PTX_SYM_VAR,    /* sym: index in module->vars */
-  QIAO_PTX_SYM_LOCAL,  /* sym: index in function->locals */
-  QIAO_PTX_SYM_PARAM,  /* sym: index in function->params */
-  QIAO_PTX_SYM_RET,    /* sym: index in function->rets */
-  QIAO_PTX_SYM_FUNC,   /* sym: index in module->funcs */
+  QIAO_PTX_SYM_LABEL, /* sym: pc of the instruction after the label (ninstrs for a label at the end)
+                       */
+  QIAO_PTX_SYM_VAR,   /* sym: index in module->vars */
+  QIAO_PTX_SYM_LOCAL, /* sym: index in function->locals */
+  QIAO_PTX_SYM_PARAM, /* sym: index in function->params */
+  QIAO_PTX_SYM_RET,   /* sym: index in function->rets */
+  QIAO_PTX_SYM_FUNC,  /* sym: index in module->funcs */
 } qiao_ptx_sym_kind_t;
 
 typedef struct qiao_ptx_operand {
@@ -235,43 +318,49 @@ typedef struct qiao_ptx_operand {
 /* ------------------------------------------------------------------ instructions */
 
 typedef struct qiao_ptx_instr {
-  uint16_t opcode;  /* qiao_ptx_opcode_t */
-  uint8_t ntypes;   /* number of type modifiers, in order (cvt.f32.s32: types = {F32, S32}) */
-  uint8_t types[4]; /* qiao_ptx_type_t */
-  uint8_t space;    /* qiao_ptx_space_t (ld/st/atom/cvta/...) */
-  uint8_t space2;   /* second state space (cp.async.shared.global: space=SHARED, space2=GLOBAL) */
-  uint8_t rnd;      /* qiao_ptx_round_t */
-  uint8_t cmp;      /* qiao_ptx_cmp_t */
-  uint8_t opmod;    /* qiao_ptx_opmod_t: boolean / atomic / shfl / vote operation */
-  uint8_t scope;    /* qiao_ptx_scope_t */
-  uint8_t sem;      /* qiao_ptx_sem_t */
-  uint8_t cache;    /* qiao_ptx_cache_t */
-  uint8_t part;     /* qiao_ptx_part_t */
-  uint8_t vec;      /* 0, 2, 4, 8 (.v2 .v4 .v8) */
-  uint8_t layout[2];/* mma/wmma .row/.col for a and b */
-  uint8_t num;      /* ldmatrix .x1/.x2/.x4 → 1/2/4 */
-  uint8_t guard_neg;/* @!%p */
+  uint16_t opcode;   /* qiao_ptx_opcode_t */
+  uint8_t ntypes;    /* number of type modifiers, in order (cvt.f32.s32: types = {F32, S32}) */
+  uint8_t types[4];  /* qiao_ptx_type_t */
+  uint8_t space;     /* qiao_ptx_space_t (ld/st/atom/cvta/...) */
+  uint8_t space2;    /* second state space (cp.async.shared.global: space=SHARED, space2=GLOBAL) */
+  uint8_t rnd;       /* qiao_ptx_round_t */
+  uint8_t cmp;       /* qiao_ptx_cmp_t */
+  uint8_t opmod;     /* qiao_ptx_opmod_t: boolean / atomic / shfl / vote operation */
+  uint8_t scope;     /* qiao_ptx_scope_t */
+  uint8_t sem;       /* qiao_ptx_sem_t */
+  uint8_t cache;     /* qiao_ptx_cache_t */
+  uint8_t part;      /* qiao_ptx_part_t */
+  uint8_t vec;       /* 0, 2, 4, 8 (.v2 .v4 .v8) */
+  uint8_t layout[2]; /* mma/wmma .row/.col for a and b */
+  uint8_t num;       /* ldmatrix .x1/.x2/.x4 → 1/2/4 */
+  uint8_t guard_neg; /* @!%p */
   uint16_t shape_m, shape_n, shape_k; /* .m16n8k16; m8n8 → k = 0 */
-  uint32_t flags;   /* QIAO_PTX_F_* */
-  int32_t guard;    /* predicate register id, -1 when unguarded */
-  const char *name; /* opcode name as written (interned, "cp.async") */
-  const char *const *mods; /* every modifier after the name, in order, without the dot */
+  uint32_t flags;                     /* QIAO_PTX_F_* */
+  int32_t guard;                      /* predicate register id, -1 when unguarded */
+  const char *name;                   /* opcode name as written (interned, "cp.async") */
+  const char *const *mods;            /* every modifier after the name, in order, without the dot */
   uint16_t nmods;
   uint16_t nops;
-  const qiao_ptx_operand_t *ops; /* nops operands (into module->operands) */
+  const qiao_ptx_operand_t *ops;        /* nops operands (into module->operands) */
   uint32_t loc_file, loc_line, loc_col; /* from the last .loc (0: none) */
-  int32_t src_line; /* line of the instruction in the PTX text */
+  int32_t src_line;                     /* line of the instruction in the PTX text */
 } qiao_ptx_instr_t;
 
 /* ------------------------------------------------------------------ declarations */
 
 typedef enum qiao_ptx_linkage {
-  QIAO_PTX_LINK_NONE = 0, QIAO_PTX_LINK_VISIBLE, QIAO_PTX_LINK_EXTERN, QIAO_PTX_LINK_WEAK,
+  QIAO_PTX_LINK_NONE = 0,
+  QIAO_PTX_LINK_VISIBLE,
+  QIAO_PTX_LINK_EXTERN,
+  QIAO_PTX_LINK_WEAK,
   QIAO_PTX_LINK_COMMON,
 } qiao_ptx_linkage_t;
 
 typedef enum qiao_ptx_init_kind {
-  QIAO_PTX_INIT_INT = 1, QIAO_PTX_INIT_F32, QIAO_PTX_INIT_F64, QIAO_PTX_INIT_SYM,
+  QIAO_PTX_INIT_INT = 1,
+  QIAO_PTX_INIT_F32,
+  QIAO_PTX_INIT_F64,
+  QIAO_PTX_INIT_SYM,
   QIAO_PTX_INIT_GENERIC, /* generic(name)+offset */
 } qiao_ptx_init_kind_t;
 
@@ -290,15 +379,15 @@ typedef struct qiao_ptx_init {
 /* A variable, parameter or return value. */
 typedef struct qiao_ptx_var {
   const char *name;
-  uint8_t space;    /* qiao_ptx_space_t */
-  uint8_t linkage;  /* qiao_ptx_linkage_t */
-  uint8_t type;     /* qiao_ptx_type_t */
-  uint8_t vec;      /* 0, 2, 4, 8 */
-  uint8_t ndims;    /* array dimensions */
-  uint8_t ptr_space;/* params: .ptr.global → GLOBAL (NONE: .ptr without space or not a pointer) */
-  uint8_t is_ptr;   /* params: .ptr given */
+  uint8_t space;     /* qiao_ptx_space_t */
+  uint8_t linkage;   /* qiao_ptx_linkage_t */
+  uint8_t type;      /* qiao_ptx_type_t */
+  uint8_t vec;       /* 0, 2, 4, 8 */
+  uint8_t ndims;     /* array dimensions */
+  uint8_t ptr_space; /* params: .ptr.global → GLOBAL (NONE: .ptr without space or not a pointer) */
+  uint8_t is_ptr;    /* params: .ptr given */
   uint8_t has_init;
-  uint32_t align;   /* .align N (0: none); params' .ptr ... .align N is ptr_align */
+  uint32_t align; /* .align N (0: none); params' .ptr ... .align N is ptr_align */
   uint32_t ptr_align;
   uint64_t dims[QIAO_PTX_MAX_DIMS]; /* 0 = unsized ([]) */
   uint32_t ninit;
@@ -324,8 +413,13 @@ typedef struct qiao_ptx_label {
 
 /* Body items in source order (for printing and for tools that care about scopes). */
 typedef enum qiao_ptx_item_kind {
-  QIAO_PTX_ITEM_INSTR = 1, QIAO_PTX_ITEM_LABEL, QIAO_PTX_ITEM_REG, QIAO_PTX_ITEM_LOCAL,
-  QIAO_PTX_ITEM_OPEN, QIAO_PTX_ITEM_CLOSE, QIAO_PTX_ITEM_PRAGMA,
+  QIAO_PTX_ITEM_INSTR = 1,
+  QIAO_PTX_ITEM_LABEL,
+  QIAO_PTX_ITEM_REG,
+  QIAO_PTX_ITEM_LOCAL,
+  QIAO_PTX_ITEM_OPEN,
+  QIAO_PTX_ITEM_CLOSE,
+  QIAO_PTX_ITEM_PRAGMA,
 } qiao_ptx_item_kind_t;
 
 typedef struct qiao_ptx_item {
@@ -335,10 +429,10 @@ typedef struct qiao_ptx_item {
 
 typedef struct qiao_ptx_func {
   const char *name;
-  uint8_t is_entry; /* .entry (else .func) */
-  uint8_t linkage;  /* qiao_ptx_linkage_t */
-  uint8_t has_body; /* false for a declaration (prototype) */
-  uint8_t noreturn; /* .noreturn */
+  uint8_t is_entry;                /* .entry (else .func) */
+  uint8_t linkage;                 /* qiao_ptx_linkage_t */
+  uint8_t has_body;                /* false for a declaration (prototype) */
+  uint8_t noreturn;                /* .noreturn */
   uint32_t maxntid[3], reqntid[3]; /* 0 = not given */
   uint32_t minnctapersm, maxnreg;
   uint32_t nrets, nparams;
@@ -360,7 +454,10 @@ typedef struct qiao_ptx_func {
 } qiao_ptx_func_t;
 
 typedef enum qiao_ptx_mitem_kind {
-  QIAO_PTX_MITEM_VAR = 1, QIAO_PTX_MITEM_FUNC, QIAO_PTX_MITEM_FILE, QIAO_PTX_MITEM_PRAGMA,
+  QIAO_PTX_MITEM_VAR = 1,
+  QIAO_PTX_MITEM_FUNC,
+  QIAO_PTX_MITEM_FILE,
+  QIAO_PTX_MITEM_PRAGMA,
   QIAO_PTX_MITEM_SECTION,
 } qiao_ptx_mitem_kind_t;
 
@@ -378,17 +475,17 @@ typedef struct qiao_ptx_file {
 
 typedef struct qiao_ptx_module {
   uint32_t version_major, version_minor; /* .version 8.0 */
-  uint32_t sm;                /* .target sm_90a → 90 */
-  const char *target_arch;    /* "sm_90a" */
+  uint32_t sm;                           /* .target sm_90a → 90 */
+  const char *target_arch;               /* "sm_90a" */
   uint8_t texmode_independent, target_debug, map_f64_to_f32;
-  uint32_t address_size;      /* 32 or 64 (0: not given) */
+  uint32_t address_size; /* 32 or 64 (0: not given) */
   uint32_t nvars, nfuncs, nfiles, npragmas, nitems, noperands, nsections;
   const qiao_ptx_var_t *vars;
   const qiao_ptx_func_t *funcs;
   const qiao_ptx_file_t *files;
   const qiao_ptx_section_t *sections;
   const char *const *pragmas;
-  const qiao_ptx_item_t *items; /* module items in source order (MITEM kinds) */
+  const qiao_ptx_item_t *items;       /* module items in source order (MITEM kinds) */
   const qiao_ptx_operand_t *operands; /* every operand (instructions point into it) */
 } qiao_ptx_module_t;
 

@@ -43,7 +43,8 @@ void ptx_arena_free(ptx_arena_t *a) {
 
 void ptx_vec_grow(void **v, uint32_t *cap, size_t elem, uint32_t need) {
   uint32_t c = *cap ? *cap : 8;
-  while (c < need) c *= 2;
+  while (c < need)
+    c *= 2;
   void *p = realloc(*v, (size_t)c * elem);
   if (!p) abort();
   *v = p;
@@ -52,7 +53,8 @@ void ptx_vec_grow(void **v, uint32_t *cap, size_t elem, uint32_t need) {
 
 static uint32_t hash_str(const char *s, size_t n) {
   uint32_t h = 2166136261u; /* FNV-1a */
-  for (size_t i = 0; i < n; ++i) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  for (size_t i = 0; i < n; ++i)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
   return h;
 }
 
@@ -91,7 +93,8 @@ uint32_t ptx_intern(ptx_interner_t *in, const char *s, size_t len) {
     if (!ns) abort();
     for (uint32_t k = 0; k < in->n; ++k) {
       uint32_t i = hash_str(in->strs[k], in->lens[k]) & (ncap - 1);
-      while (ns[i]) i = (i + 1) & (ncap - 1);
+      while (ns[i])
+        i = (i + 1) & (ncap - 1);
       ns[i] = k + 1;
     }
     free(in->slots);
@@ -113,7 +116,8 @@ uint32_t ptx_intern(ptx_interner_t *in, const char *s, size_t len) {
   in->lens[id] = (uint32_t)len;
   uint32_t mask = in->cap - 1;
   uint32_t i = hash_str(s, len) & mask;
-  while (in->slots[i]) i = (i + 1) & mask;
+  while (in->slots[i])
+    i = (i + 1) & mask;
   in->slots[i] = id + 1;
   return id;
 }

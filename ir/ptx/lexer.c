@@ -39,7 +39,8 @@ static const char *skip_space(ptx_lexer_t *lx, int32_t *err_line, int32_t *err_c
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v') {
       adv(lx);
     } else if (c == '/' && lx->pos + 1 < lx->len && lx->src[lx->pos + 1] == '/') {
-      while (lx->pos < lx->len && lx->src[lx->pos] != '\n') adv(lx);
+      while (lx->pos < lx->len && lx->src[lx->pos] != '\n')
+        adv(lx);
     } else if (c == '/' && lx->pos + 1 < lx->len && lx->src[lx->pos + 1] == '*') {
       *err_line = lx->line;
       *err_col = lx->col;
@@ -108,7 +109,8 @@ ptx_token_t ptx_lexer_next(ptx_lexer_t *lx) {
       char d = lx->src[lx->pos];
       if (is_ident(d) && d != '$') {
         adv(lx);
-      } else if (!hex && (d == '+' || d == '-') && (lx->src[lx->pos - 1] == 'e' || lx->src[lx->pos - 1] == 'E')) {
+      } else if (!hex && (d == '+' || d == '-') &&
+                 (lx->src[lx->pos - 1] == 'e' || lx->src[lx->pos - 1] == 'E')) {
         adv(lx); /* exponent sign */
       } else {
         break;
@@ -176,5 +178,6 @@ bool ptx_lexer_skip_braces(ptx_lexer_t *lx) {
 }
 
 void ptx_lexer_skip_line(ptx_lexer_t *lx) {
-  while (lx->pos < lx->len && lx->src[lx->pos] != '\n') adv(lx);
+  while (lx->pos < lx->len && lx->src[lx->pos] != '\n')
+    adv(lx);
 }

@@ -5,11 +5,11 @@
 #include "ptx_internal.h"
 
 static const char *const k_type_names[QIAO_PTX_T_COUNT] = {
-    "", "pred", "b8", "b16", "b32", "b64", "b128", "u8", "u16", "u32", "u64", "s8", "s16", "s32",
-    "s64", "f16", "f16x2", "bf16", "bf16x2", "tf32", "f32", "f64", "e4m3", "e5m2", "e4m3x2",
-    "e5m2x2", "s4", "u4", "b1"};
+    "",    "pred", "b8",   "b16",  "b32",    "b64",    "b128",  "u8",   "u16",    "u32",
+    "u64", "s8",   "s16",  "s32",  "s64",    "f16",    "f16x2", "bf16", "bf16x2", "tf32",
+    "f32", "f64",  "e4m3", "e5m2", "e4m3x2", "e5m2x2", "s4",    "u4",   "b1"};
 static const uint8_t k_type_sizes[QIAO_PTX_T_COUNT] = {0, 0, 1, 2, 4, 8, 16, 1, 2, 4, 8, 1, 2, 4, 8,
-                                                       2, 4, 2, 4, 4, 4, 8, 1, 1, 2, 2, 1, 1, 1};
+                                                       2, 4, 2, 4, 4, 4, 8,  1, 1, 2, 2, 1, 1, 1};
 
 const char *qiao_ptx_type_name(qiao_ptx_type_t t) {
   return (unsigned)t < QIAO_PTX_T_COUNT ? k_type_names[t] : "?";
@@ -21,13 +21,15 @@ uint32_t qiao_ptx_type_size(qiao_ptx_type_t t) {
 int ptx_type_from(const char *s, size_t n) {
   if (n < 2 || n > 6) return -1;
   for (int i = 1; i < QIAO_PTX_T_COUNT; ++i)
-    if (k_type_names[i][0] == s[0] && strlen(k_type_names[i]) == n && memcmp(k_type_names[i], s, n) == 0)
+    if (k_type_names[i][0] == s[0] && strlen(k_type_names[i]) == n &&
+        memcmp(k_type_names[i], s, n) == 0)
       return i;
   return -1;
 }
 
-static const char *const k_space_names[] = {"",       "reg",   "global", "shared", "shared::cta",
-                                            "shared::cluster", "local", "param", "const", "tex"};
+static const char *const k_space_names[] = {
+    "",      "reg",   "global", "shared", "shared::cta", "shared::cluster",
+    "local", "param", "const",  "tex"};
 
 const char *ptx_space_name(int space) {
   return space >= 0 && space < (int)(sizeof k_space_names / sizeof *k_space_names)
@@ -42,10 +44,9 @@ int ptx_space_from(const char *s, size_t n) {
   return -1;
 }
 
-static const char *const k_opcode_names[] = {
-    "?",
+static const char *const k_opcode_names[] = {"?",
 #define X(e, s) s,
-    QIAO_PTX_OPCODES(X)
+                                             QIAO_PTX_OPCODES(X)
 #undef X
 };
 const char *qiao_ptx_opcode_name(qiao_ptx_opcode_t op) {
@@ -57,7 +58,7 @@ static const char *const k_sreg_names[] = {
 #define X(e, s) s,
     QIAO_PTX_SREGS(X)
 #undef X
-    "%envreg",
+        "%envreg",
 };
 const char *qiao_ptx_sreg_name(qiao_ptx_sreg_t s) {
   return (unsigned)s < QIAO_PTX_SREG_COUNT ? k_sreg_names[s] : "?";
@@ -87,17 +88,21 @@ qiao_ptx_module_t *ptx_module_new(ptx_arena_t **out_arena) {
 const qiao_ptx_func_t *qiao_ptx_module_find_func(const qiao_ptx_module_t *m, const char *name) {
   const qiao_ptx_func_t *found = NULL;
   for (uint32_t i = 0; i < m->nfuncs; ++i)
-    if (strcmp(m->funcs[i].name, name) == 0 && (!found || m->funcs[i].has_body)) found = &m->funcs[i];
+    if (strcmp(m->funcs[i].name, name) == 0 && (!found || m->funcs[i].has_body))
+      found = &m->funcs[i];
   return found;
 }
 
-const qiao_ptx_regdecl_t *qiao_ptx_func_reg(const qiao_ptx_func_t *f, uint32_t id, uint32_t *out_n) {
+const qiao_ptx_regdecl_t *qiao_ptx_func_reg(const qiao_ptx_func_t *f, uint32_t id,
+                                            uint32_t *out_n) {
   uint32_t lo = 0, hi = f->nregdecls;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo) / 2;
     const qiao_ptx_regdecl_t *d = &f->regdecls[mid];
-    if (id < d->base) hi = mid;
-    else if (id >= d->base + d->count) lo = mid + 1;
+    if (id < d->base)
+      hi = mid;
+    else if (id >= d->base + d->count)
+      lo = mid + 1;
     else {
       if (out_n) *out_n = id - d->base;
       return d;
@@ -119,9 +124,11 @@ static bool operand_eq(const qiao_ptx_module_t *ma, const qiao_ptx_operand_t *a,
       a->sreg != b->sreg || a->count != b->count || a->reg != b->reg || a->sym != b->sym ||
       a->imm.u != b->imm.u || !str_eq(a->name, b->name))
     return false;
-  if (a->kind == QIAO_PTX_OPND_VEC || a->kind == QIAO_PTX_OPND_LIST || a->kind == QIAO_PTX_OPND_PAIR)
+  if (a->kind == QIAO_PTX_OPND_VEC || a->kind == QIAO_PTX_OPND_LIST ||
+      a->kind == QIAO_PTX_OPND_PAIR)
     for (uint32_t i = 0; i < a->count; ++i)
-      if (!operand_eq(ma, &ma->operands[a->first + i], mb, &mb->operands[b->first + i])) return false;
+      if (!operand_eq(ma, &ma->operands[a->first + i], mb, &mb->operands[b->first + i]))
+        return false;
   return true;
 }
 
@@ -188,7 +195,8 @@ static bool func_eq(const qiao_ptx_module_t *ma, const qiao_ptx_func_t *a,
   for (uint32_t i = 0; i < a->npragmas; ++i)
     if (!str_eq(a->pragmas[i], b->pragmas[i])) return false;
   for (uint32_t i = 0; i < a->nitems; ++i)
-    if (a->items[i].kind != b->items[i].kind || a->items[i].index != b->items[i].index) return false;
+    if (a->items[i].kind != b->items[i].kind || a->items[i].index != b->items[i].index)
+      return false;
   for (uint32_t i = 0; i < a->ninstrs; ++i)
     if (!instr_eq(ma, &a->instrs[i], mb, &b->instrs[i])) return false;
   return true;
@@ -203,9 +211,11 @@ bool qiao_ptx_module_equal(const qiao_ptx_module_t *a, const qiao_ptx_module_t *
       a->npragmas != b->npragmas || a->nitems != b->nitems || a->nsections != b->nsections)
     return false;
   for (uint32_t i = 0; i < a->nitems; ++i)
-    if (a->items[i].kind != b->items[i].kind || a->items[i].index != b->items[i].index) return false;
+    if (a->items[i].kind != b->items[i].kind || a->items[i].index != b->items[i].index)
+      return false;
   for (uint32_t i = 0; i < a->nsections; ++i)
-    if (!str_eq(a->sections[i].name, b->sections[i].name) || a->sections[i].len != b->sections[i].len ||
+    if (!str_eq(a->sections[i].name, b->sections[i].name) ||
+        a->sections[i].len != b->sections[i].len ||
         memcmp(a->sections[i].text, b->sections[i].text, a->sections[i].len) != 0)
       return false;
   for (uint32_t i = 0; i < a->nvars; ++i)

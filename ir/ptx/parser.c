@@ -109,8 +109,10 @@ static void describe(const ptx_token_t *t, char *buf, size_t cap) {
   size_t n = 0;
   for (uint32_t i = 0; i < t->len && n + 5 < sizeof tmp; ++i) {
     unsigned char c = (unsigned char)t->text[i];
-    if (c >= 32 && c < 127 && c != '\'') tmp[n++] = (char)c;
-    else n += (size_t)snprintf(tmp + n, sizeof tmp - n, "\\x%02x", c);
+    if (c >= 32 && c < 127 && c != '\'')
+      tmp[n++] = (char)c;
+    else
+      n += (size_t)snprintf(tmp + n, sizeof tmp - n, "\\x%02x", c);
   }
   tmp[n] = 0;
   snprintf(buf, cap, "'%s%s'", tmp, n + 5 >= sizeof tmp ? "..." : "");
@@ -173,7 +175,8 @@ static const char *intern_tok(parser_t *p, const ptx_token_t *t, uint32_t *out_i
 static bind_t *bind_of(parser_t *p, uint32_t id) {
   if (id >= p->nbinds) {
     uint32_t n = p->nbinds ? p->nbinds : 256;
-    while (n <= id) n *= 2;
+    while (n <= id)
+      n *= 2;
     bind_t *b = (bind_t *)realloc(p->binds, n * sizeof *b);
     if (!b) abort();
     memset(b + p->nbinds, 0, (n - p->nbinds) * sizeof *b);
@@ -198,7 +201,8 @@ static int hexval(char c) {
 }
 
 /* Parses a NUMBER token: kind = IMM_INT / IMM_F32 / IMM_F64. */
-static bool parse_number(parser_t *p, const ptx_token_t *t, bool neg, uint8_t *kind, uint64_t *bits) {
+static bool parse_number(parser_t *p, const ptx_token_t *t, bool neg, uint8_t *kind,
+                         uint64_t *bits) {
   const char *s = t->text;
   uint32_t n = t->len;
   uint64_t v = 0;
@@ -280,8 +284,9 @@ static bool parse_uint(parser_t *p, const char *what, uint64_t max, uint64_t *ou
   uint64_t v;
   TRY(parse_number(p, &p->tok, false, &kind, &v));
   if (kind != QIAO_PTX_OPND_IMM_INT) return fail_expected(p, what);
-  if (v > max) return fail_at(p, p->tok.line, p->tok.col, "%s out of range (at most %llu)", what,
-                              (unsigned long long)max);
+  if (v > max)
+    return fail_at(p, p->tok.line, p->tok.col, "%s out of range (at most %llu)", what,
+                   (unsigned long long)max);
   *out = v;
   advance(p);
   return true;
@@ -415,8 +420,10 @@ static bool parse_init_list(parser_t *p, int depth) {
   TRY(expect(p, '{'));
   if (accept(p, '}')) return true;
   for (;;) {
-    if (is_punct(&p->tok, '{')) TRY(parse_init_list(p, depth + 1));
-    else TRY(parse_init_value(p));
+    if (is_punct(&p->tok, '{'))
+      TRY(parse_init_list(p, depth + 1));
+    else
+      TRY(parse_init_value(p));
     if (accept(p, '}')) return true;
     TRY(expect(p, ','));
   }
@@ -457,7 +464,8 @@ static bool parse_var_attrs(parser_t *p, qiao_ptx_var_t *v, bool allow_ptr) {
 static bool parse_dims(parser_t *p, qiao_ptx_var_t *v) {
   while (is_punct(&p->tok, '[')) {
     if (v->ndims == QIAO_PTX_MAX_DIMS)
-      return fail_at(p, p->tok.line, p->tok.col, "too many array dimensions (at most %d)", QIAO_PTX_MAX_DIMS);
+      return fail_at(p, p->tok.line, p->tok.col, "too many array dimensions (at most %d)",
+                     QIAO_PTX_MAX_DIMS);
     advance(p);
     uint64_t d = 0;
     if (!is_punct(&p->tok, ']')) TRY(parse_uint(p, "an array size", (uint64_t)1 << 40, &d));
@@ -491,7 +499,8 @@ static bool declare_global(parser_t *p, uint32_t id, int32_t line, int32_t col, 
   return true;
 }
 
-static bool declare_local(parser_t *p, uint32_t id, int32_t line, int32_t col, int kind, uint32_t index) {
+static bool declare_local(parser_t *p, uint32_t id, int32_t line, int32_t col, int kind,
+                          uint32_t index) {
   bind_t *b = bind_of(p, id);
   if (b->local && b->local_depth == p->depth)
     return fail_at(p, line, col, "'%s' is already declared in this scope", p->in.strs[id]);
@@ -649,10 +658,12 @@ static bool resolve_reg(parser_t *p, const ptx_token_t *t, qiao_ptx_operand_t *o
   }
   /* %r57 in a range %r<100> */
   uint32_t k = base_len;
-  while (k > 0 && s[k - 1] >= '0' && s[k - 1] <= '9') --k;
+  while (k > 0 && s[k - 1] >= '0' && s[k - 1] <= '9')
+    --k;
   if (k < base_len && k > 0 && (base_len - k == 1 || s[k] != '0') && base_len - k <= 9) {
     uint32_t idx = 0;
-    for (uint32_t i = k; i < base_len; ++i) idx = idx * 10 + (uint32_t)(s[i] - '0');
+    for (uint32_t i = k; i < base_len; ++i)
+      idx = idx * 10 + (uint32_t)(s[i] - '0');
     bind_t *pb = bind_find(p, s, k);
     if (pb && pb->reg) {
       const qiao_ptx_regdecl_t *d = &p->regdecls.v[pb->reg - 1];
@@ -700,7 +711,8 @@ static bool is_declared_reg(parser_t *p, const ptx_token_t *t) {
   bind_t *b = bind_find(p, t->text, n);
   if (b && b->reg) return true;
   uint32_t k = n;
-  while (k > 0 && t->text[k - 1] >= '0' && t->text[k - 1] <= '9') --k;
+  while (k > 0 && t->text[k - 1] >= '0' && t->text[k - 1] <= '9')
+    --k;
   if (k == n || k == 0) return false;
   b = bind_find(p, t->text, k);
   return b && b->reg && p->regdecls.v[b->reg - 1].is_range;
@@ -762,7 +774,8 @@ static bool parse_group(parser_t *p, char close, qiao_ptx_operand_t *op) {
     PTX_PUSH(p->ffix, f);
   }
   p->pend.n = pmark;
-  for (uint32_t i = mark; i < p->elems.n; ++i) PTX_PUSH(p->ops, p->elems.v[i]);
+  for (uint32_t i = mark; i < p->elems.n; ++i)
+    PTX_PUSH(p->ops, p->elems.v[i]);
   p->elems.n = mark;
   return true;
 }
@@ -808,7 +821,8 @@ static bool parse_operand(parser_t *p, qiao_ptx_operand_t *op, opnd_ctx_t ctx, b
       qiao_ptx_operand_t r = {0};
       TRY(resolve_reg(p, &p->tok, &r));
       if (r.kind != QIAO_PTX_OPND_REG || r.comp)
-        return fail_at(p, p->tok.line, p->tok.col, "an address base must be a register or a variable");
+        return fail_at(p, p->tok.line, p->tok.col,
+                       "an address base must be a register or a variable");
       op->reg = r.reg;
       advance(p);
     } else if (is_ident_name(&p->tok)) {
@@ -933,51 +947,118 @@ typedef struct {
   uint8_t len, field, value;
 } modent_t;
 
-enum { MF_RND = 1, MF_CMP, MF_OPM, MF_SCOPE, MF_SEM, MF_CACHE, MF_PART, MF_LAYOUT, MF_NUM, MF_VEC, MF_FLAG };
+enum {
+  MF_RND = 1,
+  MF_CMP,
+  MF_OPM,
+  MF_SCOPE,
+  MF_SEM,
+  MF_CACHE,
+  MF_PART,
+  MF_LAYOUT,
+  MF_NUM,
+  MF_VEC,
+  MF_FLAG
+};
 
 static const modent_t k_mods[] = {
-    {"rn", sizeof("rn") - 1, MF_RND, QIAO_PTX_RND_RN}, {"rz", sizeof("rz") - 1, MF_RND, QIAO_PTX_RND_RZ}, {"rm", sizeof("rm") - 1, MF_RND, QIAO_PTX_RND_RM},
-    {"rp", sizeof("rp") - 1, MF_RND, QIAO_PTX_RND_RP}, {"rna", sizeof("rna") - 1, MF_RND, QIAO_PTX_RND_RNA}, {"rs", sizeof("rs") - 1, MF_RND, QIAO_PTX_RND_RS},
-    {"rni", sizeof("rni") - 1, MF_RND, QIAO_PTX_RND_RNI}, {"rzi", sizeof("rzi") - 1, MF_RND, QIAO_PTX_RND_RZI},
-    {"rmi", sizeof("rmi") - 1, MF_RND, QIAO_PTX_RND_RMI}, {"rpi", sizeof("rpi") - 1, MF_RND, QIAO_PTX_RND_RPI},
-    {"eq", sizeof("eq") - 1, MF_CMP, QIAO_PTX_CMP_EQ}, {"ne", sizeof("ne") - 1, MF_CMP, QIAO_PTX_CMP_NE}, {"lt", sizeof("lt") - 1, MF_CMP, QIAO_PTX_CMP_LT},
-    {"le", sizeof("le") - 1, MF_CMP, QIAO_PTX_CMP_LE}, {"gt", sizeof("gt") - 1, MF_CMP, QIAO_PTX_CMP_GT}, {"ge", sizeof("ge") - 1, MF_CMP, QIAO_PTX_CMP_GE},
-    {"ls", sizeof("ls") - 1, MF_CMP, QIAO_PTX_CMP_LS}, {"hs", sizeof("hs") - 1, MF_CMP, QIAO_PTX_CMP_HS},
-    {"equ", sizeof("equ") - 1, MF_CMP, QIAO_PTX_CMP_EQU}, {"neu", sizeof("neu") - 1, MF_CMP, QIAO_PTX_CMP_NEU},
-    {"ltu", sizeof("ltu") - 1, MF_CMP, QIAO_PTX_CMP_LTU}, {"leu", sizeof("leu") - 1, MF_CMP, QIAO_PTX_CMP_LEU},
-    {"gtu", sizeof("gtu") - 1, MF_CMP, QIAO_PTX_CMP_GTU}, {"geu", sizeof("geu") - 1, MF_CMP, QIAO_PTX_CMP_GEU},
-    {"num", sizeof("num") - 1, MF_CMP, QIAO_PTX_CMP_NUM}, {"nan", sizeof("nan") - 1, MF_CMP, QIAO_PTX_CMP_NAN},
-    {"and", sizeof("and") - 1, MF_OPM, QIAO_PTX_OPM_AND}, {"or", sizeof("or") - 1, MF_OPM, QIAO_PTX_OPM_OR}, {"xor", sizeof("xor") - 1, MF_OPM, QIAO_PTX_OPM_XOR},
-    {"add", sizeof("add") - 1, MF_OPM, QIAO_PTX_OPM_ADD}, {"min", sizeof("min") - 1, MF_OPM, QIAO_PTX_OPM_MIN}, {"max", sizeof("max") - 1, MF_OPM, QIAO_PTX_OPM_MAX},
-    {"inc", sizeof("inc") - 1, MF_OPM, QIAO_PTX_OPM_INC}, {"dec", sizeof("dec") - 1, MF_OPM, QIAO_PTX_OPM_DEC}, {"cas", sizeof("cas") - 1, MF_OPM, QIAO_PTX_OPM_CAS},
-    {"exch", sizeof("exch") - 1, MF_OPM, QIAO_PTX_OPM_EXCH}, {"up", sizeof("up") - 1, MF_OPM, QIAO_PTX_OPM_UP},
-    {"down", sizeof("down") - 1, MF_OPM, QIAO_PTX_OPM_DOWN}, {"bfly", sizeof("bfly") - 1, MF_OPM, QIAO_PTX_OPM_BFLY},
-    {"idx", sizeof("idx") - 1, MF_OPM, QIAO_PTX_OPM_IDX}, {"all", sizeof("all") - 1, MF_OPM, QIAO_PTX_OPM_ALL}, {"any", sizeof("any") - 1, MF_OPM, QIAO_PTX_OPM_ANY},
-    {"ballot", sizeof("ballot") - 1, MF_OPM, QIAO_PTX_OPM_BALLOT}, {"popc", sizeof("popc") - 1, MF_OPM, QIAO_PTX_OPM_POPC},
-    {"cta", sizeof("cta") - 1, MF_SCOPE, QIAO_PTX_SCOPE_CTA}, {"cluster", sizeof("cluster") - 1, MF_SCOPE, QIAO_PTX_SCOPE_CLUSTER},
-    {"gpu", sizeof("gpu") - 1, MF_SCOPE, QIAO_PTX_SCOPE_GPU}, {"sys", sizeof("sys") - 1, MF_SCOPE, QIAO_PTX_SCOPE_SYS},
-    {"weak", sizeof("weak") - 1, MF_SEM, QIAO_PTX_SEM_WEAK}, {"relaxed", sizeof("relaxed") - 1, MF_SEM, QIAO_PTX_SEM_RELAXED},
-    {"acquire", sizeof("acquire") - 1, MF_SEM, QIAO_PTX_SEM_ACQUIRE}, {"release", sizeof("release") - 1, MF_SEM, QIAO_PTX_SEM_RELEASE},
-    {"acq_rel", sizeof("acq_rel") - 1, MF_SEM, QIAO_PTX_SEM_ACQ_REL}, {"sc", sizeof("sc") - 1, MF_SEM, QIAO_PTX_SEM_SC},
-    {"volatile", sizeof("volatile") - 1, MF_SEM, QIAO_PTX_SEM_VOLATILE}, {"mmio", sizeof("mmio") - 1, MF_SEM, QIAO_PTX_SEM_MMIO},
-    {"ca", sizeof("ca") - 1, MF_CACHE, QIAO_PTX_CACHE_CA}, {"cg", sizeof("cg") - 1, MF_CACHE, QIAO_PTX_CACHE_CG},
-    {"cs", sizeof("cs") - 1, MF_CACHE, QIAO_PTX_CACHE_CS}, {"lu", sizeof("lu") - 1, MF_CACHE, QIAO_PTX_CACHE_LU},
-    {"cv", sizeof("cv") - 1, MF_CACHE, QIAO_PTX_CACHE_CV}, {"wb", sizeof("wb") - 1, MF_CACHE, QIAO_PTX_CACHE_WB},
+    {"rn", sizeof("rn") - 1, MF_RND, QIAO_PTX_RND_RN},
+    {"rz", sizeof("rz") - 1, MF_RND, QIAO_PTX_RND_RZ},
+    {"rm", sizeof("rm") - 1, MF_RND, QIAO_PTX_RND_RM},
+    {"rp", sizeof("rp") - 1, MF_RND, QIAO_PTX_RND_RP},
+    {"rna", sizeof("rna") - 1, MF_RND, QIAO_PTX_RND_RNA},
+    {"rs", sizeof("rs") - 1, MF_RND, QIAO_PTX_RND_RS},
+    {"rni", sizeof("rni") - 1, MF_RND, QIAO_PTX_RND_RNI},
+    {"rzi", sizeof("rzi") - 1, MF_RND, QIAO_PTX_RND_RZI},
+    {"rmi", sizeof("rmi") - 1, MF_RND, QIAO_PTX_RND_RMI},
+    {"rpi", sizeof("rpi") - 1, MF_RND, QIAO_PTX_RND_RPI},
+    {"eq", sizeof("eq") - 1, MF_CMP, QIAO_PTX_CMP_EQ},
+    {"ne", sizeof("ne") - 1, MF_CMP, QIAO_PTX_CMP_NE},
+    {"lt", sizeof("lt") - 1, MF_CMP, QIAO_PTX_CMP_LT},
+    {"le", sizeof("le") - 1, MF_CMP, QIAO_PTX_CMP_LE},
+    {"gt", sizeof("gt") - 1, MF_CMP, QIAO_PTX_CMP_GT},
+    {"ge", sizeof("ge") - 1, MF_CMP, QIAO_PTX_CMP_GE},
+    {"ls", sizeof("ls") - 1, MF_CMP, QIAO_PTX_CMP_LS},
+    {"hs", sizeof("hs") - 1, MF_CMP, QIAO_PTX_CMP_HS},
+    {"equ", sizeof("equ") - 1, MF_CMP, QIAO_PTX_CMP_EQU},
+    {"neu", sizeof("neu") - 1, MF_CMP, QIAO_PTX_CMP_NEU},
+    {"ltu", sizeof("ltu") - 1, MF_CMP, QIAO_PTX_CMP_LTU},
+    {"leu", sizeof("leu") - 1, MF_CMP, QIAO_PTX_CMP_LEU},
+    {"gtu", sizeof("gtu") - 1, MF_CMP, QIAO_PTX_CMP_GTU},
+    {"geu", sizeof("geu") - 1, MF_CMP, QIAO_PTX_CMP_GEU},
+    {"num", sizeof("num") - 1, MF_CMP, QIAO_PTX_CMP_NUM},
+    {"nan", sizeof("nan") - 1, MF_CMP, QIAO_PTX_CMP_NAN},
+    {"and", sizeof("and") - 1, MF_OPM, QIAO_PTX_OPM_AND},
+    {"or", sizeof("or") - 1, MF_OPM, QIAO_PTX_OPM_OR},
+    {"xor", sizeof("xor") - 1, MF_OPM, QIAO_PTX_OPM_XOR},
+    {"add", sizeof("add") - 1, MF_OPM, QIAO_PTX_OPM_ADD},
+    {"min", sizeof("min") - 1, MF_OPM, QIAO_PTX_OPM_MIN},
+    {"max", sizeof("max") - 1, MF_OPM, QIAO_PTX_OPM_MAX},
+    {"inc", sizeof("inc") - 1, MF_OPM, QIAO_PTX_OPM_INC},
+    {"dec", sizeof("dec") - 1, MF_OPM, QIAO_PTX_OPM_DEC},
+    {"cas", sizeof("cas") - 1, MF_OPM, QIAO_PTX_OPM_CAS},
+    {"exch", sizeof("exch") - 1, MF_OPM, QIAO_PTX_OPM_EXCH},
+    {"up", sizeof("up") - 1, MF_OPM, QIAO_PTX_OPM_UP},
+    {"down", sizeof("down") - 1, MF_OPM, QIAO_PTX_OPM_DOWN},
+    {"bfly", sizeof("bfly") - 1, MF_OPM, QIAO_PTX_OPM_BFLY},
+    {"idx", sizeof("idx") - 1, MF_OPM, QIAO_PTX_OPM_IDX},
+    {"all", sizeof("all") - 1, MF_OPM, QIAO_PTX_OPM_ALL},
+    {"any", sizeof("any") - 1, MF_OPM, QIAO_PTX_OPM_ANY},
+    {"ballot", sizeof("ballot") - 1, MF_OPM, QIAO_PTX_OPM_BALLOT},
+    {"popc", sizeof("popc") - 1, MF_OPM, QIAO_PTX_OPM_POPC},
+    {"cta", sizeof("cta") - 1, MF_SCOPE, QIAO_PTX_SCOPE_CTA},
+    {"cluster", sizeof("cluster") - 1, MF_SCOPE, QIAO_PTX_SCOPE_CLUSTER},
+    {"gpu", sizeof("gpu") - 1, MF_SCOPE, QIAO_PTX_SCOPE_GPU},
+    {"sys", sizeof("sys") - 1, MF_SCOPE, QIAO_PTX_SCOPE_SYS},
+    {"weak", sizeof("weak") - 1, MF_SEM, QIAO_PTX_SEM_WEAK},
+    {"relaxed", sizeof("relaxed") - 1, MF_SEM, QIAO_PTX_SEM_RELAXED},
+    {"acquire", sizeof("acquire") - 1, MF_SEM, QIAO_PTX_SEM_ACQUIRE},
+    {"release", sizeof("release") - 1, MF_SEM, QIAO_PTX_SEM_RELEASE},
+    {"acq_rel", sizeof("acq_rel") - 1, MF_SEM, QIAO_PTX_SEM_ACQ_REL},
+    {"sc", sizeof("sc") - 1, MF_SEM, QIAO_PTX_SEM_SC},
+    {"volatile", sizeof("volatile") - 1, MF_SEM, QIAO_PTX_SEM_VOLATILE},
+    {"mmio", sizeof("mmio") - 1, MF_SEM, QIAO_PTX_SEM_MMIO},
+    {"ca", sizeof("ca") - 1, MF_CACHE, QIAO_PTX_CACHE_CA},
+    {"cg", sizeof("cg") - 1, MF_CACHE, QIAO_PTX_CACHE_CG},
+    {"cs", sizeof("cs") - 1, MF_CACHE, QIAO_PTX_CACHE_CS},
+    {"lu", sizeof("lu") - 1, MF_CACHE, QIAO_PTX_CACHE_LU},
+    {"cv", sizeof("cv") - 1, MF_CACHE, QIAO_PTX_CACHE_CV},
+    {"wb", sizeof("wb") - 1, MF_CACHE, QIAO_PTX_CACHE_WB},
     {"wt", sizeof("wt") - 1, MF_CACHE, QIAO_PTX_CACHE_WT},
     {"wide", sizeof("wide") - 1, MF_PART, QIAO_PTX_PART_WIDE},
-    {"row", sizeof("row") - 1, MF_LAYOUT, QIAO_PTX_LAYOUT_ROW}, {"col", sizeof("col") - 1, MF_LAYOUT, QIAO_PTX_LAYOUT_COL},
-    {"x1", sizeof("x1") - 1, MF_NUM, 1}, {"x2", sizeof("x2") - 1, MF_NUM, 2}, {"x4", sizeof("x4") - 1, MF_NUM, 4},
-    {"v2", sizeof("v2") - 1, MF_VEC, 2}, {"v4", sizeof("v4") - 1, MF_VEC, 4}, {"v8", sizeof("v8") - 1, MF_VEC, 8},
-    {"ftz", sizeof("ftz") - 1, MF_FLAG, 0}, {"sat", sizeof("sat") - 1, MF_FLAG, 1}, {"approx", sizeof("approx") - 1, MF_FLAG, 2}, {"full", sizeof("full") - 1, MF_FLAG, 3},
-    {"sync", sizeof("sync") - 1, MF_FLAG, 4}, {"aligned", sizeof("aligned") - 1, MF_FLAG, 5}, {"trans", sizeof("trans") - 1, MF_FLAG, 7}, {"nc", sizeof("nc") - 1, MF_FLAG, 8},
-    {"cc", sizeof("cc") - 1, MF_FLAG, 9}, {"shiftamt", sizeof("shiftamt") - 1, MF_FLAG, 10}, {"relu", sizeof("relu") - 1, MF_FLAG, 11}, {"NaN", sizeof("NaN") - 1, MF_FLAG, 12},
-    {"arrive", sizeof("arrive") - 1, MF_FLAG, 13}, {"red", sizeof("red") - 1, MF_FLAG, 14}, {"noinc", sizeof("noinc") - 1, MF_FLAG, 15}, {"clamp", sizeof("clamp") - 1, MF_FLAG, 16},
-    {"wrap", sizeof("wrap") - 1, MF_FLAG, 17}, {"l", sizeof("l") - 1, MF_FLAG, 18}, {"r", sizeof("r") - 1, MF_FLAG, 19},
+    {"row", sizeof("row") - 1, MF_LAYOUT, QIAO_PTX_LAYOUT_ROW},
+    {"col", sizeof("col") - 1, MF_LAYOUT, QIAO_PTX_LAYOUT_COL},
+    {"x1", sizeof("x1") - 1, MF_NUM, 1},
+    {"x2", sizeof("x2") - 1, MF_NUM, 2},
+    {"x4", sizeof("x4") - 1, MF_NUM, 4},
+    {"v2", sizeof("v2") - 1, MF_VEC, 2},
+    {"v4", sizeof("v4") - 1, MF_VEC, 4},
+    {"v8", sizeof("v8") - 1, MF_VEC, 8},
+    {"ftz", sizeof("ftz") - 1, MF_FLAG, 0},
+    {"sat", sizeof("sat") - 1, MF_FLAG, 1},
+    {"approx", sizeof("approx") - 1, MF_FLAG, 2},
+    {"full", sizeof("full") - 1, MF_FLAG, 3},
+    {"sync", sizeof("sync") - 1, MF_FLAG, 4},
+    {"aligned", sizeof("aligned") - 1, MF_FLAG, 5},
+    {"trans", sizeof("trans") - 1, MF_FLAG, 7},
+    {"nc", sizeof("nc") - 1, MF_FLAG, 8},
+    {"cc", sizeof("cc") - 1, MF_FLAG, 9},
+    {"shiftamt", sizeof("shiftamt") - 1, MF_FLAG, 10},
+    {"relu", sizeof("relu") - 1, MF_FLAG, 11},
+    {"NaN", sizeof("NaN") - 1, MF_FLAG, 12},
+    {"arrive", sizeof("arrive") - 1, MF_FLAG, 13},
+    {"red", sizeof("red") - 1, MF_FLAG, 14},
+    {"noinc", sizeof("noinc") - 1, MF_FLAG, 15},
+    {"clamp", sizeof("clamp") - 1, MF_FLAG, 16},
+    {"wrap", sizeof("wrap") - 1, MF_FLAG, 17},
+    {"l", sizeof("l") - 1, MF_FLAG, 18},
+    {"r", sizeof("r") - 1, MF_FLAG, 19},
 };
 
 static bool digits(const char *s, uint32_t n, uint32_t *i, uint32_t *out) {
   uint32_t v = 0, k = *i;
-  while (k < n && s[k] >= '0' && s[k] <= '9' && v < 100000) v = v * 10 + (uint32_t)(s[k++] - '0');
+  while (k < n && s[k] >= '0' && s[k] <= '9' && v < 100000)
+    v = v * 10 + (uint32_t)(s[k++] - '0');
   if (k == *i) return false;
   *i = k;
   *out = v;
@@ -992,21 +1073,27 @@ static void decode_mod(qiao_ptx_instr_t *in, const char *s, uint32_t n) {
   }
   int sp = ptx_space_from(s, n);
   if (sp > 0) {
-    if (!in->space) in->space = (uint8_t)sp;
-    else if (!in->space2) in->space2 = (uint8_t)sp;
+    if (!in->space)
+      in->space = (uint8_t)sp;
+    else if (!in->space2)
+      in->space2 = (uint8_t)sp;
     return;
   }
   bool cmp_ctx = in->opcode == QIAO_PTX_OP_SETP || in->opcode == QIAO_PTX_OP_SET ||
                  in->opcode == QIAO_PTX_OP_SLCT;
   if (n == 2 && (memcmp(s, "lo", 2) == 0 || memcmp(s, "hi", 2) == 0)) {
     bool lo = s[0] == 'l';
-    if (cmp_ctx) in->cmp = lo ? QIAO_PTX_CMP_LO : QIAO_PTX_CMP_HI;
-    else in->part = lo ? QIAO_PTX_PART_LO : QIAO_PTX_PART_HI;
+    if (cmp_ctx)
+      in->cmp = lo ? QIAO_PTX_CMP_LO : QIAO_PTX_CMP_HI;
+    else
+      in->part = lo ? QIAO_PTX_PART_LO : QIAO_PTX_PART_HI;
     return;
   }
   if (n == 3 && memcmp(s, "uni", 3) == 0) {
-    if (in->opcode == QIAO_PTX_OP_VOTE) in->opmod = QIAO_PTX_OPM_UNI;
-    else in->flags |= QIAO_PTX_F_UNI;
+    if (in->opcode == QIAO_PTX_OP_VOTE)
+      in->opmod = QIAO_PTX_OPM_UNI;
+    else
+      in->flags |= QIAO_PTX_F_UNI;
     return;
   }
   /* shapes: m16n8k16, m8n8 */
@@ -1042,8 +1129,10 @@ static void decode_mod(qiao_ptx_instr_t *in, const char *s, uint32_t n) {
     case MF_CACHE: in->cache = e->value; break;
     case MF_PART: in->part = e->value; break;
     case MF_LAYOUT:
-      if (!in->layout[0]) in->layout[0] = e->value;
-      else in->layout[1] = e->value;
+      if (!in->layout[0])
+        in->layout[0] = e->value;
+      else
+        in->layout[1] = e->value;
       break;
     case MF_NUM: in->num = e->value; break;
     case MF_VEC: in->vec = e->value; break;
@@ -1082,7 +1171,8 @@ static bool parse_instruction(parser_t *p) {
   while (i < wn) {
     /* w[i] == '.' */
     uint32_t j = i + 1;
-    while (j < wn && w[j] != '.') ++j;
+    while (j < wn && w[j] != '.')
+      ++j;
     if (j == i + 1) return fail_at(p, p->tok.line, p->tok.col + (int32_t)i, "empty modifier");
     uint32_t ms_id = ptx_intern(&p->in, w + i + 1, j - i - 1);
     const char *ms = p->in.strs[ms_id];
@@ -1090,7 +1180,8 @@ static bool parse_instruction(parser_t *p) {
     decode_mod(&in, w + i + 1, j - i - 1);
     i = j;
   }
-  if (p->mods.n - mod_first > 0xffff) return fail_at(p, p->tok.line, p->tok.col, "too many modifiers");
+  if (p->mods.n - mod_first > 0xffff)
+    return fail_at(p, p->tok.line, p->tok.col, "too many modifiers");
   in.nmods = (uint16_t)(p->mods.n - mod_first);
   advance(p);
   uint32_t tmark = p->tops.n, pmark = p->pend.n;
@@ -1121,7 +1212,8 @@ static bool parse_instruction(parser_t *p) {
   in.nops = (uint16_t)(p->tops.n - tmark);
   in.ops = (const qiao_ptx_operand_t *)(uintptr_t)p->ops.n; /* fixed at the end */
   in.mods = (const char *const *)(uintptr_t)mod_first;
-  for (uint32_t k = tmark; k < p->tops.n; ++k) PTX_PUSH(p->ops, p->tops.v[k]);
+  for (uint32_t k = tmark; k < p->tops.n; ++k)
+    PTX_PUSH(p->ops, p->tops.v[k]);
   p->tops.n = tmark;
   in.loc_file = p->loc_file;
   in.loc_line = p->loc_line;
@@ -1139,10 +1231,12 @@ static bool parse_loc(parser_t *p) {
   uint64_t f, l, c = 0;
   TRY(parse_uint(p, "a file number", UINT32_MAX, &f));
   TRY(parse_uint(p, "a line number", UINT32_MAX, &l));
-  if (p->tok.kind == PTX_TOK_NUMBER && p->tok.line == line) TRY(parse_uint(p, "a column", UINT32_MAX, &c));
+  if (p->tok.kind == PTX_TOK_NUMBER && p->tok.line == line)
+    TRY(parse_uint(p, "a column", UINT32_MAX, &c));
   /* function_name ..., inlined_at ...: skipped to the end of the line */
   if (is_punct(&p->tok, ',') && p->tok.line == line)
-    while (p->tok.kind != PTX_TOK_EOF && p->tok.kind != PTX_TOK_ERROR && p->tok.line == line) advance(p);
+    while (p->tok.kind != PTX_TOK_EOF && p->tok.kind != PTX_TOK_ERROR && p->tok.line == line)
+      advance(p);
   p->loc_file = (uint32_t)f;
   p->loc_line = (uint32_t)l;
   p->loc_col = (uint32_t)c;
@@ -1172,7 +1266,8 @@ static bool parse_body(parser_t *p) {
   /* '{' consumed; p->depth == 1 */
   for (;;) {
     ptx_token_t *t = &p->tok;
-    if (t->kind == PTX_TOK_EOF || t->kind == PTX_TOK_ERROR) return fail_expected(p, "'}' or an instruction");
+    if (t->kind == PTX_TOK_EOF || t->kind == PTX_TOK_ERROR)
+      return fail_expected(p, "'}' or an instruction");
     if (is_punct(t, '}')) {
       advance(p);
       if (p->depth == 1) return true;
@@ -1329,7 +1424,8 @@ static bool parse_function(parser_t *p, int linkage, bool entry) {
   }
   p->ffix.n = 0;
   /* label operands point at instruction indices */
-  for (uint32_t i = 0; i < p->label_ids.n; ++i) p->binds[p->label_ids.v[i]].label = 0;
+  for (uint32_t i = 0; i < p->label_ids.n; ++i)
+    p->binds[p->label_ids.v[i]].label = 0;
   p->label_ids.n = 0;
   scope_pop(p, umark);
   p->depth = 0;
@@ -1337,18 +1433,24 @@ static bool parse_function(parser_t *p, int linkage, bool entry) {
   f.nrets = p->rets.n;
   f.rets = (const qiao_ptx_var_t *)ptx_arena_dup(a, p->rets.v, p->rets.n * sizeof *p->rets.v);
   f.nparams = p->params.n;
-  f.params = (const qiao_ptx_var_t *)ptx_arena_dup(a, p->params.v, p->params.n * sizeof *p->params.v);
+  f.params =
+      (const qiao_ptx_var_t *)ptx_arena_dup(a, p->params.v, p->params.n * sizeof *p->params.v);
   f.nlocals = p->locals.n;
-  f.locals = (const qiao_ptx_var_t *)ptx_arena_dup(a, p->locals.v, p->locals.n * sizeof *p->locals.v);
+  f.locals =
+      (const qiao_ptx_var_t *)ptx_arena_dup(a, p->locals.v, p->locals.n * sizeof *p->locals.v);
   f.ninstrs = p->instrs.n;
-  f.instrs = (const qiao_ptx_instr_t *)ptx_arena_dup(a, p->instrs.v, p->instrs.n * sizeof *p->instrs.v);
+  f.instrs =
+      (const qiao_ptx_instr_t *)ptx_arena_dup(a, p->instrs.v, p->instrs.n * sizeof *p->instrs.v);
   f.nregs = p->nregs;
   f.nregdecls = p->regdecls.n;
-  f.regdecls = (const qiao_ptx_regdecl_t *)ptx_arena_dup(a, p->regdecls.v, p->regdecls.n * sizeof *p->regdecls.v);
+  f.regdecls = (const qiao_ptx_regdecl_t *)ptx_arena_dup(a, p->regdecls.v,
+                                                         p->regdecls.n * sizeof *p->regdecls.v);
   f.nlabels = p->labels.n;
-  f.labels = (const qiao_ptx_label_t *)ptx_arena_dup(a, p->labels.v, p->labels.n * sizeof *p->labels.v);
+  f.labels =
+      (const qiao_ptx_label_t *)ptx_arena_dup(a, p->labels.v, p->labels.n * sizeof *p->labels.v);
   f.npragmas = p->pragmas.n;
-  f.pragmas = (const char *const *)ptx_arena_dup(a, p->pragmas.v, p->pragmas.n * sizeof *p->pragmas.v);
+  f.pragmas =
+      (const char *const *)ptx_arena_dup(a, p->pragmas.v, p->pragmas.n * sizeof *p->pragmas.v);
   f.nitems = p->items.n;
   f.items = (const qiao_ptx_item_t *)ptx_arena_dup(a, p->items.v, p->items.n * sizeof *p->items.v);
   p->rets.n = p->params.n = p->locals.n = p->instrs.n = p->regdecls.n = p->labels.n = 0;
@@ -1378,12 +1480,16 @@ static bool parse_version(parser_t *p) {
 static bool parse_target(parser_t *p) {
   advance(p);
   for (;;) {
-    if (p->tok.kind != PTX_TOK_WORD || !is_ident_name(&p->tok)) return fail_expected(p, "a target (sm_XX)");
+    if (p->tok.kind != PTX_TOK_WORD || !is_ident_name(&p->tok))
+      return fail_expected(p, "a target (sm_XX)");
     ptx_token_t *t = &p->tok;
-    if (tok_eq(t, "texmode_independent")) p->m->texmode_independent = 1;
+    if (tok_eq(t, "texmode_independent"))
+      p->m->texmode_independent = 1;
     else if (tok_eq(t, "texmode_unified")) {
-    } else if (tok_eq(t, "debug")) p->m->target_debug = 1;
-    else if (tok_eq(t, "map_f64_to_f32")) p->m->map_f64_to_f32 = 1;
+    } else if (tok_eq(t, "debug"))
+      p->m->target_debug = 1;
+    else if (tok_eq(t, "map_f64_to_f32"))
+      p->m->map_f64_to_f32 = 1;
     else if (t->len > 3 && memcmp(t->text, "sm_", 3) == 0) {
       uint32_t i = 3, sm = 0;
       if (!digits(t->text, t->len, &i, &sm)) return fail_expected(p, "a target (sm_XX)");
@@ -1484,9 +1590,9 @@ static bool parse_module(parser_t *p) {
         continue;
       }
       int sp = space_of(t);
-      if (sp == QIAO_PTX_SPACE_GLOBAL || sp == QIAO_PTX_SPACE_SHARED || sp == QIAO_PTX_SPACE_CONST ||
-          sp == QIAO_PTX_SPACE_LOCAL || sp == QIAO_PTX_SPACE_SHARED_CTA ||
-          sp == QIAO_PTX_SPACE_SHARED_CLUSTER) {
+      if (sp == QIAO_PTX_SPACE_GLOBAL || sp == QIAO_PTX_SPACE_SHARED ||
+          sp == QIAO_PTX_SPACE_CONST || sp == QIAO_PTX_SPACE_LOCAL ||
+          sp == QIAO_PTX_SPACE_SHARED_CTA || sp == QIAO_PTX_SPACE_SHARED_CLUSTER) {
         int32_t line = t->line;
         advance(p);
         TRY(parse_var_decl(p, sp, linkage, DECL_MODULE, line));
@@ -1518,12 +1624,30 @@ static void fix_var_inits(qiao_ptx_var_t *v, uint32_t n, const qiao_ptx_init_t *
 static void parser_free(parser_t *p) {
   ptx_interner_free(&p->in);
   free(p->binds);
-  PTX_FREE(p->vars); PTX_FREE(p->funcs); PTX_FREE(p->files); PTX_FREE(p->sections); PTX_FREE(p->mpragmas);
-  PTX_FREE(p->mitems); PTX_FREE(p->ops); PTX_FREE(p->mods); PTX_FREE(p->inits);
-  PTX_FREE(p->gfix); PTX_FREE(p->instrs); PTX_FREE(p->regdecls); PTX_FREE(p->locals);
-  PTX_FREE(p->params); PTX_FREE(p->rets); PTX_FREE(p->labels); PTX_FREE(p->pragmas);
-  PTX_FREE(p->items); PTX_FREE(p->ffix); PTX_FREE(p->undo); PTX_FREE(p->label_ids);
-  PTX_FREE(p->tops); PTX_FREE(p->elems); PTX_FREE(p->pend);
+  PTX_FREE(p->vars);
+  PTX_FREE(p->funcs);
+  PTX_FREE(p->files);
+  PTX_FREE(p->sections);
+  PTX_FREE(p->mpragmas);
+  PTX_FREE(p->mitems);
+  PTX_FREE(p->ops);
+  PTX_FREE(p->mods);
+  PTX_FREE(p->inits);
+  PTX_FREE(p->gfix);
+  PTX_FREE(p->instrs);
+  PTX_FREE(p->regdecls);
+  PTX_FREE(p->locals);
+  PTX_FREE(p->params);
+  PTX_FREE(p->rets);
+  PTX_FREE(p->labels);
+  PTX_FREE(p->pragmas);
+  PTX_FREE(p->items);
+  PTX_FREE(p->ffix);
+  PTX_FREE(p->undo);
+  PTX_FREE(p->label_ids);
+  PTX_FREE(p->tops);
+  PTX_FREE(p->elems);
+  PTX_FREE(p->pend);
 }
 
 qiao_status_t qiao_ptx_parse(const char *text, size_t len, const char *name,
@@ -1546,9 +1670,11 @@ qiao_status_t qiao_ptx_parse(const char *text, size_t len, const char *name,
   }
   qiao_ptx_module_t *m = p.m;
   ptx_arena_t *a = p.arena;
-  qiao_ptx_operand_t *ops = (qiao_ptx_operand_t *)ptx_arena_dup(a, p.ops.v, p.ops.n * sizeof *p.ops.v);
+  qiao_ptx_operand_t *ops =
+      (qiao_ptx_operand_t *)ptx_arena_dup(a, p.ops.v, p.ops.n * sizeof *p.ops.v);
   const char **mods = (const char **)ptx_arena_dup(a, p.mods.v, p.mods.n * sizeof *p.mods.v);
-  qiao_ptx_init_t *inits = (qiao_ptx_init_t *)ptx_arena_dup(a, p.inits.v, p.inits.n * sizeof *p.inits.v);
+  qiao_ptx_init_t *inits =
+      (qiao_ptx_init_t *)ptx_arena_dup(a, p.inits.v, p.inits.n * sizeof *p.inits.v);
   m->operands = ops;
   m->noperands = p.ops.n;
   fix_var_inits(p.vars.v, p.vars.n, inits);
@@ -1566,11 +1692,13 @@ qiao_status_t qiao_ptx_parse(const char *text, size_t len, const char *name,
   m->nfuncs = p.funcs.n;
   m->funcs = (const qiao_ptx_func_t *)ptx_arena_dup(a, p.funcs.v, p.funcs.n * sizeof *p.funcs.v);
   m->nsections = p.sections.n;
-  m->sections = (const qiao_ptx_section_t *)ptx_arena_dup(a, p.sections.v, p.sections.n * sizeof *p.sections.v);
+  m->sections = (const qiao_ptx_section_t *)ptx_arena_dup(a, p.sections.v,
+                                                          p.sections.n * sizeof *p.sections.v);
   m->nfiles = p.files.n;
   m->files = (const qiao_ptx_file_t *)ptx_arena_dup(a, p.files.v, p.files.n * sizeof *p.files.v);
   m->npragmas = p.mpragmas.n;
-  m->pragmas = (const char *const *)ptx_arena_dup(a, p.mpragmas.v, p.mpragmas.n * sizeof *p.mpragmas.v);
+  m->pragmas =
+      (const char *const *)ptx_arena_dup(a, p.mpragmas.v, p.mpragmas.n * sizeof *p.mpragmas.v);
   m->nitems = p.mitems.n;
   m->items = (const qiao_ptx_item_t *)ptx_arena_dup(a, p.mitems.v, p.mitems.n * sizeof *p.mitems.v);
   parser_free(&p);

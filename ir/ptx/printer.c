@@ -17,7 +17,8 @@ typedef struct out {
 static void put(out_t *o, const char *s, size_t n) {
   if (o->cap - o->n < n + 1) {
     size_t c = o->cap ? o->cap : 4096;
-    while (c - o->n < n + 1) c *= 2;
+    while (c - o->n < n + 1)
+      c *= 2;
     char *b = (char *)realloc(o->buf, c);
     if (!b) abort();
     o->buf = b;
@@ -76,8 +77,10 @@ static void print_var(out_t *o, const qiao_ptx_var_t *v) {
   }
   printf_(o, " %s", v->name);
   for (uint32_t i = 0; i < v->ndims; ++i) {
-    if (v->dims[i]) printf_(o, "[%" PRIu64 "]", v->dims[i]);
-    else puts_(o, "[]");
+    if (v->dims[i])
+      printf_(o, "[%" PRIu64 "]", v->dims[i]);
+    else
+      puts_(o, "[]");
   }
   if (v->has_init) {
     puts_(o, " = ");
@@ -125,8 +128,10 @@ static void print_operand(out_t *o, const qiao_ptx_module_t *m, const qiao_ptx_f
     break;
   case QIAO_PTX_OPND_ADDR:
     puts_(o, "[");
-    if (op->reg >= 0) print_reg(o, f, op->reg);
-    else if (op->name) puts_(o, op->name);
+    if (op->reg >= 0)
+      print_reg(o, f, op->reg);
+    else if (op->name)
+      puts_(o, op->name);
     else {
       printf_(o, "%" PRIu64 "]", op->imm.u);
       break;
@@ -137,8 +142,12 @@ static void print_operand(out_t *o, const qiao_ptx_module_t *m, const qiao_ptx_f
   case QIAO_PTX_OPND_VEC:
   case QIAO_PTX_OPND_LIST:
   case QIAO_PTX_OPND_PAIR: {
-    const char *open = op->kind == QIAO_PTX_OPND_VEC ? "{" : op->kind == QIAO_PTX_OPND_LIST ? "(" : "";
-    const char *close = op->kind == QIAO_PTX_OPND_VEC ? "}" : op->kind == QIAO_PTX_OPND_LIST ? ")" : "";
+    const char *open = op->kind == QIAO_PTX_OPND_VEC    ? "{"
+                       : op->kind == QIAO_PTX_OPND_LIST ? "("
+                                                        : "";
+    const char *close = op->kind == QIAO_PTX_OPND_VEC    ? "}"
+                        : op->kind == QIAO_PTX_OPND_LIST ? ")"
+                                                         : "";
     const char *sep = op->kind == QIAO_PTX_OPND_PAIR ? "|" : ", ";
     puts_(o, open);
     for (uint32_t i = 0; i < op->count; ++i) {
@@ -177,7 +186,8 @@ static void print_dim3(out_t *o, const char *dir, const uint32_t d[3]) {
   int last = d[2] ? 2 : d[1] ? 1 : d[0] ? 0 : -1;
   if (last < 0) return;
   printf_(o, "%s %" PRIu32, dir, d[0]);
-  for (int i = 1; i <= last; ++i) printf_(o, ", %" PRIu32, d[i]);
+  for (int i = 1; i <= last; ++i)
+    printf_(o, ", %" PRIu32, d[i]);
   puts_(o, "\n");
 }
 
@@ -230,7 +240,8 @@ static void print_func(out_t *o, const qiao_ptx_module_t *m, const qiao_ptx_func
     case QIAO_PTX_ITEM_INSTR: {
       const qiao_ptx_instr_t *in = &f->instrs[it->index];
       if (in->loc_file != lf || in->loc_line != ll || in->loc_col != lc) {
-        printf_(o, "\t.loc %" PRIu32 " %" PRIu32 " %" PRIu32 "\n", in->loc_file, in->loc_line, in->loc_col);
+        printf_(o, "\t.loc %" PRIu32 " %" PRIu32 " %" PRIu32 "\n", in->loc_file, in->loc_line,
+                in->loc_col);
         lf = in->loc_file;
         ll = in->loc_line;
         lc = in->loc_col;

@@ -37,15 +37,20 @@ typedef struct ptx_interner {
 
 void ptx_interner_init(ptx_interner_t *in, ptx_arena_t *arena);
 void ptx_interner_free(ptx_interner_t *in);
-uint32_t ptx_intern(ptx_interner_t *in, const char *s, size_t len); /* id */
+uint32_t ptx_intern(ptx_interner_t *in, const char *s, size_t len);           /* id */
 int64_t ptx_intern_find(const ptx_interner_t *in, const char *s, size_t len); /* id or -1 */
 
 /* ---- growable array (malloc'd during parsing; copied into the arena at the end) */
-#define PTX_VEC(T) struct { T *v; uint32_t n, cap; }
+#define PTX_VEC(T)                                                                                 \
+  struct {                                                                                         \
+    T *v;                                                                                          \
+    uint32_t n, cap;                                                                               \
+  }
 void ptx_vec_grow(void **v, uint32_t *cap, size_t elem, uint32_t need);
 #define PTX_PUSH(vec, x)                                                                           \
   do {                                                                                             \
-    if ((vec).n == (vec).cap) ptx_vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v, (vec).n + 1); \
+    if ((vec).n == (vec).cap)                                                                      \
+      ptx_vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v, (vec).n + 1);                   \
     (vec).v[(vec).n++] = (x);                                                                      \
   } while (0)
 #define PTX_FREE(vec) (free((vec).v), (vec).v = NULL, (vec).n = (vec).cap = 0)

@@ -22,11 +22,12 @@
 #define DATA QIAO_SOURCE_DIR "/tests/data/ptx/"
 
 static const char *const k_files[] = {
-    "cp_async.sm80",   "cp_async.sm90",   "divergence.sm80", "divergence.sm90",
-    "gemm_tiled.sm80", "gemm_tiled.sm90", "histogram.sm80",  "histogram.sm90",
-    "mma_gemm.sm80",   "mma_gemm.sm90",   "softmax.sm80",    "softmax.sm90",
-    "softmax.lineinfo.sm80", "warp_reduce.sm80", "warp_reduce.sm90", "llvm_saxpy.sm80",
-    "syntax", "divergence.G.sm80",
+    "cp_async.sm80",         "cp_async.sm90",    "divergence.sm80",
+    "divergence.sm90",       "gemm_tiled.sm80",  "gemm_tiled.sm90",
+    "histogram.sm80",        "histogram.sm90",   "mma_gemm.sm80",
+    "mma_gemm.sm90",         "softmax.sm80",     "softmax.sm90",
+    "softmax.lineinfo.sm80", "warp_reduce.sm80", "warp_reduce.sm90",
+    "llvm_saxpy.sm80",       "syntax",           "divergence.G.sm80",
 };
 #define N_FILES ((int)(sizeof k_files / sizeof k_files[0]))
 
@@ -57,13 +58,15 @@ static char *round_trip(const qiao_ptx_module_t *m, const char *what) {
 
 static uint32_t count_instrs(const qiao_ptx_module_t *m) {
   uint32_t n = 0;
-  for (uint32_t i = 0; i < m->nfuncs; ++i) n += m->funcs[i].ninstrs;
+  for (uint32_t i = 0; i < m->nfuncs; ++i)
+    n += m->funcs[i].ninstrs;
   return n;
 }
 
 static uint32_t count_entries(const qiao_ptx_module_t *m) {
   uint32_t n = 0;
-  for (uint32_t i = 0; i < m->nfuncs; ++i) n += m->funcs[i].is_entry;
+  for (uint32_t i = 0; i < m->nfuncs; ++i)
+    n += m->funcs[i].is_entry;
   return n;
 }
 
@@ -91,11 +94,11 @@ typedef struct {
 
 Test(ptx, counts) {
   static const counts_t k[] = {
-      {"cp_async.sm80", 1, 1, 139, 80, 9, 0},   {"cp_async.sm90", 1, 1, 139, 90, 9, 0},
-      {"divergence.sm80", 2, 1, 92, 80, 9, 0},  {"gemm_tiled.sm80", 1, 1, 130, 80, 9, 0},
-      {"histogram.sm80", 1, 1, 53, 80, 9, 0},   {"mma_gemm.sm80", 2, 2, 206, 80, 9, 0},
-      {"softmax.sm90", 1, 1, 238, 90, 9, 0},    {"warp_reduce.sm80", 1, 1, 47, 80, 9, 0},
-      {"llvm_saxpy.sm80", 1, 1, 47, 80, 8, 0},  {"syntax", 4, 1, 84, 90, 8, 0},
+      {"cp_async.sm80", 1, 1, 139, 80, 9, 0},  {"cp_async.sm90", 1, 1, 139, 90, 9, 0},
+      {"divergence.sm80", 2, 1, 92, 80, 9, 0}, {"gemm_tiled.sm80", 1, 1, 130, 80, 9, 0},
+      {"histogram.sm80", 1, 1, 53, 80, 9, 0},  {"mma_gemm.sm80", 2, 2, 206, 80, 9, 0},
+      {"softmax.sm90", 1, 1, 238, 90, 9, 0},   {"warp_reduce.sm80", 1, 1, 47, 80, 9, 0},
+      {"llvm_saxpy.sm80", 1, 1, 47, 80, 8, 0}, {"syntax", 4, 1, 84, 90, 8, 0},
   };
   for (size_t i = 0; i < sizeof k / sizeof k[0]; ++i) {
     qiao_ptx_module_t *m = load(k[i].file);
@@ -234,7 +237,8 @@ Test(ptx, nvcc_kernels_decoded) {
   cr_expect_geq(m->nfiles, 1);
   f = &m->funcs[0];
   uint32_t with_loc = 0;
-  for (uint32_t i = 0; i < f->ninstrs; ++i) with_loc += f->instrs[i].loc_file != 0;
+  for (uint32_t i = 0; i < f->ninstrs; ++i)
+    with_loc += f->instrs[i].loc_file != 0;
   cr_expect_gt(with_loc, f->ninstrs / 2);
   in = find_instr(f, QIAO_PTX_OP_SHFL, 0);
   cr_expect_eq(in->opmod, QIAO_PTX_OPM_BFLY);
@@ -324,11 +328,11 @@ Test(ptx, syntax_file_decoded) {
   cr_expect_eq(in->opcode, QIAO_PTX_OP_CVTA);
   cr_expect_eq(in->nmods, 3);
   cr_expect_str_eq(in->mods[0], "to");
-  static const uint16_t sregs[] = {QIAO_PTX_SREG_TID, QIAO_PTX_SREG_NTID, QIAO_PTX_SREG_CTAID,
-                                   QIAO_PTX_SREG_NCTAID, QIAO_PTX_SREG_LANEID, QIAO_PTX_SREG_WARPID,
-                                   QIAO_PTX_SREG_NWARPID, QIAO_PTX_SREG_SMID, QIAO_PTX_SREG_CLOCK,
-                                   QIAO_PTX_SREG_CLOCK64, QIAO_PTX_SREG_LANEMASK_LT,
-                                   QIAO_PTX_SREG_DYNAMIC_SMEM_SIZE};
+  static const uint16_t sregs[] = {
+      QIAO_PTX_SREG_TID,     QIAO_PTX_SREG_NTID,        QIAO_PTX_SREG_CTAID,
+      QIAO_PTX_SREG_NCTAID,  QIAO_PTX_SREG_LANEID,      QIAO_PTX_SREG_WARPID,
+      QIAO_PTX_SREG_NWARPID, QIAO_PTX_SREG_SMID,        QIAO_PTX_SREG_CLOCK,
+      QIAO_PTX_SREG_CLOCK64, QIAO_PTX_SREG_LANEMASK_LT, QIAO_PTX_SREG_DYNAMIC_SMEM_SIZE};
   static const uint8_t comps[] = {1, 2, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0};
   for (int i = 0; i < 12; ++i) {
     in = &f->instrs[5 + i];
@@ -486,7 +490,7 @@ Test(ptx, fresh_nvcc_output_parses) {
     cr_skip_test("skipped: no nvcc");
   }
   static const char *const cus[] = {"warp_reduce", "gemm_tiled", "mma_gemm", "histogram",
-                                    "softmax", "divergence", "cp_async"};
+                                    "softmax",     "divergence", "cp_async"};
   char dir[1024];
   snprintf(dir, sizeof dir, "%s/ptx-fresh", QIAO_BINARY_DIR);
   mkdir(dir, 0755);
@@ -495,7 +499,8 @@ Test(ptx, fresh_nvcc_output_parses) {
       const char *arch = a ? "sm_90" : "sm_80";
       char out[1200], cmd[4096];
       snprintf(out, sizeof out, "%s/%s.%s.%d.ptx", dir, cus[i], arch, (int)getpid());
-      snprintf(cmd, sizeof cmd, "'%s' -ptx -arch=%s -o '%s' '" DATA "%s.cu'", nvcc, arch, out, cus[i]);
+      snprintf(cmd, sizeof cmd, "'%s' -ptx -arch=%s -o '%s' '" DATA "%s.cu'", nvcc, arch, out,
+               cus[i]);
       cr_assert_eq(system(cmd), 0, "nvcc failed: %s", cmd);
       qiao_ptx_module_t *m = NULL;
       qiao_status_t st = qiao_ptx_parse_file(out, &m);
@@ -524,10 +529,22 @@ Test(ptx, hundred_thousand_instructions) {
   for (int i = 0; i < n - 2; ++i) {
     if (i % 100 == 0) len += (size_t)snprintf(buf + len, cap - len, "$L__B%d:\n", i / 100);
     switch (i % 4) {
-    case 0: len += (size_t)snprintf(buf + len, cap - len, "\tadd.s32 %%r%d, %%r%d, %d;\n", i % 1000, (i + 7) % 1000, i); break;
-    case 1: len += (size_t)snprintf(buf + len, cap - len, "\tld.global.u32 %%r%d, [%%rd1+%d];\n", i % 1000, (i % 64) * 4); break;
-    case 2: len += (size_t)snprintf(buf + len, cap - len, "\tsetp.lt.s32 %%p1, %%r%d, %d;\n", i % 1000, i); break;
-    default: len += (size_t)snprintf(buf + len, cap - len, "\t@%%p1 bra $L__B%d;\n", (i / 100 + 1) % (n / 100)); break;
+    case 0:
+      len += (size_t)snprintf(buf + len, cap - len, "\tadd.s32 %%r%d, %%r%d, %d;\n", i % 1000,
+                              (i + 7) % 1000, i);
+      break;
+    case 1:
+      len += (size_t)snprintf(buf + len, cap - len, "\tld.global.u32 %%r%d, [%%rd1+%d];\n",
+                              i % 1000, (i % 64) * 4);
+      break;
+    case 2:
+      len +=
+          (size_t)snprintf(buf + len, cap - len, "\tsetp.lt.s32 %%p1, %%r%d, %d;\n", i % 1000, i);
+      break;
+    default:
+      len += (size_t)snprintf(buf + len, cap - len, "\t@%%p1 bra $L__B%d;\n",
+                              (i / 100 + 1) % (n / 100));
+      break;
     }
   }
   len += (size_t)snprintf(buf + len, cap - len, "\tret;\n}\n");
@@ -572,7 +589,8 @@ Test(ptx, not_nul_terminated_and_truncations) {
     qiao_ptx_module_t *m = NULL;
     qiao_status_t st = qiao_ptx_parse(copy, k, "cut.ptx", &m);
     if (st) {
-      cr_expect(strncmp(qiao_status_message(st), "cut.ptx:", 8) == 0, "%s", qiao_status_message(st));
+      cr_expect(strncmp(qiao_status_message(st), "cut.ptx:", 8) == 0, "%s",
+                qiao_status_message(st));
       cr_expect_null(m);
       qiao_status_free(st);
     } else {
@@ -598,11 +616,12 @@ Test(ptx, undeclared_label_and_forward_function) {
 }
 
 Test(ptx, immediate_forms) {
-  const char *src = ".version 7.0\n.target sm_80\n.address_size 64\n"
-                    ".entry k()\n{\n\t.reg .b32 %r<2>;\n\t.reg .f32 %f<2>;\n\t.reg .f64 %fd<2>;\n"
-                    "\tmov.u32 %r1, 0b101;\n\tmov.u32 %r1, 7U;\n\tmov.u32 %r1, 0X1f;\n"
-                    "\tmov.s32 %r1, -0x10;\n\tmov.f64 %fd1, 1.5;\n\tmov.f64 %fd1, -2.5e-1;\n"
-                    "\tmov.f32 %f1, -0f3F800000;\n\tmov.u64 %fd1, 18446744073709551615;\n\tret;\n}\n";
+  const char *src =
+      ".version 7.0\n.target sm_80\n.address_size 64\n"
+      ".entry k()\n{\n\t.reg .b32 %r<2>;\n\t.reg .f32 %f<2>;\n\t.reg .f64 %fd<2>;\n"
+      "\tmov.u32 %r1, 0b101;\n\tmov.u32 %r1, 7U;\n\tmov.u32 %r1, 0X1f;\n"
+      "\tmov.s32 %r1, -0x10;\n\tmov.f64 %fd1, 1.5;\n\tmov.f64 %fd1, -2.5e-1;\n"
+      "\tmov.f32 %f1, -0f3F800000;\n\tmov.u64 %fd1, 18446744073709551615;\n\tret;\n}\n";
   qiao_ptx_module_t *m = NULL;
   qiao_status_t st = qiao_ptx_parse(src, strlen(src), "imm.ptx", &m);
   cr_assert_null(st, "%s", qiao_status_message(st));
@@ -622,7 +641,8 @@ Test(ptx, immediate_forms) {
 
 Test(ptx, perf_directives_with_zero_components) {
   /* fuzzer finding: ".maxntid 128, 0, 1" printed as ".maxntid 128" */
-  const char *src = ".version 8.0\n.target sm_90\n.entry k() .maxntid 128, 0, 1 .reqntid 0, 2\n{\n\tret;\n}\n";
+  const char *src =
+      ".version 8.0\n.target sm_90\n.entry k() .maxntid 128, 0, 1 .reqntid 0, 2\n{\n\tret;\n}\n";
   qiao_ptx_module_t *m = NULL;
   qiao_status_t st = qiao_ptx_parse(src, strlen(src), "mx.ptx", &m);
   cr_assert_null(st, "%s", qiao_status_message(st));

@@ -45,7 +45,8 @@ static const bad_case_t k_cases[] = {
     {"not_an_instruction", 7, 2, "expected an instruction, got '%r1'"},
     {"param_initializer", 5, 22, "a parameter cannot have an initializer"},
     {"range_index_leading_zero", 8, 10, "undeclared register '%r01'"},
-    {"reg_at_module_scope", 5, 1, "expected a directive (.target, .entry, .func, .global, ...), got '.reg'"},
+    {"reg_at_module_scope", 5, 1,
+     "expected a directive (.target, .entry, .func, .global, ...), got '.reg'"},
     {"scopes_too_deep", 7, 64, "scopes nested too deeply"},
     {"too_many_dims", 5, 27, "too many array dimensions (at most 4)"},
     {"undeclared_register", 8, 10, "undeclared register '%r5'"},
@@ -67,20 +68,23 @@ static void check_case(const bad_case_t *c) {
   qiao_status_t st = qiao_ptx_parse_file(path, &m);
   cr_assert_not_null(st, "%s: parsed without an error", c->file);
   cr_expect_null(m, "%s: a module was returned with an error", c->file);
-  cr_expect_eq(qiao_status_code(st), QIAO_INVALID_ARGUMENT, "%s: code %d", c->file, qiao_status_code(st));
+  cr_expect_eq(qiao_status_code(st), QIAO_INVALID_ARGUMENT, "%s: code %d", c->file,
+               qiao_status_code(st));
   char prefix[1200];
   snprintf(prefix, sizeof prefix, "%s:%d:%d: ", path, c->line, c->col);
   const char *msg = qiao_status_message(st);
   cr_expect(strncmp(msg, prefix, strlen(prefix)) == 0, "%s: expected position %d:%d, got: %s",
             c->file, c->line, c->col, msg);
-  cr_expect(strstr(msg, c->message) != NULL, "%s: message lacks \"%s\": %s", c->file, c->message, msg);
+  cr_expect(strstr(msg, c->message) != NULL, "%s: message lacks \"%s\": %s", c->file, c->message,
+            msg);
   cr_expect(strchr(msg, '\n') == NULL, "%s: message has a newline", c->file);
   qiao_status_free(st);
 }
 
 Test(ptx_errors, every_case) {
   cr_assert_geq(N_CASES, 30);
-  for (int i = 0; i < N_CASES; ++i) check_case(&k_cases[i]);
+  for (int i = 0; i < N_CASES; ++i)
+    check_case(&k_cases[i]);
 }
 
 Test(ptx_errors, every_bad_file_is_listed) {
@@ -104,7 +108,8 @@ Test(ptx_errors, every_bad_file_is_listed) {
     if (l < 5 || strcmp(e->d_name + l - 4, ".ptx") != 0) continue;
     bool found = false;
     for (int i = 0; i < N_CASES; ++i)
-      if (strlen(k_cases[i].file) == l - 4 && strncmp(k_cases[i].file, e->d_name, l - 4) == 0) found = true;
+      if (strlen(k_cases[i].file) == l - 4 && strncmp(k_cases[i].file, e->d_name, l - 4) == 0)
+        found = true;
     cr_expect(found, "%s has no expected message", e->d_name);
   }
   closedir(d);
@@ -125,7 +130,8 @@ Test(ptx_errors, binary_garbage) {
   qiao_ptx_module_t *m = NULL;
   qiao_status_t st = qiao_ptx_parse(junk, sizeof junk - 1, "junk.ptx", &m);
   cr_assert_not_null(st);
-  cr_expect(strncmp(qiao_status_message(st), "junk.ptx:3:1: ", 14) == 0, "%s", qiao_status_message(st));
+  cr_expect(strncmp(qiao_status_message(st), "junk.ptx:3:1: ", 14) == 0, "%s",
+            qiao_status_message(st));
   cr_expect_null(m);
   qiao_status_free(st);
 }
@@ -133,7 +139,8 @@ Test(ptx_errors, binary_garbage) {
 Test(ptx_errors, nul_bytes_in_strings_and_sections) {
   /* printed text must stay one C string: NUL bytes are refused where the printer
    * would copy them (strings, raw .section text) */
-  static const char s1[] = ".version 8.0\n.target sm_80\n.file 1 \"a\x00" "b\"\n";
+  static const char s1[] = ".version 8.0\n.target sm_80\n.file 1 \"a\x00"
+                           "b\"\n";
   static const char s2[] = ".version 8.0\n.target sm_80\n.section .debug_str { .b8 1 \x00 }\n";
   qiao_ptx_module_t *m = NULL;
   qiao_status_t st = qiao_ptx_parse(s1, sizeof s1 - 1, "s1.ptx", &m);
@@ -143,7 +150,8 @@ Test(ptx_errors, nul_bytes_in_strings_and_sections) {
   qiao_status_free(st);
   st = qiao_ptx_parse(s2, sizeof s2 - 1, "s2.ptx", &m);
   cr_assert_not_null(st);
-  cr_expect(strstr(qiao_status_message(st), "s2.ptx:3:21: a .section cannot contain a NUL byte") != NULL,
+  cr_expect(strstr(qiao_status_message(st), "s2.ptx:3:21: a .section cannot contain a NUL byte") !=
+                NULL,
             "%s", qiao_status_message(st));
   qiao_status_free(st);
   cr_expect_null(m);
