@@ -83,10 +83,13 @@ ptx_token_t ptx_lexer_next(ptx_lexer_t *lx) {
   size_t start = lx->pos;
   char c = lx->src[lx->pos];
   if (is_ident_start(c)) {
+    /* a directive word ends at the next dot: .ptr.global.align is three words */
+    bool directive = c == '.';
     adv(lx);
     for (;;) {
       if (lx->pos >= lx->len) break;
       char d = lx->src[lx->pos];
+      if (d == '.' && directive) break;
       if (is_ident(d)) {
         adv(lx);
       } else if (d == ':' && lx->pos + 2 < lx->len && lx->src[lx->pos + 1] == ':' &&

@@ -305,6 +305,9 @@ Test(ptx, syntax_file_decoded) {
   cr_expect(f->params[0].is_ptr);
   cr_expect_eq(f->params[0].ptr_space, QIAO_PTX_SPACE_GLOBAL);
   cr_expect_eq(f->params[0].ptr_align, 16);
+  cr_expect(f->params[1].is_ptr); /* written .ptr.global.align 8 */
+  cr_expect_eq(f->params[1].ptr_space, QIAO_PTX_SPACE_GLOBAL);
+  cr_expect_eq(f->params[1].ptr_align, 8);
   cr_expect_eq(f->nparams, 4);
   cr_expect_eq(f->nlabels, 2);
   /* %p<4> + done + %h<3> + %r<40> + %rd<12> + %f<10> + %fd<3> + nested %r<2> + done */
