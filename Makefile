@@ -49,7 +49,7 @@ fuzz:
 	@scripts/install-deps.sh --fuzz
 	@CC=clang cmake -S . -B build-fuzz -DQIAO_BUILD_FUZZERS=ON -DQIAO_BUILD_TESTS=OFF \
 	  -DQIAO_BUILD_BENCH=OFF >/dev/null
-	@cmake --build build-fuzz -j$(JOBS) --target fuzz_parser fuzz_safetensors
+	@cmake --build build-fuzz -j$(JOBS) --target fuzz_parser fuzz_safetensors fuzz_ptx
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
