@@ -441,7 +441,7 @@ static LLVMValueRef exp_scaled(qiao_cg_t *cg, LLVMValueRef x, int k) {
 LLVMValueRef qiao_cg_reduce_add(qiao_cg_t *cg, LLVMValueRef v) {
   if (lanes_of(v) == 1) return v;
   LLVMTypeRef t = LLVMTypeOf(v);
-  LLVMValueRef args[2] = {LLVMConstReal(cg->t_f32, -0.0), v};
+  LLVMValueRef args[2] = {LLVMConstReal(LLVMGetElementType(t), -0.0), v}; /* f32 or f64 lanes */
   LLVMValueRef r = qiao_cg_call_intrinsic(cg, "llvm.vector.reduce.fadd", &t, 1, args, 2);
   LLVMSetFastMathFlags(r, LLVMFastMathAllowReassoc);
   return r;

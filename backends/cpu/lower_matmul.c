@@ -306,45 +306,52 @@ static void store_prefix(mm_gen_t *g, LLVMValueRef v, unsigned n, unsigned lanes
 
 /* --------------------------------------------------------- the norm prologue */
 
-/* Computes (rstd, mean) of one row of a (contiguous over K) and stores them in
- * stats[row_slot] and stats[rows + row_slot]. */
+/* Computes (rstd, mean) of one row of a (contiguous over K) in f64 and stores
+ * them in stats[row_slot] and stats[rows + row_slot] (f64 slots): squares of
+ * f32 values cannot overflow f64, so rows with huge finite values normalize
+ * as the interpreter does (the standalone norm kernel does the same). */
+static LLVMValueRef f64_gep(mm_gen_t *g, LLVMValueRef p, LLVMValueRef idx) {
+  return LLVMBuildGEP2(g->b, g->cg->t_f64, p, &idx, 1, "");
+}
+
 static void emit_row_stats(mm_gen_t *g, LLVMValueRef row_idx /* element index of row start */,
                            LLVMValueRef slot, int64_t rows) {
   const qiao_kernel_desc_t *kd = g->kd;
   unsigned vl = g->vl;
+  LLVMTypeRef dt = g->cg->t_f64, vdt = LLVMVectorType(dt, vl);
   LLVMValueRef kk = c64(g, g->K);
   bool ln = kd->norm_op == QIAO_OP_LAYER_NORM;
-  LLVMValueRef mean = LLVMConstReal(g->cg->t_f32, 0.0);
+  LLVMValueRef mean = LLVMConstReal(dt, 0.0);
   if (ln) {
     mm_loop_t lp;
-    LLVMValueRef init = zero_f(g, vl);
+    LLVMValueRef init = LLVMConstNull(vdt);
     loop_begin(g, &lp, c64(g, 0), kk, vl, "ln_sum", 1, &init);
     LLVMValueRef m = lane_mask(g, lp.l.iv, kk, vl);
     LLVMValueRef x = load_f32m(g, g->a, g->at, add(g, row_idx, lp.l.iv), vl, m);
-    LLVMValueRef nx = LLVMBuildFAdd(g->b, lp.phi[0], x, "");
+    LLVMValueRef nx = LLVMBuildFAdd(g->b, lp.phi[0], LLVMBuildFPExt(g->b, x, vdt, ""), "");
     loop_end(g, &lp, &nx);
     mean = LLVMBuildFDiv(g->b, qiao_cpu_reduce_add(g->cg, lp.phi[0]),
-                         LLVMConstReal(g->cg->t_f32, (double)g->K), "");
+                         LLVMConstReal(dt, (double)g->K), "");
   }
   mm_loop_t lp;
-  LLVMValueRef init = zero_f(g, vl);
+  LLVMValueRef init = LLVMConstNull(vdt);
   loop_begin(g, &lp, c64(g, 0), kk, vl, "nrm_sq", 1, &init);
   LLVMValueRef m = lane_mask(g, lp.l.iv, kk, vl);
-  LLVMValueRef x = load_f32m(g, g->a, g->at, add(g, row_idx, lp.l.iv), vl, m);
+  LLVMValueRef x = LLVMBuildFPExt(
+      g->b, load_f32m(g, g->a, g->at, add(g, row_idx, lp.l.iv), vl, m), vdt, "");
   if (ln) {
     x = LLVMBuildFSub(g->b, x, qiao_cpu_splat(g->cg, mean, vl), "");
-    x = LLVMBuildSelect(g->b, m, x, zero_f(g, vl), "");
+    x = LLVMBuildSelect(g->b, m, x, LLVMConstNull(vdt), "");
   }
-  LLVMValueRef nx = fma_v(g, x, x, lp.phi[0]);
+  LLVMValueRef nx = LLVMBuildFAdd(g->b, LLVMBuildFMul(g->b, x, x, ""), lp.phi[0], "");
   loop_end(g, &lp, &nx);
   LLVMValueRef var = LLVMBuildFDiv(g->b, qiao_cpu_reduce_add(g->cg, lp.phi[0]),
-                                   LLVMConstReal(g->cg->t_f32, (double)g->K), "");
-  var = LLVMBuildFAdd(g->b, var, LLVMConstReal(g->cg->t_f32, kd->norm_eps), "");
-  LLVMTypeRef ft = g->cg->t_f32;
-  LLVMValueRef sq = qiao_cpu_call_intrinsic(g->cg, "llvm.sqrt", &ft, 1, &var, 1);
-  LLVMValueRef rstd = LLVMBuildFDiv(g->b, LLVMConstReal(ft, 1.0), sq, "");
-  store_typed(g, rstd, f32_gep(g, g->stats, slot), 4);
-  store_typed(g, mean, f32_gep(g, g->stats, add(g, slot, c64(g, rows))), 4);
+                                   LLVMConstReal(dt, (double)g->K), "");
+  var = LLVMBuildFAdd(g->b, var, LLVMConstReal(dt, kd->norm_eps), "");
+  LLVMValueRef sq = qiao_cpu_call_intrinsic(g->cg, "llvm.sqrt", &dt, 1, &var, 1);
+  LLVMValueRef rstd = LLVMBuildFDiv(g->b, LLVMConstReal(dt, 1.0), sq, "");
+  store_typed(g, rstd, f64_gep(g, g->stats, slot), 8);
+  store_typed(g, mean, f64_gep(g, g->stats, add(g, slot, c64(g, rows))), 8);
 }
 
 /* Applies the norm to n lanes x of row `slot` at k (global), masked lanes → 0,
@@ -353,13 +360,16 @@ static LLVMValueRef apply_norm(mm_gen_t *g, LLVMValueRef x, LLVMValueRef slot, i
                                LLVMValueRef k, unsigned n, LLVMValueRef mask) {
   const qiao_kernel_desc_t *kd = g->kd;
   if (!kd->has_norm_prologue) return x;
-  LLVMValueRef rstd = load_typed(g, g->cg->t_f32, f32_gep(g, g->stats, slot), 4);
-  LLVMValueRef mean =
-      load_typed(g, g->cg->t_f32, f32_gep(g, g->stats, add(g, slot, c64(g, rows))), 4);
+  LLVMTypeRef dt = g->cg->t_f64;
+  LLVMValueRef rstd = load_typed(g, dt, f64_gep(g, g->stats, slot), 8);
+  LLVMValueRef mean = load_typed(g, dt, f64_gep(g, g->stats, add(g, slot, c64(g, rows))), 8);
   qiao_dtype_t wt = kd->inputs[kd->norm_weight_input].type.dtype;
   LLVMValueRef w = load_f32m(g, g->norm_w, wt, k, n, mask);
-  LLVMValueRef y = LLVMBuildFSub(g->b, x, qiao_cpu_splat(g->cg, mean, n), "");
+  /* (x - mean) * rstd in f64, rounded to f32 once */
+  LLVMValueRef y = LLVMBuildFPExt(g->b, x, qiao_cpu_vec_type(g->cg, dt, n), "");
+  y = LLVMBuildFSub(g->b, y, qiao_cpu_splat(g->cg, mean, n), "");
   y = LLVMBuildFMul(g->b, y, qiao_cpu_splat(g->cg, rstd, n), "");
+  y = LLVMBuildFPTrunc(g->b, y, qiao_cpu_vec_type(g->cg, g->cg->t_f32, n), "");
   y = LLVMBuildFMul(g->b, y, w, "");
   if (kd->norm_bias_input >= 0) {
     qiao_dtype_t bt = kd->inputs[kd->norm_bias_input].type.dtype;
@@ -768,7 +778,7 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
           bp_bytes = align64(g->NB * g->KCUp * 4);
   bool use_cb = nkc > 1 && !g->direct;
   int64_t cb_bytes = use_cb ? align64(rup(g->MBO, g->MR) * g->NB * 4) : 0;
-  int64_t st_bytes = kd->has_norm_prologue ? align64(2 * g->MBO * 4) : 0;
+  int64_t st_bytes = kd->has_norm_prologue ? align64(2 * g->MBO * 8) : 0; /* f64 stats */
   *out_scratch = (uint64_t)(ap_bytes + bp_bytes + cb_bytes + st_bytes);
 
   LLVMValueRef wx = qiao_cpu_wg(cg, g->fn, 0), wy = qiao_cpu_wg(cg, g->fn, 1);
@@ -888,7 +898,7 @@ static void emit_dot(mm_gen_t *g, uint64_t *out_scratch) {
   unsigned vl = g->vl;
   int64_t kp = rup(g->K, vl);
   int64_t as_bytes = align64(g->M * kp * 4);
-  *out_scratch = (uint64_t)(as_bytes + align64(2 * g->M * 4));
+  *out_scratch = (uint64_t)(as_bytes + align64(2 * g->M * 8)); /* + f64 stats */
   LLVMValueRef wx = qiao_cpu_wg(cg, g->fn, 0);
   emit_batch_bases(g, qiao_cpu_wg(cg, g->fn, 2));
   LLVMValueRef as = qiao_cpu_scratch(cg, g->fn);

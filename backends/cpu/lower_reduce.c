@@ -174,10 +174,22 @@ static void red_istore(qk_epi_t *e, qiao_op_kind_t op, LLVMValueRef outp, LLVMVa
 
 /* ------------------------------------------ float / integer dispatch */
 
-static LLVMValueRef red_load(qiao_cpu_codegen_t *cg, bool is_int, LLVMValueRef base,
+/* Float sums and means accumulate in f64 (wide): partial sums of f32 values
+ * cannot overflow there, so FLT_MAX + 3e38 - 3e38 and 1e30 cancellations
+ * come out as in the interpreter; max stays in f32 (it never rounds). */
+static LLVMValueRef red_load(qiao_cpu_codegen_t *cg, bool is_int, bool wide, LLVMValueRef base,
                              qiao_dtype_t dt, LLVMValueRef off, int64_t stride, unsigned lanes) {
-  return is_int ? red_load_i64(cg, base, dt, off, stride, lanes)
-                : qk_load(cg, base, dt, off, stride, lanes);
+  if (is_int) return red_load_i64(cg, base, dt, off, stride, lanes);
+  LLVMValueRef v = qk_load(cg, base, dt, off, stride, lanes);
+  return wide ? LLVMBuildFPExt(cg->b, v, qiao_cpu_vec_type(cg, cg->t_f64, lanes), "") : v;
+}
+
+/* The accumulator's initial value: <lanes x et> of init / iinit. */
+static LLVMValueRef red_init(qiao_cpu_codegen_t *cg, bool is_int, LLVMTypeRef et, double init,
+                             int64_t iinit, unsigned lanes) {
+  if (is_int) return red_iconst(cg, et, iinit, lanes);
+  LLVMValueRef c = LLVMConstReal(et, init);
+  return lanes == 1 ? c : qiao_cpu_splat(cg, c, lanes);
 }
 
 static LLVMValueRef red_comb(qiao_cpu_codegen_t *cg, bool is_int, qiao_op_kind_t op,
@@ -192,8 +204,15 @@ static void red_finish(qk_epi_t *e, bool is_int, qiao_op_kind_t op, LLVMValueRef
     red_istore(e, op, outp, r, count, lanes);
     return;
   }
-  if (op == QIAO_OP_REDUCE_MEAN)
-    r = LLVMBuildFDiv(e->cg->b, r, qk_fconst(e->cg, (double)count, lanes), "");
+  LLVMTypeRef et = LLVMGetTypeKind(LLVMTypeOf(r)) == LLVMVectorTypeKind
+                       ? LLVMGetElementType(LLVMTypeOf(r))
+                       : LLVMTypeOf(r);
+  if (op == QIAO_OP_REDUCE_MEAN) {
+    LLVMValueRef c = LLVMConstReal(et, (double)count);
+    r = LLVMBuildFDiv(e->cg->b, r, lanes == 1 ? c : qiao_cpu_splat(e->cg, c, lanes), "");
+  }
+  if (et == e->cg->t_f64) /* a wide sum: rounded to f32 once, after the mean */
+    r = LLVMBuildFPTrunc(e->cg->b, r, qiao_cpu_vec_type(e->cg, e->cg->t_f32, lanes), "");
   qk_epi_store(e, outp, r, lanes);
 }
 
@@ -243,7 +262,8 @@ qiao_status_t qiao_cpu_lower_reduce(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
   /* integer/bool x: exact i64 accumulation */
   bool is_int = qiao_dtype_is_int(x->type.dtype) || x->type.dtype == QIAO_BOOL;
-  LLVMTypeRef et = is_int ? cg->t_i64 : cg->t_f32;
+  bool wide = !is_int && op != QIAO_OP_REDUCE_MAX;
+  LLVMTypeRef et = is_int ? cg->t_i64 : wide ? cg->t_f64 : cg->t_f32;
   LLVMValueRef accp = qk_alloca(cg, fn, LLVMVectorType(et, V), "acc");
   LLVMValueRef accs = qk_alloca(cg, fn, et, "accs");
   double init = op == QIAO_OP_REDUCE_MAX ? -INFINITY : 0.0;
@@ -269,8 +289,8 @@ qiao_status_t qiao_cpu_lower_reduce(qiao_cpu_codegen_t *cg, const qiao_kernel_de
     unsigned lanes_list[2] = {V, 1};
     int n_outer_red = row_mode ? p.n_red - 1 : p.n_red;
     int64_t L = row_mode ? x->type.shape.dims[last] : 1;
-    qk_st(cg, is_int ? red_iconst(cg, et, iinit, V) : qk_fconst(cg, init, V), accp);
-    qk_st(cg, is_int ? red_iconst(cg, et, iinit, 1) : LLVMConstReal(cg->t_f32, init), accs);
+    qk_st(cg, red_init(cg, is_int, et, init, iinit, V), accp);
+    qk_st(cg, red_init(cg, is_int, et, init, iinit, 1), accs);
     qiao_cpu_loop_t loops[QIAO_MAX_RANK];
     LLVMValueRef off = xbase;
     for (int i = 0; i < n_outer_red; ++i) {
@@ -284,19 +304,19 @@ qiao_status_t qiao_cpu_lower_reduce(qiao_cpu_codegen_t *cg, const qiao_kernel_de
       if (nvec > 0) {
         qiao_cpu_loop_t vl;
         qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, nvec), V, "v", &vl);
-        LLVMValueRef v = red_load(cg, is_int, xp, x->type.dtype, qk_add(cg, off, vl.iv), 1, V);
+        LLVMValueRef v = red_load(cg, is_int, wide, xp, x->type.dtype, qk_add(cg, off, vl.iv), 1, V);
         qk_st(cg, red_comb(cg, is_int, op, qk_ld(cg, LLVMVectorType(et, V), accp), v), accp);
         qiao_cpu_loop_end(cg, &vl);
       }
       if (nvec < L) {
         qiao_cpu_loop_t tl;
         qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, nvec), qiao_cpu_i64(cg, L), 1, "t", &tl);
-        LLVMValueRef v = red_load(cg, is_int, xp, x->type.dtype, qk_add(cg, off, tl.iv), 1, 1);
+        LLVMValueRef v = red_load(cg, is_int, wide, xp, x->type.dtype, qk_add(cg, off, tl.iv), 1, 1);
         qk_st(cg, red_comb(cg, is_int, op, qk_ld(cg, et, accs), v), accs);
         qiao_cpu_loop_end(cg, &tl);
       }
     } else {
-      LLVMValueRef v = red_load(cg, is_int, xp, x->type.dtype, off, 1, 1);
+      LLVMValueRef v = red_load(cg, is_int, wide, xp, x->type.dtype, off, 1, 1);
       qk_st(cg, red_comb(cg, is_int, op, qk_ld(cg, et, accs), v), accs);
     }
     for (int i = n_outer_red - 1; i >= 0; --i)
@@ -319,7 +339,7 @@ qiao_status_t qiao_cpu_lower_reduce(qiao_cpu_codegen_t *cg, const qiao_kernel_de
       LLVMValueRef ap = pass == 0 ? accp : accs;
       qiao_cpu_loop_t cl;
       qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, lo), qiao_cpu_i64(cg, hi), lanes, "c", &cl);
-      qk_st(cg, is_int ? red_iconst(cg, et, iinit, lanes) : qk_fconst(cg, init, lanes), ap);
+      qk_st(cg, red_init(cg, is_int, et, init, iinit, lanes), ap);
       LLVMValueRef off = qk_madd(cg, xbase, cl.iv, xs_last);
       qiao_cpu_loop_t loops[QIAO_MAX_RANK];
       for (int i = 0; i < p.n_red; ++i) {
@@ -328,7 +348,7 @@ qiao_status_t qiao_cpu_lower_reduce(qiao_cpu_codegen_t *cg, const qiao_kernel_de
                             "r", &loops[i]);
         off = qk_madd(cg, off, loops[i].iv, x->strides[d]);
       }
-      LLVMValueRef v = red_load(cg, is_int, xp, x->type.dtype, off, xs_last, lanes);
+      LLVMValueRef v = red_load(cg, is_int, wide, xp, x->type.dtype, off, xs_last, lanes);
       qk_st(cg, red_comb(cg, is_int, op, qk_ld(cg, vt, ap), v), ap);
       for (int i = p.n_red - 1; i >= 0; --i)
         qiao_cpu_loop_end(cg, &loops[i]);

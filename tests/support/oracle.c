@@ -175,7 +175,7 @@ static int32_t edge_list(qiao_dtype_t dt, double *v) {
 
 /* Input `which` starts the row cycle 3 rows later than input which-1, so the -inf
  * row of an attention mask does not meet the -inf row of q. */
-static void fill_edge(qiao_tensor_t *t, int32_t which, uint64_t *rng) {
+static void fill_edge(qiao_tensor_t *t, int32_t which, bool finite, uint64_t *rng) {
   /* 0 normal, 1 edge with NaN/inf, 2 large, 3 all -inf, 4 finite edge values */
   static const int row_kind[8] = {1, 0, 4, 0, 3, 0, 2, 0};
   double ev[40];
@@ -187,6 +187,7 @@ static void fill_edge(qiao_tensor_t *t, int32_t which, uint64_t *rng) {
   for (int64_t i = 0; i < n; ++i) {
     int64_t j = i % last;
     int kind = row_kind[(i / last + 3 * which) % 8];
+    if (finite && (kind == 1 || kind == 3)) kind = 4; /* no inf, no all -inf rows */
     if (j == 0) { /* per row: where the cyclic run of edge values starts, where NaN sits */
       start = (int64_t)(xorshift(rng) % (uint64_t)ne);
       lane = (int64_t)(xorshift(rng) % (uint64_t)last);
@@ -302,7 +303,7 @@ bool oracle_run_programs(const qiao_graph_t *g, qiao_program_t *prog, qiao_progr
           qiao_tensor_set_f64(inputs[i], e, (double)(xorshift(&rng) % (uint64_t)ihi));
       }
     } else if (opts && opts->edge_values && qiao_dtype_is_float(v->type.dtype)) {
-      fill_edge(inputs[i], i, &rng);
+      fill_edge(inputs[i], i, i < 32 && (opts->finite_inputs >> i & 1u), &rng);
     } else {
       qiao_tensor_fill_random(inputs[i], &rng, -1.0, 1.0);
     }
