@@ -7,8 +7,12 @@
 #include "qiao/backend_cpu.h"
 
 static const qiao_fusion_policy_t *cpu_fusion_policy(qiao_hal_device_t *d) {
+  /* The CPU's choices are the IR's reference policy (ir/partition.c): every
+   * elementwise chain, an epilogue on every anchor kind (applied in registers
+   * while the result is stored), norms recomputed in the packing of each matmul
+   * that reads them (O(MK) against O(MKN)), the hard descriptor budgets. */
   (void)d;
-  return qiao_fusion_policy_default(); /* the policy the CPU was tuned with */
+  return qiao_fusion_policy_default();
 }
 
 static bool float_dtype(qiao_dtype_t t) {
