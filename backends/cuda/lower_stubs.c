@@ -4,7 +4,5 @@
                                     const char *name, qiao_cuda_kernel_t *out) { \
     (void)cg; (void)kd; (void)out; \
     return qiao_status_make(QIAO_UNSUPPORTED, "%s: " #k " is not lowered for the CUDA class yet", name); }
-STUB(softmax)
-STUB(norm)
 STUB(copy)
 STUB(gather)

@@ -108,7 +108,7 @@ static int g_cases_compiled;
 static void compile_case(const char *ptxas, const sweep_case_t *c, const char *dt,
                          const char *sm) {
   char text[2048];
-  snprintf(text, sizeof text, c->qir, dt, dt, dt, dt);
+  snprintf(text, sizeof text, c->qir, dt, dt, dt, dt, dt, dt);
   qiao_graph_t *g = NULL;
   qiao_status_t st = qiao_ir_parse(text, strlen(text), c->what, &g);
   cr_assert_null(st, "%s/%s: %s\n%s", c->what, dt, qiao_status_message(st), text);
@@ -355,4 +355,22 @@ Test(cuda_ptxas, reduce_float_sweep) {
 }
 Test(cuda_ptxas, reduce_int_sweep) {
   sweep(k_reduce, 4, k_ints, 4);
+}
+
+static const sweep_case_t k_rows[] = {
+    {"softmax_last", "graph @s(%%a: %s[8, 1000]) -> (%s[8, 1000]) {\n"
+     "  %%y = softmax %%a\n  return %%y\n}\n", QIAO_KD_SOFTMAX, HAS_SHFL | HAS_BAR},
+    {"softmax_axis0", "graph @s(%%a: %s[77, 3, 5]) -> (%s[77, 3, 5]) {\n"
+     "  %%y = softmax %%a {axis = 0}\n  return %%y\n}\n", QIAO_KD_SOFTMAX, HAS_SHFL | HAS_BAR},
+    {"softmax_warp", "graph @s(%%a: %s[16, 24]) -> (%s[16, 24]) {\n"
+     "  %%y = softmax %%a\n  return %%y\n}\n", QIAO_KD_SOFTMAX, HAS_SHFL},
+    {"rms_norm", "graph @n(%%a: %s[4, 4096], %%w: %s[4096]) -> (%s[4, 4096]) {\n"
+     "  %%y = rms_norm %%a, %%w\n  return %%y\n}\n", QIAO_KD_NORM, HAS_SHFL | HAS_BAR},
+    {"layer_norm_epi", "graph @n(%%a: %s[6, 100], %%w: %s[100], %%b: %s[100], %%r: %s[6, 100])"
+     " -> (%s[6, 100]) {\n  %%y = add (layer_norm %%a, %%w, %%b), %%r\n  return %%y\n}\n",
+     QIAO_KD_NORM, HAS_SHFL | HAS_BAR},
+};
+
+Test(cuda_ptxas, softmax_norm_sweep) {
+  sweep(k_rows, 5, k_floats, 3);
 }
