@@ -163,7 +163,9 @@ static void compile_case(const char *ptxas, const sweep_case_t *c, const char *d
     cr_expect_eq(r->spill_loads, 0, "%s/%s/%s %s: spill loads", c->what, dt, sm, r->name);
     cr_expect_eq(r->stack_bytes, 0, "%s/%s/%s %s: %lld bytes stack frame", c->what, dt, sm,
                  r->name, (long long)r->stack_bytes);
-    qiao_occupancy_t occ = qiao_occupancy_compute(&lim, r, launch[k].block[0],
+    int32_t threads = launch[k].block[0] * launch[k].block[1] * launch[k].block[2];
+    cr_expect(threads <= 1024, "%s: %d threads per CTA", r->name, threads);
+    qiao_occupancy_t occ = qiao_occupancy_compute(&lim, r, threads,
                                                   (int64_t)launch[k].shared_bytes);
     cr_expect(occ.ctas_per_sm >= 1, "%s: fits on an SM", r->name);
     if (p->kernels[k].kind != c->kind) continue;
@@ -184,10 +186,10 @@ static void compile_case(const char *ptxas, const sweep_case_t *c, const char *d
                 "%s/%s: 128-bit loads in %s", c->what, dt, r->name);
     free(kt);
     printf("ptxas %-5s %-18s %-5s %-4s regs %3d smem %5lld spill %lld/%lld stack %lld | grid %lld "
-           "block %d | occupancy %.2f (%d CTAs/SM)\n",
+           "block %dx%d | occupancy %.2f (%d CTAs/SM)\n",
            sm, c->what, dt, r->name, r->registers, (long long)r->shared_bytes,
            (long long)r->spill_stores, (long long)r->spill_loads, (long long)r->stack_bytes,
-           (long long)launch[k].grid[0], launch[k].block[0], occ.occupancy, occ.ctas_per_sm);
+           (long long)launch[k].grid[0], launch[k].block[0], launch[k].block[1], occ.occupancy, occ.ctas_per_sm);
   }
   fflush(stdout);
   g_cases_compiled++;
@@ -373,4 +375,34 @@ static const sweep_case_t k_rows[] = {
 
 Test(cuda_ptxas, softmax_norm_sweep) {
   sweep(k_rows, 5, k_floats, 3);
+}
+
+static const sweep_case_t k_copy[] = {
+    {"transpose_tiled", "graph @t(%%a: %s[70, 45]) -> (%s[45, 70]) {\n"
+     "  %%y = transpose %%a {perm = [1, 0]}\n  return %%y\n}\n", QIAO_KD_COPY, HAS_BAR},
+    {"transpose_3d", "graph @t(%%a: %s[3, 40, 36]) -> (%s[36, 3, 40]) {\n"
+     "  %%y = transpose %%a {perm = [2, 0, 1]}\n  return %%y\n}\n", QIAO_KD_COPY, HAS_BAR},
+    {"slice_step", "graph @t(%%a: %s[10, 64]) -> (%s[10, 20]) {\n"
+     "  %%y = slice %%a {axis = 1, start = 3, end = 63, step = 3}\n  return %%y\n}\n",
+     QIAO_KD_COPY, 0},
+    {"concat", "graph @t(%%a: %s[4, 8], %%b: %s[4, 5]) -> (%s[4, 13]) {\n"
+     "  %%y = concat %%a, %%b {axis = 1}\n  return %%y\n}\n", QIAO_KD_COPY, 0},
+    {"gather_i32", "graph @g(%%a: %s[100, 64], %%i: i32[7]) -> (%s[7, 64]) {\n"
+     "  %%y = gather %%a, %%i\n  return %%y\n}\n", QIAO_KD_GATHER, 0},
+    {"gather_ax1_i64", "graph @g(%%a: %s[5, 30, 4], %%i: i64[2, 3]) -> (%s[5, 2, 3, 4]) {\n"
+     "  %%y = gather %%a, %%i {axis = 1}\n  return %%y\n}\n", QIAO_KD_GATHER, 0},
+};
+static const sweep_case_t k_copy_epi[] = {
+    {"transpose_epi", "graph @t(%%a: %s[70, 45], %%b: %s[45, 70]) -> (%s[45, 70]) {\n"
+     "  %%y = add (transpose %%a {perm = [1, 0]}), %%b\n  return %%y\n}\n", QIAO_KD_COPY, 0},
+    {"gather_epi", "graph @g(%%a: %s[100, 64], %%i: i32[7]) -> (%s[7, 64]) {\n"
+     "  %%y = silu (gather %%a, %%i)\n  return %%y\n}\n", QIAO_KD_GATHER, 0},
+};
+
+Test(cuda_ptxas, copy_gather_sweep) {
+  sweep(k_copy, 6, k_floats, 3);
+  sweep(k_copy_epi, 2, k_floats, 3);
+}
+Test(cuda_ptxas, copy_gather_int_sweep) {
+  sweep(k_copy, 6, k_ints, 4);
 }
