@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cuda/module.h"
+#include "cuda/target.h"
 
 static const qiao_fusion_policy_t *cuda_fusion_policy(qiao_hal_device_t *d) {
   (void)d;
@@ -58,11 +59,27 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
   return true;
 }
 
-/* The sm the device's profile names: "sm_NN" in its arch text, else by
- * profile name (a100 → sm_80; h100/h200/h20 → sm_90); sm_90 otherwise. */
+void qiao_cuda_sm_for_profile(const qiao_hal_profile_t *p, char *sm, size_t cap) {
+  snprintf(sm, cap, "sm_90");
+  if (!p) return;
+  const qiao_hal_profile_details_t *det = qiao_hal_profile_details(p);
+  const char *s = det && det->arch ? strstr(det->arch, "sm_") : NULL;
+  if (s && s[3] >= '0' && s[3] <= '9') {
+    snprintf(sm, cap, "sm_%d", atoi(s + 3));
+    return;
+  }
+  const qiao_hal_profile_info_t *info = qiao_hal_profile_info(p);
+  const char *n = info && info->name ? info->name : "";
+  if (!strncmp(n, "a100", 4)) snprintf(sm, cap, "sm_80");
+  /* h100, h200, h20 and unknown CUDA-class profiles: sm_90 */
+}
+
+/* The target for device d: the options' cpu, else the device profile's sm
+ * (no device: sm_90); SMs from the profile (default 132). */
 static void cuda_device_target(qiao_hal_device_t *d, const qiao_backend_options_t *o, char *sm,
                                size_t cap, int32_t *out_sms) {
-  snprintf(sm, cap, "%s", o && o->cpu && *o->cpu ? o->cpu : "sm_90");
+  bool forced = o && o->cpu && *o->cpu;
+  snprintf(sm, cap, "%s", forced ? o->cpu : "sm_90");
   *out_sms = 132;
   const qiao_hal_profile_t *p = NULL;
   if (!d) return;
@@ -73,18 +90,7 @@ static void cuda_device_target(qiao_hal_device_t *d, const qiao_backend_options_
   }
   const qiao_hal_profile_info_t *info = qiao_hal_profile_info(p);
   if (info->cores > 0) *out_sms = info->cores;
-  if (o && o->cpu && *o->cpu) return;
-  const qiao_hal_profile_details_t *det = qiao_hal_profile_details(p);
-  const char *s = det && det->arch ? strstr(det->arch, "sm_") : NULL;
-  if (s && s[3] >= '0' && s[3] <= '9') {
-    snprintf(sm, cap, "sm_%d", atoi(s + 3));
-    return;
-  }
-  const char *n = info->name ? info->name : "";
-  if (!strncmp(n, "a100", 4))
-    snprintf(sm, cap, "sm_80");
-  else
-    snprintf(sm, cap, "sm_90"); /* h100, h200, h20 and unknown CUDA-class profiles */
+  if (!forced) qiao_cuda_sm_for_profile(p, sm, cap);
 }
 
 static qiao_status_t cuda_target_key(qiao_hal_device_t *d, const qiao_backend_options_t *o,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "backends/cuda/ptxas_report.h"
+#include "backends/cuda/target.h"
 #include "qiao/backend.h"
 #include "qiao/hal.h"
 #include "qiao/ir.h"
@@ -232,6 +233,23 @@ Test(cuda_backend, registry_row) {
   qiao_status_t st = b->target_key(NULL, NULL, tiny, sizeof tiny);
   cr_expect(st != NULL, "a key that does not fit is an error");
   qiao_status_free(st);
+}
+
+Test(cuda_backend, sm_from_the_profile) {
+  static const struct {
+    const char *profile, *sm;
+  } k[] = {{"a100", "sm_80"}, {"h100", "sm_90"}, {"h200", "sm_90"}, {"h20", "sm_90"}};
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; ++i) {
+    qiao_hal_profile_t *p;
+    CHECK_OK(qiao_hal_profile_load_named(k[i].profile, &p));
+    char sm[16];
+    qiao_cuda_sm_for_profile(p, sm, sizeof sm);
+    cr_expect_str_eq(sm, k[i].sm, "%s", k[i].profile);
+    qiao_hal_profile_destroy(p);
+  }
+  char sm[16];
+  qiao_cuda_sm_for_profile(NULL, sm, sizeof sm);
+  cr_expect_str_eq(sm, "sm_90");
 }
 
 Test(cuda_backend, refuses_unlowered_kinds_with_a_reason) {
