@@ -329,6 +329,17 @@ Test(cuda_backend, artifacts_and_load_on_a_cpu_device) {
   st = qiao_backend_module_load(m, d, &e); /* a cpu device runs no PTX */
   cr_expect(st != NULL && e == NULL);
   qiao_status_free(st);
+  /* through the row itself: the PTX executable with its records reaches the
+   * HAL, and the cpu driver answers that it cannot load the format */
+  void *impl = NULL;
+  CHECK_OK(cuda()->module_create(NULL, NULL, &impl));
+  CHECK_OK(cuda()->add_kernel(impl, &p->kernels[0], "ew", &l));
+  st = cuda()->load(impl, d, &e);
+  cr_expect(st && qiao_status_code(st) == QIAO_UNSUPPORTED && e == NULL, "%s",
+            qiao_status_message(st));
+  cr_expect(st && strstr(qiao_status_message(st), "PTX"), "%s", qiao_status_message(st));
+  qiao_status_free(st);
+  cuda()->module_destroy(impl);
   qiao_hal_device_release(d);
   qiao_backend_module_destroy(m);
   qiao_ir_partition_destroy(p);
