@@ -49,8 +49,9 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
   if (kd->kind == QIAO_KD_SOFTMAX || kd->kind == QIAO_KD_NORM)
     if (!float_dtype(kd->inputs[0].type.dtype) || !float_dtype(kd->outputs[0].type.dtype))
       return refuse(reason, cap, "%s of a non-float dtype", kn);
-  if (kd->kind == QIAO_KD_COPY && kd->op == QIAO_OP_ROPE)
-    return refuse(reason, cap, "%s is not lowered for the CUDA class yet", "rope");
+  if (kd->kind == QIAO_KD_COPY && kd->op == QIAO_OP_ROPE &&
+      (!float_dtype(kd->inputs[0].type.dtype) || kd->inputs[0].type.shape.rank != 4))
+    return refuse(reason, cap, "%s of a non-float or non-4-d x", "rope");
   if (kd->kind == QIAO_KD_COPY && kd->n_expr > 0 &&
       (!float_dtype(kd->inputs[0].type.dtype) || !float_dtype(kd->outputs[0].type.dtype)))
     return refuse(reason, cap, "%s with an epilogue on a non-float dtype", kn);

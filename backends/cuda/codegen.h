@@ -149,6 +149,8 @@ qiao_status_t qiao_cuda_lower_norm(qiao_cuda_codegen_t *cg, const qiao_kernel_de
                                    const char *name, qiao_cuda_kernel_t *out);
 qiao_status_t qiao_cuda_lower_copy(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                    const char *name, qiao_cuda_kernel_t *out);
+qiao_status_t qiao_cuda_lower_rope(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                   const char *name, qiao_cuda_kernel_t *out);
 qiao_status_t qiao_cuda_lower_gather(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                      const char *name, qiao_cuda_kernel_t *out);
 

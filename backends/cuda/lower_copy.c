@@ -204,6 +204,7 @@ static int64_t emit_tiled(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
 
 qiao_status_t qiao_cuda_lower_copy(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                    const char *name, qiao_cuda_kernel_t *out) {
+  if (kd->op == QIAO_OP_ROPE) return qiao_cuda_lower_rope(cg, kd, name, out);
   const qiao_kd_operand_t *o = &kd->outputs[0], *x = &kd->inputs[0];
   int orank = o->type.shape.rank;
   affine_t segs[QIAO_KD_MAX_OPERANDS];

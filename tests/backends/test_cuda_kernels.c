@@ -435,3 +435,15 @@ Test(cuda_ptxas, copy_gather_sweep) {
 Test(cuda_ptxas, copy_gather_int_sweep) {
   sweep(k_copy, 6, k_ints, 4);
 }
+
+static const sweep_case_t k_rope[] = {
+    {"rope_neox", "graph @r(%%x: %s[2, 4, 9, 64], %%p: i32[9]) -> (%s[2, 4, 9, 64]) {\n"
+     "  %%y = rope %%x, %%p\n  return %%y\n}\n", QIAO_KD_COPY, HAS_BAR},
+    {"rope_gptj_b", "graph @r(%%x: %s[2, 3, 5, 16], %%p: i64[2, 5]) -> (%s[2, 3, 5, 16]) {\n"
+     "  %%y = rope %%x, %%p {mode = \"gptj\", theta = 500000.0}\n  return %%y\n}\n",
+     QIAO_KD_COPY, HAS_BAR},
+};
+
+Test(cuda_ptxas, rope_sweep) {
+  sweep(k_rope, 2, k_floats, 3);
+}
