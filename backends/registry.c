@@ -7,9 +7,11 @@
 #include "qiao/backend.h"
 
 extern const qiao_backend_t qiao_backend_cpu;
+extern const qiao_backend_t qiao_backend_cuda;
 
 static const qiao_backend_t *const k_backends[] = {
     &qiao_backend_cpu,
+    &qiao_backend_cuda,
 };
 enum { N_BACKENDS = sizeof(k_backends) / sizeof(k_backends[0]) };
 

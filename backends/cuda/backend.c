@@ -1,0 +1,159 @@
+/* CUDA backend — its row in the backend registry: fusion policy, what it
+ * supports (and why not), its target key (sm from the device's profile), and
+ * the module ops over qiao_cuda_module_*. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/module.h"
+#include "cuda/target.h"
+
+static const qiao_fusion_policy_t *cuda_fusion_policy(qiao_hal_device_t *d) {
+  (void)d;
+  return qiao_fusion_policy_default();
+}
+
+static bool float_dtype(qiao_dtype_t t) {
+  return t == QIAO_F32 || t == QIAO_F16 || t == QIAO_BF16 || t == QIAO_F8E4M3 || t == QIAO_F8E5M2;
+}
+
+static bool refuse(char *reason, size_t cap, const char *fmt, const char *what) {
+  snprintf(reason, cap, fmt, what);
+  return false;
+}
+
+static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, char *reason,
+                          size_t cap) {
+  (void)d;
+  if ((unsigned)kd->kind >= QIAO_KD_KIND_COUNT) {
+    snprintf(reason, cap, "kernel kind %d is unknown", (int)kd->kind);
+    return false;
+  }
+  const char *kn = qiao_kd_kind_name(kd->kind);
+  switch (kd->kind) {
+  case QIAO_KD_ELEMENTWISE:
+  case QIAO_KD_REDUCE:
+  case QIAO_KD_SOFTMAX:
+  case QIAO_KD_NORM:
+  case QIAO_KD_COPY:
+  case QIAO_KD_GATHER: break;
+  default: return refuse(reason, cap, "%s is not lowered for the CUDA class yet", kn);
+  }
+  if (kd->n_outputs != 1 || kd->n_inputs < 1)
+    return refuse(reason, cap, "a %s kernel with this operand count is not lowered yet", kn);
+  if (!qiao_cuda_float_expr(kd, kd->kind == QIAO_KD_ELEMENTWISE))
+    return refuse(reason, cap,
+                  "%s kernels with integer or bool expressions are not lowered for the CUDA "
+                  "class yet",
+                  kn);
+  if (kd->kind == QIAO_KD_SOFTMAX || kd->kind == QIAO_KD_NORM)
+    if (!float_dtype(kd->inputs[0].type.dtype) || !float_dtype(kd->outputs[0].type.dtype))
+      return refuse(reason, cap, "%s of a non-float dtype", kn);
+  if (kd->kind == QIAO_KD_COPY && kd->op == QIAO_OP_ROPE &&
+      (!float_dtype(kd->inputs[0].type.dtype) || kd->inputs[0].type.shape.rank != 4))
+    return refuse(reason, cap, "%s of a non-float or non-4-d x", "rope");
+  if (kd->kind == QIAO_KD_COPY && kd->n_expr > 0 &&
+      (!float_dtype(kd->inputs[0].type.dtype) || !float_dtype(kd->outputs[0].type.dtype)))
+    return refuse(reason, cap, "%s with an epilogue on a non-float dtype", kn);
+  if (kd->kind == QIAO_KD_GATHER && kd->n_expr > 0 && !float_dtype(kd->inputs[0].type.dtype))
+    return refuse(reason, cap, "%s with an epilogue on a non-float table", kn);
+  return true;
+}
+
+void qiao_cuda_sm_for_profile(const qiao_hal_profile_t *p, char *sm, size_t cap) {
+  snprintf(sm, cap, "sm_90");
+  if (!p) return;
+  const qiao_hal_profile_details_t *det = qiao_hal_profile_details(p);
+  const char *s = det && det->arch ? strstr(det->arch, "sm_") : NULL;
+  if (s && s[3] >= '0' && s[3] <= '9') {
+    snprintf(sm, cap, "sm_%d", atoi(s + 3));
+    return;
+  }
+  const qiao_hal_profile_info_t *info = qiao_hal_profile_info(p);
+  const char *n = info && info->name ? info->name : "";
+  if (!strncmp(n, "a100", 4)) snprintf(sm, cap, "sm_80");
+  /* h100, h200, h20 and unknown CUDA-class profiles: sm_90 */
+}
+
+/* The target for device d: the options' cpu, else the device profile's sm
+ * (no device: sm_90); SMs from the profile (default 132). */
+static void cuda_device_target(qiao_hal_device_t *d, const qiao_backend_options_t *o, char *sm,
+                               size_t cap, int32_t *out_sms) {
+  bool forced = o && o->cpu && *o->cpu;
+  snprintf(sm, cap, "%s", forced ? o->cpu : "sm_90");
+  *out_sms = 132;
+  const qiao_hal_profile_t *p = NULL;
+  if (!d) return;
+  qiao_status_t st = qiao_hal_device_profile(d, &p);
+  if (st || !p) {
+    qiao_status_free(st);
+    return;
+  }
+  const qiao_hal_profile_info_t *info = qiao_hal_profile_info(p);
+  if (info->cores > 0) *out_sms = info->cores;
+  if (!forced) qiao_cuda_sm_for_profile(p, sm, cap);
+}
+
+static qiao_status_t cuda_target_key(qiao_hal_device_t *d, const qiao_backend_options_t *o,
+                                     char *buf, size_t cap) {
+  char sm[32];
+  int32_t sms;
+  cuda_device_target(d, o, sm, sizeof sm, &sms);
+  int32_t opt = o && o->opt_level ? o->opt_level : 3;
+  int n = snprintf(buf, cap, "cuda|nvptx64-nvidia-cuda|%s|%s|sms=%d|O%d", sm,
+                   o && o->features ? o->features : "+ptx80", (int)sms, opt < 0 ? 0 : (int)opt);
+  if (n < 0 || (size_t)n >= cap)
+    return qiao_status_make(QIAO_INTERNAL, "cuda: target key longer than %zu bytes", cap);
+  return NULL;
+}
+
+static qiao_status_t cuda_module_create(qiao_hal_device_t *d, const qiao_backend_options_t *o,
+                                        void **out_m) {
+  char sm[32];
+  int32_t sms;
+  cuda_device_target(d, o, sm, sizeof sm, &sms);
+  qiao_cuda_options_t co = {.sm = sm, .n_sms = sms};
+  if (o) {
+    co.features = o->features;
+    co.opt_level = o->opt_level;
+  }
+  return qiao_cuda_module_create(&co, (qiao_cuda_module_t **)out_m);
+}
+
+static void cuda_module_destroy(void *m) { qiao_cuda_module_destroy(m); }
+
+static qiao_status_t cuda_add_kernel(void *m, const qiao_kernel_desc_t *kd, const char *name,
+                                     qiao_kernel_launch_t *out_launch) {
+  return qiao_cuda_module_add_kernel(m, kd, name, out_launch);
+}
+
+static qiao_status_t cuda_optimize(void *m) { return qiao_cuda_module_optimize(m); }
+
+static qiao_status_t cuda_emit(void *m, qiao_artifact_kind_t kind, const char *path) {
+  switch (kind) {
+  case QIAO_ARTIFACT_PTX: return qiao_cuda_module_emit_ptx(m, path);
+  case QIAO_ARTIFACT_LLVM: return qiao_cuda_module_emit_llvm(m, path);
+  default:
+    return qiao_status_make(QIAO_UNSUPPORTED,
+                            "backend 'cuda' does not emit '%s' artifacts (it emits ptx, llvm)",
+                            qiao_artifact_kind_name(kind));
+  }
+}
+
+static qiao_status_t cuda_load(void *m, qiao_hal_device_t *d, qiao_hal_executable_t **out_exe) {
+  return qiao_cuda_module_load(m, d, out_exe);
+}
+
+const qiao_backend_t qiao_backend_cuda = {
+    .name = "cuda",
+    .device_class = QIAO_HAL_CLASS_CUDA,
+    .fusion_policy = cuda_fusion_policy,
+    .supports = cuda_supports,
+    .target_key = cuda_target_key,
+    .module_create = cuda_module_create,
+    .module_destroy = cuda_module_destroy,
+    .add_kernel = cuda_add_kernel,
+    .optimize = cuda_optimize,
+    .emit = cuda_emit,
+    .load = cuda_load,
+};
