@@ -52,8 +52,7 @@ qiao_status_t qiao_hal_buffer_write(qiao_hal_buffer_t *b, size_t offset, const v
   return b->device->ops->buffer_write(b, offset, src, n);
 }
 
-qiao_status_t qiao_hal_buffer_read(const qiao_hal_buffer_t *b, size_t offset, void *dst,
-                                   size_t n) {
+qiao_status_t qiao_hal_buffer_read(const qiao_hal_buffer_t *b, size_t offset, void *dst, size_t n) {
   QIAO_RETURN_IF_ERROR(check_range("buffer read", b, offset, n));
   if (n && !dst) return qiao_status_make(QIAO_INVALID_ARGUMENT, "buffer read: dst is NULL");
   return b->device->ops->buffer_read(b, offset, dst, n);

@@ -1,6 +1,6 @@
-/* Qiao HAL — device open by URI, refcounting, events, host parallel-for. */
-#include <errno.h>
-#include <time.h>
+/* Qiao HAL — the driver table and device open by URI, refcounting, the lazy
+ * profile, events, host parallel-for. */
+#include <math.h>
 #include <unistd.h>
 
 #include "hal_internal.h"
@@ -69,19 +69,20 @@ static qiao_status_t open_cpu(const char *uri, const char *options,
       }
       if (!end) break;
       p = end + 1;
-      if (!*p)
-        return qiao_status_make(QIAO_INVALID_ARGUMENT, "device URI '%s': trailing ','", uri);
+      if (!*p) return qiao_status_make(QIAO_INVALID_ARGUMENT, "device URI '%s': trailing ','", uri);
     }
   }
   return qiao_hal_cpu_device_create(uri, threads, out_device);
 }
 
-typedef struct device_class_entry {
+/* The drivers: a new device adds a row. The scheme is the URI's text before
+ * ':' and the driver name its devices report (qiao_hal_device_driver). */
+typedef struct device_driver {
   const char *scheme;
-  device_open_fn open; /* NULL: a planned class this build does not have */
-} device_class_entry_t;
+  device_open_fn open; /* NULL: a planned driver this build does not have */
+} device_driver_t;
 
-static const device_class_entry_t kDeviceClasses[] = {
+static const device_driver_t kDrivers[] = {
     {"cpu", open_cpu},
     {"simt-emu", NULL},
     {"ascend-sim", NULL},
@@ -95,12 +96,12 @@ qiao_status_t qiao_hal_device_open(const char *uri, qiao_hal_device_t **out_devi
                             "empty device URI (known: " QIAO_HAL_KNOWN_URIS ")");
   const char *colon = strchr(uri, ':');
   size_t slen = colon ? (size_t)(colon - uri) : strlen(uri);
-  for (size_t i = 0; i < sizeof kDeviceClasses / sizeof kDeviceClasses[0]; ++i) {
-    const device_class_entry_t *c = &kDeviceClasses[i];
+  for (size_t i = 0; i < sizeof kDrivers / sizeof kDrivers[0]; ++i) {
+    const device_driver_t *c = &kDrivers[i];
     if (strlen(c->scheme) != slen || strncmp(c->scheme, uri, slen)) continue;
     if (!c->open)
       return qiao_status_make(QIAO_UNSUPPORTED,
-                              "device URI '%s': device class '%s' is not available in this "
+                              "device URI '%s': driver '%s' is not available in this "
                               "build (known: " QIAO_HAL_KNOWN_URIS ")",
                               uri, c->scheme);
     return c->open(uri, colon ? colon + 1 : NULL, out_device);
@@ -109,19 +110,67 @@ qiao_status_t qiao_hal_device_open(const char *uri, qiao_hal_device_t **out_devi
                           "unknown device URI '%s' (known: " QIAO_HAL_KNOWN_URIS ")", uri);
 }
 
+qiao_status_t qiao_hal_device_init(qiao_hal_device_t *d, const qiao_hal_device_ops_t *ops,
+                                   const char *uri) {
+  d->uri = qiao_hal_strdup(uri);
+  if (!d->uri) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "device '%s': out of memory", uri);
+  if (pthread_mutex_init(&d->profile_lock, NULL) != 0) {
+    free(d->uri);
+    d->uri = NULL;
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "device '%s': cannot create a mutex", uri);
+  }
+  atomic_init(&d->refs, 1);
+  atomic_init(&d->profile, NULL);
+  d->ops = ops;
+  return NULL;
+}
+
 void qiao_hal_device_retain(qiao_hal_device_t *d) {
   if (d) atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
 }
 
 void qiao_hal_device_release(qiao_hal_device_t *d) {
   if (!d || atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) != 1) return;
-  char *uri = d->uri;
   d->ops->destroy(d);
-  free(uri);
+  qiao_hal_profile_destroy(atomic_load(&d->profile));
+  pthread_mutex_destroy(&d->profile_lock);
+  free(d->uri);
+  free(d);
 }
 
-const char *qiao_hal_device_class(const qiao_hal_device_t *d) { return d->ops->class_name; }
+static const char *const kClassNames[QIAO_HAL_CLASS_COUNT] = {"cpu", "cuda", "ascend"};
+
+const char *qiao_hal_device_class_name(qiao_hal_device_class_t c) {
+  return (unsigned)c < QIAO_HAL_CLASS_COUNT ? kClassNames[c] : "unknown";
+}
+
+qiao_hal_device_class_t qiao_hal_device_class(const qiao_hal_device_t *d) {
+  return d->ops->device_class;
+}
+const char *qiao_hal_device_driver(const qiao_hal_device_t *d) { return d->ops->driver; }
 const char *qiao_hal_device_uri(const qiao_hal_device_t *d) { return d->uri; }
+
+qiao_status_t qiao_hal_device_profile(qiao_hal_device_t *d,
+                                      const qiao_hal_profile_t **out_profile) {
+  *out_profile = atomic_load_explicit(&d->profile, memory_order_acquire);
+  if (*out_profile) return NULL;
+  if (!d->ops->profile_load)
+    return qiao_status_make(QIAO_UNSUPPORTED, "device '%s' has no profile", d->uri);
+  qiao_status_t st = NULL;
+  pthread_mutex_lock(&d->profile_lock);
+  qiao_hal_profile_t *p = atomic_load_explicit(&d->profile, memory_order_relaxed);
+  if (!p) {
+    st = d->ops->profile_load(d, &p);
+    if (st)
+      st = qiao_status_annotate(st, "device '%s': loading its profile", d->uri);
+    else
+      atomic_store_explicit(&d->profile, p, memory_order_release);
+  }
+  pthread_mutex_unlock(&d->profile_lock);
+  *out_profile = p;
+  return st;
+}
+
 int32_t qiao_hal_device_thread_count(const qiao_hal_device_t *d) { return d->thread_count; }
 
 qiao_status_t qiao_hal_device_parallel_for(qiao_hal_device_t *d, int64_t n, int64_t grain,
@@ -138,15 +187,21 @@ qiao_status_t qiao_hal_device_parallel_for(qiao_hal_device_t *d, int64_t n, int6
 
 /* ------------------------------------------------------------------ events */
 
+static const char *const kTimeKindNames[] = {"measured", "simulated", "modelled"};
+
+const char *qiao_hal_time_kind_name(qiao_hal_time_kind_t k) {
+  return (unsigned)k < sizeof kTimeKindNames / sizeof kTimeKindNames[0] ? kTimeKindNames[k]
+                                                                        : "unknown";
+}
+
 qiao_status_t qiao_hal_event_record(qiao_hal_device_t *d, qiao_hal_event_t *out_event) {
-  if (d->ops->synchronize) QIAO_RETURN_IF_ERROR(d->ops->synchronize(d));
-  struct timespec ts;
-  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-    return qiao_status_make(QIAO_INTERNAL, "clock_gettime: %s", strerror(errno));
-  out_event->ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-  return NULL;
+  if (!out_event) return qiao_status_make(QIAO_INVALID_ARGUMENT, "event record: event is NULL");
+  if (!d->ops->event_record)
+    return qiao_status_make(QIAO_UNSUPPORTED, "device '%s' has no events", d->uri);
+  return d->ops->event_record(d, out_event);
 }
 
 double qiao_hal_event_elapsed_ms(const qiao_hal_event_t *start, const qiao_hal_event_t *end) {
+  if (start->kind != end->kind) return NAN;
   return (double)(int64_t)(end->ns - start->ns) / 1e6;
 }

@@ -1,8 +1,5 @@
-/* Qiao HAL — executables: shared-library artifacts and host (JIT) code,
- * entries prepared as libffi cifs at load time. */
-#include <dlfcn.h>
-#include <errno.h>
-#include <unistd.h>
+/* Qiao HAL — executables: the generic part (spec checks, entries with their
+ * libffi cifs and binding sizes); the device's driver loads the format. */
 
 #include "hal_internal.h"
 
@@ -21,23 +18,27 @@ static ffi_type *ffi_type_of(char c) {
 static void entry_fini(qiao_hal_entry_t *en) {
   free((char *)en->rec.name);
   free((char *)en->rec.signature);
+  free((void *)en->rec.binding_bytes);
   free(en->arg_types);
 }
 
+/* Frees e: entries, the device's impl, then the spec's release (on success
+ * only: `release` is set last by qiao_hal_executable_create). */
 static void executable_free(qiao_hal_executable_t *e) {
   if (e->entries)
-    for (int32_t i = 0; i < e->n_entries; ++i) entry_fini(&e->entries[i]);
+    for (int32_t i = 0; i < e->n_entries; ++i)
+      entry_fini(&e->entries[i]);
   free(e->entries);
+  if (e->impl) e->device->ops->executable_destroy(e);
   if (e->release) e->release(e->release_ctx);
-  if (e->dl_handle) dlclose(e->dl_handle);
-  if (e->device) qiao_hal_device_release(e->device);
+  qiao_hal_device_release(e->device);
   free(e->path);
   free(e);
 }
 
 /* Validates record i and prepares its cif; errors name the entry. */
-static qiao_status_t entry_init(qiao_hal_entry_t *en, const qiao_hal_entry_record_t *r,
-                                int32_t i) {
+static qiao_status_t entry_init(qiao_hal_entry_t *en, const qiao_hal_entry_record_t *r, int32_t i,
+                                bool host_code) {
   if (!r->name || !*r->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "entry %d has no name", i);
   if (strnlen(r->name, 4096) == 4096)
@@ -60,123 +61,145 @@ static qiao_status_t entry_init(qiao_hal_entry_t *en, const qiao_hal_entry_recor
     return qiao_status_make(QIAO_INVALID_ARGUMENT,
                             "entry '%s': negative binding or constant count (%d, %d)", r->name,
                             r->n_bindings, r->n_constants);
-  if (!r->fn)
+  if (host_code && !r->fn)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "entry '%s' has a NULL function pointer",
                             r->name);
+  if (!host_code && r->fn)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "entry '%s': a function pointer in a device-code executable", r->name);
   en->rec = *r;
   en->rec.name = qiao_hal_strdup(r->name);
   en->rec.signature = qiao_hal_strdup(r->signature);
+  en->rec.binding_bytes = NULL;
   en->n_args = (int32_t)len - 1;
   en->arg_types = calloc(len, sizeof(ffi_type *));
   if (!en->rec.name || !en->rec.signature || !en->arg_types)
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "entry '%s': out of memory", r->name);
+  if (r->binding_bytes && r->n_bindings > 0) {
+    size_t bytes = sizeof(uint64_t) * (size_t)r->n_bindings;
+    uint64_t *sizes = malloc(bytes);
+    if (!sizes)
+      return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "entry '%s': out of memory", r->name);
+    memcpy(sizes, r->binding_bytes, bytes);
+    en->rec.binding_bytes = sizes;
+  }
+  if (!host_code) {
+    en->is_dispatch_entry = true; /* the device checks its own signatures */
+    return NULL;
+  }
   en->ret_type = ffi_type_of(r->signature[0]);
-  for (int32_t k = 0; k < en->n_args; ++k) en->arg_types[k] = ffi_type_of(r->signature[k + 1]);
-  ffi_status fs = ffi_prep_cif(&en->cif, FFI_DEFAULT_ABI, (unsigned)en->n_args, en->ret_type,
-                               en->arg_types);
+  for (int32_t k = 0; k < en->n_args; ++k)
+    en->arg_types[k] = ffi_type_of(r->signature[k + 1]);
+  ffi_status fs =
+      ffi_prep_cif(&en->cif, FFI_DEFAULT_ABI, (unsigned)en->n_args, en->ret_type, en->arg_types);
   if (fs != FFI_OK)
-    return qiao_status_make(QIAO_INTERNAL, "entry '%s': ffi_prep_cif failed (%d) for '%s'",
-                            r->name, (int)fs, r->signature);
+    return qiao_status_make(QIAO_INTERNAL, "entry '%s': ffi_prep_cif failed (%d) for '%s'", r->name,
+                            (int)fs, r->signature);
   en->is_dispatch_entry = !strcmp(r->signature, QIAO_HAL_CPU_ENTRY_SIGNATURE);
   return NULL;
 }
 
-/* Builds an executable from n records; takes ownership of dl_handle and
- * (only on success) of release/release_ctx. */
-static qiao_status_t executable_build(qiao_hal_device_t *d, const char *path, void *dl_handle,
-                                      const qiao_hal_entry_record_t *records, int32_t n,
-                                      qiao_hal_executable_t **out_exe) {
-  qiao_hal_executable_t *e = calloc(1, sizeof(*e));
-  if (!e) {
-    if (dl_handle) dlclose(dl_handle);
-    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "executable '%s': out of memory", path);
-  }
-  atomic_init(&e->refs, 1);
-  e->dl_handle = dl_handle;
-  e->path = qiao_hal_strdup(path);
+qiao_status_t qiao_hal_executable_init_entries(qiao_hal_executable_t *e,
+                                               const qiao_hal_entry_record_t *records, int32_t n,
+                                               bool host_code) {
+  if (n < 0 || (n > 0 && !records))
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "bad record list (n = %d)", n);
   e->entries = calloc(n > 0 ? (size_t)n : 1, sizeof(qiao_hal_entry_t));
-  if (!e->path || !e->entries) {
-    executable_free(e);
-    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "executable '%s': out of memory", path);
-  }
+  if (!e->entries) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   for (int32_t i = 0; i < n; ++i) {
     e->n_entries = i + 1; /* entry i is cleaned up even when its init fails */
-    qiao_status_t st = entry_init(&e->entries[i], &records[i], i);
-    for (int32_t j = 0; !st && j < i; ++j)
+    QIAO_RETURN_IF_ERROR(entry_init(&e->entries[i], &records[i], i, host_code));
+    for (int32_t j = 0; j < i; ++j)
       if (!strcmp(e->entries[j].rec.name, records[i].name))
-        st = qiao_status_make(QIAO_INVALID_ARGUMENT, "entries %d and %d are both named '%s'", j,
-                              i, records[i].name);
-    if (st) {
-      executable_free(e);
-      return qiao_status_annotate(st, "executable '%s'", path);
-    }
+        return qiao_status_make(QIAO_INVALID_ARGUMENT, "entries %d and %d are both named '%s'", j,
+                                i, records[i].name);
   }
+  return NULL;
+}
+
+static const char *const kFormatNames[] = {"host library", "host JIT", "PTX", "simulator module"};
+static const char *const kFormatLabels[] = {NULL, "<host>", "<ptx>", "<sim-module>"};
+
+const char *qiao_hal_executable_format_name(qiao_hal_executable_format_t f) {
+  return (unsigned)f < sizeof kFormatNames / sizeof kFormatNames[0] ? kFormatNames[f] : "unknown";
+}
+
+/* The spec's fields that its format needs. */
+static qiao_status_t check_spec(const qiao_hal_executable_spec_t *spec) {
+  const char *fname = qiao_hal_executable_format_name(spec->format);
+  switch (spec->format) {
+  case QIAO_HAL_FORMAT_HOST_LIBRARY:
+    if (!spec->path || !*spec->path)
+      return qiao_status_make(QIAO_INVALID_ARGUMENT, "executable: empty path");
+    return NULL;
+  case QIAO_HAL_FORMAT_HOST_JIT:
+    if (spec->n_records < 0 || (spec->n_records > 0 && !spec->records))
+      return qiao_status_make(QIAO_INVALID_ARGUMENT, "host executable: bad record list (n = %d)",
+                              spec->n_records);
+    return NULL;
+  case QIAO_HAL_FORMAT_PTX:
+  case QIAO_HAL_FORMAT_SIM_MODULE:
+    if (!spec->data || !spec->size)
+      return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s executable: no data", fname);
+    if (spec->n_records < 0 || (spec->n_records > 0 && !spec->records))
+      return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s executable: bad record list (n = %d)",
+                              fname, spec->n_records);
+    return NULL;
+  }
+  return qiao_status_make(QIAO_INVALID_ARGUMENT, "executable: unknown format %d",
+                          (int)spec->format);
+}
+
+qiao_status_t qiao_hal_executable_create(qiao_hal_device_t *d,
+                                         const qiao_hal_executable_spec_t *spec,
+                                         qiao_hal_executable_t **out_exe) {
+  *out_exe = NULL;
+  if (!spec) return qiao_status_make(QIAO_INVALID_ARGUMENT, "executable: spec is NULL");
+  QIAO_RETURN_IF_ERROR(check_spec(spec));
+  if (!(d->ops->formats & (1u << spec->format)) || !d->ops->executable_create)
+    return qiao_status_make(QIAO_UNSUPPORTED, "device '%s' cannot load a %s executable", d->uri,
+                            qiao_hal_executable_format_name(spec->format));
+  const char *label =
+      spec->format == QIAO_HAL_FORMAT_HOST_LIBRARY ? spec->path : kFormatLabels[spec->format];
+  qiao_hal_executable_t *e = calloc(1, sizeof(*e));
+  char *path = qiao_hal_strdup(label);
+  if (!e || !path) {
+    free(e);
+    free(path);
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "executable '%s': out of memory", label);
+  }
+  atomic_init(&e->refs, 1);
   qiao_hal_device_retain(d);
   e->device = d;
+  e->format = spec->format;
+  e->path = path;
+  qiao_status_t st = d->ops->executable_create(d, spec, e);
+  if (st) {
+    executable_free(e); /* release is not set yet: the caller keeps what it gave */
+    return qiao_status_annotate(st, "executable '%s'", label);
+  }
+  e->release = spec->release;
+  e->release_ctx = spec->release_ctx;
   *out_exe = e;
   return NULL;
 }
 
 qiao_status_t qiao_hal_executable_load_file(qiao_hal_device_t *d, const char *path,
                                             qiao_hal_executable_t **out_exe) {
-  *out_exe = NULL;
-  if (!path || !*path)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "executable: empty path");
-  if (!d->host_visible)
-    return qiao_status_make(QIAO_UNSUPPORTED,
-                            "executable '%s': device '%s' cannot load shared libraries", path,
-                            d->uri);
-  if (access(path, R_OK) != 0)
-    return qiao_status_make(QIAO_NOT_FOUND, "executable '%s': %s", path, strerror(errno));
-  /* dlopen of a relative name without '/' searches the library path: make it
-   * a path so that we load exactly the file asked for. */
-  char local[4096];
-  const char *open_path = path;
-  if (!strchr(path, '/')) {
-    snprintf(local, sizeof local, "./%s", path);
-    open_path = local;
-  }
-  dlerror();
-  void *h = dlopen(open_path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char *err = dlerror();
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "executable '%s': cannot load: %s", path,
-                            err ? err : "unknown dlopen error");
-  }
-  const qiao_hal_entry_record_t *table = dlsym(h, QIAO_HAL_ENTRY_TABLE_SYMBOL);
-  const int32_t *count = dlsym(h, QIAO_HAL_ENTRY_COUNT_SYMBOL);
-  if (!table || !count) {
-    dlclose(h);
-    return qiao_status_make(QIAO_INVALID_ARGUMENT,
-                            "executable '%s': missing symbol '%s' (not a Qiao CPU artifact: it "
-                            "must export %s and %s)",
-                            path, !table ? QIAO_HAL_ENTRY_TABLE_SYMBOL : QIAO_HAL_ENTRY_COUNT_SYMBOL,
-                            QIAO_HAL_ENTRY_TABLE_SYMBOL, QIAO_HAL_ENTRY_COUNT_SYMBOL);
-  }
-  if (*count < 0 || *count > 1000000) {
-    int32_t c = *count;
-    dlclose(h);
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "executable '%s': bad %s = %d", path,
-                            QIAO_HAL_ENTRY_COUNT_SYMBOL, c);
-  }
-  return executable_build(d, path, h, table, *count, out_exe);
+  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_HOST_LIBRARY, .path = path};
+  return qiao_hal_executable_create(d, &spec, out_exe);
 }
 
 qiao_status_t qiao_hal_executable_create_host(qiao_hal_device_t *d,
                                               const qiao_hal_entry_record_t *records, int32_t n,
                                               void (*release)(void *), void *release_ctx,
                                               qiao_hal_executable_t **out_exe) {
-  *out_exe = NULL;
-  if (n < 0 || (n > 0 && !records))
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "host executable: bad record list (n = %d)",
-                            n);
-  if (!d->host_visible)
-    return qiao_status_make(QIAO_UNSUPPORTED,
-                            "host executable: device '%s' cannot run host code", d->uri);
-  QIAO_RETURN_IF_ERROR(executable_build(d, "<host>", NULL, records, n, out_exe));
-  (*out_exe)->release = release;
-  (*out_exe)->release_ctx = release_ctx;
-  return NULL;
+  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_HOST_JIT,
+                                     .records = records,
+                                     .n_records = n,
+                                     .release = release,
+                                     .release_ctx = release_ctx};
+  return qiao_hal_executable_create(d, &spec, out_exe);
 }
 
 void qiao_hal_executable_retain(qiao_hal_executable_t *e) {
@@ -195,8 +218,8 @@ bool qiao_hal_executable_entry_info(const qiao_hal_executable_t *e, int32_t inde
   if (index < 0 || index >= e->n_entries) return false;
   const qiao_hal_entry_record_t *r = &e->entries[index].rec;
   if (out_info)
-    *out_info = (qiao_hal_entry_info_t){r->name, r->signature, r->n_bindings, r->n_constants,
-                                        r->scratch_bytes};
+    *out_info = (qiao_hal_entry_info_t){r->name,        r->signature,     r->n_bindings,
+                                        r->n_constants, r->scratch_bytes, r->binding_bytes};
   return true;
 }
 
@@ -214,9 +237,14 @@ qiao_status_t qiao_hal_executable_lookup(const qiao_hal_executable_t *e, const c
 qiao_status_t qiao_hal_executable_call(const qiao_hal_executable_t *e, int32_t index, void **args,
                                        void *ret) {
   if (index < 0 || index >= e->n_entries)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "executable '%s': entry index %d out of range "
-                            "(%d entries)", e->path, index, e->n_entries);
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "executable '%s': entry index %d out of range "
+                            "(%d entries)",
+                            e->path, index, e->n_entries);
   const qiao_hal_entry_t *en = &e->entries[index];
+  if (!en->rec.fn)
+    return qiao_status_make(QIAO_UNSUPPORTED, "entry '%s': a %s entry cannot be called on the host",
+                            en->rec.name, qiao_hal_executable_format_name(e->format));
   if (en->n_args > 0 && !args)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "entry '%s': args is NULL", en->rec.name);
   uint64_t scratch_ret[2];

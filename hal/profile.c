@@ -254,12 +254,10 @@ static qiao_status_t build(const vctx_t *c, json_t *root, qiao_hal_profile_t *p)
   QIAO_RETURN_IF_ERROR(get_string(c, root, NULL, "name", true, &in->name));
   const char *cls = NULL;
   QIAO_RETURN_IF_ERROR(get_string(c, root, NULL, "class", true, &cls));
-  if (!strcmp(cls, "cpu"))
-    in->device_class = QIAO_HAL_CLASS_CPU;
-  else if (!strcmp(cls, "cuda"))
-    in->device_class = QIAO_HAL_CLASS_CUDA;
-  else if (!strcmp(cls, "ascend"))
-    in->device_class = QIAO_HAL_CLASS_ASCEND;
+  int32_t k = 0;
+  while (k < QIAO_HAL_CLASS_COUNT && strcmp(cls, qiao_hal_device_class_name(k))) ++k;
+  if (k < QIAO_HAL_CLASS_COUNT)
+    in->device_class = (qiao_hal_device_class_t)k;
   else
     return qiao_status_make(QIAO_INVALID_ARGUMENT,
                             "%s: key 'class' must be one of \"cpu\", \"cuda\", \"ascend\" (got "

@@ -378,9 +378,9 @@ qiao_status_t qiao_program_compile(qiao_runtime_t *rt, const qiao_graph_t *g, qi
                                    const qiao_compile_options_t *opts, qiao_program_t **out) {
   *out = NULL;
   double t0 = now_ms();
-  if (strcmp(qiao_hal_device_class(d), "cpu") != 0)
+  if (qiao_hal_device_class(d) != QIAO_HAL_CLASS_CPU)
     return qiao_status_make(QIAO_UNSUPPORTED, "device class '%s' has no backend yet (have: cpu)",
-                            qiao_hal_device_class(d));
+                            qiao_hal_device_class_name(qiao_hal_device_class(d)));
   QIAO_RETURN_IF_ERROR(qiao_ir_graph_verify(g));
   qiao_program_t *p = calloc(1, sizeof(*p));
   if (!p) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");

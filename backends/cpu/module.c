@@ -258,8 +258,9 @@ qiao_status_t qiao_cpu_module_print_ir(qiao_cpu_module_t *m, char **out_text) {
 static void add_entry_table(qiao_cpu_module_t *m) {
   if (m->has_table) return;
   qiao_cpu_codegen_t *cg = &m->cg;
-  LLVMTypeRef fields[6] = {cg->t_ptr, cg->t_ptr, cg->t_i32, cg->t_i32, cg->t_i64, cg->t_ptr};
-  LLVMTypeRef rec = LLVMStructTypeInContext(cg->ctx, fields, 6, 0);
+  LLVMTypeRef fields[7] = {cg->t_ptr, cg->t_ptr, cg->t_i32, cg->t_i32,
+                           cg->t_i64, cg->t_ptr, cg->t_ptr};
+  LLVMTypeRef rec = LLVMStructTypeInContext(cg->ctx, fields, 7, 0);
   int32_t n = m->n_entries;
   LLVMValueRef *recs = calloc((size_t)(n ? n : 1), sizeof(LLVMValueRef));
   LLVMValueRef sig = NULL;
@@ -278,11 +279,11 @@ static void add_entry_table(qiao_cpu_module_t *m) {
     LLVMSetInitializer(g, str);
     LLVMSetGlobalConstant(g, 1);
     LLVMSetLinkage(g, LLVMPrivateLinkage);
-    LLVMValueRef vals[6] = {g, sig, LLVMConstInt(cg->t_i32, (unsigned long long)l->n_bindings, 0),
+    LLVMValueRef vals[7] = {g, sig, LLVMConstInt(cg->t_i32, (unsigned long long)l->n_bindings, 0),
                             LLVMConstInt(cg->t_i32, 0, 0),
                             LLVMConstInt(cg->t_i64, l->scratch_bytes, 0),
-                            LLVMGetNamedFunction(cg->mod, l->name)};
-    recs[i] = LLVMConstNamedStruct(rec, vals, 6);
+                            LLVMGetNamedFunction(cg->mod, l->name), LLVMConstNull(cg->t_ptr)};
+    recs[i] = LLVMConstNamedStruct(rec, vals, 7);
   }
   LLVMValueRef arr = LLVMConstArray2(rec, recs, (uint64_t)n);
   LLVMValueRef table = LLVMAddGlobal(cg->mod, LLVMTypeOf(arr), QIAO_HAL_ENTRY_TABLE_SYMBOL);

@@ -18,7 +18,7 @@
 #define CHECK_OK(expr)                                                                             \
   do {                                                                                             \
     qiao_status_t st_ = (expr);                                                                    \
-    cr_assert(st_ == NULL, "%s: %s", #expr, st_ ? st_->message : "");                              \
+    cr_assert(st_ == NULL, "%s: %s", #expr, qiao_status_message(st_));                              \
   } while (0)
 
 static qiao_type_t ty(qiao_dtype_t dt, int rank, const int64_t *dims) {
@@ -45,7 +45,7 @@ static int32_t op(qiao_graph_t *g, qiao_op_kind_t kind, const int32_t *args, int
                   const qiao_attrs_t *a) {
   qiao_status_t st = NULL;
   int32_t v = qiao_ir_build(g, kind, args, n, a, NULL, &st);
-  cr_assert(st == NULL && v >= 0, "build %s: %s", qiao_op_name(kind), st ? st->message : "");
+  cr_assert(st == NULL && v >= 0, "build %s: %s", qiao_op_name(kind), qiao_status_message(st));
   return v;
 }
 #define OP(g, kind, a, ...) op((g), (kind), (const int32_t[]){__VA_ARGS__}, NDIMS(__VA_ARGS__), (a))

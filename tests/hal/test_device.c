@@ -1,5 +1,7 @@
-/* HAL: device open by URI, buffers, events. */
+/* HAL: device open by URI, class and driver, the device's profile, buffers, events. */
 #include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -27,7 +29,9 @@ static void expect_open_error(const char *uri, qiao_status_code_t code, const ch
 
 Test(device, open_cpu_default) {
   qiao_hal_device_t *d = open_ok("cpu");
-  cr_expect_str_eq(qiao_hal_device_class(d), "cpu");
+  cr_expect_eq(qiao_hal_device_class(d), QIAO_HAL_CLASS_CPU);
+  cr_expect_str_eq(qiao_hal_device_class_name(qiao_hal_device_class(d)), "cpu");
+  cr_expect_str_eq(qiao_hal_device_driver(d), "cpu");
   cr_expect_str_eq(qiao_hal_device_uri(d), "cpu");
   cr_expect_eq(qiao_hal_device_thread_count(d), (int32_t)sysconf(_SC_NPROCESSORS_ONLN));
   qiao_hal_device_release(d);
@@ -66,7 +70,58 @@ Test(device, bad_uris) {
                     "device URI 'cpu:pin=1': unknown option 'pin' (known: threads)");
   expect_open_error("cpu:", QIAO_INVALID_ARGUMENT, "device URI 'cpu:': empty option list");
   expect_open_error("cpu:threads=2,", QIAO_INVALID_ARGUMENT, "trailing ','");
-  expect_open_error("cuda:0", QIAO_UNSUPPORTED, "device class 'cuda' is not available");
+  expect_open_error("cuda:0", QIAO_UNSUPPORTED,
+                    "device URI 'cuda:0': driver 'cuda' is not available in this build");
+  expect_open_error("simt-emu:h100", QIAO_UNSUPPORTED, "driver 'simt-emu' is not available");
+  expect_open_error("ascend-sim:910b", QIAO_UNSUPPORTED, "driver 'ascend-sim' is not available");
+}
+
+Test(device, class_names) {
+  cr_expect_str_eq(qiao_hal_device_class_name(QIAO_HAL_CLASS_CPU), "cpu");
+  cr_expect_str_eq(qiao_hal_device_class_name(QIAO_HAL_CLASS_CUDA), "cuda");
+  cr_expect_str_eq(qiao_hal_device_class_name(QIAO_HAL_CLASS_ASCEND), "ascend");
+  cr_expect_str_eq(qiao_hal_device_class_name(QIAO_HAL_CLASS_COUNT), "unknown");
+  cr_expect_str_eq(qiao_hal_device_class_name((qiao_hal_device_class_t)-1), "unknown");
+}
+
+/* ---------------------------------------------------------------- profile */
+
+typedef struct profile_race {
+  qiao_hal_device_t *d;
+  const qiao_hal_profile_t *got;
+} profile_race_t;
+
+static void *get_profile(void *p) {
+  profile_race_t *r = p;
+  qiao_status_t st = qiao_hal_device_profile(r->d, &r->got);
+  if (st) r->got = NULL;
+  qiao_status_free(st);
+  return NULL;
+}
+
+Test(device, profile_is_loaded_once_and_owned) {
+  qiao_hal_device_t *d = open_ok("cpu:threads=2");
+  /* Several threads ask at once: all see the same profile. */
+  enum { N = 4 };
+  pthread_t t[N];
+  profile_race_t r[N];
+  for (int i = 0; i < N; ++i) {
+    r[i] = (profile_race_t){d, NULL};
+    cr_assert_eq(pthread_create(&t[i], NULL, get_profile, &r[i]), 0);
+  }
+  for (int i = 0; i < N; ++i)
+    pthread_join(t[i], NULL);
+  cr_assert_not_null(r[0].got);
+  for (int i = 1; i < N; ++i)
+    cr_expect_eq(r[i].got, r[0].got);
+  const qiao_hal_profile_t *p = NULL;
+  cr_assert_null(qiao_hal_device_profile(d, &p));
+  cr_expect_eq(p, r[0].got);
+  const qiao_hal_profile_info_t *in = qiao_hal_profile_info(p);
+  cr_expect_eq(in->device_class, QIAO_HAL_CLASS_CPU);
+  cr_expect_eq(in->device_class, qiao_hal_device_class(d));
+  cr_expect(in->measured);
+  qiao_hal_device_release(d); /* frees the profile (ASan checks) */
 }
 
 /* ---------------------------------------------------------------- buffers */
@@ -76,7 +131,8 @@ Test(buffer, alloc_write_read_copy) {
   srand(1234);
   enum { N = 1000 };
   uint8_t src[N], dst[N];
-  for (int i = 0; i < N; ++i) src[i] = (uint8_t)(rand() & 0xff);
+  for (int i = 0; i < N; ++i)
+    src[i] = (uint8_t)(rand() & 0xff);
   qiao_hal_buffer_t *a = NULL, *b = NULL;
   cr_assert_null(qiao_hal_buffer_alloc(d, N, &a));
   cr_assert_null(qiao_hal_buffer_alloc(d, N + 37, &b));
@@ -104,7 +160,8 @@ Test(buffer, alloc_write_read_copy) {
   memcpy(expect, src, N);
   memcpy(expect + 100, src + 500, 200);
   cr_expect_arr_eq(bp + 37, expect + 10, N - 10);
-  for (int i = 0; i < 37; ++i) cr_expect_eq(bp[i], 0xAB);
+  for (int i = 0; i < 37; ++i)
+    cr_expect_eq(bp[i], 0xAB);
   cr_expect_eq(bp[N + 27], 0xAB);
 
   /* Overlapping copy within one buffer behaves like memmove. */
@@ -175,5 +232,25 @@ Test(event, elapsed) {
   double ms = qiao_hal_event_elapsed_ms(&a, &b);
   cr_expect(ms >= 1.9 && ms < 1000, "elapsed %f ms", ms);
   cr_expect(qiao_hal_event_elapsed_ms(&b, &a) < 0);
+  cr_expect_eq(a.kind, QIAO_HAL_TIME_MEASURED);
+  cr_expect_eq(b.kind, QIAO_HAL_TIME_MEASURED);
+  qiao_hal_device_release(d);
+}
+
+Test(event, kinds) {
+  cr_expect_str_eq(qiao_hal_time_kind_name(QIAO_HAL_TIME_MEASURED), "measured");
+  cr_expect_str_eq(qiao_hal_time_kind_name(QIAO_HAL_TIME_SIMULATED), "simulated");
+  cr_expect_str_eq(qiao_hal_time_kind_name(QIAO_HAL_TIME_MODELLED), "modelled");
+  cr_expect_str_eq(qiao_hal_time_kind_name((qiao_hal_time_kind_t)7), "unknown");
+  qiao_hal_event_t m = {1000000, QIAO_HAL_TIME_MEASURED};
+  qiao_hal_event_t s0 = {0, QIAO_HAL_TIME_SIMULATED}, s1 = {3000000, QIAO_HAL_TIME_SIMULATED};
+  cr_expect(isnan(qiao_hal_event_elapsed_ms(&m, &s1)), "mixed kinds give NaN");
+  cr_expect(isnan(qiao_hal_event_elapsed_ms(&s0, &m)));
+  cr_expect_float_eq(qiao_hal_event_elapsed_ms(&s0, &s1), 3.0, 1e-12);
+  qiao_hal_device_t *d = open_ok("cpu:threads=1");
+  qiao_status_t st = qiao_hal_event_record(d, NULL);
+  cr_expect_eq(qiao_status_code(st), QIAO_INVALID_ARGUMENT);
+  cr_expect_str_eq(qiao_status_message(st), "event record: event is NULL");
+  qiao_status_free(st);
   qiao_hal_device_release(d);
 }

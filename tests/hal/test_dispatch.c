@@ -1,4 +1,4 @@
-/* HAL: executables (host code and shared libraries) and dispatch. */
+/* HAL: executables (formats, host code, shared libraries, binding sizes) and dispatch. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -36,8 +36,10 @@ static void wg_kernel(void *const *bindings, const int64_t *constants, int64_t x
   int64_t *out = bindings[0];
   _Atomic int64_t *flags = bindings[1];
   int64_t gx = constants[0], gy = constants[1];
-  if (!scratch || (uintptr_t)scratch % 64) atomic_fetch_add(&flags[0], 1);
-  else memset(scratch, (int)(x & 0xff), SCRATCH);
+  if (!scratch || (uintptr_t)scratch % 64)
+    atomic_fetch_add(&flags[0], 1);
+  else
+    memset(scratch, (int)(x & 0xff), SCRATCH);
   out[(z * gy + y) * gx + x] = constants[2] + (x | y << 16 | z << 32);
 }
 
@@ -48,9 +50,9 @@ static void release_counter(void *p) { atomic_fetch_add((_Atomic int *)p, 1); }
 
 static qiao_hal_executable_t *host_exe(qiao_hal_device_t *d, _Atomic int *released) {
   qiao_hal_entry_record_t recs[] = {
-      {"wg_ids", QIAO_HAL_CPU_ENTRY_SIGNATURE, 2, 3, SCRATCH, (void *)wg_kernel},
-      {"add3", "llll", 0, 0, 0, (void *)add3},
-      {"scale", "ddf", 0, 0, 0, (void *)scale},
+      {"wg_ids", QIAO_HAL_CPU_ENTRY_SIGNATURE, 2, 3, SCRATCH, (void *)wg_kernel, NULL},
+      {"add3", "llll", 0, 0, 0, (void *)add3, NULL},
+      {"scale", "ddf", 0, 0, 0, (void *)scale, NULL},
   };
   /* The records are copied: pass a heap copy with heap strings and free it. */
   qiao_hal_entry_record_t *copy = malloc(sizeof recs);
@@ -101,7 +103,8 @@ static void run_grid(const char *uri, int64_t gx, int64_t gy, int64_t gz) {
         cr_assert_eq(o[(z * gy + y) * gx + x], tag + (x | y << 16 | z << 32),
                      "%s: wg (%lld,%lld,%lld)", uri, (long long)x, (long long)y, (long long)z);
   uint8_t *head = qiao_hal_buffer_host_ptr(out);
-  for (size_t i = 0; i < pad; ++i) cr_assert_eq(head[i], 0xAB, "bytes before the offset kept");
+  for (size_t i = 0; i < pad; ++i)
+    cr_assert_eq(head[i], 0xAB, "bytes before the offset kept");
   cr_expect_eq(*(int64_t *)qiao_hal_buffer_host_ptr(flags), 0, "scratch NULL or misaligned");
 
   qiao_hal_buffer_release(out);
@@ -208,26 +211,26 @@ Test(executable, create_host_rejects_bad_records) {
   qiao_hal_device_t *d = open_dev("cpu:threads=1");
   qiao_hal_executable_t *e = NULL;
   qiao_hal_entry_record_t bad_sig[] = {
-      {"ok", "vpplllp", 0, 0, 0, (void *)wg_kernel},
-      {"k", "vpq", 0, 0, 0, (void *)wg_kernel},
+      {"ok", "vpplllp", 0, 0, 0, (void *)wg_kernel, NULL},
+      {"k", "vpq", 0, 0, 0, (void *)wg_kernel, NULL},
   };
-  expect_error(qiao_hal_executable_create_host(d, bad_sig, 2, NULL, NULL, &e),
-               QIAO_INVALID_ARGUMENT,
-               "executable '<host>': entry 'k': signature 'vpq' has unknown type 'q' at position 2");
+  expect_error(
+      qiao_hal_executable_create_host(d, bad_sig, 2, NULL, NULL, &e), QIAO_INVALID_ARGUMENT,
+      "executable '<host>': entry 'k': signature 'vpq' has unknown type 'q' at position 2");
   cr_expect_null(e);
-  qiao_hal_entry_record_t void_arg[] = {{"k", "vpv", 0, 0, 0, (void *)wg_kernel}};
+  qiao_hal_entry_record_t void_arg[] = {{"k", "vpv", 0, 0, 0, (void *)wg_kernel, NULL}};
   expect_error(qiao_hal_executable_create_host(d, void_arg, 1, NULL, NULL, &e),
                QIAO_INVALID_ARGUMENT, "has misplaced type 'v' at position 2");
-  qiao_hal_entry_record_t no_fn[] = {{"k", "v", 0, 0, 0, NULL}};
-  expect_error(qiao_hal_executable_create_host(d, no_fn, 1, NULL, NULL, &e),
-               QIAO_INVALID_ARGUMENT, "entry 'k' has a NULL function pointer");
-  qiao_hal_entry_record_t dup[] = {{"k", "v", 0, 0, 0, (void *)add3},
-                                   {"k", "v", 0, 0, 0, (void *)add3}};
-  expect_error(qiao_hal_executable_create_host(d, dup, 2, NULL, NULL, &e),
-               QIAO_INVALID_ARGUMENT, "entries 0 and 1 are both named 'k'");
-  qiao_hal_entry_record_t no_sig[] = {{"k", NULL, 0, 0, 0, (void *)add3}};
-  expect_error(qiao_hal_executable_create_host(d, no_sig, 1, NULL, NULL, &e),
-               QIAO_INVALID_ARGUMENT, "entry 'k' has no signature");
+  qiao_hal_entry_record_t no_fn[] = {{"k", "v", 0, 0, 0, NULL, NULL}};
+  expect_error(qiao_hal_executable_create_host(d, no_fn, 1, NULL, NULL, &e), QIAO_INVALID_ARGUMENT,
+               "entry 'k' has a NULL function pointer");
+  qiao_hal_entry_record_t dup[] = {{"k", "v", 0, 0, 0, (void *)add3, NULL},
+                                   {"k", "v", 0, 0, 0, (void *)add3, NULL}};
+  expect_error(qiao_hal_executable_create_host(d, dup, 2, NULL, NULL, &e), QIAO_INVALID_ARGUMENT,
+               "entries 0 and 1 are both named 'k'");
+  qiao_hal_entry_record_t no_sig[] = {{"k", NULL, 0, 0, 0, (void *)add3, NULL}};
+  expect_error(qiao_hal_executable_create_host(d, no_sig, 1, NULL, NULL, &e), QIAO_INVALID_ARGUMENT,
+               "entry 'k' has no signature");
   qiao_hal_device_release(d);
 }
 
@@ -301,7 +304,8 @@ Test(executable, load_file_and_dispatch, .init = make_tmpdir, .fini = remove_tmp
     ys[i] = (float)rand() / (float)RAND_MAX * 2 - 1;
   }
   float a = 1.75f;
-  for (int i = 0; i < N; ++i) expect[i] = a * xs[i] + ys[i];
+  for (int i = 0; i < N; ++i)
+    expect[i] = a * xs[i] + ys[i];
   qiao_hal_buffer_t *bx = NULL, *by = NULL;
   cr_assert_null(qiao_hal_buffer_alloc(d, sizeof xs, &bx));
   cr_assert_null(qiao_hal_buffer_alloc(d, sizeof ys, &by));
@@ -367,5 +371,212 @@ Test(executable, load_file_errors, .init = make_tmpdir, .fini = remove_tmpdir) {
   snprintf(msg, sizeof msg, "executable '%s': cannot load: ", txt);
   expect_error(qiao_hal_executable_load_file(d, txt, &e), QIAO_INVALID_ARGUMENT, msg);
   cr_expect_null(e);
+  qiao_hal_device_release(d);
+}
+
+/* ----------------------------------------------------- formats and the spec */
+
+Test(executable, format_names) {
+  cr_expect_str_eq(qiao_hal_executable_format_name(QIAO_HAL_FORMAT_HOST_LIBRARY), "host library");
+  cr_expect_str_eq(qiao_hal_executable_format_name(QIAO_HAL_FORMAT_HOST_JIT), "host JIT");
+  cr_expect_str_eq(qiao_hal_executable_format_name(QIAO_HAL_FORMAT_PTX), "PTX");
+  cr_expect_str_eq(qiao_hal_executable_format_name(QIAO_HAL_FORMAT_SIM_MODULE), "simulator module");
+  cr_expect_str_eq(qiao_hal_executable_format_name((qiao_hal_executable_format_t)9), "unknown");
+}
+
+Test(executable, cpu_rejects_device_formats) {
+  qiao_hal_device_t *d = open_dev("cpu");
+  qiao_hal_executable_t *e = NULL;
+  static const char ptx[] = ".version 8.0\n.target sm_80\n";
+  qiao_hal_entry_record_t meta[] = {{"k", "vp", 1, 0, 0, NULL, NULL}};
+  _Atomic int released = 0;
+  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_PTX,
+                                     .data = ptx,
+                                     .size = sizeof ptx - 1,
+                                     .records = meta,
+                                     .n_records = 1,
+                                     .release = release_counter,
+                                     .release_ctx = &released};
+  qiao_status_t st = qiao_hal_executable_create(d, &spec, &e);
+  cr_assert_not_null(st);
+  cr_expect_eq(qiao_status_code(st), QIAO_UNSUPPORTED);
+  cr_expect_str_eq(qiao_status_message(st), "device 'cpu' cannot load a PTX executable");
+  qiao_status_free(st);
+  cr_expect_null(e);
+  spec.format = QIAO_HAL_FORMAT_SIM_MODULE;
+  expect_error(qiao_hal_executable_create(d, &spec, &e), QIAO_UNSUPPORTED,
+               "device 'cpu' cannot load a simulator module executable");
+  cr_expect_eq(atomic_load(&released), 0, "release is not called on failure");
+  /* the spec is checked for its format first */
+  spec.data = NULL;
+  expect_error(qiao_hal_executable_create(d, &spec, &e), QIAO_INVALID_ARGUMENT,
+               "simulator module executable: no data");
+  spec.format = (qiao_hal_executable_format_t)9;
+  expect_error(qiao_hal_executable_create(d, &spec, &e), QIAO_INVALID_ARGUMENT,
+               "executable: unknown format 9");
+  expect_error(qiao_hal_executable_create(d, NULL, &e), QIAO_INVALID_ARGUMENT,
+               "executable: spec is NULL");
+  qiao_hal_executable_spec_t lib = {.format = QIAO_HAL_FORMAT_HOST_LIBRARY};
+  expect_error(qiao_hal_executable_create(d, &lib, &e), QIAO_INVALID_ARGUMENT,
+               "executable: empty path");
+  qiao_hal_executable_spec_t jit = {.format = QIAO_HAL_FORMAT_HOST_JIT, .n_records = 2};
+  expect_error(qiao_hal_executable_create(d, &jit, &e), QIAO_INVALID_ARGUMENT,
+               "host executable: bad record list (n = 2)");
+  cr_expect_null(e);
+  qiao_hal_device_release(d);
+}
+
+/* ---------------------------------------------------------- binding sizes */
+
+static void copy_kernel(void *const *bindings, const int64_t *constants, int64_t x, int64_t y,
+                        int64_t z, void *scratch) {
+  (void)constants, (void)y, (void)z, (void)scratch;
+  const int32_t *src = bindings[0];
+  int32_t *dst = bindings[1];
+  for (int64_t i = x * 256; i < x * 256 + 256; ++i)
+    dst[i] = src[i] + 1;
+}
+
+/* "k3" copies 1024 int32 (4096 bytes) from binding 0 to binding 1 in four
+ * workgroups; both bindings need 4096 bytes. */
+static qiao_hal_executable_t *sized_exe(qiao_hal_device_t *d, _Atomic int *released) {
+  uint64_t *sizes = malloc(2 * sizeof(uint64_t));
+  sizes[0] = 4096;
+  sizes[1] = 4096;
+  qiao_hal_entry_record_t recs[] = {
+      {"k3", QIAO_HAL_CPU_ENTRY_SIGNATURE, 2, 0, 0, (void *)copy_kernel, sizes}};
+  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_HOST_JIT,
+                                     .records = recs,
+                                     .n_records = 1,
+                                     .release = release_counter,
+                                     .release_ctx = released};
+  qiao_hal_executable_t *e = NULL;
+  qiao_status_t st = qiao_hal_executable_create(d, &spec, &e);
+  sizes[1] = 1; /* copied on create: later changes do not matter */
+  free(sizes);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  return e;
+}
+
+Test(dispatch, binding_sizes_are_checked) {
+  qiao_hal_device_t *d = open_dev("cpu:threads=2");
+  _Atomic int released = 0;
+  qiao_hal_executable_t *e = sized_exe(d, &released);
+  qiao_hal_entry_info_t info;
+  cr_assert(qiao_hal_executable_entry_info(e, 0, &info));
+  cr_assert_not_null(info.binding_bytes);
+  cr_expect_eq(info.binding_bytes[0], 4096);
+  cr_expect_eq(info.binding_bytes[1], 4096);
+
+  qiao_hal_buffer_t *src = NULL, *dst = NULL, *small = NULL;
+  cr_assert_null(qiao_hal_buffer_alloc(d, 4096, &src));
+  cr_assert_null(qiao_hal_buffer_alloc(d, 4096 + 64, &dst));
+  cr_assert_null(qiao_hal_buffer_alloc(d, 2048, &small));
+  int32_t in[1024], out[1024];
+  for (int i = 0; i < 1024; ++i)
+    in[i] = i * 3;
+  cr_assert_null(qiao_hal_buffer_write(src, 0, in, sizeof in));
+  int64_t grid[3] = {4, 1, 1};
+  qiao_hal_binding_t under[2] = {{src, 0}, {small, 1024}};
+  expect_error(qiao_hal_dispatch(d, e, 0, grid, under, 2, NULL, 0), QIAO_INVALID_ARGUMENT,
+               "dispatch of 'k3': binding 1 needs 4096 bytes, buffer gives 1024 (size 2048, "
+               "offset 1024)");
+  qiao_hal_binding_t shifted[2] = {{src, 8}, {dst, 0}};
+  expect_error(qiao_hal_dispatch(d, e, 0, grid, shifted, 2, NULL, 0), QIAO_INVALID_ARGUMENT,
+               "dispatch of 'k3': binding 0 needs 4096 bytes, buffer gives 4088 (size 4096, "
+               "offset 8)");
+  /* exactly enough, and more than enough, are fine */
+  qiao_hal_binding_t ok[2] = {{src, 0}, {dst, 64}};
+  qiao_status_t st = qiao_hal_dispatch(d, e, 0, grid, ok, 2, NULL, 0);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  cr_assert_null(qiao_hal_buffer_read(dst, 64, out, sizeof out));
+  for (int i = 0; i < 1024; ++i)
+    cr_assert_eq(out[i], i * 3 + 1, "i=%d", i);
+  qiao_hal_buffer_release(src);
+  qiao_hal_buffer_release(dst);
+  qiao_hal_buffer_release(small);
+  qiao_hal_executable_release(e);
+  cr_expect_eq(atomic_load(&released), 1);
+  qiao_hal_device_release(d);
+}
+
+/* ----------------------------------------------------------- launch config */
+
+Test(dispatch, launch_config) {
+  qiao_hal_device_t *d = open_dev("cpu:threads=2");
+  _Atomic int released = 0;
+  qiao_hal_executable_t *e = sized_exe(d, &released);
+  qiao_hal_buffer_t *src = NULL, *dst = NULL;
+  cr_assert_null(qiao_hal_buffer_alloc(d, 4096, &src));
+  cr_assert_null(qiao_hal_buffer_alloc(d, 4096, &dst));
+  cr_assert_null(qiao_hal_buffer_write(src, 0, (int32_t[1024]){0}, 4096));
+  qiao_hal_binding_t b[2] = {{src, 0}, {dst, 0}};
+  qiao_hal_launch_config_t cfg = {{4, 1, 1}, {1, 1, 1}, 0};
+  qiao_status_t st = qiao_hal_dispatch_launch(d, e, 0, &cfg, b, 2, NULL, 0);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  int32_t last = -1;
+  cr_assert_null(qiao_hal_buffer_read(dst, 4092, &last, 4));
+  cr_expect_eq(last, 1);
+
+  qiao_hal_launch_config_t zero = {{4, 1, 1}, {1, 0, 1}, 0};
+  expect_error(qiao_hal_dispatch_launch(d, e, 0, &zero, b, 2, NULL, 0), QIAO_INVALID_ARGUMENT,
+               "dispatch of 'k3': block 1 x 0 x 1 has a dimension below 1");
+  qiao_hal_launch_config_t neg = {{4, 1, 1}, {-3, 1, 1}, 0};
+  expect_error(qiao_hal_dispatch_launch(d, e, 0, &neg, b, 2, NULL, 0), QIAO_INVALID_ARGUMENT,
+               "block -3 x 1 x 1 has a dimension below 1");
+  expect_error(qiao_hal_dispatch_launch(d, e, 0, NULL, b, 2, NULL, 0), QIAO_INVALID_ARGUMENT,
+               "dispatch of 'k3': launch config is NULL");
+  qiao_hal_launch_config_t simt = {{4, 1, 1}, {128, 1, 1}, 0};
+  expect_error(qiao_hal_dispatch_launch(d, e, 0, &simt, b, 2, NULL, 0), QIAO_UNSUPPORTED,
+               "dispatch of 'k3': device 'cpu:threads=2' runs one invocation per workgroup "
+               "(block must be 1 x 1 x 1 and shared memory 0; got 128 x 1 x 1, 0 bytes)");
+  qiao_hal_launch_config_t shared = {{4, 1, 1}, {1, 1, 1}, 1024};
+  expect_error(qiao_hal_dispatch_launch(d, e, 0, &shared, b, 2, NULL, 0), QIAO_UNSUPPORTED,
+               "got 1 x 1 x 1, 1024 bytes");
+  /* an empty grid is checked, then does nothing */
+  qiao_hal_launch_config_t empty = {{0, 1, 1}, {1, 1, 1}, 0};
+  cr_expect_null(qiao_hal_dispatch_launch(d, e, 0, &empty, b, 2, NULL, 0));
+  expect_error(qiao_hal_dispatch(d, e, 0, NULL, b, 2, NULL, 0), QIAO_INVALID_ARGUMENT,
+               "dispatch of 'k3': grid is NULL");
+  qiao_hal_buffer_release(src);
+  qiao_hal_buffer_release(dst);
+  qiao_hal_executable_release(e);
+  qiao_hal_device_release(d);
+}
+
+/* An AOT table in the final record layout, binding sizes included. */
+static const char kSizedSource[] =
+    "#include \"qiao/hal.h\"\n"
+    "static void k(void *const *b, const int64_t *c, int64_t x, int64_t y, int64_t z, void *s) {\n"
+    "  ((char *)b[0])[x] = 1;\n"
+    "}\n"
+    "static const uint64_t k_sizes[1] = {16};\n"
+    "const qiao_hal_entry_record_t qiao_executable_entries[] = {\n"
+    "  {\"k\", QIAO_HAL_CPU_ENTRY_SIGNATURE, 1, 0, 0, (void *)k, k_sizes}};\n"
+    "const int32_t qiao_executable_entry_count = 1;\n";
+
+Test(executable, load_file_binding_sizes, .init = make_tmpdir, .fini = remove_tmpdir) {
+  char so[512];
+  build_so("sized", kSizedSource, so, sizeof so);
+  qiao_hal_device_t *d = open_dev("cpu:threads=1");
+  qiao_hal_executable_t *e = NULL;
+  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_HOST_LIBRARY, .path = so};
+  qiao_status_t st = qiao_hal_executable_create(d, &spec, &e);
+  cr_assert_null(st, "%s", qiao_status_message(st));
+  qiao_hal_entry_info_t info;
+  cr_assert_null(qiao_hal_executable_lookup(e, "k", NULL, &info));
+  cr_assert_not_null(info.binding_bytes);
+  cr_expect_eq(info.binding_bytes[0], 16);
+  qiao_hal_buffer_t *b8 = NULL, *b16 = NULL;
+  cr_assert_null(qiao_hal_buffer_alloc(d, 8, &b8));
+  cr_assert_null(qiao_hal_buffer_alloc(d, 16, &b16));
+  int64_t grid[3] = {16, 1, 1};
+  qiao_hal_binding_t small = {b8, 0}, ok = {b16, 0};
+  expect_error(qiao_hal_dispatch(d, e, 0, grid, &small, 1, NULL, 0), QIAO_INVALID_ARGUMENT,
+               "dispatch of 'k': binding 0 needs 16 bytes, buffer gives 8 (size 8, offset 0)");
+  cr_expect_null(qiao_hal_dispatch(d, e, 0, grid, &ok, 1, NULL, 0));
+  qiao_hal_buffer_release(b8);
+  qiao_hal_buffer_release(b16);
+  qiao_hal_executable_release(e);
   qiao_hal_device_release(d);
 }

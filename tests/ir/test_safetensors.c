@@ -229,8 +229,8 @@ Test(safetensors_bad, shorter_than_8_bytes) {
   qiao_safetensors_t *st;
   qiao_status_t s = qiao_safetensors_parse(b, 5, "bad.safetensors", &st);
   cr_assert_not_null(s);
-  cr_expect(strstr(s->message, "bad.safetensors: byte 0: file is 5 bytes, shorter than"), "%s",
-            s->message);
+  cr_expect(strstr(qiao_status_message(s), "bad.safetensors: byte 0: file is 5 bytes, shorter than"), "%s",
+            qiao_status_message(s));
   qiao_status_free(s);
   s = qiao_safetensors_parse(b, 0, "bad.safetensors", &st);
   cr_assert_not_null(s);
@@ -243,8 +243,8 @@ Test(safetensors_bad, header_length_past_end) {
   qiao_status_t s = qiao_safetensors_parse(b, 20, "bad.safetensors", &st);
   cr_assert_not_null(s);
   cr_expect(
-      strstr(s->message, "byte 0: header length 100 runs past the end of the file (20 bytes)"),
-      "%s", s->message);
+      strstr(qiao_status_message(s), "byte 0: header length 100 runs past the end of the file (20 bytes)"),
+      "%s", qiao_status_message(s));
   qiao_status_free(s);
 }
 
@@ -253,13 +253,13 @@ Test(safetensors_bad, header_length_over_100mb) {
   qiao_safetensors_t *st;
   qiao_status_t s = qiao_safetensors_parse(b, 16, "bad.safetensors", &st);
   cr_assert_not_null(s);
-  cr_expect(strstr(s->message, "byte 0: header length 268435456 exceeds the 100 MB limit"), "%s",
-            s->message);
+  cr_expect(strstr(qiao_status_message(s), "byte 0: header length 268435456 exceeds the 100 MB limit"), "%s",
+            qiao_status_message(s));
   qiao_status_free(s);
   unsigned char h[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}; /* u64 max */
   s = qiao_safetensors_parse(h, 16, "bad.safetensors", &st);
   cr_assert_not_null(s);
-  cr_expect(strstr(s->message, "100 MB"), "%s", s->message);
+  cr_expect(strstr(qiao_status_message(s), "100 MB"), "%s", qiao_status_message(s));
   qiao_status_free(s);
 }
 
@@ -402,7 +402,7 @@ Test(safetensors_bad, embedded_nul_in_header) {
   qiao_status_t s = qiao_safetensors_parse(b, len, "bad.safetensors", &st);
   free(b);
   cr_assert_not_null(s);
-  cr_expect(strstr(s->message, "invalid JSON header"), "%s", s->message);
+  cr_expect(strstr(qiao_status_message(s), "invalid JSON header"), "%s", qiao_status_message(s));
   qiao_status_free(s);
 }
 
@@ -425,7 +425,7 @@ Test(safetensors_bad, every_truncation_of_a_valid_file) {
     free(p);
     cr_assert_not_null(s, "prefix of %zu bytes accepted", n);
     cr_expect_null(st);
-    cr_expect(strncmp(s->message, "trunc: ", 7) == 0, "%s", s->message);
+    cr_expect(strncmp(qiao_status_message(s), "trunc: ", 7) == 0, "%s", qiao_status_message(s));
     qiao_status_free(s);
   }
   free(f);
@@ -436,7 +436,7 @@ Test(safetensors_bad, open_missing_file) {
   qiao_status_t s = qiao_safetensors_open("/nonexistent/x.safetensors", &st);
   cr_assert_not_null(s);
   cr_expect_eq(qiao_status_code(s), QIAO_NOT_FOUND);
-  cr_expect(strstr(s->message, "/nonexistent/x.safetensors: cannot open"), "%s", s->message);
+  cr_expect(strstr(qiao_status_message(s), "/nonexistent/x.safetensors: cannot open"), "%s", qiao_status_message(s));
   qiao_status_free(s);
 }
 
@@ -450,7 +450,7 @@ Test(safetensors_write, rejects_duplicates_and_leaves_no_temp, .init = mk_tmpdir
   snprintf(path, sizeof path, "%s/d.safetensors", g_dir);
   qiao_status_t s = qiao_safetensors_write(path, names, ts, 2);
   cr_assert_not_null(s);
-  cr_expect(strstr(s->message, "duplicate tensor name 'x'"), "%s", s->message);
+  cr_expect(strstr(qiao_status_message(s), "duplicate tensor name 'x'"), "%s", qiao_status_message(s));
   qiao_status_free(s);
   const char *meta[] = {"__metadata__"};
   s = qiao_safetensors_write(path, meta, ts, 1);
@@ -468,7 +468,7 @@ Test(safetensors_write, rejects_duplicates_and_leaves_no_temp, .init = mk_tmpdir
   cr_assert_eq(mkdir(sub, 0700), 0);
   s = qiao_safetensors_write(sub, names, ts, 1);
   cr_assert_not_null(s);
-  cr_expect(strstr(s->message, "write failed"), "%s", s->message);
+  cr_expect(strstr(qiao_status_message(s), "write failed"), "%s", qiao_status_message(s));
   qiao_status_free(s);
   cr_expect_eq(count_files(), 1, "temp file left behind");
   rmdir(sub);
