@@ -1,0 +1,321 @@
+/* simt-emu: the nvcc-compiled kernels of tests/data/ptx/ (sm_80 and sm_90 PTX)
+ * on simt-emu:h100 and simt-emu:a100 against C references on random inputs. */
+#include "simt_util.h"
+
+typedef struct combo {
+  const char *uri, *arch;
+} combo_t;
+static const combo_t kCombos[] = {
+    {"simt-emu:h100", "sm90"}, {"simt-emu:a100", "sm80"}, {"simt-emu:h100", "sm80"}};
+#define NCOMBO (int)(sizeof kCombos / sizeof kCombos[0])
+
+static qiao_hal_executable_t *load(qiao_hal_device_t *d, const char *kernel, const char *arch) {
+  char name[128];
+  snprintf(name, sizeof name, "%s.%s.ptx", kernel, arch);
+  return simt_load_file(d, name);
+}
+
+Test(simt_kernels, warp_reduce) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "warp_reduce", kCombos[ci].arch);
+    enum { N = 1000 };
+    float x[N];
+    uint64_t s = 1 + (uint64_t)ci;
+    double ref = 0;
+    for (int i = 0; i < N; ++i) ref += x[i] = rng_f(&s);
+    float zero = 0;
+    qiao_hal_buffer_t *bx = buf_from(d, x, sizeof x), *bo = buf_from(d, &zero, 4);
+    uint64_t ax = addr_of_buf(bx), ao = addr_of_buf(bo);
+    int32_t n = N;
+    void *args[] = {&ax, &ao, &n};
+    OK(simt_run(d, e, "warp_reduce", (N + 255) / 256, 1, 1, 256, 1, 1, 0, args, 3));
+    float out;
+    OK(qiao_hal_buffer_read(bo, 0, &out, 4));
+    cr_expect(fabs(out - ref) < 1e-3, "%s %s: %f vs %f", kCombos[ci].uri, kCombos[ci].arch, out, ref);
+    qiao_hal_simt_stats_t st;
+    OK(qiao_hal_simt_last_stats(d, &st));
+    cr_expect_gt(st.warp, 0);
+    cr_expect_gt(st.atomic, 0);
+    cr_expect_eq(st.ctas, 4);
+    qiao_hal_buffer_release(bx);
+    qiao_hal_buffer_release(bo);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
+
+/* Through the generic HAL: bindings fill the pointer params, constants the rest. */
+Test(simt_kernels, gemm_tiled_via_dispatch) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "gemm_tiled", kCombos[ci].arch);
+    enum { M = 37, N = 45, K = 29 };
+    static float A[M * K], B[K * N], C[M * N];
+    uint64_t s = 7;
+    for (int i = 0; i < M * K; ++i) A[i] = rng_f(&s);
+    for (int i = 0; i < K * N; ++i) B[i] = rng_f(&s);
+    qiao_hal_buffer_t *ba = buf_from(d, A, sizeof A), *bb = buf_from(d, B, sizeof B),
+                      *bc = buf_from(d, NULL, sizeof C);
+    qiao_hal_entry_info_t info;
+    int32_t idx;
+    OK(qiao_hal_executable_lookup(e, "gemm_tiled", &idx, &info));
+    cr_expect_str_eq(info.signature, "vpppiii");
+    cr_expect_eq(info.n_bindings, 3);
+    cr_expect_eq(info.n_constants, 3);
+    qiao_hal_binding_t b[3] = {{ba, 0}, {bb, 0}, {bc, 0}};
+    int64_t k[3] = {M, N, K};
+    qiao_hal_launch_config_t cfg = {{(N + 15) / 16, (M + 15) / 16, 1}, {16, 16, 1}, 0};
+    qiao_hal_event_t t0, t1;
+    OK(qiao_hal_event_record(d, &t0));
+    OK(qiao_hal_dispatch_launch(d, e, idx, &cfg, b, 3, k, 3));
+    OK(qiao_hal_event_record(d, &t1));
+    cr_expect_eq(t1.kind, QIAO_HAL_TIME_MEASURED);
+    cr_expect(qiao_hal_event_elapsed_ms(&t0, &t1) >= 0);
+    OK(qiao_hal_buffer_read(bc, 0, C, sizeof C));
+    double maxerr = 0;
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double r = 0;
+        for (int kk = 0; kk < K; ++kk) r += (double)A[i * K + kk] * B[kk * N + j];
+        double err = fabs(r - C[i * N + j]);
+        if (err > maxerr) maxerr = err;
+      }
+    cr_expect(maxerr < 1e-4, "%s %s: max error %g", kCombos[ci].uri, kCombos[ci].arch, maxerr);
+    qiao_hal_simt_stats_t st;
+    OK(qiao_hal_simt_last_stats(d, &st));
+    cr_expect_gt(st.mem_shared, 0);
+    cr_expect_gt(st.barrier, 0);
+    cr_expect_gt(st.shared_wavefronts, 0);
+    qiao_hal_buffer_release(ba);
+    qiao_hal_buffer_release(bb);
+    qiao_hal_buffer_release(bc);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
+
+Test(simt_kernels, mma_wmma_gemm) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "mma_gemm", kCombos[ci].arch);
+    enum { M = 32, N = 48, K = 32 };
+    static uint16_t A[M * K], Bt[N * K];
+    static float C[M * N];
+    uint64_t s = 11;
+    for (int i = 0; i < M * K; ++i) A[i] = f2h(rng_f(&s));
+    for (int i = 0; i < N * K; ++i) Bt[i] = f2h(rng_f(&s));
+    qiao_hal_buffer_t *ba = buf_from(d, A, sizeof A), *bb = buf_from(d, Bt, sizeof Bt),
+                      *bc = buf_from(d, NULL, sizeof C);
+    uint64_t aa = addr_of_buf(ba), ab = addr_of_buf(bb), ac = addr_of_buf(bc);
+    int32_t m = M, n = N, k = K;
+    void *args[] = {&aa, &ab, &ac, &m, &n, &k};
+    OK(simt_run(d, e, "mma_gemm", N / 16, M / 16, 1, 32, 1, 1, 0, args, 6));
+    OK(qiao_hal_buffer_read(bc, 0, C, sizeof C));
+    double maxerr = 0;
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double r = 0;
+        for (int kk = 0; kk < K; ++kk) r += (double)h2f(A[i * K + kk]) * h2f(Bt[j * K + kk]);
+        double err = fabs(r - C[i * N + j]);
+        if (err > maxerr) maxerr = err;
+      }
+    cr_expect(maxerr < 1e-4, "%s: max error %g", kCombos[ci].arch, maxerr);
+    qiao_hal_simt_stats_t st;
+    OK(qiao_hal_simt_last_stats(d, &st));
+    cr_expect_gt(st.tensor, 0);
+    qiao_hal_buffer_release(ba);
+    qiao_hal_buffer_release(bb);
+    qiao_hal_buffer_release(bc);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
+
+/* One mma.sync m16n8k16 fed by ldmatrix.x4, distinct values per element. */
+Test(simt_kernels, mma_m16n8k16_layout) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "mma_gemm", kCombos[ci].arch);
+    uint16_t A[256], Braw[128];
+    float Am[16][16], Bm[16][8];
+    for (int r = 0; r < 16; ++r)
+      for (int c = 0; c < 16; ++c) {
+        Am[r][c] = (float)(r * 16 + c) / 64.0f; /* distinct, exact in f16 */
+        A[r * 16 + c] = f2h(Am[r][c]);
+      }
+    for (int kk = 0; kk < 16; ++kk)
+      for (int n = 0; n < 8; ++n) {
+        Bm[kk][n] = (float)(kk * 8 + n + 1) / 128.0f - 0.5f;
+        Braw[(kk < 8 ? 0 : 64) + n * 8 + (kk & 7)] = f2h(Bm[kk][n]);
+      }
+    qiao_hal_buffer_t *ba = buf_from(d, A, sizeof A), *bb = buf_from(d, Braw, sizeof Braw),
+                      *bd = buf_from(d, NULL, 128 * 4);
+    uint64_t aa = addr_of_buf(ba), ab = addr_of_buf(bb), ad = addr_of_buf(bd);
+    void *args[] = {&aa, &ab, &ad};
+    OK(simt_run(d, e, "mma_m16n8k16", 1, 1, 1, 32, 1, 1, 0, args, 3));
+    float D[128];
+    OK(qiao_hal_buffer_read(bd, 0, D, sizeof D));
+    int bad = 0;
+    for (int lane = 0; lane < 32; ++lane)
+      for (int i = 0; i < 4; ++i) {
+        int row = lane / 4 + (i >= 2 ? 8 : 0), col = (lane % 4) * 2 + (i & 1);
+        double r = 0;
+        for (int kk = 0; kk < 16; ++kk) r += (double)h2f(f2h(Am[row][kk])) * h2f(f2h(Bm[kk][col]));
+        if (fabs(r - D[lane * 4 + i]) > 1e-4 * (1 + fabs(r))) ++bad;
+      }
+    cr_expect_eq(bad, 0, "%s: %d of 128 elements wrong", kCombos[ci].arch, bad);
+    qiao_hal_buffer_release(ba);
+    qiao_hal_buffer_release(bb);
+    qiao_hal_buffer_release(bd);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
+
+Test(simt_kernels, histogram) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "histogram", kCombos[ci].arch);
+    enum { N = 20000 };
+    static uint8_t in[N];
+    uint32_t ref[256] = {0}, bins[256];
+    uint64_t s = 3;
+    for (int i = 0; i < N; ++i) ref[in[i] = (uint8_t)(rng_u32(&s) % 97 * (i % 3 + 1))]++;
+    qiao_hal_buffer_t *bi = buf_from(d, in, N), *bo = buf_from(d, NULL, sizeof bins);
+    uint64_t ai = addr_of_buf(bi), ao = addr_of_buf(bo);
+    int32_t n = N;
+    void *args[] = {&ai, &n, &ao};
+    OK(simt_run(d, e, "histogram", 8, 1, 1, 256, 1, 1, 0, args, 3));
+    OK(qiao_hal_buffer_read(bo, 0, bins, sizeof bins));
+    cr_expect_arr_eq(bins, ref, sizeof ref, "%s", kCombos[ci].arch);
+    qiao_hal_buffer_release(bi);
+    qiao_hal_buffer_release(bo);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
+
+Test(simt_kernels, softmax) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "softmax", kCombos[ci].arch);
+    enum { ROWS = 37, COLS = 100 };
+    static float x[ROWS * COLS], y[ROWS * COLS];
+    uint64_t s = 5;
+    for (int i = 0; i < ROWS * COLS; ++i) x[i] = 4 * rng_f(&s);
+    qiao_hal_buffer_t *bx = buf_from(d, x, sizeof x), *by = buf_from(d, NULL, sizeof y);
+    uint64_t ax = addr_of_buf(bx), ay = addr_of_buf(by);
+    int32_t rows = ROWS, cols = COLS;
+    void *args[] = {&ax, &ay, &rows, &cols};
+    OK(simt_run(d, e, "softmax", (ROWS + 3) / 4, 1, 1, 128, 1, 1, 0, args, 4));
+    OK(qiao_hal_buffer_read(by, 0, y, sizeof y));
+    double maxerr = 0;
+    for (int r = 0; r < ROWS; ++r) {
+      double m = -INFINITY, sum = 0;
+      for (int c = 0; c < COLS; ++c) m = fmax(m, x[r * COLS + c]);
+      for (int c = 0; c < COLS; ++c) sum += exp(x[r * COLS + c] - m);
+      for (int c = 0; c < COLS; ++c) {
+        double err = fabs(exp(x[r * COLS + c] - m) / sum - y[r * COLS + c]);
+        if (err > maxerr) maxerr = err;
+      }
+    }
+    cr_expect(maxerr < 1e-5, "%s: max error %g", kCombos[ci].arch, maxerr);
+    qiao_hal_buffer_release(bx);
+    qiao_hal_buffer_release(by);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
+
+static int collatz(int v) {
+  int steps = 0;
+  while (v != 1 && steps < 1000) {
+    v = (v & 1) ? 3 * v + 1 : v >> 1;
+    ++steps;
+  }
+  return steps;
+}
+
+Test(simt_kernels, divergence) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "divergence", kCombos[ci].arch);
+    enum { N = 300, B = 128, G = 3 };
+    int in[N], v[G * B], out[N], ref_out[N];
+    uint32_t ballots[G * B / 32], ref_b[G * B / 32];
+    uint64_t s = 9;
+    for (int i = 0; i < N; ++i) in[i] = (int)(rng_u32(&s) % 1000) + 1;
+    for (int i = 0; i < G * B; ++i) {
+      int x = i < N ? in[i] : 1;
+      if (x % 3 == 0) x = collatz(x);
+      else if (x % 3 == 1) x = -x;
+      else
+        for (int k = 0; k < (x & 7); ++k) x += k * k;
+      v[i] = x;
+    }
+    memset(ref_out, 0x55, sizeof ref_out);
+    for (int wv = 0; wv < G * B / 32; ++wv) {
+      uint32_t b = 0;
+      bool all = true;
+      for (int l = 0; l < 32; ++l) {
+        if (v[wv * 32 + l] > 0) b |= 1u << l;
+        if (v[wv * 32 + l] == 0) all = false;
+      }
+      ref_b[wv] = b;
+      for (int l = 0; l < 32; ++l) {
+        int i = wv * 32 + l, t = i % B, blk = i / B;
+        if (all && i < N) ref_out[i] = v[blk * B + ((t + 1) & 127)];
+      }
+    }
+    memset(out, 0x55, sizeof out);
+    qiao_hal_buffer_t *bi = buf_from(d, in, sizeof in), *bo = buf_from(d, out, sizeof out),
+                      *bb = buf_from(d, NULL, sizeof ballots);
+    uint64_t ai = addr_of_buf(bi), ao = addr_of_buf(bo), ab = addr_of_buf(bb);
+    int32_t n = N;
+    void *args[] = {&ai, &ao, &ab, &n};
+    OK(simt_run(d, e, "divergence", G, 1, 1, B, 1, 1, 0, args, 4));
+    OK(qiao_hal_buffer_read(bo, 0, out, sizeof out));
+    OK(qiao_hal_buffer_read(bb, 0, ballots, sizeof ballots));
+    cr_expect_arr_eq(out, ref_out, sizeof out, "%s", kCombos[ci].arch);
+    cr_expect_arr_eq(ballots, ref_b, sizeof ballots, "%s", kCombos[ci].arch);
+    qiao_hal_simt_stats_t st;
+    OK(qiao_hal_simt_last_stats(d, &st));
+    cr_expect_gt(st.divergent_branches, 0);
+    cr_expect_gt(st.control, 0);
+    qiao_hal_buffer_release(bi);
+    qiao_hal_buffer_release(bo);
+    qiao_hal_buffer_release(bb);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
+
+Test(simt_kernels, cp_async_pipeline) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "cp_async", kCombos[ci].arch);
+    enum { TILES = 5, N = TILES * 128 * 4 };
+    static float x[N], y[N];
+    uint64_t s = 13;
+    for (int i = 0; i < N; ++i) x[i] = rng_f(&s);
+    qiao_hal_buffer_t *bx = buf_from(d, x, sizeof x), *by = buf_from(d, NULL, sizeof y);
+    uint64_t ax = addr_of_buf(bx), ay = addr_of_buf(by);
+    int32_t tiles = TILES;
+    float sc = 1.5f;
+    void *args[] = {&ax, &ay, &tiles, &sc};
+    OK(simt_run(d, e, "cp_async_scale", 1, 1, 1, 128, 1, 1, 0, args, 4));
+    OK(qiao_hal_buffer_read(by, 0, y, sizeof y));
+    int bad = 0;
+    for (int i = 0; i < N; ++i)
+      if (y[i] != x[i] * 1.5f) ++bad;
+    cr_expect_eq(bad, 0, "%s: %d wrong", kCombos[ci].arch, bad);
+    qiao_hal_simt_stats_t st;
+    OK(qiao_hal_simt_last_stats(d, &st));
+    cr_expect_gt(st.async_copy, 0);
+    qiao_hal_buffer_release(bx);
+    qiao_hal_buffer_release(by);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
