@@ -358,11 +358,12 @@ qiao_status_t qiao_hal_simt_device_open(const char *uri, const char *options,
   }
   bool cuda = qiao_hal_profile_info(prof)->device_class == QIAO_HAL_CLASS_CUDA;
   if (!cuda) {
+    qiao_status_t bad = qiao_status_make(QIAO_INVALID_ARGUMENT, "device URI '%s': profile '%s' is "
+                                         "not CUDA-class", uri, s->profile);
     qiao_hal_profile_destroy(prof);
     free(s);
     free(d);
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "device URI '%s': profile '%s' is not "
-                            "CUDA-class", uri, s->profile);
+    return bad;
   }
   if (!threads) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
