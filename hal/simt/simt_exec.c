@@ -169,8 +169,8 @@ static uint64_t sreg(const cta_t *c, const warp_t *w, const sop_t *o, int l) {
 
 #define REG(o, l) R[(size_t)(o)->r * 32 + (size_t)(l)]
 
-static inline uint64_t rd(const cta_t *c, const warp_t *w, const uint64_t *R, const sop_t *o,
-                          int l) {
+static inline __attribute__((always_inline)) uint64_t rd(const cta_t *c, const warp_t *w,
+                                                         const uint64_t *R, const sop_t *o, int l) {
   switch (o->k) {
   case K_REG: return REG(o, l);
   case K_IMM: return o->v;
@@ -273,28 +273,60 @@ static uint8_t *mem(cta_t *c, warp_t *w, int l, const sinst_t *I, int sp, uint64
 }
 
 static inline uint64_t ldn(const uint8_t *p, uint32_t n) {
-  uint64_t v = 0;
-  memcpy(&v, p, n > 8 ? 8 : n);
-  return v;
+  switch (n) {
+  case 1: return *p;
+  case 2: {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+  }
+  case 4: {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+  }
+  default: {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+  }
+  }
 }
-static inline void stn(uint8_t *p, uint32_t n, uint64_t v) { memcpy(p, &v, n > 8 ? 8 : n); }
+static inline void stn(uint8_t *p, uint32_t n, uint64_t v) {
+  switch (n) {
+  case 1: *p = (uint8_t)v; break;
+  case 2: {
+    uint16_t x = (uint16_t)v;
+    memcpy(p, &x, 2);
+    break;
+  }
+  case 4: {
+    uint32_t x = (uint32_t)v;
+    memcpy(p, &x, 4);
+    break;
+  }
+  default: memcpy(p, &v, 8); break;
+  }
+}
 
 /* Shared-memory bank conflicts of one warp-wide access: the number of
  * distinct 4-byte words per bank, maxed over banks (one wavefront each). */
 static void bank_stats(cta_t *c, const uint64_t *addr, uint32_t mask) {
-  uint64_t words[32];
-  int nw = 0;
+  uint64_t words[32][32];
+  uint8_t count[32] = {0};
+  int worst = 0;
   for (uint32_t m = mask; m; m &= m - 1) {
     uint64_t wd = addr[__builtin_ctz(m)] >> 2;
+    int b = (int)(wd & 31);
     bool dup = false;
-    for (int i = 0; i < nw; ++i)
-      if (words[i] == wd) dup = true;
-    if (!dup) words[nw++] = wd;
-  }
-  int per_bank[32] = {0}, worst = 0;
-  for (int i = 0; i < nw; ++i) {
-    int b = (int)(words[i] & 31);
-    if (++per_bank[b] > worst) worst = per_bank[b];
+    for (int i = 0; i < count[b]; ++i)
+      if (words[b][i] == wd) {
+        dup = true;
+        break;
+      }
+    if (dup) continue;
+    words[b][count[b]++] = wd;
+    if (count[b] > worst) worst = count[b];
   }
   if (worst < 1) return;
   c->wavefronts += 1;
@@ -327,8 +359,19 @@ enum { FO_ADD, FO_SUB, FO_MUL, FO_FMA, FO_DIV, FO_SQRT, FO_RCP, FO_CVT };
 
 /* One IEEE operation in rounding mode rnd (fesetround around volatile operands). */
 static float f32op(int op, float a, float b, float cc, int rnd) {
-  volatile float x = a, y = b, z = cc, r = 0;
   bool d = directed(rnd);
+  if (!d) {
+    switch (op) {
+    case FO_ADD: return a + b;
+    case FO_SUB: return a - b;
+    case FO_MUL: return a * b;
+    case FO_FMA: return fmaf(a, b, cc);
+    case FO_DIV: return a / b;
+    case FO_SQRT: return sqrtf(a);
+    case FO_RCP: return 1.0f / a;
+    }
+  }
+  volatile float x = a, y = b, z = cc, r = 0;
   if (d) fesetround(fe_of(rnd));
   switch (op) {
   case FO_ADD: r = x + y; break;
