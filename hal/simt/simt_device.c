@@ -108,7 +108,7 @@ static qiao_status_t simt_buffer_copy(const qiao_hal_buffer_t *src, size_t so, q
 static char param_letter(const qiao_ptx_var_t *v) {
   if (v->ndims || v->vec) return 'l';
   switch (v->type) {
-  case QIAO_PTX_T_U64: case QIAO_PTX_T_S64: case QIAO_PTX_T_B64: return v->is_ptr || true ? 'p' : 'l';
+  case QIAO_PTX_T_U64: case QIAO_PTX_T_S64: case QIAO_PTX_T_B64: return 'p';
   case QIAO_PTX_T_F32: return 'f';
   case QIAO_PTX_T_F64: return 'd';
   default: return 'i';
