@@ -52,6 +52,8 @@ typedef struct cta {
   uint32_t ctaid[3];
   uint64_t linear_cta;
   uint32_t bar_count[16], bar_expect[16];
+  uint32_t red_popc[16];
+  bool red_and[16], red_or[16];
   uint64_t cls[C_COUNT];
   uint64_t warp_instr, divergent, wavefronts, conflicts, since_check;
   _Atomic uint64_t *total;
@@ -1735,6 +1737,13 @@ static void release_barrier(cta_t *c, int id) {
     for (uint32_t m = w->exist; m; m &= m - 1) {
       int l = __builtin_ctz(m);
       if (w->st[l] == ST_WBAR && (w->wmask[l] & 0xff) == (uint32_t)id) {
+        const sinst_t *I = &c->P->code[w->pc[l]];
+        if (I->flags & QIAO_PTX_F_RED) { /* bar.red: every waiter gets the reduction */
+          uint64_t *R = w->frames[w->depth[l]];
+          uint64_t v = I->opmod == QIAO_PTX_OPM_POPC ? c->red_popc[id]
+                       : I->opmod == QIAO_PTX_OPM_AND ? c->red_and[id] : c->red_or[id];
+          wr(R, &I->o[0], l, v);
+        }
         w->st[l] = ST_RUN;
         w->pc[l] += 1;
       }
@@ -1742,6 +1751,56 @@ static void release_barrier(cta_t *c, int id) {
   }
   c->bar_count[id] = 0;
   c->bar_expect[id] = 0;
+  c->red_popc[id] = 0;
+  c->red_and[id] = true;
+  c->red_or[id] = false;
+}
+
+/* mbarrier objects (8 bytes of shared memory): bits 0..30 pending arrivals,
+ * 32..62 the expected count, 63 the phase. */
+static bool mbarrier_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
+  int ai = (I->sub == 1 || I->sub == 7) ? 0 : 1;
+  if (I->sub == 6) { /* pending_count d, state */
+    wr(R, &I->o[0], l, rd(c, w, R, &I->o[1], l) & 0x7fffffffu);
+    return true;
+  }
+  uint64_t a = addr_of(c, w, R, &I->o[ai], l);
+  uint8_t *p = mem(c, w, l, I, I->space, a, 8, 8, true);
+  if (!p) return false;
+  uint64_t v = ldn(p, 8);
+  uint64_t phase = v >> 63, pending = v & 0x7fffffffu, expect = (v >> 32) & 0x7fffffffu;
+  switch (I->sub) {
+  case 1: { /* init [a], count */
+    uint64_t n = rd(c, w, R, &I->o[1], l) & 0x7fffffffu;
+    stn(p, 8, (n << 32) | n);
+    return true;
+  }
+  case 2: case 3: { /* arrive / arrive_drop state, [a] {, count} */
+    uint64_t n = I->nops > 2 ? rd(c, w, R, &I->o[2], l) & 0x7fffffffu : 1;
+    if (n > pending) {
+      fail(c, w, l, I, "mbarrier at 0x%llx: %llu arrivals with %llu pending",
+           (unsigned long long)a, (unsigned long long)n, (unsigned long long)pending);
+      return false;
+    }
+    if (I->sub == 3) expect -= n < expect ? n : expect;
+    pending -= n;
+    if (pending == 0) {
+      phase ^= 1;
+      pending = expect;
+    }
+    wr(R, &I->o[0], l, v);
+    stn(p, 8, phase << 63 | expect << 32 | pending);
+    return true;
+  }
+  case 4: case 5: { /* test_wait / try_wait {.parity} p, [a], state|parity */
+    uint64_t s = rd(c, w, R, &I->o[2], l);
+    bool done = I->num ? (phase != (s & 1)) : (phase != (s >> 63));
+    wr(R, &I->o[0], l, done);
+    return true;
+  }
+  case 7: stn(p, 8, 0); return true;
+  default: fail(c, w, l, I, "unsupported mbarrier operation"); return false;
+  }
 }
 
 /* Runs warp w until none of its threads can run; returns the group steps done
@@ -1836,15 +1895,13 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
         break;
       case QIAO_PTX_OP_BAR: case QIAO_PTX_OP_BARRIER: {
         if (I->sub == 'w') goto warp_collective;
-        if (I->flags & QIAO_PTX_F_RED) {
-          fail(c, w, __builtin_ctz(mask), I, "bar.red is not supported");
-          return -1;
-        }
+        bool red = (I->flags & QIAO_PTX_F_RED) != 0;
         set_pc(w, mask & ~em, pc + 1);
         if (!em) break;
         int l0 = __builtin_ctz(em);
-        uint32_t id = I->nops > 0 ? (uint32_t)rd(c, w, R, &I->o[0], l0) : 0;
-        uint32_t expect = I->nops > 1 ? (uint32_t)rd(c, w, R, &I->o[1], l0) : (uint32_t)c->nthreads;
+        int ido = red ? 1 : 0, cnto = red ? (I->nops == 4 ? 2 : -1) : (I->nops > 1 ? 1 : -1);
+        uint32_t id = I->nops > ido ? (uint32_t)rd(c, w, R, &I->o[ido], l0) : 0;
+        uint32_t expect = cnto >= 0 ? (uint32_t)rd(c, w, R, &I->o[cnto], l0) : (uint32_t)c->nthreads;
         if (id > 15) {
           fail(c, w, l0, I, "barrier id %u out of range (0..15)", id);
           return -1;
@@ -1856,6 +1913,13 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
         }
         c->bar_expect[id] = expect;
         c->bar_count[id] += (uint32_t)__builtin_popcount(em);
+        if (red)
+          for (uint32_t m = em; m; m &= m - 1) {
+            bool pv = rdp(c, w, R, &I->o[I->nops - 1], __builtin_ctz(m));
+            c->red_popc[id] += pv;
+            c->red_and[id] = c->red_and[id] && pv;
+            c->red_or[id] = c->red_or[id] || pv;
+          }
         bool arrive = (I->flags & QIAO_PTX_F_ARRIVE) != 0;
         if (arrive) {
           set_pc(w, em, pc + 1);
@@ -1918,6 +1982,10 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
         case QIAO_PTX_OP_CP_ASYNC:
           for (uint32_t m = em; m; m &= m - 1)
             if (!cp_async(c, w, I, R, __builtin_ctz(m))) return -1;
+          break;
+        case QIAO_PTX_OP_MBARRIER:
+          for (uint32_t m = em; m; m &= m - 1)
+            if (!mbarrier_lane(c, w, I, R, __builtin_ctz(m))) return -1;
           break;
         case QIAO_PTX_OP_ACTIVEMASK:
           for (uint32_t m = em; m; m &= m - 1) wr(R, &I->o[0], __builtin_ctz(m), mask);
@@ -2041,6 +2109,7 @@ static qiao_status_t run_cta(worker_ctx_t *wc, const simt_launch_t *L, uint64_t 
   c->nthreads = L->block[0] * L->block[1] * L->block[2];
   c->nwarps = (c->nthreads + 31) / 32;
   c->alive = c->nthreads;
+  for (int i = 0; i < 16; ++i) c->red_and[i] = true;
   c->total = &lc->total;
   c->warps = wc->warps;
   c->shared = wc->shared;

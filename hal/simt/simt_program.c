@@ -395,6 +395,7 @@ static int stat_class(const sinst_t *d) {
   case QIAO_PTX_OP_ACTIVEMASK: case QIAO_PTX_OP_ELECT:
     return C_WARP;
   case QIAO_PTX_OP_BAR: case QIAO_PTX_OP_BARRIER: case QIAO_PTX_OP_MEMBAR: case QIAO_PTX_OP_FENCE:
+  case QIAO_PTX_OP_MBARRIER:
     return C_BARRIER;
   case QIAO_PTX_OP_ATOM: case QIAO_PTX_OP_RED: return C_ATOMIC;
   case QIAO_PTX_OP_CP_ASYNC: case QIAO_PTX_OP_CP_ASYNC_COMMIT_GROUP:
@@ -435,7 +436,7 @@ static bool op_supported(int op) {
   case QIAO_PTX_OP_ACTIVEMASK: case QIAO_PTX_OP_SHFL: case QIAO_PTX_OP_ELECT: case QIAO_PTX_OP_MMA:
   case QIAO_PTX_OP_WMMA_LOAD: case QIAO_PTX_OP_WMMA_STORE: case QIAO_PTX_OP_WMMA_MMA:
   case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_GRIDDEPCONTROL: case QIAO_PTX_OP_SETMAXNREG:
-  case QIAO_PTX_OP_DP4A: case QIAO_PTX_OP_DP2A: case QIAO_PTX_OP_SAD:
+  case QIAO_PTX_OP_DP4A: case QIAO_PTX_OP_DP2A: case QIAO_PTX_OP_SAD: case QIAO_PTX_OP_MBARRIER:
     return true;
   default: return false;
   }
@@ -563,6 +564,18 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
       if (has_mod(in, modes[i])) d->sub = (uint8_t)(i + 1);
   }
   if (d->op == QIAO_PTX_OP_BAR && has_mod(in, "warp")) d->sub = 'w';
+  if (d->op == QIAO_PTX_OP_MBARRIER) {
+    static const char *const k[] = {"init", "arrive", "arrive_drop", "test_wait", "try_wait",
+                                    "pending_count", "inval"};
+    for (int i = 0; i < 7; ++i)
+      if (has_mod(in, k[i])) d->sub = (uint8_t)(i + 1);
+    d->num = has_mod(in, "parity");
+    if (!d->sub || has_mod(in, "expect_tx") || has_mod(in, "complete_tx") ||
+        has_mod(in, "noComplete")) {
+      d->unsupported = "mbarrier variant (transaction counts, .noComplete)";
+      return NULL;
+    }
+  }
   if ((d->op == QIAO_PTX_OP_TESTP)) {
     static const char *const k[] = {"finite", "infinite", "number", "notanumber", "normal",
                                     "subnormal"};

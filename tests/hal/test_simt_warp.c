@@ -255,3 +255,51 @@ Test(simt_warp, bank_conflicts) {
     free(src);
   }
 }
+
+/* bar.red (__syncthreads_count / _and / _or) over 64 threads. */
+Test(simt_warp, bar_red) {
+  char *src = with_head(
+      ".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<8>;\n  .reg .b64 %rd<8>;\n"
+      "  .reg .pred %p<8>;\n  ld.param.u64 %rd1, [out];\n  mov.u32 %r0, %tid.x;\n"
+      "  setp.lt.u32 %p1, %r0, 10;\n  bar.red.popc.u32 %r1, 0, %p1;\n"
+      "  bar.red.and.pred %p2, 1, 64, %p1;\n  selp.u32 %r2, 1, 0, %p2;\n"
+      "  bar.red.or.pred %p3, 0, !%p1;\n  selp.u32 %r3, 1, 0, %p3;\n"
+      "  setp.lt.u32 %p4, %r0, 100;\n  bar.red.and.pred %p5, 2, %p4;\n  selp.u32 %r4, 1, 0, %p5;\n"
+      "  mul.wide.u32 %rd2, %r0, 16;\n  add.s64 %rd3, %rd1, %rd2;\n"
+      "  st.global.v4.u32 [%rd3], {%r1, %r2, %r3, %r4};\n  ret;\n}\n");
+  uint32_t o[64][4];
+  run_src("simt-emu:h100", src, 1, 64, 1, 0, o, sizeof o, NULL);
+  for (int t = 0; t < 64; ++t) {
+    cr_expect_eq(o[t][0], 10u);
+    cr_expect_eq(o[t][1], 0u);
+    cr_expect_eq(o[t][2], 1u);
+    cr_expect_eq(o[t][3], 1u);
+  }
+  free(src);
+}
+
+/* mbarrier: every thread writes, arrives, waits on the phase parity, then
+ * reads its neighbour's value; two phases in a row. */
+Test(simt_warp, mbarrier_phases) {
+  char *src = with_head(
+      ".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<12>;\n  .reg .b64 %rd<8>;\n"
+      "  .reg .pred %p<4>;\n  .shared .align 8 .b64 mb;\n  .shared .align 4 .b8 data[256];\n"
+      "  ld.param.u64 %rd1, [out];\n  mov.u32 %r0, %tid.x;\n  mov.u32 %r9, %ntid.x;\n"
+      "  setp.ne.u32 %p1, %r0, 0;\n  @%p1 bra SKIP;\n  mbarrier.init.shared::cta.b64 [mb], %r9;\n"
+      "SKIP:\n  bar.sync 0;\n  mov.u32 %r8, 0;\n"
+      "PHASE:\n  mad.lo.u32 %r1, %r0, 10, %r8;\n  shl.b32 %r2, %r0, 2;\n  mov.u32 %r3, data;\n"
+      "  add.u32 %r4, %r3, %r2;\n  st.shared.u32 [%r4], %r1;\n"
+      "  mbarrier.arrive.shared::cta.b64 %rd2, [mb];\n"
+      "WAIT:\n  mbarrier.try_wait.parity.shared::cta.b64 %p2, [mb], %r8;\n  @!%p2 bra WAIT;\n"
+      "  add.u32 %r5, %r0, 1;\n  rem.u32 %r5, %r5, %r9;\n  shl.b32 %r5, %r5, 2;\n"
+      "  add.u32 %r6, %r3, %r5;\n  ld.shared.u32 %r7, [%r6];\n"
+      "  mad.lo.u32 %r10, %r8, %r9, %r0;\n  mul.wide.u32 %rd3, %r10, 4;\n  add.s64 %rd4, %rd1, %rd3;\n"
+      "  st.global.u32 [%rd4], %r7;\n  bar.sync 0;\n"
+      "  add.u32 %r8, %r8, 1;\n  setp.lt.u32 %p3, %r8, 2;\n  @%p3 bra PHASE;\n  ret;\n}\n");
+  uint32_t o[2][64];
+  run_src("simt-emu:a100", src, 1, 64, 1, 0, o, sizeof o, NULL);
+  for (int ph = 0; ph < 2; ++ph)
+    for (int t = 0; t < 64; ++t)
+      cr_expect_eq(o[ph][t], (uint32_t)(((t + 1) % 64) * 10 + ph), "phase %d thread %d", ph, t);
+  free(src);
+}
