@@ -1758,6 +1758,26 @@ static void release_barrier(cta_t *c, int id) {
 
 /* mbarrier objects (8 bytes of shared memory): bits 0..30 pending arrivals,
  * 32..62 the expected count, 63 the phase. */
+/* One arrival on the mbarrier at operand ao (cp.async.mbarrier.arrive.noinc). */
+static bool mbarrier_arrive_at(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l,
+                               const sop_t *ao) {
+  uint64_t a = addr_of(c, w, R, ao, l);
+  uint8_t *p = mem(c, w, l, I, I->space, a, 8, 8, true);
+  if (!p) return false;
+  uint64_t v = ldn(p, 8);
+  uint64_t phase = v >> 63, pending = v & 0x7fffffffu, expect = (v >> 32) & 0x7fffffffu;
+  if (pending == 0) {
+    fail(c, w, l, I, "mbarrier at 0x%llx: arrival with no pending count", (unsigned long long)a);
+    return false;
+  }
+  if (--pending == 0) {
+    phase ^= 1;
+    pending = expect;
+  }
+  stn(p, 8, phase << 63 | expect << 32 | pending);
+  return true;
+}
+
 static bool mbarrier_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
   int ai = (I->sub == 1 || I->sub == 7) ? 0 : 1;
   if (I->sub == 6) { /* pending_count d, state */
@@ -1982,6 +2002,13 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
         case QIAO_PTX_OP_CP_ASYNC:
           for (uint32_t m = em; m; m &= m - 1)
             if (!cp_async(c, w, I, R, __builtin_ctz(m))) return -1;
+          break;
+        case QIAO_PTX_OP_CP_ASYNC_MBARRIER_ARRIVE:
+          /* copies complete at issue: without .noinc the pending count goes up and back
+           * down (no change); with .noinc it is one arrival */
+          if (I->flags & QIAO_PTX_F_NOINC)
+            for (uint32_t m = em; m; m &= m - 1)
+              if (!mbarrier_arrive_at(c, w, I, R, __builtin_ctz(m), &I->o[0])) return -1;
           break;
         case QIAO_PTX_OP_MBARRIER:
           for (uint32_t m = em; m; m &= m - 1)

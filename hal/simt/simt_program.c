@@ -400,6 +400,7 @@ static int stat_class(const sinst_t *d) {
   case QIAO_PTX_OP_ATOM: case QIAO_PTX_OP_RED: return C_ATOMIC;
   case QIAO_PTX_OP_CP_ASYNC: case QIAO_PTX_OP_CP_ASYNC_COMMIT_GROUP:
   case QIAO_PTX_OP_CP_ASYNC_WAIT_GROUP: case QIAO_PTX_OP_CP_ASYNC_WAIT_ALL:
+  case QIAO_PTX_OP_CP_ASYNC_MBARRIER_ARRIVE:
     return C_ASYNC;
   default: return C_ARITH;
   }
@@ -437,6 +438,7 @@ static bool op_supported(int op) {
   case QIAO_PTX_OP_WMMA_LOAD: case QIAO_PTX_OP_WMMA_STORE: case QIAO_PTX_OP_WMMA_MMA:
   case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_GRIDDEPCONTROL: case QIAO_PTX_OP_SETMAXNREG:
   case QIAO_PTX_OP_DP4A: case QIAO_PTX_OP_DP2A: case QIAO_PTX_OP_SAD: case QIAO_PTX_OP_MBARRIER:
+  case QIAO_PTX_OP_CP_ASYNC_MBARRIER_ARRIVE:
     return true;
   default: return false;
   }
