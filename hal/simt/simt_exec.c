@@ -1705,6 +1705,81 @@ static bool is_collective(const sinst_t *I) {
   }
 }
 
+/* ------------------------------------------------------------ fast paths */
+
+#define FAST_LOOP(expr)                                                                            \
+  for (uint32_t m = em; m; m &= m - 1) {                                                           \
+    int l = __builtin_ctz(m);                                                                      \
+    uint64_t A = rd(c, w, R, &o[1], l);                                                            \
+    uint64_t B = I->nops > 2 ? rd(c, w, R, &o[2], l) : 0;                                         \
+    (void)B;                                                                                       \
+    R[(size_t)o[0].r * 32 + (size_t)l] = (expr);                                                   \
+  }
+#define FAST_LOOP3(expr)                                                                           \
+  for (uint32_t m = em; m; m &= m - 1) {                                                           \
+    int l = __builtin_ctz(m);                                                                      \
+    uint64_t A = rd(c, w, R, &o[1], l), B = rd(c, w, R, &o[2], l), C3 = rd(c, w, R, &o[3], l);    \
+    R[(size_t)o[0].r * 32 + (size_t)l] = (expr);                                                   \
+  }
+
+static bool icmp_fast(int cmp, int64_t a, int64_t b) {
+  switch (cmp) {
+  case QIAO_PTX_CMP_EQ: return a == b;
+  case QIAO_PTX_CMP_NE: return a != b;
+  case QIAO_PTX_CMP_LT: return a < b;
+  case QIAO_PTX_CMP_LE: return a <= b;
+  case QIAO_PTX_CMP_GT: return a > b;
+  default: return a >= b;
+  }
+}
+static bool fcmp_fast(int cmp, float a, float b) { /* ordered compares: NaN gives false */
+  switch (cmp) {
+  case QIAO_PTX_CMP_EQ: return a == b;
+  case QIAO_PTX_CMP_NE: return a == a && b == b && a != b;
+  case QIAO_PTX_CMP_LT: return a < b;
+  case QIAO_PTX_CMP_LE: return a <= b;
+  case QIAO_PTX_CMP_GT: return a > b;
+  default: return a >= b;
+  }
+}
+
+static inline uint64_t fcanon(float f) { return f != f ? CANON_NAN32 : fb(f); }
+
+static void fast(const cta_t *c, const warp_t *w, const sinst_t *I, uint64_t *R, uint32_t em) {
+  const sop_t *o = I->o;
+  switch (I->fast) {
+  case FAST_MOV: FAST_LOOP(A); break;
+  case FAST_ADD32: FAST_LOOP((uint32_t)(A + B)); break;
+  case FAST_SUB32: FAST_LOOP((uint32_t)(A - B)); break;
+  case FAST_MUL32: FAST_LOOP((uint32_t)(A * B)); break;
+  case FAST_MAD32: FAST_LOOP3((uint32_t)(A * B + C3)); break;
+  case FAST_AND32: FAST_LOOP((uint32_t)(A & B)); break;
+  case FAST_OR32: FAST_LOOP((uint32_t)(A | B)); break;
+  case FAST_XOR32: FAST_LOOP((uint32_t)(A ^ B)); break;
+  case FAST_SHL32: FAST_LOOP((uint32_t)B >= 32 ? 0 : (uint32_t)(A << (uint32_t)B)); break;
+  case FAST_SHRU32: FAST_LOOP((uint32_t)B >= 32 ? 0 : (uint32_t)A >> (uint32_t)B); break;
+  case FAST_SHRS32:
+    FAST_LOOP((uint32_t)((int32_t)A >> ((uint32_t)B >= 32 ? 31 : (uint32_t)B)));
+    break;
+  case FAST_ADD64: FAST_LOOP(A + B); break;
+  case FAST_SUB64: FAST_LOOP(A - B); break;
+  case FAST_SHL64: FAST_LOOP((uint32_t)B >= 64 ? 0 : A << (uint32_t)B); break;
+  case FAST_AND64: FAST_LOOP(A & B); break;
+  case FAST_MULWIDE_S32: FAST_LOOP((uint64_t)((int64_t)(int32_t)A * (int64_t)(int32_t)B)); break;
+  case FAST_MULWIDE_U32: FAST_LOOP((uint64_t)(uint32_t)A * (uint32_t)B); break;
+  case FAST_FADD: FAST_LOOP(fcanon(asf(A) + asf(B))); break;
+  case FAST_FSUB: FAST_LOOP(fcanon(asf(A) - asf(B))); break;
+  case FAST_FMUL: FAST_LOOP(fcanon(asf(A) * asf(B))); break;
+  case FAST_FFMA: FAST_LOOP3(fcanon(fmaf(asf(A), asf(B), asf(C3)))); break;
+  case FAST_SETP_S32: FAST_LOOP(icmp_fast(I->cmp, (int32_t)A, (int32_t)B)); break;
+  case FAST_SETP_U32: FAST_LOOP(icmp_fast(I->cmp, (int64_t)(uint32_t)A, (int64_t)(uint32_t)B)); break;
+  case FAST_SETP_F32: FAST_LOOP(fcmp_fast(I->cmp, asf(A), asf(B))); break;
+  case FAST_CVT_U64_U32: FAST_LOOP((uint32_t)A); break;
+  case FAST_CVT_S64_S32: FAST_LOOP((uint64_t)(int64_t)(int32_t)A); break;
+  case FAST_CVTA_GLOBAL: FAST_LOOP(A); break;
+  }
+}
+
 /* ------------------------------------------------------------ scheduling */
 
 /* Picks the group: runnable lanes with the lowest pc (then the same depth). */
@@ -2025,6 +2100,10 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
           atomic_thread_fence(memory_order_seq_cst);
           break;
         default:
+          if (I->fast) {
+            fast(c, w, I, R, em);
+            break;
+          }
           for (uint32_t m = em; m; m &= m - 1)
             if (!alu(c, w, I, R, __builtin_ctz(m))) return -1;
           break;

@@ -49,6 +49,14 @@ typedef struct sop {
   uint64_t v; /* immediate bits; K_ADDR resolved offset / address */
 } sop_t;
 
+/* Specialized hot instructions (no modifiers beyond the listed ones). */
+enum {
+  FAST_NONE = 0, FAST_MOV, FAST_ADD32, FAST_SUB32, FAST_MUL32, FAST_MAD32, FAST_AND32, FAST_OR32,
+  FAST_XOR32, FAST_SHL32, FAST_SHRU32, FAST_SHRS32, FAST_ADD64, FAST_SUB64, FAST_SHL64,
+  FAST_AND64, FAST_MULWIDE_S32, FAST_MULWIDE_U32, FAST_FADD, FAST_FSUB, FAST_FMUL, FAST_FFMA,
+  FAST_SETP_S32, FAST_SETP_U32, FAST_SETP_F32, FAST_CVT_U64_U32, FAST_CVT_S64_S32, FAST_CVTA_GLOBAL,
+};
+
 /* Statistic classes. */
 enum {
   C_ARITH = 0, C_CONTROL, C_MEM_GLOBAL, C_MEM_SHARED, C_MEM_LOCAL, C_MEM_PARAM, C_MEM_CONST,
@@ -64,6 +72,7 @@ typedef struct sinst {
   uint8_t guard_neg;
   uint8_t sub;      /* opcode-specific (wmma matrix 'a'/'b'/'c'/'d', prmt mode, bar kind) */
   uint8_t layout0, layout1;
+  uint8_t fast; /* FAST_*: a specialized lane loop (0: the general path) */
   uint16_t shape_m, shape_n, shape_k;
   uint32_t flags;
   int32_t guard;

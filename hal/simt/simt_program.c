@@ -621,6 +621,69 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
   return NULL;
 }
 
+static bool is32(int t) {
+  return t == QIAO_PTX_T_B32 || t == QIAO_PTX_T_U32 || t == QIAO_PTX_T_S32;
+}
+static bool is64(int t) {
+  return t == QIAO_PTX_T_B64 || t == QIAO_PTX_T_U64 || t == QIAO_PTX_T_S64;
+}
+
+/* Picks a specialized lane loop for the hot, modifier-free cases. */
+static int fast_of(const sinst_t *d) {
+  if (d->unsupported || d->nops > 4) return FAST_NONE;
+  for (int i = 0; i < d->nops; ++i)
+    if (d->o[i].k != K_REG && d->o[i].k != K_IMM && d->o[i].k != K_SREG) return FAST_NONE;
+  if (d->o[0].k != K_REG) return FAST_NONE;
+  uint32_t fl = d->flags & ~(QIAO_PTX_F_UNI);
+  int t = d->t;
+  bool rn = d->rnd == QIAO_PTX_RND_NONE || d->rnd == QIAO_PTX_RND_RN;
+  switch (d->op) {
+  case QIAO_PTX_OP_MOV:
+    return (fl == 0 && t != QIAO_PTX_T_PRED && d->nops == 2) ? FAST_MOV : FAST_NONE;
+  case QIAO_PTX_OP_ADD:
+    if (fl) return FAST_NONE;
+    return is32(t) ? FAST_ADD32 : is64(t) ? FAST_ADD64 : (t == QIAO_PTX_T_F32 && rn) ? FAST_FADD : FAST_NONE;
+  case QIAO_PTX_OP_SUB:
+    if (fl) return FAST_NONE;
+    return is32(t) ? FAST_SUB32 : is64(t) ? FAST_SUB64 : (t == QIAO_PTX_T_F32 && rn) ? FAST_FSUB : FAST_NONE;
+  case QIAO_PTX_OP_MUL:
+    if (fl) return FAST_NONE;
+    if (t == QIAO_PTX_T_F32 && rn) return FAST_FMUL;
+    if (is32(t) && d->part == QIAO_PTX_PART_LO) return FAST_MUL32;
+    if (d->part == QIAO_PTX_PART_WIDE && t == QIAO_PTX_T_S32) return FAST_MULWIDE_S32;
+    if (d->part == QIAO_PTX_PART_WIDE && t == QIAO_PTX_T_U32) return FAST_MULWIDE_U32;
+    return FAST_NONE;
+  case QIAO_PTX_OP_MAD:
+    if (fl) return FAST_NONE;
+    if (is32(t) && d->part == QIAO_PTX_PART_LO) return FAST_MAD32;
+    return (t == QIAO_PTX_T_F32 && rn) ? FAST_FFMA : FAST_NONE;
+  case QIAO_PTX_OP_FMA: return (fl == 0 && t == QIAO_PTX_T_F32 && rn) ? FAST_FFMA : FAST_NONE;
+  case QIAO_PTX_OP_AND: return fl ? FAST_NONE : is32(t) ? FAST_AND32 : is64(t) ? FAST_AND64 : FAST_NONE;
+  case QIAO_PTX_OP_OR: return (fl == 0 && is32(t)) ? FAST_OR32 : FAST_NONE;
+  case QIAO_PTX_OP_XOR: return (fl == 0 && is32(t)) ? FAST_XOR32 : FAST_NONE;
+  case QIAO_PTX_OP_SHL: return fl ? FAST_NONE : is32(t) ? FAST_SHL32 : is64(t) ? FAST_SHL64 : FAST_NONE;
+  case QIAO_PTX_OP_SHR:
+    if (fl) return FAST_NONE;
+    return (t == QIAO_PTX_T_S32) ? FAST_SHRS32 : is32(t) ? FAST_SHRU32 : FAST_NONE;
+  case QIAO_PTX_OP_SETP:
+    if (fl || d->opmod || d->nops != 3) return FAST_NONE;
+    if (d->cmp < QIAO_PTX_CMP_EQ || d->cmp > QIAO_PTX_CMP_GE) return FAST_NONE;
+    if (t == QIAO_PTX_T_S32) return FAST_SETP_S32;
+    if (t == QIAO_PTX_T_U32 || (t == QIAO_PTX_T_B32 && (d->cmp == QIAO_PTX_CMP_EQ || d->cmp == QIAO_PTX_CMP_NE)))
+      return FAST_SETP_U32;
+    if (t == QIAO_PTX_T_F32) return FAST_SETP_F32;
+    return FAST_NONE;
+  case QIAO_PTX_OP_CVT:
+    if (fl || d->rnd) return FAST_NONE;
+    if (d->t == QIAO_PTX_T_U64 && d->t2 == QIAO_PTX_T_U32) return FAST_CVT_U64_U32;
+    if (d->t == QIAO_PTX_T_S64 && d->t2 == QIAO_PTX_T_S32) return FAST_CVT_S64_S32;
+    return FAST_NONE;
+  case QIAO_PTX_OP_CVTA:
+    return (d->space == SP_GLOBAL && is64(t)) ? FAST_CVTA_GLOBAL : FAST_NONE;
+  default: return FAST_NONE;
+  }
+}
+
 static void dctx_free(dctx_t *c) {
   if (c->lvars)
     for (uint32_t i = 0; i < c->m->nfuncs; ++i) free(c->lvars[i]);
@@ -680,7 +743,10 @@ qiao_status_t simt_program_create(qiao_ptx_module_t *m, simt_program_t **out) {
     for (uint32_t i = 0; i < f->nlabels; ++i)
       if (f->labels[i].instr <= f->ninstrs) p->code[sf->start + f->labels[i].instr].is_target = 1;
   }
-  for (uint32_t i = 0; i < p->ncode; ++i) p->code[i].cls = (uint8_t)stat_class(&p->code[i]);
+  for (uint32_t i = 0; i < p->ncode; ++i) {
+    p->code[i].cls = (uint8_t)stat_class(&p->code[i]);
+    p->code[i].fast = (uint8_t)fast_of(&p->code[i]);
+  }
   dctx_free(&c);
   *out = p;
   return NULL;
