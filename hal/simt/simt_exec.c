@@ -81,11 +81,18 @@ static void fail(cta_t *c, const warp_t *w, int lane, const sinst_t *I, const ch
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (w && lane >= 0) thread_xyz(c, w, lane, th, sizeof th);
+  char mn[128] = "-";
+  if (I && I->name) {
+    size_t n = (size_t)snprintf(mn, sizeof mn, "%s", I->name);
+    for (uint32_t i = 0; I->src && i < I->src->nmods && n < sizeof mn; ++i)
+      n += (size_t)snprintf(mn + n, sizeof mn - n, ".%s", I->src->mods[i]);
+  }
+  char src[300] = "";
+  if (I && I->loc_path) snprintf(src, sizeof src, ", source %s:%u", I->loc_path, I->loc_line);
   c->err = qiao_status_make(QIAO_INVALID_ARGUMENT,
-                            "simt-emu: kernel '%s', CTA (%u,%u,%u)%s%s, PTX line %d (%s): %s",
+                            "simt-emu: kernel '%s', CTA (%u,%u,%u)%s%s, PTX line %d (%s)%s: %s",
                             c->L->kernel, c->ctaid[0], c->ctaid[1], c->ctaid[2],
-                            th[0] ? ", thread " : "", th, I ? I->line : 0,
-                            I && I->name ? I->name : "-", msg);
+                            th[0] ? ", thread " : "", th, I ? I->line : 0, mn, src, msg);
 }
 
 /* ------------------------------------------------------------ values */
@@ -1199,7 +1206,7 @@ static bool ldst(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, uint32_t ma
   }
   uint32_t n = I->vec ? I->vec : 1, total = es * n;
   uint64_t addrs[32];
-  bool shared = false;
+  uint32_t shared = 0;
   for (uint32_t m = mask; m; m &= m - 1) {
     int l = __builtin_ctz(m);
     uint64_t a = addr_of(c, w, R, ao, l);
@@ -1207,7 +1214,7 @@ static bool ldst(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, uint32_t ma
     uint8_t *p = mem(c, w, l, I, I->space, a, total, total > 16 ? 16 : total, st);
     if (!p) return false;
     if (sp == SP_SHARED) {
-      shared = true;
+      shared |= 1u << l;
       addrs[l] = (uint64_t)(p - c->shared);
     }
     for (uint32_t i = 0; i < n; ++i) {
@@ -1221,7 +1228,7 @@ static bool ldst(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, uint32_t ma
       }
     }
   }
-  if (shared) bank_stats(c, addrs, mask);
+  if (shared) bank_stats(c, addrs, shared);
   return true;
 }
 

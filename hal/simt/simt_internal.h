@@ -80,6 +80,9 @@ typedef struct sinst {
   int32_t func;    /* the function holding it */
   int32_t line;
   const char *name; /* opcode as written ("cp.async") */
+  const qiao_ptx_instr_t *src; /* the decoded PTX instruction (NULL: implicit exit) */
+  const char *loc_path; /* the CUDA source of the last .loc (NULL: none) */
+  uint32_t loc_line;
   const char *unsupported; /* non-NULL: why it cannot run (reported when executed) */
   sop_t o[6];
 } sinst_t;

@@ -548,6 +548,13 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
   d->func = (int32_t)fi;
   d->line = in->src_line;
   d->name = in->name;
+  d->src = in;
+  if (in->loc_line)
+    for (uint32_t i = 0; i < c->m->nfiles; ++i)
+      if (c->m->files[i].index == in->loc_file) {
+        d->loc_path = c->m->files[i].path;
+        d->loc_line = in->loc_line;
+      }
   d->nops = (uint8_t)(in->nops > 6 ? 6 : in->nops);
   if (!op_supported(in->opcode)) {
     d->unsupported = "unsupported instruction";
@@ -605,6 +612,36 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
       d->unsupported = e;
       return NULL;
     }
+  }
+  /* vector operands must have the element counts the interpreter indexes */
+  int want[6] = {-1, -1, -1, -1, -1, -1};
+  switch (d->op) {
+  case QIAO_PTX_OP_LD: case QIAO_PTX_OP_LDU:
+    if (d->vec) want[0] = d->vec;
+    break;
+  case QIAO_PTX_OP_ST:
+    if (d->vec) want[1] = d->vec;
+    break;
+  case QIAO_PTX_OP_MMA: want[0] = 4; want[1] = 4; want[2] = 2; want[3] = 4; break;
+  case QIAO_PTX_OP_WMMA_MMA: want[0] = 8; want[1] = 8; want[2] = 8; want[3] = 8; break;
+  case QIAO_PTX_OP_WMMA_LOAD: want[0] = 8; break;
+  case QIAO_PTX_OP_WMMA_STORE: want[1] = 8; break;
+  case QIAO_PTX_OP_LDMATRIX: want[0] = d->num ? d->num : 1; break;
+  default: break;
+  }
+  for (int i = 0; i < 6; ++i) {
+    if (want[i] < 0) continue;
+    bool ok = i < d->nops && ((d->o[i].k == K_VEC && d->o[i].n == want[i]) ||
+                              (want[i] == 1 && d->o[i].k == K_REG));
+    if (!ok) {
+      d->unsupported = "operand vector with an unexpected element count";
+      return NULL;
+    }
+  }
+  if ((d->op == QIAO_PTX_OP_MOV) && ((d->o[0].k == K_VEC && d->o[0].n == 0) ||
+                                     (d->nops > 1 && d->o[1].k == K_VEC && d->o[1].n == 0))) {
+    d->unsupported = "empty vector operand";
+    return NULL;
   }
   /* the resolved space of a symbol-based access wins over the written one */
   if (d->op == QIAO_PTX_OP_LD || d->op == QIAO_PTX_OP_ST || d->op == QIAO_PTX_OP_LDU) {

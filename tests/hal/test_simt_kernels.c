@@ -319,3 +319,77 @@ Test(simt_kernels, cp_async_pipeline) {
     qiao_hal_device_release(d);
   }
 }
+
+/* LLVM NVPTX output: module .global (initialized) and .const variables. */
+Test(simt_kernels, llvm_saxpy_globals_and_consts) {
+  qiao_hal_device_t *d = simt_open("simt-emu:a100");
+  qiao_hal_executable_t *e = simt_load_file(d, "llvm_saxpy.sm80.ptx");
+  enum { N = 100, B = 64, G = 2 };
+  float x[N], y[N], out = 0, ref_y[N];
+  static const int table[4] = {1, 2, 3, -4};
+  uint64_t s = 21;
+  for (int i = 0; i < N; ++i) {
+    x[i] = rng_f(&s);
+    y[i] = rng_f(&s);
+    ref_y[i] = 1.5f * x[i] * 2.0f + y[i] + (float)table[i & 3];
+  }
+  double ref_sum = 0;
+  for (int g = 0; g < G; ++g)
+    for (int k = 0; k < 32; k += 8) {
+      int i = g * B + k;
+      ref_sum += i < N ? ref_y[i] : 0;
+    }
+  qiao_hal_buffer_t *bx = buf_from(d, x, sizeof x), *by = buf_from(d, y, sizeof y),
+                    *bs = buf_from(d, &out, 4);
+  uint64_t ax = addr_of_buf(bx), ay = addr_of_buf(by), as = addr_of_buf(bs);
+  float a = 1.5f;
+  int32_t n = N;
+  void *args[] = {&ax, &ay, &as, &a, &n};
+  OK(simt_run(d, e, "saxpy_sum", G, 1, 1, B, 1, 1, 0, args, 5));
+  OK(qiao_hal_buffer_read(by, 0, y, sizeof y));
+  OK(qiao_hal_buffer_read(bs, 0, &out, 4));
+  for (int i = 0; i < N; ++i) cr_expect_eq(y[i], ref_y[i], "y[%d] %f vs %f", i, y[i], ref_y[i]);
+  cr_expect(fabs(out - ref_sum) < 1e-4, "sum %f vs %f", out, ref_sum);
+  qiao_hal_simt_stats_t st;
+  OK(qiao_hal_simt_last_stats(d, &st));
+  cr_expect_gt(st.mem_const, 0);
+  qiao_hal_buffer_release(bx);
+  qiao_hal_buffer_release(by);
+  qiao_hal_buffer_release(bs);
+  qiao_hal_executable_release(e);
+  qiao_hal_device_release(d);
+}
+
+/* Every PTX file of the test corpus loads (decodes) on simt-emu. */
+Test(simt_kernels, every_test_ptx_loads) {
+  static const char *const files[] = {
+      "cp_async.sm80.ptx", "cp_async.sm90.ptx", "divergence.sm80.ptx", "divergence.sm90.ptx",
+      "gemm_tiled.sm80.ptx", "gemm_tiled.sm90.ptx", "histogram.sm80.ptx", "histogram.sm90.ptx",
+      "llvm_saxpy.sm80.ptx", "mma_gemm.sm80.ptx", "mma_gemm.sm90.ptx", "softmax.lineinfo.sm80.ptx",
+      "softmax.sm80.ptx", "softmax.sm90.ptx", "syntax.ptx", "warp_reduce.sm80.ptx",
+      "warp_reduce.sm90.ptx"};
+  qiao_hal_device_t *d = simt_open("simt-emu:h100");
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
+    qiao_hal_executable_t *e = simt_load_file(d, files[i]);
+    cr_expect_gt(qiao_hal_executable_entry_count(e), 0, "%s", files[i]);
+    qiao_hal_executable_release(e);
+  }
+  qiao_hal_device_release(d);
+}
+
+/* With -lineinfo PTX, errors also name the CUDA source line. */
+Test(simt_kernels, error_names_cuda_source_line) {
+  qiao_hal_device_t *d = simt_open("simt-emu:h100");
+  qiao_hal_executable_t *e = simt_load_file(d, "softmax.lineinfo.sm80.ptx");
+  qiao_hal_buffer_t *bx = buf_from(d, NULL, 64 * 4), *by = buf_from(d, NULL, 64 * 4);
+  uint64_t ax = addr_of_buf(bx), ay = addr_of_buf(by);
+  int32_t rows = 4, cols = 64; /* x holds one row only */
+  void *args[] = {&ax, &ay, &rows, &cols};
+  const char *parts[] = {"kernel 'softmax'", "out-of-bounds global load of 4 bytes", "PTX line",
+                         "source ", "softmax.cu:", "thread (32,0,0)"};
+  expect_error_parts(simt_run(d, e, "softmax", 1, 1, 1, 128, 1, 1, 0, args, 4), parts, 6);
+  qiao_hal_buffer_release(bx);
+  qiao_hal_buffer_release(by);
+  qiao_hal_executable_release(e);
+  qiao_hal_device_release(d);
+}
