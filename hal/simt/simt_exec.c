@@ -1389,14 +1389,25 @@ static bool cp_async(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) 
 
 /* ------------------------------------------------------------ warp collectives */
 
+/* mma.sync.aligned.m16n8k{8,16}.row.col.{f32,f16}.{f16,bf16}.{f16,bf16}.{f32,f16}, with the
+ * fragment layouts of the PTX ISA ("Matrix Fragments for mma.m16n8k8 / m16n8k16"):
+ * groupID g = lane >> 2, threadID_in_group t = lane % 4;
+ * A: row g (+8 for a2,a3,a6,a7), col 2t + (i & 1) (+8 for i >= 4);
+ * B: row 2t + (i & 1) (+8 for i >= 2), col g;  C/D: row g (+8 for c2,c3), col 2t + (i & 1). */
 static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
-  /* mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32 d, a, b, c */
   const simt_program_t *P = c->P;
-  if (I->shape_m != 16 || I->shape_n != 8 || I->shape_k != 16 || I->t != QIAO_PTX_T_F32 ||
-      (I->t2 != QIAO_PTX_T_F16 && I->t2 != QIAO_PTX_T_BF16) || I->layout0 != QIAO_PTX_LAYOUT_ROW ||
-      I->layout1 != QIAO_PTX_LAYOUT_COL) {
+  int K = I->shape_k;
+  int dt = I->t, at = I->t2, ct = I->ntypes_c;
+  bool ok = I->shape_m == 16 && I->shape_n == 8 && (K == 16 || K == 8) &&
+            (dt == QIAO_PTX_T_F32 || dt == QIAO_PTX_T_F16) &&
+            (at == QIAO_PTX_T_F16 || at == QIAO_PTX_T_BF16) &&
+            (ct == QIAO_PTX_T_F32 || ct == QIAO_PTX_T_F16) && I->layout0 == QIAO_PTX_LAYOUT_ROW &&
+            I->layout1 == QIAO_PTX_LAYOUT_COL &&
+            !(at == QIAO_PTX_T_BF16 && (dt != QIAO_PTX_T_F32 || ct != QIAO_PTX_T_F32));
+  if (!ok) {
     fail(c, w, __builtin_ctz(mask), I, "unsupported mma shape/type (supported: "
-         "mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32)");
+         "mma.sync.aligned.m16n8k{8,16}.row.col with f16/bf16 inputs and f32 (or, for f16, f16) "
+         "accumulators)");
     return false;
   }
   if (mask != 0xffffffffu) {
@@ -1404,21 +1415,26 @@ static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
          mask);
     return false;
   }
-  int fmt = I->t2 == QIAO_PTX_T_BF16 ? FMT_BF16 : FMT_F16;
+  int na = K / 4, nb = K / 8, nacc = dt == QIAO_PTX_T_F32 ? 4 : 2, ncin = ct == QIAO_PTX_T_F32 ? 4 : 2;
+  if (I->o[0].n != nacc || I->o[1].n != na || I->o[2].n != nb || I->o[3].n != ncin) {
+    fail(c, w, __builtin_ctz(mask), I, "mma operand vectors have the wrong sizes");
+    return false;
+  }
+  int fmt = at == QIAO_PTX_T_BF16 ? FMT_BF16 : FMT_F16;
   uint64_t *R = w->frames[w->depth[__builtin_ctz(mask)]];
   double A[16][16], B[16][8], C[16][8];
   const sop_t *od = &P->vops[I->o[0].r], *oa = &P->vops[I->o[1].r], *ob = &P->vops[I->o[2].r],
               *oc = &P->vops[I->o[3].r];
   for (int l = 0; l < 32; ++l) {
     int g = l >> 2, tq = l & 3;
-    for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < 2 * na; ++i) {
       uint32_t reg = (uint32_t)rd(c, w, R, &oa[i / 2], l);
       double v = fp_decode((reg >> (16 * (i & 1))) & 0xffff, fmt);
-      int row = g + ((i == 2 || i == 3 || i == 6 || i == 7) ? 8 : 0);
+      int row = g + ((i & 2) ? 8 : 0);
       int col = tq * 2 + (i & 1) + (i >= 4 ? 8 : 0);
       A[row][col] = v;
     }
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 2 * nb; ++i) {
       uint32_t reg = (uint32_t)rd(c, w, R, &ob[i / 2], l);
       double v = fp_decode((reg >> (16 * (i & 1))) & 0xffff, fmt);
       int row = tq * 2 + (i & 1) + (i >= 2 ? 8 : 0);
@@ -1426,16 +1442,27 @@ static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
     }
     for (int i = 0; i < 4; ++i) {
       int row = g + (i >= 2 ? 8 : 0), col = tq * 2 + (i & 1);
-      C[row][col] = asf(rd(c, w, R, &oc[i], l));
+      if (ct == QIAO_PTX_T_F32) {
+        C[row][col] = asf(rd(c, w, R, &oc[i], l));
+      } else {
+        uint32_t reg = (uint32_t)rd(c, w, R, &oc[i / 2], l);
+        C[row][col] = fp_decode((reg >> (16 * (i & 1))) & 0xffff, FMT_F16);
+      }
     }
   }
   for (int l = 0; l < 32; ++l) {
     int g = l >> 2, tq = l & 3;
+    uint64_t packed[2] = {0, 0};
     for (int i = 0; i < 4; ++i) {
       int row = g + (i >= 2 ? 8 : 0), col = tq * 2 + (i & 1);
       double s = C[row][col];
-      for (int k = 0; k < 16; ++k) s += A[row][k] * B[k][col];
-      wr(R, &od[i], l, fb((float)s));
+      for (int k = 0; k < K; ++k) s += A[row][k] * B[k][col];
+      if (dt == QIAO_PTX_T_F32) wr(R, &od[i], l, fb((float)s));
+      else packed[i / 2] |= (uint64_t)fp_encode(s, FMT_F16, RM_RN, false) << (16 * (i & 1));
+    }
+    if (dt == QIAO_PTX_T_F16) {
+      wr(R, &od[0], l, packed[0]);
+      wr(R, &od[1], l, packed[1]);
     }
   }
   return true;
@@ -1444,16 +1471,43 @@ static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
 static bool ldmatrix(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
   int nm = I->num ? I->num : 1;
   if (I->shape_m != 8 || I->shape_n != 8) {
-    fail(c, w, __builtin_ctz(mask), I, "unsupported ldmatrix shape (supported: m8n8 .b16)");
+    fail(c, w, __builtin_ctz(mask), I, "unsupported %s shape (supported: m8n8 .b16)", I->name);
     return false;
   }
   if (mask != 0xffffffffu) {
-    fail(c, w, __builtin_ctz(mask), I, "ldmatrix needs all 32 threads of the warp (mask 0x%08x)",
-         mask);
+    fail(c, w, __builtin_ctz(mask), I, "%s needs all 32 threads of the warp (mask 0x%08x)",
+         I->name, mask);
     return false;
   }
   uint64_t *R = w->frames[w->depth[0]];
   uint16_t Mx[4][8][8];
+  bool tr = (I->flags & QIAO_PTX_F_TRANS) != 0;
+  if (I->op == QIAO_PTX_OP_STMATRIX) { /* stmatrix [p], {regs}: the inverse of ldmatrix */
+    const sop_t *os = I->o[1].k == K_VEC ? &c->P->vops[I->o[1].r] : &I->o[1];
+    for (int l = 0; l < 32; ++l) {
+      int g = l >> 2, tq = l & 3;
+      for (int m = 0; m < nm; ++m) {
+        uint32_t v = (uint32_t)rd(c, w, R, &os[m], l);
+        if (tr) {
+          Mx[m][2 * tq][g] = (uint16_t)v;
+          Mx[m][2 * tq + 1][g] = (uint16_t)(v >> 16);
+        } else {
+          Mx[m][g][2 * tq] = (uint16_t)v;
+          Mx[m][g][2 * tq + 1] = (uint16_t)(v >> 16);
+        }
+      }
+    }
+    for (int m = 0; m < nm; ++m)
+      for (int r = 0; r < 8; ++r) {
+        int l = m * 8 + r;
+        uint64_t a = addr_of(c, w, R, &I->o[0], l);
+        uint8_t *p = mem(c, w, l, I, I->space, a, 16, 16, true);
+        if (!p) return false;
+        memcpy(p, Mx[m][r], 16);
+      }
+    c->wavefronts += (uint64_t)nm;
+    return true;
+  }
   for (int m = 0; m < nm; ++m)
     for (int r = 0; r < 8; ++r) {
       int l = m * 8 + r;
@@ -1463,7 +1517,6 @@ static bool ldmatrix(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
       memcpy(Mx[m][r], p, 16);
     }
   const sop_t *od = I->o[0].k == K_VEC ? &c->P->vops[I->o[0].r] : &I->o[0];
-  bool tr = (I->flags & QIAO_PTX_F_TRANS) != 0;
   for (int l = 0; l < 32; ++l) {
     int g = l >> 2, tq = l & 3;
     for (int m = 0; m < nm; ++m) {
@@ -1681,7 +1734,7 @@ static bool collective(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
   }
   case QIAO_PTX_OP_BAR: return true; /* bar.warp.sync */
   case QIAO_PTX_OP_MMA: return mma_sync(c, w, I, mask);
-  case QIAO_PTX_OP_LDMATRIX: return ldmatrix(c, w, I, mask);
+  case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_STMATRIX: return ldmatrix(c, w, I, mask);
   case QIAO_PTX_OP_WMMA_LOAD: case QIAO_PTX_OP_WMMA_STORE: case QIAO_PTX_OP_WMMA_MMA:
     return wmma(c, w, I, mask);
   default: fail(c, w, l0, I, "internal: not a collective"); return false;
@@ -1704,7 +1757,7 @@ static int member_operand(const sinst_t *I) {
 static bool is_collective(const sinst_t *I) {
   switch (I->op) {
   case QIAO_PTX_OP_SHFL: case QIAO_PTX_OP_VOTE: case QIAO_PTX_OP_REDUX: case QIAO_PTX_OP_MATCH:
-  case QIAO_PTX_OP_ELECT: case QIAO_PTX_OP_MMA: case QIAO_PTX_OP_LDMATRIX:
+  case QIAO_PTX_OP_ELECT: case QIAO_PTX_OP_MMA: case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_STMATRIX:
   case QIAO_PTX_OP_WMMA_LOAD: case QIAO_PTX_OP_WMMA_STORE: case QIAO_PTX_OP_WMMA_MMA:
     return true;
   case QIAO_PTX_OP_BAR: return I->sub == 'w';

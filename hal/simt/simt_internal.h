@@ -66,6 +66,7 @@ enum {
 typedef struct sinst {
   uint16_t op;      /* qiao_ptx_opcode_t */
   uint8_t t, t2, t3; /* types[0], types[1], types[2] (NONE when absent) */
+  uint8_t ntypes_c;  /* mma: the C type (types[3]) */
   uint8_t space;    /* SP_* of the instruction */
   uint8_t rnd, cmp, opmod, part, vec, num, cls, nops;
   uint8_t is_target; /* a branch target: the group re-forms here */

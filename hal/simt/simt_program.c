@@ -388,7 +388,7 @@ static int stat_class(const sinst_t *d) {
     case SP_CONST: return C_MEM_CONST;
     default: return C_MEM_GENERIC;
     }
-  case QIAO_PTX_OP_MMA: case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_WMMA_LOAD:
+  case QIAO_PTX_OP_MMA: case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_STMATRIX: case QIAO_PTX_OP_WMMA_LOAD:
   case QIAO_PTX_OP_WMMA_STORE: case QIAO_PTX_OP_WMMA_MMA:
     return C_TENSOR;
   case QIAO_PTX_OP_SHFL: case QIAO_PTX_OP_VOTE: case QIAO_PTX_OP_REDUX: case QIAO_PTX_OP_MATCH:
@@ -436,7 +436,7 @@ static bool op_supported(int op) {
   case QIAO_PTX_OP_RED: case QIAO_PTX_OP_REDUX: case QIAO_PTX_OP_VOTE: case QIAO_PTX_OP_MATCH:
   case QIAO_PTX_OP_ACTIVEMASK: case QIAO_PTX_OP_SHFL: case QIAO_PTX_OP_ELECT: case QIAO_PTX_OP_MMA:
   case QIAO_PTX_OP_WMMA_LOAD: case QIAO_PTX_OP_WMMA_STORE: case QIAO_PTX_OP_WMMA_MMA:
-  case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_GRIDDEPCONTROL: case QIAO_PTX_OP_SETMAXNREG:
+  case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_STMATRIX: case QIAO_PTX_OP_GRIDDEPCONTROL: case QIAO_PTX_OP_SETMAXNREG:
   case QIAO_PTX_OP_DP4A: case QIAO_PTX_OP_DP2A: case QIAO_PTX_OP_SAD: case QIAO_PTX_OP_MBARRIER:
   case QIAO_PTX_OP_CP_ASYNC_MBARRIER_ARRIVE:
     return true;
@@ -530,6 +530,7 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
   d->t = in->ntypes > 0 ? in->types[0] : 0;
   d->t2 = in->ntypes > 1 ? in->types[1] : 0;
   d->t3 = in->ntypes > 2 ? in->types[2] : 0;
+  d->ntypes_c = in->ntypes > 3 ? in->types[3] : 0;
   d->space = (uint8_t)space_of(in->space, f->is_entry);
   d->rnd = in->rnd;
   d->cmp = in->cmp;
@@ -622,11 +623,12 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
   case QIAO_PTX_OP_ST:
     if (d->vec) want[1] = d->vec;
     break;
-  case QIAO_PTX_OP_MMA: want[0] = 4; want[1] = 4; want[2] = 2; want[3] = 4; break;
+  case QIAO_PTX_OP_MMA: break; /* sizes depend on shape and types: checked when executed */
   case QIAO_PTX_OP_WMMA_MMA: want[0] = 8; want[1] = 8; want[2] = 8; want[3] = 8; break;
   case QIAO_PTX_OP_WMMA_LOAD: want[0] = 8; break;
   case QIAO_PTX_OP_WMMA_STORE: want[1] = 8; break;
   case QIAO_PTX_OP_LDMATRIX: want[0] = d->num ? d->num : 1; break;
+  case QIAO_PTX_OP_STMATRIX: want[1] = d->num ? d->num : 1; break;
   default: break;
   }
   for (int i = 0; i < 6; ++i) {

@@ -377,10 +377,10 @@ Test(simt_errors, warp_sync_members_missing) {
 }
 
 Test(simt_errors, unsupported_instruction) {
-  const char *parts[] = {"unsupported instruction 'stmatrix' is not supported by simt-emu"};
-  expect_kernel_error("simt-emu:h100",
-                      "  stmatrix.sync.aligned.m8n8.x1.shared.b16 [sm], {%r1};\n", 1, 32,
-                      "stmatrix.sync", parts, 1);
+  const char *parts[] = {"unsupported instruction 'wgmma' is not supported by simt-emu",
+                         "(wgmma.fence.sync.aligned)"};
+  expect_kernel_error("simt-emu:h100", "  wgmma.fence.sync.aligned;\n", 1, 32, "wgmma.fence", parts,
+                      2);
   const char *parts2[] = {"mbarrier variant (transaction counts, .noComplete)"};
   expect_kernel_error("simt-emu:h100",
                       "  mbarrier.arrive.expect_tx.shared::cta.b64 %rd9, [sm], 16;\n", 1, 1,

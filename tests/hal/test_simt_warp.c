@@ -341,3 +341,58 @@ Test(simt_warp, cp_async_mbarrier_arrive) {
   qiao_hal_device_release(d);
   free(src);
 }
+
+/* mma.m16n8k8 with f16 accumulators, fed by ldmatrix (.x2; B through .x1.trans
+ * from a k-major tile) and written back with stmatrix.x2: D = A B + C. */
+Test(simt_warp, mma_m16n8k8_f16_ldmatrix_stmatrix) {
+  char *src = with_head(
+      ".visible .entry k(.param .u64 out, .param .u64 in)\n{\n  .reg .b32 %r<24>;\n"
+      "  .reg .b64 %rd<8>;\n  .reg .pred %p<2>;\n  .shared .align 16 .b8 sa[256];\n"
+      "  .shared .align 16 .b8 sb[128];\n  .shared .align 16 .b8 sc[256];\n"
+      "  ld.param.u64 %rd1, [out];\n  ld.param.u64 %rd2, [in];\n  mov.u32 %r0, %laneid;\n"
+      "  and.b32 %r1, %r0, 15;\n  shl.b32 %r2, %r1, 4;\n" /* (lane % 16) * 16 */
+      "  cvt.u64.u32 %rd3, %r2;\n  add.s64 %rd4, %rd2, %rd3;\n"
+      "  ld.global.v4.u32 {%r4, %r5, %r6, %r7}, [%rd4];\n  mov.u32 %r3, sa;\n  add.u32 %r8, %r3, %r2;\n"
+      "  st.shared.v4.u32 [%r8], {%r4, %r5, %r6, %r7};\n"
+      "  ld.global.v4.u32 {%r4, %r5, %r6, %r7}, [%rd4+384];\n  mov.u32 %r9, sc;\n  add.u32 %r10, %r9, %r2;\n"
+      "  st.shared.v4.u32 [%r10], {%r4, %r5, %r6, %r7};\n"
+      "  and.b32 %r11, %r0, 7;\n  shl.b32 %r12, %r11, 4;\n  cvt.u64.u32 %rd5, %r12;\n"
+      "  add.s64 %rd6, %rd2, %rd5;\n  ld.global.v4.u32 {%r4, %r5, %r6, %r7}, [%rd6+256];\n"
+      "  mov.u32 %r13, sb;\n  add.u32 %r14, %r13, %r12;\n  st.shared.v4.u32 [%r14], {%r4, %r5, %r6, %r7};\n"
+      "  bar.sync 0;\n"
+      "  ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%r15, %r16}, [%r8];\n"
+      "  ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%r17}, [%r14];\n"
+      "  ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%r18, %r19}, [%r10];\n"
+      "  mma.sync.aligned.m16n8k8.row.col.f16.f16.f16.f16 {%r20, %r21}, {%r15, %r16}, {%r17}, "
+      "{%r18, %r19};\n"
+      "  stmatrix.sync.aligned.m8n8.x2.shared.b16 [%r10], {%r20, %r21};\n  bar.sync 0;\n"
+      "  ld.shared.v4.u32 {%r4, %r5, %r6, %r7}, [%r10];\n  add.s64 %rd7, %rd1, %rd3;\n"
+      "  st.global.v4.u32 [%rd7], {%r4, %r5, %r6, %r7};\n  ret;\n}\n");
+  qiao_hal_device_t *d = simt_open("simt-emu:h100");
+  qiao_hal_executable_t *e = simt_load_text(d, src);
+  uint16_t in[128 + 64 + 128], out[128];
+  float A[16][8], B[8][8], C[16][8];
+  for (int r = 0; r < 16; ++r)
+    for (int k = 0; k < 8; ++k) in[r * 8 + k] = f2h(A[r][k] = (float)(r * 8 + k) / 16.0f - 4);
+  for (int k = 0; k < 8; ++k)
+    for (int n = 0; n < 8; ++n) in[128 + k * 8 + n] = f2h(B[k][n] = (float)(k * 8 + n) / 32.0f);
+  for (int r = 0; r < 16; ++r)
+    for (int n = 0; n < 8; ++n) in[192 + r * 8 + n] = f2h(C[r][n] = (float)(r - n) / 4.0f);
+  qiao_hal_buffer_t *bi = buf_from(d, in, sizeof in), *bo = buf_from(d, NULL, sizeof out);
+  uint64_t ai = addr_of_buf(bi), ao = addr_of_buf(bo);
+  void *args[] = {&ao, &ai};
+  OK(simt_run(d, e, "k", 1, 1, 1, 32, 1, 1, 0, args, 2));
+  OK(qiao_hal_buffer_read(bo, 0, out, sizeof out));
+  for (int r = 0; r < 16; ++r)
+    for (int n = 0; n < 8; ++n) {
+      double s = C[r][n];
+      for (int k = 0; k < 8; ++k) s += (double)A[r][k] * B[k][n];
+      cr_expect_eq(out[r * 8 + n], f2h((float)s), "D[%d][%d] = %f, want %f", r, n,
+                   h2f(out[r * 8 + n]), s);
+    }
+  qiao_hal_buffer_release(bi);
+  qiao_hal_buffer_release(bo);
+  qiao_hal_executable_release(e);
+  qiao_hal_device_release(d);
+  free(src);
+}
