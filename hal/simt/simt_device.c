@@ -6,9 +6,9 @@
  * against the set of live buffers. */
 #include <errno.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../hal_internal.h"
 #include "simt_internal.h"
@@ -49,7 +49,8 @@ static qiao_status_t simt_buffer_alloc(qiao_hal_device_t *d, qiao_hal_buffer_t *
   simt_device_t *s = d->impl;
   size_t rounded = b->size ? (b->size + 63) / 64 * 64 : 64;
   if (rounded < b->size)
-    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "buffer of %zu bytes: size overflows", b->size);
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "buffer of %zu bytes: size overflows",
+                            b->size);
   void *p = aligned_alloc(64, rounded);
   if (!p)
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED,
@@ -67,7 +68,8 @@ static qiao_status_t simt_buffer_alloc(qiao_hal_device_t *d, qiao_hal_buffer_t *
     s->ranges = r;
     s->cap = cap;
   }
-  s->ranges[s->nranges++] = (simt_range_t){(uint64_t)(uintptr_t)p, (uint64_t)(uintptr_t)p + b->size};
+  s->ranges[s->nranges++] =
+      (simt_range_t){(uint64_t)(uintptr_t)p, (uint64_t)(uintptr_t)p + b->size};
   pthread_mutex_unlock(&s->lock);
   b->impl = p;
   return NULL;
@@ -85,7 +87,8 @@ static void simt_buffer_free(qiao_hal_device_t *d, qiao_hal_buffer_t *b) {
   free(b->impl);
 }
 
-static qiao_status_t simt_buffer_write(qiao_hal_buffer_t *b, size_t off, const void *src, size_t n) {
+static qiao_status_t simt_buffer_write(qiao_hal_buffer_t *b, size_t off, const void *src,
+                                       size_t n) {
   if (n) memcpy((char *)b->impl + off, src, n);
   return NULL;
 }
@@ -93,8 +96,8 @@ static qiao_status_t simt_buffer_read(const qiao_hal_buffer_t *b, size_t off, vo
   if (n) memcpy(dst, (const char *)b->impl + off, n);
   return NULL;
 }
-static qiao_status_t simt_buffer_copy(const qiao_hal_buffer_t *src, size_t so, qiao_hal_buffer_t *dst,
-                                      size_t dof, size_t n) {
+static qiao_status_t simt_buffer_copy(const qiao_hal_buffer_t *src, size_t so,
+                                      qiao_hal_buffer_t *dst, size_t dof, size_t n) {
   if (src->device->ops != &kSimtOps || dst->device->ops != &kSimtOps)
     return qiao_status_make(QIAO_UNSUPPORTED, "buffer copy between simt-emu and another device");
   if (n) memmove((char *)dst->impl + dof, (const char *)src->impl + so, n);
@@ -108,14 +111,17 @@ static qiao_status_t simt_buffer_copy(const qiao_hal_buffer_t *src, size_t so, q
 static char param_letter(const qiao_ptx_var_t *v) {
   if (v->ndims || v->vec) return 'l';
   switch (v->type) {
-  case QIAO_PTX_T_U64: case QIAO_PTX_T_S64: case QIAO_PTX_T_B64: return 'p';
+  case QIAO_PTX_T_U64:
+  case QIAO_PTX_T_S64:
+  case QIAO_PTX_T_B64: return 'p';
   case QIAO_PTX_T_F32: return 'f';
   case QIAO_PTX_T_F64: return 'd';
   default: return 'i';
   }
 }
 
-static qiao_status_t simt_executable_create(qiao_hal_device_t *d, const qiao_hal_executable_spec_t *spec,
+static qiao_status_t simt_executable_create(qiao_hal_device_t *d,
+                                            const qiao_hal_executable_spec_t *spec,
                                             qiao_hal_executable_t *e) {
   qiao_ptx_module_t *m = NULL;
   QIAO_RETURN_IF_ERROR(qiao_ptx_parse(spec->data, spec->size, "<ptx>", &m));
@@ -132,8 +138,10 @@ static qiao_status_t simt_executable_create(qiao_hal_device_t *d, const qiao_hal
         return qiao_status_make(QIAO_NOT_FOUND, "PTX executable: no .entry '%s' in the module",
                                 spec->records[i].name);
       if (spec->records[i].signature && strlen(spec->records[i].signature) != f->nparams + 1)
-        return qiao_status_make(QIAO_INVALID_ARGUMENT, "entry '%s': signature '%s' has %zu "
-                                "parameters, the PTX entry %u", f->name, spec->records[i].signature,
+        return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                                "entry '%s': signature '%s' has %zu "
+                                "parameters, the PTX entry %u",
+                                f->name, spec->records[i].signature,
                                 strlen(spec->records[i].signature) - 1, f->nparams);
     }
     return qiao_hal_executable_init_entries(e, spec->records, spec->n_records, false);
@@ -164,13 +172,15 @@ static qiao_status_t simt_executable_create(qiao_hal_device_t *d, const qiao_hal
       sigs[k][j + 1] = param_letter(&f->params[j]);
       if (sigs[k][j + 1] == 'p') ++nb;
     }
-    recs[k] = (qiao_hal_entry_record_t){f->name, sigs[k], nb, (int32_t)f->nparams - nb, 0, NULL, NULL};
+    recs[k] =
+        (qiao_hal_entry_record_t){f->name, sigs[k], nb, (int32_t)f->nparams - nb, 0, NULL, NULL};
     ++k;
   }
   st = qiao_hal_executable_init_entries(e, recs, n, false);
 out:
   if (sigs)
-    for (int32_t i = 0; i < n; ++i) free(sigs[i]);
+    for (int32_t i = 0; i < n; ++i)
+      free(sigs[i]);
   free(sigs);
   free(recs);
   return st;
@@ -196,15 +206,15 @@ static qiao_status_t run_launch(qiao_hal_device_t *d, qiao_hal_executable_t *e, 
   simt_device_t *s = d->impl;
   simt_program_t *p = e->impl;
   const qiao_ptx_func_t *f = qiao_ptx_module_find_func(p->m, name);
-  if (!f || !f->is_entry)
-    return qiao_status_make(QIAO_NOT_FOUND, "simt-emu: no .entry '%s'", name);
+  if (!f || !f->is_entry) return qiao_status_make(QIAO_NOT_FOUND, "simt-emu: no .entry '%s'", name);
   const qiao_hal_profile_t *prof = NULL;
   qiao_status_t st = qiao_hal_device_profile(d, &prof);
   if (st) return st;
   const qiao_hal_profile_details_t *det = qiao_hal_profile_details(prof);
   uint64_t shared = (uint64_t)(p->shared_static + 15) / 16 * 16 + cfg->shared_bytes;
   if (det && det->shared_bytes > 0 && (double)shared > det->shared_bytes)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "simt-emu: kernel '%s' needs %llu bytes of "
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "simt-emu: kernel '%s' needs %llu bytes of "
                             "shared memory (static %u + dynamic %llu); the %s profile allows %.0f",
                             name, (unsigned long long)shared, p->shared_static,
                             (unsigned long long)cfg->shared_bytes, s->profile, det->shared_bytes);
@@ -224,8 +234,9 @@ static qiao_status_t run_launch(qiao_hal_device_t *d, qiao_hal_executable_t *e, 
   if (r) {
     memcpy(r, s->ranges, (size_t)s->nranges * sizeof *r);
     nr = s->nranges;
-    if (p->global_size) r[nr++] = (simt_range_t){(uint64_t)(uintptr_t)p->global_seg,
-                                                 (uint64_t)(uintptr_t)p->global_seg + p->global_size};
+    if (p->global_size)
+      r[nr++] = (simt_range_t){(uint64_t)(uintptr_t)p->global_seg,
+                               (uint64_t)(uintptr_t)p->global_seg + p->global_size};
   }
   pthread_mutex_unlock(&s->lock);
   if (!r) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "simt-emu: out of memory");
@@ -268,14 +279,18 @@ static qiao_status_t simt_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *
     } else if (ci < en->rec.n_constants) {
       int64_t v = constants[ci++];
       if (sz > 8) {
-        st = qiao_status_make(QIAO_UNSUPPORTED, "dispatch of '%s': parameter %u is a %u-byte "
-                              "aggregate: pass it with qiao_hal_simt_launch_args", f->name, j, sz);
+        st = qiao_status_make(QIAO_UNSUPPORTED,
+                              "dispatch of '%s': parameter %u is a %u-byte "
+                              "aggregate: pass it with qiao_hal_simt_launch_args",
+                              f->name, j, sz);
         break;
       }
       memcpy(dst, &v, sz); /* little-endian: the low bytes (f32: the float's bits) */
     } else {
-      st = qiao_status_make(QIAO_INVALID_ARGUMENT, "dispatch of '%s': no binding or constant left "
-                            "for parameter %u", f->name, j);
+      st = qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "dispatch of '%s': no binding or constant left "
+                            "for parameter %u",
+                            f->name, j);
       break;
     }
   }
@@ -344,8 +359,10 @@ qiao_status_t qiao_hal_simt_device_open(const char *uri, const char *options,
     else {
       free(s);
       free(d);
-      return qiao_status_make(QIAO_INVALID_ARGUMENT, "device URI '%s': unknown option '%.*s' "
-                              "(known: threads=N, max_instructions=N)", uri, (int)len, p);
+      return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                              "device URI '%s': unknown option '%.*s' "
+                              "(known: threads=N, max_instructions=N)",
+                              uri, (int)len, p);
     }
     p += len;
   }
@@ -358,8 +375,10 @@ qiao_status_t qiao_hal_simt_device_open(const char *uri, const char *options,
   }
   bool cuda = qiao_hal_profile_info(prof)->device_class == QIAO_HAL_CLASS_CUDA;
   if (!cuda) {
-    qiao_status_t bad = qiao_status_make(QIAO_INVALID_ARGUMENT, "device URI '%s': profile '%s' is "
-                                         "not CUDA-class", uri, s->profile);
+    qiao_status_t bad = qiao_status_make(QIAO_INVALID_ARGUMENT,
+                                         "device URI '%s': profile '%s' is "
+                                         "not CUDA-class",
+                                         uri, s->profile);
     qiao_hal_profile_destroy(prof);
     free(s);
     free(d);
@@ -412,33 +431,40 @@ qiao_status_t qiao_hal_simt_set_max_instructions(qiao_hal_device_t *d, uint64_t 
 }
 
 qiao_status_t qiao_hal_simt_buffer_address(qiao_hal_buffer_t *b, size_t offset, uint64_t *out) {
-  if (!b || !simt_of(b->device)) return qiao_status_make(QIAO_INVALID_ARGUMENT, "not a simt-emu buffer");
+  if (!b || !simt_of(b->device))
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "not a simt-emu buffer");
   if (offset > b->size) return qiao_status_make(QIAO_INVALID_ARGUMENT, "offset past the buffer");
   *out = (uint64_t)(uintptr_t)b->impl + offset;
   return NULL;
 }
 
-qiao_status_t qiao_hal_simt_launch_args(qiao_hal_device_t *d, qiao_hal_executable_t *e, int32_t index,
-                                        const qiao_hal_launch_config_t *cfg, void *const *args,
-                                        int32_t n_args) {
+qiao_status_t qiao_hal_simt_launch_args(qiao_hal_device_t *d, qiao_hal_executable_t *e,
+                                        int32_t index, const qiao_hal_launch_config_t *cfg,
+                                        void *const *args, int32_t n_args) {
   if (!simt_of(d) || e->device != d)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "simt launch: not a simt-emu executable of this device");
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "simt launch: not a simt-emu executable of this device");
   if (index < 0 || index >= e->n_entries)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "simt launch: entry index %d out of range", index);
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "simt launch: entry index %d out of range",
+                            index);
   simt_program_t *p = e->impl;
   const qiao_ptx_func_t *f = qiao_ptx_module_find_func(p->m, e->entries[index].rec.name);
   if (!f) return qiao_status_make(QIAO_NOT_FOUND, "simt launch: no entry");
   if ((uint32_t)n_args != f->nparams)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "simt launch of '%s': %d args given, the kernel "
-                            "takes %u", f->name, n_args, f->nparams);
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "simt launch of '%s': %d args given, the kernel "
+                            "takes %u",
+                            f->name, n_args, f->nparams);
   for (int k = 0; k < 3; ++k)
     if (cfg->grid[k] < 0 || cfg->block[k] < 1)
-      return qiao_status_make(QIAO_INVALID_ARGUMENT, "simt launch of '%s': bad launch shape", f->name);
+      return qiao_status_make(QIAO_INVALID_ARGUMENT, "simt launch of '%s': bad launch shape",
+                              f->name);
   if (!cfg->grid[0] || !cfg->grid[1] || !cfg->grid[2]) return NULL;
   const sfunc_t *sf = &p->funcs[f - p->m->funcs];
   uint8_t *buf = calloc(sf->kparam_size + 8, 1);
   if (!buf) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
-  for (uint32_t j = 0; j < f->nparams; ++j) memcpy(buf + sf->kparam_off[j], args[j], sf->kparam_size_each[j]);
+  for (uint32_t j = 0; j < f->nparams; ++j)
+    memcpy(buf + sf->kparam_off[j], args[j], sf->kparam_size_each[j]);
   qiao_status_t st = run_launch(d, e, f->name, cfg, buf);
   free(buf);
   return st;

@@ -10,11 +10,11 @@
  * they mean on hardware. A warp-synchronous instruction executes once all its
  * member threads have arrived; bar.sync once its thread count has arrived. */
 #include <fenv.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stddef.h>
-#include <math.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +68,8 @@ static void thread_xyz(const cta_t *c, const warp_t *w, int l, char *buf, size_t
 }
 
 static const char *space_name(int sp) {
-  static const char *const k[] = {"generic", "global", "shared", "local", "param", "param", "const"};
+  static const char *const k[] = {"generic", "global", "shared", "local",
+                                  "param",   "param",  "const"};
   return (unsigned)sp < 7 ? k[sp] : "?";
 }
 
@@ -100,13 +101,29 @@ static void fail(cta_t *c, const warp_t *w, int lane, const sinst_t *I, const ch
 static inline uint32_t tbits(int t) {
   switch (t) {
   case QIAO_PTX_T_PRED: return 1;
-  case QIAO_PTX_T_B8: case QIAO_PTX_T_U8: case QIAO_PTX_T_S8: case QIAO_PTX_T_E4M3:
+  case QIAO_PTX_T_B8:
+  case QIAO_PTX_T_U8:
+  case QIAO_PTX_T_S8:
+  case QIAO_PTX_T_E4M3:
   case QIAO_PTX_T_E5M2: return 8;
-  case QIAO_PTX_T_B16: case QIAO_PTX_T_U16: case QIAO_PTX_T_S16: case QIAO_PTX_T_F16:
-  case QIAO_PTX_T_BF16: case QIAO_PTX_T_E4M3X2: case QIAO_PTX_T_E5M2X2: return 16;
-  case QIAO_PTX_T_B32: case QIAO_PTX_T_U32: case QIAO_PTX_T_S32: case QIAO_PTX_T_F32:
-  case QIAO_PTX_T_F16X2: case QIAO_PTX_T_BF16X2: case QIAO_PTX_T_TF32: return 32;
-  case QIAO_PTX_T_B64: case QIAO_PTX_T_U64: case QIAO_PTX_T_S64: case QIAO_PTX_T_F64: return 64;
+  case QIAO_PTX_T_B16:
+  case QIAO_PTX_T_U16:
+  case QIAO_PTX_T_S16:
+  case QIAO_PTX_T_F16:
+  case QIAO_PTX_T_BF16:
+  case QIAO_PTX_T_E4M3X2:
+  case QIAO_PTX_T_E5M2X2: return 16;
+  case QIAO_PTX_T_B32:
+  case QIAO_PTX_T_U32:
+  case QIAO_PTX_T_S32:
+  case QIAO_PTX_T_F32:
+  case QIAO_PTX_T_F16X2:
+  case QIAO_PTX_T_BF16X2:
+  case QIAO_PTX_T_TF32: return 32;
+  case QIAO_PTX_T_B64:
+  case QIAO_PTX_T_U64:
+  case QIAO_PTX_T_S64:
+  case QIAO_PTX_T_F64: return 64;
   case QIAO_PTX_T_B128: return 128;
   default: return 0;
   }
@@ -160,14 +177,16 @@ static uint64_t sreg(const cta_t *c, const warp_t *w, const sop_t *o, int l) {
   case QIAO_PTX_SREG_CLOCK: return w->clock & 0xffffffffu;
   case QIAO_PTX_SREG_CLOCK_HI: return w->clock >> 32;
   case QIAO_PTX_SREG_CLOCK64: return w->clock;
-  case QIAO_PTX_SREG_GLOBALTIMER: case QIAO_PTX_SREG_GLOBALTIMER_LO: return w->clock;
+  case QIAO_PTX_SREG_GLOBALTIMER:
+  case QIAO_PTX_SREG_GLOBALTIMER_LO: return w->clock;
   case QIAO_PTX_SREG_LANEMASK_EQ: return 1u << l;
   case QIAO_PTX_SREG_LANEMASK_LE: return (uint32_t)mask_w((uint32_t)l + 1);
   case QIAO_PTX_SREG_LANEMASK_LT: return (uint32_t)mask_w((uint32_t)l);
   case QIAO_PTX_SREG_LANEMASK_GE: return ~(uint32_t)mask_w((uint32_t)l);
   case QIAO_PTX_SREG_LANEMASK_GT: return ~(uint32_t)mask_w((uint32_t)l + 1);
   case QIAO_PTX_SREG_DYNAMIC_SMEM_SIZE: return L->dyn_shared;
-  case QIAO_PTX_SREG_TOTAL_SMEM_SIZE: case QIAO_PTX_SREG_AGGR_SMEM_SIZE: return c->shared_size;
+  case QIAO_PTX_SREG_TOTAL_SMEM_SIZE:
+  case QIAO_PTX_SREG_AGGR_SMEM_SIZE: return c->shared_size;
   case QIAO_PTX_SREG_NCLUSTERID: return o->comp < 3 ? (uint64_t)L->grid[o->comp] : 0;
   case QIAO_PTX_SREG_CLUSTERID: return o->comp < 3 ? c->ctaid[o->comp] : 0;
   case QIAO_PTX_SREG_CLUSTER_NCTAID: return 1;
@@ -203,8 +222,10 @@ static bool find_range(cta_t *c, uint64_t a, uint64_t n) {
   int lo = 0, hi = c->L->nranges - 1;
   while (lo <= hi) {
     int mid = (lo + hi) / 2;
-    if (a < r[mid].base) hi = mid - 1;
-    else if (a >= r[mid].end) lo = mid + 1;
+    if (a < r[mid].base)
+      hi = mid - 1;
+    else if (a >= r[mid].end)
+      lo = mid + 1;
     else {
       c->range_hint = mid;
       return a + n <= r[mid].end && a + n >= a;
@@ -221,10 +242,22 @@ static uint8_t *mem(cta_t *c, warp_t *w, int l, const sinst_t *I, int sp, uint64
   int osp = sp;
   if (sp == SP_GENERIC) {
     switch (a & SIMT_WIN_MASK) {
-    case SIMT_WIN_SHARED: sp = SP_SHARED; a -= SIMT_WIN_SHARED; break;
-    case SIMT_WIN_LOCAL: sp = SP_LOCAL; a -= SIMT_WIN_LOCAL; break;
-    case SIMT_WIN_CONST: sp = SP_CONST; a -= SIMT_WIN_CONST; break;
-    case SIMT_WIN_PARAM: sp = SP_KPARAM; a -= SIMT_WIN_PARAM; break;
+    case SIMT_WIN_SHARED:
+      sp = SP_SHARED;
+      a -= SIMT_WIN_SHARED;
+      break;
+    case SIMT_WIN_LOCAL:
+      sp = SP_LOCAL;
+      a -= SIMT_WIN_LOCAL;
+      break;
+    case SIMT_WIN_CONST:
+      sp = SP_CONST;
+      a -= SIMT_WIN_CONST;
+      break;
+    case SIMT_WIN_PARAM:
+      sp = SP_KPARAM;
+      a -= SIMT_WIN_PARAM;
+      break;
     default: sp = SP_GLOBAL; break;
     }
   }
@@ -239,12 +272,17 @@ static uint8_t *mem(cta_t *c, warp_t *w, int l, const sinst_t *I, int sp, uint64
   switch (sp) {
   case SP_GLOBAL:
     if (!find_range(c, a, n)) {
-      fail(c, w, l, I, "out-of-bounds global %s of %u bytes at address 0x%llx (not inside any "
-           "live buffer of the device)", store ? "store" : "load", n, (unsigned long long)a);
+      fail(c, w, l, I,
+           "out-of-bounds global %s of %u bytes at address 0x%llx (not inside any "
+           "live buffer of the device)",
+           store ? "store" : "load", n, (unsigned long long)a);
       return NULL;
     }
     return (uint8_t *)(uintptr_t)a;
-  case SP_SHARED: base = c->shared; size = c->shared_size; break;
+  case SP_SHARED:
+    base = c->shared;
+    size = c->shared_size;
+    break;
   case SP_LOCAL: {
     int t = (int)(w->id * 32 + (uint32_t)l);
     base = c->local + (size_t)t * c->P->local_size;
@@ -273,9 +311,11 @@ static uint8_t *mem(cta_t *c, warp_t *w, int l, const sinst_t *I, int sp, uint64
     break;
   }
   if (a > size || n > size - a) {
-    fail(c, w, l, I, "out-of-bounds %s %s of %u bytes at offset 0x%llx (the %s segment has %llu "
-         "bytes)", space_name(sp), store ? "store" : "load", n, (unsigned long long)a,
-         space_name(sp), (unsigned long long)size);
+    fail(c, w, l, I,
+         "out-of-bounds %s %s of %u bytes at offset 0x%llx (the %s segment has %llu "
+         "bytes)",
+         space_name(sp), store ? "store" : "load", n, (unsigned long long)a, space_name(sp),
+         (unsigned long long)size);
     return NULL;
   }
   return base + a;
@@ -346,9 +386,12 @@ static void bank_stats(cta_t *c, const uint64_t *addr, uint32_t mask) {
 
 static inline int fe_of(int rnd) {
   switch (rnd) {
-  case QIAO_PTX_RND_RZ: case QIAO_PTX_RND_RZI: return FE_TOWARDZERO;
-  case QIAO_PTX_RND_RM: case QIAO_PTX_RND_RMI: return FE_DOWNWARD;
-  case QIAO_PTX_RND_RP: case QIAO_PTX_RND_RPI: return FE_UPWARD;
+  case QIAO_PTX_RND_RZ:
+  case QIAO_PTX_RND_RZI: return FE_TOWARDZERO;
+  case QIAO_PTX_RND_RM:
+  case QIAO_PTX_RND_RMI: return FE_DOWNWARD;
+  case QIAO_PTX_RND_RP:
+  case QIAO_PTX_RND_RPI: return FE_UPWARD;
   default: return FE_TONEAREST;
   }
 }
@@ -531,10 +574,12 @@ static uint64_t half_op(int t, int op, uint64_t a, uint64_t b, uint64_t cc, cons
     case QIAO_PTX_OP_ADD: r = x + y; break;
     case QIAO_PTX_OP_SUB: r = x - y; break;
     case QIAO_PTX_OP_MUL: r = x * y; break;
-    case QIAO_PTX_OP_FMA: case QIAO_PTX_OP_MAD: r = fma(x, y, z); break;
+    case QIAO_PTX_OP_FMA:
+    case QIAO_PTX_OP_MAD: r = fma(x, y, z); break;
     case QIAO_PTX_OP_NEG: r = -x; break;
     case QIAO_PTX_OP_ABS: r = fabs(x); break;
-    case QIAO_PTX_OP_MIN: case QIAO_PTX_OP_MAX:
+    case QIAO_PTX_OP_MIN:
+    case QIAO_PTX_OP_MAX:
       r = fminmax(x, y, op == QIAO_PTX_OP_MAX, (I->flags & QIAO_PTX_F_NAN) != 0, &isnan_);
       break;
     case QIAO_PTX_OP_EX2: r = exp2(x); break;
@@ -563,7 +608,7 @@ static inline bool is_half(int t) {
 
 #define UNSUP_TYPE()                                                                               \
   do {                                                                                             \
-    fail(c, w, l, I, "unsupported type .%s for %s", qiao_ptx_type_name((qiao_ptx_type_t)t),      \
+    fail(c, w, l, I, "unsupported type .%s for %s", qiao_ptx_type_name((qiao_ptx_type_t)t),        \
          I->name);                                                                                 \
     return false;                                                                                  \
   } while (0)
@@ -646,17 +691,21 @@ static bool cvt_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) 
     if (ftz && st == QIAO_PTX_T_F32) v = ftz32((float)v);
     switch (I->rnd) {
     case QIAO_PTX_RND_RNI: v = nearbyint(v); break;
-    case QIAO_PTX_RND_RZI: case QIAO_PTX_RND_NONE: v = trunc(v); break;
+    case QIAO_PTX_RND_RZI:
+    case QIAO_PTX_RND_NONE: v = trunc(v); break;
     case QIAO_PTX_RND_RMI: v = floor(v); break;
     case QIAO_PTX_RND_RPI: v = ceil(v); break;
     default: fail(c, w, l, I, "cvt float→int needs .rni/.rzi/.rmi/.rpi"); return false;
     }
     uint32_t dw = tbits(dt);
     uint64_t r;
-    if (isnan(v)) r = 0;
+    if (isnan(v))
+      r = 0;
     else if (tsigned(dt)) {
       double lo = -ldexp(1.0, (int)dw - 1), hi = ldexp(1.0, (int)dw - 1);
-      r = v < lo ? (uint64_t)(int64_t)lo : v >= hi ? (dw == 64 ? (uint64_t)INT64_MAX : (uint64_t)((1ull << (dw - 1)) - 1)) : (uint64_t)(int64_t)v;
+      r = v < lo    ? (uint64_t)(int64_t)lo
+          : v >= hi ? (dw == 64 ? (uint64_t)INT64_MAX : (uint64_t)((1ull << (dw - 1)) - 1))
+                    : (uint64_t)(int64_t)v;
       r = (uint64_t)sext(r, dw);
     } else {
       double hi = ldexp(1.0, (int)dw);
@@ -674,8 +723,10 @@ static bool cvt_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) 
       volatile float x;
       bool d = directed(I->rnd);
       if (d) fesetround(fe_of(I->rnd));
-      if (tsigned(st)) x = (float)sa;
-      else x = (float)ua;
+      if (tsigned(st))
+        x = (float)sa;
+      else
+        x = (float)ua;
       if (d) fesetround(FE_TONEAREST);
       float xf = x;
       if (sat) xf = (float)sat01(xf);
@@ -684,8 +735,10 @@ static bool cvt_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) 
       volatile double x;
       bool d = directed(I->rnd);
       if (d) fesetround(fe_of(I->rnd));
-      if (tsigned(st)) x = (double)sa;
-      else x = (double)ua;
+      if (tsigned(st))
+        x = (double)sa;
+      else
+        x = (double)ua;
       if (d) fesetround(FE_TONEAREST);
       double xd = x;
       if (sat) xd = sat01(xd);
@@ -712,8 +765,9 @@ static bool cvt_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) 
     if (relu && !isnan(v) && v < 0) v = 0;
     uint64_t r;
     if (isnan(v)) {
-      r = dt == QIAO_PTX_T_F32 ? CANON_NAN32 : dt == QIAO_PTX_T_F64 ? CANON_NAN64
-                                                                    : fenc(dt, v, RM_RN, false);
+      r = dt == QIAO_PTX_T_F32   ? CANON_NAN32
+          : dt == QIAO_PTX_T_F64 ? CANON_NAN64
+                                 : fenc(dt, v, RM_RN, false);
     } else {
       int rnd = (I->rnd >= QIAO_PTX_RND_RNI) ? QIAO_PTX_RND_RN : I->rnd;
       r = fenc(dt, v, rnd, satf);
@@ -748,9 +802,14 @@ static uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel, int mode) {
   static const uint8_t ecl[4][4] = {{0, 1, 2, 3}, {1, 1, 2, 3}, {2, 2, 2, 3}, {3, 3, 3, 3}};
   static const uint8_t ecr[4][4] = {{0, 0, 0, 0}, {0, 1, 1, 1}, {0, 1, 2, 2}, {0, 1, 2, 3}};
   static const uint8_t rc16[4][4] = {{0, 1, 0, 1}, {2, 3, 2, 3}, {0, 1, 0, 1}, {2, 3, 2, 3}};
-  const uint8_t(*tab)[4] = mode == 1 ? f4e : mode == 2 ? b4e : mode == 3 ? rc8 : mode == 4 ? ecl
-                           : mode == 5 ? ecr : rc16;
-  for (int i = 0; i < 4; ++i) r |= (uint32_t)bytes[tab[s][i]] << (8 * i);
+  const uint8_t(*tab)[4] = mode == 1   ? f4e
+                           : mode == 2 ? b4e
+                           : mode == 3 ? rc8
+                           : mode == 4 ? ecl
+                           : mode == 5 ? ecr
+                                       : rc16;
+  for (int i = 0; i < 4; ++i)
+    r |= (uint32_t)bytes[tab[s][i]] << (8 * i);
   return r;
 }
 
@@ -789,8 +848,11 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     bool to = I->t2 == 0 && (fl & 0) == 0; /* decided below */
     (void)to;
     int sp = I->space;
-    uint64_t win = sp == SP_SHARED ? SIMT_WIN_SHARED : sp == SP_LOCAL ? SIMT_WIN_LOCAL
-                   : sp == SP_CONST ? SIMT_WIN_CONST : (sp == SP_KPARAM || sp == SP_FPARAM) ? SIMT_WIN_PARAM : 0;
+    uint64_t win = sp == SP_SHARED                        ? SIMT_WIN_SHARED
+                   : sp == SP_LOCAL                       ? SIMT_WIN_LOCAL
+                   : sp == SP_CONST                       ? SIMT_WIN_CONST
+                   : (sp == SP_KPARAM || sp == SP_FPARAM) ? SIMT_WIN_PARAM
+                                                          : 0;
     /* cvta.to.space: generic → space; cvta.space: space → generic */
     bool to_space = I->sub == 't';
     if (win) r = to_space ? a - win : a + win;
@@ -805,7 +867,8 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     case SP_SHARED: r = win == SIMT_WIN_SHARED; break;
     case SP_LOCAL: r = win == SIMT_WIN_LOCAL; break;
     case SP_CONST: r = win == SIMT_WIN_CONST; break;
-    case SP_KPARAM: case SP_FPARAM: r = win == SIMT_WIN_PARAM; break;
+    case SP_KPARAM:
+    case SP_FPARAM: r = win == SIMT_WIN_PARAM; break;
     case SP_GLOBAL: r = win == 0; break;
     }
     wr(R, &o[0], l, r);
@@ -816,7 +879,8 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     wr(R, &o[0], l, rd(c, w, R, p ? &o[1] : &o[2], l));
     return true;
   }
-  case QIAO_PTX_OP_SETP: case QIAO_PTX_OP_SET: {
+  case QIAO_PTX_OP_SETP:
+  case QIAO_PTX_OP_SET: {
     int ct = I->op == QIAO_PTX_OP_SET ? I->t2 : t;
     uint64_t a = rd(c, w, R, &o[1], l), b = rd(c, w, R, &o[2], l);
     bool ok, r;
@@ -840,10 +904,15 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     }
     bool notr = !r;
     int ci = I->op == QIAO_PTX_OP_SETP ? 3 : 3;
-    if (I->opmod == QIAO_PTX_OPM_AND || I->opmod == QIAO_PTX_OPM_OR || I->opmod == QIAO_PTX_OPM_XOR) {
+    if (I->opmod == QIAO_PTX_OPM_AND || I->opmod == QIAO_PTX_OPM_OR ||
+        I->opmod == QIAO_PTX_OPM_XOR) {
       bool p = rdp(c, w, R, &o[ci], l);
-      bool r1 = I->opmod == QIAO_PTX_OPM_AND ? (r && p) : I->opmod == QIAO_PTX_OPM_OR ? (r || p) : (r != p);
-      bool r2 = I->opmod == QIAO_PTX_OPM_AND ? (notr && p) : I->opmod == QIAO_PTX_OPM_OR ? (notr || p) : (notr != p);
+      bool r1 = I->opmod == QIAO_PTX_OPM_AND  ? (r && p)
+                : I->opmod == QIAO_PTX_OPM_OR ? (r || p)
+                                              : (r != p);
+      bool r2 = I->opmod == QIAO_PTX_OPM_AND  ? (notr && p)
+                : I->opmod == QIAO_PTX_OPM_OR ? (notr || p)
+                                              : (notr != p);
       r = r1;
       notr = r2;
     }
@@ -876,13 +945,19 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
   }
   if (is_half(t)) {
     uint64_t a = rd(c, w, R, &o[1], l);
-    uint64_t b = I->nops > 2 ? rd(c, w, R, &o[2], l) : 0, cc = I->nops > 3 ? rd(c, w, R, &o[3], l) : 0;
+    uint64_t b = I->nops > 2 ? rd(c, w, R, &o[2], l) : 0,
+             cc = I->nops > 3 ? rd(c, w, R, &o[3], l) : 0;
     switch (I->op) {
-    case QIAO_PTX_OP_ADD: case QIAO_PTX_OP_SUB: case QIAO_PTX_OP_MUL: case QIAO_PTX_OP_FMA:
-    case QIAO_PTX_OP_NEG: case QIAO_PTX_OP_ABS: case QIAO_PTX_OP_MIN: case QIAO_PTX_OP_MAX:
-    case QIAO_PTX_OP_EX2: case QIAO_PTX_OP_TANH:
-      wr(R, &o[0], l, half_op(t, I->op, a, b, cc, I));
-      return true;
+    case QIAO_PTX_OP_ADD:
+    case QIAO_PTX_OP_SUB:
+    case QIAO_PTX_OP_MUL:
+    case QIAO_PTX_OP_FMA:
+    case QIAO_PTX_OP_NEG:
+    case QIAO_PTX_OP_ABS:
+    case QIAO_PTX_OP_MIN:
+    case QIAO_PTX_OP_MAX:
+    case QIAO_PTX_OP_EX2:
+    case QIAO_PTX_OP_TANH: wr(R, &o[0], l, half_op(t, I->op, a, b, cc, I)); return true;
     default: UNSUP_TYPE();
     }
   }
@@ -902,16 +977,22 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     case QIAO_PTX_OP_ADD: r = f32op(FO_ADD, a, b, 0, rnd); break;
     case QIAO_PTX_OP_SUB: r = f32op(FO_SUB, a, b, 0, rnd); break;
     case QIAO_PTX_OP_MUL: r = f32op(FO_MUL, a, b, 0, rnd); break;
-    case QIAO_PTX_OP_FMA: case QIAO_PTX_OP_MAD: r = f32op(FO_FMA, a, b, cc, rnd); break;
+    case QIAO_PTX_OP_FMA:
+    case QIAO_PTX_OP_MAD: r = f32op(FO_FMA, a, b, cc, rnd); break;
     case QIAO_PTX_OP_DIV: r = f32op(FO_DIV, a, b, 0, (fl & QIAO_PTX_F_APPROX) ? 0 : rnd); break;
     case QIAO_PTX_OP_RCP: r = f32op(FO_RCP, a, 0, 0, (fl & QIAO_PTX_F_APPROX) ? 0 : rnd); break;
     case QIAO_PTX_OP_SQRT: r = f32op(FO_SQRT, a, 0, 0, (fl & QIAO_PTX_F_APPROX) ? 0 : rnd); break;
-    case QIAO_PTX_OP_RSQRT: case QIAO_PTX_OP_SIN: case QIAO_PTX_OP_COS: case QIAO_PTX_OP_LG2:
-    case QIAO_PTX_OP_EX2: case QIAO_PTX_OP_TANH: r = f32_unary_approx(I->op, a); break;
+    case QIAO_PTX_OP_RSQRT:
+    case QIAO_PTX_OP_SIN:
+    case QIAO_PTX_OP_COS:
+    case QIAO_PTX_OP_LG2:
+    case QIAO_PTX_OP_EX2:
+    case QIAO_PTX_OP_TANH: r = f32_unary_approx(I->op, a); break;
     case QIAO_PTX_OP_ABS: r = fabsf(a); break;
     case QIAO_PTX_OP_NEG: r = -a; break;
     case QIAO_PTX_OP_COPYSIGN: r = copysignf(b, a); break;
-    case QIAO_PTX_OP_MIN: case QIAO_PTX_OP_MAX: {
+    case QIAO_PTX_OP_MIN:
+    case QIAO_PTX_OP_MAX: {
       bool isn;
       double m = fminmax(a, b, I->op == QIAO_PTX_OP_MAX, (fl & QIAO_PTX_F_NAN) != 0, &isn);
       uint64_t bits = isn ? CANON_NAN32 : fb((float)m);
@@ -954,7 +1035,8 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     case QIAO_PTX_OP_ADD: r = f64op(FO_ADD, a, b, 0, rnd); break;
     case QIAO_PTX_OP_SUB: r = f64op(FO_SUB, a, b, 0, rnd); break;
     case QIAO_PTX_OP_MUL: r = f64op(FO_MUL, a, b, 0, rnd); break;
-    case QIAO_PTX_OP_FMA: case QIAO_PTX_OP_MAD: r = f64op(FO_FMA, a, b, cc, rnd); break;
+    case QIAO_PTX_OP_FMA:
+    case QIAO_PTX_OP_MAD: r = f64op(FO_FMA, a, b, cc, rnd); break;
     case QIAO_PTX_OP_DIV: r = f64op(FO_DIV, a, b, 0, rnd); break;
     case QIAO_PTX_OP_RCP: r = f64op(FO_RCP, a, 0, 0, rnd); break;
     case QIAO_PTX_OP_SQRT: r = f64op(FO_SQRT, a, 0, 0, rnd); break;
@@ -962,7 +1044,8 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     case QIAO_PTX_OP_ABS: r = fabs(a); break;
     case QIAO_PTX_OP_NEG: r = -a; break;
     case QIAO_PTX_OP_COPYSIGN: r = copysign(b, a); break;
-    case QIAO_PTX_OP_MIN: case QIAO_PTX_OP_MAX: {
+    case QIAO_PTX_OP_MIN:
+    case QIAO_PTX_OP_MAX: {
       bool isn;
       double m = fminmax(a, b, I->op == QIAO_PTX_OP_MAX, (fl & QIAO_PTX_F_NAN) != 0, &isn);
       wr(R, &o[0], l, isn ? CANON_NAN64 : db(m));
@@ -1000,7 +1083,8 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
   int64_t sa = sext(a, W), sb = sext(b, W);
   uint64_t ua = a & M, ub = b & M;
   switch (I->op) {
-  case QIAO_PTX_OP_ADD: case QIAO_PTX_OP_ADDC: {
+  case QIAO_PTX_OP_ADD:
+  case QIAO_PTX_OP_ADDC: {
     uint64_t cin = I->op == QIAO_PTX_OP_ADDC ? w->carry[l] : 0;
     if ((fl & QIAO_PTX_F_SAT) && sg && W == 32) {
       int64_t s = sa + sb;
@@ -1012,7 +1096,8 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     }
     break;
   }
-  case QIAO_PTX_OP_SUB: case QIAO_PTX_OP_SUBC: {
+  case QIAO_PTX_OP_SUB:
+  case QIAO_PTX_OP_SUBC: {
     uint64_t bin = I->op == QIAO_PTX_OP_SUBC ? w->carry[l] : 0;
     if ((fl & QIAO_PTX_F_SAT) && sg && W == 32) {
       int64_t s = sa - sb;
@@ -1024,7 +1109,8 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     }
     break;
   }
-  case QIAO_PTX_OP_MUL: case QIAO_PTX_OP_MAD: {
+  case QIAO_PTX_OP_MUL:
+  case QIAO_PTX_OP_MAD: {
     __int128 p = sg ? (__int128)sa * sb : (__int128)((unsigned __int128)ua * ub);
     uint64_t add = I->op == QIAO_PTX_OP_MAD ? cv : 0;
     if (I->part == QIAO_PTX_PART_WIDE) {
@@ -1049,28 +1135,40 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     }
     break;
   }
-  case QIAO_PTX_OP_MUL24: case QIAO_PTX_OP_MAD24: {
-    int64_t x = sg ? sext(a, 24) : (int64_t)(a & 0xffffff), y = sg ? sext(b, 24) : (int64_t)(b & 0xffffff);
+  case QIAO_PTX_OP_MUL24:
+  case QIAO_PTX_OP_MAD24: {
+    int64_t x = sg ? sext(a, 24) : (int64_t)(a & 0xffffff),
+            y = sg ? sext(b, 24) : (int64_t)(b & 0xffffff);
     int64_t p = x * y;
     r = I->part == QIAO_PTX_PART_HI ? (uint64_t)(p >> 16) : (uint64_t)p;
     if (I->op == QIAO_PTX_OP_MAD24) r += cv;
     break;
   }
-  case QIAO_PTX_OP_SAD: r = (sg ? (uint64_t)(sa > sb ? sa - sb : sb - sa) : (ua > ub ? ua - ub : ub - ua)) + cv; break;
+  case QIAO_PTX_OP_SAD:
+    r = (sg ? (uint64_t)(sa > sb ? sa - sb : sb - sa) : (ua > ub ? ua - ub : ub - ua)) + cv;
+    break;
   case QIAO_PTX_OP_DIV:
-    if (ub == 0) r = sg ? (uint64_t)-1 : M;
-    else if (sg) r = (sa == INT64_MIN >> (64 - W) && sb == -1) ? (uint64_t)sa : (uint64_t)(sa / sb);
-    else r = ua / ub;
+    if (ub == 0)
+      r = sg ? (uint64_t)-1 : M;
+    else if (sg)
+      r = (sa == INT64_MIN >> (64 - W) && sb == -1) ? (uint64_t)sa : (uint64_t)(sa / sb);
+    else
+      r = ua / ub;
     break;
   case QIAO_PTX_OP_REM:
-    if (ub == 0) r = a;
-    else if (sg) r = (sb == -1) ? 0 : (uint64_t)(sa % sb);
-    else r = ua % ub;
+    if (ub == 0)
+      r = a;
+    else if (sg)
+      r = (sb == -1) ? 0 : (uint64_t)(sa % sb);
+    else
+      r = ua % ub;
     break;
-  case QIAO_PTX_OP_MIN: r = sg ? (uint64_t)(sa < sb ? sa : sb) : (ua < ub ? ua : ub);
+  case QIAO_PTX_OP_MIN:
+    r = sg ? (uint64_t)(sa < sb ? sa : sb) : (ua < ub ? ua : ub);
     if ((fl & QIAO_PTX_F_RELU) && sext(r, W) < 0) r = 0;
     break;
-  case QIAO_PTX_OP_MAX: r = sg ? (uint64_t)(sa > sb ? sa : sb) : (ua > ub ? ua : ub);
+  case QIAO_PTX_OP_MAX:
+    r = sg ? (uint64_t)(sa > sb ? sa : sb) : (ua > ub ? ua : ub);
     if ((fl & QIAO_PTX_F_RELU) && sext(r, W) < 0) r = 0;
     break;
   case QIAO_PTX_OP_ABS: r = (uint64_t)(sa < 0 ? -sa : sa); break;
@@ -1083,8 +1181,10 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
   case QIAO_PTX_OP_SHL: r = (b & 0xffffffffu) >= W ? 0 : a << (b & 0xffffffffu); break;
   case QIAO_PTX_OP_SHR: {
     uint32_t n = (uint32_t)b;
-    if (sg) r = (uint64_t)(n >= W ? (sa < 0 ? -1 : 0) : sa >> n);
-    else r = n >= W ? 0 : ua >> n;
+    if (sg)
+      r = (uint64_t)(n >= W ? (sa < 0 ? -1 : 0) : sa >> n);
+    else
+      r = n >= W ? 0 : ua >> n;
     break;
   }
   case QIAO_PTX_OP_SHF: {
@@ -1148,7 +1248,8 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     r = x;
     break;
   }
-  case QIAO_PTX_OP_DP4A: case QIAO_PTX_OP_DP2A: {
+  case QIAO_PTX_OP_DP4A:
+  case QIAO_PTX_OP_DP2A: {
     bool sa_ = tsigned(I->t), sb_ = tsigned(I->t2);
     int64_t acc = sext(cv, 32);
     if (I->op == QIAO_PTX_OP_DP4A) {
@@ -1161,7 +1262,8 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
       bool hi = I->part == QIAO_PTX_PART_HI;
       for (int i = 0; i < 2; ++i) {
         int64_t x = sa_ ? sext(a >> (16 * i), 16) : (int64_t)((a >> (16 * i)) & 0xffff);
-        int64_t y = sb_ ? sext(b >> (8 * (i + (hi ? 2 : 0))), 8) : (int64_t)((b >> (8 * (i + (hi ? 2 : 0)))) & 0xff);
+        int64_t y = sb_ ? sext(b >> (8 * (i + (hi ? 2 : 0))), 8)
+                        : (int64_t)((b >> (8 * (i + (hi ? 2 : 0)))) & 0xff);
         acc += x * y;
       }
     }
@@ -1262,13 +1364,15 @@ static bool atomic_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int 
         uint32_t cur = __atomic_load_n(q, __ATOMIC_RELAXED), nv;
         do {
           nv = (uint32_t)fb(asf(cur) + asf(bv));
-        } while (!__atomic_compare_exchange_n(q, &cur, nv, true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+        } while (
+            !__atomic_compare_exchange_n(q, &cur, nv, true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
         old = cur;
       } else if (t == QIAO_PTX_T_F16X2 || t == QIAO_PTX_T_BF16X2) {
         uint32_t cur = __atomic_load_n(q, __ATOMIC_RELAXED), nv;
         do {
           nv = (uint32_t)half_op(t, QIAO_PTX_OP_ADD, cur, bv, 0, I);
-        } while (!__atomic_compare_exchange_n(q, &cur, nv, true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+        } while (
+            !__atomic_compare_exchange_n(q, &cur, nv, true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
         old = cur;
       } else {
         old = __atomic_fetch_add(q, bv, __ATOMIC_ACQ_REL);
@@ -1284,11 +1388,16 @@ static bool atomic_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int 
       old = cmp;
       break;
     }
-    case QIAO_PTX_OPM_MIN: case QIAO_PTX_OPM_MAX: case QIAO_PTX_OPM_INC: case QIAO_PTX_OPM_DEC: {
+    case QIAO_PTX_OPM_MIN:
+    case QIAO_PTX_OPM_MAX:
+    case QIAO_PTX_OPM_INC:
+    case QIAO_PTX_OPM_DEC: {
       uint32_t cur = __atomic_load_n(q, __ATOMIC_RELAXED), nv;
       do {
-        if (op == QIAO_PTX_OPM_INC) nv = cur >= bv ? 0 : cur + 1;
-        else if (op == QIAO_PTX_OPM_DEC) nv = (cur == 0 || cur > bv) ? bv : cur - 1;
+        if (op == QIAO_PTX_OPM_INC)
+          nv = cur >= bv ? 0 : cur + 1;
+        else if (op == QIAO_PTX_OPM_DEC)
+          nv = (cur == 0 || cur > bv) ? bv : cur - 1;
         else if (t == QIAO_PTX_T_F32) {
           bool isn;
           double m = fminmax(asf(cur), asf(bv), op == QIAO_PTX_OPM_MAX, false, &isn);
@@ -1313,7 +1422,8 @@ static bool atomic_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int 
         uint64_t cur = __atomic_load_n(q, __ATOMIC_RELAXED), nv;
         do {
           nv = db(asd(cur) + asd(b));
-        } while (!__atomic_compare_exchange_n(q, &cur, nv, true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+        } while (
+            !__atomic_compare_exchange_n(q, &cur, nv, true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
         old = cur;
       } else {
         old = __atomic_fetch_add(q, b, __ATOMIC_ACQ_REL);
@@ -1329,7 +1439,8 @@ static bool atomic_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int 
       old = cmp;
       break;
     }
-    case QIAO_PTX_OPM_MIN: case QIAO_PTX_OPM_MAX: {
+    case QIAO_PTX_OPM_MIN:
+    case QIAO_PTX_OPM_MAX: {
       uint64_t cur = __atomic_load_n(q, __ATOMIC_RELAXED), nv;
       do {
         if (tsigned(t)) {
@@ -1405,7 +1516,8 @@ static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
             I->layout1 == QIAO_PTX_LAYOUT_COL &&
             !(at == QIAO_PTX_T_BF16 && (dt != QIAO_PTX_T_F32 || ct != QIAO_PTX_T_F32));
   if (!ok) {
-    fail(c, w, __builtin_ctz(mask), I, "unsupported mma shape/type (supported: "
+    fail(c, w, __builtin_ctz(mask), I,
+         "unsupported mma shape/type (supported: "
          "mma.sync.aligned.m16n8k{8,16}.row.col with f16/bf16 inputs and f32 (or, for f16, f16) "
          "accumulators)");
     return false;
@@ -1415,7 +1527,8 @@ static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
          mask);
     return false;
   }
-  int na = K / 4, nb = K / 8, nacc = dt == QIAO_PTX_T_F32 ? 4 : 2, ncin = ct == QIAO_PTX_T_F32 ? 4 : 2;
+  int na = K / 4, nb = K / 8, nacc = dt == QIAO_PTX_T_F32 ? 4 : 2,
+      ncin = ct == QIAO_PTX_T_F32 ? 4 : 2;
   if (I->o[0].n != nacc || I->o[1].n != na || I->o[2].n != nb || I->o[3].n != ncin) {
     fail(c, w, __builtin_ctz(mask), I, "mma operand vectors have the wrong sizes");
     return false;
@@ -1456,9 +1569,12 @@ static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
     for (int i = 0; i < 4; ++i) {
       int row = g + (i >= 2 ? 8 : 0), col = tq * 2 + (i & 1);
       double s = C[row][col];
-      for (int k = 0; k < K; ++k) s += A[row][k] * B[k][col];
-      if (dt == QIAO_PTX_T_F32) wr(R, &od[i], l, fb((float)s));
-      else packed[i / 2] |= (uint64_t)fp_encode(s, FMT_F16, RM_RN, false) << (16 * (i & 1));
+      for (int k = 0; k < K; ++k)
+        s += A[row][k] * B[k][col];
+      if (dt == QIAO_PTX_T_F32)
+        wr(R, &od[i], l, fb((float)s));
+      else
+        packed[i / 2] |= (uint64_t)fp_encode(s, FMT_F16, RM_RN, false) << (16 * (i & 1));
     }
     if (dt == QIAO_PTX_T_F16) {
       wr(R, &od[0], l, packed[0]);
@@ -1475,8 +1591,8 @@ static bool ldmatrix(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
     return false;
   }
   if (mask != 0xffffffffu) {
-    fail(c, w, __builtin_ctz(mask), I, "%s needs all 32 threads of the warp (mask 0x%08x)",
-         I->name, mask);
+    fail(c, w, __builtin_ctz(mask), I, "%s needs all 32 threads of the warp (mask 0x%08x)", I->name,
+         mask);
     return false;
   }
   uint64_t *R = w->frames[w->depth[0]];
@@ -1556,7 +1672,8 @@ static bool wmma(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
     double A[256], B[256], C[256];
     for (int l = 0; l < 32; ++l)
       for (int i = 0; i < 8; ++i) {
-        uint32_t ra = (uint32_t)rd(c, w, R, &oa[i / 2], l), rb = (uint32_t)rd(c, w, R, &ob[i / 2], l);
+        uint32_t ra = (uint32_t)rd(c, w, R, &oa[i / 2], l),
+                 rb = (uint32_t)rd(c, w, R, &ob[i / 2], l);
         A[l * 8 + i] = fp_decode((ra >> (16 * (i & 1))) & 0xffff, fmt);
         B[l * 8 + i] = fp_decode((rb >> (16 * (i & 1))) & 0xffff, fmt);
         C[l * 8 + i] = asf(rd(c, w, R, &oc[i], l));
@@ -1565,7 +1682,8 @@ static bool wmma(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
       for (int i = 0; i < 8; ++i) {
         int e = l * 8 + i, r = e / 16, col = e % 16;
         double s = C[e];
-        for (int k = 0; k < 16; ++k) s += A[r * 16 + k] * B[k * 16 + col];
+        for (int k = 0; k < 16; ++k)
+          s += A[r * 16 + k] * B[k * 16 + col];
         wr(R, &od[i], l, fb((float)s));
       }
     return true;
@@ -1593,8 +1711,10 @@ static bool wmma(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
       uint8_t *p = mem(c, w, l, I, I->space, base + off * es, es, es, store);
       if (!p) return false;
       if (is_acc) {
-        if (store) stn(p, 4, rd(c, w, R, &ov[i], l));
-        else wr(R, &ov[i], l, ldn(p, 4));
+        if (store)
+          stn(p, 4, rd(c, w, R, &ov[i], l));
+        else
+          wr(R, &ov[i], l, ldn(p, 4));
       } else {
         uint64_t h = ldn(p, 2);
         const sop_t *reg = &ov[i / 2];
@@ -1603,7 +1723,8 @@ static bool wmma(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
       }
     }
     if (!is_acc)
-      for (int i = 4; i < nv; ++i) wr(R, &ov[i], l, 0);
+      for (int i = 4; i < nv; ++i)
+        wr(R, &ov[i], l, 0);
   }
   return true;
 }
@@ -1616,7 +1737,8 @@ static bool collective(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
   switch (I->op) {
   case QIAO_PTX_OP_SHFL: {
     uint64_t src[32];
-    for (int l = 0; l < 32; ++l) src[l] = (w->exist >> l & 1) ? rd(c, w, R, &o[1], l) : 0;
+    for (int l = 0; l < 32; ++l)
+      src[l] = (w->exist >> l & 1) ? rd(c, w, R, &o[1], l) : 0;
     for (uint32_t m = mask; m; m &= m - 1) {
       int l = __builtin_ctz(m);
       uint32_t bval = (uint32_t)rd(c, w, R, &o[2], l) & 31, cw = (uint32_t)rd(c, w, R, &o[3], l);
@@ -1625,10 +1747,22 @@ static bool collective(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
       int j = l;
       bool pv = false;
       switch (I->opmod) {
-      case QIAO_PTX_OPM_UP: j = l - (int)bval; pv = j >= (int)maxl; break;
-      case QIAO_PTX_OPM_DOWN: j = l + (int)bval; pv = j <= (int)maxl; break;
-      case QIAO_PTX_OPM_BFLY: j = l ^ (int)bval; pv = j <= (int)maxl; break;
-      case QIAO_PTX_OPM_IDX: j = (int)(minl | (bval & ~seg)); pv = j <= (int)maxl; break;
+      case QIAO_PTX_OPM_UP:
+        j = l - (int)bval;
+        pv = j >= (int)maxl;
+        break;
+      case QIAO_PTX_OPM_DOWN:
+        j = l + (int)bval;
+        pv = j <= (int)maxl;
+        break;
+      case QIAO_PTX_OPM_BFLY:
+        j = l ^ (int)bval;
+        pv = j <= (int)maxl;
+        break;
+      case QIAO_PTX_OPM_IDX:
+        j = (int)(minl | (bval & ~seg));
+        pv = j <= (int)maxl;
+        break;
       default: fail(c, w, l, I, "unsupported shfl mode"); return false;
       }
       if (!pv) j = l;
@@ -1690,7 +1824,8 @@ static bool collective(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
       default: fail(c, w, l, I, "unsupported redux operation"); return false;
       }
     }
-    for (uint32_t m = mask; m; m &= m - 1) wr(R, &o[0], __builtin_ctz(m), acc);
+    for (uint32_t m = mask; m; m &= m - 1)
+      wr(R, &o[0], __builtin_ctz(m), acc);
     return true;
   }
   case QIAO_PTX_OP_MATCH: {
@@ -1706,7 +1841,8 @@ static bool collective(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
     for (uint32_t m = mask; m; m &= m - 1) {
       int l = __builtin_ctz(m);
       uint32_t r = 0;
-      if (all) r = alleq ? mask : 0;
+      if (all)
+        r = alleq ? mask : 0;
       else
         for (uint32_t k = mask; k; k &= k - 1)
           if (v[__builtin_ctz(k)] == v[l]) r |= 1u << __builtin_ctz(k);
@@ -1734,9 +1870,11 @@ static bool collective(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
   }
   case QIAO_PTX_OP_BAR: return true; /* bar.warp.sync */
   case QIAO_PTX_OP_MMA: return mma_sync(c, w, I, mask);
-  case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_STMATRIX: return ldmatrix(c, w, I, mask);
-  case QIAO_PTX_OP_WMMA_LOAD: case QIAO_PTX_OP_WMMA_STORE: case QIAO_PTX_OP_WMMA_MMA:
-    return wmma(c, w, I, mask);
+  case QIAO_PTX_OP_LDMATRIX:
+  case QIAO_PTX_OP_STMATRIX: return ldmatrix(c, w, I, mask);
+  case QIAO_PTX_OP_WMMA_LOAD:
+  case QIAO_PTX_OP_WMMA_STORE:
+  case QIAO_PTX_OP_WMMA_MMA: return wmma(c, w, I, mask);
   default: fail(c, w, l0, I, "internal: not a collective"); return false;
   }
 }
@@ -1756,10 +1894,17 @@ static int member_operand(const sinst_t *I) {
 
 static bool is_collective(const sinst_t *I) {
   switch (I->op) {
-  case QIAO_PTX_OP_SHFL: case QIAO_PTX_OP_VOTE: case QIAO_PTX_OP_REDUX: case QIAO_PTX_OP_MATCH:
-  case QIAO_PTX_OP_ELECT: case QIAO_PTX_OP_MMA: case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_STMATRIX:
-  case QIAO_PTX_OP_WMMA_LOAD: case QIAO_PTX_OP_WMMA_STORE: case QIAO_PTX_OP_WMMA_MMA:
-    return true;
+  case QIAO_PTX_OP_SHFL:
+  case QIAO_PTX_OP_VOTE:
+  case QIAO_PTX_OP_REDUX:
+  case QIAO_PTX_OP_MATCH:
+  case QIAO_PTX_OP_ELECT:
+  case QIAO_PTX_OP_MMA:
+  case QIAO_PTX_OP_LDMATRIX:
+  case QIAO_PTX_OP_STMATRIX:
+  case QIAO_PTX_OP_WMMA_LOAD:
+  case QIAO_PTX_OP_WMMA_STORE:
+  case QIAO_PTX_OP_WMMA_MMA: return true;
   case QIAO_PTX_OP_BAR: return I->sub == 'w';
   default: return false;
   }
@@ -1771,14 +1916,14 @@ static bool is_collective(const sinst_t *I) {
   for (uint32_t m = em; m; m &= m - 1) {                                                           \
     int l = __builtin_ctz(m);                                                                      \
     uint64_t A = rd(c, w, R, &o[1], l);                                                            \
-    uint64_t B = I->nops > 2 ? rd(c, w, R, &o[2], l) : 0;                                         \
+    uint64_t B = I->nops > 2 ? rd(c, w, R, &o[2], l) : 0;                                          \
     (void)B;                                                                                       \
     R[(size_t)o[0].r * 32 + (size_t)l] = (expr);                                                   \
   }
 #define FAST_LOOP3(expr)                                                                           \
   for (uint32_t m = em; m; m &= m - 1) {                                                           \
     int l = __builtin_ctz(m);                                                                      \
-    uint64_t A = rd(c, w, R, &o[1], l), B = rd(c, w, R, &o[2], l), C3 = rd(c, w, R, &o[3], l);    \
+    uint64_t A = rd(c, w, R, &o[1], l), B = rd(c, w, R, &o[2], l), C3 = rd(c, w, R, &o[3], l);     \
     R[(size_t)o[0].r * 32 + (size_t)l] = (expr);                                                   \
   }
 
@@ -1832,7 +1977,9 @@ static void fast(const cta_t *c, const warp_t *w, const sinst_t *I, uint64_t *R,
   case FAST_FMUL: FAST_LOOP(fcanon(asf(A) * asf(B))); break;
   case FAST_FFMA: FAST_LOOP3(fcanon(fmaf(asf(A), asf(B), asf(C3)))); break;
   case FAST_SETP_S32: FAST_LOOP(icmp_fast(I->cmp, (int32_t)A, (int32_t)B)); break;
-  case FAST_SETP_U32: FAST_LOOP(icmp_fast(I->cmp, (int64_t)(uint32_t)A, (int64_t)(uint32_t)B)); break;
+  case FAST_SETP_U32:
+    FAST_LOOP(icmp_fast(I->cmp, (int64_t)(uint32_t)A, (int64_t)(uint32_t)B));
+    break;
   case FAST_SETP_F32: FAST_LOOP(fcmp_fast(I->cmp, asf(A), asf(B))); break;
   case FAST_CVT_U64_U32: FAST_LOOP((uint32_t)A); break;
   case FAST_CVT_S64_S32: FAST_LOOP((uint64_t)(int64_t)(int32_t)A); break;
@@ -1863,7 +2010,8 @@ static bool pick(warp_t *w, uint32_t *out_mask, uint32_t *out_pc) {
 }
 
 static void set_pc(warp_t *w, uint32_t mask, uint32_t pc) {
-  for (uint32_t m = mask; m; m &= m - 1) w->pc[__builtin_ctz(m)] = pc;
+  for (uint32_t m = mask; m; m &= m - 1)
+    w->pc[__builtin_ctz(m)] = pc;
 }
 
 static void release_barrier(cta_t *c, int id) {
@@ -1875,8 +2023,9 @@ static void release_barrier(cta_t *c, int id) {
         const sinst_t *I = &c->P->code[w->pc[l]];
         if (I->flags & QIAO_PTX_F_RED) { /* bar.red: every waiter gets the reduction */
           uint64_t *R = w->frames[w->depth[l]];
-          uint64_t v = I->opmod == QIAO_PTX_OPM_POPC ? c->red_popc[id]
-                       : I->opmod == QIAO_PTX_OPM_AND ? c->red_and[id] : c->red_or[id];
+          uint64_t v = I->opmod == QIAO_PTX_OPM_POPC  ? c->red_popc[id]
+                       : I->opmod == QIAO_PTX_OPM_AND ? c->red_and[id]
+                                                      : c->red_or[id];
           wr(R, &I->o[0], l, v);
         }
         w->st[l] = ST_RUN;
@@ -1930,11 +2079,12 @@ static bool mbarrier_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, in
     stn(p, 8, (n << 32) | n);
     return true;
   }
-  case 2: case 3: { /* arrive / arrive_drop state, [a] {, count} */
+  case 2:
+  case 3: { /* arrive / arrive_drop state, [a] {, count} */
     uint64_t n = I->nops > 2 ? rd(c, w, R, &I->o[2], l) & 0x7fffffffu : 1;
     if (n > pending) {
-      fail(c, w, l, I, "mbarrier at 0x%llx: %llu arrivals with %llu pending",
-           (unsigned long long)a, (unsigned long long)n, (unsigned long long)pending);
+      fail(c, w, l, I, "mbarrier at 0x%llx: %llu arrivals with %llu pending", (unsigned long long)a,
+           (unsigned long long)n, (unsigned long long)pending);
       return false;
     }
     if (I->sub == 3) expect -= n < expect ? n : expect;
@@ -1947,7 +2097,8 @@ static bool mbarrier_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, in
     stn(p, 8, phase << 63 | expect << 32 | pending);
     return true;
   }
-  case 4: case 5: { /* test_wait / try_wait {.parity} p, [a], state|parity */
+  case 4:
+  case 5: { /* test_wait / try_wait {.parity} p, [a], state|parity */
     uint64_t s = rd(c, w, R, &I->o[2], l);
     bool done = I->num ? (phase != (s & 1)) : (phase != (s >> 63));
     wr(R, &I->o[0], l, done);
@@ -1998,7 +2149,8 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
         regroup = true;
         break;
       }
-      case QIAO_PTX_OP_EXIT: case QIAO_PTX_OP_RET: {
+      case QIAO_PTX_OP_EXIT:
+      case QIAO_PTX_OP_RET: {
         uint32_t stay = mask & ~em;
         set_pc(w, stay, pc + 1);
         for (uint32_t m = em; m; m &= m - 1) {
@@ -2048,7 +2200,8 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
           return -1;
         }
         break;
-      case QIAO_PTX_OP_BAR: case QIAO_PTX_OP_BARRIER: {
+      case QIAO_PTX_OP_BAR:
+      case QIAO_PTX_OP_BARRIER: {
         if (I->sub == 'w') goto warp_collective;
         bool red = (I->flags & QIAO_PTX_F_RED) != 0;
         set_pc(w, mask & ~em, pc + 1);
@@ -2056,7 +2209,8 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
         int l0 = __builtin_ctz(em);
         int ido = red ? 1 : 0, cnto = red ? (I->nops == 4 ? 2 : -1) : (I->nops > 1 ? 1 : -1);
         uint32_t id = I->nops > ido ? (uint32_t)rd(c, w, R, &I->o[ido], l0) : 0;
-        uint32_t expect = cnto >= 0 ? (uint32_t)rd(c, w, R, &I->o[cnto], l0) : (uint32_t)c->nthreads;
+        uint32_t expect =
+            cnto >= 0 ? (uint32_t)rd(c, w, R, &I->o[cnto], l0) : (uint32_t)c->nthreads;
         if (id > 15) {
           fail(c, w, l0, I, "barrier id %u out of range (0..15)", id);
           return -1;
@@ -2127,10 +2281,13 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
           break;
         }
         switch (I->op) {
-        case QIAO_PTX_OP_LD: case QIAO_PTX_OP_LDU: case QIAO_PTX_OP_ST:
+        case QIAO_PTX_OP_LD:
+        case QIAO_PTX_OP_LDU:
+        case QIAO_PTX_OP_ST:
           if (em && !ldst(c, w, I, R, em)) return -1;
           break;
-        case QIAO_PTX_OP_ATOM: case QIAO_PTX_OP_RED:
+        case QIAO_PTX_OP_ATOM:
+        case QIAO_PTX_OP_RED:
           for (uint32_t m = em; m; m &= m - 1)
             if (!atomic_lane(c, w, I, R, __builtin_ctz(m))) return -1;
           break;
@@ -2150,15 +2307,20 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
             if (!mbarrier_lane(c, w, I, R, __builtin_ctz(m))) return -1;
           break;
         case QIAO_PTX_OP_ACTIVEMASK:
-          for (uint32_t m = em; m; m &= m - 1) wr(R, &I->o[0], __builtin_ctz(m), mask);
+          for (uint32_t m = em; m; m &= m - 1)
+            wr(R, &I->o[0], __builtin_ctz(m), mask);
           break;
-        case QIAO_PTX_OP_MEMBAR: case QIAO_PTX_OP_FENCE: case QIAO_PTX_OP_PREFETCH:
-        case QIAO_PTX_OP_PREFETCHU: case QIAO_PTX_OP_NANOSLEEP: case QIAO_PTX_OP_PMEVENT:
-        case QIAO_PTX_OP_CP_ASYNC_COMMIT_GROUP: case QIAO_PTX_OP_CP_ASYNC_WAIT_GROUP:
-        case QIAO_PTX_OP_CP_ASYNC_WAIT_ALL: case QIAO_PTX_OP_GRIDDEPCONTROL:
-        case QIAO_PTX_OP_SETMAXNREG:
-          atomic_thread_fence(memory_order_seq_cst);
-          break;
+        case QIAO_PTX_OP_MEMBAR:
+        case QIAO_PTX_OP_FENCE:
+        case QIAO_PTX_OP_PREFETCH:
+        case QIAO_PTX_OP_PREFETCHU:
+        case QIAO_PTX_OP_NANOSLEEP:
+        case QIAO_PTX_OP_PMEVENT:
+        case QIAO_PTX_OP_CP_ASYNC_COMMIT_GROUP:
+        case QIAO_PTX_OP_CP_ASYNC_WAIT_GROUP:
+        case QIAO_PTX_OP_CP_ASYNC_WAIT_ALL:
+        case QIAO_PTX_OP_GRIDDEPCONTROL:
+        case QIAO_PTX_OP_SETMAXNREG: atomic_thread_fence(memory_order_seq_cst); break;
         default:
           if (I->fast) {
             fast(c, w, I, R, em);
@@ -2196,9 +2358,12 @@ static void deadlock(cta_t *c) {
       uint32_t here = 0, exited = 0, elsewhere = 0;
       for (uint32_t k = w->wmask[l]; k; k &= k - 1) {
         int j = __builtin_ctz(k);
-        if (w->st[j] == ST_WCOLL && w->pc[j] == w->pc[l]) here |= 1u << j;
-        else if (w->st[j] == ST_EXIT) exited |= 1u << j;
-        else elsewhere |= 1u << j;
+        if (w->st[j] == ST_WCOLL && w->pc[j] == w->pc[l])
+          here |= 1u << j;
+        else if (w->st[j] == ST_EXIT)
+          exited |= 1u << j;
+        else
+          elsewhere |= 1u << j;
       }
       fail(c, w, l, &c->P->code[w->pc[l]],
            "warp-synchronous instruction in warp %u: member mask 0x%08x, arrived 0x%08x, "
@@ -2231,8 +2396,8 @@ static void deadlock(cta_t *c) {
       }
       fail(c, NULL, -1, &c->P->code[w->pc[l]],
            "barrier %u never completes: %d of %u threads arrived (%s%s); %d threads exited "
-           "without arriving", id, arrived, c->bar_expect[id], list, arrived > 8 ? " ..." : "",
-           exited);
+           "without arriving",
+           id, arrived, c->bar_expect[id], list, arrived > 8 ? " ..." : "", exited);
       return;
     }
   }
@@ -2275,7 +2440,8 @@ static qiao_status_t run_cta(worker_ctx_t *wc, const simt_launch_t *L, uint64_t 
   c->nthreads = L->block[0] * L->block[1] * L->block[2];
   c->nwarps = (c->nthreads + 31) / 32;
   c->alive = c->nthreads;
-  for (int i = 0; i < 16; ++i) c->red_and[i] = true;
+  for (int i = 0; i < 16; ++i)
+    c->red_and[i] = true;
   c->total = &lc->total;
   c->warps = wc->warps;
   c->shared = wc->shared;
@@ -2313,14 +2479,17 @@ static qiao_status_t run_cta(worker_ctx_t *wc, const simt_launch_t *L, uint64_t 
     }
     if (c->err) break;
     uint64_t thr = 0;
-    for (int k = 0; k < C_COUNT; ++k) thr += c->cls[k];
+    for (int k = 0; k < C_COUNT; ++k)
+      thr += c->cls[k];
     uint64_t delta = thr - c->since_check;
     c->since_check = thr;
     uint64_t tot = atomic_fetch_add(&lc->total, delta) + delta;
     if (tot > L->max_instructions) {
-      fail(c, NULL, -1, NULL, "watchdog: the launch executed more than %llu thread-instructions "
+      fail(c, NULL, -1, NULL,
+           "watchdog: the launch executed more than %llu thread-instructions "
            "(an endless loop? raise the limit with qiao_hal_simt_set_max_instructions or the URI "
-           "option max_instructions=N)", (unsigned long long)L->max_instructions);
+           "option max_instructions=N)",
+           (unsigned long long)L->max_instructions);
       break;
     }
     if (atomic_load(&lc->failed)) break;
@@ -2333,7 +2502,8 @@ static qiao_status_t run_cta(worker_ctx_t *wc, const simt_launch_t *L, uint64_t 
   pthread_mutex_lock(&lc->lock);
   qiao_hal_simt_stats_t *s = &lc->stats;
   uint64_t thr = 0;
-  for (int k = 0; k < C_COUNT; ++k) thr += c->cls[k];
+  for (int k = 0; k < C_COUNT; ++k)
+    thr += c->cls[k];
   s->thread_instructions += thr;
   s->warp_instructions += c->warp_instr;
   s->arith += c->cls[C_ARITH];
@@ -2369,8 +2539,10 @@ static void run_range(void *p, int64_t begin, int64_t end, int32_t worker, void 
     qiao_status_t st = run_cta(wc, lc->L, (uint64_t)i, lc);
     if (st) {
       pthread_mutex_lock(&lc->lock);
-      if (!lc->err) lc->err = st;
-      else qiao_status_free(st);
+      if (!lc->err)
+        lc->err = st;
+      else
+        qiao_status_free(st);
       pthread_mutex_unlock(&lc->lock);
       atomic_store(&lc->failed, 1);
       return;
@@ -2384,8 +2556,10 @@ qiao_status_t simt_launch_run(const simt_launch_t *L, struct qiao_hal_thread_poo
   int nworkers = pool ? qiao_hal_thread_pool_size(pool) : 1;
   int64_t nthreads = (int64_t)L->block[0] * L->block[1] * L->block[2];
   if (nthreads > 1024)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "simt-emu: kernel '%s': block of %lld threads "
-                            "(at most 1024)", L->kernel, (long long)nthreads);
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "simt-emu: kernel '%s': block of %lld threads "
+                            "(at most 1024)",
+                            L->kernel, (long long)nthreads);
   int nwarps = (int)((nthreads + 31) / 32);
   launch_ctx_t lc;
   memset(&lc, 0, sizeof lc);
@@ -2408,8 +2582,8 @@ qiao_status_t simt_launch_run(const simt_launch_t *L, struct qiao_hal_thread_poo
     wc->frames = calloc((size_t)nwarps * SIMT_MAX_DEPTH * fstride + 1, sizeof(uint64_t));
     wc->fparams = calloc((size_t)nwarps * SIMT_MAX_DEPTH * pstride + 1, 1);
     if (!wc->warps || !wc->shared || !wc->local || !wc->frames || !wc->fparams) {
-      st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "simt-emu: out of memory for %d warps",
-                            nwarps);
+      st =
+          qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "simt-emu: out of memory for %d warps", nwarps);
       goto done;
     }
   }
@@ -2419,8 +2593,10 @@ qiao_status_t simt_launch_run(const simt_launch_t *L, struct qiao_hal_thread_poo
   } else {
     run_range(&lc, 0, total, 0, NULL);
   }
-  if (!st) st = lc.err;
-  else if (lc.err) qiao_status_free(lc.err);
+  if (!st)
+    st = lc.err;
+  else if (lc.err)
+    qiao_status_free(lc.err);
   if (out_stats) *out_stats = lc.stats;
 done:
   if (lc.workers)

@@ -16,8 +16,8 @@ typedef struct fmt_desc {
   uint32_t nan;
 } fmt_desc_t;
 
-static const fmt_desc_t kFmt[] = {{5, 10, true, 0x7fff}, {8, 7, true, 0x7fff},
-                                  {4, 3, false, 0x7f}, {5, 2, true, 0x7f}};
+static const fmt_desc_t kFmt[] = {
+    {5, 10, true, 0x7fff}, {8, 7, true, 0x7fff}, {4, 3, false, 0x7f}, {5, 2, true, 0x7f}};
 
 /* Rounds the exact value v to the format (one rounding). satfinite: overflow
  * and infinities give the largest finite value (NaN stays NaN). */

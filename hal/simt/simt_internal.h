@@ -43,35 +43,72 @@ typedef struct sop {
   uint8_t space; /* K_ADDR: SP_* of a symbol base (0: the instruction's) */
   uint8_t comp;  /* K_SREG component (0..3 = x y z w) */
   uint16_t sreg;
-  uint16_t n; /* K_VEC / K_LIST element count */
-  int32_t r;  /* register; K_ADDR base register (-1: none); K_VEC/K_LIST: first in prog->vops; K_FUNC: func */
+  uint16_t n;   /* K_VEC / K_LIST element count */
+  int32_t r;    /* register; K_ADDR base register (-1: none); K_VEC/K_LIST: first in prog->vops;
+                   K_FUNC: func */
   int32_t size; /* K_LIST elements: byte size of the param symbol */
-  uint64_t v; /* immediate bits; K_ADDR resolved offset / address */
+  uint64_t v;   /* immediate bits; K_ADDR resolved offset / address */
 } sop_t;
 
 /* Specialized hot instructions (no modifiers beyond the listed ones). */
 enum {
-  FAST_NONE = 0, FAST_MOV, FAST_ADD32, FAST_SUB32, FAST_MUL32, FAST_MAD32, FAST_AND32, FAST_OR32,
-  FAST_XOR32, FAST_SHL32, FAST_SHRU32, FAST_SHRS32, FAST_ADD64, FAST_SUB64, FAST_SHL64,
-  FAST_AND64, FAST_MULWIDE_S32, FAST_MULWIDE_U32, FAST_FADD, FAST_FSUB, FAST_FMUL, FAST_FFMA,
-  FAST_SETP_S32, FAST_SETP_U32, FAST_SETP_F32, FAST_CVT_U64_U32, FAST_CVT_S64_S32, FAST_CVTA_GLOBAL,
+  FAST_NONE = 0,
+  FAST_MOV,
+  FAST_ADD32,
+  FAST_SUB32,
+  FAST_MUL32,
+  FAST_MAD32,
+  FAST_AND32,
+  FAST_OR32,
+  FAST_XOR32,
+  FAST_SHL32,
+  FAST_SHRU32,
+  FAST_SHRS32,
+  FAST_ADD64,
+  FAST_SUB64,
+  FAST_SHL64,
+  FAST_AND64,
+  FAST_MULWIDE_S32,
+  FAST_MULWIDE_U32,
+  FAST_FADD,
+  FAST_FSUB,
+  FAST_FMUL,
+  FAST_FFMA,
+  FAST_SETP_S32,
+  FAST_SETP_U32,
+  FAST_SETP_F32,
+  FAST_CVT_U64_U32,
+  FAST_CVT_S64_S32,
+  FAST_CVTA_GLOBAL,
 };
 
 /* Statistic classes. */
 enum {
-  C_ARITH = 0, C_CONTROL, C_MEM_GLOBAL, C_MEM_SHARED, C_MEM_LOCAL, C_MEM_PARAM, C_MEM_CONST,
-  C_MEM_GENERIC, C_TENSOR, C_WARP, C_BARRIER, C_ATOMIC, C_ASYNC, C_COUNT
+  C_ARITH = 0,
+  C_CONTROL,
+  C_MEM_GLOBAL,
+  C_MEM_SHARED,
+  C_MEM_LOCAL,
+  C_MEM_PARAM,
+  C_MEM_CONST,
+  C_MEM_GENERIC,
+  C_TENSOR,
+  C_WARP,
+  C_BARRIER,
+  C_ATOMIC,
+  C_ASYNC,
+  C_COUNT
 };
 
 typedef struct sinst {
-  uint16_t op;      /* qiao_ptx_opcode_t */
+  uint16_t op;       /* qiao_ptx_opcode_t */
   uint8_t t, t2, t3; /* types[0], types[1], types[2] (NONE when absent) */
   uint8_t ntypes_c;  /* mma: the C type (types[3]) */
-  uint8_t space;    /* SP_* of the instruction */
+  uint8_t space;     /* SP_* of the instruction */
   uint8_t rnd, cmp, opmod, part, vec, num, cls, nops;
   uint8_t is_target; /* a branch target: the group re-forms here */
   uint8_t guard_neg;
-  uint8_t sub;      /* opcode-specific (wmma matrix 'a'/'b'/'c'/'d', prmt mode, bar kind) */
+  uint8_t sub; /* opcode-specific (wmma matrix 'a'/'b'/'c'/'d', prmt mode, bar kind) */
   uint8_t layout0, layout1;
   uint8_t fast; /* FAST_*: a specialized lane loop (0: the general path) */
   uint16_t shape_m, shape_n, shape_k;
@@ -80,9 +117,9 @@ typedef struct sinst {
   uint32_t target; /* bra: pc; call: index in prog->calls */
   int32_t func;    /* the function holding it */
   int32_t line;
-  const char *name; /* opcode as written ("cp.async") */
+  const char *name;            /* opcode as written ("cp.async") */
   const qiao_ptx_instr_t *src; /* the decoded PTX instruction (NULL: implicit exit) */
-  const char *loc_path; /* the CUDA source of the last .loc (NULL: none) */
+  const char *loc_path;        /* the CUDA source of the last .loc (NULL: none) */
   uint32_t loc_line;
   const char *unsupported; /* non-NULL: why it cannot run (reported when executed) */
   sop_t o[6];
@@ -117,13 +154,13 @@ typedef struct simt_program {
   scall_t *calls;
   uint32_t ncalls;
   uint32_t max_regs;
-  uint32_t shared_static; /* bytes of every .shared variable */
+  uint32_t shared_static;    /* bytes of every .shared variable */
   uint32_t dyn_shared_align; /* where `extern .shared x[]` starts: align_up(shared_static, this) */
-  uint32_t local_size;    /* per thread */
-  uint32_t fparam_size;   /* per thread per frame */
-  uint8_t *global_seg;    /* module .global variables (host memory) */
+  uint32_t local_size;       /* per thread */
+  uint32_t fparam_size;      /* per thread per frame */
+  uint8_t *global_seg;       /* module .global variables (host memory) */
   uint64_t global_size;
-  uint8_t *const_seg;     /* .const variables: const-space offsets */
+  uint8_t *const_seg; /* .const variables: const-space offsets */
   uint64_t const_size;
 } simt_program_t;
 
@@ -144,7 +181,7 @@ typedef struct simt_launch {
   int64_t grid[3];
   int32_t block[3];
   uint64_t dyn_shared;
-  const uint8_t *params; /* kparam_size bytes */
+  const uint8_t *params;      /* kparam_size bytes */
   const simt_range_t *ranges; /* sorted by base */
   int32_t nranges;
   uint64_t max_instructions;

@@ -20,8 +20,8 @@ typedef struct vres {
 typedef struct dctx {
   simt_program_t *p;
   const qiao_ptx_module_t *m;
-  vres_t *mvars;   /* per module var */
-  vres_t **lvars;  /* per function, per local */
+  vres_t *mvars;  /* per module var */
+  vres_t **lvars; /* per function, per local */
   uint32_t nvops, cap_vops;
   uint32_t ncalls, cap_calls;
 } dctx_t;
@@ -30,7 +30,8 @@ static uint64_t var_size(const qiao_ptx_var_t *v) {
   uint64_t s = qiao_ptx_type_size((qiao_ptx_type_t)v->type);
   if (v->type == QIAO_PTX_T_PRED) s = 1;
   if (v->vec) s *= v->vec;
-  for (uint32_t i = 0; i < v->ndims; ++i) s *= v->dims[i];
+  for (uint32_t i = 0; i < v->ndims; ++i)
+    s *= v->dims[i];
   return s;
 }
 
@@ -47,9 +48,7 @@ static uint64_t var_align(const qiao_ptx_var_t *v) {
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-static bool is_dynamic_shared(const qiao_ptx_var_t *v) {
-  return v->ndims > 0 && v->dims[0] == 0;
-}
+static bool is_dynamic_shared(const qiao_ptx_var_t *v) { return v->ndims > 0 && v->dims[0] == 0; }
 
 static int space_of(uint8_t s, bool entry) {
   switch (s) {
@@ -82,8 +81,9 @@ static void put_init(uint8_t *dst, int t, const qiao_ptx_init_t *in) {
   uint32_t sz = qiao_ptx_type_size((qiao_ptx_type_t)t);
   uint64_t bits = 0;
   if (in->kind == QIAO_PTX_INIT_INT) {
-    bits = t == QIAO_PTX_T_F32 ? f32_bits((float)in->v.i)
-           : t == QIAO_PTX_T_F64 ? f64_bits((double)in->v.i) : in->v.u;
+    bits = t == QIAO_PTX_T_F32   ? f32_bits((float)in->v.i)
+           : t == QIAO_PTX_T_F64 ? f64_bits((double)in->v.i)
+                                 : in->v.u;
   } else if (in->kind == QIAO_PTX_INIT_F32) {
     float f;
     uint32_t u = (uint32_t)in->v.u;
@@ -156,8 +156,10 @@ static qiao_status_t layout(dctx_t *c) {
     }
   }
   if (sh > 0xffffffffu || lo > (1u << 24))
-    return qiao_status_make(QIAO_UNSUPPORTED, "static shared (%llu bytes) or local (%llu bytes) "
-                            "memory too large", (unsigned long long)sh, (unsigned long long)lo);
+    return qiao_status_make(QIAO_UNSUPPORTED,
+                            "static shared (%llu bytes) or local (%llu bytes) "
+                            "memory too large",
+                            (unsigned long long)sh, (unsigned long long)lo);
   p->shared_static = (uint32_t)sh;
   p->dyn_shared_align = 16;
   p->local_size = (uint32_t)align_up(lo, 16);
@@ -173,7 +175,9 @@ static qiao_status_t layout(dctx_t *c) {
     const qiao_ptx_var_t *v = &m->vars[i];
     vres_t *r = &c->mvars[i];
     if (r->space == SP_SHARED && is_dynamic_shared(v)) r->addr = dyn_base;
-    uint8_t *seg = r->space == SP_GLOBAL ? p->global_seg : r->space == SP_CONST ? p->const_seg : NULL;
+    uint8_t *seg = r->space == SP_GLOBAL  ? p->global_seg
+                   : r->space == SP_CONST ? p->const_seg
+                                          : NULL;
     if (seg && v->has_init) {
       uint32_t es = qiao_ptx_type_size((qiao_ptx_type_t)v->type);
       for (uint32_t k = 0; k < v->ninit && (uint64_t)(k + 1) * es <= r->size; ++k)
@@ -229,7 +233,9 @@ static qiao_status_t layout(dctx_t *c) {
       r->addr = off;
       off += r->size;
     }
-    if (off > (1u << 20)) return qiao_status_make(QIAO_UNSUPPORTED, "function '%s': parameter frame too large", f->name);
+    if (off > (1u << 20))
+      return qiao_status_make(QIAO_UNSUPPORTED, "function '%s': parameter frame too large",
+                              f->name);
     if (off > fmax) fmax = (uint32_t)off;
   }
   p->fparam_size = (uint32_t)align_up(fmax, 16);
@@ -239,7 +245,8 @@ static qiao_status_t layout(dctx_t *c) {
 static int32_t push_vops(dctx_t *c, uint32_t n) {
   if (c->nvops + n > c->cap_vops) {
     uint32_t cap = c->cap_vops ? c->cap_vops * 2 : 256;
-    while (cap < c->nvops + n) cap *= 2;
+    while (cap < c->nvops + n)
+      cap *= 2;
     sop_t *v = realloc(c->p->vops, cap * sizeof(sop_t));
     if (!v) return -1;
     c->p->vops = v;
@@ -376,32 +383,47 @@ static const char *decode_op(dctx_t *c, uint32_t fi, const qiao_ptx_operand_t *o
 
 static int stat_class(const sinst_t *d) {
   switch (d->op) {
-  case QIAO_PTX_OP_BRA: case QIAO_PTX_OP_CALL: case QIAO_PTX_OP_RET: case QIAO_PTX_OP_EXIT:
-  case QIAO_PTX_OP_TRAP:
-    return C_CONTROL;
-  case QIAO_PTX_OP_LD: case QIAO_PTX_OP_LDU: case QIAO_PTX_OP_ST:
+  case QIAO_PTX_OP_BRA:
+  case QIAO_PTX_OP_CALL:
+  case QIAO_PTX_OP_RET:
+  case QIAO_PTX_OP_EXIT:
+  case QIAO_PTX_OP_TRAP: return C_CONTROL;
+  case QIAO_PTX_OP_LD:
+  case QIAO_PTX_OP_LDU:
+  case QIAO_PTX_OP_ST:
     switch (d->space) {
     case SP_GLOBAL: return C_MEM_GLOBAL;
     case SP_SHARED: return C_MEM_SHARED;
     case SP_LOCAL: return C_MEM_LOCAL;
-    case SP_KPARAM: case SP_FPARAM: return C_MEM_PARAM;
+    case SP_KPARAM:
+    case SP_FPARAM: return C_MEM_PARAM;
     case SP_CONST: return C_MEM_CONST;
     default: return C_MEM_GENERIC;
     }
-  case QIAO_PTX_OP_MMA: case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_STMATRIX: case QIAO_PTX_OP_WMMA_LOAD:
-  case QIAO_PTX_OP_WMMA_STORE: case QIAO_PTX_OP_WMMA_MMA:
-    return C_TENSOR;
-  case QIAO_PTX_OP_SHFL: case QIAO_PTX_OP_VOTE: case QIAO_PTX_OP_REDUX: case QIAO_PTX_OP_MATCH:
-  case QIAO_PTX_OP_ACTIVEMASK: case QIAO_PTX_OP_ELECT:
-    return C_WARP;
-  case QIAO_PTX_OP_BAR: case QIAO_PTX_OP_BARRIER: case QIAO_PTX_OP_MEMBAR: case QIAO_PTX_OP_FENCE:
-  case QIAO_PTX_OP_MBARRIER:
-    return C_BARRIER;
-  case QIAO_PTX_OP_ATOM: case QIAO_PTX_OP_RED: return C_ATOMIC;
-  case QIAO_PTX_OP_CP_ASYNC: case QIAO_PTX_OP_CP_ASYNC_COMMIT_GROUP:
-  case QIAO_PTX_OP_CP_ASYNC_WAIT_GROUP: case QIAO_PTX_OP_CP_ASYNC_WAIT_ALL:
-  case QIAO_PTX_OP_CP_ASYNC_MBARRIER_ARRIVE:
-    return C_ASYNC;
+  case QIAO_PTX_OP_MMA:
+  case QIAO_PTX_OP_LDMATRIX:
+  case QIAO_PTX_OP_STMATRIX:
+  case QIAO_PTX_OP_WMMA_LOAD:
+  case QIAO_PTX_OP_WMMA_STORE:
+  case QIAO_PTX_OP_WMMA_MMA: return C_TENSOR;
+  case QIAO_PTX_OP_SHFL:
+  case QIAO_PTX_OP_VOTE:
+  case QIAO_PTX_OP_REDUX:
+  case QIAO_PTX_OP_MATCH:
+  case QIAO_PTX_OP_ACTIVEMASK:
+  case QIAO_PTX_OP_ELECT: return C_WARP;
+  case QIAO_PTX_OP_BAR:
+  case QIAO_PTX_OP_BARRIER:
+  case QIAO_PTX_OP_MEMBAR:
+  case QIAO_PTX_OP_FENCE:
+  case QIAO_PTX_OP_MBARRIER: return C_BARRIER;
+  case QIAO_PTX_OP_ATOM:
+  case QIAO_PTX_OP_RED: return C_ATOMIC;
+  case QIAO_PTX_OP_CP_ASYNC:
+  case QIAO_PTX_OP_CP_ASYNC_COMMIT_GROUP:
+  case QIAO_PTX_OP_CP_ASYNC_WAIT_GROUP:
+  case QIAO_PTX_OP_CP_ASYNC_WAIT_ALL:
+  case QIAO_PTX_OP_CP_ASYNC_MBARRIER_ARRIVE: return C_ASYNC;
   default: return C_ARITH;
   }
 }
@@ -415,31 +437,95 @@ static bool has_mod(const qiao_ptx_instr_t *in, const char *s) {
 /* The opcodes the interpreter implements (types are checked when executed). */
 static bool op_supported(int op) {
   switch (op) {
-  case QIAO_PTX_OP_ADD: case QIAO_PTX_OP_ADDC: case QIAO_PTX_OP_SUB: case QIAO_PTX_OP_SUBC:
-  case QIAO_PTX_OP_MUL: case QIAO_PTX_OP_MAD: case QIAO_PTX_OP_MUL24: case QIAO_PTX_OP_MAD24:
-  case QIAO_PTX_OP_FMA: case QIAO_PTX_OP_DIV: case QIAO_PTX_OP_REM: case QIAO_PTX_OP_ABS:
-  case QIAO_PTX_OP_NEG: case QIAO_PTX_OP_MIN: case QIAO_PTX_OP_MAX: case QIAO_PTX_OP_POPC:
-  case QIAO_PTX_OP_CLZ: case QIAO_PTX_OP_BFIND: case QIAO_PTX_OP_BREV: case QIAO_PTX_OP_BFE:
-  case QIAO_PTX_OP_BFI: case QIAO_PTX_OP_RCP: case QIAO_PTX_OP_SQRT: case QIAO_PTX_OP_RSQRT:
-  case QIAO_PTX_OP_SIN: case QIAO_PTX_OP_COS: case QIAO_PTX_OP_LG2: case QIAO_PTX_OP_EX2:
-  case QIAO_PTX_OP_TANH: case QIAO_PTX_OP_TESTP: case QIAO_PTX_OP_COPYSIGN: case QIAO_PTX_OP_SET:
-  case QIAO_PTX_OP_SETP: case QIAO_PTX_OP_SELP: case QIAO_PTX_OP_AND: case QIAO_PTX_OP_OR:
-  case QIAO_PTX_OP_XOR: case QIAO_PTX_OP_NOT: case QIAO_PTX_OP_CNOT: case QIAO_PTX_OP_LOP3:
-  case QIAO_PTX_OP_SHL: case QIAO_PTX_OP_SHR: case QIAO_PTX_OP_SHF: case QIAO_PTX_OP_PRMT:
-  case QIAO_PTX_OP_MOV: case QIAO_PTX_OP_CVT: case QIAO_PTX_OP_CVTA: case QIAO_PTX_OP_LD:
-  case QIAO_PTX_OP_LDU: case QIAO_PTX_OP_ST: case QIAO_PTX_OP_PREFETCH: case QIAO_PTX_OP_PREFETCHU:
-  case QIAO_PTX_OP_ISSPACEP: case QIAO_PTX_OP_CP_ASYNC_COMMIT_GROUP:
-  case QIAO_PTX_OP_CP_ASYNC_WAIT_GROUP: case QIAO_PTX_OP_CP_ASYNC_WAIT_ALL: case QIAO_PTX_OP_CP_ASYNC:
-  case QIAO_PTX_OP_BRA: case QIAO_PTX_OP_CALL: case QIAO_PTX_OP_RET: case QIAO_PTX_OP_EXIT:
-  case QIAO_PTX_OP_TRAP: case QIAO_PTX_OP_NANOSLEEP: case QIAO_PTX_OP_PMEVENT: case QIAO_PTX_OP_BAR:
-  case QIAO_PTX_OP_BARRIER: case QIAO_PTX_OP_MEMBAR: case QIAO_PTX_OP_FENCE: case QIAO_PTX_OP_ATOM:
-  case QIAO_PTX_OP_RED: case QIAO_PTX_OP_REDUX: case QIAO_PTX_OP_VOTE: case QIAO_PTX_OP_MATCH:
-  case QIAO_PTX_OP_ACTIVEMASK: case QIAO_PTX_OP_SHFL: case QIAO_PTX_OP_ELECT: case QIAO_PTX_OP_MMA:
-  case QIAO_PTX_OP_WMMA_LOAD: case QIAO_PTX_OP_WMMA_STORE: case QIAO_PTX_OP_WMMA_MMA:
-  case QIAO_PTX_OP_LDMATRIX: case QIAO_PTX_OP_STMATRIX: case QIAO_PTX_OP_GRIDDEPCONTROL: case QIAO_PTX_OP_SETMAXNREG:
-  case QIAO_PTX_OP_DP4A: case QIAO_PTX_OP_DP2A: case QIAO_PTX_OP_SAD: case QIAO_PTX_OP_MBARRIER:
-  case QIAO_PTX_OP_CP_ASYNC_MBARRIER_ARRIVE:
-    return true;
+  case QIAO_PTX_OP_ADD:
+  case QIAO_PTX_OP_ADDC:
+  case QIAO_PTX_OP_SUB:
+  case QIAO_PTX_OP_SUBC:
+  case QIAO_PTX_OP_MUL:
+  case QIAO_PTX_OP_MAD:
+  case QIAO_PTX_OP_MUL24:
+  case QIAO_PTX_OP_MAD24:
+  case QIAO_PTX_OP_FMA:
+  case QIAO_PTX_OP_DIV:
+  case QIAO_PTX_OP_REM:
+  case QIAO_PTX_OP_ABS:
+  case QIAO_PTX_OP_NEG:
+  case QIAO_PTX_OP_MIN:
+  case QIAO_PTX_OP_MAX:
+  case QIAO_PTX_OP_POPC:
+  case QIAO_PTX_OP_CLZ:
+  case QIAO_PTX_OP_BFIND:
+  case QIAO_PTX_OP_BREV:
+  case QIAO_PTX_OP_BFE:
+  case QIAO_PTX_OP_BFI:
+  case QIAO_PTX_OP_RCP:
+  case QIAO_PTX_OP_SQRT:
+  case QIAO_PTX_OP_RSQRT:
+  case QIAO_PTX_OP_SIN:
+  case QIAO_PTX_OP_COS:
+  case QIAO_PTX_OP_LG2:
+  case QIAO_PTX_OP_EX2:
+  case QIAO_PTX_OP_TANH:
+  case QIAO_PTX_OP_TESTP:
+  case QIAO_PTX_OP_COPYSIGN:
+  case QIAO_PTX_OP_SET:
+  case QIAO_PTX_OP_SETP:
+  case QIAO_PTX_OP_SELP:
+  case QIAO_PTX_OP_AND:
+  case QIAO_PTX_OP_OR:
+  case QIAO_PTX_OP_XOR:
+  case QIAO_PTX_OP_NOT:
+  case QIAO_PTX_OP_CNOT:
+  case QIAO_PTX_OP_LOP3:
+  case QIAO_PTX_OP_SHL:
+  case QIAO_PTX_OP_SHR:
+  case QIAO_PTX_OP_SHF:
+  case QIAO_PTX_OP_PRMT:
+  case QIAO_PTX_OP_MOV:
+  case QIAO_PTX_OP_CVT:
+  case QIAO_PTX_OP_CVTA:
+  case QIAO_PTX_OP_LD:
+  case QIAO_PTX_OP_LDU:
+  case QIAO_PTX_OP_ST:
+  case QIAO_PTX_OP_PREFETCH:
+  case QIAO_PTX_OP_PREFETCHU:
+  case QIAO_PTX_OP_ISSPACEP:
+  case QIAO_PTX_OP_CP_ASYNC_COMMIT_GROUP:
+  case QIAO_PTX_OP_CP_ASYNC_WAIT_GROUP:
+  case QIAO_PTX_OP_CP_ASYNC_WAIT_ALL:
+  case QIAO_PTX_OP_CP_ASYNC:
+  case QIAO_PTX_OP_BRA:
+  case QIAO_PTX_OP_CALL:
+  case QIAO_PTX_OP_RET:
+  case QIAO_PTX_OP_EXIT:
+  case QIAO_PTX_OP_TRAP:
+  case QIAO_PTX_OP_NANOSLEEP:
+  case QIAO_PTX_OP_PMEVENT:
+  case QIAO_PTX_OP_BAR:
+  case QIAO_PTX_OP_BARRIER:
+  case QIAO_PTX_OP_MEMBAR:
+  case QIAO_PTX_OP_FENCE:
+  case QIAO_PTX_OP_ATOM:
+  case QIAO_PTX_OP_RED:
+  case QIAO_PTX_OP_REDUX:
+  case QIAO_PTX_OP_VOTE:
+  case QIAO_PTX_OP_MATCH:
+  case QIAO_PTX_OP_ACTIVEMASK:
+  case QIAO_PTX_OP_SHFL:
+  case QIAO_PTX_OP_ELECT:
+  case QIAO_PTX_OP_MMA:
+  case QIAO_PTX_OP_WMMA_LOAD:
+  case QIAO_PTX_OP_WMMA_STORE:
+  case QIAO_PTX_OP_WMMA_MMA:
+  case QIAO_PTX_OP_LDMATRIX:
+  case QIAO_PTX_OP_STMATRIX:
+  case QIAO_PTX_OP_GRIDDEPCONTROL:
+  case QIAO_PTX_OP_SETMAXNREG:
+  case QIAO_PTX_OP_DP4A:
+  case QIAO_PTX_OP_DP2A:
+  case QIAO_PTX_OP_SAD:
+  case QIAO_PTX_OP_MBARRIER:
+  case QIAO_PTX_OP_CP_ASYNC_MBARRIER_ARRIVE: return true;
   default: return false;
   }
 }
@@ -455,11 +541,12 @@ static qiao_status_t decode_call(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t 
     d->unsupported = "indirect calls (call through a register) are not supported";
     return NULL;
   }
-  const qiao_ptx_operand_t *rets = fpos > 0 && in->ops[fpos - 1].kind == QIAO_PTX_OPND_LIST
-                                       ? &in->ops[fpos - 1] : NULL;
-  const qiao_ptx_operand_t *args = (uint32_t)fpos + 1 < in->nops &&
-                                           in->ops[fpos + 1].kind == QIAO_PTX_OPND_LIST
-                                       ? &in->ops[fpos + 1] : NULL;
+  const qiao_ptx_operand_t *rets =
+      fpos > 0 && in->ops[fpos - 1].kind == QIAO_PTX_OPND_LIST ? &in->ops[fpos - 1] : NULL;
+  const qiao_ptx_operand_t *args =
+      (uint32_t)fpos + 1 < in->nops && in->ops[fpos + 1].kind == QIAO_PTX_OPND_LIST
+          ? &in->ops[fpos + 1]
+          : NULL;
   int32_t callee = in->ops[fpos].sym;
   const qiao_ptx_func_t *cf = &c->m->funcs[callee];
   if (!cf->has_body) {
@@ -575,8 +662,8 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
   }
   if (d->op == QIAO_PTX_OP_BAR && has_mod(in, "warp")) d->sub = 'w';
   if (d->op == QIAO_PTX_OP_MBARRIER) {
-    static const char *const k[] = {"init", "arrive", "arrive_drop", "test_wait", "try_wait",
-                                    "pending_count", "inval"};
+    static const char *const k[] = {"init",     "arrive",        "arrive_drop", "test_wait",
+                                    "try_wait", "pending_count", "inval"};
     for (int i = 0; i < 7; ++i)
       if (has_mod(in, k[i])) d->sub = (uint8_t)(i + 1);
     d->num = has_mod(in, "parity");
@@ -587,8 +674,8 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
     }
   }
   if ((d->op == QIAO_PTX_OP_TESTP)) {
-    static const char *const k[] = {"finite", "infinite", "number", "notanumber", "normal",
-                                    "subnormal"};
+    static const char *const k[] = {"finite",     "infinite", "number",
+                                    "notanumber", "normal",   "subnormal"};
     for (int i = 0; i < 6; ++i)
       if (has_mod(in, k[i])) d->sub = (uint8_t)(i + 1);
   }
@@ -603,9 +690,12 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
   if (d->op == QIAO_PTX_OP_CALL) return decode_call(c, fi, in, d);
   /* the float type immediates take */
   int ft = 0;
-  if (d->op == QIAO_PTX_OP_CVT) ft = is_float_type(d->t2) ? d->t2 : 0;
-  else if (d->op == QIAO_PTX_OP_SET) ft = is_float_type(d->t2) ? d->t2 : 0;
-  else if (is_float_type(d->t)) ft = d->t;
+  if (d->op == QIAO_PTX_OP_CVT)
+    ft = is_float_type(d->t2) ? d->t2 : 0;
+  else if (d->op == QIAO_PTX_OP_SET)
+    ft = is_float_type(d->t2) ? d->t2 : 0;
+  else if (is_float_type(d->t))
+    ft = d->t;
   if (d->op == QIAO_PTX_OP_MMA || d->op == QIAO_PTX_OP_WMMA_MMA) ft = QIAO_PTX_T_F32;
   for (uint32_t i = 0; i < in->nops; ++i) {
     const char *e = decode_op(c, fi, &in->ops[i], ft, &d->o[i]);
@@ -617,14 +707,20 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
   /* vector operands must have the element counts the interpreter indexes */
   int want[6] = {-1, -1, -1, -1, -1, -1};
   switch (d->op) {
-  case QIAO_PTX_OP_LD: case QIAO_PTX_OP_LDU:
+  case QIAO_PTX_OP_LD:
+  case QIAO_PTX_OP_LDU:
     if (d->vec) want[0] = d->vec;
     break;
   case QIAO_PTX_OP_ST:
     if (d->vec) want[1] = d->vec;
     break;
   case QIAO_PTX_OP_MMA: break; /* sizes depend on shape and types: checked when executed */
-  case QIAO_PTX_OP_WMMA_MMA: want[0] = 8; want[1] = 8; want[2] = 8; want[3] = 8; break;
+  case QIAO_PTX_OP_WMMA_MMA:
+    want[0] = 8;
+    want[1] = 8;
+    want[2] = 8;
+    want[3] = 8;
+    break;
   case QIAO_PTX_OP_WMMA_LOAD: want[0] = 8; break;
   case QIAO_PTX_OP_WMMA_STORE: want[1] = 8; break;
   case QIAO_PTX_OP_LDMATRIX: want[0] = d->num ? d->num : 1; break;
@@ -681,10 +777,16 @@ static int fast_of(const sinst_t *d) {
     return (fl == 0 && t != QIAO_PTX_T_PRED && d->nops == 2) ? FAST_MOV : FAST_NONE;
   case QIAO_PTX_OP_ADD:
     if (fl) return FAST_NONE;
-    return is32(t) ? FAST_ADD32 : is64(t) ? FAST_ADD64 : (t == QIAO_PTX_T_F32 && rn) ? FAST_FADD : FAST_NONE;
+    return is32(t)                       ? FAST_ADD32
+           : is64(t)                     ? FAST_ADD64
+           : (t == QIAO_PTX_T_F32 && rn) ? FAST_FADD
+                                         : FAST_NONE;
   case QIAO_PTX_OP_SUB:
     if (fl) return FAST_NONE;
-    return is32(t) ? FAST_SUB32 : is64(t) ? FAST_SUB64 : (t == QIAO_PTX_T_F32 && rn) ? FAST_FSUB : FAST_NONE;
+    return is32(t)                       ? FAST_SUB32
+           : is64(t)                     ? FAST_SUB64
+           : (t == QIAO_PTX_T_F32 && rn) ? FAST_FSUB
+                                         : FAST_NONE;
   case QIAO_PTX_OP_MUL:
     if (fl) return FAST_NONE;
     if (t == QIAO_PTX_T_F32 && rn) return FAST_FMUL;
@@ -697,10 +799,12 @@ static int fast_of(const sinst_t *d) {
     if (is32(t) && d->part == QIAO_PTX_PART_LO) return FAST_MAD32;
     return (t == QIAO_PTX_T_F32 && rn) ? FAST_FFMA : FAST_NONE;
   case QIAO_PTX_OP_FMA: return (fl == 0 && t == QIAO_PTX_T_F32 && rn) ? FAST_FFMA : FAST_NONE;
-  case QIAO_PTX_OP_AND: return fl ? FAST_NONE : is32(t) ? FAST_AND32 : is64(t) ? FAST_AND64 : FAST_NONE;
+  case QIAO_PTX_OP_AND:
+    return fl ? FAST_NONE : is32(t) ? FAST_AND32 : is64(t) ? FAST_AND64 : FAST_NONE;
   case QIAO_PTX_OP_OR: return (fl == 0 && is32(t)) ? FAST_OR32 : FAST_NONE;
   case QIAO_PTX_OP_XOR: return (fl == 0 && is32(t)) ? FAST_XOR32 : FAST_NONE;
-  case QIAO_PTX_OP_SHL: return fl ? FAST_NONE : is32(t) ? FAST_SHL32 : is64(t) ? FAST_SHL64 : FAST_NONE;
+  case QIAO_PTX_OP_SHL:
+    return fl ? FAST_NONE : is32(t) ? FAST_SHL32 : is64(t) ? FAST_SHL64 : FAST_NONE;
   case QIAO_PTX_OP_SHR:
     if (fl) return FAST_NONE;
     return (t == QIAO_PTX_T_S32) ? FAST_SHRS32 : is32(t) ? FAST_SHRU32 : FAST_NONE;
@@ -708,7 +812,8 @@ static int fast_of(const sinst_t *d) {
     if (fl || d->opmod || d->nops != 3) return FAST_NONE;
     if (d->cmp < QIAO_PTX_CMP_EQ || d->cmp > QIAO_PTX_CMP_GE) return FAST_NONE;
     if (t == QIAO_PTX_T_S32) return FAST_SETP_S32;
-    if (t == QIAO_PTX_T_U32 || (t == QIAO_PTX_T_B32 && (d->cmp == QIAO_PTX_CMP_EQ || d->cmp == QIAO_PTX_CMP_NE)))
+    if (t == QIAO_PTX_T_U32 ||
+        (t == QIAO_PTX_T_B32 && (d->cmp == QIAO_PTX_CMP_EQ || d->cmp == QIAO_PTX_CMP_NE)))
       return FAST_SETP_U32;
     if (t == QIAO_PTX_T_F32) return FAST_SETP_F32;
     return FAST_NONE;
@@ -717,15 +822,15 @@ static int fast_of(const sinst_t *d) {
     if (d->t == QIAO_PTX_T_U64 && d->t2 == QIAO_PTX_T_U32) return FAST_CVT_U64_U32;
     if (d->t == QIAO_PTX_T_S64 && d->t2 == QIAO_PTX_T_S32) return FAST_CVT_S64_S32;
     return FAST_NONE;
-  case QIAO_PTX_OP_CVTA:
-    return (d->space == SP_GLOBAL && is64(t)) ? FAST_CVTA_GLOBAL : FAST_NONE;
+  case QIAO_PTX_OP_CVTA: return (d->space == SP_GLOBAL && is64(t)) ? FAST_CVTA_GLOBAL : FAST_NONE;
   default: return FAST_NONE;
   }
 }
 
 static void dctx_free(dctx_t *c) {
   if (c->lvars)
-    for (uint32_t i = 0; i < c->m->nfuncs; ++i) free(c->lvars[i]);
+    for (uint32_t i = 0; i < c->m->nfuncs; ++i)
+      free(c->lvars[i]);
   free(c->lvars);
   free(c->mvars);
 }
@@ -804,7 +909,8 @@ void simt_program_destroy(simt_program_t *p) {
       free(p->funcs[i].fparam_off);
       free(p->funcs[i].fret_off);
     }
-  for (uint32_t i = 0; i < p->ncalls; ++i) free(p->calls[i].arg_src);
+  for (uint32_t i = 0; i < p->ncalls; ++i)
+    free(p->calls[i].arg_src);
   free(p->calls);
   free(p->funcs);
   free(p->code);

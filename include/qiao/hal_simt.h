@@ -24,11 +24,11 @@ typedef struct qiao_hal_simt_stats {
   uint64_t arith;               /* integer, float, conversion, moves */
   uint64_t control;             /* bra, call, ret, exit */
   uint64_t mem_global, mem_shared, mem_local, mem_param, mem_const, mem_generic;
-  uint64_t tensor;  /* mma, wmma, ldmatrix */
-  uint64_t warp;    /* shfl, vote, redux, match, activemask, elect */
-  uint64_t barrier; /* bar / barrier / membar / fence */
-  uint64_t atomic;  /* atom, red */
-  uint64_t async_copy; /* cp.async* */
+  uint64_t tensor;             /* mma, wmma, ldmatrix */
+  uint64_t warp;               /* shfl, vote, redux, match, activemask, elect */
+  uint64_t barrier;            /* bar / barrier / membar / fence */
+  uint64_t atomic;             /* atom, red */
+  uint64_t async_copy;         /* cp.async* */
   uint64_t divergent_branches; /* warp-wide conditional branches whose threads split */
   uint64_t shared_wavefronts;  /* warp-wide shared accesses (ld/st/atom.shared, generic→shared) */
   uint64_t bank_conflicts;     /* extra wavefronts beyond one per access (32 banks × 4 bytes) */

@@ -14,7 +14,7 @@
 #define OK(expr)                                                                                   \
   do {                                                                                             \
     qiao_status_t st_ = (expr);                                                                    \
-    cr_assert_null(st_, "%s: %s", #expr, st_ ? qiao_status_message(st_) : "");                    \
+    cr_assert_null(st_, "%s: %s", #expr, st_ ? qiao_status_message(st_) : "");                     \
   } while (0)
 
 static inline qiao_hal_device_t *simt_open(const char *uri) {
@@ -38,7 +38,8 @@ static inline char *read_text(const char *path, size_t *n) {
 }
 
 static inline qiao_hal_executable_t *simt_load_text(qiao_hal_device_t *d, const char *ptx) {
-  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_PTX, .data = ptx, .size = strlen(ptx)};
+  qiao_hal_executable_spec_t spec = {
+      .format = QIAO_HAL_FORMAT_PTX, .data = ptx, .size = strlen(ptx)};
   qiao_hal_executable_t *e = NULL;
   OK(qiao_hal_executable_create(d, &spec, &e));
   return e;
@@ -75,9 +76,9 @@ static inline int32_t entry_index(qiao_hal_executable_t *e, const char *name) {
 
 /* Launches `name` with raw args. */
 static inline qiao_status_t simt_run(qiao_hal_device_t *d, qiao_hal_executable_t *e,
-                                     const char *name, int64_t gx, int64_t gy, int64_t gz, int32_t bx,
-                                     int32_t by, int32_t bz, uint64_t shared, void *const *args,
-                                     int32_t nargs) {
+                                     const char *name, int64_t gx, int64_t gy, int64_t gz,
+                                     int32_t bx, int32_t by, int32_t bz, uint64_t shared,
+                                     void *const *args, int32_t nargs) {
   qiao_hal_launch_config_t cfg = {{gx, gy, gz}, {bx, by, bz}, shared};
   return qiao_hal_simt_launch_args(d, e, entry_index(e, name), &cfg, args, nargs);
 }

@@ -37,20 +37,25 @@ Test(simt_hal, default_signature_and_mapping) {
 Test(simt_hal, records_override_the_mapping) {
   qiao_hal_device_t *d = simt_open("simt-emu:a100");
   qiao_hal_entry_record_t rec = {"scale", "vpflp", 2, 2, 0, NULL, NULL};
-  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_PTX, .data = kScale,
-                                     .size = strlen(kScale), .records = &rec, .n_records = 1};
+  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_PTX,
+                                     .data = kScale,
+                                     .size = strlen(kScale),
+                                     .records = &rec,
+                                     .n_records = 1};
   qiao_hal_executable_t *e = NULL;
   OK(qiao_hal_executable_create(d, &spec, &e));
   enum { N = 300 };
   float x[N], y[N];
-  for (int i = 0; i < N; ++i) x[i] = (float)i * 0.5f;
+  for (int i = 0; i < N; ++i)
+    x[i] = (float)i * 0.5f;
   qiao_hal_buffer_t *by = buf_from(d, NULL, sizeof y), *bx = buf_from(d, x, sizeof x);
   qiao_hal_binding_t b[2] = {{by, 0}, {bx, 0}};
   int64_t k[2] = {f32_const(3.0f), N - 10}; /* s (f32 bits), n */
   qiao_hal_launch_config_t cfg = {{3, 1, 1}, {128, 1, 1}, 0};
   OK(qiao_hal_dispatch_launch(d, e, 0, &cfg, b, 2, k, 2));
   OK(qiao_hal_buffer_read(by, 0, y, sizeof y));
-  for (int i = 0; i < N; ++i) cr_expect_eq(y[i], i < N - 10 ? x[i] * 3.0f : 0.0f, "i %d", i);
+  for (int i = 0; i < N; ++i)
+    cr_expect_eq(y[i], i < N - 10 ? x[i] * 3.0f : 0.0f, "i %d", i);
   /* a binding with an offset */
   qiao_hal_binding_t b2[2] = {{by, 8}, {bx, 0}};
   int64_t k2[2] = {f32_const(-1.0f), 4};
@@ -90,8 +95,8 @@ Test(simt_hal, launch_checks) {
   qiao_hal_launch_config_t empty = {{0, 1, 1}, {32, 1, 1}, 0};
   OK(qiao_hal_dispatch_launch(d, e, 0, &empty, bs, 3, k, 1));
   /* PTX that does not parse names its position */
-  qiao_hal_executable_spec_t spec = {.format = QIAO_HAL_FORMAT_PTX, .data = ".version 8.0\n.target",
-                                     .size = 20};
+  qiao_hal_executable_spec_t spec = {
+      .format = QIAO_HAL_FORMAT_PTX, .data = ".version 8.0\n.target", .size = 20};
   qiao_hal_executable_t *e2 = NULL;
   qiao_status_t st = qiao_hal_executable_create(d, &spec, &e2);
   cr_expect_not_null(st);
@@ -99,7 +104,8 @@ Test(simt_hal, launch_checks) {
   /* buffers: copy stays on the device */
   qiao_hal_buffer_t *c = buf_from(d, NULL, 64);
   uint32_t v[16], w[16];
-  for (int i = 0; i < 16; ++i) v[i] = (uint32_t)i * 7;
+  for (int i = 0; i < 16; ++i)
+    v[i] = (uint32_t)i * 7;
   OK(qiao_hal_buffer_write(b, 0, v, sizeof v));
   OK(qiao_hal_buffer_copy(b, 0, c, 0, sizeof v));
   OK(qiao_hal_buffer_read(c, 0, w, sizeof w));

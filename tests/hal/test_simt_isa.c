@@ -23,7 +23,8 @@ static int line_of(const char *src, const char *needle) {
   const char *p = strstr(src, needle);
   cr_assert_not_null(p, "no '%s'", needle);
   int line = 1;
-  for (const char *q = src; q < p; ++q) line += *q == '\n';
+  for (const char *q = src; q < p; ++q)
+    line += *q == '\n';
   return line;
 }
 
@@ -110,7 +111,8 @@ Test(simt_isa, nan_min_max_and_zero_signs) {
        "  mov.f32 %f4, 0f80000000;\n  mov.f32 %f5, 0f00000000;\n"
        "  min.f32 %f3, %f5, %f4;\n  st.global.f32 [%rd1+12], %f3;\n"
        "  max.f32 %f3, %f4, %f5;\n  st.global.f32 [%rd1+16], %f3;\n"
-       "  setp.nan.f32 %p1, %f1, %f2;\n  selp.u32 %r1, 7, 9, %p1;\n  st.global.u32 [%rd1+20], %r1;\n",
+       "  setp.nan.f32 %p1, %f1, %f2;\n  selp.u32 %r1, 7, 9, %p1;\n  st.global.u32 [%rd1+20], "
+       "%r1;\n",
        o, 6);
   cr_expect_eq(o[0], 0x3F800000u);
   cr_expect_eq(o[1], 0x3F800000u);
@@ -147,8 +149,10 @@ Test(simt_isa, cvt_saturation_and_small_floats) {
        "  mov.f32 %f1, 0f3DCCCCCD;\n  cvt.rn.f16.f32 %h2, %f1;\n  cvt.u32.u16 %r2, %h2;\n"
        "  st.global.u32 [%rd1+24], %r2;\n"
        "  cvt.rn.bf16.f32 %h2, %f1;\n  cvt.u32.u16 %r2, %h2;\n  st.global.u32 [%rd1+28], %r2;\n"
-       "  mov.f32 %f2, 0f3F800000;\n  cvt.rn.f16x2.f32 %r3, %f2, %f1;\n  st.global.u32 [%rd1+32], %r3;\n"
-       "  mov.u32 %r4, 0x3C003C00;\n  add.rn.f16x2 %r5, %r3, %r4;\n  st.global.u32 [%rd1+36], %r5;\n",
+       "  mov.f32 %f2, 0f3F800000;\n  cvt.rn.f16x2.f32 %r3, %f2, %f1;\n  st.global.u32 [%rd1+32], "
+       "%r3;\n"
+       "  mov.u32 %r4, 0x3C003C00;\n  add.rn.f16x2 %r5, %r3, %r4;\n  st.global.u32 [%rd1+36], "
+       "%r5;\n",
        o, 10);
   cr_expect_eq((int32_t)o[0], 127);
   cr_expect_eq((int32_t)o[1], 2147483647);
@@ -194,18 +198,19 @@ Test(simt_isa, integer_family) {
 
 /* Each lane: v = lane * 10; shfl up/down/bfly/idx, with and without segments. */
 Test(simt_isa, shfl_modes) {
-  rig_t r = rig_make("simt-emu:a100",
-                     "  mul.lo.u32 %r1, %r0, 10;\n"
-                     "  mul.wide.u32 %rd6, %r0, 32;\n  add.s64 %rd7, %rd1, %rd6;\n"
-                     "  shfl.sync.up.b32 %r2|%p1, %r1, 3, 0, -1;\n  st.global.u32 [%rd7], %r2;\n"
-                     "  shfl.sync.down.b32 %r2, %r1, 5, 31, -1;\n  st.global.u32 [%rd7+4], %r2;\n"
-                     "  shfl.sync.bfly.b32 %r2, %r1, 6, 31, -1;\n  st.global.u32 [%rd7+8], %r2;\n"
-                     "  shfl.sync.idx.b32 %r2, %r1, 7, 31, -1;\n  st.global.u32 [%rd7+12], %r2;\n"
-                     "  shfl.sync.idx.b32 %r2, %r1, 3, 0x181f, -1;\n  st.global.u32 [%rd7+16], %r2;\n"
-                     "  shfl.sync.down.b32 %r2, %r1, 2, 0x181f, -1;\n  st.global.u32 [%rd7+20], %r2;\n"
-                     "  shfl.sync.up.b32 %r2, %r1, 2, 0x1800, -1;\n  st.global.u32 [%rd7+24], %r2;\n"
-                     "  selp.u32 %r3, 1, 0, %p1;\n  st.global.u32 [%rd7+28], %r3;\n",
-                     NULL, 64, 32 * 32);
+  rig_t r =
+      rig_make("simt-emu:a100",
+               "  mul.lo.u32 %r1, %r0, 10;\n"
+               "  mul.wide.u32 %rd6, %r0, 32;\n  add.s64 %rd7, %rd1, %rd6;\n"
+               "  shfl.sync.up.b32 %r2|%p1, %r1, 3, 0, -1;\n  st.global.u32 [%rd7], %r2;\n"
+               "  shfl.sync.down.b32 %r2, %r1, 5, 31, -1;\n  st.global.u32 [%rd7+4], %r2;\n"
+               "  shfl.sync.bfly.b32 %r2, %r1, 6, 31, -1;\n  st.global.u32 [%rd7+8], %r2;\n"
+               "  shfl.sync.idx.b32 %r2, %r1, 7, 31, -1;\n  st.global.u32 [%rd7+12], %r2;\n"
+               "  shfl.sync.idx.b32 %r2, %r1, 3, 0x181f, -1;\n  st.global.u32 [%rd7+16], %r2;\n"
+               "  shfl.sync.down.b32 %r2, %r1, 2, 0x181f, -1;\n  st.global.u32 [%rd7+20], %r2;\n"
+               "  shfl.sync.up.b32 %r2, %r1, 2, 0x1800, -1;\n  st.global.u32 [%rd7+24], %r2;\n"
+               "  selp.u32 %r3, 1, 0, %p1;\n  st.global.u32 [%rd7+28], %r3;\n",
+               NULL, 64, 32 * 32);
   OK(rig_run(&r, 1, 32));
   uint32_t o[32][8];
   OK(qiao_hal_buffer_read(r.out, 0, o, sizeof o));
@@ -278,7 +283,8 @@ Test(simt_isa, atomics_across_ctas) {
   int32_t o[8];
   OK(qiao_hal_buffer_read(r.in, 0, o, sizeof o));
   uint32_t x = 0;
-  for (int i = 0; i < 64 * 128; ++i) x ^= (uint32_t)i;
+  for (int i = 0; i < 64 * 128; ++i)
+    x ^= (uint32_t)i;
   cr_expect_eq(o[0], 8192);
   cr_expect_eq(o[1], 0);
   cr_expect_eq(o[2], 8191);
@@ -314,7 +320,8 @@ Test(simt_isa, call_and_local_memory) {
   OK(simt_run(d, e, "k", 1, 1, 1, 64, 1, 1, 0, args, 1));
   uint32_t o[64];
   OK(qiao_hal_buffer_read(b, 0, o, sizeof o));
-  for (int i = 0; i < 64; ++i) cr_expect_eq(o[i], (uint32_t)(2 * i));
+  for (int i = 0; i < 64; ++i)
+    cr_expect_eq(o[i], (uint32_t)(2 * i));
   qiao_hal_buffer_release(b);
   qiao_hal_executable_release(e);
   qiao_hal_device_release(d);
@@ -355,13 +362,13 @@ Test(simt_errors, misaligned_global) {
 
 Test(simt_errors, out_of_bounds_shared) {
   const char *parts[] = {"out-of-bounds shared store of 4 bytes at offset 0x1000"};
-  expect_kernel_error("simt-emu:h100", "  mov.u32 %r1, 4096;\n  st.shared.u32 [%r1], %r0;\n", 1,
-                      1, "st.shared.u32 [%r1]", parts, 1);
+  expect_kernel_error("simt-emu:h100", "  mov.u32 %r1, 4096;\n  st.shared.u32 [%r1], %r0;\n", 1, 1,
+                      "st.shared.u32 [%r1]", parts, 1);
 }
 
 Test(simt_errors, barrier_not_reached) {
-  const char *parts[] = {"barrier 0 never completes: 16 of 32 threads arrived",
-                         "(0,0,0) (1,0,0)", "16 threads exited"};
+  const char *parts[] = {"barrier 0 never completes: 16 of 32 threads arrived", "(0,0,0) (1,0,0)",
+                         "16 threads exited"};
   expect_kernel_error("simt-emu:h100",
                       "  setp.ge.u32 %p1, %r0, 16;\n  @%p1 bra END;\n  bar.sync 0;\nEND:\n", 1, 32,
                       "bar.sync 0", parts, 3);

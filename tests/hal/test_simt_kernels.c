@@ -23,7 +23,8 @@ Test(simt_kernels, warp_reduce) {
     float x[N];
     uint64_t s = 1 + (uint64_t)ci;
     double ref = 0;
-    for (int i = 0; i < N; ++i) ref += x[i] = rng_f(&s);
+    for (int i = 0; i < N; ++i)
+      ref += x[i] = rng_f(&s);
     float zero = 0;
     qiao_hal_buffer_t *bx = buf_from(d, x, sizeof x), *bo = buf_from(d, &zero, 4);
     uint64_t ax = addr_of_buf(bx), ao = addr_of_buf(bo);
@@ -32,7 +33,8 @@ Test(simt_kernels, warp_reduce) {
     OK(simt_run(d, e, "warp_reduce", (N + 255) / 256, 1, 1, 256, 1, 1, 0, args, 3));
     float out;
     OK(qiao_hal_buffer_read(bo, 0, &out, 4));
-    cr_expect(fabs(out - ref) < 1e-3, "%s %s: %f vs %f", kCombos[ci].uri, kCombos[ci].arch, out, ref);
+    cr_expect(fabs(out - ref) < 1e-3, "%s %s: %f vs %f", kCombos[ci].uri, kCombos[ci].arch, out,
+              ref);
     qiao_hal_simt_stats_t st;
     OK(qiao_hal_simt_last_stats(d, &st));
     cr_expect_gt(st.warp, 0);
@@ -53,8 +55,10 @@ Test(simt_kernels, gemm_tiled_via_dispatch) {
     enum { M = 37, N = 45, K = 29 };
     static float A[M * K], B[K * N], C[M * N];
     uint64_t s = 7;
-    for (int i = 0; i < M * K; ++i) A[i] = rng_f(&s);
-    for (int i = 0; i < K * N; ++i) B[i] = rng_f(&s);
+    for (int i = 0; i < M * K; ++i)
+      A[i] = rng_f(&s);
+    for (int i = 0; i < K * N; ++i)
+      B[i] = rng_f(&s);
     qiao_hal_buffer_t *ba = buf_from(d, A, sizeof A), *bb = buf_from(d, B, sizeof B),
                       *bc = buf_from(d, NULL, sizeof C);
     qiao_hal_entry_info_t info;
@@ -77,7 +81,8 @@ Test(simt_kernels, gemm_tiled_via_dispatch) {
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < N; ++j) {
         double r = 0;
-        for (int kk = 0; kk < K; ++kk) r += (double)A[i * K + kk] * B[kk * N + j];
+        for (int kk = 0; kk < K; ++kk)
+          r += (double)A[i * K + kk] * B[kk * N + j];
         double err = fabs(r - C[i * N + j]);
         if (err > maxerr) maxerr = err;
       }
@@ -103,8 +108,10 @@ Test(simt_kernels, mma_wmma_gemm) {
     static uint16_t A[M * K], Bt[N * K];
     static float C[M * N];
     uint64_t s = 11;
-    for (int i = 0; i < M * K; ++i) A[i] = f2h(rng_f(&s));
-    for (int i = 0; i < N * K; ++i) Bt[i] = f2h(rng_f(&s));
+    for (int i = 0; i < M * K; ++i)
+      A[i] = f2h(rng_f(&s));
+    for (int i = 0; i < N * K; ++i)
+      Bt[i] = f2h(rng_f(&s));
     qiao_hal_buffer_t *ba = buf_from(d, A, sizeof A), *bb = buf_from(d, Bt, sizeof Bt),
                       *bc = buf_from(d, NULL, sizeof C);
     uint64_t aa = addr_of_buf(ba), ab = addr_of_buf(bb), ac = addr_of_buf(bc);
@@ -116,7 +123,8 @@ Test(simt_kernels, mma_wmma_gemm) {
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < N; ++j) {
         double r = 0;
-        for (int kk = 0; kk < K; ++kk) r += (double)h2f(A[i * K + kk]) * h2f(Bt[j * K + kk]);
+        for (int kk = 0; kk < K; ++kk)
+          r += (double)h2f(A[i * K + kk]) * h2f(Bt[j * K + kk]);
         double err = fabs(r - C[i * N + j]);
         if (err > maxerr) maxerr = err;
       }
@@ -161,7 +169,8 @@ Test(simt_kernels, mma_m16n8k16_layout) {
       for (int i = 0; i < 4; ++i) {
         int row = lane / 4 + (i >= 2 ? 8 : 0), col = (lane % 4) * 2 + (i & 1);
         double r = 0;
-        for (int kk = 0; kk < 16; ++kk) r += (double)h2f(f2h(Am[row][kk])) * h2f(f2h(Bm[kk][col]));
+        for (int kk = 0; kk < 16; ++kk)
+          r += (double)h2f(f2h(Am[row][kk])) * h2f(f2h(Bm[kk][col]));
         if (fabs(r - D[lane * 4 + i]) > 1e-4 * (1 + fabs(r))) ++bad;
       }
     cr_expect_eq(bad, 0, "%s: %d of 128 elements wrong", kCombos[ci].arch, bad);
@@ -181,7 +190,8 @@ Test(simt_kernels, histogram) {
     static uint8_t in[N];
     uint32_t ref[256] = {0}, bins[256];
     uint64_t s = 3;
-    for (int i = 0; i < N; ++i) ref[in[i] = (uint8_t)(rng_u32(&s) % 97 * (i % 3 + 1))]++;
+    for (int i = 0; i < N; ++i)
+      ref[in[i] = (uint8_t)(rng_u32(&s) % 97 * (i % 3 + 1))]++;
     qiao_hal_buffer_t *bi = buf_from(d, in, N), *bo = buf_from(d, NULL, sizeof bins);
     uint64_t ai = addr_of_buf(bi), ao = addr_of_buf(bo);
     int32_t n = N;
@@ -203,7 +213,8 @@ Test(simt_kernels, softmax) {
     enum { ROWS = 37, COLS = 100 };
     static float x[ROWS * COLS], y[ROWS * COLS];
     uint64_t s = 5;
-    for (int i = 0; i < ROWS * COLS; ++i) x[i] = 4 * rng_f(&s);
+    for (int i = 0; i < ROWS * COLS; ++i)
+      x[i] = 4 * rng_f(&s);
     qiao_hal_buffer_t *bx = buf_from(d, x, sizeof x), *by = buf_from(d, NULL, sizeof y);
     uint64_t ax = addr_of_buf(bx), ay = addr_of_buf(by);
     int32_t rows = ROWS, cols = COLS;
@@ -213,8 +224,10 @@ Test(simt_kernels, softmax) {
     double maxerr = 0;
     for (int r = 0; r < ROWS; ++r) {
       double m = -INFINITY, sum = 0;
-      for (int c = 0; c < COLS; ++c) m = fmax(m, x[r * COLS + c]);
-      for (int c = 0; c < COLS; ++c) sum += exp(x[r * COLS + c] - m);
+      for (int c = 0; c < COLS; ++c)
+        m = fmax(m, x[r * COLS + c]);
+      for (int c = 0; c < COLS; ++c)
+        sum += exp(x[r * COLS + c] - m);
       for (int c = 0; c < COLS; ++c) {
         double err = fabs(exp(x[r * COLS + c] - m) / sum - y[r * COLS + c]);
         if (err > maxerr) maxerr = err;
@@ -245,13 +258,17 @@ Test(simt_kernels, divergence) {
     int in[N], v[G * B], out[N], ref_out[N];
     uint32_t ballots[G * B / 32], ref_b[G * B / 32];
     uint64_t s = 9;
-    for (int i = 0; i < N; ++i) in[i] = (int)(rng_u32(&s) % 1000) + 1;
+    for (int i = 0; i < N; ++i)
+      in[i] = (int)(rng_u32(&s) % 1000) + 1;
     for (int i = 0; i < G * B; ++i) {
       int x = i < N ? in[i] : 1;
-      if (x % 3 == 0) x = collatz(x);
-      else if (x % 3 == 1) x = -x;
+      if (x % 3 == 0)
+        x = collatz(x);
+      else if (x % 3 == 1)
+        x = -x;
       else
-        for (int k = 0; k < (x & 7); ++k) x += k * k;
+        for (int k = 0; k < (x & 7); ++k)
+          x += k * k;
       v[i] = x;
     }
     memset(ref_out, 0x55, sizeof ref_out);
@@ -298,7 +315,8 @@ Test(simt_kernels, cp_async_pipeline) {
     enum { TILES = 5, N = TILES * 128 * 4 };
     static float x[N], y[N];
     uint64_t s = 13;
-    for (int i = 0; i < N; ++i) x[i] = rng_f(&s);
+    for (int i = 0; i < N; ++i)
+      x[i] = rng_f(&s);
     qiao_hal_buffer_t *bx = buf_from(d, x, sizeof x), *by = buf_from(d, NULL, sizeof y);
     uint64_t ax = addr_of_buf(bx), ay = addr_of_buf(by);
     int32_t tiles = TILES;
@@ -348,7 +366,8 @@ Test(simt_kernels, llvm_saxpy_globals_and_consts) {
   OK(simt_run(d, e, "saxpy_sum", G, 1, 1, B, 1, 1, 0, args, 5));
   OK(qiao_hal_buffer_read(by, 0, y, sizeof y));
   OK(qiao_hal_buffer_read(bs, 0, &out, 4));
-  for (int i = 0; i < N; ++i) cr_expect_eq(y[i], ref_y[i], "y[%d] %f vs %f", i, y[i], ref_y[i]);
+  for (int i = 0; i < N; ++i)
+    cr_expect_eq(y[i], ref_y[i], "y[%d] %f vs %f", i, y[i], ref_y[i]);
   cr_expect(fabs(out - ref_sum) < 1e-4, "sum %f vs %f", out, ref_sum);
   qiao_hal_simt_stats_t st;
   OK(qiao_hal_simt_last_stats(d, &st));
@@ -363,11 +382,12 @@ Test(simt_kernels, llvm_saxpy_globals_and_consts) {
 /* Every PTX file of the test corpus loads (decodes) on simt-emu. */
 Test(simt_kernels, every_test_ptx_loads) {
   static const char *const files[] = {
-      "cp_async.sm80.ptx", "cp_async.sm90.ptx", "divergence.sm80.ptx", "divergence.sm90.ptx",
-      "gemm_tiled.sm80.ptx", "gemm_tiled.sm90.ptx", "histogram.sm80.ptx", "histogram.sm90.ptx",
-      "llvm_saxpy.sm80.ptx", "mma_gemm.sm80.ptx", "mma_gemm.sm90.ptx", "softmax.lineinfo.sm80.ptx",
-      "softmax.sm80.ptx", "softmax.sm90.ptx", "syntax.ptx", "warp_reduce.sm80.ptx",
-      "warp_reduce.sm90.ptx"};
+      "cp_async.sm80.ptx",    "cp_async.sm90.ptx",   "divergence.sm80.ptx",
+      "divergence.sm90.ptx",  "gemm_tiled.sm80.ptx", "gemm_tiled.sm90.ptx",
+      "histogram.sm80.ptx",   "histogram.sm90.ptx",  "llvm_saxpy.sm80.ptx",
+      "mma_gemm.sm80.ptx",    "mma_gemm.sm90.ptx",   "softmax.lineinfo.sm80.ptx",
+      "softmax.sm80.ptx",     "softmax.sm90.ptx",    "syntax.ptx",
+      "warp_reduce.sm80.ptx", "warp_reduce.sm90.ptx"};
   qiao_hal_device_t *d = simt_open("simt-emu:h100");
   for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
     qiao_hal_executable_t *e = simt_load_file(d, files[i]);
@@ -385,8 +405,9 @@ Test(simt_kernels, error_names_cuda_source_line) {
   uint64_t ax = addr_of_buf(bx), ay = addr_of_buf(by);
   int32_t rows = 4, cols = 64; /* x holds one row only */
   void *args[] = {&ax, &ay, &rows, &cols};
-  const char *parts[] = {"kernel 'softmax'", "out-of-bounds global load of 4 bytes", "PTX line",
-                         "source ", "softmax.cu:", "thread (32,0,0)"};
+  const char *parts[] = {"kernel 'softmax'", "out-of-bounds global load of 4 bytes",
+                         "PTX line",         "source ",
+                         "softmax.cu:",      "thread (32,0,0)"};
   expect_error_parts(simt_run(d, e, "softmax", 1, 1, 1, 128, 1, 1, 0, args, 4), parts, 6);
   qiao_hal_buffer_release(bx);
   qiao_hal_buffer_release(by);

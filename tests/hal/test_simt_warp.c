@@ -29,14 +29,15 @@ static char *with_head(const char *body) {
 
 /* Lanes >= 16 reach the shfl first and wait; lanes < 16 arrive later. */
 Test(simt_warp, collective_reached_in_two_parts) {
-  char *src = with_head(
-      ".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<8>;\n  .reg .b64 %rd<8>;\n"
-      "  .reg .pred %p<4>;\n  ld.param.u64 %rd1, [out];\n  mov.u32 %r0, %laneid;\n"
-      "  mov.u32 %r1, %r0;\n  setp.lt.u32 %p1, %r0, 16;\n  @%p1 bra A;\n"
-      "S:\n  shfl.sync.bfly.b32 %r2, %r1, 16, 31, -1;\n  bra.uni END;\n"
-      "A:\n  add.u32 %r1, %r1, 100;\n  bra.uni S;\n"
-      "END:\n  mul.wide.u32 %rd2, %r0, 4;\n  add.s64 %rd3, %rd1, %rd2;\n  st.global.u32 [%rd3], %r2;\n"
-      "  ret;\n}\n");
+  char *src =
+      with_head(".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<8>;\n  .reg .b64 %rd<8>;\n"
+                "  .reg .pred %p<4>;\n  ld.param.u64 %rd1, [out];\n  mov.u32 %r0, %laneid;\n"
+                "  mov.u32 %r1, %r0;\n  setp.lt.u32 %p1, %r0, 16;\n  @%p1 bra A;\n"
+                "S:\n  shfl.sync.bfly.b32 %r2, %r1, 16, 31, -1;\n  bra.uni END;\n"
+                "A:\n  add.u32 %r1, %r1, 100;\n  bra.uni S;\n"
+                "END:\n  mul.wide.u32 %rd2, %r0, 4;\n  add.s64 %rd3, %rd1, %rd2;\n  st.global.u32 "
+                "[%rd3], %r2;\n"
+                "  ret;\n}\n");
   uint32_t o[32];
   run_src("simt-emu:h100", src, 1, 32, 1, 0, o, sizeof o, NULL);
   for (int l = 0; l < 32; ++l) {
@@ -48,15 +49,15 @@ Test(simt_warp, collective_reached_in_two_parts) {
 
 /* Only even lanes execute a shfl whose mask names exactly them. */
 Test(simt_warp, partial_mask_shfl_and_ballot) {
-  char *src = with_head(
-      ".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<8>;\n  .reg .b64 %rd<8>;\n"
-      "  .reg .pred %p<4>;\n  ld.param.u64 %rd1, [out];\n  mov.u32 %r0, %laneid;\n"
-      "  mov.u32 %r2, 0;\n  mov.u32 %r3, 0;\n"
-      "  and.b32 %r1, %r0, 1;\n  setp.ne.u32 %p1, %r1, 0;\n  @%p1 bra END;\n"
-      "  shfl.sync.idx.b32 %r2, %r0, 4, 31, 0x55555555;\n"
-      "  setp.gt.u32 %p2, %r0, 9;\n  vote.sync.ballot.b32 %r3, %p2, 0x55555555;\n"
-      "END:\n  mul.wide.u32 %rd2, %r0, 8;\n  add.s64 %rd3, %rd1, %rd2;\n"
-      "  st.global.u32 [%rd3], %r2;\n  st.global.u32 [%rd3+4], %r3;\n  ret;\n}\n");
+  char *src =
+      with_head(".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<8>;\n  .reg .b64 %rd<8>;\n"
+                "  .reg .pred %p<4>;\n  ld.param.u64 %rd1, [out];\n  mov.u32 %r0, %laneid;\n"
+                "  mov.u32 %r2, 0;\n  mov.u32 %r3, 0;\n"
+                "  and.b32 %r1, %r0, 1;\n  setp.ne.u32 %p1, %r1, 0;\n  @%p1 bra END;\n"
+                "  shfl.sync.idx.b32 %r2, %r0, 4, 31, 0x55555555;\n"
+                "  setp.gt.u32 %p2, %r0, 9;\n  vote.sync.ballot.b32 %r3, %p2, 0x55555555;\n"
+                "END:\n  mul.wide.u32 %rd2, %r0, 8;\n  add.s64 %rd3, %rd1, %rd2;\n"
+                "  st.global.u32 [%rd3], %r2;\n  st.global.u32 [%rd3+4], %r3;\n  ret;\n}\n");
   uint32_t o[32][2];
   run_src("simt-emu:a100", src, 1, 32, 1, 0, o, sizeof o, NULL);
   for (int l = 0; l < 32; l += 2) {
@@ -69,23 +70,25 @@ Test(simt_warp, partial_mask_shfl_and_ballot) {
 
 /* ldmatrix .x1, .x2 and .x4.trans on a 32x8 b16 matrix with distinct values. */
 Test(simt_warp, ldmatrix_variants) {
-  char *src = with_head(
-      ".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<20>;\n  .reg .b64 %rd<8>;\n"
-      "  .shared .align 16 .b8 m[512];\n"
-      "  ld.param.u64 %rd1, [out];\n  mov.u32 %r0, %laneid;\n"
-      /* fill: element e (0..255) = e, as b16 */
-      "  mov.u32 %r1, %r0;\nFILL:\n  shl.b32 %r2, %r1, 1;\n  mov.u32 %r3, m;\n  add.u32 %r3, %r3, %r2;\n"
-      "  cvt.u16.u32 %rs1, %r1;\n  st.shared.u16 [%r3], %rs1;\n  add.u32 %r1, %r1, 32;\n"
-      "  setp.lt.u32 %p1, %r1, 256;\n  @%p1 bra FILL;\n  bar.warp.sync -1;\n"
-      /* row address of lane: row r = lane, 16 bytes per row */
-      "  shl.b32 %r4, %r0, 4;\n  mov.u32 %r5, m;\n  add.u32 %r5, %r5, %r4;\n"
-      "  ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%r6}, [%r5];\n"
-      "  ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%r7, %r8}, [%r5];\n"
-      "  ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%r9, %r10, %r11, %r12}, [%r5];\n"
-      "  mul.wide.u32 %rd2, %r0, 28;\n  add.s64 %rd3, %rd1, %rd2;\n"
-      "  st.global.u32 [%rd3], %r6;\n  st.global.u32 [%rd3+4], %r7;\n  st.global.u32 [%rd3+8], %r8;\n"
-      "  st.global.u32 [%rd3+12], %r9;\n  st.global.u32 [%rd3+16], %r10;\n"
-      "  st.global.u32 [%rd3+20], %r11;\n  st.global.u32 [%rd3+24], %r12;\n  ret;\n}\n");
+  char *src =
+      with_head(".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<20>;\n  .reg .b64 %rd<8>;\n"
+                "  .shared .align 16 .b8 m[512];\n"
+                "  ld.param.u64 %rd1, [out];\n  mov.u32 %r0, %laneid;\n"
+                /* fill: element e (0..255) = e, as b16 */
+                "  mov.u32 %r1, %r0;\nFILL:\n  shl.b32 %r2, %r1, 1;\n  mov.u32 %r3, m;\n  add.u32 "
+                "%r3, %r3, %r2;\n"
+                "  cvt.u16.u32 %rs1, %r1;\n  st.shared.u16 [%r3], %rs1;\n  add.u32 %r1, %r1, 32;\n"
+                "  setp.lt.u32 %p1, %r1, 256;\n  @%p1 bra FILL;\n  bar.warp.sync -1;\n"
+                /* row address of lane: row r = lane, 16 bytes per row */
+                "  shl.b32 %r4, %r0, 4;\n  mov.u32 %r5, m;\n  add.u32 %r5, %r5, %r4;\n"
+                "  ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%r6}, [%r5];\n"
+                "  ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%r7, %r8}, [%r5];\n"
+                "  ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%r9, %r10, %r11, %r12}, [%r5];\n"
+                "  mul.wide.u32 %rd2, %r0, 28;\n  add.s64 %rd3, %rd1, %rd2;\n"
+                "  st.global.u32 [%rd3], %r6;\n  st.global.u32 [%rd3+4], %r7;\n  st.global.u32 "
+                "[%rd3+8], %r8;\n"
+                "  st.global.u32 [%rd3+12], %r9;\n  st.global.u32 [%rd3+16], %r10;\n"
+                "  st.global.u32 [%rd3+20], %r11;\n  st.global.u32 [%rd3+24], %r12;\n  ret;\n}\n");
   /* declare the missing registers */
   char *fixed = malloc(strlen(src) + 64);
   char *at = strstr(src, "  .shared");
@@ -142,10 +145,12 @@ Test(simt_warp, mma_bf16) {
   uint16_t A[256], Braw[128];
   float Am[16][16], Bm[16][8];
   for (int r = 0; r < 16; ++r)
-    for (int c = 0; c < 16; ++c) A[r * 16 + c] = f2bf(Am[r][c] = bf2f(f2bf((float)(r * 16 + c) / 32.0f - 3)));
+    for (int c = 0; c < 16; ++c)
+      A[r * 16 + c] = f2bf(Am[r][c] = bf2f(f2bf((float)(r * 16 + c) / 32.0f - 3)));
   for (int k = 0; k < 16; ++k)
     for (int c = 0; c < 8; ++c)
-      Braw[(k < 8 ? 0 : 64) + c * 8 + (k & 7)] = f2bf(Bm[k][c] = bf2f(f2bf((float)(k * 8 + c) / 64.0f)));
+      Braw[(k < 8 ? 0 : 64) + c * 8 + (k & 7)] =
+          f2bf(Bm[k][c] = bf2f(f2bf((float)(k * 8 + c) / 64.0f)));
   qiao_hal_buffer_t *ba = buf_from(d, A, sizeof A), *bb = buf_from(d, Braw, sizeof Braw),
                     *bd = buf_from(d, NULL, 512);
   uint64_t aa = addr_of_buf(ba), ab = addr_of_buf(bb), ad = addr_of_buf(bd);
@@ -157,7 +162,8 @@ Test(simt_warp, mma_bf16) {
     for (int i = 0; i < 4; ++i) {
       int row = l / 4 + (i >= 2 ? 8 : 0), col = (l % 4) * 2 + (i & 1);
       double r = 0;
-      for (int k = 0; k < 16; ++k) r += (double)Am[row][k] * Bm[k][col];
+      for (int k = 0; k < 16; ++k)
+        r += (double)Am[row][k] * Bm[k][col];
       cr_expect(fabs(r - D[l * 4 + i]) <= 1e-5 * (1 + fabs(r)), "lane %d elem %d: %f vs %f", l, i,
                 D[l * 4 + i], r);
     }
@@ -171,17 +177,17 @@ Test(simt_warp, mma_bf16) {
 }
 
 Test(simt_warp, special_registers_2d_block) {
-  char *src = with_head(
-      ".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<16>;\n  .reg .b64 %rd<8>;\n"
-      "  ld.param.u64 %rd1, [out];\n  mov.u32 %r1, %tid.x;\n  mov.u32 %r2, %tid.y;\n"
-      "  mov.u32 %r3, %ntid.x;\n  mad.lo.u32 %r4, %r2, %r3, %r1;\n"
-      "  mov.u32 %r5, %laneid;\n  mov.u32 %r6, %warpid;\n  mov.u32 %r7, %lanemask_lt;\n"
-      "  mov.u32 %r8, %ctaid.x;\n  mov.u32 %r9, %nctaid.x;\n  mov.u32 %r10, %ntid.y;\n"
-      "  mov.u32 %r11, %dynamic_smem_size;\n"
-      "  mov.u32 %r12, %nctaid.x;\n  mad.lo.u32 %r13, %r8, 64, %r4;\n"
-      "  mul.wide.u32 %rd2, %r13, 32;\n  add.s64 %rd3, %rd1, %rd2;\n"
-      "  st.global.v4.u32 [%rd3], {%r1, %r2, %r5, %r6};\n"
-      "  st.global.v4.u32 [%rd3+16], {%r7, %r8, %r10, %r11};\n  ret;\n}\n");
+  char *src =
+      with_head(".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<16>;\n  .reg .b64 %rd<8>;\n"
+                "  ld.param.u64 %rd1, [out];\n  mov.u32 %r1, %tid.x;\n  mov.u32 %r2, %tid.y;\n"
+                "  mov.u32 %r3, %ntid.x;\n  mad.lo.u32 %r4, %r2, %r3, %r1;\n"
+                "  mov.u32 %r5, %laneid;\n  mov.u32 %r6, %warpid;\n  mov.u32 %r7, %lanemask_lt;\n"
+                "  mov.u32 %r8, %ctaid.x;\n  mov.u32 %r9, %nctaid.x;\n  mov.u32 %r10, %ntid.y;\n"
+                "  mov.u32 %r11, %dynamic_smem_size;\n"
+                "  mov.u32 %r12, %nctaid.x;\n  mad.lo.u32 %r13, %r8, 64, %r4;\n"
+                "  mul.wide.u32 %rd2, %r13, 32;\n  add.s64 %rd3, %rd1, %rd2;\n"
+                "  st.global.v4.u32 [%rd3], {%r1, %r2, %r5, %r6};\n"
+                "  st.global.v4.u32 [%rd3+16], {%r7, %r8, %r10, %r11};\n  ret;\n}\n");
   uint32_t o[2 * 64][8];
   run_src("simt-emu:h100", src, 2, 8, 8, 48, o, sizeof o, NULL);
   for (int c = 0; c < 2; ++c)
@@ -216,7 +222,8 @@ Test(simt_warp, dynamic_shared_memory) {
       "  ret;\n}\n");
   uint32_t o[100];
   run_src("simt-emu:h100", src, 1, 100, 1, 400, o, sizeof o, NULL);
-  for (int i = 0; i < 100; ++i) cr_expect_eq(o[i], (uint32_t)(3 * (99 - i)));
+  for (int i = 0; i < 100; ++i)
+    cr_expect_eq(o[i], (uint32_t)(3 * (99 - i)));
   /* the same kernel with too little dynamic shared memory */
   qiao_hal_device_t *d = simt_open("simt-emu:h100");
   qiao_hal_executable_t *e = simt_load_text(d, src);
@@ -293,7 +300,8 @@ Test(simt_warp, mbarrier_phases) {
       "WAIT:\n  mbarrier.try_wait.parity.shared::cta.b64 %p2, [mb], %r8;\n  @!%p2 bra WAIT;\n"
       "  add.u32 %r5, %r0, 1;\n  rem.u32 %r5, %r5, %r9;\n  shl.b32 %r5, %r5, 2;\n"
       "  add.u32 %r6, %r3, %r5;\n  ld.shared.u32 %r7, [%r6];\n"
-      "  mad.lo.u32 %r10, %r8, %r9, %r0;\n  mul.wide.u32 %rd3, %r10, 4;\n  add.s64 %rd4, %rd1, %rd3;\n"
+      "  mad.lo.u32 %r10, %r8, %r9, %r0;\n  mul.wide.u32 %rd3, %r10, 4;\n  add.s64 %rd4, %rd1, "
+      "%rd3;\n"
       "  st.global.u32 [%rd4], %r7;\n  bar.sync 0;\n"
       "  add.u32 %r8, %r8, 1;\n  setp.lt.u32 %p3, %r8, 2;\n  @%p3 bra PHASE;\n  ret;\n}\n");
   uint32_t o[2][64];
@@ -311,7 +319,8 @@ Test(simt_warp, cp_async_mbarrier_arrive) {
       "  .reg .pred %p<4>;\n  .shared .align 8 .b64 mb;\n  .shared .align 16 .b8 data[512];\n"
       "  ld.param.u64 %rd1, [out];\n  mov.u32 %r0, %tid.x;\n"
       "  setp.ne.u32 %p1, %r0, 0;\n  @%p1 bra SKIP;\n  mbarrier.init.shared::cta.b64 [mb], 32;\n"
-      "SKIP:\n  bar.sync 0;\n  shl.b32 %r1, %r0, 4;\n  mov.u32 %r2, data;\n  add.u32 %r3, %r2, %r1;\n"
+      "SKIP:\n  bar.sync 0;\n  shl.b32 %r1, %r0, 4;\n  mov.u32 %r2, data;\n  add.u32 %r3, %r2, "
+      "%r1;\n"
       "  mul.wide.u32 %rd2, %r0, 16;\n  add.s64 %rd3, %rd1, %rd2;\n"
       "  cp.async.cg.shared.global [%r3], [%rd3], 16, 8;\n"
       "  cp.async.mbarrier.arrive.noinc.shared::cta.b64 [mb];\n"
@@ -323,7 +332,8 @@ Test(simt_warp, cp_async_mbarrier_arrive) {
   qiao_hal_executable_t *e = simt_load_text(d, src);
   uint32_t in[32][4], o[32][4];
   for (int t = 0; t < 32; ++t)
-    for (int i = 0; i < 4; ++i) in[t][i] = (uint32_t)(t * 4 + i + 1);
+    for (int i = 0; i < 4; ++i)
+      in[t][i] = (uint32_t)(t * 4 + i + 1);
   qiao_hal_buffer_t *b = buf_from(d, in, sizeof in);
   uint64_t a = addr_of_buf(b);
   void *args[] = {&a};
@@ -352,13 +362,16 @@ Test(simt_warp, mma_m16n8k8_f16_ldmatrix_stmatrix) {
       "  ld.param.u64 %rd1, [out];\n  ld.param.u64 %rd2, [in];\n  mov.u32 %r0, %laneid;\n"
       "  and.b32 %r1, %r0, 15;\n  shl.b32 %r2, %r1, 4;\n" /* (lane % 16) * 16 */
       "  cvt.u64.u32 %rd3, %r2;\n  add.s64 %rd4, %rd2, %rd3;\n"
-      "  ld.global.v4.u32 {%r4, %r5, %r6, %r7}, [%rd4];\n  mov.u32 %r3, sa;\n  add.u32 %r8, %r3, %r2;\n"
+      "  ld.global.v4.u32 {%r4, %r5, %r6, %r7}, [%rd4];\n  mov.u32 %r3, sa;\n  add.u32 %r8, %r3, "
+      "%r2;\n"
       "  st.shared.v4.u32 [%r8], {%r4, %r5, %r6, %r7};\n"
-      "  ld.global.v4.u32 {%r4, %r5, %r6, %r7}, [%rd4+384];\n  mov.u32 %r9, sc;\n  add.u32 %r10, %r9, %r2;\n"
+      "  ld.global.v4.u32 {%r4, %r5, %r6, %r7}, [%rd4+384];\n  mov.u32 %r9, sc;\n  add.u32 %r10, "
+      "%r9, %r2;\n"
       "  st.shared.v4.u32 [%r10], {%r4, %r5, %r6, %r7};\n"
       "  and.b32 %r11, %r0, 7;\n  shl.b32 %r12, %r11, 4;\n  cvt.u64.u32 %rd5, %r12;\n"
       "  add.s64 %rd6, %rd2, %rd5;\n  ld.global.v4.u32 {%r4, %r5, %r6, %r7}, [%rd6+256];\n"
-      "  mov.u32 %r13, sb;\n  add.u32 %r14, %r13, %r12;\n  st.shared.v4.u32 [%r14], {%r4, %r5, %r6, %r7};\n"
+      "  mov.u32 %r13, sb;\n  add.u32 %r14, %r13, %r12;\n  st.shared.v4.u32 [%r14], {%r4, %r5, "
+      "%r6, %r7};\n"
       "  bar.sync 0;\n"
       "  ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%r15, %r16}, [%r8];\n"
       "  ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%r17}, [%r14];\n"
@@ -373,11 +386,14 @@ Test(simt_warp, mma_m16n8k8_f16_ldmatrix_stmatrix) {
   uint16_t in[128 + 64 + 128], out[128];
   float A[16][8], B[8][8], C[16][8];
   for (int r = 0; r < 16; ++r)
-    for (int k = 0; k < 8; ++k) in[r * 8 + k] = f2h(A[r][k] = (float)(r * 8 + k) / 16.0f - 4);
+    for (int k = 0; k < 8; ++k)
+      in[r * 8 + k] = f2h(A[r][k] = (float)(r * 8 + k) / 16.0f - 4);
   for (int k = 0; k < 8; ++k)
-    for (int n = 0; n < 8; ++n) in[128 + k * 8 + n] = f2h(B[k][n] = (float)(k * 8 + n) / 32.0f);
+    for (int n = 0; n < 8; ++n)
+      in[128 + k * 8 + n] = f2h(B[k][n] = (float)(k * 8 + n) / 32.0f);
   for (int r = 0; r < 16; ++r)
-    for (int n = 0; n < 8; ++n) in[192 + r * 8 + n] = f2h(C[r][n] = (float)(r - n) / 4.0f);
+    for (int n = 0; n < 8; ++n)
+      in[192 + r * 8 + n] = f2h(C[r][n] = (float)(r - n) / 4.0f);
   qiao_hal_buffer_t *bi = buf_from(d, in, sizeof in), *bo = buf_from(d, NULL, sizeof out);
   uint64_t ai = addr_of_buf(bi), ao = addr_of_buf(bo);
   void *args[] = {&ao, &ai};
@@ -386,7 +402,8 @@ Test(simt_warp, mma_m16n8k8_f16_ldmatrix_stmatrix) {
   for (int r = 0; r < 16; ++r)
     for (int n = 0; n < 8; ++n) {
       double s = C[r][n];
-      for (int k = 0; k < 8; ++k) s += (double)A[r][k] * B[k][n];
+      for (int k = 0; k < 8; ++k)
+        s += (double)A[r][k] * B[k][n];
       cr_expect_eq(out[r * 8 + n], f2h((float)s), "D[%d][%d] = %f, want %f", r, n,
                    h2f(out[r * 8 + n]), s);
     }
