@@ -218,6 +218,27 @@ static qiao_status_t run_launch(qiao_hal_device_t *d, qiao_hal_executable_t *e, 
                             "shared memory (static %u + dynamic %llu); the %s profile allows %.0f",
                             name, (unsigned long long)shared, p->shared_static,
                             (unsigned long long)cfg->shared_bytes, s->profile, det->shared_bytes);
+  int64_t nthr = (int64_t)cfg->block[0] * cfg->block[1] * cfg->block[2];
+  if (f->maxntid[0]) {
+    int64_t lim = (int64_t)f->maxntid[0] * (f->maxntid[1] ? f->maxntid[1] : 1) *
+                  (f->maxntid[2] ? f->maxntid[2] : 1);
+    if (nthr > lim)
+      return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                              "simt-emu: kernel '%s': block %d x %d x %d has %lld threads, its "
+                              ".maxntid allows %lld",
+                              name, cfg->block[0], cfg->block[1], cfg->block[2], (long long)nthr,
+                              (long long)lim);
+  }
+  if (f->reqntid[0]) {
+    for (int k = 0; k < 3; ++k)
+      if ((uint32_t)cfg->block[k] != (f->reqntid[k] ? f->reqntid[k] : 1))
+        return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                                "simt-emu: kernel '%s': block %d x %d x %d, its .reqntid is %u x "
+                                "%u x %u",
+                                name, cfg->block[0], cfg->block[1], cfg->block[2], f->reqntid[0],
+                                f->reqntid[1] ? f->reqntid[1] : 1,
+                                f->reqntid[2] ? f->reqntid[2] : 1);
+  }
   simt_launch_t L = {0};
   L.prog = p;
   L.func = (int32_t)(f - p->m->funcs);

@@ -166,6 +166,21 @@ Test(simt_isa, cvt_saturation_and_small_floats) {
   cr_expect_eq(o[9], 0x40003C66u); /* {1+1, 0.1+1} */
 }
 
+Test(simt_isa, fp8_round_trip) {
+  uint32_t o[3];
+  run1("  mov.f32 %f1, 0f3F800000;\n  mov.f32 %f2, 0fC0600000;\n"
+       "  cvt.rn.satfinite.e5m2x2.f32 %h1, %f1, %f2;\n  cvt.u32.u16 %r1, %h1;\n"
+       "  st.global.u32 [%rd1], %r1;\n"
+       "  cvt.rn.f16x2.e5m2x2 %r2, %h1;\n  st.global.u32 [%rd1+4], %r2;\n"
+       "  mov.f32 %f3, 0f3E000000;\n  mov.f32 %f4, 0f3B800000;\n" /* 0.125, 2^-8 */
+       "  cvt.rn.satfinite.e4m3x2.f32 %h2, %f3, %f4;\n  cvt.rn.f16x2.e4m3x2 %r3, %h2;\n"
+       "  st.global.u32 [%rd1+8], %r3;\n",
+       o, 3);
+  cr_expect_eq(o[0], 0x3CC3u);
+  cr_expect_eq(o[1], 0x3C00C300u);
+  cr_expect_eq(o[2], 0x30001C00u); /* 0.125 and the e4m3 subnormal 2^-8, as f16 */
+}
+
 Test(simt_isa, integer_family) {
   uint32_t o[12];
   run1("  mov.u32 %r1, -7;\n  mov.u32 %r2, 3;\n"

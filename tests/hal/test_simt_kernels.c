@@ -414,3 +414,48 @@ Test(simt_kernels, error_names_cuda_source_line) {
   qiao_hal_executable_release(e);
   qiao_hal_device_release(d);
 }
+
+/* .maxntid (from __launch_bounds__(256)) is enforced like the driver does. */
+Test(simt_kernels, launch_bounds_enforced) {
+  qiao_hal_device_t *d = simt_open("simt-emu:h100");
+  qiao_hal_executable_t *e = load(d, "gemm_tiled", "sm90");
+  qiao_hal_buffer_t *b = buf_from(d, NULL, 1024);
+  uint64_t a = addr_of_buf(b);
+  int32_t m = 16;
+  void *args[] = {&a, &a, &a, &m, &m, &m};
+  const char *parts[] = {"kernel 'gemm_tiled'", "has 1024 threads", ".maxntid allows 256"};
+  expect_error_parts(simt_run(d, e, "gemm_tiled", 1, 1, 1, 32, 32, 1, 0, args, 6), parts, 3);
+  qiao_hal_buffer_release(b);
+  qiao_hal_executable_release(e);
+  qiao_hal_device_release(d);
+}
+
+/* CTAs in parallel give bit-identical results to one worker (race-free kernel). */
+Test(simt_kernels, parallel_ctas_deterministic) {
+  enum { M = 64, N = 64, K = 48 };
+  static float A[M * K], B[K * N], C1[M * N], C4[M * N];
+  uint64_t s = 99;
+  for (int i = 0; i < M * K; ++i)
+    A[i] = rng_f(&s);
+  for (int i = 0; i < K * N; ++i)
+    B[i] = rng_f(&s);
+  const char *uris[2] = {"simt-emu:h100,threads=1", "simt-emu:h100,threads=4"};
+  float *outs[2] = {C1, C4};
+  for (int u = 0; u < 2; ++u) {
+    qiao_hal_device_t *d = simt_open(uris[u]);
+    qiao_hal_executable_t *e = load(d, "gemm_tiled", "sm90");
+    qiao_hal_buffer_t *ba = buf_from(d, A, sizeof A), *bb = buf_from(d, B, sizeof B),
+                      *bc = buf_from(d, NULL, sizeof C1);
+    qiao_hal_binding_t b[3] = {{ba, 0}, {bb, 0}, {bc, 0}};
+    int64_t k[3] = {M, N, K};
+    qiao_hal_launch_config_t cfg = {{N / 16, M / 16, 1}, {16, 16, 1}, 0};
+    OK(qiao_hal_dispatch_launch(d, e, 0, &cfg, b, 3, k, 3));
+    OK(qiao_hal_buffer_read(bc, 0, outs[u], sizeof C1));
+    qiao_hal_buffer_release(ba);
+    qiao_hal_buffer_release(bb);
+    qiao_hal_buffer_release(bc);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+  cr_expect_arr_eq(C1, C4, sizeof C1);
+}
