@@ -97,14 +97,12 @@ static inline uint32_t rng_u32(uint64_t *s) {
 }
 static inline float rng_f(uint64_t *s) { return (float)(rng_u32(s) % 20001) / 10000.0f - 1.0f; }
 
-static inline uint16_t f2h(float f) { /* RNE, finite normal/subnormal inputs */
-  uint32_t x;
-  memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000;
-  float a = fabsf(f);
+static inline uint16_t f2h(double f) { /* RNE from the exact value, finite inputs */
+  uint32_t sign = signbit(f) ? 0x8000u : 0u;
+  double a = fabs(f);
   if (a == 0) return (uint16_t)sign;
   int e;
-  frexpf(a, &e);
+  frexp(a, &e);
   int E = e - 1;
   if (E < -14) E = -14;
   double q = ldexp(a, 10 - E);

@@ -459,3 +459,148 @@ Test(simt_kernels, parallel_ctas_deterministic) {
   }
   cr_expect_arr_eq(C1, C4, sizeof C1);
 }
+
+/* misc.cu: local arrays, integer intrinsics, f64, half2 (per thread). */
+static uint32_t brev32(uint32_t x) {
+  uint32_t r = 0;
+  for (int i = 0; i < 32; ++i)
+    if (x >> i & 1) r |= 1u << (31 - i);
+  return r;
+}
+
+Test(simt_kernels, misc_thread) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "misc", kCombos[ci].arch);
+    enum { N = 150 };
+    int in[N], out[N * 8];
+    double dout[N * 2];
+    uint32_t hout[N];
+    uint64_t s = 31;
+    for (int i = 0; i < N; ++i)
+      in[i] = (int)(rng_u32(&s) % 201) - 100;
+    qiao_hal_buffer_t *bi = buf_from(d, in, sizeof in), *bo = buf_from(d, NULL, sizeof out),
+                      *bd = buf_from(d, NULL, sizeof dout), *bh = buf_from(d, NULL, sizeof hout);
+    uint64_t ai = addr_of_buf(bi), ao = addr_of_buf(bo), ad = addr_of_buf(bd), ah = addr_of_buf(bh);
+    int32_t n = N;
+    void *args[] = {&ai, &ao, &ad, &ah, &n};
+    OK(simt_run(d, e, "misc_thread", 3, 1, 1, 64, 1, 1, 0, args, 5));
+    OK(qiao_hal_buffer_read(bo, 0, out, sizeof out));
+    OK(qiao_hal_buffer_read(bd, 0, dout, sizeof dout));
+    OK(qiao_hal_buffer_read(bh, 0, hout, sizeof hout));
+    for (int i = 0; i < N; ++i) {
+      int v = in[i], loc[16];
+      for (int k = 0; k < 16; ++k)
+        loc[k] = v * k + (k ^ v);
+      int idx = v & 15;
+      uint32_t u = (uint32_t)v * 2654435761u;
+      int ref[8];
+      ref[0] = loc[idx] + loc[(idx * 7) & 15];
+      ref[1] = __builtin_popcount(u) + (u ? __builtin_clz(u) : 32) * 100;
+      ref[2] = (int)brev32(u);
+      uint32_t uv = (uint32_t)v;
+      ref[3] =
+          (int)((u & 0xff) | (uv & 0xff) << 8 | ((u >> 8) & 0xff) << 16 | ((uv >> 8) & 0xff) << 24);
+      ref[4] = __builtin_ffs(v) + (v ? 1000 / v : 0) + (v ? 1000 % v : 0);
+      ref[5] = (int)(((int64_t)v * 0x7654321) >> 32) ^ (int)(((uint64_t)u * 0x89abcdefu) >> 32);
+      ref[6] = (v < 50 ? v : 50) + (v > -50 ? v : -50) + abs(v - 40);
+      ref[7] = (int)((long long)v * 123456789LL >> 20);
+      for (int k = 0; k < 8; ++k)
+        cr_expect_eq(out[i * 8 + k], ref[k], "%s: v=%d out[%d] = %d, want %d", kCombos[ci].arch, v,
+                     k, out[i * 8 + k], ref[k]);
+      double dd = (double)v / 7.0;
+      double r0 = sqrt(fabs(dd)) + dd * dd - 1.0 / (dd + 0.5), r1 = fma(dd, 3.25, -dd / 3.0);
+      cr_expect(fabs(dout[i * 2] - r0) <= 1e-12 * (1 + fabs(r0)), "d0 v=%d", v);
+      cr_expect(fabs(dout[i * 2 + 1] - r1) <= 1e-12 * (1 + fabs(r1)), "d1 v=%d", v);
+      double av[2] = {h2f(f2h((float)v / 8.0f)), 1.5}, bv[2] = {0.25, (double)(v % 5)};
+      uint32_t want = 0;
+      for (int h = 0; h < 2; ++h) {
+        double sum = h2f(f2h(av[h] + bv[h]));
+        double cc = h2f(f2h(av[h] * bv[h] + sum));
+        want |= (uint32_t)f2h(cc * av[h]) << (16 * h);
+      }
+      cr_expect_eq(hout[i], want, "%s: half2 v=%d: 0x%08x, want 0x%08x", kCombos[ci].arch, v,
+                   hout[i], want);
+    }
+    qiao_hal_simt_stats_t st;
+    OK(qiao_hal_simt_last_stats(d, &st));
+    cr_expect_gt(st.mem_local, 0);
+    qiao_hal_buffer_release(bi);
+    qiao_hal_buffer_release(bo);
+    qiao_hal_buffer_release(bd);
+    qiao_hal_buffer_release(bh);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
+
+/* misc.cu: __syncthreads_count/and/or, shfl widths, redux, match, a CAS loop,
+ * atomics, dynamic shared memory (per block). */
+Test(simt_kernels, misc_block) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "misc", kCombos[ci].arch);
+    enum { B = 64, G = 3, N = B * G };
+    int in[N], out[N * 8];
+    uint64_t s = 77;
+    for (int i = 0; i < N; ++i)
+      in[i] = (int)(rng_u32(&s) % 201) - 100;
+    float fm = -1e30f;
+    uint32_t counters[4] = {0xffffffffu, 0, 0, 0};
+    qiao_hal_buffer_t *bi = buf_from(d, in, sizeof in), *bo = buf_from(d, NULL, sizeof out),
+                      *bf = buf_from(d, &fm, 4), *bc = buf_from(d, counters, sizeof counters);
+    uint64_t ai = addr_of_buf(bi), ao = addr_of_buf(bo), af = addr_of_buf(bf), ac = addr_of_buf(bc);
+    void *args[] = {&ai, &ao, &af, &ac};
+    OK(simt_run(d, e, "misc_block", G, 1, 1, B, 1, 1, B * 4, args, 4));
+    OK(qiao_hal_buffer_read(bo, 0, out, sizeof out));
+    OK(qiao_hal_buffer_read(bf, 0, &fm, 4));
+    OK(qiao_hal_buffer_read(bc, 0, counters, sizeof counters));
+    int vmax = -1000, vmin = 1000;
+    for (int i = 0; i < N; ++i) {
+      if (in[i] > vmax) vmax = in[i];
+      if (in[i] < vmin) vmin = in[i];
+    }
+    for (int g = 0; g < G; ++g) {
+      int cnt = 0, all = 1, any = 0;
+      for (int t = 0; t < B; ++t) {
+        int v = in[g * B + t];
+        cnt += v > 0;
+        all = all && v > -100;
+        any = any || v > 90;
+      }
+      for (int t = 0; t < B; ++t) {
+        int i = g * B + t, lane = t % 32, wbase = g * B + (t / 32) * 32;
+        int ref[8];
+        ref[0] = cnt;
+        ref[1] = all * 10 + any;
+        ref[2] = in[g * B + (t + 5) % B];
+        ref[3] = in[wbase + (lane & ~7) + 3];
+        ref[4] = (lane % 16) + 2 < 16 ? in[i + 2] : in[i];
+        uint32_t red = 0, mx = 0, m = 0;
+        for (int k = 0; k < 32; ++k) {
+          uint32_t x = (uint32_t)(in[wbase + k] & 255);
+          red += x;
+          if (x > mx) mx = x;
+          if ((in[wbase + k] & 3) == (in[i] & 3)) m |= 1u << k;
+        }
+        ref[5] = (int)red;
+        ref[6] = (int)mx;
+        ref[7] = (int)m;
+        for (int k = 0; k < 8; ++k)
+          cr_expect_eq(out[i * 8 + k], ref[k], "%s: thread %d out[%d] = %d, want %d",
+                       kCombos[ci].arch, i, k, out[i * 8 + k], ref[k]);
+      }
+    }
+    cr_expect_eq(fm, (float)vmax * 0.5f);
+    cr_expect_eq(counters[0], (uint32_t)(vmin + 1000));
+    cr_expect_eq(counters[1], (uint32_t)(vmax + 1000));
+    cr_expect_eq(counters[2], (uint32_t)(N % 17));
+    cr_expect_eq(counters[3], (uint32_t)N);
+    qiao_hal_buffer_release(bi);
+    qiao_hal_buffer_release(bo);
+    qiao_hal_buffer_release(bf);
+    qiao_hal_buffer_release(bc);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
