@@ -358,28 +358,36 @@ static inline void stn(uint8_t *p, uint32_t n, uint64_t v) {
   }
 }
 
-/* Shared-memory bank conflicts of one warp-wide access: the number of
- * distinct 4-byte words per bank, maxed over banks (one wavefront each). */
-static void bank_stats(cta_t *c, const uint64_t *addr, uint32_t mask) {
+/* Shared-memory bank statistics of one warp-wide access of `bytes` per thread:
+ * the wavefronts are the most distinct 4-byte words any of the 32 banks must
+ * serve; the ideal is one wavefront per 128 distinct bytes; conflicts are the
+ * wavefronts beyond the ideal. */
+static void bank_stats(cta_t *c, const uint64_t *addr, uint32_t mask, uint32_t bytes) {
   uint64_t words[32][32];
   uint8_t count[32] = {0};
-  int worst = 0;
+  int worst = 0, unique = 0;
+  uint32_t nw = bytes < 4 ? 1 : bytes / 4;
   for (uint32_t m = mask; m; m &= m - 1) {
-    uint64_t wd = addr[__builtin_ctz(m)] >> 2;
-    int b = (int)(wd & 31);
-    bool dup = false;
-    for (int i = 0; i < count[b]; ++i)
-      if (words[b][i] == wd) {
-        dup = true;
-        break;
-      }
-    if (dup) continue;
-    words[b][count[b]++] = wd;
-    if (count[b] > worst) worst = count[b];
+    uint64_t w0 = addr[__builtin_ctz(m)] >> 2;
+    for (uint32_t k = 0; k < nw; ++k) {
+      uint64_t wd = w0 + k;
+      int b = (int)(wd & 31);
+      bool dup = false;
+      for (int i = 0; i < count[b]; ++i)
+        if (words[b][i] == wd) {
+          dup = true;
+          break;
+        }
+      if (dup) continue;
+      ++unique;
+      if (count[b] < 32) words[b][count[b]++] = wd;
+      if (count[b] > worst) worst = count[b];
+    }
   }
   if (worst < 1) return;
-  c->wavefronts += 1;
-  c->conflicts += (uint64_t)(worst - 1);
+  int ideal = (unique + 31) / 32;
+  c->wavefronts += (uint64_t)worst;
+  c->conflicts += (uint64_t)(worst > ideal ? worst - ideal : 0);
 }
 
 /* ------------------------------------------------------------ float helpers */
@@ -1330,7 +1338,7 @@ static bool ldst(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, uint32_t ma
       }
     }
   }
-  if (shared) bank_stats(c, addrs, shared);
+  if (shared) bank_stats(c, addrs, shared, total);
   return true;
 }
 

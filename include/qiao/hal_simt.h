@@ -30,8 +30,12 @@ typedef struct qiao_hal_simt_stats {
   uint64_t atomic;             /* atom, red */
   uint64_t async_copy;         /* cp.async* */
   uint64_t divergent_branches; /* warp-wide conditional branches whose threads split */
-  uint64_t shared_wavefronts;  /* warp-wide shared accesses (ld/st/atom.shared, generic→shared) */
-  uint64_t bank_conflicts;     /* extra wavefronts beyond one per access (32 banks × 4 bytes) */
+  /* Warp-wide ld/st to shared memory (also generic → shared), 32 banks × 4 bytes: an access
+   * takes as many wavefronts as the most distinct words one bank serves; the ideal is one per
+   * 128 distinct bytes; conflicts count the wavefronts beyond the ideal. ldmatrix/stmatrix
+   * count one wavefront per 8x8 matrix. */
+  uint64_t shared_wavefronts;
+  uint64_t bank_conflicts;
   uint64_t ctas, threads;
   double wall_ms; /* the emulator's own wall time for the launch */
 } qiao_hal_simt_stats_t;

@@ -247,7 +247,7 @@ Test(simt_warp, bank_conflicts) {
       "  .shared .align 4 .b8 s[4096];\n  mov.u32 %%r1, %%laneid;\n  mul.lo.u32 %%r2, %%r1, %d;\n"
       "  mov.u32 %%r3, s;\n  add.u32 %%r4, %%r3, %%r2;\n  st.shared.u32 [%%r4], %%r1;\n  ret;\n}\n";
   int strides[3] = {4, 128, 0};
-  uint64_t expect[3] = {0, 31, 0};
+  uint64_t expect[3] = {0, 31, 0}, waves[3] = {1, 32, 1};
   for (int i = 0; i < 3; ++i) {
     char body[1024];
     snprintf(body, sizeof body, fmt, strides[i]);
@@ -255,10 +255,31 @@ Test(simt_warp, bank_conflicts) {
     qiao_hal_simt_stats_t st;
     uint32_t dummy;
     run_src("simt-emu:h100", src, 1, 32, 1, 0, &dummy, 4, &st);
-    cr_expect_eq(st.shared_wavefronts, 1);
+    cr_expect_eq(st.shared_wavefronts, waves[i]);
     cr_expect_eq(st.bank_conflicts, expect[i], "stride %d: %llu", strides[i],
                  (unsigned long long)st.bank_conflicts);
     cr_expect_eq(st.mem_shared, 32);
+    free(src);
+  }
+  /* 16 bytes per thread, contiguous: 4 wavefronts, no conflict; stride 32 bytes: 2-way */
+  static const char fmt4[] =
+      ".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %%r<8>;\n  .reg .b64 %%rd<4>;\n"
+      "  .shared .align 16 .b8 s[4096];\n  mov.u32 %%r1, %%laneid;\n  mul.lo.u32 %%r2, %%r1, %d;\n"
+      "  mov.u32 %%r3, s;\n  add.u32 %%r4, %%r3, %%r2;\n"
+      "  st.shared.v4.u32 [%%r4], {%%r1, %%r1, %%r1, %%r1};\n  ret;\n}\n";
+  int strides4[2] = {16, 32};
+  uint64_t waves4[2] = {4, 8}, conf4[2] = {0, 4};
+  for (int i = 0; i < 2; ++i) {
+    char body[1024];
+    snprintf(body, sizeof body, fmt4, strides4[i]);
+    char *src = with_head(body);
+    qiao_hal_simt_stats_t st;
+    uint32_t dummy;
+    run_src("simt-emu:h100", src, 1, 32, 1, 0, &dummy, 4, &st);
+    cr_expect_eq(st.shared_wavefronts, waves4[i], "v4 stride %d: %llu", strides4[i],
+                 (unsigned long long)st.shared_wavefronts);
+    cr_expect_eq(st.bank_conflicts, conf4[i], "v4 stride %d: %llu", strides4[i],
+                 (unsigned long long)st.bank_conflicts);
     free(src);
   }
 }
