@@ -2144,8 +2144,8 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
       c->warp_instr += 1;
       w->clock += 1;
       if (I->unsupported) {
-        fail(c, w, __builtin_ctz(mask), I, "%s '%s' is not supported by simt-emu", I->unsupported,
-             I->name ? I->name : "?");
+        fail(c, w, __builtin_ctz(mask), I, "cannot run '%s' (%s): not supported by simt-emu",
+             I->name ? I->name : "?", I->unsupported);
         return -1;
       }
       bool regroup = false;
@@ -2457,7 +2457,8 @@ static qiao_status_t run_cta(worker_ctx_t *wc, const simt_launch_t *L, uint64_t 
                    L->dyn_shared;
   memset(c->shared, 0, c->shared_size);
   c->local = wc->local;
-  size_t fstride = (size_t)P->max_regs * 32, pstride = (size_t)P->fparam_size * 32;
+  size_t fstride = (size_t)(P->max_regs ? P->max_regs : 1) * 32,
+         pstride = (size_t)P->fparam_size * 32;
   for (int wi = 0; wi < c->nwarps; ++wi) {
     warp_t *w = &c->warps[wi];
     memset(w, 0, offsetof(warp_t, frames));
@@ -2581,7 +2582,8 @@ qiao_status_t simt_launch_run(const simt_launch_t *L, struct qiao_hal_thread_poo
     goto done;
   }
   uint64_t shared = (uint64_t)(P->shared_static + 15) / 16 * 16 + L->dyn_shared;
-  size_t fstride = (size_t)P->max_regs * 32, pstride = (size_t)P->fparam_size * 32;
+  size_t fstride = (size_t)(P->max_regs ? P->max_regs : 1) * 32,
+         pstride = (size_t)P->fparam_size * 32;
   for (int i = 0; i < nworkers; ++i) {
     worker_ctx_t *wc = &lc.workers[i];
     wc->warps = calloc((size_t)nwarps, sizeof(warp_t));

@@ -610,6 +610,91 @@ static qiao_status_t decode_call(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t 
   return NULL;
 }
 
+/* The fewest operands each opcode's implementation reads. */
+static int min_operands(const sinst_t *d) {
+  switch (d->op) {
+  case QIAO_PTX_OP_MOV:
+  case QIAO_PTX_OP_NOT:
+  case QIAO_PTX_OP_CNOT:
+  case QIAO_PTX_OP_ABS:
+  case QIAO_PTX_OP_NEG:
+  case QIAO_PTX_OP_POPC:
+  case QIAO_PTX_OP_CLZ:
+  case QIAO_PTX_OP_BREV:
+  case QIAO_PTX_OP_BFIND:
+  case QIAO_PTX_OP_CVTA:
+  case QIAO_PTX_OP_RCP:
+  case QIAO_PTX_OP_SQRT:
+  case QIAO_PTX_OP_RSQRT:
+  case QIAO_PTX_OP_SIN:
+  case QIAO_PTX_OP_COS:
+  case QIAO_PTX_OP_LG2:
+  case QIAO_PTX_OP_EX2:
+  case QIAO_PTX_OP_TANH:
+  case QIAO_PTX_OP_TESTP:
+  case QIAO_PTX_OP_ISSPACEP:
+  case QIAO_PTX_OP_LD:
+  case QIAO_PTX_OP_LDU:
+  case QIAO_PTX_OP_ST:
+  case QIAO_PTX_OP_RED:
+  case QIAO_PTX_OP_LDMATRIX:
+  case QIAO_PTX_OP_STMATRIX:
+  case QIAO_PTX_OP_WMMA_LOAD:
+  case QIAO_PTX_OP_WMMA_STORE:
+  case QIAO_PTX_OP_ELECT: return 2;
+  case QIAO_PTX_OP_CVT:
+    return (d->t == QIAO_PTX_T_F16X2 || d->t == QIAO_PTX_T_BF16X2 || d->t == QIAO_PTX_T_E4M3X2 ||
+            d->t == QIAO_PTX_T_E5M2X2) &&
+                   d->t2 == QIAO_PTX_T_F32
+               ? 3
+               : 2;
+  case QIAO_PTX_OP_ACTIVEMASK: return 1;
+  case QIAO_PTX_OP_ADD:
+  case QIAO_PTX_OP_ADDC:
+  case QIAO_PTX_OP_SUB:
+  case QIAO_PTX_OP_SUBC:
+  case QIAO_PTX_OP_MUL:
+  case QIAO_PTX_OP_MUL24:
+  case QIAO_PTX_OP_DIV:
+  case QIAO_PTX_OP_REM:
+  case QIAO_PTX_OP_MIN:
+  case QIAO_PTX_OP_MAX:
+  case QIAO_PTX_OP_AND:
+  case QIAO_PTX_OP_OR:
+  case QIAO_PTX_OP_XOR:
+  case QIAO_PTX_OP_SHL:
+  case QIAO_PTX_OP_SHR:
+  case QIAO_PTX_OP_COPYSIGN:
+  case QIAO_PTX_OP_SETP:
+  case QIAO_PTX_OP_SET:
+  case QIAO_PTX_OP_ATOM:
+  case QIAO_PTX_OP_VOTE:
+  case QIAO_PTX_OP_REDUX:
+  case QIAO_PTX_OP_MATCH:
+  case QIAO_PTX_OP_CP_ASYNC:
+    return d->op == QIAO_PTX_OP_ATOM && d->opmod == QIAO_PTX_OPM_CAS ? 4 : 3;
+  case QIAO_PTX_OP_MAD:
+  case QIAO_PTX_OP_MAD24:
+  case QIAO_PTX_OP_FMA:
+  case QIAO_PTX_OP_SELP:
+  case QIAO_PTX_OP_BFE:
+  case QIAO_PTX_OP_SHF:
+  case QIAO_PTX_OP_PRMT:
+  case QIAO_PTX_OP_DP4A:
+  case QIAO_PTX_OP_DP2A:
+  case QIAO_PTX_OP_SAD:
+  case QIAO_PTX_OP_MMA:
+  case QIAO_PTX_OP_WMMA_MMA: return 4;
+  case QIAO_PTX_OP_BFI:
+  case QIAO_PTX_OP_LOP3:
+  case QIAO_PTX_OP_SHFL: return 5;
+  case QIAO_PTX_OP_MBARRIER: return d->sub == 7 ? 1 : (d->sub == 4 || d->sub == 5) ? 3 : 2;
+  case QIAO_PTX_OP_BRA:
+  case QIAO_PTX_OP_CP_ASYNC_MBARRIER_ARRIVE: return 1;
+  default: return 0;
+  }
+}
+
 static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t *in, sinst_t *d) {
   const qiao_ptx_func_t *f = &c->m->funcs[fi];
   memset(d, 0, sizeof *d);
@@ -703,6 +788,31 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
       d->unsupported = e;
       return NULL;
     }
+  }
+  /* enough operands for what the interpreter reads; registers inside the function */
+  int need = min_operands(d);
+  if (d->nops < need) {
+    d->unsupported = "too few operands";
+    return NULL;
+  }
+  if (d->guard >= 0 && (uint32_t)d->guard >= f->nregs) {
+    d->unsupported = "guard register out of range";
+    return NULL;
+  }
+  for (int i = 0; i < d->nops; ++i) {
+    const sop_t *o = &d->o[i];
+    if ((o->k == K_REG || (o->k == K_ADDR && o->r >= 0)) && (uint32_t)o->r >= f->nregs) {
+      d->unsupported = "register out of range";
+      return NULL;
+    }
+    if (o->k == K_VEC || o->k == K_LIST)
+      for (int k = 0; k < o->n; ++k) {
+        const sop_t *e = &c->p->vops[o->r + k];
+        if (e->k == K_REG && (uint32_t)e->r >= f->nregs) {
+          d->unsupported = "register out of range";
+          return NULL;
+        }
+      }
   }
   /* vector operands must have the element counts the interpreter indexes */
   int want[6] = {-1, -1, -1, -1, -1, -1};

@@ -399,7 +399,7 @@ Test(simt_errors, warp_sync_members_missing) {
 }
 
 Test(simt_errors, unsupported_instruction) {
-  const char *parts[] = {"unsupported instruction 'wgmma' is not supported by simt-emu",
+  const char *parts[] = {"cannot run 'wgmma' (unsupported instruction): not supported by simt-emu",
                          "(wgmma.fence.sync.aligned)"};
   expect_kernel_error("simt-emu:h100", "  wgmma.fence.sync.aligned;\n", 1, 32, "wgmma.fence", parts,
                       2);
@@ -441,4 +441,11 @@ Test(simt_errors, device_uri_and_params) {
   cr_expect_null(qiao_hal_buffer_host_ptr(b));
   qiao_hal_buffer_release(b);
   qiao_hal_device_release(d);
+}
+
+/* Malformed instructions the reader accepts are refused when executed, never crash. */
+Test(simt_errors, too_few_operands) {
+  const char *parts[] = {"cannot run 'add' (too few operands)"};
+  expect_kernel_error("simt-emu:h100", "  add.s32 %r1, %r2;\n", 1, 1, "add.s32 %r1, %r2;", parts,
+                      1);
 }
