@@ -892,9 +892,39 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
     int ct = I->op == QIAO_PTX_OP_SET ? I->t2 : t;
     uint64_t a = rd(c, w, R, &o[1], l), b = rd(c, w, R, &o[2], l);
     bool ok, r;
-    if (is_half(ct) && (ct == QIAO_PTX_T_F16X2 || ct == QIAO_PTX_T_BF16X2)) {
-      fail(c, w, l, I, "setp/set on packed halves is not supported");
-      return false;
+    if (ct == QIAO_PTX_T_F16X2 || ct == QIAO_PTX_T_BF16X2) {
+      /* packed halves: t[0] from the lower halves, t[1] from the upper ones */
+      int fmt = ct == QIAO_PTX_T_F16X2 ? FMT_F16 : FMT_BF16;
+      bool t2[2];
+      for (int h = 0; h < 2; ++h) {
+        double x = fp_decode((uint32_t)(a >> (16 * h)) & 0xffff, fmt);
+        double y = fp_decode((uint32_t)(b >> (16 * h)) & 0xffff, fmt);
+        t2[h] = fcmp(I->cmp, x, y, &ok);
+        if (!ok) {
+          fail(c, w, l, I, "unsupported comparison for .%s",
+               qiao_ptx_type_name((qiao_ptx_type_t)ct));
+          return false;
+        }
+        if (I->opmod == QIAO_PTX_OPM_AND || I->opmod == QIAO_PTX_OPM_OR ||
+            I->opmod == QIAO_PTX_OPM_XOR) {
+          bool pc = rdp(c, w, R, &o[3], l);
+          t2[h] = I->opmod == QIAO_PTX_OPM_AND  ? (t2[h] && pc)
+                  : I->opmod == QIAO_PTX_OPM_OR ? (t2[h] || pc)
+                                                : (t2[h] != pc);
+        }
+      }
+      if (I->op == QIAO_PTX_OP_SETP) {
+        if (o[0].k == K_VEC) {
+          wr(R, &c->P->vops[o[0].r], l, t2[0]);
+          wr(R, &c->P->vops[o[0].r + 1], l, t2[1]);
+        } else {
+          wr(R, &o[0], l, t2[0]);
+        }
+      } else {
+        uint64_t one = t == QIAO_PTX_T_F16X2 ? 0x3C00 : t == QIAO_PTX_T_BF16X2 ? 0x3F80 : 0xffff;
+        wr(R, &o[0], l, (t2[1] ? one << 16 : 0) | (t2[0] ? one : 0));
+      }
+      return true;
     }
     if (tfloat(ct)) {
       double x = fval(ct, a), y = fval(ct, b);
@@ -932,7 +962,10 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
         wr(R, &o[0], l, r);
       }
     } else {
-      uint64_t v = t == QIAO_PTX_T_F32 ? (r ? fb(1.0f) : 0) : (r ? mask_w(tbits(t)) : 0);
+      uint64_t v = t == QIAO_PTX_T_F32    ? (r ? fb(1.0f) : 0)
+                   : t == QIAO_PTX_T_F16  ? (r ? 0x3C00u : 0)
+                   : t == QIAO_PTX_T_BF16 ? (r ? 0x3F80u : 0)
+                                          : (r ? mask_w(tbits(t)) : 0);
       wr(R, &o[0], l, v);
     }
     return true;

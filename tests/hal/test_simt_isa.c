@@ -181,6 +181,21 @@ Test(simt_isa, fp8_round_trip) {
   cr_expect_eq(o[2], 0x30001C00u); /* 0.125 and the e4m3 subnormal 2^-8, as f16 */
 }
 
+Test(simt_isa, packed_half_compare) {
+  uint32_t o[3];
+  /* a = {lo 1.0, hi 2.0}, b = {lo 1.0, hi 3.0} */
+  run1(
+      "  mov.b32 %r1, 0x40003C00;\n  mov.b32 %r2, 0x42003C00;\n"
+      "  setp.eq.f16x2 %p1|%p2, %r1, %r2;\n  selp.u32 %r3, 1, 0, %p1;\n  selp.u32 %r4, 2, 0, %p2;\n"
+      "  or.b32 %r5, %r3, %r4;\n  st.global.u32 [%rd1], %r5;\n"
+      "  set.lt.u32.f16x2 %r6, %r1, %r2;\n  st.global.u32 [%rd1+4], %r6;\n"
+      "  set.lt.f16x2.f16x2 %r6, %r1, %r2;\n  st.global.u32 [%rd1+8], %r6;\n",
+      o, 3);
+  cr_expect_eq(o[0], 1u); /* lower halves equal, upper not */
+  cr_expect_eq(o[1], 0xFFFF0000u);
+  cr_expect_eq(o[2], 0x3C000000u);
+}
+
 Test(simt_isa, integer_family) {
   uint32_t o[12];
   run1("  mov.u32 %r1, -7;\n  mov.u32 %r2, 3;\n"
