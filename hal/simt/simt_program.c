@@ -92,7 +92,7 @@ static void put_init(uint8_t *dst, int t, const qiao_ptx_init_t *in) {
   } else if (in->kind == QIAO_PTX_INIT_F64) {
     bits = t == QIAO_PTX_T_F32 ? f32_bits((float)in->v.f) : f64_bits(in->v.f);
   } else {
-    return; /* symbol initializers: left zero (documented) */
+    return; /* symbol initializers are refused in layout() */
   }
   memcpy(dst, &bits, sz > 8 ? 8 : sz);
 }
@@ -184,6 +184,33 @@ static qiao_status_t layout(dctx_t *c) {
         put_init(seg + r->addr + (uint64_t)k * es, v->type, &v->init[k]);
     }
     if (r->space == SP_GLOBAL) r->addr += (uint64_t)(uintptr_t)p->global_seg;
+  }
+  /* initializers holding addresses: sym (its space's address) or generic(sym) */
+  for (uint32_t i = 0; i < m->nvars; ++i) {
+    const qiao_ptx_var_t *v = &m->vars[i];
+    vres_t *r = &c->mvars[i];
+    uint8_t *seg = r->space == SP_GLOBAL  ? (uint8_t *)(uintptr_t)(r->addr)
+                   : r->space == SP_CONST ? p->const_seg + r->addr
+                                          : NULL;
+    if (!seg || !v->has_init) continue;
+    uint32_t es = qiao_ptx_type_size((qiao_ptx_type_t)v->type);
+    for (uint32_t k = 0; k < v->ninit && (uint64_t)(k + 1) * es <= r->size; ++k) {
+      const qiao_ptx_init_t *in = &v->init[k];
+      if (in->kind != QIAO_PTX_INIT_SYM && in->kind != QIAO_PTX_INIT_GENERIC) continue;
+      int32_t target = -1;
+      for (uint32_t t = 0; t < m->nvars; ++t)
+        if (in->name && m->vars[t].name && !strcmp(m->vars[t].name, in->name)) target = (int32_t)t;
+      if (target < 0 || es < 4)
+        return qiao_status_make(QIAO_UNSUPPORTED,
+                                "simt-emu: variable '%s' (PTX line %d): initializer '%s' is not "
+                                "a module variable",
+                                v->name, v->src_line, in->name ? in->name : "?");
+      const vres_t *tr = &c->mvars[target];
+      uint64_t a = tr->addr + in->v.u;
+      if (in->kind == QIAO_PTX_INIT_GENERIC)
+        a += tr->space == SP_SHARED ? SIMT_WIN_SHARED : tr->space == SP_CONST ? SIMT_WIN_CONST : 0;
+      memcpy(seg + (uint64_t)k * es, &a, es > 8 ? 8 : es);
+    }
   }
   for (uint32_t fi = 0; fi < m->nfuncs; ++fi) {
     const qiao_ptx_func_t *f = &m->funcs[fi];
@@ -771,6 +798,12 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
       d->unsupported = "min/max .xorsign.abs is not supported";
       return NULL;
     }
+  }
+  if ((d->op == QIAO_PTX_OP_MAD || d->op == QIAO_PTX_OP_MUL) &&
+      (d->flags & (QIAO_PTX_F_CC | QIAO_PTX_F_SAT)) && d->t != QIAO_PTX_T_F32 &&
+      d->t != QIAO_PTX_T_F64) {
+    d->unsupported = "integer mad/mul with .cc or .sat";
+    return NULL;
   }
   if (d->op == QIAO_PTX_OP_CALL) return decode_call(c, fi, in, d);
   /* the float type immediates take */

@@ -464,3 +464,33 @@ Test(simt_errors, too_few_operands) {
   expect_kernel_error("simt-emu:h100", "  add.s32 %r1, %r2;\n", 1, 1, "add.s32 %r1, %r2;", parts,
                       1);
 }
+
+/* Module variables: initialized .global arrays and an address initializer. */
+Test(simt_isa, global_variable_initializers) {
+  static const char src[] =
+      ".version 8.0\n.target sm_90\n.address_size 64\n"
+      ".global .align 4 .u32 arr[4] = {5, 6, 7, 8};\n"
+      ".global .align 8 .u64 ptr = generic(arr)+8;\n"
+      ".const .align 4 .f32 cf[2] = {0f3F800000, 0f40000000};\n"
+      ".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %r<8>;\n  .reg .b64 %rd<8>;\n"
+      "  .reg .f32 %f<4>;\n  ld.param.u64 %rd1, [out];\n  ld.global.u64 %rd2, [ptr];\n"
+      "  ld.u32 %r1, [%rd2];\n  ld.global.u32 %r2, [arr+12];\n  ld.const.f32 %f1, [cf+4];\n"
+      "  st.global.u32 [%rd1], %r1;\n  st.global.u32 [%rd1+4], %r2;\n"
+      "  st.global.f32 [%rd1+8], %f1;\n  atom.global.add.u32 %r3, [arr], 1;\n"
+      "  ld.global.u32 %r4, [arr];\n  st.global.u32 [%rd1+12], %r4;\n  ret;\n}\n";
+  qiao_hal_device_t *d = simt_open("simt-emu:h100");
+  qiao_hal_executable_t *e = simt_load_text(d, src);
+  qiao_hal_buffer_t *b = buf_from(d, NULL, 16);
+  uint64_t a = addr_of_buf(b);
+  void *args[] = {&a};
+  OK(simt_run(d, e, "k", 1, 1, 1, 1, 1, 1, 0, args, 1));
+  uint32_t o[4];
+  OK(qiao_hal_buffer_read(b, 0, o, sizeof o));
+  cr_expect_eq(o[0], 7u);
+  cr_expect_eq(o[1], 8u);
+  cr_expect_eq(o[2], 0x40000000u);
+  cr_expect_eq(o[3], 6u);
+  qiao_hal_buffer_release(b);
+  qiao_hal_executable_release(e);
+  qiao_hal_device_release(d);
+}
