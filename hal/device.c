@@ -84,7 +84,7 @@ typedef struct device_driver {
 
 static const device_driver_t kDrivers[] = {
     {"cpu", open_cpu},
-    {"simt-emu", NULL},
+    {"simt-emu", qiao_hal_simt_device_open},
     {"ascend-sim", NULL},
     {"cuda", NULL},
 };

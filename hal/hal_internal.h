@@ -110,6 +110,10 @@ qiao_status_t qiao_hal_executable_init_entries(qiao_hal_executable_t *e,
 qiao_status_t qiao_hal_cpu_device_create(const char *uri, int32_t threads,
                                          qiao_hal_device_t **out_device);
 
+/* The simt-emu device class (simt/simt_device.c): "simt-emu:<profile>[,options]". */
+qiao_status_t qiao_hal_simt_device_open(const char *uri, const char *options,
+                                        qiao_hal_device_t **out_device);
+
 /* Duplicates a string; NULL on out-of-memory. */
 char *qiao_hal_strdup(const char *s);
 
