@@ -44,7 +44,7 @@ qiao_status_t qiao_hal_dispatch_launch(qiao_hal_device_t *d, qiao_hal_executable
                             e->path, e->n_entries);
   const qiao_hal_entry_t *en = &e->entries[index];
   const char *name = en->rec.name;
-  if (e->device != d && !(d->ops->can_dispatch && d->ops->can_dispatch(d, e)))
+  if (!qiao_hal_executable_can_dispatch(e, d))
     return qiao_status_make(QIAO_INVALID_ARGUMENT,
                             "dispatch of '%s': executable was loaded on device '%s', not '%s'",
                             name, e->device->uri, d->uri);
@@ -98,4 +98,8 @@ qiao_status_t qiao_hal_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *e, 
   }
   qiao_hal_launch_config_t cfg = {{grid[0], grid[1], grid[2]}, {1, 1, 1}, 0};
   return qiao_hal_dispatch_launch(d, e, index, &cfg, bindings, n_bindings, constants, n_constants);
+}
+
+bool qiao_hal_executable_can_dispatch(const qiao_hal_executable_t *e, const qiao_hal_device_t *d) {
+  return e && d && (e->device == d || (d->ops->can_dispatch && d->ops->can_dispatch(d, e)));
 }

@@ -55,12 +55,15 @@ void qiao_runtime_cache_stats(const qiao_runtime_t *rt, qiao_cache_stats_t *out)
   pthread_mutex_unlock(&r->mu);
 }
 
+/* A hit must also be runnable on `d`: host code serves every cpu device of the
+ * process, a device's own executables (PTX on simt-emu) only that device. */
 static bool cache_find(qiao_runtime_t *rt, uint64_t key, const qiao_kernel_desc_t *kd,
-                       cache_entry_t *out) {
+                       const qiao_hal_device_t *d, cache_entry_t *out) {
   bool found = false;
   pthread_mutex_lock(&rt->mu);
   for (int64_t i = 0; i < rt->n; ++i) {
-    if (rt->entries[i].key == key && qiao_kernel_desc_equal(rt->entries[i].kd, kd)) {
+    if (rt->entries[i].key == key && qiao_kernel_desc_equal(rt->entries[i].kd, kd) &&
+        qiao_hal_executable_can_dispatch(rt->entries[i].exe, d)) {
       *out = rt->entries[i];
       qiao_hal_executable_retain(out->exe);
       found = true;
@@ -259,7 +262,7 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt, cons
   for (int32_t i = 0; i < nk && !st; ++i) {
     keys[i] = qiao_kernel_desc_hash(&part->kernels[i]) ^ (target * 0x9E3779B97F4A7C15ull);
     cache_entry_t hit;
-    if (use_cache && cache_find(rt, keys[i], &part->kernels[i], &hit)) {
+    if (use_cache && cache_find(rt, keys[i], &part->kernels[i], p->device, &hit)) {
       p->kernels[i].exe = hit.exe;
       p->kernels[i].entry = hit.entry;
       p->kernels[i].launch = hit.launch;

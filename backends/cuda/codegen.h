@@ -70,7 +70,7 @@ void qiao_cuda_barrier(qiao_cuda_codegen_t *cg);
  * kernel being emitted. */
 LLVMValueRef qiao_cuda_shared(qiao_cuda_codegen_t *cg, LLVMTypeRef elem, int64_t n,
                               const char *name);
-/* shfl.sync.bfly over the full warp: f32, or i64 (as two 32-bit shuffles). */
+/* shfl.sync.bfly over the full warp: f32, or i64/f64 (as two 32-bit shuffles). */
 LLVMValueRef qiao_cuda_shfl_bfly(qiao_cuda_codegen_t *cg, LLVMValueRef v, int lane_mask);
 
 /* An associative combine of two partial results (f32 or i64 scalars). */

@@ -89,6 +89,10 @@ LLVMValueRef qiao_cuda_shfl_bfly(qiao_cuda_codegen_t *cg, LLVMValueRef v, int la
                             LLVMConstInt(cg->t_i32, 0x1f, 0)};
     return qiao_cg_call_intrinsic(&cg->base, "llvm.nvvm.shfl.sync.bfly.f32", NULL, 0, args, 4);
   }
+  if (t == cg->t_f64) /* f64: as its i64 bits */
+    return LLVMBuildBitCast(
+        cg->b, qiao_cuda_shfl_bfly(cg, LLVMBuildBitCast(cg->b, v, cg->t_i64, ""), lane_mask),
+        cg->t_f64, "");
   /* i64: the two halves */
   LLVMValueRef lo = LLVMBuildTrunc(cg->b, v, cg->t_i32, "");
   LLVMValueRef hi = LLVMBuildTrunc(cg->b, LLVMBuildLShr(cg->b, v, qiao_cg_i64(&cg->base, 32), ""),

@@ -10,7 +10,9 @@
  * (shfl.sync.bfly), warp leaders → shared memory, barrier, warp 0 combines
  * those (qiao_cuda_block_reduce). Thread 0 finishes (mean, epilogue, store).
  *
- * Floats accumulate in f32; reduce_max keeps NaN (v > acc || isnan(v)).
+ * Float sums and means accumulate in f64 (no overflow or cancellation on huge
+ * finite values: docs/design.md); reduce_max stays f32 and keeps NaN
+ * (v > acc || isnan(v)).
  * Integer and bool inputs accumulate in i64 (sum: saturating add; max:
  * signed max), like the CPU backend and the interpreter: exact whenever no
  * partial sum leaves i64 — always for i8/i32/bool inputs; mean is the i64
@@ -161,9 +163,10 @@ qiao_status_t qiao_cuda_lower_reduce(qiao_cuda_codegen_t *cg, const qiao_kernel_
   out->grid[0] = p.rows < 1 ? 1 : p.rows > (1 << 20) ? (1 << 20) : p.rows;
 
   qiao_cuda_entry_begin(cg, name, kd->n_inputs + kd->n_outputs);
-  LLVMTypeRef et = is_int ? cg->t_i64 : cg->t_f32;
+  bool wide = !is_int && !is_max;
+  LLVMTypeRef et = is_int ? cg->t_i64 : wide ? cg->t_f64 : cg->t_f32;
   LLVMValueRef init = is_int ? qiao_cg_i64(&cg->base, is_max ? INT64_MIN : 0)
-                             : qiao_cg_f32c(&cg->base, is_max ? -INFINITY : 0.0);
+                             : LLVMConstReal(et, is_max ? -INFINITY : 0.0);
   qiao_cuda_combine_fn comb = is_int ? (is_max ? comb_imax : comb_iadd)
                                      : (is_max ? comb_fmax : comb_fadd);
   LLVMValueRef smem = qiao_cuda_shared(cg, et, block / QIAO_CUDA_WARP, "red");
@@ -191,6 +194,7 @@ qiao_status_t qiao_cuda_lower_reduce(qiao_cuda_codegen_t *cg, const qiao_kernel_
                                   "");
   LLVMValueRef v = is_int ? load_i64(cg, xp, x->type.dtype, off)
                           : qiao_cg_load_f32(&cg->base, xp, x->type.dtype, off, 1);
+  if (wide) v = LLVMBuildFPExt(cg->b, v, cg->t_f64, "");
   LLVMBuildStore(cg->b, comb(cg, LLVMBuildLoad2(cg->b, et, accp, ""), v), accp);
   qiao_cg_loop_end(&cg->base, &jl);
   LLVMValueRef r =
@@ -200,7 +204,8 @@ qiao_status_t qiao_cuda_lower_reduce(qiao_cuda_codegen_t *cg, const qiao_kernel_
     store_int_result(&e, op, r, p.count);
   } else {
     if (op == QIAO_OP_REDUCE_MEAN)
-      r = LLVMBuildFDiv(cg->b, r, qiao_cg_f32c(&cg->base, (double)p.count), "");
+      r = LLVMBuildFDiv(cg->b, r, LLVMConstReal(et, (double)p.count), "");
+    if (wide) r = LLVMBuildFPTrunc(cg->b, r, cg->t_f32, ""); /* rounded once, after the mean */
     qiao_cuda_epi_store(&e, r);
   }
   thread0_end(cg, join);

@@ -24,10 +24,13 @@ static LLVMValueRef comb_fmax(qiao_cuda_codegen_t *cg, LLVMValueRef a, LLVMValue
   return qiao_cg_emit_max_acc(&cg->base, a, b);
 }
 
-/* a == m ? 1 : exp(a - m): the factor that rescales a sum kept relative to
- * max a to max m (1 when they are equal, -inf included). */
+/* exp(a - m): the factor that rescales a sum kept relative to max a to max m;
+ * 1 when both are -inf (nothing seen yet: the online sum must not turn NaN),
+ * NaN when both are +inf (exp(inf - inf), as in the two-pass formula). */
 static LLVMValueRef rescale(qiao_cuda_codegen_t *cg, LLVMValueRef a, LLVMValueRef m) {
-  LLVMValueRef eq = LLVMBuildFCmp(cg->b, LLVMRealOEQ, a, m, "");
+  LLVMValueRef eq = LLVMBuildAnd(
+      cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, a, m, ""),
+      LLVMBuildFCmp(cg->b, LLVMRealOEQ, a, qiao_cg_f32c(&cg->base, -INFINITY), ""), "");
   LLVMValueRef ex = qiao_cg_emit_exp(&cg->base, LLVMBuildFSub(cg->b, a, m, ""));
   return LLVMBuildSelect(cg->b, eq, qiao_cg_f32c(&cg->base, 1.0), ex, "");
 }
@@ -155,12 +158,14 @@ qiao_status_t qiao_cuda_lower_norm(qiao_cuda_codegen_t *cg, const qiao_kernel_de
   int64_t sw = w->strides[w->type.shape.rank - 1];
   int64_t sb = bo ? bo->strides[bo->type.shape.rank - 1] : 0;
   qiao_cuda_entry_begin(cg, name, kd->n_inputs + kd->n_outputs);
-  LLVMValueRef smem = qiao_cuda_shared(cg, cg->t_f32, block / QIAO_CUDA_WARP, "red");
-  LLVMValueRef accp = qiao_cuda_alloca(cg, cg->t_f32, "acc");
+  /* statistics in f64: squares of huge f32 values cannot overflow (docs/design.md) */
+  LLVMTypeRef dt = cg->t_f64;
+  LLVMValueRef smem = qiao_cuda_shared(cg, dt, block / QIAO_CUDA_WARP, "red");
+  LLVMValueRef accp = qiao_cuda_alloca(cg, dt, "acc");
   LLVMValueRef xp = qiao_cuda_param(cg, 0), wp = qiao_cuda_param(cg, 1);
   LLVMValueRef bp = layer ? qiao_cuda_param(cg, 2) : NULL;
-  LLVMValueRef zero = qiao_cg_f32c(&cg->base, 0.0);
-  LLVMValueRef invD = qiao_cg_f32c(&cg->base, 1.0 / (double)(p.L ? p.L : 1));
+  LLVMValueRef zero = LLVMConstReal(dt, 0.0);
+  LLVMValueRef invD = LLVMConstReal(dt, 1.0 / (double)(p.L ? p.L : 1));
   qiao_cuda_epi_t e;
   qiao_cuda_epi_init(&e, cg, kd);
   qiao_cg_loop_t rl, jl;
@@ -169,27 +174,26 @@ qiao_status_t qiao_cuda_lower_norm(qiao_cuda_codegen_t *cg, const qiao_kernel_de
   for (int pass = layer ? 0 : 1; pass < 2; ++pass) {
     LLVMBuildStore(cg->b, zero, accp);
     qiao_cuda_thread_loop_begin(cg, p.L, block, &jl);
-    LLVMValueRef v = load_at(cg, x, xp, base, jl.iv, sx);
+    LLVMValueRef v = LLVMBuildFPExt(cg->b, load_at(cg, x, xp, base, jl.iv, sx), dt, "");
     if (pass == 1) {
       if (layer) v = LLVMBuildFSub(cg->b, v, mean, "");
       v = LLVMBuildFMul(cg->b, v, v, "");
     }
-    LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, cg->t_f32, accp, ""), v, ""),
-                   accp);
+    LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, dt, accp, ""), v, ""), accp);
     qiao_cg_loop_end(&cg->base, &jl);
-    LLVMValueRef tot = qiao_cuda_block_reduce(cg, LLVMBuildLoad2(cg->b, cg->t_f32, accp, ""),
-                                              block, comb_fadd, zero, smem);
+    LLVMValueRef tot = qiao_cuda_block_reduce(cg, LLVMBuildLoad2(cg->b, dt, accp, ""), block,
+                                              comb_fadd, zero, smem);
     if (pass == 0) mean = LLVMBuildFMul(cg->b, tot, invD, "mean");
     else {
       LLVMValueRef var = LLVMBuildFAdd(cg->b, LLVMBuildFMul(cg->b, tot, invD, ""),
-                                       qiao_cg_f32c(&cg->base, kd->attrs.eps), "");
-      LLVMValueRef sq = qiao_cg_call_intrinsic(&cg->base, "llvm.sqrt", &cg->t_f32, 1, &var, 1);
-      LLVMValueRef inv = LLVMBuildFDiv(cg->b, qiao_cg_f32c(&cg->base, 1.0), sq, "inv");
-      /* output pass */
+                                       LLVMConstReal(dt, kd->attrs.eps), "");
+      LLVMValueRef sq = qiao_cg_call_intrinsic(&cg->base, "llvm.sqrt", &dt, 1, &var, 1);
+      LLVMValueRef inv = LLVMBuildFDiv(cg->b, LLVMConstReal(dt, 1.0), sq, "inv");
+      /* output pass: (x - mean) * inv in f64, rounded to f32 once */
       qiao_cuda_thread_loop_begin(cg, p.L, block, &jl);
-      LLVMValueRef y = load_at(cg, x, xp, base, jl.iv, sx);
+      LLVMValueRef y = LLVMBuildFPExt(cg->b, load_at(cg, x, xp, base, jl.iv, sx), dt, "");
       if (layer) y = LLVMBuildFSub(cg->b, y, mean, "");
-      y = LLVMBuildFMul(cg->b, y, inv, "");
+      y = LLVMBuildFPTrunc(cg->b, LLVMBuildFMul(cg->b, y, inv, ""), cg->t_f32, "");
       y = LLVMBuildFMul(cg->b, y, load_at(cg, w, wp, qiao_cg_i64(&cg->base, 0), jl.iv, sw), "");
       if (bp)
         y = LLVMBuildFAdd(cg->b, y, load_at(cg, bo, bp, qiao_cg_i64(&cg->base, 0), jl.iv, sb), "");

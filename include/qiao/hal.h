@@ -222,6 +222,11 @@ typedef struct qiao_hal_launch_config {
  * block dims ≥ 1, binding and constant counts, and each binding (a buffer of
  * d, offset within it, at least the entry's binding_bytes past the offset).
  * Nothing is retained. */
+/* Whether `d` may run entries of `e`: its own device, or (host code) any
+ * device of the same driver that shares the address space. Callers that
+ * cache executables across devices check this before reusing one. */
+bool qiao_hal_executable_can_dispatch(const qiao_hal_executable_t *e, const qiao_hal_device_t *d);
+
 qiao_status_t qiao_hal_dispatch_launch(qiao_hal_device_t *d, qiao_hal_executable_t *e,
                                        int32_t index, const qiao_hal_launch_config_t *cfg,
                                        const qiao_hal_binding_t *bindings, int32_t n_bindings,

@@ -390,6 +390,7 @@ bool oracle_run_opts(const qiao_graph_t *g, const char *uri, const oracle_opts_t
   qiao_compile_options_t copts = {0};
   copts.poison = true; /* 0xFF bytes before each run */
   if ((st = qiao_program_compile(rt, g, dev, &copts, &prog))) {
+    res->unsupported = qiao_status_code(st) == QIAO_UNSUPPORTED;
     fail(res, st, "compile");
     goto done;
   }
