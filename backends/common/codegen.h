@@ -9,9 +9,9 @@
  *   emit.c     constants, loops, vector loop with tail, typed loads/stores
  *              and dtype rounding, NaN rule, exp family, math hooks,
  *              elementwise ops, fused expressions
- *   module.c   LLVM target init (once), verify + default<O3>, object /
- *              assembly / IR to a file (atomic) or memory, host JIT with a
- *              symbol map
+ *   module.c   (module.h) LLVM target init (once), target machines, verify
+ *              + default<ON>, object / assembly / IR to a file (atomic) or
+ *              memory, host JIT with a symbol map
  */
 #ifndef QIAO_BACKENDS_COMMON_CODEGEN_H
 #define QIAO_BACKENDS_COMMON_CODEGEN_H
