@@ -24,8 +24,11 @@
 
 struct qiao_cg;
 
-/* Math a target supplies to the shared emission (f32 scalars or vectors;
- * sin/cos also f64). NULL: the target cannot emit it. */
+/* Math a target supplies to the shared emission: f32 scalars or vectors
+ * (sin/cos also f64, computed to f32 accuracy), the result in the operand's
+ * type, accurate over the whole f32 range (inf/NaN as C99). NULL: the target
+ * cannot emit it. qiao_math_portable emits no call but llvm.* intrinsics
+ * that every target lowers to instructions (see emit.c). */
 typedef struct qiao_math_hook {
   const char *name;
   LLVMValueRef (*exp)(struct qiao_cg *cg, LLVMValueRef x);
