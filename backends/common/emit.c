@@ -59,6 +59,14 @@ static unsigned lanes_of(LLVMValueRef v) {
   return LLVMGetTypeKind(t) == LLVMVectorTypeKind ? LLVMGetVectorSize(t) : 1;
 }
 
+/* 2^e as f32 lanes of type ft, for integer lanes e in [-126, 127] (bits). */
+static LLVMValueRef pow2_bits(qiao_cg_t *cg, LLVMValueRef e, LLVMTypeRef ft) {
+  return LLVMBuildBitCast(cg->b,
+                          LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, e, const_like(cg, e, 127), ""),
+                                       const_like(cg, e, 23), ""),
+                          ft, "");
+}
+
 LLVMValueRef qiao_cg_call_intrinsic(qiao_cg_t *cg, const char *name, LLVMTypeRef *types,
                                     unsigned n_types, LLVMValueRef *args, unsigned n_args) {
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
@@ -219,16 +227,7 @@ static LLVMValueRef round_small_float(qiao_cg_t *cg, LLVMValueRef v, int mbits, 
   e = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, e, lo, ""), lo, e, "");
   /* q = e - mbits; scale = 2^q, inv = 2^-q (both normal f32 for the f8 formats). */
   LLVMValueRef q = LLVMBuildSub(cg->b, e, const_like(cg, bits, mbits), "");
-  LLVMValueRef scale =
-      LLVMBuildBitCast(cg->b,
-                       LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, q, const_like(cg, bits, 127), ""),
-                                    const_like(cg, bits, 23), ""),
-                       fty, "");
-  LLVMValueRef inv =
-      LLVMBuildBitCast(cg->b,
-                       LLVMBuildShl(cg->b, LLVMBuildSub(cg->b, const_like(cg, bits, 127), q, ""),
-                                    const_like(cg, bits, 23), ""),
-                       fty, "");
+  LLVMValueRef scale = pow2_bits(cg, q, fty), inv = pow2_bits(cg, LLVMBuildNeg(cg->b, q, ""), fty);
   LLVMValueRef r = unary_intr(cg, "llvm.roundeven", LLVMBuildFMul(cg->b, v, inv, ""));
   return LLVMBuildFMul(cg->b, r, scale, "");
 }
@@ -434,16 +433,7 @@ static LLVMValueRef exp_scaled(qiao_cg_t *cg, LLVMValueRef x, int k) {
   if (k) ni = LLVMBuildAdd(cg->b, ni, const_like(cg, ni, k), "");
   LLVMValueRef n1 = LLVMBuildAShr(cg->b, ni, const_like(cg, ni, 1), "");
   LLVMValueRef n2 = LLVMBuildSub(cg->b, ni, n1, "");
-  LLVMValueRef s1 =
-      LLVMBuildBitCast(cg->b,
-                       LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, n1, const_like(cg, ni, 127), ""),
-                                    const_like(cg, ni, 23), ""),
-                       t, "");
-  LLVMValueRef s2 =
-      LLVMBuildBitCast(cg->b,
-                       LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, n2, const_like(cg, ni, 127), ""),
-                                    const_like(cg, ni, 23), ""),
-                       t, "");
+  LLVMValueRef s1 = pow2_bits(cg, n1, t), s2 = pow2_bits(cg, n2, t);
   LLVMValueRef y = LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, p, s1, ""), s2, "");
   /* the largest f32 below ln(FLT_MAX) = 88.722839...; above it exp overflows */
   LLVMValueRef big =
@@ -819,10 +809,7 @@ const qiao_math_hook_t qiao_math_portable = {
 LLVMValueRef qiao_cg_emit_exp2i(qiao_cg_t *cg, LLVMValueRef k) {
   LLVMTypeRef it = qiao_cg_vec_type(cg, cg->t_i32, lanes_of(k));
   LLVMValueRef ki = LLVMBuildFPToSI(cg->b, k, it, "");
-  return LLVMBuildBitCast(cg->b,
-                          LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, ki, const_like(cg, ki, 127), ""),
-                                       const_like(cg, ki, 23), ""),
-                          LLVMTypeOf(k), "");
+  return pow2_bits(cg, ki, LLVMTypeOf(k));
 }
 
 LLVMValueRef qiao_cg_emit_elementwise(qiao_cg_t *cg, qiao_op_kind_t op, const qiao_attrs_t *attrs,
@@ -920,16 +907,81 @@ LLVMValueRef qiao_cg_emit_expr(qiao_cg_t *cg, const qiao_kernel_desc_t *kd, LLVM
 
 /* ------------------------------------------------------------ vector loop */
 
+qiao_cg_vloop_t qiao_cg_vloop_start(int64_t lo, int64_t hi, unsigned V, unsigned unroll,
+                                    const char *name) {
+  qiao_cg_vloop_t vl;
+  memset(&vl, 0, sizeof vl);
+  vl.lo = lo;
+  vl.hi = hi > lo ? hi : lo;
+  vl.V = V ? V : 1;
+  vl.unroll = unroll;
+  vl.name = name;
+  return vl;
+}
+
+qiao_cg_vloop_t qiao_cg_vloop_start_dyn(LLVMValueRef lo, LLVMValueRef hi, unsigned V,
+                                        const char *name) {
+  qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, 0, V, 0, name);
+  vl.lo_v = lo;
+  vl.hi_v = hi;
+  return vl;
+}
+
+bool qiao_cg_vloop_next(qiao_cg_t *cg, qiao_cg_vloop_t *vl) {
+  if (vl->in_loop) {
+    qiao_cg_loop_end(cg, &vl->loop);
+    vl->in_loop = false;
+    vl->part++;
+  } else if (vl->unrolling) {
+    vl->at += vl->lanes;
+    if (vl->at + vl->lanes <= vl->end) {
+      vl->i = qiao_cg_i64(cg, vl->at);
+      return true;
+    }
+    vl->unrolling = false;
+    vl->part++;
+  }
+  for (; vl->part < 2; vl->part++) {
+    vl->lanes = vl->part == 0 ? vl->V : 1;
+    if (vl->part == 0 && vl->V == 1) continue; /* the tail does it all */
+    if (vl->lo_v) {
+      if (vl->part == 0) { /* mid = lo + (hi - lo) rounded down to V */
+        LLVMValueRef len = LLVMBuildSub(cg->b, vl->hi_v, vl->lo_v, "");
+        LLVMValueRef vlen =
+            (vl->V & (vl->V - 1)) == 0
+                ? LLVMBuildAnd(cg->b, len, qiao_cg_i64(cg, ~(int64_t)(vl->V - 1)), "")
+                : LLVMBuildMul(cg->b, LLVMBuildSDiv(cg->b, len, qiao_cg_i64(cg, vl->V), ""),
+                               qiao_cg_i64(cg, vl->V), "");
+        vl->mid_v = LLVMBuildAdd(cg->b, vl->lo_v, vlen, "");
+      }
+      qiao_cg_loop_begin(cg,
+                         vl->part == 0 ? vl->lo_v
+                         : vl->mid_v   ? vl->mid_v
+                                       : vl->lo_v,
+                         vl->part == 0 ? vl->mid_v : vl->hi_v, vl->lanes, vl->name, &vl->loop);
+    } else {
+      int64_t mid = vl->V == 1 ? vl->lo : vl->lo + (vl->hi - vl->lo) / vl->V * vl->V;
+      int64_t a = vl->part == 0 ? vl->lo : mid, b = vl->part == 0 ? mid : vl->hi;
+      if (a >= b) continue;
+      if ((b - a) / vl->lanes <= (int64_t)vl->unroll) {
+        vl->unrolling = true;
+        vl->at = a;
+        vl->end = b;
+        vl->i = qiao_cg_i64(cg, a);
+        return true;
+      }
+      qiao_cg_loop_begin(cg, qiao_cg_i64(cg, a), qiao_cg_i64(cg, b), vl->lanes, vl->name,
+                         &vl->loop);
+    }
+    vl->in_loop = true;
+    vl->i = vl->loop.iv;
+    return true;
+  }
+  return false;
+}
+
 void qiao_cg_vloop(qiao_cg_t *cg, int64_t lo, int64_t hi, unsigned V, const char *name,
                    qiao_cg_vbody_fn body, void *ctx) {
-  int64_t nvec = hi - lo > 0 ? (hi - lo) / V * V : 0;
-  for (int pass = 0; pass < 2; ++pass) {
-    unsigned lanes = pass == 0 ? V : 1;
-    int64_t a = pass == 0 ? lo : lo + nvec, b = pass == 0 ? lo + nvec : hi;
-    if (a >= b) continue;
-    qiao_cg_loop_t l;
-    qiao_cg_loop_begin(cg, qiao_cg_i64(cg, a), qiao_cg_i64(cg, b), lanes, name, &l);
-    body(ctx, l.iv, lanes);
-    qiao_cg_loop_end(cg, &l);
-  }
+  for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(lo, hi, V, 0, name); qiao_cg_vloop_next(cg, &vl);)
+    body(ctx, vl.i, vl.lanes);
 }

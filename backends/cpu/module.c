@@ -54,7 +54,9 @@ void qiao_cpu_host_describe(char *buf, size_t cap) {
   char *feat = LLVMGetHostCPUFeatures();
   snprintf(buf, cap, "%s (%s%s%s)", name, has_feature(feat, "avx512f") ? "avx512f " : "",
            has_feature(feat, "avx512bf16") ? "avx512bf16 " : "",
-           has_feature(feat, "avx2") ? "avx2" : has_feature(feat, "neon") ? "neon" : "");
+           has_feature(feat, "avx2")   ? "avx2"
+           : has_feature(feat, "neon") ? "neon"
+                                       : "");
   LLVMDisposeMessage(name);
   LLVMDisposeMessage(feat);
 }
@@ -102,10 +104,14 @@ qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_mo
   cg->has_fma = has_feature(f, "fma");
   cg->is_host = !cross;
   cg->has_neon = has_feature(f, "neon") || strstr(triple, "aarch64") != NULL;
-  if (cg->has_avx512f) cg->vec_bytes = 64, cg->n_vregs = 32;
-  else if (cg->has_avx2) cg->vec_bytes = 32, cg->n_vregs = 16;
-  else if (cg->has_neon) cg->vec_bytes = 16, cg->n_vregs = 32;
-  else cg->vec_bytes = 16, cg->n_vregs = 16;
+  if (cg->has_avx512f)
+    cg->vec_bytes = 64, cg->n_vregs = 32;
+  else if (cg->has_avx2)
+    cg->vec_bytes = 32, cg->n_vregs = 16;
+  else if (cg->has_neon)
+    cg->vec_bytes = 16, cg->n_vregs = 32;
+  else
+    cg->vec_bytes = 16, cg->n_vregs = 16;
   cg->vec_f32 = cg->vec_bytes / 4;
 
   m->tsc = LLVMOrcCreateNewThreadSafeContext();
@@ -148,7 +154,8 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
   qiao_cpu_codegen_t *cg = &m->cg;
   QIAO_RETURN_IF_ERROR(check_open(m));
   if (m->optimized)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "module is already optimized; add kernels first");
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "module is already optimized; add kernels first");
   char auto_name[32];
   if (!name) {
     snprintf(auto_name, sizeof auto_name, "k%d", m->n_entries);
@@ -178,7 +185,8 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
     /* Drop a half-built function so the module stays valid. */
     LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
     if (fn) LLVMDeleteFunction(fn);
-    return qiao_status_annotate(st, "cpu: lowering %s kernel '%s'", qiao_kd_kind_name(kd->kind), name);
+    return qiao_status_annotate(st, "cpu: lowering %s kernel '%s'", qiao_kd_kind_name(kd->kind),
+                                name);
   }
   if (m->n_entries == m->cap_entries) {
     int32_t cap = m->cap_entries ? m->cap_entries * 2 : 16;
@@ -190,10 +198,12 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
   entry_meta_t *e = &m->entries[m->n_entries++];
   memset(e, 0, sizeof(*e));
   snprintf(e->launch.name, sizeof e->launch.name, "%s", name);
-  for (int i = 0; i < 3; ++i) e->launch.grid[i] = k.grid[i] > 0 ? k.grid[i] : 1;
+  for (int i = 0; i < 3; ++i)
+    e->launch.grid[i] = k.grid[i] > 0 ? k.grid[i] : 1;
   e->launch.n_bindings = kd->n_inputs + kd->n_outputs;
   e->launch.scratch_bytes = k.scratch_bytes;
-  for (int i = 0; i < 3; ++i) e->launch.block[i] = 1;
+  for (int i = 0; i < 3; ++i)
+    e->launch.block[i] = 1;
   e->launch.shared_bytes = 0;
   for (int32_t i = 0; i < e->launch.n_bindings && i < QIAO_KD_MAX_OPERANDS + 2; ++i) {
     const qiao_kd_operand_t *o = i < kd->n_inputs ? &kd->inputs[i] : &kd->outputs[i - kd->n_inputs];
@@ -257,7 +267,9 @@ static qiao_status_t add_entry_table(qiao_cpu_module_t *m) {
     LLVMSetInitializer(sg, sarr);
     LLVMSetGlobalConstant(sg, 1);
     LLVMSetLinkage(sg, LLVMPrivateLinkage);
-    LLVMValueRef vals[7] = {g, sig, LLVMConstInt(cg->t_i32, (unsigned long long)l->n_bindings, 0),
+    LLVMValueRef vals[7] = {g,
+                            sig,
+                            LLVMConstInt(cg->t_i32, (unsigned long long)l->n_bindings, 0),
                             LLVMConstInt(cg->t_i32, 0, 0),
                             LLVMConstInt(cg->t_i64, l->scratch_bytes, 0),
                             LLVMGetNamedFunction(cg->mod, l->name),
@@ -340,9 +352,10 @@ qiao_status_t qiao_cpu_module_jit(qiao_cpu_module_t *m, qiao_hal_device_t *d,
   qiao_cpu_codegen_t *cg = &m->cg;
   QIAO_RETURN_IF_ERROR(check_open(m));
   if (!cg->is_host)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT,
-                            "module targets %s (cpu %s): it can be emitted, not run in this process",
-                            LLVMGetTarget(cg->mod), cg->cpu_name);
+    return qiao_status_make(
+        QIAO_INVALID_ARGUMENT,
+        "module targets %s (cpu %s): it can be emitted, not run in this process",
+        LLVMGetTarget(cg->mod), cg->cpu_name);
   QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
 
   /* The executable keeps the records' binding sizes: they live beside the

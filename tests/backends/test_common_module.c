@@ -127,3 +127,73 @@ Test(common_module, emit_to_memory_and_atomic_file) {
   LLVMDisposeModule(mod);
   LLVMContextDispose(ctx);
 }
+
+/* ------------------------------------------------ the vector loop with a tail */
+
+#include "backends/common/codegen.h"
+
+/* out[i] = lanes of the body that covered i, +100 per extra visit. */
+static void mark_body(qiao_cg_t *cg, LLVMValueRef out, LLVMValueRef i, unsigned lanes) {
+  for (unsigned l = 0; l < lanes; ++l) {
+    LLVMValueRef idx = qiao_cg_iadd(cg, i, qiao_cg_i64(cg, l));
+    LLVMValueRef p = LLVMBuildGEP2(cg->b, cg->t_i32, out, &idx, 1, "");
+    LLVMValueRef old = LLVMBuildLoad2(cg->b, cg->t_i32, p, "");
+    LLVMValueRef add = LLVMBuildSelect(
+        cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, old, LLVMConstInt(cg->t_i32, 0, 0), ""),
+        LLVMConstInt(cg->t_i32, lanes, 0), LLVMConstInt(cg->t_i32, 100, 0), "");
+    LLVMBuildStore(cg->b, LLVMBuildAdd(cg->b, old, add, ""), p);
+  }
+}
+
+Test(common_vloop, covers_every_element_once) {
+  const int64_t cases[][4] = {/* lo, hi, V, unroll */
+                              {0, 37, 8, 0},  {3, 3, 8, 0}, {5, 12, 8, 0}, {0, 64, 16, 0},
+                              {2, 35, 4, 8},  {0, 7, 1, 0}, {0, 7, 1, 8},  {1, 40, 8, 2},
+                              {0, 100, 3, 0}, {9, 10, 4, 4}};
+  int n_cases = (int)(sizeof cases / sizeof cases[0]);
+  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+  qiao_cg_t cg;
+  memset(&cg, 0, sizeof cg);
+  cg.ctx = LLVMOrcThreadSafeContextGetContext(tsc);
+  cg.mod = LLVMModuleCreateWithNameInContext("vloop", cg.ctx);
+  cg.b = LLVMCreateBuilderInContext(cg.ctx);
+  qiao_cg_init_types(&cg);
+  for (int k = 0; k < n_cases; ++k)
+    for (int dyn = 0; dyn < 2; ++dyn) {
+      char name[32];
+      snprintf(name, sizeof name, "f%d_%d", k, dyn);
+      LLVMValueRef fn = LLVMAddFunction(cg.mod, name, LLVMFunctionType(cg.t_void, &cg.t_ptr, 1, 0));
+      LLVMPositionBuilderAtEnd(cg.b, LLVMAppendBasicBlockInContext(cg.ctx, fn, "entry"));
+      LLVMValueRef out = LLVMGetParam(fn, 0);
+      qiao_cg_vloop_t vl =
+          dyn ? qiao_cg_vloop_start_dyn(qiao_cg_i64(&cg, cases[k][0]),
+                                        qiao_cg_i64(&cg, cases[k][1]), (unsigned)cases[k][2], "d")
+              : qiao_cg_vloop_start(cases[k][0], cases[k][1], (unsigned)cases[k][2],
+                                    (unsigned)cases[k][3], "c");
+      while (qiao_cg_vloop_next(&cg, &vl))
+        mark_body(&cg, out, vl.i, vl.lanes);
+      LLVMBuildRetVoid(cg.b);
+    }
+  LLVMDisposeBuilder(cg.b);
+  CHECK_OK(qiao_cg_module_verify(cg.mod, "test"));
+  qiao_cg_jit_t *jit = NULL;
+  CHECK_OK(qiao_cg_jit_create(tsc, cg.mod, NULL, 0, "test", &jit));
+  for (int k = 0; k < n_cases; ++k)
+    for (int dyn = 0; dyn < 2; ++dyn) {
+      char name[32];
+      snprintf(name, sizeof name, "f%d_%d", k, dyn);
+      void *addr = NULL;
+      CHECK_OK(qiao_cg_jit_lookup(jit, name, &addr));
+      int32_t buf[128] = {0};
+      ((void (*)(int32_t *))(uintptr_t)addr)(buf);
+      int64_t lo = cases[k][0], hi = cases[k][1], V = cases[k][2];
+      int64_t mid = V == 1 ? lo : lo + (hi - lo) / V * V;
+      for (int64_t i = 0; i < 128; ++i) {
+        int32_t want = i < lo || i >= hi ? 0 : i < mid ? (int32_t)V : 1;
+        cr_assert_eq(buf[i], want, "case %d (%s): element %lld: %d, want %d", k,
+                     dyn ? "dyn" : "const", (long long)i, buf[i], want);
+      }
+    }
+  qiao_cg_jit_destroy(jit);
+  LLVMOrcDisposeThreadSafeContext(tsc);
+}
