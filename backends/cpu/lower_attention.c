@@ -47,7 +47,7 @@ static LLVMValueRef at_dot(at_ctx_t *c, LLVMValueRef qoff, LLVMValueRef koff) {
   const qiao_kd_operand_t *k = &c->kd->inputs[1];
   int64_t ks = k->strides[3];
   qiao_cg_st(g, qiao_cg_fsplat(g, 0.0, c->V), c->dotv);
-  qiao_cg_st(g, qiao_cg_f32c(g, 0.0), c->dots);
+  qiao_cg_st(g, qiao_cg_f32c(g, -0.0), c->dots); /* x + -0 folds to x */
   /* short rows unrolled (up to 8 vectors) */
   for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, c->s.D, c->V, 8, "dd");
        qiao_cg_vloop_next(g, &vl);) {
