@@ -923,18 +923,10 @@ static void emit_dot(mm_gen_t *g, uint64_t *out_scratch) {
   LLVMValueRef n0 = mul(g, wx, c64(g, g->dot_nch));
   LLVMValueRef nend = imin(g, add(g, n0, c64(g, g->dot_nch)), c64(g, g->N));
   int R = (int)g->dot_r;
-  LLVMValueRef cnt = LLVMBuildSub(g->b, nend, n0, "");
-  LLVMValueRef nfull = add(g, n0, mul(g, LLVMBuildUDiv(g->b, cnt, c64(g, R), ""), c64(g, R)));
-  qiao_cg_loop_t ln;
-  qiao_cg_loop_begin(&cg->base, n0, nfull, R, "dn", &ln);
-  emit_dot_block(g, as, kp, ln.iv, R);
-  qiao_cg_loop_end(&cg->base, &ln);
-  if (R > 1) {
-    qiao_cg_loop_t lr;
-    qiao_cg_loop_begin(&cg->base, nfull, nend, 1, "dn_tail", &lr);
-    emit_dot_block(g, as, kp, lr.iv, 1);
-    qiao_cg_loop_end(&cg->base, &lr);
-  }
+  /* blocks of R rows, then single rows */
+  for (qiao_cg_vloop_t vn = qiao_cg_vloop_start_dyn(n0, nend, R, "dn");
+       qiao_cg_vloop_next(&cg->base, &vn);)
+    emit_dot_block(g, as, kp, vn.i, (int)vn.lanes);
   LLVMBuildRetVoid(g->b);
 }
 
