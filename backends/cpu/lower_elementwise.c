@@ -4,7 +4,7 @@
  * Dims are collapsed where every operand is affine across them, the outer
  * (collapsed) dims become rows split over workgroups, and the last dim is a
  * <vec_f32 x float> loop with a scalar tail. The expression is evaluated here
- * node by node (ops through qiao_cpu_emit_elementwise): integer nodes in
+ * node by node (ops through qiao_cg_emit_elementwise): integer nodes in
  * i64 lanes (wrapping to each node's width, x / 0 = 0, as the interpreter
  * does), floats in f32 lanes; exp/sigmoid/silu use the vectorizable
  * polynomial exp. */
