@@ -9,8 +9,10 @@
  * bindings[i] for i < kd->n_inputs are the kernel inputs in descriptor order,
  * then the outputs (bindings[kd->n_inputs + j]). All shapes are static, so
  * constants are unused (n_constants = 0). The lowering chooses the grid and
- * the per-worker scratch size. Shared helpers (loops, typed loads/stores,
- * fused-expression emission) live in emit.c; kernels read like the algorithm.
+ * the per-worker scratch size. The target-neutral emission (loops, the
+ * vector loop with a tail, typed and strided access, index math, fused
+ * expressions, math) is backends/common's qiao_cg_* on `&cg->base`; kernels
+ * read like the algorithm.
  */
 #ifndef QIAO_BACKENDS_CPU_CODEGEN_H
 #define QIAO_BACKENDS_CPU_CODEGEN_H
@@ -35,11 +37,16 @@ struct qiao_cpu_codegen {
   char *cpu_features; /* "+avx512f,..." (owned) */
   /* Vector ISA facts used by the lowerings. */
   bool has_avx512f, has_avx512bf16, has_avx512fp16, has_avx2, has_fma, has_neon;
-  unsigned n_vregs;  /* architectural vector registers (32 / 16 / 32) */
-  int32_t n_threads; /* threads the kernels will be dispatched on (a grid-size hint) */
-  bool is_host;      /* the module targets this process's CPU (JIT-able) */
+  unsigned n_vregs;    /* architectural vector registers (32 / 16 / 32) */
+  int32_t n_threads;   /* threads the kernels will be dispatched on (a grid-size hint) */
+  bool is_host;        /* the module targets this process's CPU (JIT-able) */
   LLVMTypeRef t_entry; /* the entry function type */
 };
+
+/* The CPU context around a common one that is its `base` (the first member). */
+static inline qiao_cpu_codegen_t *qiao_cpu_codegen_of(qiao_cg_t *base) {
+  return (qiao_cpu_codegen_t *)(void *)base;
+}
 
 /* What a lowering produced: the entry and how to dispatch it. */
 typedef struct qiao_cpu_kernel {
@@ -60,57 +67,13 @@ LLVMValueRef qiao_cpu_binding(qiao_cpu_codegen_t *cg, LLVMValueRef fn, int32_t i
 LLVMValueRef qiao_cpu_wg(qiao_cpu_codegen_t *cg, LLVMValueRef fn, int axis); /* i64 wg id */
 LLVMValueRef qiao_cpu_scratch(qiao_cpu_codegen_t *cg, LLVMValueRef fn);
 
-/* ------------------------------------------ common emission (old names) */
-
-typedef qiao_cg_loop_t qiao_cpu_loop_t;
-typedef qiao_cg_input_fn qiao_cpu_input_fn;
-#define qiao_cpu_i64(cg, ...) qiao_cg_i64(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_f32c(cg, ...) qiao_cg_f32c(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_splat(cg, ...) qiao_cg_splat(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_call_intrinsic(cg, ...) qiao_cg_call_intrinsic(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_loop_begin(cg, ...) qiao_cg_loop_begin(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_loop_end(cg, ...) qiao_cg_loop_end(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_storage_type(cg, ...) qiao_cg_storage_type(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_elem_ptr(cg, ...) qiao_cg_elem_ptr(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_load_f32(cg, ...) qiao_cg_load_f32(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_storage_to_f32(cg, ...) qiao_cg_storage_to_f32(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_round_f32(cg, ...) qiao_cg_round_f32(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_store_f32(cg, ...) qiao_cg_store_f32(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_f32_to_storage(cg, ...) qiao_cg_f32_to_storage(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_emit_max_acc(cg, ...) qiao_cg_emit_max_acc(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_emit_max(cg, ...) qiao_cg_emit_max(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_emit_min(cg, ...) qiao_cg_emit_min(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_emit_exp2i(cg, ...) qiao_cg_emit_exp2i(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_emit_exp(cg, ...) qiao_cg_emit_exp(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_reduce_add(cg, ...) qiao_cg_reduce_add(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_reduce_max(cg, ...) qiao_cg_reduce_max(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_emit_sigmoid(cg, ...) qiao_cg_emit_sigmoid(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_emit_elementwise(cg, ...) qiao_cg_emit_elementwise(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_emit_expr(cg, ...) qiao_cg_emit_expr(&(cg)->base, __VA_ARGS__)
-#define qiao_cpu_vec_type(cg, elem, lanes) qiao_cg_vec_type(&(cg)->base, elem, lanes)
-
 /* ------------------------------------------------------------- lowerings */
 
-/* Each lowers one descriptor into an entry named `name`. */
-qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                    const char *name, qiao_cpu_kernel_t *out);
-qiao_status_t qiao_cpu_lower_elementwise(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                         const char *name, qiao_cpu_kernel_t *out);
-qiao_status_t qiao_cpu_lower_reduce(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                    const char *name, qiao_cpu_kernel_t *out);
-qiao_status_t qiao_cpu_lower_softmax(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                     const char *name, qiao_cpu_kernel_t *out);
-qiao_status_t qiao_cpu_lower_norm(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                  const char *name, qiao_cpu_kernel_t *out);
-qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                       const char *name, qiao_cpu_kernel_t *out);
-qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                 const char *name, qiao_cpu_kernel_t *out);
-qiao_status_t qiao_cpu_lower_gather(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                    const char *name, qiao_cpu_kernel_t *out);
-qiao_status_t qiao_cpu_lower_topk(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                  const char *name, qiao_cpu_kernel_t *out);
-qiao_status_t qiao_cpu_lower_copy(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                  const char *name, qiao_cpu_kernel_t *out);
+/* Each lowers one descriptor into an entry named `name` (lower_<kind>.c). */
+typedef qiao_status_t qiao_cpu_lower_fn(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                        const char *name, qiao_cpu_kernel_t *out);
+qiao_cpu_lower_fn qiao_cpu_lower_matmul, qiao_cpu_lower_elementwise, qiao_cpu_lower_reduce,
+    qiao_cpu_lower_softmax, qiao_cpu_lower_norm, qiao_cpu_lower_attention, qiao_cpu_lower_moe,
+    qiao_cpu_lower_gather, qiao_cpu_lower_topk, qiao_cpu_lower_copy;
 
 #endif /* QIAO_BACKENDS_CPU_CODEGEN_H */

@@ -11,7 +11,8 @@ LLVMValueRef qiao_cpu_entry_begin(qiao_cpu_codegen_t *cg, const char *name) {
   LLVMAddTargetDependentFunctionAttr(fn, "target-features", cg->cpu_features);
   if (cg->vec_bytes >= 64) LLVMAddTargetDependentFunctionAttr(fn, "prefer-vector-width", "512");
   unsigned kind = LLVMGetEnumAttributeKindForName("nounwind", 8);
-  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(cg->ctx, kind, 0));
   LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMPositionBuilderAtEnd(cg->b, entry);
   return fn;
@@ -35,4 +36,3 @@ LLVMValueRef qiao_cpu_scratch(qiao_cpu_codegen_t *cg, LLVMValueRef fn) {
   (void)cg;
   return LLVMGetParam(fn, 5);
 }
-

@@ -32,7 +32,7 @@ static void emit_tiled(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kerne
                        int64_t n_chunks, int64_t *out_chunks) {
   const qiao_kd_operand_t *src = &kd->inputs[a->input];
   qiao_dtype_t dt = src->type.dtype;
-  LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
+  LLVMTypeRef st = qiao_cg_storage_type(&cg->base, dt);
   unsigned al = (unsigned)qiao_dtype_size(dt);
   int n = a->n;
   const unsigned TK = 16;
@@ -47,16 +47,20 @@ static void emit_tiled(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kerne
   qk_rows_begin(cg, fn, rows, n_chunks, &rl, "tile");
   *out_chunks = rl.n_chunks;
   LLVMValueRef c[QIAO_MAX_RANK];
-  qk_unflatten(cg, rl.loop.iv, n - 1, rd, c);
-  c[kdim] = qk_mul(cg, c[kdim], TK);
-  LLVMValueRef soff = qk_add(cg, qiao_cpu_i64(cg, a->in_base), qk_offset(cg, n - 1, c, a->in_st));
-  LLVMValueRef doff = qk_add(cg, qiao_cpu_i64(cg, a->out_base), qk_offset(cg, n - 1, c, a->out_st));
-  LLVMValueRef kn = qk_imin(cg, qiao_cpu_i64(cg, TK),
-                            LLVMBuildSub(cg->b, qiao_cpu_i64(cg, a->dims[kdim]), c[kdim], ""));
+  qiao_cg_unflatten(&cg->base, rl.loop.iv, n - 1, rd, c);
+  c[kdim] = qiao_cg_imul(&cg->base, c[kdim], TK);
+  LLVMValueRef soff = qiao_cg_iadd(&cg->base, qiao_cg_i64(&cg->base, a->in_base),
+                                   qiao_cg_offset(&cg->base, n - 1, c, a->in_st));
+  LLVMValueRef doff = qiao_cg_iadd(&cg->base, qiao_cg_i64(&cg->base, a->out_base),
+                                   qiao_cg_offset(&cg->base, n - 1, c, a->out_st));
+  LLVMValueRef kn =
+      qiao_cg_imin(&cg->base, qiao_cg_i64(&cg->base, TK),
+                   LLVMBuildSub(cg->b, qiao_cg_i64(&cg->base, a->dims[kdim]), c[kdim], ""));
   LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(cg->ctx, fn, "full");
   LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(cg->ctx, fn, "part");
   LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->ctx, fn, "join");
-  LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, kn, qiao_cpu_i64(cg, TK), ""), full, part);
+  LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, kn, qiao_cg_i64(&cg->base, TK), ""), full,
+                  part);
   int64_t sj = a->in_st[n - 1], dj = a->out_st[n - 1], dk = a->out_st[kdim];
   {
     LLVMPositionBuilderAtEnd(cg->b, full);
@@ -64,57 +68,67 @@ static void emit_tiled(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kerne
     if (jv > 0) {
       /* TK x TK blocks transposed in registers (log2(TK) rounds of interleaves),
        * stored as whole output vectors */
-      qiao_cpu_loop_t bl;
-      qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, jv), TK, "tb", &bl);
+      qiao_cg_loop_t bl;
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, jv), TK, "tb",
+                         &bl);
       LLVMValueRef r[16];
       for (unsigned q = 0; q < TK; ++q) {
-        LLVMValueRef jq = qk_add(cg, bl.iv, qiao_cpu_i64(cg, q));
-        r[q] = LLVMBuildLoad2(cg->b, LLVMVectorType(st, TK),
-                              qiao_cpu_elem_ptr(cg, srcp, dt, qk_madd(cg, soff, jq, sj)), "");
+        LLVMValueRef jq = qiao_cg_iadd(&cg->base, bl.iv, qiao_cg_i64(&cg->base, q));
+        r[q] = LLVMBuildLoad2(
+            cg->b, LLVMVectorType(st, TK),
+            qiao_cg_elem_ptr(&cg->base, srcp, dt, qiao_cg_imadd(&cg->base, soff, jq, sj)), "");
         LLVMSetAlignment(r[q], al);
       }
       qk_transpose_regs(cg, r, TK);
-      LLVMValueRef ob = qk_add(cg, doff, bl.iv);
+      LLVMValueRef ob = qiao_cg_iadd(&cg->base, doff, bl.iv);
       for (unsigned q = 0; q < TK; ++q) {
         LLVMValueRef sv = LLVMBuildStore(
             cg->b, r[q],
-            qiao_cpu_elem_ptr(cg, outp, dt, qk_add(cg, ob, qiao_cpu_i64(cg, (int64_t)q * dk))));
+            qiao_cg_elem_ptr(&cg->base, outp, dt,
+                             qiao_cg_iadd(&cg->base, ob, qiao_cg_i64(&cg->base, (int64_t)q * dk))));
         LLVMSetAlignment(sv, al);
       }
-      qiao_cpu_loop_end(cg, &bl);
+      qiao_cg_loop_end(&cg->base, &bl);
     }
-    qiao_cpu_loop_t jl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, jv), qiao_cpu_i64(cg, L), 1, "tj", &jl);
-    LLVMValueRef v =
-        LLVMBuildLoad2(cg->b, LLVMVectorType(st, TK),
-                       qiao_cpu_elem_ptr(cg, srcp, dt, qk_madd(cg, soff, jl.iv, sj)), "");
+    qiao_cg_loop_t jl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, jv), qiao_cg_i64(&cg->base, L), 1, "tj",
+                       &jl);
+    LLVMValueRef v = LLVMBuildLoad2(
+        cg->b, LLVMVectorType(st, TK),
+        qiao_cg_elem_ptr(&cg->base, srcp, dt, qiao_cg_imadd(&cg->base, soff, jl.iv, sj)), "");
     LLVMSetAlignment(v, al);
-    LLVMValueRef o = qk_madd(cg, doff, jl.iv, dj);
+    LLVMValueRef o = qiao_cg_imadd(&cg->base, doff, jl.iv, dj);
     for (unsigned l = 0; l < TK; ++l) {
       LLVMValueRef e = LLVMBuildExtractElement(cg->b, v, LLVMConstInt(cg->t_i32, l, 0), "");
       LLVMValueRef s = LLVMBuildStore(
           cg->b, e,
-          qiao_cpu_elem_ptr(cg, outp, dt, qk_add(cg, o, qiao_cpu_i64(cg, (int64_t)l * dk))));
+          qiao_cg_elem_ptr(&cg->base, outp, dt,
+                           qiao_cg_iadd(&cg->base, o, qiao_cg_i64(&cg->base, (int64_t)l * dk))));
       LLVMSetAlignment(s, al);
     }
-    qiao_cpu_loop_end(cg, &jl);
+    qiao_cg_loop_end(&cg->base, &jl);
     LLVMBuildBr(cg->b, join);
   }
   {
     LLVMPositionBuilderAtEnd(cg->b, part);
-    qiao_cpu_loop_t jl, kl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, L), 1, "pj", &jl);
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), kn, 1, "pk", &kl);
+    qiao_cg_loop_t jl, kl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, L), 1, "pj",
+                       &jl);
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), kn, 1, "pk", &kl);
     LLVMValueRef v = LLVMBuildLoad2(
-        cg->b, st, qiao_cpu_elem_ptr(cg, srcp, dt, qk_add(cg, qk_madd(cg, soff, jl.iv, sj), kl.iv)),
+        cg->b, st,
+        qiao_cg_elem_ptr(&cg->base, srcp, dt,
+                         qiao_cg_iadd(&cg->base, qiao_cg_imadd(&cg->base, soff, jl.iv, sj), kl.iv)),
         "");
     LLVMSetAlignment(v, al);
     LLVMValueRef s = LLVMBuildStore(
         cg->b, v,
-        qiao_cpu_elem_ptr(cg, outp, dt, qk_madd(cg, qk_madd(cg, doff, jl.iv, dj), kl.iv, dk)));
+        qiao_cg_elem_ptr(
+            &cg->base, outp, dt,
+            qiao_cg_imadd(&cg->base, qiao_cg_imadd(&cg->base, doff, jl.iv, dj), kl.iv, dk)));
     LLVMSetAlignment(s, al);
-    qiao_cpu_loop_end(cg, &kl);
-    qiao_cpu_loop_end(cg, &jl);
+    qiao_cg_loop_end(&cg->base, &kl);
+    qiao_cg_loop_end(&cg->base, &jl);
     LLVMBuildBr(cg->b, join);
   }
   LLVMPositionBuilderAtEnd(cg->b, join);
@@ -123,7 +137,7 @@ static void emit_tiled(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kerne
 
 /* Emits one affine copy inside the current function; rows split by wg x. */
 static void emit_affine(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kernel_desc_t *kd,
-                        qk_epi_t *epi, LLVMValueRef outp, const affine_t *a, int64_t n_chunks,
+                        qiao_cg_epi_t *epi, LLVMValueRef outp, const affine_t *a, int64_t n_chunks,
                         int64_t *out_chunks) {
   const qiao_kd_operand_t *src = &kd->inputs[a->input];
   const qiao_kd_operand_t *o = &kd->outputs[0];
@@ -155,20 +169,23 @@ static void emit_affine(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kern
   qk_rows_begin(cg, fn, rows, n_chunks, &rl, "row");
   *out_chunks = rl.n_chunks;
   LLVMValueRef c[QIAO_MAX_RANK];
-  qk_unflatten(cg, rl.loop.iv, n - 1, dims, c);
-  LLVMValueRef soff = qk_add(cg, qiao_cpu_i64(cg, a->in_base), qk_offset(cg, n - 1, c, ist));
-  LLVMValueRef doff = qk_add(cg, qiao_cpu_i64(cg, a->out_base), qk_offset(cg, n - 1, c, ost));
+  qiao_cg_unflatten(&cg->base, rl.loop.iv, n - 1, dims, c);
+  LLVMValueRef soff = qiao_cg_iadd(&cg->base, qiao_cg_i64(&cg->base, a->in_base),
+                                   qiao_cg_offset(&cg->base, n - 1, c, ist));
+  LLVMValueRef doff = qiao_cg_iadd(&cg->base, qiao_cg_i64(&cg->base, a->out_base),
+                                   qiao_cg_offset(&cg->base, n - 1, c, ost));
   if (epi_on && a->reshape) {
     /* element by element: output coords from the linear output offset */
-    qiao_cpu_loop_t l;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, L), 1, "el", &l);
-    LLVMValueRef so = qk_madd(cg, soff, l.iv, ist[n - 1]),
-                 dof = qk_madd(cg, doff, l.iv, ost[n - 1]);
-    qk_unflatten(cg, dof, o->type.shape.rank, o->type.shape.dims, epi->coords);
-    LLVMValueRef v = qiao_cpu_load_f32(cg, srcp, src->type.dtype, so, 1);
-    v = qk_epi_apply(epi, v, 1);
-    qiao_cpu_store_f32(cg, v, outp, o->type.dtype, dof, 1);
-    qiao_cpu_loop_end(cg, &l);
+    qiao_cg_loop_t l;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, L), 1, "el",
+                       &l);
+    LLVMValueRef so = qiao_cg_imadd(&cg->base, soff, l.iv, ist[n - 1]),
+                 dof = qiao_cg_imadd(&cg->base, doff, l.iv, ost[n - 1]);
+    qiao_cg_unflatten(&cg->base, dof, o->type.shape.rank, o->type.shape.dims, epi->coords);
+    LLVMValueRef v = qiao_cg_load_f32(&cg->base, srcp, src->type.dtype, so, 1);
+    v = qiao_cg_epi_apply(epi, v, 1);
+    qiao_cg_store_f32(&cg->base, v, outp, o->type.dtype, dof, 1);
+    qiao_cg_loop_end(&cg->base, &l);
   } else {
     int coord_dim = -1;
     LLVMValueRef cb = NULL;
@@ -177,15 +194,16 @@ static void emit_affine(qiao_cpu_codegen_t *cg, LLVMValueRef fn, const qiao_kern
         int dd = a->out_dim[d];
         if (dd == n - 1 && a->n > 0) {
           coord_dim = d;
-          cb = qiao_cpu_i64(cg, a->out_add[d]);
+          cb = qiao_cg_i64(&cg->base, a->out_add[d]);
           continue;
         }
-        LLVMValueRef v = dd >= 0 && dd < n - 1 ? c[dd] : qiao_cpu_i64(cg, 0);
-        epi->coords[d] = a->out_add[d] ? qk_add(cg, v, qiao_cpu_i64(cg, a->out_add[d])) : v;
+        LLVMValueRef v = dd >= 0 && dd < n - 1 ? c[dd] : qiao_cg_i64(&cg->base, 0);
+        epi->coords[d] =
+            a->out_add[d] ? qiao_cg_iadd(&cg->base, v, qiao_cg_i64(&cg->base, a->out_add[d])) : v;
       }
     }
-    qk_copy_run(cg, epi, srcp, src->type.dtype, soff, ist[n - 1], outp, o->type.dtype, doff,
-                ost[n - 1], L, coord_dim, cb);
+    qiao_cg_copy_run(&cg->base, epi, srcp, src->type.dtype, soff, ist[n - 1], outp, o->type.dtype,
+                     doff, ost[n - 1], L, coord_dim, cb);
   }
   qk_rows_end(cg, &rl);
 }
@@ -234,7 +252,7 @@ static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t
   LLVMSetLinkage(tab, LLVMPrivateLinkage);
   free(fr);
 
-  qk_epi_t epi;
+  qiao_cg_epi_t epi;
   qk_epi_init(&epi, cg, kd, fn);
   LLVMValueRef xp = epi.in[0], pp = epi.in[1];
   LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
@@ -243,35 +261,43 @@ static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t
   qk_rows_t rl;
   qk_rows_begin(cg, fn, rows, qk_plan_chunks(cg, rows, H * D * 2 + half * 40), &rl, "row");
   LLVMValueRef rc[2];
-  qk_unflatten(cg, rl.loop.iv, 2, rdims, rc);
+  qiao_cg_unflatten(&cg->base, rl.loop.iv, 2, rdims, rc);
   LLVMValueRef b = rc[0], s = rc[1];
   /* position, exactly as an integer, then f64 */
-  LLVMValueRef poff = per_batch ? qk_madd(cg, qk_mul(cg, b, P->strides[0]), s, P->strides[1])
-                                : qk_mul(cg, s, P->strides[0]);
-  LLVMTypeRef pst = qiao_cpu_storage_type(cg, P->type.dtype);
-  LLVMValueRef pos = LLVMBuildLoad2(cg->b, pst, qiao_cpu_elem_ptr(cg, pp, P->type.dtype, poff), "");
+  LLVMValueRef poff =
+      per_batch
+          ? qiao_cg_imadd(&cg->base, qiao_cg_imul(&cg->base, b, P->strides[0]), s, P->strides[1])
+          : qiao_cg_imul(&cg->base, s, P->strides[0]);
+  LLVMTypeRef pst = qiao_cg_storage_type(&cg->base, P->type.dtype);
+  LLVMValueRef pos =
+      LLVMBuildLoad2(cg->b, pst, qiao_cg_elem_ptr(&cg->base, pp, P->type.dtype, poff), "");
   if (pst != cg->t_i64) pos = LLVMBuildSExt(cg->b, pos, cg->t_i64, "");
   LLVMValueRef posd = LLVMBuildSIToFP(cg->b, pos, cg->t_f64, "");
   {
-    qiao_cpu_loop_t l;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, half), 1, "cs", &l);
-    LLVMValueRef idx[2] = {qiao_cpu_i64(cg, 0), l.iv};
+    qiao_cg_loop_t l;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, half), 1, "cs",
+                       &l);
+    LLVMValueRef idx[2] = {qiao_cg_i64(&cg->base, 0), l.iv};
     LLVMValueRef f =
         LLVMBuildLoad2(cg->b, cg->t_f64, LLVMBuildGEP2(cg->b, at, tab, idx, 2, ""), "");
     LLVMValueRef ang = LLVMBuildFMul(cg->b, posd, f, "");
     LLVMValueRef cv = cg->math->cos(&cg->base, ang);
     LLVMValueRef sv = cg->math->sin(&cg->base, ang);
-    qk_stf(cg, LLVMBuildFPTrunc(cg->b, cv, cg->t_f32, ""), scr, l.iv);
-    qk_stf(cg, LLVMBuildFPTrunc(cg->b, sv, cg->t_f32, ""), scr,
-           qk_add(cg, l.iv, qiao_cpu_i64(cg, half)));
-    qiao_cpu_loop_end(cg, &l);
+    qiao_cg_stf(&cg->base, LLVMBuildFPTrunc(cg->b, cv, cg->t_f32, ""), scr, l.iv);
+    qiao_cg_stf(&cg->base, LLVMBuildFPTrunc(cg->b, sv, cg->t_f32, ""), scr,
+                qiao_cg_iadd(&cg->base, l.iv, qiao_cg_i64(&cg->base, half)));
+    qiao_cg_loop_end(&cg->base, &l);
   }
-  qiao_cpu_loop_t hl;
-  qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, H), 1, "h", &hl);
-  LLVMValueRef xrow = qk_madd(cg, qk_madd(cg, qk_mul(cg, b, x->strides[0]), hl.iv, x->strides[1]),
-                              s, x->strides[2]);
-  LLVMValueRef orow = qk_madd(cg, qk_madd(cg, qk_mul(cg, b, o->strides[0]), hl.iv, o->strides[1]),
-                              s, o->strides[2]);
+  qiao_cg_loop_t hl;
+  qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, H), 1, "h", &hl);
+  LLVMValueRef xrow = qiao_cg_imadd(
+      &cg->base,
+      qiao_cg_imadd(&cg->base, qiao_cg_imul(&cg->base, b, x->strides[0]), hl.iv, x->strides[1]), s,
+      x->strides[2]);
+  LLVMValueRef orow = qiao_cg_imadd(
+      &cg->base,
+      qiao_cg_imadd(&cg->base, qiao_cg_imul(&cg->base, b, o->strides[0]), hl.iv, o->strides[1]), s,
+      o->strides[2]);
   int64_t sx = x->strides[3], so = o->strides[3];
   epi.coords[0] = b;
   epi.coords[1] = hl.iv;
@@ -279,37 +305,33 @@ static qiao_status_t lower_rope(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t
   int64_t e0 = gptj ? 2 : 1; /* element index of pair member 0: i*e0, member 1: +off */
   int64_t off1 = gptj ? 1 : half;
   unsigned VL = gptj ? 1 : V;
-  int64_t nvec = half / VL * VL;
-  for (int pass = 0; pass < 2; ++pass) {
-    unsigned lanes = pass == 0 ? VL : 1;
-    int64_t lo = pass == 0 ? 0 : nvec, hi = pass == 0 ? nvec : half;
-    if (lo >= hi) continue;
-    qiao_cpu_loop_t il;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, lo), qiao_cpu_i64(cg, hi), lanes, "i", &il);
-    LLVMValueRef i0 = qk_mul(cg, il.iv, e0);
-    LLVMValueRef i1 = qk_add(cg, i0, qiao_cpu_i64(cg, off1));
-    LLVMValueRef x0 = qk_load(cg, xp, x->type.dtype, qk_madd(cg, xrow, i0, sx), sx, lanes);
-    LLVMValueRef x1 = qk_load(cg, xp, x->type.dtype, qk_madd(cg, xrow, i1, sx), sx, lanes);
-    LLVMValueRef cv = qk_ldf(cg, scr, il.iv, lanes);
-    LLVMValueRef sv = qk_ldf(cg, scr, qk_add(cg, il.iv, qiao_cpu_i64(cg, half)), lanes);
+  for (qiao_cg_vloop_t il = qiao_cg_vloop_start(0, half, VL, 0, "i");
+       qiao_cg_vloop_next(&cg->base, &il);) {
+    unsigned lanes = il.lanes;
+    LLVMValueRef i0 = qiao_cg_imul(&cg->base, il.i, e0);
+    LLVMValueRef i1 = qiao_cg_iadd(&cg->base, i0, qiao_cg_i64(&cg->base, off1));
+    LLVMValueRef x0 = qiao_cg_load_strided(&cg->base, xp, x->type.dtype,
+                                           qiao_cg_imadd(&cg->base, xrow, i0, sx), sx, lanes);
+    LLVMValueRef x1 = qiao_cg_load_strided(&cg->base, xp, x->type.dtype,
+                                           qiao_cg_imadd(&cg->base, xrow, i1, sx), sx, lanes);
+    LLVMValueRef cv = qiao_cg_ldf(&cg->base, scr, il.i, lanes);
+    LLVMValueRef sv = qiao_cg_ldf(
+        &cg->base, scr, qiao_cg_iadd(&cg->base, il.i, qiao_cg_i64(&cg->base, half)), lanes);
     LLVMValueRef y0 = LLVMBuildFSub(cg->b, LLVMBuildFMul(cg->b, x0, cv, ""),
                                     LLVMBuildFMul(cg->b, x1, sv, ""), "");
     LLVMValueRef y1 = LLVMBuildFAdd(cg->b, LLVMBuildFMul(cg->b, x1, cv, ""),
                                     LLVMBuildFMul(cg->b, x0, sv, ""), "");
     epi.coords[3] = i0;
-    y0 = qk_epi_apply(&epi, y0, lanes);
-    qk_store(cg, y0, outp, o->type.dtype, qk_madd(cg, orow, i0, so), so, lanes);
+    y0 = qiao_cg_epi_apply(&epi, y0, lanes);
+    qiao_cg_store_strided(&cg->base, y0, outp, o->type.dtype,
+                          qiao_cg_imadd(&cg->base, orow, i0, so), so, lanes);
     epi.coords[3] = i1;
-    y1 = qk_epi_apply(&epi, y1, lanes);
-    qk_store(cg, y1, outp, o->type.dtype, qk_madd(cg, orow, i1, so), so, lanes);
-    qiao_cpu_loop_end(cg, &il);
+    y1 = qiao_cg_epi_apply(&epi, y1, lanes);
+    qiao_cg_store_strided(&cg->base, y1, outp, o->type.dtype,
+                          qiao_cg_imadd(&cg->base, orow, i1, so), so, lanes);
   }
-  qiao_cpu_loop_end(cg, &hl);
-  qk_rows_end(cg, &rl);
-  LLVMBuildRetVoid(cg->b);
-  out->fn = fn;
-  out->grid[0] = rl.n_chunks;
-  out->scratch_bytes = (uint64_t)(half * 8 + 64);
+  qiao_cg_loop_end(&cg->base, &hl);
+  qk_kernel_end(cg, &rl, fn, (uint64_t)(half * 8 + 64), out);
   return NULL;
 }
 
@@ -396,7 +418,7 @@ qiao_status_t qiao_cpu_lower_copy(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
                             qiao_op_name(kd->op));
   }
   LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
-  qk_epi_t epi;
+  qiao_cg_epi_t epi;
   qk_epi_init(&epi, cg, kd, fn);
   LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
   int64_t total = qiao_shape_numel(&o->type.shape);
@@ -410,11 +432,12 @@ qiao_status_t qiao_cpu_lower_copy(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
     int64_t got = 1;
     LLVMBasicBlockRef cont = NULL;
     if (n_segs > 1 && chunks == 1) /* a single-chunk segment runs on workgroup 0 only */
-      cont = qk_if(cg,
-                   LLVMBuildICmp(cg->b, LLVMIntEQ, qiao_cpu_wg(cg, fn, 0), qiao_cpu_i64(cg, 0), ""),
-                   "seg");
+      cont = qiao_cg_if(
+          &cg->base,
+          LLVMBuildICmp(cg->b, LLVMIntEQ, qiao_cpu_wg(cg, fn, 0), qiao_cg_i64(&cg->base, 0), ""),
+          "seg");
     emit_affine(cg, fn, kd, &epi, outp, &segs[i], chunks, &got);
-    if (cont) qk_endif(cg, cont);
+    if (cont) qiao_cg_endif(&cg->base, cont);
     if (got > grid) grid = got;
   }
   LLVMBuildRetVoid(cg->b);

@@ -4,7 +4,7 @@
  * Dims are collapsed where every operand is affine across them, the outer
  * (collapsed) dims become rows split over workgroups, and the last dim is a
  * <vec_f32 x float> loop with a scalar tail. The expression is evaluated here
- * node by node (ops through qiao_cpu_emit_elementwise): integer nodes in
+ * node by node (ops through qiao_cg_emit_elementwise): integer nodes in
  * i64 lanes (wrapping to each node's width, x / 0 = 0, as the interpreter
  * does), floats in f32 lanes; exp/sigmoid/silu use the vectorizable
  * polynomial exp. */
@@ -64,13 +64,13 @@ typedef struct ew_ctx {
 
 static LLVMValueRef ew_offset(ew_ctx_t *c, int32_t input) {
   int64_t s = c->p->in_st[input][c->p->n - 1];
-  return qk_madd(c->cg, c->base[input], c->j, s);
+  return qiao_cg_imadd(&c->cg->base, c->base[input], c->j, s);
 }
 
 static LLVMValueRef ew_load(void *ctx, int32_t input, unsigned lanes) {
   ew_ctx_t *c = ctx;
-  return qk_load(c->cg, c->in[input], c->kd->inputs[input].type.dtype, ew_offset(c, input),
-                 c->p->in_st[input][c->p->n - 1], lanes);
+  return qiao_cg_load_strided(&c->cg->base, c->in[input], c->kd->inputs[input].type.dtype,
+                              ew_offset(c, input), c->p->in_st[input][c->p->n - 1], lanes);
 }
 
 /* ------------------------------------------------------ integer evaluation */
@@ -81,7 +81,7 @@ typedef struct ival {
 } ival_t;
 
 static LLVMValueRef vconst_i64(qiao_cpu_codegen_t *cg, int64_t v, unsigned lanes) {
-  return qiao_cpu_splat(cg, LLVMConstInt(cg->t_i64, (unsigned long long)v, 1), lanes);
+  return qiao_cg_splat(&cg->base, LLVMConstInt(cg->t_i64, (unsigned long long)v, 1), lanes);
 }
 
 static LLVMTypeRef int_type(qiao_cpu_codegen_t *cg, qiao_dtype_t dt) {
@@ -92,9 +92,9 @@ static LLVMTypeRef int_type(qiao_cpu_codegen_t *cg, qiao_dtype_t dt) {
 static LLVMValueRef wrap_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt,
                              unsigned lanes) {
   if (dt == QIAO_I64) return v;
-  LLVMTypeRef nt = qiao_cpu_vec_type(cg, int_type(cg, dt), lanes);
+  LLVMTypeRef nt = qiao_cg_vec_type(&cg->base, int_type(cg, dt), lanes);
   return LLVMBuildSExt(cg->b, LLVMBuildTrunc(cg->b, v, nt, ""),
-                       qiao_cpu_vec_type(cg, cg->t_i64, lanes), "");
+                       qiao_cg_vec_type(&cg->base, cg->t_i64, lanes), "");
 }
 
 static LLVMValueRef sat_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt,
@@ -108,18 +108,18 @@ static LLVMValueRef sat_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t
 
 /* f32 lanes → i64 lanes saturated to dt's range, toward zero (NaN → 0). */
 static LLVMValueRef f2i(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
-  LLVMTypeRef it = qiao_cpu_vec_type(cg, int_type(cg, dt), lanes);
+  LLVMTypeRef it = qiao_cg_vec_type(&cg->base, int_type(cg, dt), lanes);
   LLVMTypeRef tys[2] = {it, LLVMTypeOf(v)};
-  LLVMValueRef r = qiao_cpu_call_intrinsic(cg, "llvm.fptosi.sat", tys, 2, &v, 1);
+  LLVMValueRef r = qiao_cg_call_intrinsic(&cg->base, "llvm.fptosi.sat", tys, 2, &v, 1);
   if (dt == QIAO_I64) return r;
-  return LLVMBuildSExt(cg->b, r, qiao_cpu_vec_type(cg, cg->t_i64, lanes), "");
+  return LLVMBuildSExt(cg->b, r, qiao_cg_vec_type(&cg->base, cg->t_i64, lanes), "");
 }
 
 /* i64 lanes → f32 lanes rounded to dt (through f64, as the interpreter does). */
 static LLVMValueRef i2f(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
-  LLVMValueRef d = LLVMBuildSIToFP(cg->b, v, qiao_cpu_vec_type(cg, cg->t_f64, lanes), "");
-  LLVMValueRef f = LLVMBuildFPTrunc(cg->b, d, qiao_cpu_vec_type(cg, cg->t_f32, lanes), "");
-  return qiao_cpu_round_f32(cg, f, dt);
+  LLVMValueRef d = LLVMBuildSIToFP(cg->b, v, qiao_cg_vec_type(&cg->base, cg->t_f64, lanes), "");
+  LLVMValueRef f = LLVMBuildFPTrunc(cg->b, d, qiao_cg_vec_type(&cg->base, cg->t_f32, lanes), "");
+  return qiao_cg_round_f32(&cg->base, f, dt);
 }
 
 static LLVMValueRef as_f32(qiao_cpu_codegen_t *cg, ival_t x, unsigned lanes) {
@@ -133,23 +133,23 @@ static LLVMValueRef as_i64(qiao_cpu_codegen_t *cg, ival_t x, unsigned lanes) {
 /* Raw integer load (exact) of lanes elements, sign-extended to i64. */
 static LLVMValueRef load_int(qiao_cpu_codegen_t *cg, LLVMValueRef base, qiao_dtype_t dt,
                              LLVMValueRef off, int64_t stride, unsigned lanes) {
-  LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
-  LLVMTypeRef i64v = qiao_cpu_vec_type(cg, cg->t_i64, lanes);
+  LLVMTypeRef st = qiao_cg_storage_type(&cg->base, dt);
+  LLVMTypeRef i64v = qiao_cg_vec_type(&cg->base, cg->t_i64, lanes);
   LLVMValueRef v;
   if (lanes == 1 || stride == 1) {
-    LLVMValueRef l = LLVMBuildLoad2(cg->b, qiao_cpu_vec_type(cg, st, lanes),
-                                    qiao_cpu_elem_ptr(cg, base, dt, off), "");
+    LLVMValueRef l = LLVMBuildLoad2(cg->b, qiao_cg_vec_type(&cg->base, st, lanes),
+                                    qiao_cg_elem_ptr(&cg->base, base, dt, off), "");
     LLVMSetAlignment(l, (unsigned)qiao_dtype_size(dt));
     v = l;
   } else if (stride == 0) {
-    LLVMValueRef l = LLVMBuildLoad2(cg->b, st, qiao_cpu_elem_ptr(cg, base, dt, off), "");
+    LLVMValueRef l = LLVMBuildLoad2(cg->b, st, qiao_cg_elem_ptr(&cg->base, base, dt, off), "");
     LLVMSetAlignment(l, (unsigned)qiao_dtype_size(dt));
-    v = qiao_cpu_splat(cg, l, lanes);
+    v = qiao_cg_splat(&cg->base, l, lanes);
   } else {
     v = LLVMGetUndef(LLVMVectorType(st, lanes));
     for (unsigned i = 0; i < lanes; ++i) {
-      LLVMValueRef o = qk_add(cg, off, qiao_cpu_i64(cg, (int64_t)i * stride));
-      LLVMValueRef l = LLVMBuildLoad2(cg->b, st, qiao_cpu_elem_ptr(cg, base, dt, o), "");
+      LLVMValueRef o = qiao_cg_iadd(&cg->base, off, qiao_cg_i64(&cg->base, (int64_t)i * stride));
+      LLVMValueRef l = LLVMBuildLoad2(cg->b, st, qiao_cg_elem_ptr(&cg->base, base, dt, o), "");
       LLVMSetAlignment(l, (unsigned)qiao_dtype_size(dt));
       v = LLVMBuildInsertElement(cg->b, v, l, LLVMConstInt(cg->t_i32, i, 0), "");
     }
@@ -204,14 +204,14 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
     return r;
   }
   case QIAO_EXPR_ACC: /* no primary op in an elementwise kernel */
-    r.v = qk_fconst(cg, 0.0, lanes);
+    r.v = qiao_cg_fsplat(&cg->base, 0.0, lanes);
     return r;
   case QIAO_EXPR_CONST:
     if (int_dt) {
       r.is_int = true;
       r.v = vconst_i64(cg, (int64_t)qiao_round_to_dtype(n->value, dt), lanes);
     } else {
-      r.v = qk_fconst(cg, qiao_round_to_dtype(n->value, dt), lanes);
+      r.v = qiao_cg_fsplat(&cg->base, qiao_round_to_dtype(n->value, dt), lanes);
     }
     return r;
   case QIAO_EXPR_OP: break;
@@ -229,10 +229,10 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
       r.v = a.is_int
                 ? LLVMBuildUIToFP(
                       cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, a.v, vconst_i64(cg, 0, lanes), ""),
-                      qiao_cpu_vec_type(cg, cg->t_f32, lanes), "")
-                : qiao_cpu_round_f32(cg, a.v, QIAO_BOOL);
+                      qiao_cg_vec_type(&cg->base, cg->t_f32, lanes), "")
+                : qiao_cg_round_f32(&cg->base, a.v, QIAO_BOOL);
     } else {
-      r.v = a.is_int ? i2f(cg, a.v, to, lanes) : qiao_cpu_round_f32(cg, a.v, to);
+      r.v = a.is_int ? i2f(cg, a.v, to, lanes) : qiao_cg_round_f32(&cg->base, a.v, to);
     }
     return r;
   }
@@ -252,16 +252,16 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
       return r;
     }
     /* float math on integer values (pow, exp, ...), saturated back */
-    LLVMValueRef fv = qiao_cpu_emit_elementwise(cg, n->op, &at, as_f32(cg, a, lanes),
-                                                b.v ? as_f32(cg, b, lanes) : NULL);
+    LLVMValueRef fv = qiao_cg_emit_elementwise(&cg->base, n->op, &at, as_f32(cg, a, lanes),
+                                               b.v ? as_f32(cg, b, lanes) : NULL);
     r.is_int = true;
     r.v = f2i(cg, fv, dt, lanes);
     return r;
   }
   LLVMValueRef fa = as_f32(cg, a, lanes);
   LLVMValueRef fv =
-      qiao_cpu_emit_elementwise(cg, n->op, &at, fa, b.v ? as_f32(cg, b, lanes) : NULL);
-  r.v = qiao_cpu_round_f32(cg, fv, dt);
+      qiao_cg_emit_elementwise(&cg->base, n->op, &at, fa, b.v ? as_f32(cg, b, lanes) : NULL);
+  r.v = qiao_cg_round_f32(&cg->base, fv, dt);
   return r;
 }
 
@@ -278,7 +278,7 @@ static void ew_body(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, ew_ctx
                     LLVMValueRef out, LLVMValueRef out_base, bool int_path, unsigned lanes) {
   const qiao_kd_operand_t *o = &kd->outputs[0];
   int64_t os = c->p->out_st[c->p->n - 1];
-  LLVMValueRef off = qk_madd(cg, out_base, c->j, os);
+  LLVMValueRef off = qiao_cg_imadd(&cg->base, out_base, c->j, os);
   (void)int_path; /* one evaluator for both: floats in f32 lanes, integers in i64 lanes */
   ival_t vals[QIAO_EXPR_MAX_NODES];
   for (int32_t i = 0; i < kd->n_expr; ++i)
@@ -287,23 +287,24 @@ static void ew_body(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, ew_ctx
   qiao_dtype_t odt = o->type.dtype;
   if (qiao_dtype_is_int(odt)) {
     LLVMValueRef iv = res.is_int ? res.v : f2i(cg, res.v, odt, lanes);
-    LLVMTypeRef st = qiao_cpu_storage_type(cg, odt);
-    LLVMValueRef t =
-        st == cg->t_i64 ? iv : LLVMBuildTrunc(cg->b, iv, qiao_cpu_vec_type(cg, st, lanes), "");
+    LLVMTypeRef st = qiao_cg_storage_type(&cg->base, odt);
+    LLVMValueRef t = st == cg->t_i64
+                         ? iv
+                         : LLVMBuildTrunc(cg->b, iv, qiao_cg_vec_type(&cg->base, st, lanes), "");
     if (lanes == 1 || os == 1) {
-      LLVMValueRef s = LLVMBuildStore(cg->b, t, qiao_cpu_elem_ptr(cg, out, odt, off));
+      LLVMValueRef s = LLVMBuildStore(cg->b, t, qiao_cg_elem_ptr(&cg->base, out, odt, off));
       LLVMSetAlignment(s, (unsigned)qiao_dtype_size(odt));
     } else {
       for (unsigned l = 0; l < lanes; ++l) {
         LLVMValueRef e = LLVMBuildExtractElement(cg->b, t, LLVMConstInt(cg->t_i32, l, 0), "");
-        LLVMValueRef po = qk_add(cg, off, qiao_cpu_i64(cg, (int64_t)l * os));
-        LLVMValueRef s = LLVMBuildStore(cg->b, e, qiao_cpu_elem_ptr(cg, out, odt, po));
+        LLVMValueRef po = qiao_cg_iadd(&cg->base, off, qiao_cg_i64(&cg->base, (int64_t)l * os));
+        LLVMValueRef s = LLVMBuildStore(cg->b, e, qiao_cg_elem_ptr(&cg->base, out, odt, po));
         LLVMSetAlignment(s, (unsigned)qiao_dtype_size(odt));
       }
     }
   } else {
     LLVMValueRef fv = res.is_int ? i2f(cg, res.v, odt, lanes) : res.v;
-    qk_store(cg, fv, out, odt, off, os, lanes);
+    qiao_cg_store_strided(&cg->base, fv, out, odt, off, os, lanes);
   }
 }
 
@@ -346,42 +347,28 @@ qiao_status_t qiao_cpu_lower_elementwise(qiao_cpu_codegen_t *cg, const qiao_kern
   qk_rows_t rl;
   qk_rows_begin(cg, fn, rows, row_chunks, &rl, "row");
   LLVMValueRef coords[QIAO_MAX_RANK];
-  qk_unflatten(cg, rl.loop.iv, p.n - 1, p.dims, coords);
+  qiao_cg_unflatten(&cg->base, rl.loop.iv, p.n - 1, p.dims, coords);
   for (int32_t i = 0; i < kd->n_inputs; ++i)
-    c.base[i] = qk_offset(cg, p.n - 1, coords, p.in_st[i]);
-  LLVMValueRef out_base = qk_offset(cg, p.n - 1, coords, p.out_st);
+    c.base[i] = qiao_cg_offset(&cg->base, p.n - 1, coords, p.in_st[i]);
+  LLVMValueRef out_base = qiao_cg_offset(&cg->base, p.n - 1, coords, p.out_st);
 
   LLVMValueRef jlo, jhi;
   if (col_chunks > 1) {
-    jlo = qk_mul(cg, qiao_cpu_wg(cg, fn, 1), col_size);
-    jhi = qk_imin(cg, qk_add(cg, jlo, qiao_cpu_i64(cg, col_size)), qiao_cpu_i64(cg, N));
+    jlo = qiao_cg_imul(&cg->base, qiao_cpu_wg(cg, fn, 1), col_size);
+    jhi = qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, jlo, qiao_cg_i64(&cg->base, col_size)),
+                       qiao_cg_i64(&cg->base, N));
   } else {
-    jlo = qiao_cpu_i64(cg, 0);
-    jhi = qiao_cpu_i64(cg, N);
+    jlo = qiao_cg_i64(&cg->base, 0);
+    jhi = qiao_cg_i64(&cg->base, N);
   }
-  LLVMValueRef jvec = jlo;
-  if (N >= (int64_t)V) {
-    /* vector part: [jlo, jlo + floor((jhi - jlo) / V) * V) */
-    LLVMValueRef len = LLVMBuildSub(cg->b, jhi, jlo, "");
-    LLVMValueRef vlen = LLVMBuildAnd(cg->b, len, qiao_cpu_i64(cg, ~(int64_t)(V - 1)), "");
-    jvec = qk_add(cg, jlo, vlen);
-    qiao_cpu_loop_t vl;
-    qiao_cpu_loop_begin(cg, jlo, jvec, V, "vec", &vl);
-    c.j = vl.iv;
-    ew_body(cg, kd, &c, outp, out_base, int_path, V);
-    qiao_cpu_loop_end(cg, &vl);
+  /* full vectors over [jlo, jhi), then the rest as scalars */
+  for (qiao_cg_vloop_t vl = qiao_cg_vloop_start_dyn(jlo, jhi, N >= (int64_t)V ? V : 1, "vec");
+       qiao_cg_vloop_next(&cg->base, &vl);) {
+    c.j = vl.i;
+    ew_body(cg, kd, &c, outp, out_base, int_path, vl.lanes);
   }
-  qiao_cpu_loop_t tl;
-  qiao_cpu_loop_begin(cg, jvec, jhi, 1, "tail", &tl);
-  c.j = tl.iv;
-  ew_body(cg, kd, &c, outp, out_base, int_path, 1);
-  qiao_cpu_loop_end(cg, &tl);
 
-  qk_rows_end(cg, &rl);
-  LLVMBuildRetVoid(cg->b);
-  out->fn = fn;
-  out->grid[0] = rl.n_chunks;
+  qk_kernel_end(cg, &rl, fn, 0, out);
   out->grid[1] = col_chunks;
-  out->scratch_bytes = 0;
   return NULL;
 }

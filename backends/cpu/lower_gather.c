@@ -36,42 +36,47 @@ qiao_status_t qiao_cpu_lower_gather(qiao_cpu_codegen_t *cg, const qiao_kernel_de
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "gather kernel %s: result rank mismatch", name);
 
   LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
-  qk_epi_t epi;
+  qiao_cg_epi_t epi;
   qk_epi_init(&epi, cg, kd, fn);
   LLVMValueRef tp = epi.in[0], ip = epi.in[1];
   LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
   qk_rows_t rl;
   qk_rows_begin(cg, fn, rows, qk_plan_chunks(cg, rows, inner), &rl, "row");
   LLVMValueRef rc[QIAO_MAX_RANK];
-  qk_unflatten(cg, rl.loop.iv, n_row, row_dims, rc);
+  qiao_cg_unflatten(&cg->base, rl.loop.iv, n_row, row_dims, rc);
   /* the index */
-  LLVMValueRef ioff = qk_offset(cg, ir, rc + ax, I->strides);
-  LLVMTypeRef ist = qiao_cpu_storage_type(cg, I->type.dtype);
-  LLVMValueRef idx = LLVMBuildLoad2(cg->b, ist, qiao_cpu_elem_ptr(cg, ip, I->type.dtype, ioff), "");
+  LLVMValueRef ioff = qiao_cg_offset(&cg->base, ir, rc + ax, I->strides);
+  LLVMTypeRef ist = qiao_cg_storage_type(&cg->base, I->type.dtype);
+  LLVMValueRef idx =
+      LLVMBuildLoad2(cg->b, ist, qiao_cg_elem_ptr(&cg->base, ip, I->type.dtype, ioff), "");
   if (ist != cg->t_i64) idx = LLVMBuildSExt(cg->b, idx, cg->t_i64, "");
-  idx = qk_imax(cg, qk_imin(cg, idx, qiao_cpu_i64(cg, Vn - 1)), qiao_cpu_i64(cg, 0));
-  LLVMValueRef tbase = qk_madd(cg, qk_offset(cg, ax, rc, T->strides), idx, T->strides[ax]);
-  LLVMValueRef obase = qk_offset(cg, n_row, rc, o->strides);
+  idx = qiao_cg_imax(&cg->base, qiao_cg_imin(&cg->base, idx, qiao_cg_i64(&cg->base, Vn - 1)),
+                     qiao_cg_i64(&cg->base, 0));
+  LLVMValueRef tbase =
+      qiao_cg_imadd(&cg->base, qiao_cg_offset(&cg->base, ax, rc, T->strides), idx, T->strides[ax]);
+  LLVMValueRef obase = qiao_cg_offset(&cg->base, n_row, rc, o->strides);
   for (int d = 0; d < n_row; ++d)
     epi.coords[d] = rc[d];
   if (n_tr == 0) {
-    qk_copy_run(cg, &epi, tp, T->type.dtype, tbase, 1, outp, o->type.dtype, obase, 1, 1, -1, NULL);
+    qiao_cg_copy_run(&cg->base, &epi, tp, T->type.dtype, tbase, 1, outp, o->type.dtype, obase, 1, 1,
+                     -1, NULL);
   } else {
     /* loops over the trailing dims but the last; the last is a run */
-    qiao_cpu_loop_t loops[QIAO_MAX_RANK];
+    qiao_cg_loop_t loops[QIAO_MAX_RANK];
     LLVMValueRef toff = tbase, ooff = obase;
     for (int i = 0; i < n_tr - 1; ++i) {
       int d = ax + 1 + i;
-      qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, T->type.shape.dims[d]), 1, "t",
-                          &loops[i]);
-      toff = qk_madd(cg, toff, loops[i].iv, T->strides[d]);
-      ooff = qk_madd(cg, ooff, loops[i].iv, o->strides[n_row + i]);
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0),
+                         qiao_cg_i64(&cg->base, T->type.shape.dims[d]), 1, "t", &loops[i]);
+      toff = qiao_cg_imadd(&cg->base, toff, loops[i].iv, T->strides[d]);
+      ooff = qiao_cg_imadd(&cg->base, ooff, loops[i].iv, o->strides[n_row + i]);
       epi.coords[n_row + i] = loops[i].iv;
     }
-    qk_copy_run(cg, &epi, tp, T->type.dtype, toff, T->strides[tr - 1], outp, o->type.dtype, ooff,
-                o->strides[orank - 1], T->type.shape.dims[tr - 1], orank - 1, NULL);
+    qiao_cg_copy_run(&cg->base, &epi, tp, T->type.dtype, toff, T->strides[tr - 1], outp,
+                     o->type.dtype, ooff, o->strides[orank - 1], T->type.shape.dims[tr - 1],
+                     orank - 1, NULL);
     for (int i = n_tr - 2; i >= 0; --i)
-      qiao_cpu_loop_end(cg, &loops[i]);
+      qiao_cg_loop_end(&cg->base, &loops[i]);
   }
   qk_rows_end(cg, &rl);
   LLVMBuildRetVoid(cg->b);

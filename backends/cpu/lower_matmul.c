@@ -76,11 +76,13 @@ typedef struct mm_gen {
 
 /* ------------------------------------------------------------ small helpers */
 
-static LLVMValueRef c64(mm_gen_t *g, int64_t v) { return qiao_cpu_i64(g->cg, v); }
+static LLVMValueRef c64(mm_gen_t *g, int64_t v) { return qiao_cg_i64(&g->cg->base, v); }
 static LLVMValueRef c32(mm_gen_t *g, int v) {
   return LLVMConstInt(g->cg->t_i32, (unsigned long long)v, 1);
 }
-static LLVMTypeRef vf(mm_gen_t *g, unsigned n) { return qiao_cpu_vec_type(g->cg, g->cg->t_f32, n); }
+static LLVMTypeRef vf(mm_gen_t *g, unsigned n) {
+  return qiao_cg_vec_type(&g->cg->base, g->cg->t_f32, n);
+}
 static LLVMValueRef zero_f(mm_gen_t *g, unsigned n) { return LLVMConstNull(vf(g, n)); }
 
 static LLVMValueRef add(mm_gen_t *g, LLVMValueRef x, LLVMValueRef y) {
@@ -109,8 +111,8 @@ static LLVMValueRef iota(mm_gen_t *g, unsigned n) {
 
 /* Lane mask: (base + lane) < limit for lanes 0..n-1 (i64 scalars). */
 static LLVMValueRef lane_mask(mm_gen_t *g, LLVMValueRef base, LLVMValueRef limit, unsigned n) {
-  LLVMValueRef v = add(g, qiao_cpu_splat(g->cg, base, n), iota(g, n));
-  return LLVMBuildICmp(g->b, LLVMIntSLT, v, qiao_cpu_splat(g->cg, limit, n), "");
+  LLVMValueRef v = add(g, qiao_cg_splat(&g->cg->base, base, n), iota(g, n));
+  return LLVMBuildICmp(g->b, LLVMIntSLT, v, qiao_cg_splat(&g->cg->base, limit, n), "");
 }
 
 static LLVMValueRef load_typed(mm_gen_t *g, LLVMTypeRef t, LLVMValueRef p, unsigned align) {
@@ -126,14 +128,14 @@ static void store_typed(mm_gen_t *g, LLVMValueRef v, LLVMValueRef p, unsigned al
 static bool pk_pairs(const mm_gen_t *g) { return g->pk_bf16 || g->pk_i16; }
 /* The accumulator vector type: <vl x i32> on the integer path, else <vl x f32>. */
 static LLVMTypeRef acc_type(mm_gen_t *g, unsigned n) {
-  return qiao_cpu_vec_type(g->cg, g->pk_i16 ? g->cg->t_i32 : g->cg->t_f32, n);
+  return qiao_cg_vec_type(&g->cg->base, g->pk_i16 ? g->cg->t_i32 : g->cg->t_f32, n);
 }
 
 /* Exact f32 lanes holding integers in [-32768, 32767] → i16 lanes, viewed as
  * n/2 32-bit units (<n/2 x float>, for the packers' shuffles and stores). */
 static LLVMValueRef i16_units(mm_gen_t *g, LLVMValueRef x, unsigned n) {
   LLVMValueRef r = LLVMBuildFPToSI(g->b, x, LLVMVectorType(g->cg->t_i16, n), "");
-  return LLVMBuildBitCast(g->b, r, qiao_cpu_vec_type(g->cg, g->cg->t_f32, n / 2), "");
+  return LLVMBuildBitCast(g->b, r, qiao_cg_vec_type(&g->cg->base, g->cg->t_f32, n / 2), "");
 }
 
 /* Whether the target's feature list ("+avx512bw,-amx-tile,...") enables `name`. */
@@ -163,7 +165,7 @@ static LLVMValueRef madd_i16(mm_gen_t *g, LLVMValueRef a, LLVMValueRef b, LLVMVa
   if (n == 16 && has_feat(cg, "avx512vnni")) {
     LLVMValueRef args[3] = {acc, LLVMBuildBitCast(g->b, a, vi, ""),
                             LLVMBuildBitCast(g->b, b, vi, "")};
-    return qiao_cpu_call_intrinsic(cg, "llvm.x86.avx512.vpdpwssd.512", NULL, 0, args, 3);
+    return qiao_cg_call_intrinsic(&cg->base, "llvm.x86.avx512.vpdpwssd.512", NULL, 0, args, 3);
   }
   const char *pmadd = n == 16 && has_feat(cg, "avx512bw") ? "llvm.x86.avx512.pmaddw.d.512"
                       : n == 8 && has_feat(cg, "avx2")    ? "llvm.x86.avx2.pmadd.wd"
@@ -171,7 +173,7 @@ static LLVMValueRef madd_i16(mm_gen_t *g, LLVMValueRef a, LLVMValueRef b, LLVMVa
                                                           : NULL;
   if (pmadd) {
     LLVMValueRef args[2] = {LLVMBuildBitCast(g->b, a, h, ""), LLVMBuildBitCast(g->b, b, h, "")};
-    return LLVMBuildAdd(g->b, acc, qiao_cpu_call_intrinsic(cg, pmadd, NULL, 0, args, 2), "");
+    return LLVMBuildAdd(g->b, acc, qiao_cg_call_intrinsic(&cg->base, pmadd, NULL, 0, args, 2), "");
   }
   LLVMValueRef ax = LLVMBuildSExt(g->b, LLVMBuildBitCast(g->b, a, h, ""), w, "");
   LLVMValueRef bx = LLVMBuildSExt(g->b, LLVMBuildBitCast(g->b, b, h, ""), w, "");
@@ -188,20 +190,20 @@ static LLVMValueRef madd_i16(mm_gen_t *g, LLVMValueRef a, LLVMValueRef b, LLVMVa
 
 /* Converts loaded storage lanes of dt to f32. */
 static LLVMValueRef to_f32(mm_gen_t *g, LLVMValueRef raw, qiao_dtype_t dt, unsigned n) {
-  return qiao_cpu_storage_to_f32(g->cg, raw, dt, n);
+  return qiao_cg_storage_to_f32(&g->cg->base, raw, dt, n);
 }
 
 /* Loads n lanes of dt at element `idx` as f32; mask (NULL: all) zeroes lanes. */
 static LLVMValueRef load_f32m(mm_gen_t *g, LLVMValueRef base, qiao_dtype_t dt, LLVMValueRef idx,
                               unsigned n, LLVMValueRef mask) {
   qiao_cpu_codegen_t *cg = g->cg;
-  if (!mask || n == 1) return qiao_cpu_load_f32(cg, base, dt, idx, n);
-  LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
+  if (!mask || n == 1) return qiao_cg_load_f32(&cg->base, base, dt, idx, n);
+  LLVMTypeRef st = qiao_cg_storage_type(&cg->base, dt);
   LLVMTypeRef vt = LLVMVectorType(st, n);
-  LLVMValueRef p = qiao_cpu_elem_ptr(cg, base, dt, idx);
+  LLVMValueRef p = qiao_cg_elem_ptr(&cg->base, base, dt, idx);
   LLVMTypeRef tys[2] = {vt, cg->t_ptr};
   LLVMValueRef args[4] = {p, c32(g, (int)qiao_dtype_size(dt)), mask, LLVMConstNull(vt)};
-  LLVMValueRef raw = qiao_cpu_call_intrinsic(cg, "llvm.masked.load", tys, 2, args, 4);
+  LLVMValueRef raw = qiao_cg_call_intrinsic(&cg->base, "llvm.masked.load", tys, 2, args, 4);
   return to_f32(g, raw, dt, n);
 }
 
@@ -210,21 +212,21 @@ static void store_f32m(mm_gen_t *g, LLVMValueRef v, LLVMValueRef base, qiao_dtyp
                        LLVMValueRef idx, unsigned n, LLVMValueRef mask) {
   qiao_cpu_codegen_t *cg = g->cg;
   if (!mask || n == 1) {
-    qiao_cpu_store_f32(cg, v, base, dt, idx, n);
+    qiao_cg_store_f32(&cg->base, v, base, dt, idx, n);
     return;
   }
-  LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
+  LLVMTypeRef st = qiao_cg_storage_type(&cg->base, dt);
   LLVMTypeRef vt = LLVMVectorType(st, n);
-  LLVMValueRef out = qiao_cpu_f32_to_storage(cg, v, dt, n);
-  LLVMValueRef p = qiao_cpu_elem_ptr(cg, base, dt, idx);
+  LLVMValueRef out = qiao_cg_f32_to_storage(&cg->base, v, dt, n);
+  LLVMValueRef p = qiao_cg_elem_ptr(&cg->base, base, dt, idx);
   LLVMTypeRef tys[2] = {vt, cg->t_ptr};
   LLVMValueRef args[4] = {out, p, c32(g, (int)qiao_dtype_size(dt)), mask};
-  qiao_cpu_call_intrinsic(cg, "llvm.masked.store", tys, 2, args, 4);
+  qiao_cg_call_intrinsic(&cg->base, "llvm.masked.store", tys, 2, args, 4);
 }
 
 /* Loop with loop-carried values. */
 typedef struct mm_loop {
-  qiao_cpu_loop_t l;
+  qiao_cg_loop_t l;
   int n;
   LLVMValueRef phi[MM_MAX_ACC + 8];
 } mm_loop_t;
@@ -232,7 +234,7 @@ typedef struct mm_loop {
 static void loop_begin(mm_gen_t *g, mm_loop_t *lp, LLVMValueRef lo, LLVMValueRef hi, int64_t step,
                        const char *name, int n, LLVMValueRef *init) {
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
-  qiao_cpu_loop_begin(g->cg, lo, hi, step, name, &lp->l);
+  qiao_cg_loop_begin(&g->cg->base, lo, hi, step, name, &lp->l);
   lp->n = n;
   if (n == 0) return;
   /* Carried phis go in the header, before its compare. */
@@ -251,7 +253,7 @@ static void loop_end(mm_gen_t *g, mm_loop_t *lp, LLVMValueRef *next) {
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
   for (int i = 0; i < lp->n; ++i)
     LLVMAddIncoming(lp->phi[i], &next[i], &latch, 1);
-  qiao_cpu_loop_end(g->cg, &lp->l);
+  qiao_cg_loop_end(&g->cg->base, &lp->l);
 }
 
 /* if (cond) { ... } : returns the merge block; builder placed in the then block. */
@@ -270,7 +272,7 @@ static void if_end(mm_gen_t *g, LLVMBasicBlockRef merge) {
 static LLVMValueRef fma_v(mm_gen_t *g, LLVMValueRef x, LLVMValueRef y, LLVMValueRef acc) {
   LLVMTypeRef t = LLVMTypeOf(acc);
   LLVMValueRef args[3] = {x, y, acc};
-  return qiao_cpu_call_intrinsic(g->cg, "llvm.fma", &t, 1, args, 3);
+  return qiao_cg_call_intrinsic(&g->cg->base, "llvm.fma", &t, 1, args, 3);
 }
 
 /* In-register transpose of an n×n block (n = power of two ≤ 16) of 32-bit
@@ -330,7 +332,7 @@ static void emit_row_stats(mm_gen_t *g, LLVMValueRef row_idx /* element index of
     LLVMValueRef x = load_f32m(g, g->a, g->at, add(g, row_idx, lp.l.iv), vl, m);
     LLVMValueRef nx = LLVMBuildFAdd(g->b, lp.phi[0], LLVMBuildFPExt(g->b, x, vdt, ""), "");
     loop_end(g, &lp, &nx);
-    mean = LLVMBuildFDiv(g->b, qiao_cpu_reduce_add(g->cg, lp.phi[0]),
+    mean = LLVMBuildFDiv(g->b, qiao_cg_reduce_add(&g->cg->base, lp.phi[0]),
                          LLVMConstReal(dt, (double)g->K), "");
   }
   mm_loop_t lp;
@@ -340,15 +342,15 @@ static void emit_row_stats(mm_gen_t *g, LLVMValueRef row_idx /* element index of
   LLVMValueRef x = LLVMBuildFPExt(
       g->b, load_f32m(g, g->a, g->at, add(g, row_idx, lp.l.iv), vl, m), vdt, "");
   if (ln) {
-    x = LLVMBuildFSub(g->b, x, qiao_cpu_splat(g->cg, mean, vl), "");
+    x = LLVMBuildFSub(g->b, x, qiao_cg_splat(&g->cg->base, mean, vl), "");
     x = LLVMBuildSelect(g->b, m, x, LLVMConstNull(vdt), "");
   }
   LLVMValueRef nx = LLVMBuildFAdd(g->b, LLVMBuildFMul(g->b, x, x, ""), lp.phi[0], "");
   loop_end(g, &lp, &nx);
-  LLVMValueRef var = LLVMBuildFDiv(g->b, qiao_cpu_reduce_add(g->cg, lp.phi[0]),
+  LLVMValueRef var = LLVMBuildFDiv(g->b, qiao_cg_reduce_add(&g->cg->base, lp.phi[0]),
                                    LLVMConstReal(dt, (double)g->K), "");
   var = LLVMBuildFAdd(g->b, var, LLVMConstReal(dt, kd->norm_eps), "");
-  LLVMValueRef sq = qiao_cpu_call_intrinsic(g->cg, "llvm.sqrt", &dt, 1, &var, 1);
+  LLVMValueRef sq = qiao_cg_call_intrinsic(&g->cg->base, "llvm.sqrt", &dt, 1, &var, 1);
   LLVMValueRef rstd = LLVMBuildFDiv(g->b, LLVMConstReal(dt, 1.0), sq, "");
   store_typed(g, rstd, f64_gep(g, g->stats, slot), 8);
   store_typed(g, mean, f64_gep(g, g->stats, add(g, slot, c64(g, rows))), 8);
@@ -366,16 +368,16 @@ static LLVMValueRef apply_norm(mm_gen_t *g, LLVMValueRef x, LLVMValueRef slot, i
   qiao_dtype_t wt = kd->inputs[kd->norm_weight_input].type.dtype;
   LLVMValueRef w = load_f32m(g, g->norm_w, wt, k, n, mask);
   /* (x - mean) * rstd in f64, rounded to f32 once */
-  LLVMValueRef y = LLVMBuildFPExt(g->b, x, qiao_cpu_vec_type(g->cg, dt, n), "");
-  y = LLVMBuildFSub(g->b, y, qiao_cpu_splat(g->cg, mean, n), "");
-  y = LLVMBuildFMul(g->b, y, qiao_cpu_splat(g->cg, rstd, n), "");
-  y = LLVMBuildFPTrunc(g->b, y, qiao_cpu_vec_type(g->cg, g->cg->t_f32, n), "");
+  LLVMValueRef y = LLVMBuildFPExt(g->b, x, qiao_cg_vec_type(&g->cg->base, dt, n), "");
+  y = LLVMBuildFSub(g->b, y, qiao_cg_splat(&g->cg->base, mean, n), "");
+  y = LLVMBuildFMul(g->b, y, qiao_cg_splat(&g->cg->base, rstd, n), "");
+  y = LLVMBuildFPTrunc(g->b, y, qiao_cg_vec_type(&g->cg->base, g->cg->t_f32, n), "");
   y = LLVMBuildFMul(g->b, y, w, "");
   if (kd->norm_bias_input >= 0) {
     qiao_dtype_t bt = kd->inputs[kd->norm_bias_input].type.dtype;
     y = LLVMBuildFAdd(g->b, y, load_f32m(g, g->norm_bias, bt, k, n, mask), "");
   }
-  y = qiao_cpu_round_f32(g->cg, y, kd->norm_dtype);
+  y = qiao_cg_round_f32(&g->cg->base, y, kd->norm_dtype);
   if (mask) y = LLVMBuildSelect(g->b, mask, y, zero_f(g, n), "");
   return y;
 }
@@ -400,16 +402,16 @@ static LLVMValueRef epi_load(void *vctx, int32_t input, unsigned lanes) {
   LLVMValueRef off = mul(g, c->m, c64(g, sm));
   if (sn == 0 || lanes == 1) {
     if (sn != 0) off = add(g, off, mul(g, c->n, c64(g, sn)));
-    LLVMValueRef s = qiao_cpu_load_f32(g->cg, base, dt, off, 1);
-    return qiao_cpu_splat(g->cg, s, lanes);
+    LLVMValueRef s = qiao_cg_load_f32(&g->cg->base, base, dt, off, 1);
+    return qiao_cg_splat(&g->cg->base, s, lanes);
   }
   off = add(g, off, mul(g, c->n, c64(g, sn)));
   if (sn == 1) return load_f32m(g, base, dt, off, lanes, c->mask);
   /* Strided: gather under the mask. */
   qiao_cpu_codegen_t *cg = g->cg;
-  LLVMValueRef idx = add(g, qiao_cpu_splat(cg, off, lanes),
-                         mul(g, iota(g, lanes), qiao_cpu_splat(cg, c64(g, sn), lanes)));
-  LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
+  LLVMValueRef idx = add(g, qiao_cg_splat(&cg->base, off, lanes),
+                         mul(g, iota(g, lanes), qiao_cg_splat(&cg->base, c64(g, sn), lanes)));
+  LLVMTypeRef st = qiao_cg_storage_type(&cg->base, dt);
   LLVMValueRef ptrs = LLVMBuildGEP2(g->b, st, base, &idx, 1, "");
   LLVMTypeRef vt = LLVMVectorType(st, lanes);
   LLVMTypeRef tys[2] = {vt, LLVMVectorType(cg->t_ptr, lanes)};
@@ -418,7 +420,7 @@ static LLVMValueRef epi_load(void *vctx, int32_t input, unsigned lanes) {
     mask = LLVMConstAllOnes(LLVMVectorType(cg->t_i1, lanes));
   }
   LLVMValueRef args[4] = {ptrs, c32(g, (int)qiao_dtype_size(dt)), mask, LLVMConstNull(vt)};
-  LLVMValueRef raw = qiao_cpu_call_intrinsic(cg, "llvm.masked.gather", tys, 2, args, 4);
+  LLVMValueRef raw = qiao_cg_call_intrinsic(&cg->base, "llvm.masked.gather", tys, 2, args, 4);
   return to_f32(g, raw, dt, lanes);
 }
 
@@ -427,10 +429,10 @@ static LLVMValueRef epi_load(void *vctx, int32_t input, unsigned lanes) {
 static void emit_output(mm_gen_t *g, LLVMValueRef acc, LLVMValueRef m, LLVMValueRef n,
                         unsigned lanes, LLVMValueRef mask) {
   const qiao_kernel_desc_t *kd = g->kd;
-  LLVMValueRef v = qiao_cpu_round_f32(g->cg, acc, kd->primary_dtype);
+  LLVMValueRef v = qiao_cg_round_f32(&g->cg->base, acc, kd->primary_dtype);
   if (kd->n_expr > 0) {
     mm_epi_ctx_t c = {g, m, n, mask};
-    v = qiao_cpu_emit_expr(g->cg, kd, v, epi_load, &c, lanes);
+    v = qiao_cg_emit_expr(&g->cg->base, kd, v, epi_load, &c, lanes);
   }
   LLVMValueRef idx = add(g, mul(g, m, c64(g, g->som)), n);
   store_f32m(g, v, g->o, g->ot, idx, lanes, mask);
@@ -451,14 +453,15 @@ static void emit_output_acc(mm_gen_t *g, LLVMValueRef acc, LLVMValueRef m, LLVMV
     emit_output(g, LLVMBuildSIToFP(g->b, acc, vf(g, lanes), ""), m, n, lanes, mask);
     return;
   }
-  LLVMValueRef p = qiao_cpu_elem_ptr(cg, g->o, QIAO_I32, add(g, mul(g, m, c64(g, g->som)), n));
+  LLVMValueRef p =
+      qiao_cg_elem_ptr(&cg->base, g->o, QIAO_I32, add(g, mul(g, m, c64(g, g->som)), n));
   if (!mask) {
     store_typed(g, acc, p, 4);
     return;
   }
   LLVMTypeRef tys[2] = {LLVMTypeOf(acc), cg->t_ptr};
   LLVMValueRef args[4] = {acc, p, c32(g, 4), mask};
-  qiao_cpu_call_intrinsic(cg, "llvm.masked.store", tys, 2, args, 4);
+  qiao_cg_call_intrinsic(&cg->base, "llvm.masked.store", tys, 2, args, 4);
 }
 
 /* ------------------------------------------------------------ entry prologue */
@@ -482,12 +485,12 @@ static void emit_batch_bases(mm_gen_t *g, LLVMValueRef wz) {
     for (int i = kd->n_primary_inputs; i < kd->n_inputs; ++i)
       e_off[i] = add(g, e_off[i], mul(g, c, c64(g, kd->inputs[i].out_strides[d])));
   }
-  g->a = qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, 0), g->at, a_off);
-  g->bb = qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, 1), g->bt, b_off);
-  g->o = qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, kd->n_inputs), g->ot, o_off);
+  g->a = qiao_cg_elem_ptr(&cg->base, qiao_cpu_binding(cg, g->fn, 0), g->at, a_off);
+  g->bb = qiao_cg_elem_ptr(&cg->base, qiao_cpu_binding(cg, g->fn, 1), g->bt, b_off);
+  g->o = qiao_cg_elem_ptr(&cg->base, qiao_cpu_binding(cg, g->fn, kd->n_inputs), g->ot, o_off);
   for (int i = kd->n_primary_inputs; i < kd->n_inputs; ++i)
-    g->e_base[i] =
-        qiao_cpu_elem_ptr(cg, qiao_cpu_binding(cg, g->fn, i), kd->inputs[i].type.dtype, e_off[i]);
+    g->e_base[i] = qiao_cg_elem_ptr(&cg->base, qiao_cpu_binding(cg, g->fn, i),
+                                    kd->inputs[i].type.dtype, e_off[i]);
   if (kd->has_norm_prologue) {
     g->norm_w = qiao_cpu_binding(cg, g->fn, kd->norm_weight_input);
     g->norm_bias =
@@ -509,13 +512,13 @@ static LLVMValueRef load_units(mm_gen_t *g, LLVMValueRef base, qiao_dtype_t dt, 
   qiao_cpu_codegen_t *cg = g->cg;
   unsigned per = pk_pairs(g) ? 2 : 1;
   LLVMValueRef mask = lane_mask(g, c64(g, 0), kleft, vl * per);
-  if (valid) mask = LLVMBuildAnd(g->b, mask, qiao_cpu_splat(cg, valid, vl * per), "");
+  if (valid) mask = LLVMBuildAnd(g->b, mask, qiao_cg_splat(&cg->base, valid, vl * per), "");
   if (g->pk_bf16 && !norm_slot && dt == QIAO_BF16) {
     LLVMTypeRef vt = LLVMVectorType(cg->t_i16, vl * 2);
-    LLVMValueRef p = qiao_cpu_elem_ptr(cg, base, dt, row);
+    LLVMValueRef p = qiao_cg_elem_ptr(&cg->base, base, dt, row);
     LLVMTypeRef tys[2] = {vt, cg->t_ptr};
     LLVMValueRef args[4] = {p, c32(g, 2), mask, LLVMConstNull(vt)};
-    LLVMValueRef raw = qiao_cpu_call_intrinsic(cg, "llvm.masked.load", tys, 2, args, 4);
+    LLVMValueRef raw = qiao_cg_call_intrinsic(&cg->base, "llvm.masked.load", tys, 2, args, 4);
     return LLVMBuildBitCast(g->b, raw, vf(g, vl), "");
   }
   LLVMValueRef x = load_f32m(g, base, dt, row, vl * per, mask);
@@ -524,10 +527,10 @@ static LLVMValueRef load_units(mm_gen_t *g, LLVMValueRef base, qiao_dtype_t dt, 
   if (!g->pk_bf16) return x;
   /* f32 → bf16 bits (values are bf16-exact when they came from bf16 or a
    * bf16 norm) → pairs. */
-  LLVMValueRef r = qiao_cpu_round_f32(cg, x, QIAO_BF16);
+  LLVMValueRef r = qiao_cg_round_f32(&cg->base, x, QIAO_BF16);
   LLVMTypeRef it = LLVMVectorType(cg->t_i32, vl * 2);
   r = LLVMBuildLShr(g->b, LLVMBuildBitCast(g->b, r, it, ""),
-                    qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 16, 0), vl * 2), "");
+                    qiao_cg_splat(&cg->base, LLVMConstInt(cg->t_i32, 16, 0), vl * 2), "");
   r = LLVMBuildTrunc(g->b, r, LLVMVectorType(cg->t_i16, vl * 2), "");
   return LLVMBuildBitCast(g->b, r, vf(g, vl), "");
 }
@@ -542,13 +545,13 @@ static void pack_kcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qiao_
                          LLVMValueRef kulen, bool norm, LLVMValueRef slot0, int64_t rows) {
   unsigned vl = g->vl;
   unsigned per = pk_pairs(g) ? 2 : 1;
-  qiao_cpu_loop_t ls;
-  qiao_cpu_loop_begin(g->cg, c64(g, 0), nstrips, 1, "pk_s", &ls);
+  qiao_cg_loop_t ls;
+  qiao_cg_loop_begin(&g->cg->base, c64(g, 0), nstrips, 1, "pk_s", &ls);
   LLVMValueRef sdst = byte_gep(g, dst, mul(g, ls.iv, c64(g, g->KCUp * width * 4)));
   for (int grp = 0; grp < width; grp += (int)vl) {
     int rows_in = width - grp < (int)vl ? width - grp : (int)vl;
-    qiao_cpu_loop_t lk;
-    qiao_cpu_loop_begin(g->cg, c64(g, 0), kulen, vl, "pk_k", &lk);
+    qiao_cg_loop_t lk;
+    qiao_cg_loop_begin(&g->cg->base, c64(g, 0), kulen, vl, "pk_k", &lk);
     LLVMValueRef kglob = add(g, kc0, mul(g, lk.iv, c64(g, per)));
     LLVMValueRef kleft = LLVMBuildSub(g->b, kclen, mul(g, lk.iv, c64(g, per)), "");
     LLVMValueRef v[MM_MAX_VL];
@@ -571,9 +574,9 @@ static void pack_kcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qiao_
       LLVMValueRef off = mul(g, add(g, mul(g, ku, c64(g, width)), c64(g, grp)), c64(g, 4));
       store_prefix(g, v[t], vl, (unsigned)rows_in, byte_gep(g, sdst, off));
     }
-    qiao_cpu_loop_end(g->cg, &lk);
+    qiao_cg_loop_end(&g->cg->base, &lk);
   }
-  qiao_cpu_loop_end(g->cg, &ls);
+  qiao_cg_loop_end(&g->cg->base, &ls);
 }
 
 /* Packs an operand whose packed-row index is contiguous in memory (B without
@@ -585,11 +588,11 @@ static void pack_rowcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qia
                            LLVMValueRef kulen) {
   unsigned vl = g->vl;
   qiao_cpu_codegen_t *cg = g->cg;
-  qiao_cpu_loop_t lk;
-  qiao_cpu_loop_begin(cg, c64(g, 0), kulen, 1, "pr_k", &lk);
+  qiao_cg_loop_t lk;
+  qiao_cg_loop_begin(&cg->base, c64(g, 0), kulen, 1, "pr_k", &lk);
   LLVMValueRef k0 = add(g, kc0, mul(g, lk.iv, c64(g, pk_pairs(g) ? 2 : 1)));
-  qiao_cpu_loop_t ls;
-  qiao_cpu_loop_begin(cg, c64(g, 0), nstrips, 1, "pr_s", &ls);
+  qiao_cg_loop_t ls;
+  qiao_cg_loop_begin(&cg->base, c64(g, 0), nstrips, 1, "pr_s", &ls);
   LLVMValueRef sdst = byte_gep(g, dst, mul(g, ls.iv, c64(g, g->KCUp * width * 4)));
   sdst = byte_gep(g, sdst, mul(g, lk.iv, c64(g, width * 4)));
   for (int grp = 0; grp < width; grp += (int)vl) {
@@ -605,7 +608,7 @@ static void pack_rowcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qia
     } else {
       LLVMValueRef k1 = add(g, k0, c64(g, 1));
       LLVMValueRef in = LLVMBuildICmp(g->b, LLVMIntSLT, LLVMBuildSub(g->b, k1, kc0, ""), kclen, "");
-      LLVMValueRef mask1 = LLVMBuildAnd(g->b, mask, qiao_cpu_splat(cg, in, n), "");
+      LLVMValueRef mask1 = LLVMBuildAnd(g->b, mask, qiao_cg_splat(&cg->base, in, n), "");
       LLVMValueRef k1c = LLVMBuildSelect(g->b, in, k1, k0, "");
       LLVMValueRef x1 =
           load_f32m(g, base, dt, add(g, mul(g, k1c, c64(g, k_stride)), r0c), n, mask1);
@@ -619,17 +622,17 @@ static void pack_rowcontig(mm_gen_t *g, LLVMValueRef dst, LLVMValueRef base, qia
         store_typed(g, i16_units(g, il, 2 * n), byte_gep(g, sdst, c64(g, grp * 4)), 4);
         continue;
       }
-      LLVMValueRef r = qiao_cpu_round_f32(cg, il, QIAO_BF16);
+      LLVMValueRef r = qiao_cg_round_f32(&cg->base, il, QIAO_BF16);
       LLVMTypeRef it = LLVMVectorType(cg->t_i32, 2 * n);
       r = LLVMBuildLShr(g->b, LLVMBuildBitCast(g->b, r, it, ""),
-                        qiao_cpu_splat(cg, LLVMConstInt(cg->t_i32, 16, 0), 2 * n), "");
+                        qiao_cg_splat(&cg->base, LLVMConstInt(cg->t_i32, 16, 0), 2 * n), "");
       r = LLVMBuildTrunc(g->b, r, LLVMVectorType(cg->t_i16, 2 * n), "");
       out = LLVMBuildBitCast(g->b, r, vf(g, n), "");
     }
     store_typed(g, out, byte_gep(g, sdst, c64(g, grp * 4)), 4);
   }
-  qiao_cpu_loop_end(cg, &ls);
-  qiao_cpu_loop_end(cg, &lk);
+  qiao_cg_loop_end(&cg->base, &ls);
+  qiao_cg_loop_end(&cg->base, &lk);
 }
 
 /* ------------------------------------------------------------ microkernel */
@@ -675,7 +678,7 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
       LLVMValueRef m = add(g, m_base, c64(g, i));
       LLVMValueRef ok = LLVMBuildICmp(g->b, LLVMIntSLT, m, c64(g, g->M), "");
       LLVMValueRef rs = LLVMBuildSelect(g->b, ok, m, c64(g, 0), "");
-      LLVMValueRef okv = qiao_cpu_splat(cg, ok, vl);
+      LLVMValueRef okv = qiao_cg_splat(&cg->base, ok, vl);
       for (int j = 0; j < NJ; ++j) {
         LLVMValueRef idx = add(g, mul(g, rs, c64(g, g->som)), ncol[j]);
         ld[i * NJ + j] =
@@ -720,13 +723,14 @@ static void emit_microtile(mm_gen_t *g, LLVMValueRef ap, LLVMValueRef bp, LLVMVa
         LLVMValueRef s = load_typed(
             g, cg->t_f32, ap ? byte_gep(g, arow, c64(g, (int64_t)i * 4)) : f32_gep(g, arows[i], ku),
             4);
-        LLVMValueRef av = qiao_cpu_splat(cg, s, vl);
+        LLVMValueRef av = qiao_cg_splat(&cg->base, s, vl);
         if (g->pk_bf16) av = LLVMBuildBitCast(g->b, av, bf_vt, "");
         for (int j = 0; j < NJ; ++j) {
           LLVMValueRef *c = &cur[i * NJ + j];
           if (g->pk_bf16) {
             LLVMValueRef args[3] = {*c, av, bv[j]};
-            *c = qiao_cpu_call_intrinsic(cg, "llvm.x86.avx512bf16.dpbf16ps.512", NULL, 0, args, 3);
+            *c = qiao_cg_call_intrinsic(&cg->base, "llvm.x86.avx512bf16.dpbf16ps.512", NULL, 0,
+                                        args, 3);
           } else if (g->pk_i16) {
             *c = madd_i16(g, av, bv[j], *c, vl);
           } else {
@@ -795,18 +799,18 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   LLVMValueRef nns = LLVMBuildUDiv(g->b, add(g, nlen, c64(g, g->NR - 1)), c64(g, g->NR), "");
 
   if (kd->has_norm_prologue) {
-    qiao_cpu_loop_t li;
-    qiao_cpu_loop_begin(cg, c64(g, 0), molen, 1, "stats", &li);
+    qiao_cg_loop_t li;
+    qiao_cg_loop_begin(&cg->base, c64(g, 0), molen, 1, "stats", &li);
     emit_row_stats(g, mul(g, add(g, mo0, li.iv), c64(g, g->sam)), li.iv, g->MBO);
-    qiao_cpu_loop_end(cg, &li);
+    qiao_cg_loop_end(&cg->base, &li);
   }
 
   /* BLIS order: for each K slice pack the KC×NB block of B once (it stays in
    * L2), then walk all rows of the workgroup in MB blocks: pack A's MB×KC
    * block, and for each MR strip of it (the A micro-panel stays in L1) sweep
    * the B micro-panels. */
-  qiao_cpu_loop_t lkc;
-  qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, g->K), g->KC, "kc", &lkc);
+  qiao_cg_loop_t lkc;
+  qiao_cg_loop_begin(&cg->base, c64(g, 0), c64(g, g->K), g->KC, "kc", &lkc);
   LLVMValueRef kc0 = lkc.iv;
   LLVMValueRef kclen = imin(g, c64(g, g->KC), LLVMBuildSub(g->b, c64(g, g->K), kc0, ""));
   LLVMValueRef kulen =
@@ -821,8 +825,8 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
     first = LLVMBuildICmp(g->b, LLVMIntEQ, kc0, c64(g, 0), "");
     last = LLVMBuildICmp(g->b, LLVMIntSGE, add(g, kc0, c64(g, g->KC)), c64(g, g->K), "");
   }
-  qiao_cpu_loop_t lic;
-  qiao_cpu_loop_begin(cg, c64(g, 0), molen, g->MB, "ic", &lic);
+  qiao_cg_loop_t lic;
+  qiao_cg_loop_begin(&cg->base, c64(g, 0), molen, g->MB, "ic", &lic);
   LLVMValueRef m0 = add(g, mo0, lic.iv);
   LLVMValueRef mlen = imin(g, c64(g, g->MB), LLVMBuildSub(g->b, molen, lic.iv, ""));
   LLVMValueRef nms = LLVMBuildUDiv(g->b, add(g, mlen, c64(g, g->MR - 1)), c64(g, g->MR), "");
@@ -833,11 +837,11 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
                  kd->has_norm_prologue, lic.iv, g->MBO);
   else
     pack_rowcontig(g, ap, g->a, g->at, g->sak, m0, c64(g, g->M), nms, g->MR, kc0, kclen, kulen);
-  qiao_cpu_loop_t lm, ln;
-  qiao_cpu_loop_begin(cg, c64(g, 0), nms, 1, "ms", &lm);
+  qiao_cg_loop_t lm, ln;
+  qiao_cg_loop_begin(&cg->base, c64(g, 0), nms, 1, "ms", &lm);
   LLVMValueRef apan =
       g->a_direct ? NULL : byte_gep(g, ap, mul(g, lm.iv, c64(g, (int64_t)g->MR * g->KCUp * 4)));
-  qiao_cpu_loop_begin(cg, c64(g, 0), nns, 1, "ns", &ln);
+  qiao_cg_loop_begin(&cg->base, c64(g, 0), nns, 1, "ns", &ln);
   LLVMValueRef bpan = byte_gep(g, bp, mul(g, ln.iv, c64(g, (int64_t)g->NR * g->KCUp * 4)));
   LLVMValueRef cbt = NULL;
   if (cb) {
@@ -847,10 +851,10 @@ static void emit_gemm(mm_gen_t *g, uint64_t *out_scratch) {
   }
   emit_microtile(g, apan, bpan, kulen, cbt, first, last, add(g, m0, mul(g, lm.iv, c64(g, g->MR))),
                  add(g, n0, mul(g, ln.iv, c64(g, g->NR))), kc0);
-  qiao_cpu_loop_end(cg, &ln);
-  qiao_cpu_loop_end(cg, &lm);
-  qiao_cpu_loop_end(cg, &lic);
-  qiao_cpu_loop_end(cg, &lkc);
+  qiao_cg_loop_end(&cg->base, &ln);
+  qiao_cg_loop_end(&cg->base, &lm);
+  qiao_cg_loop_end(&cg->base, &lic);
+  qiao_cg_loop_end(&cg->base, &lkc);
   LLVMBuildRetVoid(g->b);
 }
 
@@ -888,8 +892,8 @@ static void emit_dot_block(mm_gen_t *g, LLVMValueRef as, int64_t kp, LLVMValueRe
   }
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < R; ++r)
-      emit_output(g, qiao_cpu_reduce_add(cg, acc[m * R + r]), c64(g, m), add(g, n, c64(g, r)), 1,
-                  NULL);
+      emit_output(g, qiao_cg_reduce_add(&cg->base, acc[m * R + r]), c64(g, m), add(g, n, c64(g, r)),
+                  1, NULL);
 }
 
 static void emit_dot(mm_gen_t *g, uint64_t *out_scratch) {
@@ -908,39 +912,31 @@ static void emit_dot(mm_gen_t *g, uint64_t *out_scratch) {
     LLVMValueRef row = c64(g, m * g->sam);
     if (kd->has_norm_prologue) emit_row_stats(g, row, c64(g, m), g->M);
     if (g->sak == 1) {
-      qiao_cpu_loop_t lk;
-      qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, kp), vl, "acopy", &lk);
+      qiao_cg_loop_t lk;
+      qiao_cg_loop_begin(&cg->base, c64(g, 0), c64(g, kp), vl, "acopy", &lk);
       LLVMValueRef mask = lane_mask(g, lk.iv, c64(g, g->K), vl);
       LLVMValueRef x = load_f32m(g, g->a, g->at, add(g, row, lk.iv), vl, mask);
       x = apply_norm(g, x, c64(g, m), g->M, lk.iv, vl, mask);
-      if (!kd->has_norm_prologue) x = qiao_cpu_round_f32(cg, x, g->a_eff);
+      if (!kd->has_norm_prologue) x = qiao_cg_round_f32(&cg->base, x, g->a_eff);
       store_typed(g, x, f32_gep(g, as, add(g, lk.iv, c64(g, m * kp))), vl * 4);
-      qiao_cpu_loop_end(cg, &lk);
+      qiao_cg_loop_end(&cg->base, &lk);
     } else {
       store_typed(g, zero_f(g, vl), f32_gep(g, as, c64(g, m * kp + kp - vl)), vl * 4);
-      qiao_cpu_loop_t lk;
-      qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, g->K), 1, "acopy", &lk);
+      qiao_cg_loop_t lk;
+      qiao_cg_loop_begin(&cg->base, c64(g, 0), c64(g, g->K), 1, "acopy", &lk);
       LLVMValueRef x =
-          qiao_cpu_load_f32(cg, g->a, g->at, add(g, row, mul(g, lk.iv, c64(g, g->sak))), 1);
+          qiao_cg_load_f32(&cg->base, g->a, g->at, add(g, row, mul(g, lk.iv, c64(g, g->sak))), 1);
       store_typed(g, x, f32_gep(g, as, add(g, lk.iv, c64(g, m * kp))), 4);
-      qiao_cpu_loop_end(cg, &lk);
+      qiao_cg_loop_end(&cg->base, &lk);
     }
   }
   LLVMValueRef n0 = mul(g, wx, c64(g, g->dot_nch));
   LLVMValueRef nend = imin(g, add(g, n0, c64(g, g->dot_nch)), c64(g, g->N));
   int R = (int)g->dot_r;
-  LLVMValueRef cnt = LLVMBuildSub(g->b, nend, n0, "");
-  LLVMValueRef nfull = add(g, n0, mul(g, LLVMBuildUDiv(g->b, cnt, c64(g, R), ""), c64(g, R)));
-  qiao_cpu_loop_t ln;
-  qiao_cpu_loop_begin(cg, n0, nfull, R, "dn", &ln);
-  emit_dot_block(g, as, kp, ln.iv, R);
-  qiao_cpu_loop_end(cg, &ln);
-  if (R > 1) {
-    qiao_cpu_loop_t lr;
-    qiao_cpu_loop_begin(cg, nfull, nend, 1, "dn_tail", &lr);
-    emit_dot_block(g, as, kp, lr.iv, 1);
-    qiao_cpu_loop_end(cg, &lr);
-  }
+  /* blocks of R rows, then single rows */
+  for (qiao_cg_vloop_t vn = qiao_cg_vloop_start_dyn(n0, nend, R, "dn");
+       qiao_cg_vloop_next(&cg->base, &vn);)
+    emit_dot_block(g, as, kp, vn.i, (int)vn.lanes);
   LLVMBuildRetVoid(g->b);
 }
 
@@ -957,11 +953,11 @@ static void emit_zero_k(mm_gen_t *g, qiao_cpu_kernel_t *out) {
   out->scratch_bytes = 0;
   emit_batch_bases(g, qiao_cpu_wg(cg, g->fn, 2));
   LLVMValueRef m = qiao_cpu_wg(cg, g->fn, 1);
-  qiao_cpu_loop_t ln;
-  qiao_cpu_loop_begin(cg, c64(g, 0), c64(g, g->N), vl, "zn", &ln);
+  qiao_cg_loop_t ln;
+  qiao_cg_loop_begin(&cg->base, c64(g, 0), c64(g, g->N), vl, "zn", &ln);
   emit_output_acc(g, LLVMConstNull(acc_type(g, vl)), m, ln.iv, vl,
                   lane_mask(g, ln.iv, c64(g, g->N), vl));
-  qiao_cpu_loop_end(cg, &ln);
+  qiao_cg_loop_end(&cg->base, &ln);
   LLVMBuildRetVoid(g->b);
 }
 

@@ -27,21 +27,17 @@ typedef struct moe_ctx {
   unsigned V;
 } moe_ctx_t;
 
-/* for (j = 0; j < n; j += V) + scalar tail; body(j, lanes). */
-#define MOE_VLOOP(cg, n, V, name, jv, lanes, ...)                                                  \
-  do {                                                                                             \
-    int64_t nvec_ = (n) / (V) * (V);                                                               \
-    for (int pass_ = 0; pass_ < 2; ++pass_) {                                                      \
-      unsigned lanes = pass_ == 0 ? (V) : 1;                                                       \
-      int64_t lo_ = pass_ == 0 ? 0 : nvec_, hi_ = pass_ == 0 ? nvec_ : (n);                        \
-      if (lo_ >= hi_) continue;                                                                    \
-      qiao_cpu_loop_t l_;                                                                          \
-      qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, lo_), qiao_cpu_i64(cg, hi_), lanes, name, &l_);     \
-      LLVMValueRef jv = l_.iv;                                                                     \
-      __VA_ARGS__;                                                                                 \
-      qiao_cpu_loop_end(cg, &l_);                                                                  \
-    }                                                                                              \
-  } while (0)
+/* Element [row, col..] of expert matrix input `input` (gate, up or down;
+ * base: the expert's offset), `lanes` along col. */
+static LLVMValueRef moe_wload(moe_ctx_t *c, int input, LLVMValueRef p, LLVMValueRef base,
+                              LLVMValueRef row, LLVMValueRef col, unsigned lanes) {
+  qiao_cg_t *g = &c->cg->base;
+  const qiao_kd_operand_t *w = &c->kd->inputs[input];
+  return qiao_cg_load_strided(
+      g, p, w->type.dtype,
+      qiao_cg_imadd(g, qiao_cg_imadd(g, base, row, w->strides[1]), col, w->strides[2]),
+      w->strides[2], lanes);
+}
 
 /* Router for the token at x offset xrow: writes the top_k expert ids to
  * sel_i[sel_base + k] and their (renormalized) weights to sel_w[...]. */
@@ -54,94 +50,118 @@ static void moe_route(moe_ctx_t *c, LLVMValueRef xrow, LLVMValueRef sel_base) {
   bool sigmoid = kd->attrs.router_fn == QIAO_ROUTER_SIGMOID;
   LLVMValueRef bi = c->bi, bv = c->bv;
   /* ---- router logits: sc[e] = Σ_d x[t,d] router[d,e] */
-  MOE_VLOOP(cg, E, V, "le", e, lanes, {
-    LLVMValueRef ap = lanes == 1 ? c->a0s : c->a0;
-    qk_st(cg, qk_fconst(cg, 0.0, lanes), ap);
-    qiao_cpu_loop_t dl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, D), 1, "ld", &dl);
-    LLVMValueRef xv = qiao_cpu_load_f32(cg, c->xp, X->type.dtype, qk_madd(cg, xrow, dl.iv, sxd), 1);
-    LLVMValueRef rv = qk_load(cg, c->rp, Rt->type.dtype,
-                              qk_madd(cg, qk_mul(cg, dl.iv, Rt->strides[0]), e, Rt->strides[1]),
-                              Rt->strides[1], lanes);
-    qk_st(cg, qk_fma(cg, qiao_cpu_splat(cg, xv, lanes), rv, qk_ld(cg, LLVMTypeOf(rv), ap)), ap);
-    qiao_cpu_loop_end(cg, &dl);
-    qk_stf(cg, qk_ld(cg, qiao_cpu_vec_type(cg, cg->t_f32, lanes), ap), c->sc, e);
-  });
+  for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, E, V, 0, "le");
+       qiao_cg_vloop_next(&cg->base, &vl);) {
+    LLVMValueRef e = vl.i;
+    LLVMValueRef ap = vl.lanes == 1 ? c->a0s : c->a0;
+    qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), ap);
+    qiao_cg_loop_t dl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, D), 1, "ld",
+                       &dl);
+    LLVMValueRef xv = qiao_cg_load_f32(&cg->base, c->xp, X->type.dtype,
+                                       qiao_cg_imadd(&cg->base, xrow, dl.iv, sxd), 1);
+    LLVMValueRef rv = qiao_cg_load_strided(
+        &cg->base, c->rp, Rt->type.dtype,
+        qiao_cg_imadd(&cg->base, qiao_cg_imul(&cg->base, dl.iv, Rt->strides[0]), e, Rt->strides[1]),
+        Rt->strides[1], vl.lanes);
+    qiao_cg_st(&cg->base,
+               qiao_cg_fma(&cg->base, qiao_cg_splat(&cg->base, xv, vl.lanes), rv,
+                           qiao_cg_ld(&cg->base, LLVMTypeOf(rv), ap)),
+               ap);
+    qiao_cg_loop_end(&cg->base, &dl);
+    qiao_cg_stf(&cg->base,
+                qiao_cg_ld(&cg->base, qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes), ap), c->sc,
+                e);
+  }
 
   /* ---- scores */
   if (sigmoid) {
-    qiao_cpu_loop_t el;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, E), 1, "sg", &el);
-    LLVMValueRef l = qk_ldf(cg, c->sc, el.iv, 1);
-    LLVMValueRef s = qiao_cpu_emit_sigmoid(cg, l);
-    qk_stf(cg, s, c->sc, el.iv);
-    qiao_cpu_loop_end(cg, &el);
+    qiao_cg_loop_t el;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, E), 1, "sg",
+                       &el);
+    LLVMValueRef l = qiao_cg_ldf(&cg->base, c->sc, el.iv, 1);
+    LLVMValueRef s = qiao_cg_emit_sigmoid(&cg->base, l);
+    qiao_cg_stf(&cg->base, s, c->sc, el.iv);
+    qiao_cg_loop_end(&cg->base, &el);
   } else {
-    qk_st(cg, LLVMConstReal(cg->t_f32, -INFINITY), c->fs);
-    qiao_cpu_loop_t el;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, E), 1, "mx", &el);
-    LLVMValueRef l = qk_ldf(cg, c->sc, el.iv, 1), m = qk_ld(cg, cg->t_f32, c->fs);
-    qk_st(cg, qiao_cpu_emit_max_acc(cg, m, l), c->fs);
-    qiao_cpu_loop_end(cg, &el);
-    LLVMValueRef mx = qk_ld(cg, cg->t_f32, c->fs);
-    qk_st(cg, qiao_cpu_f32c(cg, 0.0), c->a1s);
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, E), 1, "ex", &el);
-    LLVMValueRef ev = qk_exp(cg, LLVMBuildFSub(cg->b, qk_ldf(cg, c->sc, el.iv, 1), mx, ""));
-    qk_stf(cg, ev, c->sc, el.iv);
-    qk_st(cg, LLVMBuildFAdd(cg->b, qk_ld(cg, cg->t_f32, c->a1s), ev, ""), c->a1s);
-    qiao_cpu_loop_end(cg, &el);
-    LLVMValueRef inv =
-        LLVMBuildFDiv(cg->b, qiao_cpu_f32c(cg, 1.0), qk_ld(cg, cg->t_f32, c->a1s), "");
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, E), 1, "nm", &el);
-    qk_stf(cg, LLVMBuildFMul(cg->b, qk_ldf(cg, c->sc, el.iv, 1), inv, ""), c->sc, el.iv);
-    qiao_cpu_loop_end(cg, &el);
+    qiao_cg_st(&cg->base, LLVMConstReal(cg->t_f32, -INFINITY), c->fs);
+    qiao_cg_loop_t el;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, E), 1, "mx",
+                       &el);
+    LLVMValueRef l = qiao_cg_ldf(&cg->base, c->sc, el.iv, 1),
+                 m = qiao_cg_ld(&cg->base, cg->t_f32, c->fs);
+    qiao_cg_st(&cg->base, qiao_cg_emit_max_acc(&cg->base, m, l), c->fs);
+    qiao_cg_loop_end(&cg->base, &el);
+    LLVMValueRef mx = qiao_cg_ld(&cg->base, cg->t_f32, c->fs);
+    qiao_cg_st(&cg->base, qiao_cg_f32c(&cg->base, 0.0), c->a1s);
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, E), 1, "ex",
+                       &el);
+    LLVMValueRef ev = qiao_cg_emit_exp(
+        &cg->base, LLVMBuildFSub(cg->b, qiao_cg_ldf(&cg->base, c->sc, el.iv, 1), mx, ""));
+    qiao_cg_stf(&cg->base, ev, c->sc, el.iv);
+    qiao_cg_st(&cg->base, LLVMBuildFAdd(cg->b, qiao_cg_ld(&cg->base, cg->t_f32, c->a1s), ev, ""),
+               c->a1s);
+    qiao_cg_loop_end(&cg->base, &el);
+    LLVMValueRef inv = LLVMBuildFDiv(cg->b, qiao_cg_f32c(&cg->base, 1.0),
+                                     qiao_cg_ld(&cg->base, cg->t_f32, c->a1s), "");
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, E), 1, "nm",
+                       &el);
+    qiao_cg_stf(&cg->base, LLVMBuildFMul(cg->b, qiao_cg_ldf(&cg->base, c->sc, el.iv, 1), inv, ""),
+                c->sc, el.iv);
+    qiao_cg_loop_end(&cg->base, &el);
   }
 
   /* ---- top-k selection (ties: lower index), weight sum */
-  LLVMBuildMemSet(cg->b, c->taken, LLVMConstInt(cg->t_i8, 0, 0), qiao_cpu_i64(cg, E), 1);
-  qk_st(cg, qiao_cpu_f32c(cg, 0.0), c->a1s);
+  LLVMBuildMemSet(cg->b, c->taken, LLVMConstInt(cg->t_i8, 0, 0), qiao_cg_i64(&cg->base, E), 1);
+  qiao_cg_st(&cg->base, qiao_cg_f32c(&cg->base, 0.0), c->a1s);
   {
-    qiao_cpu_loop_t kl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, K), 1, "pick", &kl);
-    qk_st(cg, qiao_cpu_i64(cg, -1), bi);
-    qk_st(cg, qiao_cpu_f32c(cg, 0.0), bv);
-    qiao_cpu_loop_t el;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, E), 1, "scan", &el);
+    qiao_cg_loop_t kl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, K), 1, "pick",
+                       &kl);
+    qiao_cg_st(&cg->base, qiao_cg_i64(&cg->base, -1), bi);
+    qiao_cg_st(&cg->base, qiao_cg_f32c(&cg->base, 0.0), bv);
+    qiao_cg_loop_t el;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, E), 1, "scan",
+                       &el);
     LLVMValueRef e = el.iv;
     LLVMValueRef tk =
         LLVMBuildLoad2(cg->b, cg->t_i8, LLVMBuildGEP2(cg->b, cg->t_i8, c->taken, &e, 1, ""), "");
     LLVMValueRef fr = LLVMBuildICmp(cg->b, LLVMIntEQ, tk, LLVMConstInt(cg->t_i8, 0, 0), "");
-    LLVMValueRef v = qk_ldf(cg, c->sc, e, 1);
-    LLVMValueRef cb = qk_ld(cg, cg->t_i64, bi), cv = qk_ld(cg, cg->t_f32, bv);
+    LLVMValueRef v = qiao_cg_ldf(&cg->base, c->sc, e, 1);
+    LLVMValueRef cb = qiao_cg_ld(&cg->base, cg->t_i64, bi),
+                 cv = qiao_cg_ld(&cg->base, cg->t_f32, bv);
     LLVMValueRef vnan = LLVMBuildFCmp(cg->b, LLVMRealUNO, v, v, "");
     LLVMValueRef bnan = LLVMBuildFCmp(cg->b, LLVMRealUNO, cv, cv, "");
     LLVMValueRef better =
         LLVMBuildOr(cg->b, LLVMBuildAnd(cg->b, vnan, LLVMBuildNot(cg->b, bnan, ""), ""),
                     LLVMBuildFCmp(cg->b, LLVMRealOGT, v, cv, ""), "");
     better = LLVMBuildOr(cg->b, better,
-                         LLVMBuildICmp(cg->b, LLVMIntSLT, cb, qiao_cpu_i64(cg, 0), ""), "");
+                         LLVMBuildICmp(cg->b, LLVMIntSLT, cb, qiao_cg_i64(&cg->base, 0), ""), "");
     LLVMValueRef take = LLVMBuildAnd(cg->b, fr, better, "");
-    qk_st(cg, LLVMBuildSelect(cg->b, take, e, cb, ""), bi);
-    qk_st(cg, LLVMBuildSelect(cg->b, take, v, cv, ""), bv);
-    qiao_cpu_loop_end(cg, &el);
-    LLVMValueRef b = qk_ld(cg, cg->t_i64, bi);
+    qiao_cg_st(&cg->base, LLVMBuildSelect(cg->b, take, e, cb, ""), bi);
+    qiao_cg_st(&cg->base, LLVMBuildSelect(cg->b, take, v, cv, ""), bv);
+    qiao_cg_loop_end(&cg->base, &el);
+    LLVMValueRef b = qiao_cg_ld(&cg->base, cg->t_i64, bi);
     LLVMBuildStore(cg->b, LLVMConstInt(cg->t_i8, 1, 0),
                    LLVMBuildGEP2(cg->b, cg->t_i8, c->taken, &b, 1, ""));
-    LLVMValueRef k = qk_add(cg, kl.iv, sel_base), ks = k;
+    LLVMValueRef k = qiao_cg_iadd(&cg->base, kl.iv, sel_base), ks = k;
     LLVMBuildStore(cg->b, b, LLVMBuildGEP2(cg->b, cg->t_i64, c->sel_i, &ks, 1, ""));
-    LLVMValueRef w = qk_ld(cg, cg->t_f32, bv);
-    qk_stf(cg, w, c->sel_w, k);
-    qk_st(cg, LLVMBuildFAdd(cg->b, qk_ld(cg, cg->t_f32, c->a1s), w, ""), c->a1s);
-    qiao_cpu_loop_end(cg, &kl);
+    LLVMValueRef w = qiao_cg_ld(&cg->base, cg->t_f32, bv);
+    qiao_cg_stf(&cg->base, w, c->sel_w, k);
+    qiao_cg_st(&cg->base, LLVMBuildFAdd(cg->b, qiao_cg_ld(&cg->base, cg->t_f32, c->a1s), w, ""),
+               c->a1s);
+    qiao_cg_loop_end(&cg->base, &kl);
   }
   if (kd->attrs.norm_topk) {
-    LLVMValueRef inv =
-        LLVMBuildFDiv(cg->b, qiao_cpu_f32c(cg, 1.0), qk_ld(cg, cg->t_f32, c->a1s), "");
-    qiao_cpu_loop_t kl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, K), 1, "wn", &kl);
-    LLVMValueRef k = qk_add(cg, kl.iv, sel_base);
-    qk_stf(cg, LLVMBuildFMul(cg->b, qk_ldf(cg, c->sel_w, k, 1), inv, ""), c->sel_w, k);
-    qiao_cpu_loop_end(cg, &kl);
+    LLVMValueRef inv = LLVMBuildFDiv(cg->b, qiao_cg_f32c(&cg->base, 1.0),
+                                     qiao_cg_ld(&cg->base, cg->t_f32, c->a1s), "");
+    qiao_cg_loop_t kl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, K), 1, "wn",
+                       &kl);
+    LLVMValueRef k = qiao_cg_iadd(&cg->base, kl.iv, sel_base);
+    qiao_cg_stf(&cg->base, LLVMBuildFMul(cg->b, qiao_cg_ldf(&cg->base, c->sel_w, k, 1), inv, ""),
+                c->sel_w, k);
+    qiao_cg_loop_end(&cg->base, &kl);
   }
 }
 
@@ -150,7 +170,7 @@ static void moe_route(moe_ctx_t *c, LLVMValueRef xrow, LLVMValueRef sel_base) {
  * it are listed and processed four at a time, so each gate/up/down vector
  * load feeds four tokens (weights are streamed once per expert and chunk
  * instead of once per token). */
-static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qk_epi_t *epi, LLVMValueRef outp,
+static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMValueRef outp,
                         LLVMValueRef scr, int64_t TB, qiao_cpu_kernel_t *out) {
   qiao_cpu_codegen_t *cg = c->cg;
   const qiao_kernel_desc_t *kd = c->kd;
@@ -163,163 +183,177 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qk_epi_t *epi, LLVMValueR
   int64_t o_sc = 0, o_tk = E, o_w = o_tk + (E + 3) / 4, o_i = (o_w + TB * K + 1) / 2 * 2,
           o_y = o_i + 2 * TB * K, o_lt = (o_y + TB * D + 1) / 2 * 2, o_lw = o_lt + 2 * (TB + 4),
           o_h = o_lw + TB + 4, total = o_h + (TB + 4) * F;
-  c->sc = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_sc));
-  c->taken = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_tk));
-  c->sel_w = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_w));
-  c->sel_i = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_i));
-  LLVMValueRef Y = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_y));
-  LLVMValueRef LT = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_lt));
-  LLVMValueRef LW = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_lw));
-  LLVMValueRef H = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_h));
-  LLVMValueRef ga[2][4], ua[2][4], cnt = qk_alloca(cg, fn, cg->t_i64, "cnt");
+  c->sc = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_sc));
+  c->taken = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_tk));
+  c->sel_w = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_w));
+  c->sel_i = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_i));
+  LLVMValueRef Y = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_y));
+  LLVMValueRef LT = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_lt));
+  LLVMValueRef LW = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_lw));
+  LLVMValueRef H = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_h));
+  LLVMValueRef ga[2][4], ua[2][4], cnt = qiao_cg_alloca(&cg->base, fn, cg->t_i64, "cnt");
   for (int j = 0; j < 4; ++j) {
-    ga[0][j] = qk_alloca(cg, fn, vt, "g");
-    ua[0][j] = qk_alloca(cg, fn, vt, "u");
-    ga[1][j] = qk_alloca(cg, fn, cg->t_f32, "g1");
-    ua[1][j] = qk_alloca(cg, fn, cg->t_f32, "u1");
+    ga[0][j] = qiao_cg_alloca(&cg->base, fn, vt, "g");
+    ua[0][j] = qiao_cg_alloca(&cg->base, fn, vt, "u");
+    ga[1][j] = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "g1");
+    ua[1][j] = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "u1");
   }
   int64_t sxt = X->strides[0], sxd = X->strides[1];
   int64_t units = (T + TB - 1) / TB;
   qk_rows_t rl;
   qk_rows_begin(cg, fn, units, units, &rl, "unit");
-  LLVMValueRef t0 = qk_mul(cg, rl.loop.iv, TB);
-  LLVMValueRef tn =
-      qk_imin(cg, qiao_cpu_i64(cg, TB), LLVMBuildSub(cg->b, qiao_cpu_i64(cg, T), t0, ""));
+  LLVMValueRef t0 = qiao_cg_imul(&cg->base, rl.loop.iv, TB);
+  LLVMValueRef tn = qiao_cg_imin(&cg->base, qiao_cg_i64(&cg->base, TB),
+                                 LLVMBuildSub(cg->b, qiao_cg_i64(&cg->base, T), t0, ""));
   /* ---- route every token of the chunk, clear Y */
   {
-    qiao_cpu_loop_t tl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), tn, 1, "rt", &tl);
-    moe_route(c, qk_mul(cg, qk_add(cg, t0, tl.iv), sxt), qk_mul(cg, tl.iv, K));
-    LLVMValueRef yrow = qk_mul(cg, tl.iv, D);
-    MOE_VLOOP(cg, D, V, "yz", d, lanes,
-              { qk_stf(cg, qk_fconst(cg, 0.0, lanes), Y, qk_add(cg, yrow, d)); });
-    qiao_cpu_loop_end(cg, &tl);
+    qiao_cg_loop_t tl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), tn, 1, "rt", &tl);
+    moe_route(c, qiao_cg_imul(&cg->base, qiao_cg_iadd(&cg->base, t0, tl.iv), sxt),
+              qiao_cg_imul(&cg->base, tl.iv, K));
+    LLVMValueRef yrow = qiao_cg_imul(&cg->base, tl.iv, D);
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "yz");
+         qiao_cg_vloop_next(&cg->base, &vl);) {
+      LLVMValueRef d = vl.i;
+      qiao_cg_stf(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), Y,
+                  qiao_cg_iadd(&cg->base, yrow, d));
+    }
+    qiao_cg_loop_end(&cg->base, &tl);
   }
   /* ---- experts */
-  qiao_cpu_loop_t el;
-  qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, E), 1, "exp", &el);
+  qiao_cg_loop_t el;
+  qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, E), 1, "exp",
+                     &el);
   LLVMValueRef e = el.iv;
-  qk_st(cg, qiao_cpu_i64(cg, 0), cnt);
+  qiao_cg_st(&cg->base, qiao_cg_i64(&cg->base, 0), cnt);
   {
-    qiao_cpu_loop_t sl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qk_mul(cg, tn, K), 1, "ls", &sl);
+    qiao_cg_loop_t sl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_imul(&cg->base, tn, K), 1,
+                       "ls", &sl);
     LLVMValueRef si = sl.iv;
     LLVMValueRef id =
         LLVMBuildLoad2(cg->b, cg->t_i64, LLVMBuildGEP2(cg->b, cg->t_i64, c->sel_i, &si, 1, ""), "");
-    LLVMValueRef n = qk_ld(cg, cg->t_i64, cnt);
-    LLVMValueRef tt = K == 1 ? si : LLVMBuildUDiv(cg->b, si, qiao_cpu_i64(cg, K), "");
+    LLVMValueRef n = qiao_cg_ld(&cg->base, cg->t_i64, cnt);
+    LLVMValueRef tt = K == 1 ? si : LLVMBuildUDiv(cg->b, si, qiao_cg_i64(&cg->base, K), "");
     LLVMBuildStore(cg->b, tt, LLVMBuildGEP2(cg->b, cg->t_i64, LT, &n, 1, ""));
-    qk_stf(cg, qk_ldf(cg, c->sel_w, si, 1), LW, n);
+    qiao_cg_stf(&cg->base, qiao_cg_ldf(&cg->base, c->sel_w, si, 1), LW, n);
     LLVMValueRef hit =
         LLVMBuildZExt(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, id, e, ""), cg->t_i64, "");
-    qk_st(cg, qk_add(cg, n, hit), cnt);
-    qiao_cpu_loop_end(cg, &sl);
+    qiao_cg_st(&cg->base, qiao_cg_iadd(&cg->base, n, hit), cnt);
+    qiao_cg_loop_end(&cg->base, &sl);
   }
-  LLVMValueRef n = qk_ld(cg, cg->t_i64, cnt);
-  LLVMBasicBlockRef skip =
-      qk_if(cg, LLVMBuildICmp(cg->b, LLVMIntSGT, n, qiao_cpu_i64(cg, 0), ""), "used");
-  LLVMValueRef np =
-      LLVMBuildAnd(cg->b, qk_add(cg, n, qiao_cpu_i64(cg, 3)), qiao_cpu_i64(cg, ~(int64_t)3), "");
+  LLVMValueRef n = qiao_cg_ld(&cg->base, cg->t_i64, cnt);
+  LLVMBasicBlockRef skip = qiao_cg_if(
+      &cg->base, LLVMBuildICmp(cg->b, LLVMIntSGT, n, qiao_cg_i64(&cg->base, 0), ""), "used");
+  LLVMValueRef np = LLVMBuildAnd(cg->b, qiao_cg_iadd(&cg->base, n, qiao_cg_i64(&cg->base, 3)),
+                                 qiao_cg_i64(&cg->base, ~(int64_t)3), "");
   {
     /* pad to a multiple of 4 with copies of the last token at weight 0 */
-    LLVMValueRef last = LLVMBuildSub(cg->b, n, qiao_cpu_i64(cg, 1), "");
+    LLVMValueRef last = LLVMBuildSub(cg->b, n, qiao_cg_i64(&cg->base, 1), "");
     LLVMValueRef lt =
         LLVMBuildLoad2(cg->b, cg->t_i64, LLVMBuildGEP2(cg->b, cg->t_i64, LT, &last, 1, ""), "");
-    qiao_cpu_loop_t pl;
-    qiao_cpu_loop_begin(cg, n, np, 1, "pad", &pl);
+    qiao_cg_loop_t pl;
+    qiao_cg_loop_begin(&cg->base, n, np, 1, "pad", &pl);
     LLVMValueRef pi = pl.iv;
     LLVMBuildStore(cg->b, lt, LLVMBuildGEP2(cg->b, cg->t_i64, LT, &pi, 1, ""));
-    qk_stf(cg, qiao_cpu_f32c(cg, 0.0), LW, pl.iv);
-    qiao_cpu_loop_end(cg, &pl);
+    qiao_cg_stf(&cg->base, qiao_cg_f32c(&cg->base, 0.0), LW, pl.iv);
+    qiao_cg_loop_end(&cg->base, &pl);
   }
-  LLVMValueRef gbase = qk_mul(cg, e, G->strides[0]), ubase = qk_mul(cg, e, U->strides[0]);
-  LLVMValueRef dbase = qk_mul(cg, e, Dn->strides[0]);
-  qiao_cpu_loop_t ql;
-  qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), np, 4, "quad", &ql);
+  LLVMValueRef gbase = qiao_cg_imul(&cg->base, e, G->strides[0]),
+               ubase = qiao_cg_imul(&cg->base, e, U->strides[0]);
+  LLVMValueRef dbase = qiao_cg_imul(&cg->base, e, Dn->strides[0]);
+  qiao_cg_loop_t ql;
+  qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), np, 4, "quad", &ql);
   LLVMValueRef tok[4], xr[4], hr[4];
   for (int j = 0; j < 4; ++j) {
-    LLVMValueRef qj = qk_add(cg, ql.iv, qiao_cpu_i64(cg, j));
+    LLVMValueRef qj = qiao_cg_iadd(&cg->base, ql.iv, qiao_cg_i64(&cg->base, j));
     tok[j] = LLVMBuildLoad2(cg->b, cg->t_i64, LLVMBuildGEP2(cg->b, cg->t_i64, LT, &qj, 1, ""), "");
-    xr[j] = qk_mul(cg, qk_add(cg, t0, tok[j]), sxt);
-    hr[j] = qk_mul(cg, qj, F);
+    xr[j] = qiao_cg_imul(&cg->base, qiao_cg_iadd(&cg->base, t0, tok[j]), sxt);
+    hr[j] = qiao_cg_imul(&cg->base, qj, F);
   }
   /* H[q + j][f] = silu(x_j · gate_e[:, f]) * (x_j · up_e[:, f]) */
-  MOE_VLOOP(cg, F, V, "gf", f, lanes, {
-    int si = lanes == 1;
-    LLVMTypeRef lt = qiao_cpu_vec_type(cg, cg->t_f32, lanes);
+  for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "gf");
+       qiao_cg_vloop_next(&cg->base, &vl);) {
+    LLVMValueRef f = vl.i;
+    int si = vl.lanes == 1;
+    LLVMTypeRef lt = qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes);
     for (int j = 0; j < 4; ++j) {
-      qk_st(cg, qk_fconst(cg, 0.0, lanes), ga[si][j]);
-      qk_st(cg, qk_fconst(cg, 0.0, lanes), ua[si][j]);
+      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), ga[si][j]);
+      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), ua[si][j]);
     }
-    qiao_cpu_loop_t dl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, D), 1, "gd", &dl);
-    LLVMValueRef gv =
-        qk_load(cg, c->gp, G->type.dtype,
-                qk_madd(cg, qk_madd(cg, gbase, dl.iv, G->strides[1]), f, G->strides[2]),
-                G->strides[2], lanes);
-    LLVMValueRef uv =
-        qk_load(cg, c->up, U->type.dtype,
-                qk_madd(cg, qk_madd(cg, ubase, dl.iv, U->strides[1]), f, U->strides[2]),
-                U->strides[2], lanes);
+    qiao_cg_loop_t dl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, D), 1, "gd",
+                       &dl);
+    LLVMValueRef gv = moe_wload(c, 2, c->gp, gbase, dl.iv, f, vl.lanes);
+    LLVMValueRef uv = moe_wload(c, 3, c->up, ubase, dl.iv, f, vl.lanes);
     for (int j = 0; j < 4; ++j) {
-      LLVMValueRef xv = qiao_cpu_splat(
-          cg, qiao_cpu_load_f32(cg, c->xp, X->type.dtype, qk_madd(cg, xr[j], dl.iv, sxd), 1),
-          lanes);
-      qk_st(cg, qk_fma(cg, xv, gv, qk_ld(cg, lt, ga[si][j])), ga[si][j]);
-      qk_st(cg, qk_fma(cg, xv, uv, qk_ld(cg, lt, ua[si][j])), ua[si][j]);
+      LLVMValueRef xv =
+          qiao_cg_splat(&cg->base,
+                        qiao_cg_load_f32(&cg->base, c->xp, X->type.dtype,
+                                         qiao_cg_imadd(&cg->base, xr[j], dl.iv, sxd), 1),
+                        vl.lanes);
+      qiao_cg_fma_into(&cg->base, ga[si][j], xv, gv);
+      qiao_cg_fma_into(&cg->base, ua[si][j], xv, uv);
     }
-    qiao_cpu_loop_end(cg, &dl);
+    qiao_cg_loop_end(&cg->base, &dl);
     for (int j = 0; j < 4; ++j) {
-      LLVMValueRef gs = qk_ld(cg, lt, ga[si][j]), us = qk_ld(cg, lt, ua[si][j]);
-      LLVMValueRef sg = qiao_cpu_emit_sigmoid(cg, gs);
-      qk_stf(cg, LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, ""), H,
-             qk_add(cg, hr[j], f));
+      LLVMValueRef gs = qiao_cg_ld(&cg->base, lt, ga[si][j]),
+                   us = qiao_cg_ld(&cg->base, lt, ua[si][j]);
+      LLVMValueRef sg = qiao_cg_emit_sigmoid(&cg->base, gs);
+      qiao_cg_stf(&cg->base, LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, ""), H,
+                  qiao_cg_iadd(&cg->base, hr[j], f));
     }
-  });
+  }
   /* Y[tok_j][d] += w_j * Σ_f H[q + j][f] down_e[f, d] */
-  MOE_VLOOP(cg, D, V, "dd", d, lanes, {
-    int si = lanes == 1;
-    LLVMTypeRef lt = qiao_cpu_vec_type(cg, cg->t_f32, lanes);
+  for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "dd");
+       qiao_cg_vloop_next(&cg->base, &vl);) {
+    LLVMValueRef d = vl.i;
+    int si = vl.lanes == 1;
+    LLVMTypeRef lt = qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes);
     for (int j = 0; j < 4; ++j)
-      qk_st(cg, qk_fconst(cg, 0.0, lanes), ga[si][j]);
-    qiao_cpu_loop_t fl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, F), 1, "df", &fl);
-    LLVMValueRef dv =
-        qk_load(cg, c->dp, Dn->type.dtype,
-                qk_madd(cg, qk_madd(cg, dbase, fl.iv, Dn->strides[1]), d, Dn->strides[2]),
-                Dn->strides[2], lanes);
+      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), ga[si][j]);
+    qiao_cg_loop_t fl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, F), 1, "df",
+                       &fl);
+    LLVMValueRef dv = moe_wload(c, 4, c->dp, dbase, fl.iv, d, vl.lanes);
     for (int j = 0; j < 4; ++j) {
-      LLVMValueRef hv = qiao_cpu_splat(cg, qk_ldf(cg, H, qk_add(cg, hr[j], fl.iv), 1), lanes);
-      qk_st(cg, qk_fma(cg, hv, dv, qk_ld(cg, lt, ga[si][j])), ga[si][j]);
+      LLVMValueRef hv = qiao_cg_splat(
+          &cg->base, qiao_cg_ldf(&cg->base, H, qiao_cg_iadd(&cg->base, hr[j], fl.iv), 1), vl.lanes);
+      qiao_cg_fma_into(&cg->base, ga[si][j], hv, dv);
     }
-    qiao_cpu_loop_end(cg, &fl);
+    qiao_cg_loop_end(&cg->base, &fl);
     for (int j = 0; j < 4; ++j) {
-      LLVMValueRef w =
-          qiao_cpu_splat(cg, qk_ldf(cg, LW, qk_add(cg, ql.iv, qiao_cpu_i64(cg, j)), 1), lanes);
-      LLVMValueRef yi = qk_add(cg, qk_mul(cg, tok[j], D), d);
-      qk_stf(cg, qk_fma(cg, w, qk_ld(cg, lt, ga[si][j]), qk_ldf(cg, Y, yi, lanes)), Y, yi);
+      LLVMValueRef w = qiao_cg_splat(
+          &cg->base,
+          qiao_cg_ldf(&cg->base, LW, qiao_cg_iadd(&cg->base, ql.iv, qiao_cg_i64(&cg->base, j)), 1),
+          vl.lanes);
+      LLVMValueRef yi = qiao_cg_iadd(&cg->base, qiao_cg_imul(&cg->base, tok[j], D), d);
+      qiao_cg_stf(&cg->base,
+                  qiao_cg_fma(&cg->base, w, qiao_cg_ld(&cg->base, lt, ga[si][j]),
+                              qiao_cg_ldf(&cg->base, Y, yi, vl.lanes)),
+                  Y, yi);
     }
-  });
-  qiao_cpu_loop_end(cg, &ql);
-  qk_endif(cg, skip);
-  qiao_cpu_loop_end(cg, &el);
+  }
+  qiao_cg_loop_end(&cg->base, &ql);
+  qiao_cg_endif(&cg->base, skip);
+  qiao_cg_loop_end(&cg->base, &el);
   /* ---- out */
   {
-    qiao_cpu_loop_t tl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), tn, 1, "ot", &tl);
-    epi->coords[0] = qk_add(cg, t0, tl.iv);
-    LLVMValueRef yrow = qk_mul(cg, tl.iv, D);
-    MOE_VLOOP(cg, D, V, "od", d, lanes, {
+    qiao_cg_loop_t tl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), tn, 1, "ot", &tl);
+    epi->coords[0] = qiao_cg_iadd(&cg->base, t0, tl.iv);
+    LLVMValueRef yrow = qiao_cg_imul(&cg->base, tl.iv, D);
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "od");
+         qiao_cg_vloop_next(&cg->base, &vl);) {
+      LLVMValueRef d = vl.i;
       epi->coords[1] = d;
-      qk_epi_store(epi, outp, qk_ldf(cg, Y, qk_add(cg, yrow, d), lanes), lanes);
-    });
-    qiao_cpu_loop_end(cg, &tl);
+      qiao_cg_epi_store(epi, outp,
+                        qiao_cg_ldf(&cg->base, Y, qiao_cg_iadd(&cg->base, yrow, d), vl.lanes),
+                        vl.lanes);
+    }
+    qiao_cg_loop_end(&cg->base, &tl);
   }
-  qk_rows_end(cg, &rl);
-  LLVMBuildRetVoid(cg->b);
-  out->fn = fn;
-  out->grid[0] = rl.n_chunks;
-  out->scratch_bytes = (uint64_t)(total * 4 + 64);
+  qk_kernel_end(cg, &rl, fn, (uint64_t)(total * 4 + 64), out);
 }
 
 qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
@@ -349,7 +383,7 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
   int64_t T = c.T, D = c.D, E = c.E, F = c.F, K = c.K;
 
   LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
-  qk_epi_t epi;
+  qiao_cg_epi_t epi;
   qk_epi_init(&epi, cg, kd, fn);
   c.xp = epi.in[0];
   c.rp = epi.in[1];
@@ -361,20 +395,16 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
   /* scratch layout in f32 slots: sc[E] | h[F] | y[D] | sel_w[K] | sel_i[K] (i64) | taken[E] (i8) */
   int64_t o_sc = 0, o_h = E, o_y = o_h + F, o_w = o_y + D, o_i = (o_w + K + 1) / 2 * 2,
           o_t = o_i + 2 * K, total = o_t + (E + 3) / 4;
-  c.sc = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_sc));
-  c.hbuf = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_h));
-  c.ybuf = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_y));
-  c.sel_w = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_w));
-  c.sel_i = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_i));
-  c.taken = qk_fptr(cg, scr, qiao_cpu_i64(cg, o_t));
+  qiao_cg_fptrs(&cg->base, scr, 6, (int64_t[]){o_sc, o_h, o_y, o_w, o_i, o_t},
+                (LLVMValueRef *const[]){&c.sc, &c.hbuf, &c.ybuf, &c.sel_w, &c.sel_i, &c.taken});
   LLVMTypeRef vt = LLVMVectorType(cg->t_f32, V);
-  c.a0 = qk_alloca(cg, fn, vt, "a0");
-  c.a1 = qk_alloca(cg, fn, vt, "a1");
-  c.a0s = qk_alloca(cg, fn, cg->t_f32, "a0s");
-  c.a1s = qk_alloca(cg, fn, cg->t_f32, "a1s");
-  c.fs = qk_alloca(cg, fn, cg->t_f32, "fs");
-  c.bi = qk_alloca(cg, fn, cg->t_i64, "bi");
-  c.bv = qk_alloca(cg, fn, cg->t_f32, "bv");
+  c.a0 = qiao_cg_alloca(&cg->base, fn, vt, "a0");
+  c.a1 = qiao_cg_alloca(&cg->base, fn, vt, "a1");
+  c.a0s = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "a0s");
+  c.a1s = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "a1s");
+  c.fs = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "fs");
+  c.bi = qiao_cg_alloca(&cg->base, fn, cg->t_i64, "bi");
+  c.bv = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "bv");
   if (T * K >= 2 * E && T >= 8) {
     /* token chunks: at most one per thread, 8..32 tokens */
     int64_t threads = cg->n_threads > 1 ? cg->n_threads : 1;
@@ -387,81 +417,90 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
   qk_rows_t rl;
   qk_rows_begin(cg, fn, T, qk_plan_chunks(cg, T, K * D * F * 3 + D * E), &rl, "tok");
   LLVMValueRef t = rl.loop.iv;
-  LLVMValueRef xrow = qk_mul(cg, t, X->strides[0]);
+  LLVMValueRef xrow = qiao_cg_imul(&cg->base, t, X->strides[0]);
   int64_t sxd = X->strides[1];
 
-  moe_route(&c, xrow, qiao_cpu_i64(cg, 0));
-  LLVMValueRef wscale = qiao_cpu_f32c(cg, 1.0);
+  moe_route(&c, xrow, qiao_cg_i64(&cg->base, 0));
+  LLVMValueRef wscale = qiao_cg_f32c(&cg->base, 1.0);
 
   /* ---- y = 0 */
-  MOE_VLOOP(cg, D, V, "yz", d, lanes, { qk_stf(cg, qk_fconst(cg, 0.0, lanes), c.ybuf, d); });
+  for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "yz");
+       qiao_cg_vloop_next(&cg->base, &vl);) {
+    LLVMValueRef d = vl.i;
+    qiao_cg_stf(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), c.ybuf, d);
+  }
 
   /* ---- experts */
   {
-    qiao_cpu_loop_t kl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, K), 1, "ex", &kl);
+    qiao_cg_loop_t kl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, K), 1, "ex",
+                       &kl);
     LLVMValueRef k = kl.iv;
     LLVMValueRef e =
         LLVMBuildLoad2(cg->b, cg->t_i64, LLVMBuildGEP2(cg->b, cg->t_i64, c.sel_i, &k, 1, ""), "");
-    LLVMValueRef w = LLVMBuildFMul(cg->b, qk_ldf(cg, c.sel_w, k, 1), wscale, "");
-    LLVMValueRef gbase = qk_mul(cg, e, G->strides[0]), ubase = qk_mul(cg, e, U->strides[0]);
-    LLVMValueRef dbase = qk_mul(cg, e, Dn->strides[0]);
+    LLVMValueRef w = LLVMBuildFMul(cg->b, qiao_cg_ldf(&cg->base, c.sel_w, k, 1), wscale, "");
+    LLVMValueRef gbase = qiao_cg_imul(&cg->base, e, G->strides[0]),
+                 ubase = qiao_cg_imul(&cg->base, e, U->strides[0]);
+    LLVMValueRef dbase = qiao_cg_imul(&cg->base, e, Dn->strides[0]);
     /* h[f] = silu(Σ_d x gate) * (Σ_d x up) */
-    MOE_VLOOP(cg, F, V, "hf", f, lanes, {
-      LLVMTypeRef lt = qiao_cpu_vec_type(cg, cg->t_f32, lanes);
-      LLVMValueRef p0 = lanes == 1 ? c.a0s : c.a0, p1 = lanes == 1 ? c.a1s : c.a1;
-      qk_st(cg, qk_fconst(cg, 0.0, lanes), p0);
-      qk_st(cg, qk_fconst(cg, 0.0, lanes), p1);
-      qiao_cpu_loop_t dl;
-      qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, D), 1, "hd", &dl);
-      LLVMValueRef xv = qiao_cpu_splat(
-          cg, qiao_cpu_load_f32(cg, c.xp, X->type.dtype, qk_madd(cg, xrow, dl.iv, sxd), 1), lanes);
-      LLVMValueRef gv =
-          qk_load(cg, c.gp, G->type.dtype,
-                  qk_madd(cg, qk_madd(cg, gbase, dl.iv, G->strides[1]), f, G->strides[2]),
-                  G->strides[2], lanes);
-      LLVMValueRef uv =
-          qk_load(cg, c.up, U->type.dtype,
-                  qk_madd(cg, qk_madd(cg, ubase, dl.iv, U->strides[1]), f, U->strides[2]),
-                  U->strides[2], lanes);
-      qk_st(cg, qk_fma(cg, xv, gv, qk_ld(cg, lt, p0)), p0);
-      qk_st(cg, qk_fma(cg, xv, uv, qk_ld(cg, lt, p1)), p1);
-      qiao_cpu_loop_end(cg, &dl);
-      LLVMValueRef gs = qk_ld(cg, lt, p0), us = qk_ld(cg, lt, p1);
-      LLVMValueRef sg = qiao_cpu_emit_sigmoid(cg, gs);
-      qk_stf(cg, LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, ""), c.hbuf, f);
-    });
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "hf");
+         qiao_cg_vloop_next(&cg->base, &vl);) {
+      LLVMValueRef f = vl.i;
+      LLVMTypeRef lt = qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes);
+      LLVMValueRef p0 = vl.lanes == 1 ? c.a0s : c.a0, p1 = vl.lanes == 1 ? c.a1s : c.a1;
+      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), p0);
+      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), p1);
+      qiao_cg_loop_t dl;
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, D), 1, "hd",
+                         &dl);
+      LLVMValueRef xv =
+          qiao_cg_splat(&cg->base,
+                        qiao_cg_load_f32(&cg->base, c.xp, X->type.dtype,
+                                         qiao_cg_imadd(&cg->base, xrow, dl.iv, sxd), 1),
+                        vl.lanes);
+      LLVMValueRef gv = moe_wload(&c, 2, c.gp, gbase, dl.iv, f, vl.lanes);
+      LLVMValueRef uv = moe_wload(&c, 3, c.up, ubase, dl.iv, f, vl.lanes);
+      qiao_cg_fma_into(&cg->base, p0, xv, gv);
+      qiao_cg_fma_into(&cg->base, p1, xv, uv);
+      qiao_cg_loop_end(&cg->base, &dl);
+      LLVMValueRef gs = qiao_cg_ld(&cg->base, lt, p0), us = qiao_cg_ld(&cg->base, lt, p1);
+      LLVMValueRef sg = qiao_cg_emit_sigmoid(&cg->base, gs);
+      qiao_cg_stf(&cg->base, LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, ""), c.hbuf,
+                  f);
+    }
     /* y[d] += w * Σ_f h[f] down[e, f, d] */
-    MOE_VLOOP(cg, D, V, "yd", d, lanes, {
-      LLVMTypeRef lt = qiao_cpu_vec_type(cg, cg->t_f32, lanes);
-      LLVMValueRef p0 = lanes == 1 ? c.a0s : c.a0;
-      qk_st(cg, qk_fconst(cg, 0.0, lanes), p0);
-      qiao_cpu_loop_t fl;
-      qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, F), 1, "yf", &fl);
-      LLVMValueRef hv = qiao_cpu_splat(cg, qk_ldf(cg, c.hbuf, fl.iv, 1), lanes);
-      LLVMValueRef dv =
-          qk_load(cg, c.dp, Dn->type.dtype,
-                  qk_madd(cg, qk_madd(cg, dbase, fl.iv, Dn->strides[1]), d, Dn->strides[2]),
-                  Dn->strides[2], lanes);
-      qk_st(cg, qk_fma(cg, hv, dv, qk_ld(cg, lt, p0)), p0);
-      qiao_cpu_loop_end(cg, &fl);
-      LLVMValueRef y = qk_ldf(cg, c.ybuf, d, lanes);
-      qk_stf(cg, qk_fma(cg, qiao_cpu_splat(cg, w, lanes), qk_ld(cg, lt, p0), y), c.ybuf, d);
-    });
-    qiao_cpu_loop_end(cg, &kl);
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "yd");
+         qiao_cg_vloop_next(&cg->base, &vl);) {
+      LLVMValueRef d = vl.i;
+      LLVMTypeRef lt = qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes);
+      LLVMValueRef p0 = vl.lanes == 1 ? c.a0s : c.a0;
+      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), p0);
+      qiao_cg_loop_t fl;
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, F), 1, "yf",
+                         &fl);
+      LLVMValueRef hv =
+          qiao_cg_splat(&cg->base, qiao_cg_ldf(&cg->base, c.hbuf, fl.iv, 1), vl.lanes);
+      LLVMValueRef dv = moe_wload(&c, 4, c.dp, dbase, fl.iv, d, vl.lanes);
+      qiao_cg_fma_into(&cg->base, p0, hv, dv);
+      qiao_cg_loop_end(&cg->base, &fl);
+      LLVMValueRef y = qiao_cg_ldf(&cg->base, c.ybuf, d, vl.lanes);
+      qiao_cg_stf(&cg->base,
+                  qiao_cg_fma(&cg->base, qiao_cg_splat(&cg->base, w, vl.lanes),
+                              qiao_cg_ld(&cg->base, lt, p0), y),
+                  c.ybuf, d);
+    }
+    qiao_cg_loop_end(&cg->base, &kl);
   }
 
   /* ---- out */
   epi.coords[0] = t;
-  MOE_VLOOP(cg, D, V, "od", d, lanes, {
+  for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "od");
+       qiao_cg_vloop_next(&cg->base, &vl);) {
+    LLVMValueRef d = vl.i;
     epi.coords[1] = d;
-    qk_epi_store(&epi, outp, qk_ldf(cg, c.ybuf, d, lanes), lanes);
-  });
+    qiao_cg_epi_store(&epi, outp, qiao_cg_ldf(&cg->base, c.ybuf, d, vl.lanes), vl.lanes);
+  }
   (void)O;
-  qk_rows_end(cg, &rl);
-  LLVMBuildRetVoid(cg->b);
-  out->fn = fn;
-  out->grid[0] = rl.n_chunks;
-  out->scratch_bytes = (uint64_t)(total * 4 + 64);
+  qk_kernel_end(cg, &rl, fn, (uint64_t)(total * 4 + 64), out);
   return NULL;
 }

@@ -1,19 +1,15 @@
 /* CPU backend — NORM kernels (rms_norm, layer_norm over the last axis).
  *
  * One row per iteration, rows split over workgroups. Statistics are
- * accumulated in <vec x f64> (layer_norm: mean first, then the centred sum of
- * squares, two passes for accuracy): f64 cannot overflow on squares of f32
- * values (3e38² = 9e76) nor lose a row to cancellation, so rows holding huge
- * finite values normalize as the interpreter's f64 does. The output pass
- * scales in f64, rounds to f32 once, multiplies by the weight (and adds the
- * bias), applies the epilogue and stores. The kernel is memory-bound: the
- * wider statistics cost no measurable time. */
+ * accumulated in <vec x f32> (layer_norm: mean first, then the centred sum of
+ * squares, two passes for accuracy); the output pass multiplies by the
+ * weight (and adds the bias), applies the epilogue and stores. */
 #include "cpu/lower_common.h"
 
 typedef struct nm_ctx {
   qiao_cpu_codegen_t *cg;
   const qiao_kernel_desc_t *kd;
-  qk_epi_t *epi;
+  qiao_cg_epi_t *epi;
   LLVMValueRef xp, wp, bp, outp, xbase;
   LLVMValueRef accv, accs; /* allocas */
   LLVMValueRef mean, inv;  /* scalars */
@@ -22,34 +18,38 @@ typedef struct nm_ctx {
   int rank;
 } nm_ctx_t;
 
+/* Input `input` (weight or bias, indexed by the last dim) at j. */
+static LLVMValueRef nm_param(nm_ctx_t *c, int input, LLVMValueRef p, LLVMValueRef j,
+                             unsigned lanes) {
+  const qiao_kd_operand_t *w = &c->kd->inputs[input];
+  int64_t sw = w->strides[w->type.shape.rank - 1];
+  return qiao_cg_load_strided(&c->cg->base, p, w->type.dtype, qiao_cg_imul(&c->cg->base, j, sw), sw,
+                              lanes);
+}
+
 static void nm_body(nm_ctx_t *c, LLVMValueRef j, unsigned lanes) {
   qiao_cpu_codegen_t *cg = c->cg;
   const qiao_kernel_desc_t *kd = c->kd;
   const qiao_kd_operand_t *x = &kd->inputs[0];
   int64_t sx = x->strides[c->rank - 1];
-  LLVMValueRef v = qk_load(cg, c->xp, x->type.dtype, qk_madd(cg, c->xbase, j, sx), sx, lanes);
-  LLVMValueRef w64 = LLVMBuildFPExt(cg->b, v, qiao_cpu_vec_type(cg, cg->t_f64, lanes), "");
+  LLVMValueRef v = qiao_cg_load_strided(&cg->base, c->xp, x->type.dtype,
+                                        qiao_cg_imadd(&cg->base, c->xbase, j, sx), sx, lanes);
+  /* statistics and the scaling in f64 (no overflow on squares of huge values) */
+  LLVMValueRef w64 = LLVMBuildFPExt(cg->b, v, qiao_cg_vec_type(&cg->base, cg->t_f64, lanes), "");
   if (c->layer && c->pass > 0)
-    w64 = LLVMBuildFSub(cg->b, w64, qiao_cpu_splat(cg, c->mean, lanes), "");
+    w64 = LLVMBuildFSub(cg->b, w64, qiao_cg_splat(&cg->base, c->mean, lanes), "");
   if (c->pass < 2) {
     LLVMValueRef t = c->pass == 1 ? LLVMBuildFMul(cg->b, w64, w64, "") : w64;
     LLVMValueRef p = lanes == 1 ? c->accs : c->accv;
-    qk_st(cg, LLVMBuildFAdd(cg->b, qk_ld(cg, LLVMTypeOf(t), p), t, ""), p);
+    qiao_cg_st(&cg->base, LLVMBuildFAdd(cg->b, qiao_cg_ld(&cg->base, LLVMTypeOf(t), p), t, ""), p);
     return;
   }
-  w64 = LLVMBuildFMul(cg->b, w64, qiao_cpu_splat(cg, c->inv, lanes), "");
-  v = LLVMBuildFPTrunc(cg->b, w64, qiao_cpu_vec_type(cg, cg->t_f32, lanes), "");
-  const qiao_kd_operand_t *w = &kd->inputs[1];
-  int64_t sw = w->strides[w->type.shape.rank - 1];
-  v = LLVMBuildFMul(cg->b, v, qk_load(cg, c->wp, w->type.dtype, qk_mul(cg, j, sw), sw, lanes), "");
-  if (c->layer && c->bp) {
-    const qiao_kd_operand_t *b = &kd->inputs[2];
-    int64_t sb = b->strides[b->type.shape.rank - 1];
-    v = LLVMBuildFAdd(cg->b, v, qk_load(cg, c->bp, b->type.dtype, qk_mul(cg, j, sb), sb, lanes),
-                      "");
-  }
+  w64 = LLVMBuildFMul(cg->b, w64, qiao_cg_splat(&cg->base, c->inv, lanes), "");
+  v = LLVMBuildFPTrunc(cg->b, w64, qiao_cg_vec_type(&cg->base, cg->t_f32, lanes), "");
+  v = LLVMBuildFMul(cg->b, v, nm_param(c, 1, c->wp, j, lanes), "");
+  if (c->layer && c->bp) v = LLVMBuildFAdd(cg->b, v, nm_param(c, 2, c->bp, j, lanes), "");
   c->epi->coords[c->rank - 1] = j;
-  qk_epi_store(c->epi, c->outp, v, lanes);
+  qiao_cg_epi_store(c->epi, c->outp, v, lanes);
 }
 
 static void nm_body_cb(void *ctx, LLVMValueRef j, unsigned lanes) { nm_body(ctx, j, lanes); }
@@ -60,14 +60,15 @@ static void nm_pass(nm_ctx_t *c, int64_t D, unsigned V) {
 
 static LLVMValueRef nm_total(nm_ctx_t *c, unsigned V) {
   qiao_cpu_codegen_t *cg = c->cg;
-  return LLVMBuildFAdd(cg->b, qk_ld(cg, cg->t_f64, c->accs),
-                       qiao_cpu_reduce_add(cg, qk_ld(cg, LLVMVectorType(cg->t_f64, V), c->accv)),
-                       "");
+  return LLVMBuildFAdd(
+      cg->b, qiao_cg_ld(&cg->base, cg->t_f64, c->accs),
+      qiao_cg_reduce_add(&cg->base, qiao_cg_ld(&cg->base, LLVMVectorType(cg->t_f64, V), c->accv)),
+      "");
 }
 
 static void nm_reset(nm_ctx_t *c, unsigned V) {
-  qk_st(c->cg, LLVMConstNull(LLVMVectorType(c->cg->t_f64, V)), c->accv);
-  qk_st(c->cg, LLVMConstReal(c->cg->t_f64, 0.0), c->accs);
+  qiao_cg_st(&c->cg->base, LLVMConstNull(LLVMVectorType(c->cg->t_f64, V)), c->accv);
+  qiao_cg_st(&c->cg->base, LLVMConstReal(c->cg->t_f64, 0.0), c->accs);
 }
 
 qiao_status_t qiao_cpu_lower_norm(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
@@ -86,20 +87,20 @@ qiao_status_t qiao_cpu_lower_norm(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
     rows *= (row_dims[d] = x->type.shape.dims[d]);
 
   LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
-  qk_epi_t epi;
+  qiao_cg_epi_t epi;
   qk_epi_init(&epi, cg, kd, fn);
   nm_ctx_t c = {.cg = cg, .kd = kd, .epi = &epi, .layer = layer, .rank = rank};
   c.xp = epi.in[0];
   c.wp = epi.in[1];
   c.bp = layer ? epi.in[2] : NULL;
   c.outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
-  c.accv = qk_alloca(cg, fn, LLVMVectorType(cg->t_f64, V), "accv");
-  c.accs = qk_alloca(cg, fn, cg->t_f64, "accs");
+  c.accv = qiao_cg_alloca(&cg->base, fn, LLVMVectorType(cg->t_f64, V), "accv");
+  c.accs = qiao_cg_alloca(&cg->base, fn, cg->t_f64, "accs");
 
   qk_rows_t rl;
   qk_rows_begin(cg, fn, rows, qk_plan_chunks(cg, rows, D * 3), &rl, "row");
-  qk_unflatten(cg, rl.loop.iv, rank - 1, row_dims, epi.coords);
-  c.xbase = qk_offset(cg, rank - 1, epi.coords, x->strides);
+  qiao_cg_unflatten(&cg->base, rl.loop.iv, rank - 1, row_dims, epi.coords);
+  c.xbase = qiao_cg_offset(&cg->base, rank - 1, epi.coords, x->strides);
   LLVMValueRef invD = LLVMConstReal(cg->t_f64, 1.0 / (double)(D ? D : 1));
   if (layer) {
     nm_reset(&c, V);
@@ -112,7 +113,7 @@ qiao_status_t qiao_cpu_lower_norm(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
   nm_pass(&c, D, V);
   LLVMValueRef var = LLVMBuildFMul(cg->b, nm_total(&c, V), invD, "");
   var = LLVMBuildFAdd(cg->b, var, LLVMConstReal(cg->t_f64, kd->attrs.eps), "");
-  LLVMValueRef sq = qiao_cpu_call_intrinsic(cg, "llvm.sqrt", &cg->t_f64, 1, &var, 1);
+  LLVMValueRef sq = qiao_cg_call_intrinsic(&cg->base, "llvm.sqrt", &cg->t_f64, 1, &var, 1);
   c.inv = LLVMBuildFDiv(cg->b, LLVMConstReal(cg->t_f64, 1.0), sq, "");
   c.pass = 2;
   nm_pass(&c, D, V);

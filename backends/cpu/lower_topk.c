@@ -31,57 +31,60 @@ qiao_status_t qiao_cpu_lower_topk(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
   }
 
   LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
-  qk_epi_t epi;
+  qiao_cg_epi_t epi;
   qk_epi_init(&epi, cg, kd, fn);
   LLVMValueRef xp = epi.in[0];
   LLVMValueRef vp = qiao_cpu_binding(cg, fn, kd->n_inputs);
   LLVMValueRef ip = qiao_cpu_binding(cg, fn, kd->n_inputs + 1);
   LLVMValueRef taken = qiao_cpu_scratch(cg, fn);
   LLVMTypeRef kt = is_int ? cg->t_i64 : cg->t_f32;
-  LLVMValueRef best_i = qk_alloca(cg, fn, cg->t_i64, "best_i");
-  LLVMValueRef best_v = qk_alloca(cg, fn, kt, "best_v");
+  LLVMValueRef best_i = qiao_cg_alloca(&cg->base, fn, cg->t_i64, "best_i");
+  LLVMValueRef best_v = qiao_cg_alloca(&cg->base, fn, kt, "best_v");
 
   qk_rows_t rl;
   qk_rows_begin(cg, fn, rows, qk_plan_chunks(cg, rows, N * (K < 8 ? K : 8)), &rl, "row");
   LLVMValueRef rc[QIAO_MAX_RANK], xc[QIAO_MAX_RANK], vc[QIAO_MAX_RANK], ic[QIAO_MAX_RANK];
-  qk_unflatten(cg, rl.loop.iv, n_row, row_dims, rc);
+  qiao_cg_unflatten(&cg->base, rl.loop.iv, n_row, row_dims, rc);
   for (int d = 0; d < rank; ++d)
-    xc[d] = qiao_cpu_i64(cg, 0);
+    xc[d] = qiao_cg_i64(&cg->base, 0);
   for (int i = 0; i < n_row; ++i)
     xc[row_dim_of[i]] = rc[i];
-  LLVMValueRef xbase = qk_offset(cg, rank, xc, X->strides);
+  LLVMValueRef xbase = qiao_cg_offset(&cg->base, rank, xc, X->strides);
   memcpy(vc, xc, sizeof vc);
   memcpy(ic, xc, sizeof ic);
-  LLVMValueRef vbase = qk_offset(cg, rank, vc, OV->strides);
-  LLVMValueRef ibase = qk_offset(cg, rank, ic, OI->strides);
+  LLVMValueRef vbase = qiao_cg_offset(&cg->base, rank, vc, OV->strides);
+  LLVMValueRef ibase = qiao_cg_offset(&cg->base, rank, ic, OI->strides);
   int64_t sx = X->strides[ax];
   /* clear the taken flags */
-  LLVMBuildMemSet(cg->b, taken, LLVMConstInt(cg->t_i8, 0, 0), qiao_cpu_i64(cg, N), 1);
+  LLVMBuildMemSet(cg->b, taken, LLVMConstInt(cg->t_i8, 0, 0), qiao_cg_i64(&cg->base, N), 1);
 
-  qiao_cpu_loop_t tl;
-  qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, K), 1, "pick", &tl);
-  qk_st(cg, qiao_cpu_i64(cg, -1), best_i);
-  qk_st(cg, is_int ? qiao_cpu_i64(cg, 0) : qiao_cpu_f32c(cg, 0.0), best_v);
+  qiao_cg_loop_t tl;
+  qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, K), 1, "pick",
+                     &tl);
+  qiao_cg_st(&cg->base, qiao_cg_i64(&cg->base, -1), best_i);
+  qiao_cg_st(&cg->base, is_int ? qiao_cg_i64(&cg->base, 0) : qiao_cg_f32c(&cg->base, 0.0), best_v);
   {
-    qiao_cpu_loop_t jl;
-    qiao_cpu_loop_begin(cg, qiao_cpu_i64(cg, 0), qiao_cpu_i64(cg, N), 1, "scan", &jl);
+    qiao_cg_loop_t jl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, N), 1, "scan",
+                       &jl);
     LLVMValueRef j = jl.iv;
     LLVMValueRef tk =
         LLVMBuildLoad2(cg->b, cg->t_i8, LLVMBuildGEP2(cg->b, cg->t_i8, taken, &j, 1, ""), "");
     LLVMValueRef free_ = LLVMBuildICmp(cg->b, LLVMIntEQ, tk, LLVMConstInt(cg->t_i8, 0, 0), "");
-    LLVMValueRef off = qk_madd(cg, xbase, j, sx);
+    LLVMValueRef off = qiao_cg_imadd(&cg->base, xbase, j, sx);
     LLVMValueRef v;
     if (is_int) {
-      LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
-      v = LLVMBuildLoad2(cg->b, st, qiao_cpu_elem_ptr(cg, xp, dt, off), "");
+      LLVMTypeRef st = qiao_cg_storage_type(&cg->base, dt);
+      v = LLVMBuildLoad2(cg->b, st, qiao_cg_elem_ptr(&cg->base, xp, dt, off), "");
       if (st != cg->t_i64)
         v = dt == QIAO_BOOL ? LLVMBuildZExt(cg->b, v, cg->t_i64, "")
                             : LLVMBuildSExt(cg->b, v, cg->t_i64, "");
     } else {
-      v = qiao_cpu_load_f32(cg, xp, dt, off, 1);
+      v = qiao_cg_load_f32(&cg->base, xp, dt, off, 1);
     }
-    LLVMValueRef bi = qk_ld(cg, cg->t_i64, best_i), bv = qk_ld(cg, kt, best_v);
-    LLVMValueRef none = LLVMBuildICmp(cg->b, LLVMIntSLT, bi, qiao_cpu_i64(cg, 0), "");
+    LLVMValueRef bi = qiao_cg_ld(&cg->base, cg->t_i64, best_i),
+                 bv = qiao_cg_ld(&cg->base, kt, best_v);
+    LLVMValueRef none = LLVMBuildICmp(cg->b, LLVMIntSLT, bi, qiao_cg_i64(&cg->base, 0), "");
     LLVMValueRef better;
     if (is_int) {
       better = LLVMBuildICmp(cg->b, LLVMIntSGT, v, bv, "");
@@ -92,40 +95,37 @@ qiao_status_t qiao_cpu_lower_topk(qiao_cpu_codegen_t *cg, const qiao_kernel_desc
       better = LLVMBuildOr(cg->b, nan_wins, LLVMBuildFCmp(cg->b, LLVMRealOGT, v, bv, ""), "");
     }
     LLVMValueRef take = LLVMBuildAnd(cg->b, free_, LLVMBuildOr(cg->b, none, better, ""), "");
-    qk_st(cg, LLVMBuildSelect(cg->b, take, j, bi, ""), best_i);
-    qk_st(cg, LLVMBuildSelect(cg->b, take, v, bv, ""), best_v);
-    qiao_cpu_loop_end(cg, &jl);
+    qiao_cg_st(&cg->base, LLVMBuildSelect(cg->b, take, j, bi, ""), best_i);
+    qiao_cg_st(&cg->base, LLVMBuildSelect(cg->b, take, v, bv, ""), best_v);
+    qiao_cg_loop_end(&cg->base, &jl);
   }
-  LLVMValueRef bi = qk_ld(cg, cg->t_i64, best_i);
+  LLVMValueRef bi = qiao_cg_ld(&cg->base, cg->t_i64, best_i);
   LLVMBuildStore(cg->b, LLVMConstInt(cg->t_i8, 1, 0),
                  LLVMBuildGEP2(cg->b, cg->t_i8, taken, &bi, 1, ""));
   LLVMValueRef t = tl.iv;
-  LLVMValueRef voff = qk_madd(cg, vbase, t, OV->strides[ax]);
-  LLVMValueRef src = qk_madd(cg, xbase, bi, sx);
+  LLVMValueRef voff = qiao_cg_imadd(&cg->base, vbase, t, OV->strides[ax]);
+  LLVMValueRef src = qiao_cg_imadd(&cg->base, xbase, bi, sx);
   if (kd->n_expr > 0 || OV->type.dtype != dt) {
     for (int d = 0; d < rank; ++d)
       epi.coords[d] = xc[d];
     epi.coords[ax] = t;
-    LLVMValueRef v = qk_epi_apply(&epi, qiao_cpu_load_f32(cg, xp, dt, src, 1), 1);
-    qiao_cpu_store_f32(cg, v, vp, OV->type.dtype, voff, 1);
+    LLVMValueRef v = qiao_cg_epi_apply(&epi, qiao_cg_load_f32(&cg->base, xp, dt, src, 1), 1);
+    qiao_cg_store_f32(&cg->base, v, vp, OV->type.dtype, voff, 1);
   } else {
-    LLVMTypeRef st = qiao_cpu_storage_type(cg, dt);
-    LLVMValueRef raw = LLVMBuildLoad2(cg->b, st, qiao_cpu_elem_ptr(cg, xp, dt, src), "");
-    LLVMBuildStore(cg->b, raw, qiao_cpu_elem_ptr(cg, vp, dt, voff));
+    LLVMTypeRef st = qiao_cg_storage_type(&cg->base, dt);
+    LLVMValueRef raw = LLVMBuildLoad2(cg->b, st, qiao_cg_elem_ptr(&cg->base, xp, dt, src), "");
+    LLVMBuildStore(cg->b, raw, qiao_cg_elem_ptr(&cg->base, vp, dt, voff));
   }
-  LLVMValueRef ioff = qk_madd(cg, ibase, t, OI->strides[ax]);
+  LLVMValueRef ioff = qiao_cg_imadd(&cg->base, ibase, t, OI->strides[ax]);
   if (OI->type.dtype == QIAO_I64 || OI->type.dtype == QIAO_I32) {
-    LLVMTypeRef st = qiao_cpu_storage_type(cg, OI->type.dtype);
+    LLVMTypeRef st = qiao_cg_storage_type(&cg->base, OI->type.dtype);
     LLVMValueRef iv = st == cg->t_i64 ? bi : LLVMBuildTrunc(cg->b, bi, st, "");
-    LLVMBuildStore(cg->b, iv, qiao_cpu_elem_ptr(cg, ip, OI->type.dtype, ioff));
+    LLVMBuildStore(cg->b, iv, qiao_cg_elem_ptr(&cg->base, ip, OI->type.dtype, ioff));
   } else {
-    qiao_cpu_store_f32(cg, LLVMBuildSIToFP(cg->b, bi, cg->t_f32, ""), ip, OI->type.dtype, ioff, 1);
+    qiao_cg_store_f32(&cg->base, LLVMBuildSIToFP(cg->b, bi, cg->t_f32, ""), ip, OI->type.dtype,
+                      ioff, 1);
   }
-  qiao_cpu_loop_end(cg, &tl);
-  qk_rows_end(cg, &rl);
-  LLVMBuildRetVoid(cg->b);
-  out->fn = fn;
-  out->grid[0] = rl.n_chunks;
-  out->scratch_bytes = (uint64_t)(N + 64);
+  qiao_cg_loop_end(&cg->base, &tl);
+  qk_kernel_end(cg, &rl, fn, (uint64_t)(N + 64), out);
   return NULL;
 }

@@ -1,7 +1,8 @@
-/* CPU backend — modules: target setup, kernel dispatch to lowerings, the
- * O3 pipeline, and the three ways out (ORC LLJIT, object, shared library). */
+/* CPU backend — modules: the host/cross target and its vector facts, kernel
+ * dispatch to the lowerings, and the CPU's artifact formats (HAL entry table,
+ * `cc -shared`, JIT dispatch records). Target init, the pipeline, emission
+ * and the JIT itself are backends/common/module.c. */
 #include <errno.h>
-#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <llvm-c/Analysis.h>
-#include <llvm-c/Error.h>
-#include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
-#include <llvm-c/Transforms/PassBuilder.h>
 
+#include "common/module.h"
 #include "cpu/codegen.h"
 #include "qiao/backend_cpu.h"
 
@@ -34,17 +32,10 @@ struct qiao_cpu_module {
   entry_meta_t *entries;
 };
 
-/* LLVM's target registry is process-global; initialize it once. */
-static pthread_once_t g_llvm_once = PTHREAD_ONCE_INIT;
-static void llvm_init_once(void) {
-  /* Every target libLLVM carries: the host for JIT, others for AOT
-   * cross-compilation (aarch64 from x86-64 and back). */
-  LLVMInitializeAllTargetInfos();
-  LLVMInitializeAllTargets();
-  LLVMInitializeAllTargetMCs();
-  LLVMInitializeAllAsmPrinters();
-  LLVMInitializeNativeTarget();
-  LLVMInitializeNativeAsmPrinter();
+/* The module must still be there (not yet handed to the JIT). */
+static qiao_status_t check_open(qiao_cpu_module_t *m) {
+  return m->cg.mod ? NULL
+                   : qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
 }
 
 static bool has_feature(const char *features, const char *name) {
@@ -63,14 +54,16 @@ void qiao_cpu_host_describe(char *buf, size_t cap) {
   char *feat = LLVMGetHostCPUFeatures();
   snprintf(buf, cap, "%s (%s%s%s)", name, has_feature(feat, "avx512f") ? "avx512f " : "",
            has_feature(feat, "avx512bf16") ? "avx512bf16 " : "",
-           has_feature(feat, "avx2") ? "avx2" : has_feature(feat, "neon") ? "neon" : "");
+           has_feature(feat, "avx2")   ? "avx2"
+           : has_feature(feat, "neon") ? "neon"
+                                       : "");
   LLVMDisposeMessage(name);
   LLVMDisposeMessage(feat);
 }
 
 qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_module_t **out) {
   *out = NULL;
-  pthread_once(&g_llvm_once, llvm_init_once);
+  qiao_cg_llvm_init();
   qiao_cpu_module_t *m = calloc(1, sizeof(*m));
   if (!m) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   qiao_cpu_codegen_t *cg = &m->cg;
@@ -92,25 +85,16 @@ qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_mo
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   }
 
-  char *triple = cross ? LLVMCreateMessage(opts->triple) : LLVMGetDefaultTargetTriple();
-  LLVMTargetRef target;
-  char *err = NULL;
-  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-    qiao_status_t st = qiao_status_make(cross ? QIAO_INVALID_ARGUMENT : QIAO_INTERNAL,
-                                        "LLVM has no target for '%s': %s", triple,
-                                        err ? err : "?");
-    LLVMDisposeMessage(err);
-    LLVMDisposeMessage(triple);
+  qiao_status_t st = qiao_cg_target_machine_create(cross ? opts->triple : NULL, cg->cpu_name,
+                                                   cg->cpu_features, m->opt_level, &cg->tm);
+  if (st) {
     free(cg->cpu_name);
     free(cg->cpu_features);
     free(m);
     return st;
   }
-  cg->tm = LLVMCreateTargetMachine(target, triple, cg->cpu_name, cg->cpu_features,
-                                   m->opt_level >= 2 ? LLVMCodeGenLevelAggressive
-                                                     : LLVMCodeGenLevelNone,
-                                   LLVMRelocPIC, LLVMCodeModelDefault);
   cg->td = LLVMCreateTargetDataLayout(cg->tm);
+  char *triple = LLVMGetTargetMachineTriple(cg->tm);
 
   const char *f = cg->cpu_features;
   cg->has_avx512f = has_feature(f, "avx512f");
@@ -120,19 +104,20 @@ qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_mo
   cg->has_fma = has_feature(f, "fma");
   cg->is_host = !cross;
   cg->has_neon = has_feature(f, "neon") || strstr(triple, "aarch64") != NULL;
-  if (cg->has_avx512f) cg->vec_bytes = 64, cg->n_vregs = 32;
-  else if (cg->has_avx2) cg->vec_bytes = 32, cg->n_vregs = 16;
-  else if (cg->has_neon) cg->vec_bytes = 16, cg->n_vregs = 32;
-  else cg->vec_bytes = 16, cg->n_vregs = 16;
+  if (cg->has_avx512f)
+    cg->vec_bytes = 64, cg->n_vregs = 32;
+  else if (cg->has_avx2)
+    cg->vec_bytes = 32, cg->n_vregs = 16;
+  else if (cg->has_neon)
+    cg->vec_bytes = 16, cg->n_vregs = 32;
+  else
+    cg->vec_bytes = 16, cg->n_vregs = 16;
   cg->vec_f32 = cg->vec_bytes / 4;
 
   m->tsc = LLVMOrcCreateNewThreadSafeContext();
   cg->ctx = LLVMOrcThreadSafeContextGetContext(m->tsc);
   cg->mod = LLVMModuleCreateWithNameInContext("qiao", cg->ctx);
-  LLVMSetTarget(cg->mod, triple);
-  char *dl = LLVMCopyStringRepOfTargetData(cg->td);
-  LLVMSetDataLayout(cg->mod, dl);
-  LLVMDisposeMessage(dl);
+  qiao_cg_module_set_target(cg->mod, cg->tm);
   LLVMDisposeMessage(triple);
   cg->b = LLVMCreateBuilderInContext(cg->ctx);
 
@@ -167,9 +152,10 @@ void qiao_cpu_module_destroy(qiao_cpu_module_t *m) {
 qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel_desc_t *kd,
                                          const char *name, qiao_kernel_launch_t *out_launch) {
   qiao_cpu_codegen_t *cg = &m->cg;
-  if (!cg->mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  QIAO_RETURN_IF_ERROR(check_open(m));
   if (m->optimized)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "module is already optimized; add kernels first");
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "module is already optimized; add kernels first");
   char auto_name[32];
   if (!name) {
     snprintf(auto_name, sizeof auto_name, "k%d", m->n_entries);
@@ -199,7 +185,8 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
     /* Drop a half-built function so the module stays valid. */
     LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
     if (fn) LLVMDeleteFunction(fn);
-    return qiao_status_annotate(st, "cpu: lowering %s kernel '%s'", qiao_kd_kind_name(kd->kind), name);
+    return qiao_status_annotate(st, "cpu: lowering %s kernel '%s'", qiao_kd_kind_name(kd->kind),
+                                name);
   }
   if (m->n_entries == m->cap_entries) {
     int32_t cap = m->cap_entries ? m->cap_entries * 2 : 16;
@@ -211,10 +198,12 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
   entry_meta_t *e = &m->entries[m->n_entries++];
   memset(e, 0, sizeof(*e));
   snprintf(e->launch.name, sizeof e->launch.name, "%s", name);
-  for (int i = 0; i < 3; ++i) e->launch.grid[i] = k.grid[i] > 0 ? k.grid[i] : 1;
+  for (int i = 0; i < 3; ++i)
+    e->launch.grid[i] = k.grid[i] > 0 ? k.grid[i] : 1;
   e->launch.n_bindings = kd->n_inputs + kd->n_outputs;
   e->launch.scratch_bytes = k.scratch_bytes;
-  for (int i = 0; i < 3; ++i) e->launch.block[i] = 1;
+  for (int i = 0; i < 3; ++i)
+    e->launch.block[i] = 1;
   e->launch.shared_bytes = 0;
   for (int32_t i = 0; i < e->launch.n_bindings && i < QIAO_KD_MAX_OPERANDS + 2; ++i) {
     const qiao_kd_operand_t *o = i < kd->n_inputs ? &kd->inputs[i] : &kd->outputs[i - kd->n_inputs];
@@ -227,40 +216,18 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
 
 qiao_status_t qiao_cpu_module_optimize(qiao_cpu_module_t *m) {
   qiao_cpu_codegen_t *cg = &m->cg;
-  if (!cg->mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  QIAO_RETURN_IF_ERROR(check_open(m));
   if (m->optimized) return NULL;
-  char *msg = NULL;
-  if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg)) {
-    qiao_status_t st = qiao_status_make(QIAO_INTERNAL, "cpu: generated LLVM IR is invalid: %s",
-                                        msg ? msg : "?");
-    LLVMDisposeMessage(msg);
-    return st;
-  }
-  LLVMDisposeMessage(msg);
-  char pipeline[32];
-  snprintf(pipeline, sizeof pipeline, "default<O%d>", m->opt_level);
-  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-  LLVMPassBuilderOptionsSetLoopVectorization(po, m->opt_level >= 2);
-  LLVMPassBuilderOptionsSetSLPVectorization(po, m->opt_level >= 2);
-  LLVMErrorRef err = LLVMRunPasses(cg->mod, pipeline, cg->tm, po);
-  LLVMDisposePassBuilderOptions(po);
-  if (err) {
-    char *em = LLVMGetErrorMessage(err);
-    qiao_status_t st = qiao_status_make(QIAO_INTERNAL, "cpu: LLVM pass pipeline failed: %s", em);
-    LLVMDisposeErrorMessage(em);
-    return st;
-  }
+  QIAO_RETURN_IF_ERROR(qiao_cg_module_optimize(cg->mod, cg->tm, m->opt_level, "cpu"));
   m->optimized = true;
   return NULL;
 }
 
 qiao_status_t qiao_cpu_module_print_ir(qiao_cpu_module_t *m, char **out_text) {
   *out_text = NULL;
-  if (!m->cg.mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
-  char *s = LLVMPrintModuleToString(m->cg.mod);
-  *out_text = strdup(s);
-  LLVMDisposeMessage(s);
-  return *out_text ? NULL : qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  QIAO_RETURN_IF_ERROR(check_open(m));
+  size_t n;
+  return qiao_cg_module_emit_memory(m->cg.mod, m->cg.tm, QIAO_CG_EMIT_LLVM, out_text, &n);
 }
 
 /* Adds the HAL entry table (qiao_executable_entries / _entry_count) so a
@@ -300,7 +267,9 @@ static qiao_status_t add_entry_table(qiao_cpu_module_t *m) {
     LLVMSetInitializer(sg, sarr);
     LLVMSetGlobalConstant(sg, 1);
     LLVMSetLinkage(sg, LLVMPrivateLinkage);
-    LLVMValueRef vals[7] = {g, sig, LLVMConstInt(cg->t_i32, (unsigned long long)l->n_bindings, 0),
+    LLVMValueRef vals[7] = {g,
+                            sig,
+                            LLVMConstInt(cg->t_i32, (unsigned long long)l->n_bindings, 0),
                             LLVMConstInt(cg->t_i32, 0, 0),
                             LLVMConstInt(cg->t_i64, l->scratch_bytes, 0),
                             LLVMGetNamedFunction(cg->mod, l->name),
@@ -319,31 +288,10 @@ static qiao_status_t add_entry_table(qiao_cpu_module_t *m) {
   return NULL;
 }
 
-static qiao_status_t emit_object_to(qiao_cpu_module_t *m, const char *path) {
-  char *err = NULL;
-  if (LLVMTargetMachineEmitToFile(m->cg.tm, m->cg.mod, path, LLVMObjectFile, &err)) {
-    qiao_status_t st = qiao_status_make(QIAO_IO_ERROR, "%s: cannot emit object: %s", path,
-                                        err ? err : "?");
-    LLVMDisposeMessage(err);
-    return st;
-  }
-  return NULL;
-}
-
-static void tmp_path(char *buf, size_t cap, const char *path, const char *suffix) {
-  snprintf(buf, cap, "%s.tmp.%ld%s", path, (long)getpid(), suffix);
-}
-
 qiao_status_t qiao_cpu_module_emit_object(qiao_cpu_module_t *m, const char *path) {
-  if (!m->cg.mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  QIAO_RETURN_IF_ERROR(check_open(m));
   QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
-  char tmp[4096];
-  tmp_path(tmp, sizeof tmp, path, ".o");
-  qiao_status_t st = emit_object_to(m, tmp);
-  if (!st && rename(tmp, path) != 0)
-    st = qiao_status_make(QIAO_IO_ERROR, "%s: cannot write: %s", path, strerror(errno));
-  if (st) unlink(tmp);
-  return st;
+  return qiao_cg_module_emit_file(m->cg.mod, m->cg.tm, QIAO_CG_EMIT_OBJECT, path);
 }
 
 /* Runs argv (no shell) and waits; returns its exit status or -1. */
@@ -356,7 +304,7 @@ static int run_command(char *const argv[]) {
 }
 
 qiao_status_t qiao_cpu_module_emit_shared(qiao_cpu_module_t *m, const char *path) {
-  if (!m->cg.mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  QIAO_RETURN_IF_ERROR(check_open(m));
   const char *cc_env = getenv("CC");
   if (!m->cg.is_host && !(cc_env && *cc_env))
     return qiao_status_make(QIAO_INVALID_ARGUMENT,
@@ -366,9 +314,10 @@ qiao_status_t qiao_cpu_module_emit_shared(qiao_cpu_module_t *m, const char *path
   QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
   QIAO_RETURN_IF_ERROR(add_entry_table(m));
   char obj[4096], so[4096];
-  tmp_path(obj, sizeof obj, path, ".o");
-  tmp_path(so, sizeof so, path, ".so");
-  qiao_status_t st = emit_object_to(m, obj);
+  if (!qiao_cg_temp_path(obj, sizeof obj, path, ".o") ||
+      !qiao_cg_temp_path(so, sizeof so, path, ".so"))
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: path is too long", path);
+  qiao_status_t st = qiao_cg_module_emit_file(m->cg.mod, m->cg.tm, QIAO_CG_EMIT_OBJECT, obj);
   if (!st) {
     const char *cc = getenv("CC");
     char *argv[] = {(char *)(cc && *cc ? cc : "cc"), "-shared", "-o", so, obj, "-lm", NULL};
@@ -384,148 +333,70 @@ qiao_status_t qiao_cpu_module_emit_shared(qiao_cpu_module_t *m, const char *path
   return st;
 }
 
-static void dispose_jit(void *ctx) {
-  LLVMErrorRef err = LLVMOrcDisposeLLJIT((LLVMOrcLLJITRef)ctx);
-  if (err) LLVMConsumeError(err);
-}
-
 /* What a JIT executable's release callback frees: the JIT and the binding
  * sizes its entry records point to. */
 typedef struct jit_owner {
-  LLVMOrcLLJITRef jit;
+  qiao_cg_jit_t *jit;
   uint64_t sizes[];
 } jit_owner_t;
 
 static void release_jit(void *ctx) {
   jit_owner_t *own = ctx;
-  dispose_jit(own->jit);
+  qiao_cg_jit_destroy(own->jit);
   free(own);
-}
-
-static qiao_status_t llvm_error(LLVMErrorRef err, const char *what) {
-  char *em = LLVMGetErrorMessage(err);
-  qiao_status_t st = qiao_status_make(QIAO_INTERNAL, "cpu: %s: %s", what, em);
-  LLVMDisposeErrorMessage(em);
-  return st;
 }
 
 qiao_status_t qiao_cpu_module_jit(qiao_cpu_module_t *m, qiao_hal_device_t *d,
                                   qiao_hal_executable_t **out_exe) {
   *out_exe = NULL;
   qiao_cpu_codegen_t *cg = &m->cg;
-  if (!cg->mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  QIAO_RETURN_IF_ERROR(check_open(m));
   if (!cg->is_host)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT,
-                            "module targets %s (cpu %s): it can be emitted, not run in this process",
-                            LLVMGetTarget(cg->mod), cg->cpu_name);
+    return qiao_status_make(
+        QIAO_INVALID_ARGUMENT,
+        "module targets %s (cpu %s): it can be emitted, not run in this process",
+        LLVMGetTarget(cg->mod), cg->cpu_name);
   QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
-
-  LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
-  LLVMOrcJITTargetMachineBuilderRef jtmb = NULL;
-  LLVMErrorRef err = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
-  if (err) {
-    LLVMOrcDisposeLLJITBuilder(builder);
-    return llvm_error(err, "detecting the host for the JIT");
-  }
-  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
-  LLVMOrcLLJITRef jit = NULL;
-  err = LLVMOrcCreateLLJIT(&jit, builder); /* takes the builder */
-  if (err) return llvm_error(err, "creating the JIT");
-
-  /* Kernels may call libm (expf, powf...): resolve from this process. */
-  LLVMOrcDefinitionGeneratorRef gen = NULL;
-  err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(jit),
-                                                             NULL, NULL);
-  if (err) {
-    dispose_jit(jit);
-    return llvm_error(err, "creating the process symbol generator");
-  }
-  LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(jit);
-  LLVMOrcJITDylibAddGenerator(jd, gen);
-
-  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(cg->mod, m->tsc);
-  cg->mod = NULL; /* owned by the TSM now */
-  err = LLVMOrcLLJITAddLLVMIRModule(jit, jd, tsm); /* takes tsm, even when it fails */
-  if (err) {
-    dispose_jit(jit);
-    return llvm_error(err, "adding the module to the JIT");
-  }
 
   /* The executable keeps the records' binding sizes: they live beside the
    * JIT and go with it. */
-  jit_owner_t *own = calloc(1, sizeof *own + sizeof(uint64_t) * (QIAO_KD_MAX_OPERANDS + 2) *
-                                                 (size_t)(m->n_entries ? m->n_entries : 1));
-  qiao_hal_entry_record_t *recs = calloc((size_t)(m->n_entries ? m->n_entries : 1), sizeof(*recs));
+  size_t n = (size_t)(m->n_entries ? m->n_entries : 1);
+  jit_owner_t *own = calloc(1, sizeof *own + sizeof(uint64_t) * (QIAO_KD_MAX_OPERANDS + 2) * n);
+  qiao_hal_entry_record_t *recs = calloc(n, sizeof(*recs));
   if (!recs || !own) {
     free(recs);
     free(own);
-    dispose_jit(jit);
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   }
-  own->jit = jit;
-  for (int32_t i = 0; i < m->n_entries; ++i) {
+  /* Kernels may call libm (the host math hook): resolved from this process. */
+  LLVMModuleRef mod = cg->mod;
+  cg->mod = NULL; /* the JIT owns it now, also on error */
+  qiao_status_t st = qiao_cg_jit_create(m->tsc, mod, NULL, 0, "cpu", &own->jit);
+  for (int32_t i = 0; !st && i < m->n_entries; ++i) {
     const qiao_kernel_launch_t *l = &m->entries[i].launch;
-    LLVMOrcExecutorAddress addr = 0;
-    err = LLVMOrcLLJITLookup(jit, &addr, l->name);
-    if (err) {
-      free(recs);
-      release_jit(own);
-      return llvm_error(err, "looking up a JIT entry");
-    }
+    st = qiao_cg_jit_lookup(own->jit, l->name, &recs[i].fn);
     recs[i].name = l->name;
     recs[i].signature = QIAO_HAL_CPU_ENTRY_SIGNATURE;
     recs[i].n_bindings = l->n_bindings;
     recs[i].n_constants = 0;
     recs[i].scratch_bytes = l->scratch_bytes;
-    recs[i].fn = (void *)(uintptr_t)addr;
     uint64_t *sizes = own->sizes + (size_t)i * (QIAO_KD_MAX_OPERANDS + 2);
     memcpy(sizes, l->binding_bytes, sizeof l->binding_bytes);
     recs[i].binding_bytes = sizes;
   }
-  qiao_status_t st =
-      qiao_hal_executable_create_host(d, recs, m->n_entries, release_jit, own, out_exe);
+  if (!st) st = qiao_hal_executable_create_host(d, recs, m->n_entries, release_jit, own, out_exe);
   free(recs);
   if (st) release_jit(own);
   return st;
 }
 
-/* Writes `n` bytes to `path` through a temp file and rename. */
-static qiao_status_t write_atomic(const char *path, const char *data, size_t n) {
-  char tmp[4096];
-  tmp_path(tmp, sizeof tmp, path, "");
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return qiao_status_make(QIAO_IO_ERROR, "%s: cannot write: %s", path, strerror(errno));
-  bool ok = fwrite(data, 1, n, f) == n;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    qiao_status_t st = qiao_status_make(QIAO_IO_ERROR, "%s: cannot write: %s", path, strerror(errno));
-    unlink(tmp);
-    return st;
-  }
-  return NULL;
-}
-
 qiao_status_t qiao_cpu_module_emit_llvm(qiao_cpu_module_t *m, const char *path) {
-  char *text = NULL;
-  QIAO_RETURN_IF_ERROR(qiao_cpu_module_print_ir(m, &text));
-  qiao_status_t st = write_atomic(path, text, strlen(text));
-  free(text);
-  return st;
+  QIAO_RETURN_IF_ERROR(check_open(m));
+  return qiao_cg_module_emit_file(m->cg.mod, m->cg.tm, QIAO_CG_EMIT_LLVM, path);
 }
 
 qiao_status_t qiao_cpu_module_emit_asm(qiao_cpu_module_t *m, const char *path) {
-  if (!m->cg.mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "module was already JIT-compiled");
+  QIAO_RETURN_IF_ERROR(check_open(m));
   QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
-  char *err = NULL;
-  LLVMMemoryBufferRef buf = NULL;
-  if (LLVMTargetMachineEmitToMemoryBuffer(m->cg.tm, m->cg.mod, LLVMAssemblyFile, &err, &buf)) {
-    qiao_status_t st = qiao_status_make(QIAO_INTERNAL, "%s: cannot emit assembly: %s", path,
-                                        err ? err : "?");
-    LLVMDisposeMessage(err);
-    return st;
-  }
-  qiao_status_t st =
-      write_atomic(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
-  LLVMDisposeMemoryBuffer(buf);
-  return st;
+  return qiao_cg_module_emit_file(m->cg.mod, m->cg.tm, QIAO_CG_EMIT_ASSEMBLY, path);
 }
