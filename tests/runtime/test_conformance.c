@@ -9,7 +9,7 @@
 #include "support/oracle.h"
 
 /* simt-emu rows run the CUDA-class backend's PTX in the emulator; kernels that backend
- * does not lower yet are logged "unsupported on simt-emu:..." (never counted as passes). */
+ * does not lower yet print "[UNSUPPORTED] ... on simt-emu:..." (never a pass of theirs). */
 static const char *const k_devices[] = {"cpu:threads=1", "cpu:threads=2", "simt-emu:h100",
                                         "simt-emu:a100"};
 #define N_DEVICES (sizeof(k_devices) / sizeof(k_devices[0]))
