@@ -22,33 +22,10 @@
  * read outside the table) and the table element copied. */
 #include <string.h>
 
+#include "common/copy_plan.h"
 #include "cuda/codegen.h"
 
-typedef struct affine {
-  int n;
-  int64_t dims[QIAO_MAX_RANK];
-  int64_t in_st[QIAO_MAX_RANK], out_st[QIAO_MAX_RANK];
-  int64_t in_base, out_base;
-  int32_t input;
-  int out_dim[QIAO_MAX_RANK]; /* output coordinate d = domain coord out_dim[d] + out_add[d] */
-  int64_t out_add[QIAO_MAX_RANK];
-  bool reshape; /* output coords: unflatten of the domain's linear index */
-} affine_t;
-
-static void identity_map(affine_t *a, int rank) {
-  for (int d = 0; d < rank; ++d) {
-    a->out_dim[d] = d;
-    a->out_add[d] = 0;
-  }
-}
-
-static int64_t slice_start(int64_t start, int64_t step, int64_t n) {
-  if (start < 0) start += n;
-  if (step > 0) return start < 0 ? 0 : start > n ? n : start;
-  return start < -1 ? -1 : start > n - 1 ? n - 1 : start;
-}
-
-static int norm_axis(int64_t a, int rank) { return (int)(a < 0 ? a + rank : a); }
+typedef qiao_cg_affine_t affine_t;
 
 /* Copies one element: raw bits when `raw`, else through f32 + epilogue. */
 static void copy_elem(qiao_cuda_codegen_t *cg, qiao_cuda_epi_t *e, bool raw, LLVMValueRef inp,
@@ -209,77 +186,7 @@ qiao_status_t qiao_cuda_lower_copy(qiao_cuda_codegen_t *cg, const qiao_kernel_de
   int orank = o->type.shape.rank;
   affine_t segs[QIAO_KD_MAX_OPERANDS];
   int n_segs = 0;
-  memset(segs, 0, sizeof segs);
-  switch (kd->op) {
-  case QIAO_OP_TRANSPOSE: {
-    affine_t *a = &segs[n_segs++];
-    a->n = orank;
-    identity_map(a, orank);
-    for (int d = 0; d < orank; ++d) {
-      int64_t pd = kd->attrs.perm[d];
-      if (pd < 0) pd += orank;
-      a->dims[d] = o->type.shape.dims[d];
-      a->in_st[d] = x->strides[pd];
-      a->out_st[d] = o->strides[d];
-    }
-    break;
-  }
-  case QIAO_OP_SLICE: {
-    affine_t *a = &segs[n_segs++];
-    int ax = norm_axis(kd->attrs.axis, orank);
-    if (ax < 0 || ax >= orank || kd->attrs.step == 0)
-      return qiao_status_make(QIAO_INVALID_ARGUMENT, "slice kernel %s: bad axis or step", name);
-    a->n = orank;
-    identity_map(a, orank);
-    for (int d = 0; d < orank; ++d) {
-      a->dims[d] = o->type.shape.dims[d];
-      a->in_st[d] = x->strides[d] * (d == ax ? kd->attrs.step : 1);
-      a->out_st[d] = o->strides[d];
-    }
-    a->in_base =
-        slice_start(kd->attrs.start, kd->attrs.step, x->type.shape.dims[ax]) * x->strides[ax];
-    break;
-  }
-  case QIAO_OP_CONCAT: {
-    int ax = norm_axis(kd->attrs.axis, orank);
-    if (ax < 0 || ax >= orank)
-      return qiao_status_make(QIAO_INVALID_ARGUMENT, "concat kernel %s: bad axis", name);
-    int64_t off = kd->copy_out_offset;
-    for (int32_t k = 0; k < kd->n_primary_inputs; ++k) {
-      const qiao_kd_operand_t *xi = &kd->inputs[k];
-      affine_t *a = &segs[n_segs++];
-      a->n = orank;
-      a->input = k;
-      identity_map(a, orank);
-      a->out_add[ax] = off;
-      for (int d = 0; d < orank; ++d) {
-        a->dims[d] = xi->type.shape.dims[d];
-        a->in_st[d] = xi->strides[d];
-        a->out_st[d] = o->strides[d];
-      }
-      a->out_base = off * o->strides[ax];
-      off += xi->type.shape.dims[ax];
-    }
-    break;
-  }
-  case QIAO_OP_RESHAPE: {
-    affine_t *a = &segs[n_segs++];
-    int r = x->type.shape.rank;
-    a->n = r;
-    a->reshape = true;
-    int64_t cs = 1;
-    for (int d = r - 1; d >= 0; --d) {
-      a->dims[d] = x->type.shape.dims[d];
-      a->in_st[d] = x->strides[d];
-      a->out_st[d] = cs;
-      cs *= x->type.shape.dims[d];
-    }
-    break;
-  }
-  default:
-    return qiao_status_make(QIAO_UNSUPPORTED, "%s is not lowered for the CUDA class yet",
-                            qiao_op_name(kd->op));
-  }
+  QIAO_RETURN_IF_ERROR(qiao_cg_copy_plan(kd, name, segs, &n_segs));
   qiao_cuda_entry_begin(cg, name, kd->n_inputs + kd->n_outputs);
   /* a transpose of a raw copy that reads across the output runs: shared tile */
   if (kd->op == QIAO_OP_TRANSPOSE && kd->n_expr == 0 && x->type.dtype == o->type.dtype &&
@@ -311,7 +218,7 @@ qiao_status_t qiao_cuda_lower_gather(qiao_cuda_codegen_t *cg, const qiao_kernel_
                                      const char *name, qiao_cuda_kernel_t *out) {
   const qiao_kd_operand_t *T = &kd->inputs[0], *I = &kd->inputs[1], *o = &kd->outputs[0];
   int tr = T->type.shape.rank, ir = I->type.shape.rank, orank = o->type.shape.rank;
-  int ax = norm_axis(kd->attrs.axis, tr);
+  int ax = qiao_cg_norm_axis(kd->attrs.axis, tr);
   if (kd->n_primary_inputs < 2 || ax < 0 || ax >= tr || !qiao_dtype_is_int(I->type.dtype) ||
       orank != ax + ir + (tr - ax - 1))
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "gather kernel %s: bad operands", name);
