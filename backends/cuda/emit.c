@@ -37,16 +37,7 @@ LLVMValueRef qiao_cuda_param(qiao_cuda_codegen_t *cg, int32_t index) {
 }
 
 LLVMValueRef qiao_cuda_alloca(qiao_cuda_codegen_t *cg, LLVMTypeRef t, const char *name) {
-  LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(cg->fn);
-  LLVMBuilderRef b = LLVMCreateBuilderInContext(cg->ctx);
-  LLVMValueRef first = LLVMGetFirstInstruction(entry);
-  if (first)
-    LLVMPositionBuilderBefore(b, first);
-  else
-    LLVMPositionBuilderAtEnd(b, entry);
-  LLVMValueRef a = LLVMBuildAlloca(b, t, name);
-  LLVMDisposeBuilder(b);
-  return a;
+  return qiao_cg_alloca(&cg->base, cg->fn, t, name);
 }
 
 /* ------------------------------------------------------------ SIMT */
@@ -109,6 +100,17 @@ static LLVMValueRef warp_reduce(qiao_cuda_codegen_t *cg, LLVMValueRef v, int lan
   return v;
 }
 
+/* if (lane == 0) *p = v; then on to `join` (the caller positions there). */
+static void store_if_lane0(qiao_cuda_codegen_t *cg, LLVMValueRef lane, LLVMValueRef v,
+                           LLVMValueRef p, LLVMBasicBlockRef join) {
+  LLVMBasicBlockRef st = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "red.store");
+  LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, lane, qiao_cg_i64(&cg->base, 0), ""), st,
+                  join);
+  LLVMPositionBuilderAtEnd(cg->b, st);
+  LLVMBuildStore(cg->b, v, p);
+  LLVMBuildBr(cg->b, join);
+}
+
 LLVMValueRef qiao_cuda_block_reduce(qiao_cuda_codegen_t *cg, LLVMValueRef v, int32_t block,
                                     qiao_cuda_combine_fn combine, LLVMValueRef identity,
                                     LLVMValueRef smem) {
@@ -122,13 +124,9 @@ LLVMValueRef qiao_cuda_block_reduce(qiao_cuda_codegen_t *cg, LLVMValueRef v, int
   LLVMValueRef zero = qiao_cg_i64(&cg->base, 0);
   LLVMTypeRef at = LLVMArrayType2(t, (uint64_t)nw);
   /* stage 1: warp leaders publish their partial results */
-  LLVMBasicBlockRef wr = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "red.publish");
   LLVMBasicBlockRef j1 = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "red.published");
-  LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, lane, zero, ""), wr, j1);
-  LLVMPositionBuilderAtEnd(cg->b, wr);
   LLVMValueRef idx[2] = {zero, warp};
-  LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, at, smem, idx, 2, ""));
-  LLVMBuildBr(cg->b, j1);
+  store_if_lane0(cg, lane, v, LLVMBuildInBoundsGEP2(cg->b, at, smem, idx, 2, ""), j1);
   LLVMPositionBuilderAtEnd(cg->b, j1);
   qiao_cuda_barrier(cg);
   /* stage 2: warp 0 reduces the partials and writes smem[0] */
@@ -146,13 +144,9 @@ LLVMValueRef qiao_cuda_block_reduce(qiao_cuda_codegen_t *cg, LLVMValueRef v, int
   while (lanes < nw)
     lanes *= 2;
   part = warp_reduce(cg, part, lanes, combine);
-  LLVMBasicBlockRef w0w = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "red.store");
-  LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, lane, zero, ""), w0w, j2);
-  LLVMPositionBuilderAtEnd(cg->b, w0w);
   /* smem[0] is read by warp 0 above only before this store (same warp, in order) */
   LLVMValueRef idx0[2] = {zero, zero};
-  LLVMBuildStore(cg->b, part, LLVMBuildInBoundsGEP2(cg->b, at, smem, idx0, 2, ""));
-  LLVMBuildBr(cg->b, j2);
+  store_if_lane0(cg, lane, part, LLVMBuildInBoundsGEP2(cg->b, at, smem, idx0, 2, ""), j2);
   LLVMPositionBuilderAtEnd(cg->b, j2);
   qiao_cuda_barrier(cg);
   LLVMValueRef r =

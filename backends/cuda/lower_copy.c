@@ -98,6 +98,13 @@ enum { TILE = 32, TROWS = 8 };
 /* The shared-memory tiled transpose of a raw copy: domain dim `kk` reads the
  * input contiguously, the last domain dim `jj` writes the output
  * contiguously. Returns the grid (CTAs). */
+/* k < Dk && j < Dj (a tile element inside the matrix). */
+static LLVMValueRef both_below(qiao_cuda_codegen_t *cg, LLVMValueRef k, int64_t Dk, LLVMValueRef j,
+                               int64_t Dj) {
+  return LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, k, qiao_cg_i64(&cg->base, Dk), ""),
+                      LLVMBuildICmp(cg->b, LLVMIntSLT, j, qiao_cg_i64(&cg->base, Dj), ""), "");
+}
+
 static int64_t emit_tiled(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                           const affine_t *a, int kk) {
   const qiao_kd_operand_t *x = &kd->inputs[0];
@@ -142,9 +149,7 @@ static int64_t emit_tiled(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
   for (int r = 0; r < TILE / TROWS; ++r) {
     LLVMValueRef jl = LLVMBuildAdd(cg->b, ty, qiao_cg_i64(&cg->base, r * TROWS), "");
     LLVMValueRef k = LLVMBuildAdd(cg->b, k0, tx, ""), j = LLVMBuildAdd(cg->b, j0, jl, "");
-    LLVMValueRef ok =
-        LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, k, qiao_cg_i64(&cg->base, Dk), ""),
-                     LLVMBuildICmp(cg->b, LLVMIntSLT, j, qiao_cg_i64(&cg->base, Dj), ""), "");
+    LLVMValueRef ok = both_below(cg, k, Dk, j, Dj);
     LLVMBasicBlockRef join = if_begin(cg, ok, "rd");
     LLVMValueRef cc[2] = {k, j};
     int64_t ss[2] = {a->in_st[kk], a->in_st[jj]};
@@ -160,9 +165,7 @@ static int64_t emit_tiled(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
   for (int r = 0; r < TILE / TROWS; ++r) {
     LLVMValueRef kl = LLVMBuildAdd(cg->b, ty, qiao_cg_i64(&cg->base, r * TROWS), "");
     LLVMValueRef k = LLVMBuildAdd(cg->b, k0, kl, ""), j = LLVMBuildAdd(cg->b, j0, tx, "");
-    LLVMValueRef ok =
-        LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, k, qiao_cg_i64(&cg->base, Dk), ""),
-                     LLVMBuildICmp(cg->b, LLVMIntSLT, j, qiao_cg_i64(&cg->base, Dj), ""), "");
+    LLVMValueRef ok = both_below(cg, k, Dk, j, Dj);
     LLVMBasicBlockRef join = if_begin(cg, ok, "wr");
     LLVMValueRef idx[3] = {zero, tx, kl};
     LLVMValueRef v =
