@@ -8,9 +8,21 @@
 #include "cuda/module.h"
 #include "cuda/target.h"
 
+/* The CUDA class's fusion policy: the default, except that norms are not
+ * recomputed as matmul prologues (the tiled matmuls stage A through shared
+ * memory; a row statistic per CTA tile would need a second pass over K, so
+ * norms stay kernels of their own on this target). */
 static const qiao_fusion_policy_t *cuda_fusion_policy(qiao_hal_device_t *d) {
   (void)d;
-  return qiao_fusion_policy_default();
+  static qiao_fusion_policy_t policy;
+  static bool init;
+  if (!init) { /* benign race: every writer stores the same bytes */
+    qiao_fusion_policy_t p = *qiao_fusion_policy_default();
+    p.norm_prologue = false;
+    policy = p;
+    init = true;
+  }
+  return &policy;
 }
 
 static bool float_dtype(qiao_dtype_t t) {
@@ -36,12 +48,34 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
   case QIAO_KD_SOFTMAX:
   case QIAO_KD_NORM:
   case QIAO_KD_COPY:
-  case QIAO_KD_GATHER: break;
+  case QIAO_KD_GATHER:
+  case QIAO_KD_MATMUL: break;
   default: return refuse(reason, cap, "%s is not lowered for the CUDA class yet", kn);
+  }
+  if (kd->kind == QIAO_KD_TOPK) {
+    if (kd->n_outputs != 2 || kd->n_inputs != 1 || kd->n_expr > 0)
+      return refuse(reason, cap, "a %s kernel with this operand count is not lowered yet", kn);
+    return true;
   }
   if (kd->n_outputs != 1 || kd->n_inputs < 1)
     return refuse(reason, cap, "a %s kernel with this operand count is not lowered yet", kn);
-  if (!qiao_cuda_float_expr(kd, kd->kind == QIAO_KD_ELEMENTWISE))
+  if (kd->kind == QIAO_KD_MATMUL) {
+    if (kd->has_norm_prologue)
+      return refuse(reason, cap,
+                    "%s with a fused norm prologue (the CUDA fusion policy keeps norms "
+                    "separate)",
+                    kn);
+    if (kd->n_inputs < 2) return refuse(reason, cap, "a %s kernel needs two operands", kn);
+    for (int i = 0; i < 2; ++i) {
+      qiao_dtype_t t = kd->inputs[i].type.dtype;
+      if (!float_dtype(t) && t != QIAO_I8)
+        return refuse(reason, cap, "%s operands must be float or i8", kn);
+    }
+    if ((kd->inputs[0].type.dtype == QIAO_I8) != (kd->inputs[1].type.dtype == QIAO_I8))
+      return refuse(reason, cap, "%s mixing i8 and float operands", kn);
+    return true; /* integer epilogues: the mixed evaluator (expr_int.c) */
+  }
+  if (kd->kind != QIAO_KD_ELEMENTWISE && !qiao_cuda_float_expr(kd, false))
     return refuse(reason, cap,
                   "%s kernels with integer or bool expressions are not lowered for the CUDA "
                   "class yet",
