@@ -49,7 +49,8 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
   case QIAO_KD_NORM:
   case QIAO_KD_COPY:
   case QIAO_KD_GATHER:
-  case QIAO_KD_MATMUL: break;
+  case QIAO_KD_MATMUL:
+  case QIAO_KD_TOPK: break;
   default: return refuse(reason, cap, "%s is not lowered for the CUDA class yet", kn);
   }
   if (kd->kind == QIAO_KD_TOPK) {

@@ -513,3 +513,15 @@ Test(cuda_ptxas, elementwise_int_sweep) {
   sweep(k_ew_int, 2, k_int3, 3);
   sweep(k_ew_to_int, 1, k_ints, 4);
 }
+
+static const sweep_case_t k_topk[] = {
+    {"topk_last", "graph @t(%%x: %s[8, 1000]) -> (%s[8, 40], i64[8, 40]) {\n"
+     "  %%v, %%i = topk %%x {k = 40}\n  return %%v, %%i\n}\n", QIAO_KD_TOPK, HAS_SHFL | HAS_BAR},
+    {"topk_axis0", "graph @t(%%x: %s[17, 5]) -> (%s[2, 5], i64[2, 5]) {\n"
+     "  %%v, %%i = topk %%x {k = 2, axis = 0}\n  return %%v, %%i\n}\n", QIAO_KD_TOPK, HAS_SHFL},
+};
+
+Test(cuda_ptxas, topk_sweep) {
+  sweep(k_topk, 2, k_floats, 3);
+  sweep(k_topk, 2, k_int3, 3);
+}
