@@ -92,7 +92,7 @@ static char *kernel_text(const char *ptx, const char *name) {
 }
 
 /* What the PTX of a kernel must show. */
-enum { HAS_SHFL = 1, HAS_BAR = 2, HAS_V4 = 4 };
+enum { HAS_SHFL = 1, HAS_BAR = 2, HAS_V4 = 4, HAS_MMA = 8 };
 
 typedef struct sweep_case {
   const char *what;
@@ -176,6 +176,16 @@ static void compile_case(const char *ptxas, const sweep_case_t *c, const char *d
     if (c->structure & HAS_BAR) {
       cr_expect(strstr(kt, "bar.sync"), "%s/%s: bar.sync in %s", c->what, dt, r->name);
       cr_expect(r->shared_bytes > 0, "%s/%s: shared memory in %s", c->what, dt, r->name);
+    }
+    if (c->structure & HAS_MMA) {
+      /* f16 x f16 and bf16 x bf16 take the tensor cores, other dtypes the SIMT GEMM */
+      bool tc = !strcmp(dt, "f16") || !strcmp(dt, "bf16");
+      char want[96];
+      snprintf(want, sizeof want, "mma.sync.aligned.m16n8k16.row.col.f32.%s.%s.f32", dt, dt);
+      if (tc)
+        cr_expect(strstr(kt, want), "%s/%s: %s in %s", c->what, dt, want, r->name);
+      else
+        cr_expect(!strstr(kt, "mma.sync"), "%s/%s: no mma in %s", c->what, dt, r->name);
     }
     if ((c->structure & HAS_V4) && !strcmp(dt, "f32"))
       cr_expect(strstr(kt, "ld.global.v4.f32") || strstr(kt, "ld.global.v4.u32") ||
@@ -474,19 +484,19 @@ Test(cuda_ptxas, rope_sweep) {
 
 static const sweep_case_t k_matmul[] = {
     {"mm_tile", "graph @m(%%a: %s[130, 70], %%b: %s[70, 129]) -> (%s[130, 129]) {\n"
-     "  %%y = matmul %%a, %%b\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR},
+     "  %%y = matmul %%a, %%b\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR | HAS_MMA},
     {"mm_tb_bcast_epi", "graph @m(%%a: %s[2, 1, 33, 64], %%b: %s[3, 40, 64], %%c: %s[40]) -> "
      "(%s[2, 3, 33, 40]) {\n"
      "  %%y = silu (add (matmul %%a, %%b {transpose_b = true}), %%c)\n  return %%y\n}\n",
-     QIAO_KD_MATMUL, HAS_BAR},
+     QIAO_KD_MATMUL, HAS_BAR | HAS_MMA},
     {"mm_ta", "graph @m(%%a: %s[19, 3], %%b: %s[19, 18]) -> (%s[3, 18]) {\n"
-     "  %%y = matmul %%a, %%b {transpose_a = true}\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR},
+     "  %%y = matmul %%a, %%b {transpose_a = true}\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR | HAS_MMA},
 };
 static const sweep_case_t k_matmul_i8[] = {
     {"mm_i8", "graph @m(%%a: %s[33, 70], %%b: %s[70, 20]) -> (i32[33, 20]) {\n"
-     "  %%y = matmul %%a, %%b\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR},
+     "  %%y = matmul %%a, %%b\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR | HAS_MMA},
     {"mm_i8_bias", "graph @m(%%a: %s[33, 70], %%b: %s[70, 20], %%c: i32[20]) -> (i32[33, 20]) {\n"
-     "  %%y = add (matmul %%a, %%b), %%c\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR},
+     "  %%y = add (matmul %%a, %%b), %%c\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR | HAS_MMA},
 };
 static const char *const k_i8[] = {"i8"};
 static const char *const k_f8[] = {"f8e4m3", "f8e5m2"};
