@@ -1,6 +1,7 @@
 /* CUDA backend — its row in the backend registry: fusion policy, what it
  * supports (and why not), its target key (sm from the device's profile), and
  * the module ops over qiao_cuda_module_*. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +13,18 @@
  * recomputed as matmul prologues (the tiled matmuls stage A through shared
  * memory; a row statistic per CTA tile would need a second pass over K, so
  * norms stay kernels of their own on this target). */
+static qiao_fusion_policy_t g_cuda_policy;
+static pthread_once_t g_cuda_policy_once = PTHREAD_ONCE_INIT;
+
+static void cuda_policy_init(void) {
+  g_cuda_policy = *qiao_fusion_policy_default();
+  g_cuda_policy.norm_prologue = false;
+}
+
 static const qiao_fusion_policy_t *cuda_fusion_policy(qiao_hal_device_t *d) {
   (void)d;
-  static qiao_fusion_policy_t policy;
-  static bool init;
-  if (!init) { /* benign race: every writer stores the same bytes */
-    qiao_fusion_policy_t p = *qiao_fusion_policy_default();
-    p.norm_prologue = false;
-    policy = p;
-    init = true;
-  }
-  return &policy;
+  pthread_once(&g_cuda_policy_once, cuda_policy_init);
+  return &g_cuda_policy;
 }
 
 static bool float_dtype(qiao_dtype_t t) {
