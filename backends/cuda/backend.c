@@ -1,6 +1,7 @@
 /* CUDA backend — its row in the backend registry: fusion policy, what it
  * supports (and why not), its target key (sm from the device's profile), and
  * the module ops over qiao_cuda_module_*. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +9,22 @@
 #include "cuda/module.h"
 #include "cuda/target.h"
 
+/* The CUDA class's fusion policy: the default, except that norms are not
+ * recomputed as matmul prologues (the tiled matmuls stage A through shared
+ * memory; a row statistic per CTA tile would need a second pass over K, so
+ * norms stay kernels of their own on this target). */
+static qiao_fusion_policy_t g_cuda_policy;
+static pthread_once_t g_cuda_policy_once = PTHREAD_ONCE_INIT;
+
+static void cuda_policy_init(void) {
+  g_cuda_policy = *qiao_fusion_policy_default();
+  g_cuda_policy.norm_prologue = false;
+}
+
 static const qiao_fusion_policy_t *cuda_fusion_policy(qiao_hal_device_t *d) {
   (void)d;
-  return qiao_fusion_policy_default();
+  pthread_once(&g_cuda_policy_once, cuda_policy_init);
+  return &g_cuda_policy;
 }
 
 static bool float_dtype(qiao_dtype_t t) {
@@ -36,12 +50,35 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
   case QIAO_KD_SOFTMAX:
   case QIAO_KD_NORM:
   case QIAO_KD_COPY:
-  case QIAO_KD_GATHER: break;
+  case QIAO_KD_GATHER:
+  case QIAO_KD_MATMUL:
+  case QIAO_KD_TOPK: break;
   default: return refuse(reason, cap, "%s is not lowered for the CUDA class yet", kn);
+  }
+  if (kd->kind == QIAO_KD_TOPK) {
+    if (kd->n_outputs != 2 || kd->n_inputs != 1 || kd->n_expr > 0)
+      return refuse(reason, cap, "a %s kernel with this operand count is not lowered yet", kn);
+    return true;
   }
   if (kd->n_outputs != 1 || kd->n_inputs < 1)
     return refuse(reason, cap, "a %s kernel with this operand count is not lowered yet", kn);
-  if (!qiao_cuda_float_expr(kd, kd->kind == QIAO_KD_ELEMENTWISE))
+  if (kd->kind == QIAO_KD_MATMUL) {
+    if (kd->has_norm_prologue)
+      return refuse(reason, cap,
+                    "%s with a fused norm prologue (the CUDA fusion policy keeps norms "
+                    "separate)",
+                    kn);
+    if (kd->n_inputs < 2) return refuse(reason, cap, "a %s kernel needs two operands", kn);
+    for (int i = 0; i < 2; ++i) {
+      qiao_dtype_t t = kd->inputs[i].type.dtype;
+      if (!float_dtype(t) && t != QIAO_I8)
+        return refuse(reason, cap, "%s operands must be float or i8", kn);
+    }
+    if ((kd->inputs[0].type.dtype == QIAO_I8) != (kd->inputs[1].type.dtype == QIAO_I8))
+      return refuse(reason, cap, "%s mixing i8 and float operands", kn);
+    return true; /* integer epilogues: the mixed evaluator (expr_int.c) */
+  }
+  if (kd->kind != QIAO_KD_ELEMENTWISE && !qiao_cuda_float_expr(kd, false))
     return refuse(reason, cap,
                   "%s kernels with integer or bool expressions are not lowered for the CUDA "
                   "class yet",

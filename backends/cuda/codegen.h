@@ -51,6 +51,7 @@ typedef struct qiao_cuda_kernel {
   LLVMValueRef fn;
   int64_t grid[3];
   int32_t block[3];
+  int64_t shared_bytes; /* static shared memory the kernel declares (reported, not launched) */
 } qiao_cuda_kernel_t;
 
 /* ------------------------------------------------------------ entry, params */
@@ -133,6 +134,12 @@ LLVMValueRef qiao_cuda_epi_expr(qiao_cuda_epi_t *e, LLVMValueRef acc);
 /* Stores f32 `v` into outputs[0] at e->coords with the dtype's rounding. */
 void qiao_cuda_epi_store_value(qiao_cuda_epi_t *e, LLVMValueRef v);
 
+/* Evaluates the epilogue (or an elementwise body) with integer and bool
+ * nodes exactly like the interpreter (expr_int.c) at e->coords and stores
+ * outputs[0]. acc: the primary result, an i64 (acc_is_int) or an f32, first
+ * rounded/wrapped to kd->primary_dtype; NULL when there is none. */
+void qiao_cuda_epi_store_mixed(qiao_cuda_epi_t *e, LLVMValueRef acc, bool acc_is_int);
+
 /* ------------------------------------------------------------- lowerings */
 
 /* Whether the expression (and every operand) stays in float dtypes, which is
@@ -150,6 +157,10 @@ qiao_status_t qiao_cuda_lower_norm(qiao_cuda_codegen_t *cg, const qiao_kernel_de
 qiao_status_t qiao_cuda_lower_copy(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                    const char *name, qiao_cuda_kernel_t *out);
 qiao_status_t qiao_cuda_lower_rope(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                   const char *name, qiao_cuda_kernel_t *out);
+qiao_status_t qiao_cuda_lower_matmul(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                     const char *name, qiao_cuda_kernel_t *out);
+qiao_status_t qiao_cuda_lower_topk(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                    const char *name, qiao_cuda_kernel_t *out);
 qiao_status_t qiao_cuda_lower_gather(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                      const char *name, qiao_cuda_kernel_t *out);

@@ -66,7 +66,8 @@ qiao_status_t qiao_cuda_lower_elementwise(qiao_cuda_codegen_t *cg, const qiao_ke
   vc.cg = cg;
   vc.kd = kd;
   unsigned V = 16u / (unsigned)qiao_dtype_size(o->type.dtype);
-  bool vec = V > 1 && contiguous(&o->type, o->strides);
+  bool int_path = !qiao_cuda_float_expr(kd, true);
+  bool vec = !int_path && V > 1 && contiguous(&o->type, o->strides);
   for (int32_t i = 0; i < kd->n_inputs && vec; ++i) {
     const int64_t *s = kd->inputs[i].out_strides;
     bool scalar = true;
@@ -105,7 +106,10 @@ qiao_status_t qiao_cuda_lower_elementwise(qiao_cuda_codegen_t *cg, const qiao_ke
     qiao_cuda_epi_t e;
     qiao_cuda_epi_init(&e, cg, kd);
     qiao_cuda_unflatten(cg, i, rank, o->type.shape.dims, e.coords);
-    qiao_cuda_epi_store_value(&e, qiao_cuda_epi_expr(&e, zero));
+    if (int_path)
+      qiao_cuda_epi_store_mixed(&e, NULL, false);
+    else
+      qiao_cuda_epi_store_value(&e, qiao_cuda_epi_expr(&e, zero));
     qiao_cg_loop_end(&cg->base, &l);
   }
   LLVMBuildRetVoid(cg->b);

@@ -137,6 +137,8 @@ qiao_status_t qiao_cuda_module_add_kernel(qiao_cuda_module_t *m, const qiao_kern
   case QIAO_KD_NORM: st = qiao_cuda_lower_norm(cg, kd, nm, &k); break;
   case QIAO_KD_COPY: st = qiao_cuda_lower_copy(cg, kd, nm, &k); break;
   case QIAO_KD_GATHER: st = qiao_cuda_lower_gather(cg, kd, nm, &k); break;
+  case QIAO_KD_MATMUL: st = qiao_cuda_lower_matmul(cg, kd, nm, &k); break;
+  case QIAO_KD_TOPK: st = qiao_cuda_lower_topk(cg, kd, nm, &k); break;
   default:
     st = qiao_status_make(QIAO_UNSUPPORTED, "%s is not lowered for the CUDA class yet",
                           qiao_kd_kind_name(kd->kind));

@@ -92,7 +92,7 @@ static char *kernel_text(const char *ptx, const char *name) {
 }
 
 /* What the PTX of a kernel must show. */
-enum { HAS_SHFL = 1, HAS_BAR = 2, HAS_V4 = 4 };
+enum { HAS_SHFL = 1, HAS_BAR = 2, HAS_V4 = 4, HAS_MMA = 8 };
 
 typedef struct sweep_case {
   const char *what;
@@ -177,6 +177,16 @@ static void compile_case(const char *ptxas, const sweep_case_t *c, const char *d
       cr_expect(strstr(kt, "bar.sync"), "%s/%s: bar.sync in %s", c->what, dt, r->name);
       cr_expect(r->shared_bytes > 0, "%s/%s: shared memory in %s", c->what, dt, r->name);
     }
+    if (c->structure & HAS_MMA) {
+      /* f16 x f16 and bf16 x bf16 take the tensor cores, other dtypes the SIMT GEMM */
+      bool tc = !strcmp(dt, "f16") || !strcmp(dt, "bf16");
+      char want[96];
+      snprintf(want, sizeof want, "mma.sync.aligned.m16n8k16.row.col.f32.%s.%s.f32", dt, dt);
+      if (tc)
+        cr_expect(strstr(kt, want), "%s/%s: %s in %s", c->what, dt, want, r->name);
+      else
+        cr_expect(!strstr(kt, "mma.sync"), "%s/%s: no mma in %s", c->what, dt, r->name);
+    }
     if ((c->structure & HAS_V4) && !strcmp(dt, "f32"))
       cr_expect(strstr(kt, "ld.global.v4.f32") || strstr(kt, "ld.global.v4.u32") ||
                     strstr(kt, "ld.global.v4.b32"),
@@ -254,20 +264,21 @@ Test(cuda_backend, sm_from_the_profile) {
 
 Test(cuda_backend, refuses_unlowered_kinds_with_a_reason) {
   static const char *text =
-      "graph @m(%a: f32[16, 32], %b: f32[32, 8]) -> (f32[16, 8]) {\n"
-      "  %y = matmul %a, %b\n  return %y\n}\n";
+      "graph @m(%q: f32[1, 2, 4, 8], %k: f32[1, 2, 4, 8], %v: f32[1, 2, 4, 8]) -> "
+      "(f32[1, 2, 4, 8]) {\n"
+      "  %y = attention %q, %k, %v\n  return %y\n}\n";
   qiao_graph_t *g;
   CHECK_OK(qiao_ir_parse(text, strlen(text), "m.qir", &g));
   qiao_partition_t *p;
   CHECK_OK(qiao_ir_partition(g, NULL, &p));
   char reason[256] = "";
   cr_assert(!cuda()->supports(&p->kernels[0], NULL, reason, sizeof reason));
-  cr_expect_str_eq(reason, "matmul is not lowered for the CUDA class yet");
+  cr_expect_str_eq(reason, "attention is not lowered for the CUDA class yet");
   qiao_backend_module_t *m;
   CHECK_OK(qiao_backend_module_create(cuda(), NULL, NULL, &m));
   qiao_status_t st = qiao_backend_module_add_kernel(m, &p->kernels[0], NULL, NULL);
   cr_assert(st && qiao_status_code(st) == QIAO_UNSUPPORTED);
-  cr_expect(strstr(qiao_status_message(st), "matmul is not lowered"), "%s",
+  cr_expect(strstr(qiao_status_message(st), "attention is not lowered"), "%s",
             qiao_status_message(st));
   qiao_status_free(st);
   qiao_backend_module_destroy(m);
@@ -275,7 +286,31 @@ Test(cuda_backend, refuses_unlowered_kinds_with_a_reason) {
   qiao_ir_graph_destroy(g);
 }
 
-Test(cuda_backend, refuses_integer_expressions) {
+/* The CUDA fusion policy keeps norms out of matmuls; a descriptor that has a
+ * norm prologue anyway (the default policy's partition) is refused by name. */
+Test(cuda_backend, matmul_norm_prologue_policy) {
+  static const char *text =
+      "graph @m(%x: f32[3, 64], %g: f32[64], %w: f32[40, 64]) -> (f32[3, 40]) {\n"
+      "  %h = rms_norm %x, %g\n  %y = matmul %h, %w {transpose_b = true}\n  return %y\n}\n";
+  qiao_graph_t *g;
+  CHECK_OK(qiao_ir_parse(text, strlen(text), "n.qir", &g));
+  cr_expect(!cuda()->fusion_policy(NULL)->norm_prologue);
+  qiao_partition_t *p;
+  CHECK_OK(qiao_ir_partition(g, NULL, &p)); /* the default (CPU) policy fuses it */
+  cr_assert_eq(p->n_kernels, 1);
+  char reason[256] = "";
+  cr_expect(!cuda()->supports(&p->kernels[0], NULL, reason, sizeof reason));
+  cr_expect(strstr(reason, "norm prologue"), "%s", reason);
+  qiao_ir_partition_destroy(p);
+  CHECK_OK(qiao_ir_partition(g, cuda()->fusion_policy(NULL), &p));
+  cr_assert_eq(p->n_kernels, 2);
+  for (int32_t k = 0; k < p->n_kernels; ++k)
+    cr_expect(cuda()->supports(&p->kernels[k], NULL, reason, sizeof reason), "%s", reason);
+  qiao_ir_partition_destroy(p);
+  qiao_ir_graph_destroy(g);
+}
+
+Test(cuda_backend, lowers_integer_expressions) {
   static const char *text = "graph @m(%a: i32[64], %b: i32[64]) -> (i32[64]) {\n"
                             "  %y = add %a, %b\n  return %y\n}\n";
   qiao_graph_t *g;
@@ -283,8 +318,7 @@ Test(cuda_backend, refuses_integer_expressions) {
   qiao_partition_t *p;
   CHECK_OK(qiao_ir_partition(g, NULL, &p));
   char reason[256] = "";
-  cr_assert(!cuda()->supports(&p->kernels[0], NULL, reason, sizeof reason));
-  cr_expect(strstr(reason, "not lowered for the CUDA class yet"), "%s", reason);
+  cr_expect(cuda()->supports(&p->kernels[0], NULL, reason, sizeof reason), "%s", reason);
   qiao_ir_partition_destroy(p);
   qiao_ir_graph_destroy(g);
 }
@@ -446,4 +480,58 @@ static const sweep_case_t k_rope[] = {
 
 Test(cuda_ptxas, rope_sweep) {
   sweep(k_rope, 2, k_floats, 3);
+}
+
+static const sweep_case_t k_matmul[] = {
+    {"mm_tile", "graph @m(%%a: %s[130, 70], %%b: %s[70, 129]) -> (%s[130, 129]) {\n"
+     "  %%y = matmul %%a, %%b\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR | HAS_MMA},
+    {"mm_tb_bcast_epi", "graph @m(%%a: %s[2, 1, 33, 64], %%b: %s[3, 40, 64], %%c: %s[40]) -> "
+     "(%s[2, 3, 33, 40]) {\n"
+     "  %%y = silu (add (matmul %%a, %%b {transpose_b = true}), %%c)\n  return %%y\n}\n",
+     QIAO_KD_MATMUL, HAS_BAR | HAS_MMA},
+    {"mm_ta", "graph @m(%%a: %s[19, 3], %%b: %s[19, 18]) -> (%s[3, 18]) {\n"
+     "  %%y = matmul %%a, %%b {transpose_a = true}\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR | HAS_MMA},
+};
+static const sweep_case_t k_matmul_i8[] = {
+    {"mm_i8", "graph @m(%%a: %s[33, 70], %%b: %s[70, 20]) -> (i32[33, 20]) {\n"
+     "  %%y = matmul %%a, %%b\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR | HAS_MMA},
+    {"mm_i8_bias", "graph @m(%%a: %s[33, 70], %%b: %s[70, 20], %%c: i32[20]) -> (i32[33, 20]) {\n"
+     "  %%y = add (matmul %%a, %%b), %%c\n  return %%y\n}\n", QIAO_KD_MATMUL, HAS_BAR | HAS_MMA},
+};
+static const char *const k_i8[] = {"i8"};
+static const char *const k_f8[] = {"f8e4m3", "f8e5m2"};
+
+Test(cuda_ptxas, matmul_sweep) {
+  sweep(k_matmul, 3, k_floats, 3);
+  sweep(k_matmul, 1, k_f8, 2);
+  sweep(k_matmul_i8, 2, k_i8, 1);
+}
+
+static const sweep_case_t k_ew_int[] = {
+    {"ew_int_arith", "graph @e(%%a: %s[64, 33], %%b: %s[33]) -> (%s[64, 33]) {\n"
+     "  %%y = div (mul %%a, %%b), (sub %%b, %%a)\n  return %%y\n}\n", QIAO_KD_ELEMENTWISE, 0},
+    {"ew_int_cast", "graph @e(%%a: %s[1000]) -> (f16[1000]) {\n"
+     "  %%y = cast (max (neg %%a), %%a) {to = f16}\n  return %%y\n}\n", QIAO_KD_ELEMENTWISE, 0},
+};
+static const sweep_case_t k_ew_to_int[] = {
+    {"ew_f_to_int", "graph @e(%%a: f32[1000]) -> (%s[1000]) {\n"
+     "  %%y = cast (mul %%a, 100.0) {to = %s}\n  return %%y\n}\n", QIAO_KD_ELEMENTWISE, 0},
+};
+static const char *const k_int3[] = {"i8", "i32", "i64"};
+
+Test(cuda_ptxas, elementwise_int_sweep) {
+  sweep(k_ew_int, 2, k_int3, 3);
+  sweep(k_ew_to_int, 1, k_ints, 4);
+}
+
+static const sweep_case_t k_topk[] = {
+    {"topk_last", "graph @t(%%x: %s[8, 1000]) -> (%s[8, 40], i64[8, 40]) {\n"
+     "  %%v, %%i = topk %%x {k = 40}\n  return %%v, %%i\n}\n", QIAO_KD_TOPK, HAS_SHFL | HAS_BAR},
+    {"topk_axis0", "graph @t(%%x: %s[17, 5]) -> (%s[2, 5], i64[2, 5]) {\n"
+     "  %%v, %%i = topk %%x {k = 2, axis = 0}\n  return %%v, %%i\n}\n", QIAO_KD_TOPK, HAS_SHFL},
+};
+
+Test(cuda_ptxas, topk_sweep) {
+  sweep(k_topk, 2, k_floats, 3);
+  sweep(k_topk, 2, k_int3, 3);
 }

@@ -1,0 +1,221 @@
+/* CUDA backend — fused expressions with integer and bool nodes, one element
+ * per thread (the shared qiao_cg_emit_expr is f32-only).
+ *
+ * Each node's value is either an i64 (integer dtypes, wrapped to the node's
+ * width after every op, two's complement) or an f32 (float dtypes and bool,
+ * which is 0/1). Matches ir/interp.c: integer add/sub/mul/max/min/neg/relu
+ * wrap, x / 0 = 0, INT_MIN / -1 wraps; float ops on integer operands go
+ * through f32 (integers converted through f64, rounded once) and back with
+ * a saturating, toward-zero conversion (NaN → 0); cast to an integer dtype
+ * truncates and saturates, to bool is x != 0, int → float rounds once. */
+#include <stdint.h>
+#include <string.h>
+
+#include "cuda/codegen.h"
+
+typedef struct ival {
+  bool is_int;
+  LLVMValueRef v;
+} ival_t;
+
+static LLVMValueRef ci64(qiao_cuda_codegen_t *cg, int64_t v) {
+  return LLVMConstInt(cg->t_i64, (unsigned long long)v, 1);
+}
+
+static LLVMTypeRef int_type(qiao_cuda_codegen_t *cg, qiao_dtype_t dt) {
+  return dt == QIAO_I8 ? cg->t_i8 : dt == QIAO_I32 ? cg->t_i32 : cg->t_i64;
+}
+
+static LLVMValueRef wrap_int(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
+  if (dt == QIAO_I64) return v;
+  return LLVMBuildSExt(cg->b, LLVMBuildTrunc(cg->b, v, int_type(cg, dt), ""), cg->t_i64, "");
+}
+
+static LLVMValueRef sat_int(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
+  if (dt == QIAO_I64) return v;
+  int64_t lo = dt == QIAO_I8 ? INT8_MIN : INT32_MIN, hi = dt == QIAO_I8 ? INT8_MAX : INT32_MAX;
+  LLVMValueRef l = ci64(cg, lo), h = ci64(cg, hi);
+  v = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, v, l, ""), l, v, "");
+  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, v, h, ""), h, v, "");
+}
+
+/* f32 → i64 saturated to dt's range, toward zero, NaN → 0 (cvt.rzi.sat). */
+static LLVMValueRef f2i(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
+  LLVMTypeRef tys[2] = {int_type(cg, dt), LLVMTypeOf(v)};
+  LLVMValueRef r = qiao_cg_call_intrinsic(&cg->base, "llvm.fptosi.sat", tys, 2, &v, 1);
+  return dt == QIAO_I64 ? r : LLVMBuildSExt(cg->b, r, cg->t_i64, "");
+}
+
+/* i64 → f32 rounded to dt (through f64, as the interpreter). */
+static LLVMValueRef i2f(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
+  LLVMValueRef d = LLVMBuildSIToFP(cg->b, v, cg->t_f64, "");
+  LLVMValueRef f = LLVMBuildFPTrunc(cg->b, d, cg->t_f32, "");
+  return qiao_cg_round_f32(&cg->base, f, dt);
+}
+
+static LLVMValueRef as_f32(qiao_cuda_codegen_t *cg, ival_t x) {
+  return x.is_int ? i2f(cg, x.v, QIAO_F32) : x.v;
+}
+
+static LLVMValueRef as_i64(qiao_cuda_codegen_t *cg, ival_t x) {
+  return x.is_int ? x.v : f2i(cg, x.v, QIAO_I64);
+}
+
+static LLVMValueRef load_int(qiao_cuda_codegen_t *cg, LLVMValueRef base, qiao_dtype_t dt,
+                             LLVMValueRef off) {
+  LLVMTypeRef st = qiao_cg_storage_type(&cg->base, dt);
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, st, qiao_cg_elem_ptr(&cg->base, base, dt, off), "");
+  LLVMSetAlignment(l, (unsigned)qiao_dtype_size(dt));
+  return st == cg->t_i64 ? l : LLVMBuildSExt(cg->b, l, cg->t_i64, "");
+}
+
+static LLVMValueRef int_binary(qiao_cuda_codegen_t *cg, qiao_op_kind_t op, LLVMValueRef a,
+                               LLVMValueRef b) {
+  switch (op) {
+  case QIAO_OP_ADD: return LLVMBuildAdd(cg->b, a, b, "");
+  case QIAO_OP_SUB: return LLVMBuildSub(cg->b, a, b, "");
+  case QIAO_OP_MUL: return LLVMBuildMul(cg->b, a, b, "");
+  case QIAO_OP_MAX:
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
+  case QIAO_OP_MIN:
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+  case QIAO_OP_DIV: {
+    LLVMValueRef zero = ci64(cg, 0), one = ci64(cg, 1), m1 = ci64(cg, -1);
+    LLVMValueRef bz = LLVMBuildICmp(cg->b, LLVMIntEQ, b, zero, "");
+    LLVMValueRef bm1 = LLVMBuildICmp(cg->b, LLVMIntEQ, b, m1, "");
+    LLVMValueRef safe = LLVMBuildSelect(cg->b, LLVMBuildOr(cg->b, bz, bm1, ""), one, b, "");
+    LLVMValueRef q = LLVMBuildSDiv(cg->b, a, safe, "");
+    q = LLVMBuildSelect(cg->b, bm1, LLVMBuildSub(cg->b, zero, a, ""), q, "");
+    return LLVMBuildSelect(cg->b, bz, zero, q, "");
+  }
+  default: return NULL;
+  }
+}
+
+static ival_t eval_node(qiao_cuda_epi_t *e, int32_t i, const ival_t *vals, ival_t acc) {
+  qiao_cuda_codegen_t *cg = e->cg;
+  const qiao_kernel_desc_t *kd = e->kd;
+  const qiao_expr_node_t *n = &kd->expr[i];
+  qiao_dtype_t dt = n->dtype;
+  bool int_dt = qiao_dtype_is_int(dt);
+  ival_t r = {false, NULL};
+  switch (n->kind) {
+  case QIAO_EXPR_INPUT: {
+    const qiao_kd_operand_t *op = &kd->inputs[n->input];
+    LLVMValueRef off = qiao_cuda_offset(cg, e->rank, e->coords, op->out_strides);
+    if (qiao_dtype_is_int(op->type.dtype)) {
+      r.is_int = true;
+      r.v = load_int(cg, e->in[n->input], op->type.dtype, off);
+    } else {
+      r.v = qiao_cg_load_f32(&cg->base, e->in[n->input], op->type.dtype, off, 1);
+    }
+    return r;
+  }
+  case QIAO_EXPR_ACC: return acc;
+  case QIAO_EXPR_CONST:
+    if (int_dt) {
+      r.is_int = true;
+      r.v = ci64(cg, (int64_t)qiao_round_to_dtype(n->value, dt));
+    } else {
+      r.v = qiao_cg_f32c(&cg->base, qiao_round_to_dtype(n->value, dt));
+    }
+    return r;
+  case QIAO_EXPR_OP: break;
+  }
+  const qiao_op_schema_t *s = qiao_op_schema(n->op);
+  ival_t a = vals[n->args[0]];
+  ival_t b = s->min_operands >= 2 ? vals[n->args[1]] : (ival_t){false, NULL};
+  qiao_attrs_t at;
+  memset(&at, 0, sizeof at);
+  at.to = n->to;
+  at.approximate = n->approximate;
+  if (n->op == QIAO_OP_CAST) {
+    qiao_dtype_t to = n->to;
+    if (qiao_dtype_is_int(to)) {
+      r.is_int = true;
+      r.v = a.is_int ? sat_int(cg, a.v, to) : f2i(cg, a.v, to);
+    } else if (to == QIAO_BOOL) {
+      r.v = a.is_int ? LLVMBuildUIToFP(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, a.v, ci64(cg, 0), ""),
+                                       cg->t_f32, "")
+                     : qiao_cg_round_f32(&cg->base, a.v, QIAO_BOOL);
+    } else {
+      r.v = a.is_int ? i2f(cg, a.v, to) : qiao_cg_round_f32(&cg->base, a.v, to);
+    }
+    return r;
+  }
+  if (int_dt) {
+    LLVMValueRef iv = NULL;
+    if (n->op == QIAO_OP_NEG) {
+      iv = LLVMBuildSub(cg->b, ci64(cg, 0), as_i64(cg, a), "");
+    } else if (n->op == QIAO_OP_RELU) {
+      LLVMValueRef x = as_i64(cg, a), z = ci64(cg, 0);
+      iv = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, x, z, ""), z, x, "");
+    } else if (b.v && n->op != QIAO_OP_POW) {
+      iv = int_binary(cg, n->op, as_i64(cg, a), as_i64(cg, b));
+    }
+    if (iv) {
+      r.is_int = true;
+      r.v = wrap_int(cg, iv, dt);
+      return r;
+    }
+    LLVMValueRef fv = qiao_cg_emit_elementwise(&cg->base, n->op, &at, as_f32(cg, a),
+                                               b.v ? as_f32(cg, b) : NULL);
+    r.is_int = true;
+    r.v = f2i(cg, fv, dt);
+    return r;
+  }
+  LLVMValueRef fv =
+      qiao_cg_emit_elementwise(&cg->base, n->op, &at, as_f32(cg, a), b.v ? as_f32(cg, b) : NULL);
+  r.v = qiao_cg_round_f32(&cg->base, fv, dt);
+  return r;
+}
+
+static void store_ival(qiao_cuda_epi_t *e, ival_t res) {
+  qiao_cuda_codegen_t *cg = e->cg;
+  const qiao_kd_operand_t *o = &e->kd->outputs[0];
+  qiao_dtype_t odt = o->type.dtype;
+  if (qiao_dtype_is_int(odt)) {
+    LLVMValueRef iv = res.is_int ? res.v : f2i(cg, res.v, odt);
+    LLVMTypeRef st = qiao_cg_storage_type(&cg->base, odt);
+    if (st != cg->t_i64) iv = LLVMBuildTrunc(cg->b, iv, st, "");
+    LLVMValueRef off = qiao_cuda_offset(cg, e->rank, e->coords, o->strides);
+    LLVMValueRef s = LLVMBuildStore(
+        cg->b, iv, qiao_cg_elem_ptr(&cg->base, qiao_cuda_param(cg, e->kd->n_inputs), odt, off));
+    LLVMSetAlignment(s, (unsigned)qiao_dtype_size(odt));
+  } else if (res.is_int && odt == QIAO_BOOL) {
+    qiao_cuda_epi_store_value(
+        e, LLVMBuildUIToFP(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, res.v, ci64(cg, 0), ""),
+                           cg->t_f32, ""));
+  } else {
+    qiao_cuda_epi_store_value(e, res.is_int ? i2f(cg, res.v, odt) : res.v);
+  }
+}
+
+void qiao_cuda_epi_store_mixed(qiao_cuda_epi_t *e, LLVMValueRef acc, bool acc_is_int) {
+  qiao_cuda_codegen_t *cg = e->cg;
+  const qiao_kernel_desc_t *kd = e->kd;
+  ival_t a = {acc_is_int, acc};
+  if (acc) {
+    /* the primary result rounded to its dtype */
+    qiao_dtype_t pd = kd->primary_dtype;
+    if (qiao_dtype_is_int(pd)) {
+      a.v = a.is_int ? wrap_int(cg, a.v, pd) : f2i(cg, a.v, pd);
+      a.is_int = true;
+    } else if (a.is_int) {
+      a.v = i2f(cg, a.v, pd);
+      a.is_int = false;
+    } else {
+      a.v = qiao_cg_round_f32(&cg->base, a.v, pd);
+    }
+  } else {
+    a.v = qiao_cg_f32c(&cg->base, 0.0);
+  }
+  if (kd->n_expr <= 0) {
+    store_ival(e, a);
+    return;
+  }
+  ival_t vals[QIAO_EXPR_MAX_NODES];
+  for (int32_t i = 0; i < kd->n_expr; ++i)
+    vals[i] = eval_node(e, i, vals, a);
+  store_ival(e, vals[kd->n_expr - 1]);
+}

@@ -1,0 +1,494 @@
+/* CUDA backend — MATMUL kernels (batched, transpose_a/b, broadcast batch
+ * dims, fused epilogue).
+ *
+ * SIMT tiled GEMM, register-blocked. The CTA computes a BM×BN tile of one
+ * batch's output with (BM/TM)·(BN/TN) threads, each owning a TM×TN block of
+ * accumulators at rows ty + i·(BM/TM), columns tx + j·(BN/TN) (so a warp's
+ * stores of one (i, j) are consecutive columns: coalesced). K is walked in
+ * BK slices: every thread loads (BM·BK)/threads elements of A and
+ * (BN·BK)/threads of B from global memory — consecutive threads take
+ * consecutive addresses along whichever of the operand's dims is contiguous
+ * (coalesced for either transpose) — converts them (f16/bf16/f8 widened to
+ * f32; i8 sign-extended to i32) and stores them k-major into shared memory
+ * (rows padded by one element so the transposing stores are free of bank
+ * conflicts); bar.sync; BK unrolled steps of TM + TN shared loads and TM·TN
+ * fused multiply-adds; bar.sync. Out-of-range rows, columns and k are
+ * zero-filled, so any M, N, K works (K = 0 gives the epilogue of 0).
+ * Accumulation: f32 (fma) for float operands; i32 wrapping adds of exact i8
+ * products for i8 × i8 — the exact sum modulo 2^32, which is what the
+ * interpreter stores into i32. After the last slice each in-range
+ * accumulator goes through the fused epilogue (integer and bool nodes
+ * through expr_int.c) and is stored.
+ * Tiles are walked CTA-stride over batch × M tiles × N tiles (any grid is
+ * correct; the recorded grid is min(tiles, 32 × SMs)). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cuda/codegen.h"
+
+/* Tile configuration of the SIMT GEMM (a parameter of the lowering). */
+typedef struct qiao_cuda_mm_tile {
+  int32_t bm, bn, bk; /* CTA tile: BM×BN outputs, K slices of BK */
+  int32_t tm, tn;     /* per-thread register block */
+} qiao_cuda_mm_tile_t;
+
+static const qiao_cuda_mm_tile_t k_mm_tile_default = {64, 64, 16, 4, 4};
+
+#define MM_MAX_T 8
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+static int64_t batch_stride(const qiao_kd_operand_t *op, int nbd, int d) {
+  int rb = op->type.shape.rank - 2;
+  int dx = d - (nbd - rb);
+  if (dx < 0 || op->type.shape.dims[dx] == 1) return 0;
+  return op->strides[dx];
+}
+
+typedef struct mm {
+  qiao_cuda_codegen_t *cg;
+  const qiao_kernel_desc_t *kd;
+  qiao_cuda_mm_tile_t t;
+  int32_t threads;
+  bool is_int;
+  LLVMTypeRef et; /* shared element type: f32 or i32 */
+  int64_t M, N, K;
+  int64_t sam, sak, sbk, sbn;
+} mm_t;
+
+/* Element idx = tid + i·threads of a tile staged with `fast` elements per
+ * run: f = idx % fast, s = idx / fast. When threads is a multiple of fast
+ * (the defaults), f = tid % fast and s = tid / fast + i·threads/fast, so the
+ * addresses of one thread's elements differ by constants (folded into the
+ * loads' immediate offsets instead of one live register each). */
+static void split_idx(qiao_cuda_codegen_t *cg, LLVMValueRef tid, int64_t i, int64_t threads,
+                      int64_t fast, LLVMValueRef *f, LLVMValueRef *s) {
+  qiao_cg_t *cb = &cg->base;
+  if (threads % fast == 0) {
+    *f = LLVMBuildURem(cg->b, tid, qiao_cg_i64(cb, fast), "");
+    *s = qiao_cg_iadd(cb, LLVMBuildUDiv(cg->b, tid, qiao_cg_i64(cb, fast), ""),
+                      qiao_cg_i64(cb, i * (threads / fast)));
+    return;
+  }
+  LLVMValueRef idx = LLVMBuildAdd(cg->b, tid, qiao_cg_i64(cb, i * threads), "");
+  *f = LLVMBuildURem(cg->b, idx, qiao_cg_i64(cb, fast), "");
+  *s = LLVMBuildUDiv(cg->b, idx, qiao_cg_i64(cb, fast), "");
+}
+
+static LLVMValueRef c64(mm_t *g, int64_t v) { return qiao_cg_i64(&g->cg->base, v); }
+
+/* Loads the operand element at base[off] (guarded by `in`) as f32/i32, 0
+ * outside, and stores it into smem[sidx]. */
+static void stage(mm_t *g, LLVMValueRef base, qiao_dtype_t dt, LLVMValueRef off, LLVMValueRef in,
+                  LLVMValueRef smem, int64_t n_smem, LLVMValueRef sidx) {
+  qiao_cuda_codegen_t *cg = g->cg;
+  LLVMValueRef slot = qiao_cuda_alloca(cg, g->et, "stg");
+  LLVMValueRef zero = g->is_int ? LLVMConstInt(cg->t_i32, 0, 0) : qiao_cg_f32c(&cg->base, 0.0);
+  LLVMBuildStore(cg->b, zero, slot);
+  LLVMBasicBlockRef cont = qiao_cg_if(&cg->base, in, "ld");
+  LLVMValueRef v;
+  if (g->is_int) {
+    LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i8, qiao_cg_elem_ptr(&cg->base, base, dt, off), "");
+    v = LLVMBuildSExt(cg->b, l, cg->t_i32, "");
+  } else {
+    v = qiao_cg_load_f32(&cg->base, base, dt, off, 1);
+  }
+  LLVMBuildStore(cg->b, v, slot);
+  qiao_cg_endif(&cg->base, cont);
+  LLVMValueRef idx[2] = {c64(g, 0), sidx};
+  LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(g->et, (uint64_t)n_smem), smem, idx,
+                                         2, "");
+  LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, g->et, slot, ""), p);
+}
+
+static LLVMValueRef sload(mm_t *g, LLVMValueRef smem, int64_t n_smem, LLVMValueRef sidx) {
+  qiao_cuda_codegen_t *cg = g->cg;
+  LLVMValueRef idx[2] = {c64(g, 0), sidx};
+  LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(g->et, (uint64_t)n_smem), smem, idx,
+                                         2, "");
+  return LLVMBuildLoad2(cg->b, g->et, p, "");
+}
+
+/* ------------------------------------------------------------ tensor cores */
+
+/* Tile configuration of the tensor-core GEMM. */
+typedef struct qiao_cuda_mma_tile {
+  int32_t bm, bn, bk; /* CTA tile, K slice (multiple of 16) */
+  int32_t wm, wn;     /* warp tile: (wm/16)·(wn/8) mma.m16n8k16 per k16 step */
+} qiao_cuda_mma_tile_t;
+
+static const qiao_cuda_mma_tile_t k_mma_tile_default = {64, 64, 32, 32, 32};
+
+#define MMA_MAX_MT 4
+#define MMA_MAX_NT 8
+
+/* Stages one 16-bit element (zero bits outside) into smem[sidx]. */
+static void stage16(qiao_cuda_codegen_t *cg, LLVMValueRef base, LLVMValueRef off, LLVMValueRef in,
+                    LLVMValueRef smem, int64_t n_smem, LLVMValueRef sidx) {
+  LLVMValueRef slot = qiao_cuda_alloca(cg, cg->t_i16, "stg16");
+  LLVMBuildStore(cg->b, LLVMConstInt(cg->t_i16, 0, 0), slot);
+  LLVMBasicBlockRef cont = qiao_cg_if(&cg->base, in, "ld");
+  LLVMValueRef p = LLVMBuildGEP2(cg->b, cg->t_i16, base, &off, 1, "");
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i16, p, "");
+  LLVMSetAlignment(l, 2);
+  LLVMBuildStore(cg->b, l, slot);
+  qiao_cg_endif(&cg->base, cont);
+  LLVMValueRef idx[2] = {qiao_cg_i64(&cg->base, 0), sidx};
+  LLVMValueRef d = LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(cg->t_i16, (uint64_t)n_smem), smem,
+                                         idx, 2, "");
+  LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, cg->t_i16, slot, ""), d);
+}
+
+/* The 32-bit pair of 16-bit elements smem[sidx], smem[sidx + 1] (sidx even). */
+static LLVMValueRef pair32(qiao_cuda_codegen_t *cg, LLVMValueRef smem, int64_t n_smem,
+                           LLVMValueRef sidx) {
+  LLVMValueRef idx[2] = {qiao_cg_i64(&cg->base, 0), sidx};
+  LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(cg->t_i16, (uint64_t)n_smem), smem,
+                                         idx, 2, "");
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i32, p, "");
+  LLVMSetAlignment(l, 4);
+  return l;
+}
+
+/* mma.sync.aligned.m16n8k16.row.col.f32.<ab>.<ab>.f32 through inline PTX. */
+static void emit_mma(qiao_cuda_codegen_t *cg, bool bf16, LLVMValueRef a[4], LLVMValueRef b[2],
+                     LLVMValueRef c[4]) {
+  LLVMTypeRef f = cg->t_f32;
+  LLVMTypeRef rt_el[4] = {f, f, f, f};
+  LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rt_el, 4, 0);
+  LLVMTypeRef pt[10] = {cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32,
+                        cg->t_i32, f, f, f, f};
+  LLVMTypeRef fty = LLVMFunctionType(rt, pt, 10, 0);
+  const char *text = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
+                          : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};";
+  const char *cons = "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3";
+  LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), (char *)cons, strlen(cons),
+                                       1, 0, LLVMInlineAsmDialectATT, 0);
+  LLVMValueRef args[10] = {a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], c[2], c[3]};
+  LLVMValueRef r = LLVMBuildCall2(cg->b, fty, asmv, args, 10, "");
+  for (unsigned i = 0; i < 4; ++i)
+    c[i] = LLVMBuildExtractValue(cg->b, r, i, "");
+}
+
+/* Tensor-core GEMM for f16×f16 and bf16×bf16 (f32 accumulators): the CTA
+ * tile BM×BN with (BM/WM)·(BN/WN) warps; per K slice of BK, A is staged
+ * into shared memory as As[m][k] and B as Bs[n][k] (16-bit bits, rows padded
+ * by 8 elements so the fragment loads are conflict-free; zero bits outside
+ * M, N, K), coalesced along each operand's contiguous dim; then for each k16
+ * step every warp loads its A fragments (a0..a7 of the PTX ISA m16n8k16
+ * layout: row = lane/4 (+8), k = (lane%4)·2 (+1) (+8)) and B fragments
+ * (k = (lane%4)·2 (+1) (+8), n = lane/4) as 32-bit pairs from shared
+ * memory and issues (WM/16)·(WN/8) mma.sync. Accumulator c0..c3 of a tile
+ * sits at row lane/4 (+8 for c2, c3), column (lane%4)·2 (+1). */
+static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                               const char *name, qiao_cuda_kernel_t *out, const mm_t *g,
+                               int nbd, const int64_t *bdims, const int64_t *a_bs,
+                               const int64_t *b_bs, int64_t batch) {
+  const qiao_cuda_mma_tile_t t = k_mma_tile_default;
+  const qiao_kd_operand_t *A = &kd->inputs[0], *O = &kd->outputs[0];
+  int r = O->type.shape.rank;
+  bool bf16 = A->type.dtype == QIAO_BF16;
+  int32_t wgm = t.bm / t.wm, wgn = t.bn / t.wn, nwarps = wgm * wgn, threads = nwarps * 32;
+  int32_t mt_n = t.wm / 16, nt_n = t.wn / 8;
+  out->block[0] = threads;
+  int64_t tiles_m = cdiv(g->M, t.bm), tiles_n = cdiv(g->N, t.bn);
+  int64_t total = batch * tiles_m * tiles_n;
+  int64_t cap = 32 * (int64_t)(cg->n_sms > 0 ? cg->n_sms : 132);
+  out->grid[0] = total < cap ? total : cap;
+  int64_t ld = t.bk + 8;
+  int64_t na = t.bm * ld, nb = t.bn * ld;
+  LLVMValueRef As = qiao_cuda_shared(cg, cg->t_i16, na, "Ah");
+  LLVMValueRef Bs = qiao_cuda_shared(cg, cg->t_i16, nb, "Bh");
+  out->shared_bytes = (na + nb) * 2;
+  LLVMBuilderRef b = cg->b;
+  qiao_cg_t *cb = &cg->base;
+  LLVMValueRef pa = qiao_cuda_param(cg, 0), pb = qiao_cuda_param(cg, 1);
+  LLVMValueRef tid = qiao_cuda_sreg(cg, "tid.x");
+  LLVMValueRef lane = LLVMBuildURem(b, tid, qiao_cg_i64(cb, 32), "lane");
+  LLVMValueRef warp = LLVMBuildUDiv(b, tid, qiao_cg_i64(cb, 32), "warp");
+  LLVMValueRef grp = LLVMBuildUDiv(b, lane, qiao_cg_i64(cb, 4), "grp");
+  LLVMValueRef tig = LLVMBuildURem(b, lane, qiao_cg_i64(cb, 4), "tig");
+  LLVMValueRef wm0 = LLVMBuildMul(b, LLVMBuildUDiv(b, warp, qiao_cg_i64(cb, wgn), ""),
+                                  qiao_cg_i64(cb, t.wm), "wm0");
+  LLVMValueRef wn0 = LLVMBuildMul(b, LLVMBuildURem(b, warp, qiao_cg_i64(cb, wgn), ""),
+                                  qiao_cg_i64(cb, t.wn), "wn0");
+  LLVMValueRef acc[MMA_MAX_MT][MMA_MAX_NT][4];
+  for (int i = 0; i < mt_n; ++i)
+    for (int j = 0; j < nt_n; ++j)
+      for (int c = 0; c < 4; ++c)
+        acc[i][j][c] = qiao_cuda_alloca(cg, cg->t_f32, "acc");
+
+  qiao_cg_loop_t tl;
+  qiao_cuda_row_loop_begin(cg, total, &tl);
+  LLVMValueRef tn_i = LLVMBuildURem(b, tl.iv, qiao_cg_i64(cb, tiles_n), "");
+  LLVMValueRef rest = LLVMBuildUDiv(b, tl.iv, qiao_cg_i64(cb, tiles_n), "");
+  LLVMValueRef tm_i = LLVMBuildURem(b, rest, qiao_cg_i64(cb, tiles_m), "");
+  LLVMValueRef bidx = LLVMBuildUDiv(b, rest, qiao_cg_i64(cb, tiles_m), "");
+  LLVMValueRef bc[QIAO_MAX_RANK];
+  if (nbd > 0) qiao_cuda_unflatten(cg, bidx, nbd, bdims, bc);
+  LLVMValueRef a_off = nbd > 0 ? qiao_cuda_offset(cg, nbd, bc, a_bs) : qiao_cg_i64(cb, 0);
+  LLVMValueRef b_off = nbd > 0 ? qiao_cuda_offset(cg, nbd, bc, b_bs) : qiao_cg_i64(cb, 0);
+  LLVMValueRef m0 = LLVMBuildMul(b, tm_i, qiao_cg_i64(cb, t.bm), "m0");
+  LLVMValueRef n0 = LLVMBuildMul(b, tn_i, qiao_cg_i64(cb, t.bn), "n0");
+  for (int i = 0; i < mt_n; ++i)
+    for (int j = 0; j < nt_n; ++j)
+      for (int c = 0; c < 4; ++c)
+        LLVMBuildStore(b, qiao_cg_f32c(cb, 0.0), acc[i][j][c]);
+
+  qiao_cg_loop_t kl;
+  qiao_cg_loop_begin(cb, qiao_cg_i64(cb, 0), qiao_cg_i64(cb, g->K), t.bk, "k0", &kl);
+  {
+    LLVMValueRef k0 = kl.iv;
+    LLVMValueRef Mv = qiao_cg_i64(cb, g->M), Nv = qiao_cg_i64(cb, g->N), Kv = qiao_cg_i64(cb, g->K);
+    for (int op = 0; op < 2; ++op) {
+      /* rows: m (A) or n (B); both staged [row][k] */
+      int64_t rows_t = op ? t.bn : t.bm;
+      int64_t srow = op ? g->sbn : g->sam, sk = op ? g->sbk : g->sak;
+      LLVMValueRef r0 = op ? n0 : m0, lim = op ? Nv : Mv, off0 = op ? b_off : a_off;
+      bool kfast = sk == 1 || srow != 1;
+      for (int64_t i = 0; i < rows_t * t.bk / threads; ++i) {
+        int64_t fast = kfast ? t.bk : rows_t;
+        LLVMValueRef f, s;
+        split_idx(cg, tid, i, threads, fast, &f, &s);
+        LLVMValueRef kk = kfast ? f : s, rr = kfast ? s : f;
+        LLVMValueRef gr = LLVMBuildAdd(b, r0, rr, ""), gk = LLVMBuildAdd(b, k0, kk, "");
+        LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, gr, lim, ""),
+                                       LLVMBuildICmp(b, LLVMIntSLT, gk, Kv, ""), "");
+        LLVMValueRef off = qiao_cg_imadd(cb, qiao_cg_imadd(cb, off0, gr, srow), gk, sk);
+        stage16(cg, op ? pb : pa, off, in, op ? Bs : As, op ? nb : na,
+                qiao_cg_imadd(cb, kk, rr, ld));
+      }
+    }
+    qiao_cuda_barrier(cg);
+    for (int ks = 0; ks < t.bk; ks += 16) {
+      LLVMValueRef kcol = qiao_cg_iadd(cb, LLVMBuildMul(b, tig, qiao_cg_i64(cb, 2), ""),
+                                       qiao_cg_i64(cb, ks));
+      LLVMValueRef af[MMA_MAX_MT][4], bfr[MMA_MAX_NT][2];
+      for (int i = 0; i < mt_n; ++i) {
+        LLVMValueRef row = qiao_cg_iadd(cb, qiao_cg_iadd(cb, wm0, grp), qiao_cg_i64(cb, i * 16));
+        LLVMValueRef base = qiao_cg_imadd(cb, kcol, row, ld);
+        af[i][0] = pair32(cg, As, na, base);
+        af[i][1] = pair32(cg, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8 * ld)));
+        af[i][2] = pair32(cg, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8)));
+        af[i][3] = pair32(cg, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8 * ld + 8)));
+      }
+      for (int j = 0; j < nt_n; ++j) {
+        LLVMValueRef col = qiao_cg_iadd(cb, qiao_cg_iadd(cb, wn0, grp), qiao_cg_i64(cb, j * 8));
+        LLVMValueRef base = qiao_cg_imadd(cb, kcol, col, ld);
+        bfr[j][0] = pair32(cg, Bs, nb, base);
+        bfr[j][1] = pair32(cg, Bs, nb, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8)));
+      }
+      for (int i = 0; i < mt_n; ++i)
+        for (int j = 0; j < nt_n; ++j) {
+          LLVMValueRef c[4];
+          for (int q = 0; q < 4; ++q)
+            c[q] = LLVMBuildLoad2(b, cg->t_f32, acc[i][j][q], "");
+          emit_mma(cg, bf16, af[i], bfr[j], c);
+          for (int q = 0; q < 4; ++q)
+            LLVMBuildStore(b, c[q], acc[i][j][q]);
+        }
+    }
+    qiao_cuda_barrier(cg);
+  }
+  qiao_cg_loop_end(cb, &kl);
+
+  for (int i = 0; i < mt_n; ++i)
+    for (int j = 0; j < nt_n; ++j)
+      for (int q = 0; q < 4; ++q) {
+        LLVMValueRef gm = qiao_cg_iadd(cb, LLVMBuildAdd(b, m0, LLVMBuildAdd(b, wm0, grp, ""), ""),
+                                       qiao_cg_i64(cb, i * 16 + (q >= 2 ? 8 : 0)));
+        LLVMValueRef gn = qiao_cg_iadd(
+            cb, LLVMBuildAdd(b, n0, LLVMBuildAdd(b, wn0, LLVMBuildMul(b, tig, qiao_cg_i64(cb, 2), ""), ""), ""),
+            qiao_cg_i64(cb, j * 8 + (q & 1)));
+        LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, gm, qiao_cg_i64(cb, g->M), ""),
+                                       LLVMBuildICmp(b, LLVMIntSLT, gn, qiao_cg_i64(cb, g->N), ""), "");
+        LLVMBasicBlockRef cont = qiao_cg_if(cb, in, "st");
+        qiao_cuda_epi_t e;
+        qiao_cuda_epi_init(&e, cg, kd);
+        for (int d = 0; d < nbd; ++d)
+          e.coords[d] = bc[d];
+        e.coords[r - 2] = gm;
+        e.coords[r - 1] = gn;
+        LLVMValueRef a = LLVMBuildLoad2(b, cg->t_f32, acc[i][j][q], "");
+        if (qiao_cuda_float_expr(kd, false))
+          qiao_cuda_epi_store(&e, a);
+        else
+          qiao_cuda_epi_store_mixed(&e, a, false);
+        qiao_cg_endif(cb, cont);
+      }
+  qiao_cg_loop_end(cb, &tl);
+  LLVMBuildRetVoid(b);
+  out->fn = cg->fn;
+  (void)name;
+  return NULL;
+}
+
+qiao_status_t qiao_cuda_lower_matmul(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                     const char *name, qiao_cuda_kernel_t *out) {
+  if (kd->n_inputs < 2 || kd->n_outputs != 1)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: not a matmul descriptor", name);
+  if (kd->has_norm_prologue)
+    return qiao_status_make(QIAO_UNSUPPORTED, "%s: norm prologues are not lowered for CUDA", name);
+  const qiao_kd_operand_t *A = &kd->inputs[0], *B = &kd->inputs[1], *O = &kd->outputs[0];
+  int ra = A->type.shape.rank, rb = B->type.shape.rank, r = O->type.shape.rank;
+  if (ra < 2 || rb < 2 || r < 2)
+    return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul needs operands of rank >= 2", name);
+  mm_t g0;
+  memset(&g0, 0, sizeof g0);
+  mm_t *g = &g0;
+  g->cg = cg;
+  g->kd = kd;
+  g->t = k_mm_tile_default;
+  g->threads = (g->t.bm / g->t.tm) * (g->t.bn / g->t.tn);
+  g->is_int = A->type.dtype == QIAO_I8 && B->type.dtype == QIAO_I8;
+  g->et = g->is_int ? cg->t_i32 : cg->t_f32;
+  bool ta = kd->attrs.transpose_a, tb = kd->attrs.transpose_b;
+  g->M = O->type.shape.dims[r - 2];
+  g->N = O->type.shape.dims[r - 1];
+  g->K = A->type.shape.dims[ta ? ra - 2 : ra - 1];
+  g->sam = A->strides[ta ? ra - 1 : ra - 2];
+  g->sak = A->strides[ta ? ra - 2 : ra - 1];
+  g->sbk = B->strides[tb ? rb - 1 : rb - 2];
+  g->sbn = B->strides[tb ? rb - 2 : rb - 1];
+  int nbd = r - 2;
+  int64_t bdims[QIAO_MAX_RANK], a_bs[QIAO_MAX_RANK], b_bs[QIAO_MAX_RANK], batch = 1;
+  for (int d = 0; d < nbd; ++d) {
+    bdims[d] = O->type.shape.dims[d];
+    batch *= bdims[d];
+    a_bs[d] = batch_stride(A, nbd, d);
+    b_bs[d] = batch_stride(B, nbd, d);
+  }
+  const qiao_cuda_mm_tile_t *t = &g->t;
+  int32_t ty_n = t->bm / t->tm, tx_n = t->bn / t->tn;
+  out->block[0] = g->threads;
+  qiao_cuda_entry_begin(cg, name, kd->n_inputs + kd->n_outputs);
+  if (g->M == 0 || g->N == 0 || batch == 0) {
+    out->grid[0] = 1;
+    LLVMBuildRetVoid(cg->b);
+    out->fn = cg->fn;
+    return NULL;
+  }
+  if (!g->is_int && A->type.dtype == B->type.dtype &&
+      (A->type.dtype == QIAO_F16 || A->type.dtype == QIAO_BF16))
+    return lower_mma(cg, kd, name, out, g, nbd, bdims, a_bs, b_bs, batch);
+  int64_t tiles_m = cdiv(g->M, t->bm), tiles_n = cdiv(g->N, t->bn);
+  int64_t total = batch * tiles_m * tiles_n;
+  int64_t cap = 32 * (int64_t)(cg->n_sms > 0 ? cg->n_sms : 132);
+  out->grid[0] = total < cap ? total : cap;
+
+  /* shared tiles, k-major, rows padded by one element */
+  int64_t lda_s = t->bm + 1, ldb_s = t->bn + 1;
+  int64_t na = t->bk * lda_s, nb = t->bk * ldb_s;
+  LLVMValueRef As = qiao_cuda_shared(cg, g->et, na, "As");
+  LLVMValueRef Bs = qiao_cuda_shared(cg, g->et, nb, "Bs");
+  out->shared_bytes = (na + nb) * 4;
+
+  LLVMValueRef pa = qiao_cuda_param(cg, 0), pb = qiao_cuda_param(cg, 1);
+  LLVMValueRef tid = qiao_cuda_sreg(cg, "tid.x");
+  LLVMValueRef tx = LLVMBuildURem(cg->b, tid, c64(g, tx_n), "tx");
+  LLVMValueRef ty = LLVMBuildUDiv(cg->b, tid, c64(g, tx_n), "ty");
+  LLVMValueRef acc[MM_MAX_T][MM_MAX_T];
+  for (int i = 0; i < t->tm; ++i)
+    for (int j = 0; j < t->tn; ++j)
+      acc[i][j] = qiao_cuda_alloca(cg, g->et, "acc");
+
+  qiao_cg_loop_t tl;
+  qiao_cuda_row_loop_begin(cg, total, &tl);
+  LLVMValueRef tn_i = LLVMBuildURem(cg->b, tl.iv, c64(g, tiles_n), "");
+  LLVMValueRef rest = LLVMBuildUDiv(cg->b, tl.iv, c64(g, tiles_n), "");
+  LLVMValueRef tm_i = LLVMBuildURem(cg->b, rest, c64(g, tiles_m), "");
+  LLVMValueRef bidx = LLVMBuildUDiv(cg->b, rest, c64(g, tiles_m), "");
+  LLVMValueRef bc[QIAO_MAX_RANK];
+  if (nbd > 0) qiao_cuda_unflatten(cg, bidx, nbd, bdims, bc);
+  LLVMValueRef a_off = nbd > 0 ? qiao_cuda_offset(cg, nbd, bc, a_bs) : c64(g, 0);
+  LLVMValueRef b_off = nbd > 0 ? qiao_cuda_offset(cg, nbd, bc, b_bs) : c64(g, 0);
+  LLVMValueRef m0 = LLVMBuildMul(cg->b, tm_i, c64(g, t->bm), "m0");
+  LLVMValueRef n0 = LLVMBuildMul(cg->b, tn_i, c64(g, t->bn), "n0");
+  LLVMValueRef zero = g->is_int ? LLVMConstInt(cg->t_i32, 0, 0) : qiao_cg_f32c(&cg->base, 0.0);
+  for (int i = 0; i < t->tm; ++i)
+    for (int j = 0; j < t->tn; ++j)
+      LLVMBuildStore(cg->b, zero, acc[i][j]);
+
+  qiao_cg_loop_t kl;
+  qiao_cg_loop_begin(&cg->base, c64(g, 0), c64(g, g->K), t->bk, "k0", &kl);
+  {
+    LLVMValueRef k0 = kl.iv;
+    LLVMValueRef Mv = c64(g, g->M), Nv = c64(g, g->N), Kv = c64(g, g->K);
+    /* A: BM×BK elements; along k when k is A's contiguous dim */
+    bool a_kfast = g->sak == 1 || g->sam != 1;
+    for (int64_t i = 0; i < (int64_t)t->bm * t->bk / g->threads; ++i) {
+      int64_t fast = a_kfast ? t->bk : t->bm;
+      LLVMValueRef f, s;
+      split_idx(cg, tid, i, g->threads, fast, &f, &s);
+      LLVMValueRef kk = a_kfast ? f : s, mm = a_kfast ? s : f;
+      LLVMValueRef gm = LLVMBuildAdd(cg->b, m0, mm, ""), gk = LLVMBuildAdd(cg->b, k0, kk, "");
+      LLVMValueRef in = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, gm, Mv, ""),
+                                     LLVMBuildICmp(cg->b, LLVMIntSLT, gk, Kv, ""), "");
+      LLVMValueRef off = qiao_cg_imadd(&cg->base, qiao_cg_imadd(&cg->base, a_off, gm, g->sam), gk,
+                                       g->sak);
+      stage(g, pa, A->type.dtype, off, in, As, na, qiao_cg_imadd(&cg->base, mm, kk, lda_s));
+    }
+    bool b_nfast = g->sbn == 1 || g->sbk != 1;
+    for (int64_t i = 0; i < (int64_t)t->bn * t->bk / g->threads; ++i) {
+      int64_t fast = b_nfast ? t->bn : t->bk;
+      LLVMValueRef f, s;
+      split_idx(cg, tid, i, g->threads, fast, &f, &s);
+      LLVMValueRef nn = b_nfast ? f : s, kk = b_nfast ? s : f;
+      LLVMValueRef gn = LLVMBuildAdd(cg->b, n0, nn, ""), gk = LLVMBuildAdd(cg->b, k0, kk, "");
+      LLVMValueRef in = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, gn, Nv, ""),
+                                     LLVMBuildICmp(cg->b, LLVMIntSLT, gk, Kv, ""), "");
+      LLVMValueRef off = qiao_cg_imadd(&cg->base, qiao_cg_imadd(&cg->base, b_off, gn, g->sbn), gk,
+                                       g->sbk);
+      stage(g, pb, B->type.dtype, off, in, Bs, nb, qiao_cg_imadd(&cg->base, nn, kk, ldb_s));
+    }
+    qiao_cuda_barrier(cg);
+    for (int kk = 0; kk < t->bk; ++kk) {
+      LLVMValueRef av[MM_MAX_T], bv[MM_MAX_T];
+      for (int i = 0; i < t->tm; ++i)
+        av[i] = sload(g, As, na, qiao_cg_iadd(&cg->base, ty, c64(g, kk * lda_s + i * ty_n)));
+      for (int j = 0; j < t->tn; ++j)
+        bv[j] = sload(g, Bs, nb, qiao_cg_iadd(&cg->base, tx, c64(g, kk * ldb_s + j * tx_n)));
+      for (int i = 0; i < t->tm; ++i)
+        for (int j = 0; j < t->tn; ++j) {
+          LLVMValueRef c = LLVMBuildLoad2(cg->b, g->et, acc[i][j], "");
+          LLVMValueRef v = g->is_int
+                               ? LLVMBuildAdd(cg->b, c, LLVMBuildMul(cg->b, av[i], bv[j], ""), "")
+                               : qiao_cg_fma(&cg->base, av[i], bv[j], c);
+          LLVMBuildStore(cg->b, v, acc[i][j]);
+        }
+    }
+    qiao_cuda_barrier(cg);
+  }
+  qiao_cg_loop_end(&cg->base, &kl);
+
+  /* epilogue and stores */
+  bool float_epi = !g->is_int && qiao_cuda_float_expr(kd, false);
+  for (int i = 0; i < t->tm; ++i)
+    for (int j = 0; j < t->tn; ++j) {
+      LLVMValueRef gm = LLVMBuildAdd(cg->b, m0, qiao_cg_iadd(&cg->base, ty, c64(g, i * ty_n)), "");
+      LLVMValueRef gn = LLVMBuildAdd(cg->b, n0, qiao_cg_iadd(&cg->base, tx, c64(g, j * tx_n)), "");
+      LLVMValueRef in = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, gm, c64(g, g->M), ""),
+                                     LLVMBuildICmp(cg->b, LLVMIntSLT, gn, c64(g, g->N), ""), "");
+      LLVMBasicBlockRef cont = qiao_cg_if(&cg->base, in, "st");
+      qiao_cuda_epi_t e;
+      qiao_cuda_epi_init(&e, cg, kd);
+      for (int d = 0; d < nbd; ++d)
+        e.coords[d] = bc[d];
+      e.coords[r - 2] = gm;
+      e.coords[r - 1] = gn;
+      LLVMValueRef a = LLVMBuildLoad2(cg->b, g->et, acc[i][j], "");
+      if (float_epi)
+        qiao_cuda_epi_store(&e, a);
+      else if (g->is_int)
+        qiao_cuda_epi_store_mixed(&e, LLVMBuildSExt(cg->b, a, cg->t_i64, ""), true);
+      else
+        qiao_cuda_epi_store_mixed(&e, a, false);
+      qiao_cg_endif(&cg->base, cont);
+    }
+  qiao_cg_loop_end(&cg->base, &tl);
+  LLVMBuildRetVoid(cg->b);
+  out->fn = cg->fn;
+  return NULL;
+}
