@@ -7,7 +7,7 @@
 #include <llvm-c/Core.h>
 #include <llvm-c/Orc.h>
 
-#include "common/codegen.h"
+#include "../common/codegen.h"
 #include "qiao/backend.h"
 #include "qiao/hal_ascend.h"
 

@@ -24,6 +24,11 @@ typedef struct asim_model {
   double issue_cycles;        /* scalar cycles to issue one unit op [estimate] */
   double vec_startup;         /* vector op pipeline fill [estimate] */
   double vec_bytes_per_repeat; /* 256 B (GetVRegSize) */
+  /* cycles per 256-byte repeat [estimate]: simple ops (Add, Mul, Max, Cast,
+   * Duplicate, ...), the unit's single transcendental/divide instructions
+   * (Exp, Ln, Sqrt, Rsqrt, Div), and the composite ops Ascend C builds from
+   * several instructions (Tanh, Sigmoid, Silu, Gelu, Power) */
+  double vec_cpr_simple, vec_cpr_special, vec_cpr_composite;
   double flag_latency;        /* SetFlag -> WaitFlag release [estimate] */
   double launch_ns;           /* kernel launch overhead [estimate] */
   bool fp8;                   /* the units take f8 (no on A2/A3) */

@@ -37,6 +37,9 @@ static const asim_model_t kModels[] = {
      .issue_cycles = 2,
      .vec_startup = 12,
      .vec_bytes_per_repeat = 256,
+     .vec_cpr_simple = 1,
+     .vec_cpr_special = 4,
+     .vec_cpr_composite = 12,
      .flag_latency = 8,
      .launch_ns = 3000,
      .fp8 = false},
@@ -57,6 +60,9 @@ static const asim_model_t kModels[] = {
      .issue_cycles = 2,
      .vec_startup = 12,
      .vec_bytes_per_repeat = 256,
+     .vec_cpr_simple = 1,
+     .vec_cpr_special = 4,
+     .vec_cpr_composite = 12,
      .flag_latency = 8,
      .launch_ns = 3000,
      .fp8 = false},
@@ -293,8 +299,8 @@ static void st(asim_core_t *c, int64_t dt, int64_t off, int64_t i, double v) {
 /* The rules and the timing of a vector op over n elements: operands and the
  * result in the UB, aligned, read operands written; cost = startup + repeats
  * of 256 B (the widest operand) x cycles per repeat. */
-static bool vec_begin(asim_core_t *c, const char *op, int64_t dt, int64_t dst, int64_t n,
-                      const int64_t *src, const int64_t *src_dt, int nsrc) {
+static bool vec_begin(asim_core_t *c, const char *op, double cpr, int64_t dt, int64_t dst,
+                      int64_t n, const int64_t *src, const int64_t *src_dt, int nsrc) {
   if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt)) return false;
   if (n < 0) return violation(c, op, "count", "negative element count %lld", (long long)n);
   if (dt == QIAO_ASCEND_BF16 && nsrc > 0 && src_dt == NULL)
@@ -313,7 +319,7 @@ static bool vec_begin(asim_core_t *c, const char *op, int64_t dt, int64_t dst, i
   }
   if (!check_ub(c, op, "destination", dst, n * kDtSize[dt])) return false;
   double repeats = ceil((double)(n * width) / c->m->vec_bytes_per_repeat);
-  op_time(c, QIAO_ASCEND_PIPE_V, c->m->vec_startup + repeats, 0);
+  op_time(c, QIAO_ASCEND_PIPE_V, c->m->vec_startup + repeats * cpr, 0);
   return true;
 }
 
@@ -326,7 +332,10 @@ static const char *const kBinNames[] = {"Add", "Sub", "Mul", "Div", "Max", "Min"
 static void vbin(void *core, int op, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t n) {
   asim_core_t *c = core;
   int64_t src[2] = {a, b};
-  if (!vec_begin(c, kBinNames[op], dt, dst, n, src, NULL, 2)) return;
+  double cpr = op == B_DIV ? c->m->vec_cpr_special
+               : op == B_POW ? c->m->vec_cpr_composite
+                             : c->m->vec_cpr_simple;
+  if (!vec_begin(c, kBinNames[op], cpr, dt, dst, n, src, NULL, 2)) return;
   for (int64_t i = 0; i < n; ++i) {
     double x = ld(c, dt, a, i), y = ld(c, dt, b, i), r;
     switch (op) {
@@ -380,7 +389,10 @@ static double unary(int op, double x) {
 
 static void vun(void *core, int op, int64_t dt, int64_t dst, int64_t src, int64_t n) {
   asim_core_t *c = core;
-  if (!vec_begin(c, kUnNames[op], dt, dst, n, &src, NULL, 1)) return;
+  double cpr = op == U_NEG || op == U_RELU ? c->m->vec_cpr_simple
+               : op <= U_RSQRT               ? c->m->vec_cpr_special
+                                             : c->m->vec_cpr_composite;
+  if (!vec_begin(c, kUnNames[op], cpr, dt, dst, n, &src, NULL, 1)) return;
   for (int64_t i = 0; i < n; ++i)
     st(c, dt, dst, i, unary(op, ld(c, dt, src, i)));
   mark(c, dst, n * kDtSize[dt]);
@@ -404,7 +416,7 @@ UN(vrelu, U_RELU)
 
 void qiao_ascend_vdup(void *core, int64_t dt, int64_t dst, double value, int64_t n) {
   asim_core_t *c = core;
-  if (!vec_begin(c, "Duplicate", dt, dst, n, NULL, NULL, 0)) return;
+  if (!vec_begin(c, "Duplicate", c->m->vec_cpr_simple, dt, dst, n, NULL, NULL, 0)) return;
   for (int64_t i = 0; i < n; ++i)
     st(c, dt, dst, i, value);
   mark(c, dst, n * kDtSize[dt]);
@@ -413,7 +425,7 @@ void qiao_ascend_vdup(void *core, int64_t dt, int64_t dst, double value, int64_t
 void qiao_ascend_vbrcb(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n) {
   asim_core_t *c = core;
   const char *op = "Brcb";
-  if (!vec_begin(c, op, dt, dst, n, NULL, NULL, 0)) return;
+  if (!vec_begin(c, op, c->m->vec_cpr_simple, dt, dst, n, NULL, NULL, 0)) return;
   if (!check_ub(c, op, "source", src, kDtSize[dt]) ||
       !check_written(c, op, "source", src, kDtSize[dt]))
     return;
@@ -426,7 +438,7 @@ void qiao_ascend_vbrcb(void *core, int64_t dt, int64_t dst, int64_t src, int64_t
 void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
                        int64_t n) {
   asim_core_t *c = core;
-  if (!vec_begin(c, "Cast", dst_dt, dst, n, &src, &src_dt, 1)) return;
+  if (!vec_begin(c, "Cast", c->m->vec_cpr_simple, dst_dt, dst, n, &src, &src_dt, 1)) return;
   for (int64_t i = 0; i < n; ++i)
     st(c, dst_dt, dst, i, ld(c, src_dt, src, i));
   mark(c, dst, n * kDtSize[dst_dt]);
