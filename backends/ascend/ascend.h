@@ -53,6 +53,10 @@ typedef struct ascend_ew_plan {
   int64_t n_tiles;
   int64_t in_off[QIAO_KD_MAX_OPERANDS][2]; /* UB byte offsets, ping and pong */
   bool in_scalar[QIAO_KD_MAX_OPERANDS];    /* one element broadcast */
+  /* broadcast or strided inputs: loaded whole, once per block, into a
+   * resident UB region and expanded per tile by BroadcastTo */
+  bool in_resident[QIAO_KD_MAX_OPERANDS];
+  int64_t res_off[QIAO_KD_MAX_OPERANDS], res_elems[QIAO_KD_MAX_OPERANDS];
   int64_t out_off[2];
   int32_t n_work;
   int64_t work_off[QIAO_EXPR_MAX_NODES];

@@ -52,8 +52,8 @@ LLVMValueRef ascend_uop(ascend_module_t *m, const char *name, LLVMValueRef *args
   LLVMTypeRef fty;
   bool returns = !strncmp(name, "qiao_ascend_get_", 16);
   if (!fn) {
-    LLVMTypeRef params[8];
-    for (unsigned i = 0; i < n && i < 8; ++i)
+    LLVMTypeRef params[12];
+    for (unsigned i = 0; i < n && i < 12; ++i)
       params[i] = LLVMTypeOf(args[i]);
     fty = LLVMFunctionType(returns ? m->t_i64 : m->t_void, params, n, 0);
     fn = LLVMAddFunction(m->mod, name, fty);

@@ -21,7 +21,18 @@
 
 #include "ascend/ascend.h"
 
-enum { EW_TILE_ALIGN = 64 };
+enum { EW_TILE_ALIGN = 64, EW_RESIDENT_BUDGET = 48 * 1024 };
+
+/* Elements of a broadcast/strided input a whole output reads: its largest
+ * offset + 1 (strides >= 0); 0 for an empty output. */
+static int64_t bcast_span(const qiao_kd_operand_t *in, const qiao_kd_operand_t *out) {
+  const qiao_shape_t *s = &out->type.shape;
+  if (qiao_shape_numel(s) == 0) return 0;
+  int64_t span = 1;
+  for (int d = 0; d < s->rank; ++d)
+    span += (s->dims[d] - 1) * in->out_strides[d];
+  return span;
+}
 
 static bool float_io(qiao_dtype_t dt) {
   return dt == QIAO_F32 || dt == QIAO_F16 || dt == QIAO_BF16 || dt == QIAO_F8E4M3 ||
@@ -84,11 +95,17 @@ bool ascend_ew_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap)
       return false;
     }
     if (qiao_shape_numel(&in->type.shape) != 1 && !same_layout(in, &kd->outputs[0])) {
-      snprintf(reason, cap,
-               "elementwise input %d is broadcast or strided (only inputs laid out like the "
-               "output, and single elements, are lowered for the Ascend class yet)",
-               i);
-      return false;
+      bool ok = in->out_strides != NULL;
+      for (int d = 0; ok && d < kd->outputs[0].type.shape.rank; ++d)
+        ok = in->out_strides[d] >= 0;
+      int64_t bytes = ok ? bcast_span(in, &kd->outputs[0]) * qiao_dtype_size(in->type.dtype) : 0;
+      if (!ok || bytes > EW_RESIDENT_BUDGET) {
+        snprintf(reason, cap,
+                 "elementwise input %d is broadcast or strided over %lld bytes (such inputs are "
+                 "kept resident in the UB, up to %d bytes)",
+                 i, (long long)bytes, EW_RESIDENT_BUDGET);
+        return false;
+      }
     }
   }
   for (int32_t i = 0; i < kd->n_expr; ++i) {
@@ -121,7 +138,8 @@ static bool node_in_tile(const qiao_kernel_desc_t *kd, int32_t i) {
   const qiao_expr_node_t *n = &kd->expr[i];
   if (n->kind != QIAO_EXPR_INPUT) return false;
   const qiao_kd_operand_t *in = &kd->inputs[n->input];
-  return in->type.dtype == QIAO_F32 && qiao_shape_numel(&in->type.shape) != 1;
+  return in->type.dtype == QIAO_F32 && qiao_shape_numel(&in->type.shape) != 1 &&
+         same_layout(in, &kd->outputs[0]);
 }
 
 qiao_status_t ascend_ew_plan(const qiao_kernel_desc_t *kd, int64_t ub_bytes, int64_t tile,
@@ -152,10 +170,15 @@ qiao_status_t ascend_ew_plan(const qiao_kernel_desc_t *kd, int64_t ub_bytes, int
   int64_t per = 2 * (int64_t)qiao_dtype_size(kd->outputs[0].type.dtype) + 4 * out->n_work + 4;
   int64_t fixed = 0;
   for (int32_t k = 0; k < kd->n_inputs; ++k) {
-    out->in_scalar[k] = qiao_shape_numel(&kd->inputs[k].type.shape) == 1;
-    if (out->in_scalar[k])
+    const qiao_kd_operand_t *in = &kd->inputs[k];
+    out->in_scalar[k] = qiao_shape_numel(&in->type.shape) == 1;
+    out->in_resident[k] = !out->in_scalar[k] && !same_layout(in, &kd->outputs[0]);
+    if (out->in_scalar[k]) {
       fixed += 2 * 32;
-    else
+    } else if (out->in_resident[k]) {
+      out->res_elems[k] = bcast_span(in, &kd->outputs[0]);
+      fixed += (out->res_elems[k] * (int64_t)qiao_dtype_size(in->type.dtype) + 31) / 32 * 32;
+    } else
       per += 2 * (int64_t)qiao_dtype_size(kd->inputs[k].type.dtype);
   }
   int64_t fit = ub_bytes > fixed ? (ub_bytes - fixed) / per / EW_TILE_ALIGN * EW_TILE_ALIGN : 0;
@@ -181,6 +204,11 @@ qiao_status_t ascend_ew_plan(const qiao_kernel_desc_t *kd, int64_t ub_bytes, int
   out->n_tiles = (out->n + tile - 1) / tile;
   int64_t at = 0;
   for (int32_t k = 0; k < kd->n_inputs; ++k) {
+    if (out->in_resident[k]) {
+      out->res_off[k] = at;
+      at += (out->res_elems[k] * (int64_t)qiao_dtype_size(kd->inputs[k].type.dtype) + 31) / 32 * 32;
+      continue;
+    }
     int64_t b = out->in_scalar[k] ? 32 : tile * (int64_t)qiao_dtype_size(kd->inputs[k].type.dtype);
     out->in_off[k][0] = at;
     out->in_off[k][1] = at + b;
@@ -210,6 +238,21 @@ static LLVMValueRef I(ascend_module_t *m, int64_t v) { return qiao_cg_i64(&m->ba
 /* off0 + ping * (off1 - off0) */
 static LLVMValueRef pingpong(ew_ctx_t *c, const int64_t off[2]) {
   return qiao_cg_imadd(&c->m->base, I(c->m, off[0]), c->ping, off[1] - off[0]);
+}
+
+/* A private constant i64 array of the module (n >= 1 elements emitted). */
+static LLVMValueRef const_i64s(ascend_module_t *m, const int64_t *v, int n, const char *name) {
+  LLVMValueRef el[QIAO_MAX_RANK + 1];
+  int k = n > 0 ? n : 1;
+  for (int i = 0; i < k; ++i)
+    el[i] = I(m, i < n ? v[i] : 0);
+  LLVMTypeRef ty = LLVMArrayType2(m->t_i64, (uint64_t)k);
+  LLVMValueRef g = LLVMAddGlobal(m->mod, ty, name);
+  LLVMSetInitializer(g, LLVMConstArray2(m->t_i64, el, (uint64_t)k));
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  return g;
 }
 
 static void cast(ew_ctx_t *c, int dst_dt, LLVMValueRef dst, int src_dt, LLVMValueRef src,
@@ -260,6 +303,12 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
                                      bn, "");
   iters = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, rem, I(m, 0), ""), iters, I(m, 0),
                           "iters");
+  for (int32_t k = 0; k < kd->n_inputs; ++k)
+    if (p->in_resident[k]) {
+      int64_t es = qiao_dtype_size(kd->inputs[k].type.dtype);
+      LLVMValueRef a[4] = {c.core, I(m, p->res_off[k]), gm_in[k], I(m, p->res_elems[k] * es)};
+      ascend_uop(m, "qiao_ascend_copy_gm_to_ub_pad", a, 4, "broadcast input, resident");
+    }
   flag(&c, true, QIAO_ASCEND_PIPE_MTE3, QIAO_ASCEND_PIPE_MTE2, I(m, 0));
   flag(&c, true, QIAO_ASCEND_PIPE_MTE3, QIAO_ASCEND_PIPE_MTE2, I(m, 1));
   ascend_listing_printf(m, "  loop over this block's tiles (ping-pong p = iteration & 1):\n");
@@ -272,6 +321,7 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
   flag(&c, false, QIAO_ASCEND_PIPE_MTE3, QIAO_ASCEND_PIPE_MTE2, c.ping);
   /* CopyIn */
   for (int32_t k = 0; k < kd->n_inputs; ++k) {
+    if (p->in_resident[k]) continue;
     int64_t es = qiao_dtype_size(kd->inputs[k].type.dtype);
     LLVMValueRef src = gm_in[k], bytes = I(m, es);
     if (!p->in_scalar[k]) {
@@ -296,6 +346,26 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
     at[i] = w;
     if (n->kind == QIAO_EXPR_INPUT) {
       qiao_dtype_t dt = kd->inputs[n->input].type.dtype;
+      if (p->in_resident[n->input]) {
+        int32_t k = n->input;
+        bool f32 = dt == QIAO_F32;
+        LLVMValueRef dst = f32 ? w : I(m, p->tmp_off);
+        LLVMValueRef a[10] = {c.core,
+                              I(m, ascend_dtype(dt)),
+                              dst,
+                              I(m, p->res_off[k]),
+                              I(m, p->res_elems[k]),
+                              start,
+                              c.len,
+                              I(m, kd->outputs[0].type.shape.rank),
+                              const_i64s(m, kd->outputs[0].type.shape.dims,
+                                         kd->outputs[0].type.shape.rank, "dims"),
+                              const_i64s(m, kd->inputs[k].out_strides,
+                                         kd->outputs[0].type.shape.rank, "strides")};
+        ascend_uop(m, "qiao_ascend_vbroadcast", a, 10, "broadcast input tile");
+        if (!f32) cast(&c, QIAO_ASCEND_F32, w, ascend_dtype(dt), dst, c.len, "input to f32");
+        goto node_done;
+      }
       LLVMValueRef src = pingpong(&c, p->in_off[n->input]);
       if (p->in_scalar[n->input]) {
         LLVMValueRef one = I(m, 1);
@@ -322,6 +392,7 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
       ascend_uop(m, name, a, na, qiao_op_name((qiao_op_kind_t)n->op));
     }
     if (n->kind == QIAO_EXPR_OP) round_to(&c, p, w, (qiao_dtype_t)n->dtype);
+  node_done:;
   }
   qiao_dtype_t odt = kd->outputs[0].type.dtype;
   LLVMValueRef out_ub = pingpong(&c, p->out_off);

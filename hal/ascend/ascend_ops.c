@@ -435,6 +435,35 @@ void qiao_ascend_vbrcb(void *core, int64_t dt, int64_t dst, int64_t src, int64_t
   mark(c, dst, n * kDtSize[dt]);
 }
 
+void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
+                            int64_t start, int64_t n, int64_t rank, const int64_t *dims,
+                            const int64_t *strides) {
+  asim_core_t *c = core;
+  const char *op = "BroadcastTo";
+  if (!vec_begin(c, op, c->m->vec_cpr_simple, dt, dst, n, NULL, NULL, 0)) return;
+  if (rank < 0 || rank > 8 || src_elems < 0)
+    return (void)violation(c, op, "shape", "rank %lld, %lld source elements", (long long)rank,
+                           (long long)src_elems);
+  int64_t sz = kDtSize[dt];
+  if (!check_ub(c, op, "source", src, src_elems * sz) ||
+      !check_written(c, op, "source", src, src_elems * sz))
+    return;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t rest = start + i, off = 0;
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      int64_t q = dims[d] ? rest / dims[d] : 0;
+      off += (rest - q * dims[d]) * strides[d];
+      rest = q;
+    }
+    if (off < 0 || off >= src_elems)
+      return (void)violation(c, op, "shape",
+                             "element %lld maps to source element %lld of %lld",
+                             (long long)(start + i), (long long)off, (long long)src_elems);
+    memcpy(c->ub + dst + i * sz, c->ub + src + off * sz, (size_t)sz);
+  }
+  mark(c, dst, n * sz);
+}
+
 void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
                        int64_t n) {
   asim_core_t *c = core;
@@ -537,6 +566,7 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(vrelu, QIAO_ASCEND_PIPE_V, "Relu"),
     SYM(vdup, QIAO_ASCEND_PIPE_V, "Duplicate"),
     SYM(vbrcb, QIAO_ASCEND_PIPE_V, "Brcb"),
+    SYM(vbroadcast, QIAO_ASCEND_PIPE_V, "BroadcastTo"),
     SYM(vcast, QIAO_ASCEND_PIPE_V, "Cast"),
     SYM(set_flag, QIAO_ASCEND_PIPE_S, "SetFlag"),
     SYM(wait_flag, QIAO_ASCEND_PIPE_S, "WaitFlag"),

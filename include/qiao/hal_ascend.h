@@ -104,6 +104,13 @@ void qiao_ascend_vrelu(void *core, int64_t dt, int64_t dst, int64_t src, int64_t
 void qiao_ascend_vdup(void *core, int64_t dt, int64_t dst, double value, int64_t n);
 /* Broadcast of the element at src (dtype dt) to n elements at dst. */
 void qiao_ascend_vbrcb(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+/* BroadcastTo: elements [start, start + n) of a row-major view of `rank`
+ * dims (dims[]) whose element at coordinates c is src[Σ c[d] * strides[d]]
+ * (0 where broadcast), written contiguously at dst; the source is a
+ * resident UB tensor of src_elems elements of dtype dt. */
+void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
+                            int64_t start, int64_t n, int64_t rank, const int64_t *dims,
+                            const int64_t *strides);
 /* Cast: n elements of src_dt at src to dst_dt at dst (round to nearest even;
  * the same dtype is a copy). */
 void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,

@@ -172,6 +172,13 @@ static const char *const k_ew_graphs[] = {
     "%y = cast (gelu %a {approximate = \"tanh\"}) {to = bf16}\nreturn %y\n}\n",
     "graph @t(%a: f32[3, 5], %b: f32[3, 5]) -> (f32[3, 5]) {\n%y = pow %a, %b\nreturn %y\n}\n",
     "graph @t(%a: f32[0, 5]) -> (f32[0, 5]) {\n%y = exp %a\nreturn %y\n}\n",
+    /* broadcast inputs: row, column, a middle axis, both operands */
+    "graph @t(%a: f32[300, 70], %b: f32[70]) -> (f32[300, 70]) {\n%y = add %a, %b\nreturn %y\n}\n",
+    "graph @t(%a: bf16[129, 7], %b: bf16[129, 1]) -> (bf16[129, 7]) {\n"
+    "%y = div %a, (add (exp %b), 1.0)\nreturn %y\n}\n",
+    "graph @t(%a: f16[5, 3, 40], %b: f16[5, 1, 40]) -> (f16[5, 3, 40]) {\n"
+    "%y = max %a, %b\nreturn %y\n}\n",
+    "graph @t(%a: f32[3, 1], %b: f32[1, 4000]) -> (f32[3, 4000]) {\n%y = mul %a, %b\nreturn %y\n}\n",
 };
 
 static const char *const k_uris[] = {"ascend-sim:910b", "ascend-sim:910c",
