@@ -43,11 +43,18 @@ void ascend_listing_printf(ascend_module_t *m, const char *fmt, ...);
 /* The unit-operation dtype of an IR float dtype; -1 for others. */
 int ascend_dtype(qiao_dtype_t dt);
 
-/* ------------------------------------------------------ elementwise */
+/* ------------------------------------------ vector-unit kernels
+ * ELEMENTWISE, and SOFTMAX / REDUCE_MAX over the last axis with their fused
+ * epilogues (lower_elementwise.c). */
 
 /* The UB plan of an elementwise kernel: double-buffered input and output
  * tiles, f32 work buffers reused by liveness, one rounding temp. */
 typedef struct ascend_ew_plan {
+  qiao_kd_kind_t kind; /* ELEMENTWISE, SOFTMAX or REDUCE (max) over the last axis */
+  int32_t n_primary;   /* streamed primary inputs (0 for ELEMENTWISE, else 1) */
+  int64_t row;         /* SOFTMAX/REDUCE: elements of the last axis */
+  int64_t G;           /* primary input elements per output element (REDUCE: row) */
+  int64_t pbuf_off, acc_off, red_off; /* primary as f32, the primary result, per-row values */
   int64_t n;       /* output elements */
   int64_t tile;    /* elements per tile (a multiple of 64) */
   int64_t n_tiles;

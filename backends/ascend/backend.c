@@ -108,6 +108,11 @@ static bool kd_fp8_check(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, cha
   return true;
 }
 
+static qiao_status_t device_info(qiao_hal_device_t *d, qiao_hal_ascend_info_t *out) {
+  if (d) return qiao_hal_ascend_info(d, out);
+  return qiao_hal_ascend_info_for_profile(ASCEND_DEFAULT_PROFILE, out);
+}
+
 static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, char *reason,
                             size_t cap) {
   if ((unsigned)kd->kind >= QIAO_KD_KIND_COUNT) {
@@ -115,18 +120,23 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
     return false;
   }
   if (!kd_fp8_check(kd, d, reason, cap)) return false;
-  switch (kd->kind) {
-  case QIAO_KD_ELEMENTWISE: return ascend_ew_supported(kd, reason, cap);
-  default:
-    snprintf(reason, cap, "%s is not lowered for the Ascend class yet",
-             qiao_kd_kind_name(kd->kind));
+  if (!ascend_ew_supported(kd, reason, cap)) return false;
+  /* the tiling check: a kernel whose smallest tile overflows the UB is refused */
+  qiao_hal_ascend_info_t info;
+  qiao_status_t st = device_info(d, &info);
+  if (st) {
+    snprintf(reason, cap, "%s", qiao_status_message(st));
+    qiao_status_free(st);
     return false;
   }
-}
-
-static qiao_status_t device_info(qiao_hal_device_t *d, qiao_hal_ascend_info_t *out) {
-  if (d) return qiao_hal_ascend_info(d, out);
-  return qiao_hal_ascend_info_for_profile(ASCEND_DEFAULT_PROFILE, out);
+  ascend_ew_plan_t plan;
+  st = ascend_ew_plan(kd, info.ub_bytes, 0, &plan);
+  if (st) {
+    snprintf(reason, cap, "%s", qiao_status_message(st));
+    qiao_status_free(st);
+    return false;
+  }
+  return true;
 }
 
 static qiao_status_t ascend_target_key(qiao_hal_device_t *d, const qiao_backend_options_t *o,
@@ -211,7 +221,7 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   }
   if (strlen(name) >= sizeof out_launch->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
-  if (kd->kind != QIAO_KD_ELEMENTWISE || !ascend_ew_supported(kd, reason, sizeof reason))
+  if (!ascend_ew_supported(kd, reason, sizeof reason))
     return qiao_status_make(QIAO_UNSUPPORTED, "ascend: cannot lower this %s kernel: %s",
                             qiao_kd_kind_name(kd->kind),
                             *reason ? reason : "not lowered for the Ascend class yet");

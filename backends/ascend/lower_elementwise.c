@@ -76,19 +76,70 @@ static bool same_layout(const qiao_kd_operand_t *o, const qiao_kd_operand_t *out
   return true;
 }
 
+static bool contiguous(const qiao_kd_operand_t *o) {
+  int64_t st = 1;
+  for (int d = o->type.shape.rank - 1; d >= 0; --d) {
+    if (o->type.shape.dims[d] != 1 && o->strides[d] != st) return false;
+    st *= o->type.shape.dims[d];
+  }
+  return true;
+}
+
+static bool refuse(char *reason, size_t cap, const char *what) {
+  snprintf(reason, cap, "%s", what);
+  return false;
+}
+
+/* The primary input of a SOFTMAX / REDUCE kernel: float, contiguous, the
+ * last axis reduced. */
+static bool primary_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap) {
+  if (kd->n_primary_inputs != 1)
+    return refuse(reason, cap, "a row kernel with more than one primary input");
+  const qiao_kd_operand_t *x = &kd->inputs[0];
+  int rank = x->type.shape.rank;
+  if (!float_io(x->type.dtype) || !float_io(kd->primary_dtype))
+    return refuse(reason, cap, "a non-float softmax or reduce (integer reductions are not "
+                               "lowered for the Ascend class yet)");
+  if (rank < 1 || !contiguous(x)) return refuse(reason, cap, "a strided or rank-0 input");
+  if (kd->kind == QIAO_KD_SOFTMAX) {
+    int64_t ax = kd->attrs.axis < 0 ? kd->attrs.axis + rank : kd->attrs.axis;
+    if (ax != rank - 1)
+      return refuse(reason, cap, "softmax over an axis other than the last (not lowered for "
+                                 "the Ascend class yet)");
+    return true;
+  }
+  if (kd->op != QIAO_OP_REDUCE_MAX)
+    return refuse(reason, cap,
+                  "reduce_sum/reduce_mean are not lowered for the Ascend class yet (f32 sums "
+                  "need the max|x| scaling of docs/design.md)");
+  int64_t ax = kd->attrs.n_axes == 1 ? kd->attrs.axes[0] : -99;
+  if (ax < 0) ax += rank;
+  if (kd->attrs.n_axes != 1 || ax != rank - 1)
+    return refuse(reason, cap, "a reduction over axes other than the last alone (not lowered "
+                               "for the Ascend class yet)");
+  return true;
+}
+
 bool ascend_ew_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap) {
-  if (kd->n_outputs != 1 || kd->n_expr < 1) {
-    snprintf(reason, cap, "an elementwise kernel with %d outputs and %d expression nodes",
-             kd->n_outputs, kd->n_expr);
+  bool ew = kd->kind == QIAO_KD_ELEMENTWISE;
+  if (!ew && kd->kind != QIAO_KD_SOFTMAX && kd->kind != QIAO_KD_REDUCE) {
+    snprintf(reason, cap, "%s is not lowered for the Ascend class yet", qiao_kd_kind_name(kd->kind));
+    return false;
+  }
+  if (kd->n_outputs != 1 || (ew && kd->n_expr < 1)) {
+    snprintf(reason, cap, "a %s kernel with %d outputs and %d expression nodes",
+             qiao_kd_kind_name(kd->kind), kd->n_outputs, kd->n_expr);
     return false;
   }
   if (!float_io(kd->outputs[0].type.dtype)) {
-    snprintf(reason, cap, "elementwise output of dtype %s (integer and bool kernels are not "
+    snprintf(reason, cap, "%s output of dtype %s (integer and bool kernels are not "
                           "lowered for the Ascend class yet)",
-             qiao_dtype_name(kd->outputs[0].type.dtype));
+             qiao_kd_kind_name(kd->kind), qiao_dtype_name(kd->outputs[0].type.dtype));
     return false;
   }
-  for (int32_t i = 0; i < kd->n_inputs; ++i) {
+  int32_t n_primary = ew ? 0 : kd->n_primary_inputs;
+  if (!ew && !primary_supported(kd, reason, cap)) return false;
+  for (int32_t i = n_primary; i < kd->n_inputs; ++i) {
     const qiao_kd_operand_t *in = &kd->inputs[i];
     if (!float_io(in->type.dtype)) {
       snprintf(reason, cap, "elementwise input %d of dtype %s", i, qiao_dtype_name(in->type.dtype));
@@ -115,8 +166,12 @@ bool ascend_ew_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap)
                qiao_dtype_name((qiao_dtype_t)n->dtype));
       return false;
     }
-    if (n->kind == QIAO_EXPR_ACC) {
+    if (n->kind == QIAO_EXPR_ACC && ew) {
       snprintf(reason, cap, "an elementwise expression reading a primary result");
+      return false;
+    }
+    if (n->kind == QIAO_EXPR_INPUT && n->input < n_primary) {
+      snprintf(reason, cap, "an epilogue reading the primary input");
       return false;
     }
     if (n->kind == QIAO_EXPR_OP && n->op != QIAO_OP_CAST &&
@@ -142,12 +197,24 @@ static bool node_in_tile(const qiao_kernel_desc_t *kd, int32_t i) {
          same_layout(in, &kd->outputs[0]);
 }
 
+static int64_t rb(int64_t bytes) { return (bytes + 31) / 32 * 32; }
+
 qiao_status_t ascend_ew_plan(const qiao_kernel_desc_t *kd, int64_t ub_bytes, int64_t tile,
                              ascend_ew_plan_t *out) {
   memset(out, 0, sizeof *out);
+  out->kind = kd->kind;
   out->ub_bytes = ub_bytes;
   out->n = qiao_shape_numel(&kd->outputs[0].type.shape);
-  /* work buffers by liveness: a node's buffer is free after its last use */
+  bool ew = kd->kind == QIAO_KD_ELEMENTWISE;
+  out->n_primary = ew ? 0 : 1;
+  out->G = 1;
+  if (!ew) {
+    const qiao_shape_t *xs = &kd->inputs[0].type.shape;
+    out->row = xs->rank ? xs->dims[xs->rank - 1] : 1;
+    if (kd->kind == QIAO_KD_REDUCE) out->G = out->row;
+  }
+  /* work buffers by liveness: a node's buffer is free after its last use;
+   * ACC nodes read the primary result's buffer (-2) */
   int32_t last[QIAO_EXPR_MAX_NODES];
   for (int32_t i = 0; i < kd->n_expr; ++i) {
     last[i] = i == kd->n_expr - 1 ? kd->n_expr : i;
@@ -159,17 +226,20 @@ qiao_status_t ascend_ew_plan(const qiao_kernel_desc_t *kd, int64_t ub_bytes, int
         if (kd->expr[i].args[a] >= 0) last[kd->expr[i].args[a]] = i;
   int32_t free_list[QIAO_EXPR_MAX_NODES], n_free = 0;
   for (int32_t i = 0; i < kd->n_expr; ++i) {
-    if (!node_in_tile(kd, i)) {
+    if (kd->expr[i].kind == QIAO_EXPR_ACC)
+      out->node_work[i] = -2;
+    else if (!node_in_tile(kd, i))
       out->node_work[i] = n_free ? free_list[--n_free] : out->n_work++;
-    }
     for (int32_t j = 0; j <= i; ++j) /* buffers whose last use is node i */
       if (last[j] == i && out->node_work[j] >= 0 && j != i) free_list[n_free++] = out->node_work[j];
     if (last[i] == i && out->node_work[i] >= 0) free_list[n_free++] = out->node_work[i];
   }
-  /* bytes per tile element and fixed bytes */
+  /* bytes per output element, fixed bytes (with 32 B of rounding slack per buffer) */
   int64_t per = 2 * (int64_t)qiao_dtype_size(kd->outputs[0].type.dtype) + 4 * out->n_work + 4;
-  int64_t fixed = 0;
-  for (int32_t k = 0; k < kd->n_inputs; ++k) {
+  int64_t fixed = 32 * (2 * kd->n_inputs + out->n_work + 6);
+  if (!ew) /* primary tile x2, as f32, the result, per-row values */
+    per += out->G * (2 * (int64_t)qiao_dtype_size(kd->inputs[0].type.dtype) + 4) + 4 + 4;
+  for (int32_t k = out->n_primary; k < kd->n_inputs; ++k) {
     const qiao_kd_operand_t *in = &kd->inputs[k];
     out->in_scalar[k] = qiao_shape_numel(&in->type.shape) == 1;
     out->in_resident[k] = !out->in_scalar[k] && !same_layout(in, &kd->outputs[0]);
@@ -177,52 +247,67 @@ qiao_status_t ascend_ew_plan(const qiao_kernel_desc_t *kd, int64_t ub_bytes, int
       fixed += 2 * 32;
     } else if (out->in_resident[k]) {
       out->res_elems[k] = bcast_span(in, &kd->outputs[0]);
-      fixed += (out->res_elems[k] * (int64_t)qiao_dtype_size(in->type.dtype) + 31) / 32 * 32;
+      fixed += rb(out->res_elems[k] * (int64_t)qiao_dtype_size(in->type.dtype));
     } else
       per += 2 * (int64_t)qiao_dtype_size(kd->inputs[k].type.dtype);
   }
-  int64_t fit = ub_bytes > fixed ? (ub_bytes - fixed) / per / EW_TILE_ALIGN * EW_TILE_ALIGN : 0;
+  /* tiles: multiples of 64 elements (elementwise), of whole rows (softmax) */
+  int64_t align = ew ? EW_TILE_ALIGN : kd->kind == QIAO_KD_SOFTMAX && out->row > 0 ? out->row : 8;
+  int64_t fit = ub_bytes > fixed ? (ub_bytes - fixed) / per / align * align : 0;
+  const char *what = ew ? "an elementwise tile" : "a row tile";
   if (tile == 0) {
     tile = fit;
-    int64_t whole = (out->n + EW_TILE_ALIGN - 1) / EW_TILE_ALIGN * EW_TILE_ALIGN;
+    int64_t whole = (out->n + align - 1) / align * align;
     if (whole > 0 && whole < tile) tile = whole;
-    if (tile < EW_TILE_ALIGN)
+    if (tile < align)
       return qiao_status_make(QIAO_RESOURCE_EXHAUSTED,
-                              "ascend: UB overflow: an elementwise tile of %d elements needs "
+                              "ascend: UB overflow: %s of %lld elements needs "
                               "%lld bytes of UB (%lld per element + %lld), the UB has %lld",
-                              EW_TILE_ALIGN, (long long)(EW_TILE_ALIGN * per + fixed),
+                              what, (long long)align, (long long)(align * per + fixed),
                               (long long)per, (long long)fixed, (long long)ub_bytes);
-  } else if (tile % EW_TILE_ALIGN || tile * per + fixed > ub_bytes) {
+  } else if (tile % align || tile * per + fixed > ub_bytes) {
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED,
-                            "ascend: UB overflow: an elementwise tile of %lld elements needs %lld "
+                            "ascend: UB overflow: %s of %lld elements needs %lld "
                             "bytes of UB (%lld per element + %lld), the UB has %lld%s",
-                            (long long)tile, (long long)(tile * per + fixed), (long long)per,
+                            what, (long long)tile, (long long)(tile * per + fixed), (long long)per,
                             (long long)fixed, (long long)ub_bytes,
-                            tile % EW_TILE_ALIGN ? " (and tiles are multiples of 64)" : "");
+                            tile % align ? " (and tiles are multiples of the alignment)" : "");
   }
   out->tile = tile;
   out->n_tiles = (out->n + tile - 1) / tile;
   int64_t at = 0;
   for (int32_t k = 0; k < kd->n_inputs; ++k) {
+    int64_t es = (int64_t)qiao_dtype_size(kd->inputs[k].type.dtype);
     if (out->in_resident[k]) {
       out->res_off[k] = at;
-      at += (out->res_elems[k] * (int64_t)qiao_dtype_size(kd->inputs[k].type.dtype) + 31) / 32 * 32;
+      at += rb(out->res_elems[k] * es);
       continue;
     }
-    int64_t b = out->in_scalar[k] ? 32 : tile * (int64_t)qiao_dtype_size(kd->inputs[k].type.dtype);
+    int64_t b = out->in_scalar[k] ? 32 : rb(tile * (k < out->n_primary ? out->G : 1) * es);
     out->in_off[k][0] = at;
     out->in_off[k][1] = at + b;
     at += 2 * b;
   }
-  int64_t ob = tile * (int64_t)qiao_dtype_size(kd->outputs[0].type.dtype);
+  int64_t ob = rb(tile * (int64_t)qiao_dtype_size(kd->outputs[0].type.dtype));
   out->out_off[0] = at;
   out->out_off[1] = at + ob;
   at += 2 * ob;
-  for (int32_t w = 0; w < out->n_work; ++w, at += 4 * tile)
+  for (int32_t w = 0; w < out->n_work; ++w, at += rb(4 * tile))
     out->work_off[w] = at;
   out->tmp_off = at;
-  at += 4 * tile;
+  at += rb(4 * tile);
+  if (!ew) {
+    out->pbuf_off = at;
+    at += rb(4 * tile * out->G);
+    out->acc_off = at;
+    at += rb(4 * tile);
+    out->red_off = at;
+    at += rb(4 * tile);
+  }
   out->ub_used = at;
+  if (at > ub_bytes)
+    return qiao_status_make(QIAO_INTERNAL, "ascend: UB plan of %lld bytes exceeds %lld",
+                            (long long)at, (long long)ub_bytes);
   return NULL;
 }
 
@@ -274,6 +359,64 @@ static void flag(ew_ctx_t *c, bool set, int src, int dst, LLVMValueRef id) {
   ascend_uop(c->m, set ? "qiao_ascend_set_flag" : "qiao_ascend_wait_flag", a, 4, NULL);
 }
 
+static void vbin(ew_ctx_t *c, const char *name, LLVMValueRef dst, LLVMValueRef a0, LLVMValueRef a1,
+                 LLVMValueRef n, const char *note) {
+  LLVMValueRef a[6] = {c->core, I(c->m, QIAO_ASCEND_F32), dst, a0, a1, n};
+  ascend_uop(c->m, name, a, 6, note);
+}
+
+static void vreduce(ew_ctx_t *c, bool is_max, LLVMValueRef dst, LLVMValueRef src,
+                    LLVMValueRef rows, LLVMValueRef cols, const char *note) {
+  LLVMValueRef a[6] = {c->core, I(c->m, QIAO_ASCEND_F32), dst, src, rows, cols};
+  ascend_uop(c->m, is_max ? "qiao_ascend_vreduce_max" : "qiao_ascend_vreduce_sum", a, 6, note);
+}
+
+/* Per-row values at red (one per row of `row` elements) broadcast over the
+ * tile's len elements at dst. */
+static void row_broadcast(ew_ctx_t *c, const ascend_ew_plan_t *p, LLVMValueRef dst,
+                          LLVMValueRef rows) {
+  int64_t dims[2] = {p->tile / p->row, p->row}, strides[2] = {1, 0};
+  LLVMValueRef a[10] = {c->core,
+                        I(c->m, QIAO_ASCEND_F32),
+                        dst,
+                        I(c->m, p->red_off),
+                        rows,
+                        I(c->m, 0),
+                        c->len,
+                        I(c->m, 2),
+                        const_i64s(c->m, dims, 2, "row_dims"),
+                        const_i64s(c->m, strides, 2, "row_strides")};
+  ascend_uop(c->m, "qiao_ascend_vbroadcast", a, 10, "per-row value over the row");
+}
+
+/* The primary op of a SOFTMAX / REDUCE_MAX tile into p->acc_off (f32,
+ * rounded to the primary dtype): the input tile cast to f32, then
+ *   softmax:    m = ReduceMax; e = Exp(x - m); y = e / ReduceSum(e)
+ *   reduce_max: y = ReduceMax over each output element's row */
+static void emit_primary(ew_ctx_t *c, const qiao_kernel_desc_t *kd, const ascend_ew_plan_t *p,
+                         LLVMValueRef in_ub) {
+  ascend_module_t *m = c->m;
+  qiao_cg_t *cg = &m->base;
+  LLVMValueRef pbuf = I(m, p->pbuf_off), acc = I(m, p->acc_off), red = I(m, p->red_off);
+  LLVMValueRef tmp = I(m, p->tmp_off);
+  cast(c, QIAO_ASCEND_F32, pbuf, ascend_dtype(kd->inputs[0].type.dtype), in_ub,
+       qiao_cg_imul(cg, c->len, p->G), "primary input to f32");
+  if (p->kind == QIAO_KD_SOFTMAX) {
+    LLVMValueRef rows = LLVMBuildSDiv(m->b, c->len, I(m, p->row), "rows");
+    vreduce(c, true, red, pbuf, rows, I(m, p->row), "row max");
+    row_broadcast(c, p, tmp, rows);
+    vbin(c, "qiao_ascend_vsub", acc, pbuf, tmp, c->len, "x - max");
+    LLVMValueRef a[5] = {c->core, I(m, QIAO_ASCEND_F32), acc, acc, c->len};
+    ascend_uop(m, "qiao_ascend_vexp", a, 5, "exp");
+    vreduce(c, false, red, acc, rows, I(m, p->row), "row sum");
+    row_broadcast(c, p, tmp, rows);
+    vbin(c, "qiao_ascend_vdiv", acc, acc, tmp, c->len, "normalize");
+  } else {
+    vreduce(c, true, acc, pbuf, c->len, I(m, p->G), "reduce_max over the last axis");
+  }
+  round_to(c, p, acc, kd->primary_dtype);
+}
+
 qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_desc_t *kd,
                                        LLVMValueRef fn, const ascend_ew_plan_t *p) {
   qiao_cg_t *cg = &m->base;
@@ -290,7 +433,7 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
     else
       gm_out = v;
   }
-  ascend_listing_printf(m, "  UB plan: tile %lld elements, %lld tiles, %lld of %lld bytes "
+  ascend_listing_printf(m, "  UB plan: tile %lld output elements, %lld tiles, %lld of %lld bytes "
                            "(inputs and output double-buffered, %d f32 work buffers)\n",
                         (long long)p->tile, (long long)p->n_tiles, (long long)p->ub_used,
                         (long long)p->ub_bytes, p->n_work);
@@ -323,21 +466,27 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
   for (int32_t k = 0; k < kd->n_inputs; ++k) {
     if (p->in_resident[k]) continue;
     int64_t es = qiao_dtype_size(kd->inputs[k].type.dtype);
+    int64_t g = k < p->n_primary ? p->G : 1; /* input elements per output element */
     LLVMValueRef src = gm_in[k], bytes = I(m, es);
     if (!p->in_scalar[k]) {
-      src = LLVMBuildGEP2(b, m->t_i8, gm_in[k], (LLVMValueRef[]){qiao_cg_imul(cg, start, es)}, 1,
-                          "");
-      bytes = qiao_cg_imul(cg, c.len, es);
+      src = LLVMBuildGEP2(b, m->t_i8, gm_in[k], (LLVMValueRef[]){qiao_cg_imul(cg, start, es * g)},
+                          1, "");
+      bytes = qiao_cg_imul(cg, c.len, es * g);
     }
     LLVMValueRef a[4] = {c.core, pingpong(&c, p->in_off[k]), src, bytes};
     ascend_uop(m, "qiao_ascend_copy_gm_to_ub_pad", a, 4, "input tile");
   }
   flag(&c, true, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_V, c.ping);
   flag(&c, false, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_V, c.ping);
-  /* Compute: one f32 location per node */
+  /* Compute: the primary op (softmax, reduce), then one f32 location per node */
+  if (p->n_primary) emit_primary(&c, kd, p, pingpong(&c, p->in_off[0]));
   LLVMValueRef at[QIAO_EXPR_MAX_NODES];
   for (int32_t i = 0; i < kd->n_expr; ++i) {
     const qiao_expr_node_t *n = &kd->expr[i];
+    if (p->node_work[i] == -2) { /* the primary result */
+      at[i] = I(m, p->acc_off);
+      continue;
+    }
     if (p->node_work[i] < 0) { /* an f32 input tile, used in place */
       at[i] = pingpong(&c, p->in_off[n->input]);
       continue;
@@ -396,7 +545,8 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
   }
   qiao_dtype_t odt = kd->outputs[0].type.dtype;
   LLVMValueRef out_ub = pingpong(&c, p->out_off);
-  cast(&c, ascend_dtype(odt), out_ub, QIAO_ASCEND_F32, at[kd->n_expr - 1], c.len, "to output");
+  LLVMValueRef result = kd->n_expr > 0 ? at[kd->n_expr - 1] : I(m, p->acc_off);
+  cast(&c, ascend_dtype(odt), out_ub, QIAO_ASCEND_F32, result, c.len, "to output");
   flag(&c, true, QIAO_ASCEND_PIPE_V, QIAO_ASCEND_PIPE_MTE3, c.ping);
   flag(&c, false, QIAO_ASCEND_PIPE_V, QIAO_ASCEND_PIPE_MTE3, c.ping);
   /* CopyOut */

@@ -435,6 +435,41 @@ void qiao_ascend_vbrcb(void *core, int64_t dt, int64_t dst, int64_t src, int64_t
   mark(c, dst, n * kDtSize[dt]);
 }
 
+static void vreduce(void *core, bool is_max, int64_t dt, int64_t dst, int64_t src, int64_t rows,
+                    int64_t cols) {
+  asim_core_t *c = core;
+  const char *op = is_max ? "ReduceMax" : "ReduceSum";
+  if (rows < 0 || cols < 0)
+    return (void)(op_begin(c) &&
+                  violation(c, op, "count", "%lld rows of %lld", (long long)rows, (long long)cols));
+  int64_t n = rows * cols;
+  /* timed as one pass over the source (the results are rows elements) */
+  /* (the source region stands in for the destination in the common check) */
+  if (!vec_begin(c, op, c->m->vec_cpr_simple, dt, src, n, &src, NULL, 1)) return;
+  if (!check_ub(c, op, "destination", dst, rows * kDtSize[dt])) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    double acc = is_max ? -INFINITY : 0.0;
+    for (int64_t j = 0; j < cols; ++j) {
+      double v = ld(c, dt, src, r * cols + j);
+      if (is_max)
+        acc = v > acc || isnan(v) ? v : acc;
+      else
+        acc = dt == QIAO_ASCEND_F32 ? (double)(float)(acc + v) : acc + v;
+    }
+    st(c, dt, dst, r, acc);
+  }
+  mark(c, dst, rows * kDtSize[dt]);
+}
+
+void qiao_ascend_vreduce_max(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
+                             int64_t cols) {
+  vreduce(core, true, dt, dst, src, rows, cols);
+}
+void qiao_ascend_vreduce_sum(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
+                             int64_t cols) {
+  vreduce(core, false, dt, dst, src, rows, cols);
+}
+
 void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
                             int64_t start, int64_t n, int64_t rank, const int64_t *dims,
                             const int64_t *strides) {
@@ -566,6 +601,8 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(vrelu, QIAO_ASCEND_PIPE_V, "Relu"),
     SYM(vdup, QIAO_ASCEND_PIPE_V, "Duplicate"),
     SYM(vbrcb, QIAO_ASCEND_PIPE_V, "Brcb"),
+    SYM(vreduce_max, QIAO_ASCEND_PIPE_V, "ReduceMax"),
+    SYM(vreduce_sum, QIAO_ASCEND_PIPE_V, "ReduceSum"),
     SYM(vbroadcast, QIAO_ASCEND_PIPE_V, "BroadcastTo"),
     SYM(vcast, QIAO_ASCEND_PIPE_V, "Cast"),
     SYM(set_flag, QIAO_ASCEND_PIPE_S, "SetFlag"),

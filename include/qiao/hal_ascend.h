@@ -104,6 +104,14 @@ void qiao_ascend_vrelu(void *core, int64_t dt, int64_t dst, int64_t src, int64_t
 void qiao_ascend_vdup(void *core, int64_t dt, int64_t dst, double value, int64_t n);
 /* Broadcast of the element at src (dtype dt) to n elements at dst. */
 void qiao_ascend_vbrcb(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+/* ReduceMax / ReduceSum per row: `rows` rows of `cols` elements at src, one
+ * result per row at dst (contiguous). Max is NaN-propagating from -inf (an
+ * empty row gives -inf); sums accumulate in dt (f32: no wider accumulator,
+ * as the unit has none), 0 for an empty row. */
+void qiao_ascend_vreduce_max(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
+                             int64_t cols);
+void qiao_ascend_vreduce_sum(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
+                             int64_t cols);
 /* BroadcastTo: elements [start, start + n) of a row-major view of `rank`
  * dims (dims[]) whose element at coordinates c is src[Σ c[d] * strides[d]]
  * (0 where broadcast), written contiguously at dst; the source is a

@@ -1,4 +1,5 @@
-/* Ascend backend on ascend-sim: the registry row, the backend's own UB tiling
+/* Ascend backend on ascend-sim (ELEMENTWISE, SOFTMAX and REDUCE_MAX over the
+ * last axis): the registry row, the backend's own UB tiling
  * check (an overflowing tile is refused before the simulator sees it), the
  * artifacts (LLVM IR of unit-op calls, the per-pipe listing), fp8 refused on
  * 910B, elementwise kernels against the interpreter (f32/f16/bf16, edge values,
@@ -91,6 +92,21 @@ Test(ascend_backend, ub_overflow_refused_by_the_backend) {
   qiao_ir_graph_destroy(g);
 }
 
+Test(ascend_backend, softmax_row_too_long_for_the_ub_is_refused) {
+  qiao_graph_t *g = parse("graph @t(%x: f32[2, 100000]) -> (f32[2, 100000]) {\n"
+                          "%y = softmax %x\nreturn %y\n}\n");
+  qiao_partition_t *p = NULL;
+  CHECK_OK(qiao_ir_partition(g, ascend()->fusion_policy(NULL), &p));
+  qiao_hal_device_t *d = NULL;
+  CHECK_OK(qiao_hal_device_open("ascend-sim:910b", &d));
+  char reason[512] = "";
+  cr_expect_not(ascend()->supports(&p->kernels[0], d, reason, sizeof reason));
+  cr_expect(strstr(reason, "UB overflow: a row tile of 100000 elements") != NULL, "%s", reason);
+  qiao_hal_device_release(d);
+  qiao_ir_partition_destroy(p);
+  qiao_ir_graph_destroy(g);
+}
+
 Test(ascend_backend, artifacts_llvm_and_listing) {
   qiao_graph_t *g = parse(EW_GRAPH);
   qiao_partition_t *p = NULL;
@@ -179,6 +195,16 @@ static const char *const k_ew_graphs[] = {
     "graph @t(%a: f16[5, 3, 40], %b: f16[5, 1, 40]) -> (f16[5, 3, 40]) {\n"
     "%y = max %a, %b\nreturn %y\n}\n",
     "graph @t(%a: f32[3, 1], %b: f32[1, 4000]) -> (f32[3, 4000]) {\n%y = mul %a, %b\nreturn %y\n}\n",
+    /* softmax and reduce_max over the last axis, with epilogues */
+    "graph @t(%x: f32[300, 127]) -> (f32[300, 127]) {\n%y = softmax %x\nreturn %y\n}\n",
+    "graph @t(%x: bf16[4, 33]) -> (bf16[4, 33]) {\n%y = softmax %x\nreturn %y\n}\n",
+    "graph @t(%x: f16[2, 5000]) -> (f16[2, 5000]) {\n%y = softmax %x\nreturn %y\n}\n",
+    "graph @t(%x: f32[40, 17], %b: f32[17]) -> (f32[40, 17]) {\n"
+    "%y = add (mul (softmax %x), 2.0), %b\nreturn %y\n}\n",
+    "graph @t(%x: f32[500, 19]) -> (f32[500]) {\n%y = reduce_max %x {axes = [-1]}\nreturn %y\n}\n",
+    "graph @t(%x: bf16[6, 3, 700]) -> (bf16[6, 3, 1]) {\n"
+    "%y = reduce_max %x {axes = [2], keepdims = true}\nreturn %y\n}\n",
+    "graph @t(%x: f32[7, 0]) -> (f32[7]) {\n%y = reduce_max %x {axes = [1]}\nreturn %y\n}\n",
 };
 
 static const char *const k_uris[] = {"ascend-sim:910b", "ascend-sim:910c",
