@@ -8,10 +8,12 @@
 
 extern const qiao_backend_t qiao_backend_cpu;
 extern const qiao_backend_t qiao_backend_cuda;
+extern const qiao_backend_t qiao_backend_ascend;
 
 static const qiao_backend_t *const k_backends[] = {
     &qiao_backend_cpu,
     &qiao_backend_cuda,
+    &qiao_backend_ascend,
 };
 enum { N_BACKENDS = sizeof(k_backends) / sizeof(k_backends[0]) };
 

@@ -85,7 +85,7 @@ typedef struct device_driver {
 static const device_driver_t kDrivers[] = {
     {"cpu", open_cpu},
     {"simt-emu", qiao_hal_simt_device_open},
-    {"ascend-sim", NULL},
+    {"ascend-sim", qiao_hal_ascend_device_open},
     {"cuda", NULL},
 };
 

@@ -114,6 +114,10 @@ qiao_status_t qiao_hal_cpu_device_create(const char *uri, int32_t threads,
 qiao_status_t qiao_hal_simt_device_open(const char *uri, const char *options,
                                         qiao_hal_device_t **out_device);
 
+/* The ascend-sim device class (ascend/ascend_device.c): "ascend-sim:<profile>[:cores=N]". */
+qiao_status_t qiao_hal_ascend_device_open(const char *uri, const char *options,
+                                          qiao_hal_device_t **out_device);
+
 /* Duplicates a string; NULL on out-of-memory. */
 char *qiao_hal_strdup(const char *s);
 

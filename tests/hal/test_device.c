@@ -73,7 +73,7 @@ Test(device, bad_uris) {
   expect_open_error("cuda:0", QIAO_UNSUPPORTED,
                     "device URI 'cuda:0': driver 'cuda' is not available in this build");
   expect_open_error("simt-emu:ascend-910b", QIAO_INVALID_ARGUMENT, "is not CUDA-class");
-  expect_open_error("ascend-sim:910b", QIAO_UNSUPPORTED, "driver 'ascend-sim' is not available");
+  expect_open_error("ascend-sim:h100", QIAO_INVALID_ARGUMENT, "is not Ascend-class");
 }
 
 Test(device, class_names) {

@@ -8,10 +8,11 @@
 
 #include "support/oracle.h"
 
-/* simt-emu rows run the CUDA-class backend's PTX in the emulator; kernels that backend
- * does not lower yet print "[UNSUPPORTED] ... on simt-emu:..." (never a pass of theirs). */
+/* simt-emu rows run the CUDA-class backend's PTX in the emulator, the ascend-sim row the
+ * Ascend backend's unit-operation modules in the simulator; kernels a backend does not
+ * lower yet print "[UNSUPPORTED] ... on <device>" (never a pass of theirs). */
 static const char *const k_devices[] = {"cpu:threads=1", "cpu:threads=2", "simt-emu:h100",
-                                        "simt-emu:a100"};
+                                        "simt-emu:a100", "ascend-sim:910b"};
 #define N_DEVICES (sizeof(k_devices) / sizeof(k_devices[0]))
 
 typedef struct conf_case {

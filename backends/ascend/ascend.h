@@ -1,0 +1,86 @@
+/* Ascend backend — private: the module (an LLVM module of unit-operation
+ * calls for the host, JIT'ed with a symbol map onto ascend-sim's unit
+ * operations) and the tiling plans the lowerings check before emitting. */
+#ifndef QIAO_BACKENDS_ASCEND_H
+#define QIAO_BACKENDS_ASCEND_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Orc.h>
+
+#include "../common/codegen.h"
+#include "qiao/backend.h"
+#include "qiao/hal_ascend.h"
+
+typedef struct ascend_entry {
+  qiao_kernel_launch_t launch;
+} ascend_entry_t;
+
+typedef struct ascend_module {
+  union {
+    qiao_cg_t base;
+    struct {
+      QIAO_CG_FIELDS
+    };
+  };
+  LLVMOrcThreadSafeContextRef tsc;
+  LLVMTypeRef t_entry;
+  qiao_hal_ascend_info_t info; /* the device's cores and buffers */
+  bool fp8;                    /* the device's units take f8 */
+  ascend_entry_t *entries;
+  int32_t n_entries, cap_entries;
+  bool optimized;
+  char *listing; /* readable unit operations per kernel, per pipe */
+  size_t listing_len, listing_cap;
+} ascend_module_t;
+
+/* Emits a call to unit operation `name` (qiao_ascend_*) with args (the
+ * declaration follows the args' types; get_block_* return i64) and adds a
+ * line to the listing. */
+LLVMValueRef ascend_uop(ascend_module_t *m, const char *name, LLVMValueRef *args, unsigned n,
+                        const char *note);
+/* Appends printf text to the module's listing. */
+void ascend_listing_printf(ascend_module_t *m, const char *fmt, ...);
+/* The unit-operation dtype of an IR float dtype; -1 for others. */
+int ascend_dtype(qiao_dtype_t dt);
+
+/* ------------------------------------------ vector-unit kernels
+ * ELEMENTWISE, and SOFTMAX / REDUCE_MAX over the last axis with their fused
+ * epilogues (lower_elementwise.c). */
+
+/* The UB plan of an elementwise kernel: double-buffered input and output
+ * tiles, f32 work buffers reused by liveness, one rounding temp. */
+typedef struct ascend_ew_plan {
+  qiao_kd_kind_t kind; /* ELEMENTWISE, SOFTMAX or REDUCE (max) over the last axis */
+  int32_t n_primary;   /* streamed primary inputs (0 for ELEMENTWISE, else 1) */
+  int64_t row;         /* SOFTMAX/REDUCE: elements of the last axis */
+  int64_t G;           /* primary input elements per output element (REDUCE: row) */
+  int64_t pbuf_off, acc_off, red_off; /* primary as f32, the primary result, per-row values */
+  int64_t n;       /* output elements */
+  int64_t tile;    /* elements per tile (a multiple of 64) */
+  int64_t n_tiles;
+  int64_t in_off[QIAO_KD_MAX_OPERANDS][2]; /* UB byte offsets, ping and pong */
+  bool in_scalar[QIAO_KD_MAX_OPERANDS];    /* one element broadcast */
+  /* broadcast or strided inputs: loaded whole, once per block, into a
+   * resident UB region and expanded per tile by BroadcastTo */
+  bool in_resident[QIAO_KD_MAX_OPERANDS];
+  int64_t res_off[QIAO_KD_MAX_OPERANDS], res_elems[QIAO_KD_MAX_OPERANDS];
+  int64_t out_off[2];
+  int32_t n_work;
+  int64_t work_off[QIAO_EXPR_MAX_NODES];
+  int32_t node_work[QIAO_EXPR_MAX_NODES]; /* work buffer of node i, -1: its input tile */
+  int64_t tmp_off;
+  int64_t ub_used, ub_bytes;
+} ascend_ew_plan_t;
+
+/* Whether the elementwise lowering takes kd (reason otherwise). */
+bool ascend_ew_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap);
+/* Plans kd's tiles in a UB of ub_bytes. tile 0 picks the largest tile that
+ * fits; a given tile that does not fit (or a UB too small for a 64-element
+ * tile) is QIAO_RESOURCE_EXHAUSTED ("UB overflow", with the bytes needed). */
+qiao_status_t ascend_ew_plan(const qiao_kernel_desc_t *kd, int64_t ub_bytes, int64_t tile,
+                             ascend_ew_plan_t *out);
+/* Emits kd as entry `fn` (the plan checked). */
+qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_desc_t *kd,
+                                       LLVMValueRef fn, const ascend_ew_plan_t *plan);
+
+#endif /* QIAO_BACKENDS_ASCEND_H */

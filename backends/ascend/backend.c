@@ -1,0 +1,345 @@
+/* Ascend backend — its row in the backend registry and its module: kernels
+ * are LLVM functions for the host whose calls are ascend-sim's unit
+ * operations (qiao/hal_ascend.h), JIT-compiled with a symbol map that points
+ * each qiao_ascend_* name at the simulator's implementation, and loaded as a
+ * HOST_JIT executable on an ascend-sim device, which runs one call per block
+ * (block_dim = the device's vector cores, tiles looped inside). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ascend/ascend.h"
+#include "common/module.h"
+
+#define ASCEND_DEFAULT_PROFILE "910b"
+
+int ascend_dtype(qiao_dtype_t dt) {
+  switch (dt) {
+  case QIAO_F32: return QIAO_ASCEND_F32;
+  case QIAO_F16: return QIAO_ASCEND_F16;
+  case QIAO_BF16: return QIAO_ASCEND_BF16;
+  case QIAO_F8E4M3: return QIAO_ASCEND_F8E4M3;
+  case QIAO_F8E5M2: return QIAO_ASCEND_F8E5M2;
+  default: return -1;
+  }
+}
+
+/* ------------------------------------------------------------ listing */
+
+void ascend_listing_printf(ascend_module_t *m, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (m->listing_len + (size_t)n + 1 > m->listing_cap) {
+    size_t cap = (m->listing_cap ? m->listing_cap * 2 : 4096) + (size_t)n;
+    char *p = realloc(m->listing, cap);
+    if (!p) return;
+    m->listing = p;
+    m->listing_cap = cap;
+  }
+  va_start(ap, fmt);
+  vsnprintf(m->listing + m->listing_len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  m->listing_len += (size_t)n;
+}
+
+LLVMValueRef ascend_uop(ascend_module_t *m, const char *name, LLVMValueRef *args, unsigned n,
+                        const char *note) {
+  LLVMValueRef fn = LLVMGetNamedFunction(m->mod, name);
+  LLVMTypeRef fty;
+  bool returns = !strncmp(name, "qiao_ascend_get_", 16);
+  if (!fn) {
+    LLVMTypeRef params[12];
+    for (unsigned i = 0; i < n && i < 12; ++i)
+      params[i] = LLVMTypeOf(args[i]);
+    fty = LLVMFunctionType(returns ? m->t_i64 : m->t_void, params, n, 0);
+    fn = LLVMAddFunction(m->mod, name, fty);
+  } else {
+    fty = LLVMGlobalGetValueType(fn);
+  }
+  const qiao_ascend_symbol_t *syms;
+  int32_t ns = qiao_ascend_symbols(&syms);
+  for (int32_t i = 0; i < ns; ++i)
+    if (!strcmp(syms[i].name, name)) {
+      ascend_listing_printf(m, "    %-10s %-20s%s%s\n", qiao_ascend_pipe_name(syms[i].pipe),
+                            syms[i].ascend_c, note && *note ? "  ; " : "", note ? note : "");
+      break;
+    }
+  return LLVMBuildCall2(m->b, fty, fn, args, n, returns ? "r" : "");
+}
+
+/* ------------------------------------------------------------ registry row */
+
+static const qiao_fusion_policy_t *ascend_fusion_policy(qiao_hal_device_t *d) {
+  (void)d;
+  return qiao_fusion_policy_default();
+}
+
+static bool dtype_on_device(qiao_dtype_t dt, qiao_hal_device_t *d) {
+  if (dt != QIAO_F8E4M3 && dt != QIAO_F8E5M2) return true;
+  const qiao_hal_profile_t *p = NULL;
+  if (d) {
+    qiao_status_t st = qiao_hal_device_profile(d, &p);
+    qiao_status_free(st);
+  }
+  return p && qiao_hal_profile_supports_dtype(p, qiao_dtype_name(dt));
+}
+
+static bool kd_fp8_check(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, char *reason,
+                         size_t cap) {
+  const char *dev = d ? qiao_hal_device_uri(d) : "ascend-910b/910c";
+  for (int32_t i = 0; i < kd->n_inputs + kd->n_outputs; ++i) {
+    const qiao_kd_operand_t *o = i < kd->n_inputs ? &kd->inputs[i] : &kd->outputs[i - kd->n_inputs];
+    if (!dtype_on_device(o->type.dtype, d)) {
+      snprintf(reason, cap, "dtype %s is not supported on %s (no FP8 on Ascend A2/A3)",
+               qiao_dtype_name(o->type.dtype), dev);
+      return false;
+    }
+  }
+  for (int32_t i = 0; i < kd->n_expr; ++i)
+    if (!dtype_on_device((qiao_dtype_t)kd->expr[i].dtype, d)) {
+      snprintf(reason, cap, "dtype %s is not supported on %s (no FP8 on Ascend A2/A3)",
+               qiao_dtype_name((qiao_dtype_t)kd->expr[i].dtype), dev);
+      return false;
+    }
+  return true;
+}
+
+static qiao_status_t device_info(qiao_hal_device_t *d, qiao_hal_ascend_info_t *out) {
+  if (d) return qiao_hal_ascend_info(d, out);
+  return qiao_hal_ascend_info_for_profile(ASCEND_DEFAULT_PROFILE, out);
+}
+
+static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, char *reason,
+                            size_t cap) {
+  if ((unsigned)kd->kind >= QIAO_KD_KIND_COUNT) {
+    snprintf(reason, cap, "kernel kind %d is unknown", (int)kd->kind);
+    return false;
+  }
+  if (!kd_fp8_check(kd, d, reason, cap)) return false;
+  if (!ascend_ew_supported(kd, reason, cap)) return false;
+  /* the tiling check: a kernel whose smallest tile overflows the UB is refused */
+  qiao_hal_ascend_info_t info;
+  qiao_status_t st = device_info(d, &info);
+  if (st) {
+    snprintf(reason, cap, "%s", qiao_status_message(st));
+    qiao_status_free(st);
+    return false;
+  }
+  ascend_ew_plan_t plan;
+  st = ascend_ew_plan(kd, info.ub_bytes, 0, &plan);
+  if (st) {
+    snprintf(reason, cap, "%s", qiao_status_message(st));
+    qiao_status_free(st);
+    return false;
+  }
+  return true;
+}
+
+static qiao_status_t ascend_target_key(qiao_hal_device_t *d, const qiao_backend_options_t *o,
+                                       char *buf, size_t cap) {
+  qiao_hal_ascend_info_t info;
+  QIAO_RETURN_IF_ERROR(device_info(d, &info));
+  int32_t opt = o && o->opt_level ? o->opt_level : 3;
+  int n = snprintf(buf, cap, "ascend|%s|aic=%d|aiv=%d|ub=%lld|O%d", info.profile, info.aic,
+                   info.aiv, (long long)info.ub_bytes, opt < 0 ? 0 : opt);
+  if (n < 0 || (size_t)n >= cap)
+    return qiao_status_make(QIAO_INTERNAL, "ascend: target key longer than %zu bytes", cap);
+  return NULL;
+}
+
+static void ascend_module_destroy(void *vm) {
+  ascend_module_t *m = vm;
+  if (!m) return;
+  if (m->b) LLVMDisposeBuilder(m->b);
+  if (m->mod) LLVMDisposeModule(m->mod);
+  if (m->tsc) LLVMOrcDisposeThreadSafeContext(m->tsc);
+  if (m->tm) LLVMDisposeTargetMachine(m->tm);
+  free(m->entries);
+  free(m->listing);
+  free(m);
+}
+
+static qiao_status_t ascend_module_create(qiao_hal_device_t *d, const qiao_backend_options_t *o,
+                                          void **out_m) {
+  *out_m = NULL;
+  ascend_module_t *m = calloc(1, sizeof *m);
+  if (!m) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  qiao_status_t st = device_info(d, &m->info);
+  if (st) {
+    free(m);
+    return st;
+  }
+  if (d) {
+    const qiao_hal_profile_t *p = NULL;
+    qiao_status_t pst = qiao_hal_device_profile(d, &p);
+    qiao_status_free(pst);
+    m->fp8 = p && qiao_hal_profile_supports_dtype(p, "f8e4m3");
+  }
+  qiao_cg_llvm_init();
+  int opt = o && o->opt_level ? o->opt_level : 3;
+  st = qiao_cg_target_machine_create(NULL, NULL, NULL, opt < 0 ? 0 : opt, &m->tm);
+  if (st) {
+    free(m);
+    return st;
+  }
+  m->tsc = LLVMOrcCreateNewThreadSafeContext();
+  m->ctx = LLVMOrcThreadSafeContextGetContext(m->tsc);
+  m->mod = LLVMModuleCreateWithNameInContext("qiao_ascend", m->ctx);
+  qiao_cg_module_set_target(m->mod, m->tm);
+  m->b = LLVMCreateBuilderInContext(m->ctx);
+  qiao_cg_init_types(&m->base);
+  m->vec_bytes = 32;
+  m->vec_f32 = 8;
+  m->math = &qiao_math_host;
+  LLVMTypeRef params[6] = {m->t_ptr, m->t_ptr, m->t_i64, m->t_i64, m->t_i64, m->t_ptr};
+  m->t_entry = LLVMFunctionType(m->t_void, params, 6, 0);
+  ascend_listing_printf(m,
+                        "; Ascend-class unit operations per kernel (simulated device: %s, %d AIC "
+                        "+ %d AIV, UB %lld bytes)\n",
+                        m->info.profile, m->info.aic, m->info.aiv, (long long)m->info.ub_bytes);
+  *out_m = m;
+  return NULL;
+}
+
+static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, const char *name,
+                                       qiao_kernel_launch_t *out_launch) {
+  ascend_module_t *m = vm;
+  if (!m->mod || m->optimized)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: module is already optimized or loaded");
+  char reason[256] = "";
+  if (!kd_fp8_check(kd, NULL, reason, sizeof reason) && !m->fp8)
+    return qiao_status_make(QIAO_UNSUPPORTED, "ascend: %s kernel: %s",
+                            qiao_kd_kind_name(kd->kind), reason);
+  char auto_name[32];
+  if (!name) {
+    snprintf(auto_name, sizeof auto_name, "k%d", m->n_entries);
+    name = auto_name;
+  }
+  if (strlen(name) >= sizeof out_launch->name)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
+  if (!ascend_ew_supported(kd, reason, sizeof reason))
+    return qiao_status_make(QIAO_UNSUPPORTED, "ascend: cannot lower this %s kernel: %s",
+                            qiao_kd_kind_name(kd->kind),
+                            *reason ? reason : "not lowered for the Ascend class yet");
+  ascend_ew_plan_t plan;
+  QIAO_RETURN_IF_ERROR(ascend_ew_plan(kd, m->info.ub_bytes, 0, &plan));
+  if (m->n_entries == m->cap_entries) {
+    int32_t cap = m->cap_entries ? 2 * m->cap_entries : 8;
+    ascend_entry_t *e = realloc(m->entries, sizeof *e * (size_t)cap);
+    if (!e) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+    m->entries = e;
+    m->cap_entries = cap;
+  }
+  LLVMValueRef fn = LLVMAddFunction(m->mod, name, m->t_entry);
+  ascend_listing_printf(m, "\nkernel %s (%s, block_dim %d AIV):\n", name,
+                        qiao_kd_kind_name(kd->kind), m->info.aiv);
+  QIAO_RETURN_IF_ERROR(ascend_lower_elementwise(m, kd, fn, &plan));
+  qiao_kernel_launch_t *l = out_launch;
+  memset(l, 0, sizeof *l);
+  snprintf(l->name, sizeof l->name, "%s", name);
+  l->grid[0] = m->info.aiv;
+  l->grid[1] = l->grid[2] = 1;
+  l->block[0] = l->block[1] = l->block[2] = 1;
+  qiao_kernel_launch_set_bindings(l, kd);
+  m->entries[m->n_entries++].launch = *l;
+  return NULL;
+}
+
+static qiao_status_t ascend_optimize(void *vm) {
+  ascend_module_t *m = vm;
+  if (m->optimized) return NULL;
+  if (!m->mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: module was loaded");
+  QIAO_RETURN_IF_ERROR(qiao_cg_module_optimize(m->mod, m->tm, 2, "ascend"));
+  m->optimized = true;
+  return NULL;
+}
+
+static qiao_status_t ascend_emit(void *vm, qiao_artifact_kind_t kind, const char *path) {
+  ascend_module_t *m = vm;
+  if (!m->mod) return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: module was loaded");
+  switch (kind) {
+  case QIAO_ARTIFACT_LLVM: return qiao_cg_module_emit_file(m->mod, m->tm, QIAO_CG_EMIT_LLVM, path);
+  case QIAO_ARTIFACT_LISTING:
+    return qiao_cg_write_file_atomic(path, m->listing ? m->listing : "", m->listing_len);
+  default:
+    return qiao_status_make(QIAO_UNSUPPORTED,
+                            "backend 'ascend' does not emit '%s' artifacts (it emits llvm, "
+                            "listing)",
+                            qiao_artifact_kind_name(kind));
+  }
+}
+
+typedef struct jit_owner {
+  qiao_cg_jit_t *jit;
+  uint64_t sizes[];
+} jit_owner_t;
+
+static void release_jit(void *ctx) {
+  jit_owner_t *own = ctx;
+  qiao_cg_jit_destroy(own->jit);
+  free(own);
+}
+
+static qiao_status_t ascend_load(void *vm, qiao_hal_device_t *d, qiao_hal_executable_t **out_exe) {
+  ascend_module_t *m = vm;
+  *out_exe = NULL;
+  qiao_hal_ascend_info_t info;
+  QIAO_RETURN_IF_ERROR(qiao_hal_ascend_info(d, &info));
+  if (info.aiv != m->info.aiv || info.ub_bytes != m->info.ub_bytes)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "ascend: module compiled for %d AIV / %lld-byte UB, device '%s' has "
+                            "%d / %lld",
+                            m->info.aiv, (long long)m->info.ub_bytes, qiao_hal_device_uri(d),
+                            info.aiv, (long long)info.ub_bytes);
+  QIAO_RETURN_IF_ERROR(ascend_optimize(m));
+  size_t n = (size_t)(m->n_entries ? m->n_entries : 1);
+  jit_owner_t *own = calloc(1, sizeof *own + sizeof(uint64_t) * (QIAO_KD_MAX_OPERANDS + 2) * n);
+  qiao_hal_entry_record_t *recs = calloc(n, sizeof *recs);
+  const qiao_ascend_symbol_t *syms;
+  int32_t ns = qiao_ascend_symbols(&syms);
+  qiao_cg_symbol_t *map = calloc((size_t)ns, sizeof *map);
+  if (!own || !recs || !map) {
+    free(own);
+    free(recs);
+    free(map);
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  for (int32_t i = 0; i < ns; ++i)
+    map[i] = (qiao_cg_symbol_t){syms[i].name, syms[i].addr};
+  LLVMModuleRef mod = m->mod;
+  m->mod = NULL; /* the JIT owns it now, also on error */
+  qiao_status_t st = qiao_cg_jit_create(m->tsc, mod, map, (size_t)ns, "ascend", &own->jit);
+  free(map);
+  for (int32_t i = 0; !st && i < m->n_entries; ++i) {
+    const qiao_kernel_launch_t *l = &m->entries[i].launch;
+    st = qiao_cg_jit_lookup(own->jit, l->name, &recs[i].fn);
+    recs[i].name = l->name;
+    recs[i].signature = QIAO_HAL_CPU_ENTRY_SIGNATURE;
+    recs[i].n_bindings = l->n_bindings;
+    uint64_t *sizes = own->sizes + (size_t)i * (QIAO_KD_MAX_OPERANDS + 2);
+    memcpy(sizes, l->binding_bytes, sizeof l->binding_bytes);
+    recs[i].binding_bytes = sizes;
+  }
+  if (!st) st = qiao_hal_executable_create_host(d, recs, m->n_entries, release_jit, own, out_exe);
+  free(recs);
+  if (st) release_jit(own);
+  return st;
+}
+
+const qiao_backend_t qiao_backend_ascend = {
+    .name = "ascend",
+    .device_class = QIAO_HAL_CLASS_ASCEND,
+    .fusion_policy = ascend_fusion_policy,
+    .supports = ascend_supports,
+    .target_key = ascend_target_key,
+    .module_create = ascend_module_create,
+    .module_destroy = ascend_module_destroy,
+    .add_kernel = ascend_add_kernel,
+    .optimize = ascend_optimize,
+    .emit = ascend_emit,
+    .load = ascend_load,
+};

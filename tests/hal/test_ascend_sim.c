@@ -1,0 +1,248 @@
+/* ascend-sim: the device (URIs, facts, events), and every rule of the unit
+ * operations provoked by small hand-written kernels (C functions loaded as
+ * HOST_JIT executables, calling qiao/hal_ascend.h directly): misaligned and
+ * unaligned-length copies, UB capacity, reads of never-written bytes, GM
+ * outside the bindings, f8 on 910B, a WaitFlag with no SetFlag (deadlock
+ * report, no hang). Each error names kernel, core, operation and rule. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "qiao/hal.h"
+#include "qiao/hal_ascend.h"
+
+#define CHECK_OK(expr)                                                                             \
+  do {                                                                                             \
+    qiao_status_t st_ = (expr);                                                                    \
+    cr_assert(st_ == NULL, "%s: %s", #expr, qiao_status_message(st_));                             \
+  } while (0)
+
+typedef void (*kfn)(void *const *, const int64_t *, int64_t, int64_t, int64_t, void *);
+
+/* Runs kernel `fn` named `name` over `blocks` blocks with one 4096-byte
+ * buffer (in) and one (out); returns the dispatch status. */
+static qiao_status_t run_kernel(const char *uri, const char *name, kfn fn, int64_t blocks,
+                                qiao_hal_device_t **keep) {
+  qiao_hal_device_t *d = NULL;
+  CHECK_OK(qiao_hal_device_open(uri, &d));
+  qiao_hal_entry_record_t rec = {name, QIAO_HAL_CPU_ENTRY_SIGNATURE, 2, 0, 0, (void *)fn, NULL};
+  qiao_hal_executable_t *e = NULL;
+  CHECK_OK(qiao_hal_executable_create_host(d, &rec, 1, NULL, NULL, &e));
+  qiao_hal_buffer_t *a = NULL, *b = NULL;
+  CHECK_OK(qiao_hal_buffer_alloc(d, 4096, &a));
+  CHECK_OK(qiao_hal_buffer_alloc(d, 4096, &b));
+  float src[1024];
+  for (int i = 0; i < 1024; ++i)
+    src[i] = (float)i;
+  CHECK_OK(qiao_hal_buffer_write(a, 0, src, sizeof src));
+  qiao_hal_binding_t bind[2] = {{a, 0}, {b, 0}};
+  int64_t grid[3] = {blocks, 1, 1};
+  qiao_status_t st = qiao_hal_dispatch(d, e, 0, grid, bind, 2, NULL, 0);
+  if (!st && keep) {
+    float out[1024];
+    CHECK_OK(qiao_hal_buffer_read(b, 0, out, sizeof out));
+    for (int i = 0; i < 1024; ++i)
+      cr_expect_eq(out[i], 2.0f * (float)i, "out[%d] = %g", i, out[i]);
+  }
+  qiao_hal_buffer_release(a);
+  qiao_hal_buffer_release(b);
+  qiao_hal_executable_release(e);
+  if (keep)
+    *keep = d;
+  else
+    qiao_hal_device_release(d);
+  return st;
+}
+
+static void expect_error(qiao_status_t st, const char *const *parts) {
+  cr_assert_not_null(st, "the dispatch should fail");
+  const char *msg = qiao_status_message(st);
+  for (; *parts; ++parts)
+    cr_expect(strstr(msg, *parts) != NULL, "'%s' should name '%s'", msg, *parts);
+  qiao_status_free(st);
+}
+
+/* ------------------------------------------------------------ kernels */
+
+/* out = in + in over 1024 f32, split over the blocks, with the flags a
+ * correct Ascend C kernel needs. */
+static void k_double(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                     void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  int64_t nb = qiao_ascend_get_block_num(core), bi = qiao_ascend_get_block_idx(core);
+  int64_t per = 1024 / nb, lo = bi * per, n = bi == nb - 1 ? 1024 - lo : per;
+  const float *in = bind[0];
+  float *out = bind[1];
+  qiao_ascend_copy_gm_to_ub_pad(core, 0, in + lo, n * 4);
+  qiao_ascend_set_flag(core, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_V, 0);
+  qiao_ascend_wait_flag(core, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_V, 0);
+  qiao_ascend_vadd(core, QIAO_ASCEND_F32, 4096, 0, 0, n);
+  qiao_ascend_set_flag(core, QIAO_ASCEND_PIPE_V, QIAO_ASCEND_PIPE_MTE3, 0);
+  qiao_ascend_wait_flag(core, QIAO_ASCEND_PIPE_V, QIAO_ASCEND_PIPE_MTE3, 0);
+  qiao_ascend_copy_ub_to_gm_pad(core, out + lo, 4096, n * 4);
+}
+
+static void k_misaligned(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                         void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_ub(core, 40, bind[0], 64);
+}
+
+static void k_bad_length(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                         void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_ub(core, 0, bind[0], 36);
+}
+
+static void k_overflow(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                       void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_ub(core, 196608 - 32, bind[0], 64);
+}
+
+static void k_unwritten(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                        void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_ub(core, 0, bind[0], 64); /* 16 floats */
+  qiao_ascend_set_flag(core, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_V, 0);
+  qiao_ascend_wait_flag(core, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_V, 0);
+  qiao_ascend_vexp(core, QIAO_ASCEND_F32, 1024, 0, 32); /* reads 32 */
+}
+
+static void k_gm_oob(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                     void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_ub(core, 0, (const char *)bind[0] + 4064, 64);
+}
+
+static void k_fp8(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                  void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_ub(core, 0, bind[0], 64);
+  qiao_ascend_vcast(core, QIAO_ASCEND_F8E4M3, 1024, QIAO_ASCEND_F32, 0, 16);
+}
+
+static void k_deadlock(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                       void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_ub(core, 0, bind[0], 64);
+  qiao_ascend_set_flag(core, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_V, 0);
+  qiao_ascend_wait_flag(core, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_V, 3); /* never set */
+  qiao_ascend_vexp(core, QIAO_ASCEND_F32, 1024, 0, 16);
+}
+
+static void k_bf16_math(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                        void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_ub(core, 0, bind[0], 64);
+  qiao_ascend_vadd(core, QIAO_ASCEND_BF16, 1024, 0, 0, 32);
+}
+
+/* ------------------------------------------------------------ tests */
+
+Test(ascend_sim, open_and_facts) {
+  qiao_hal_device_t *d = NULL;
+  CHECK_OK(qiao_hal_device_open("ascend-sim:910b", &d));
+  cr_expect_eq(qiao_hal_device_class(d), QIAO_HAL_CLASS_ASCEND);
+  cr_expect_str_eq(qiao_hal_device_driver(d), "ascend-sim");
+  qiao_hal_ascend_info_t info;
+  CHECK_OK(qiao_hal_ascend_info(d, &info));
+  cr_expect_eq(info.aic, 24);
+  cr_expect_eq(info.aiv, 48);
+  cr_expect_eq(info.ub_bytes, 196608);
+  cr_expect_eq(info.l0c_bytes, 131072);
+  cr_expect_float_eq(info.clock_hz, 1.8e9, 1);
+  qiao_hal_device_release(d);
+  CHECK_OK(qiao_hal_device_open("ascend-sim:910b:cores=4", &d));
+  CHECK_OK(qiao_hal_ascend_info(d, &info));
+  cr_expect_eq(info.aic, 4);
+  cr_expect_eq(info.aiv, 8);
+  qiao_hal_device_release(d);
+  CHECK_OK(qiao_hal_device_open("ascend-sim:910c", &d));
+  CHECK_OK(qiao_hal_ascend_info(d, &info));
+  cr_expect_eq(info.aic, 48);
+  cr_expect_str_eq(info.profile, "ascend-910c");
+  qiao_hal_device_release(d);
+  const char *bad[] = {"ascend-sim", "ascend-sim:910b:cores=25", "ascend-sim:910b:cores=0",
+                       "ascend-sim:910b:warp=1", "ascend-sim:h100"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    qiao_status_t st = qiao_hal_device_open(bad[i], &d);
+    cr_expect_not_null(st, "%s should not open", bad[i]);
+    qiao_status_free(st);
+  }
+}
+
+Test(ascend_sim, correct_kernel_runs_with_simulated_time) {
+  qiao_hal_device_t *d = NULL;
+  qiao_hal_event_t e0, e1;
+  CHECK_OK(run_kernel("ascend-sim:910b", "double", k_double, 8, &d));
+  CHECK_OK(qiao_hal_event_record(d, &e1));
+  cr_expect_eq(e1.kind, QIAO_HAL_TIME_SIMULATED);
+  qiao_hal_ascend_report_t r;
+  CHECK_OK(qiao_hal_ascend_last_report(d, &r));
+  cr_expect_str_eq(r.kernel, "double");
+  cr_expect_eq(r.blocks, 8);
+  cr_expect_eq(r.bytes[QIAO_ASCEND_PATH_GM_UB], 4096);
+  cr_expect_eq(r.bytes[QIAO_ASCEND_PATH_UB_GM], 4096);
+  cr_expect_gt(r.ns, 3000); /* launch overhead included */
+  cr_expect_gt(r.pipe_busy[QIAO_ASCEND_PIPE_V], 0);
+  char buf[1024];
+  qiao_hal_ascend_report_format(&r, buf, sizeof buf);
+  cr_expect(strstr(buf, "simulated (model of ascend-910b)") != NULL, "%s", buf);
+  /* deterministic: the same kernel again takes the same simulated time */
+  CHECK_OK(qiao_hal_event_record(d, &e0));
+  qiao_hal_device_release(d);
+  qiao_hal_device_t *d2 = NULL;
+  CHECK_OK(run_kernel("ascend-sim:910b", "double", k_double, 8, &d2));
+  qiao_hal_ascend_report_t r2;
+  CHECK_OK(qiao_hal_ascend_last_report(d2, &r2));
+  cr_expect_eq(r.cycles, r2.cycles);
+  qiao_hal_device_release(d2);
+  (void)e0;
+}
+
+Test(ascend_sim, misaligned_copy) {
+  expect_error(run_kernel("ascend-sim:910b", "misaligned", k_misaligned, 2, NULL),
+               (const char *[]){"kernel 'misaligned'", "core 0", "DataCopy GM->UB (MTE2)",
+                                "rule 'alignment'", "UB offset 40", NULL});
+}
+
+Test(ascend_sim, copy_length_not_a_multiple_of_32) {
+  expect_error(run_kernel("ascend-sim:910b", "len36", k_bad_length, 1, NULL),
+               (const char *[]){"kernel 'len36'", "rule 'alignment'", "36 bytes", "DataCopyPad",
+                                NULL});
+}
+
+Test(ascend_sim, ub_capacity) {
+  expect_error(run_kernel("ascend-sim:910b", "overflow", k_overflow, 1, NULL),
+               (const char *[]){"kernel 'overflow'", "rule 'capacity'", "196608-byte UB", NULL});
+}
+
+Test(ascend_sim, read_of_never_written_bytes) {
+  expect_error(run_kernel("ascend-sim:910b", "unwritten", k_unwritten, 1, NULL),
+               (const char *[]){"kernel 'unwritten'", "Exp", "rule 'uninitialized read'",
+                                "byte 64", NULL});
+}
+
+Test(ascend_sim, gm_outside_the_bindings) {
+  expect_error(run_kernel("ascend-sim:910b", "oob", k_gm_oob, 1, NULL),
+               (const char *[]){"kernel 'oob'", "rule 'GM bounds'", NULL});
+}
+
+Test(ascend_sim, fp8_on_910b) {
+  expect_error(run_kernel("ascend-sim:910b", "fp8", k_fp8, 1, NULL),
+               (const char *[]){"kernel 'fp8'", "Cast", "rule 'dtype'", "f8e4m3",
+                                "no FP8 on Ascend A2/A3", NULL});
+}
+
+Test(ascend_sim, bf16_arithmetic_is_not_on_the_vector_unit) {
+  expect_error(run_kernel("ascend-sim:910b", "bf16", k_bf16_math, 1, NULL),
+               (const char *[]){"Add", "rule 'dtype'", "not bf16", NULL});
+}
+
+Test(ascend_sim, wait_on_a_flag_never_set_is_a_deadlock, .timeout = 10) {
+  expect_error(run_kernel("ascend-sim:910b:cores=2", "stuck", k_deadlock, 3, NULL),
+               (const char *[]){"kernel 'stuck'", "core 0", "WaitFlag", "rule 'deadlock'",
+                                "PIPE_V waits on flag 3 from PIPE_MTE2",
+                                "SetFlag<MTE2_V>(3)", NULL});
+}
