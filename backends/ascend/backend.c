@@ -212,8 +212,8 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: module is already optimized or loaded");
   char reason[256] = "";
   if (!kd_fp8_check(kd, NULL, reason, sizeof reason) && !m->fp8)
-    return qiao_status_make(QIAO_UNSUPPORTED, "ascend: %s kernel: %s",
-                            qiao_kd_kind_name(kd->kind), reason);
+    return qiao_status_make(QIAO_UNSUPPORTED, "ascend: %s kernel: %s", qiao_kd_kind_name(kd->kind),
+                            reason);
   char auto_name[32];
   if (!name) {
     snprintf(auto_name, sizeof auto_name, "k%d", m->n_entries);
@@ -273,17 +273,6 @@ static qiao_status_t ascend_emit(void *vm, qiao_artifact_kind_t kind, const char
   }
 }
 
-typedef struct jit_owner {
-  qiao_cg_jit_t *jit;
-  uint64_t sizes[];
-} jit_owner_t;
-
-static void release_jit(void *ctx) {
-  jit_owner_t *own = ctx;
-  qiao_cg_jit_destroy(own->jit);
-  free(own);
-}
-
 static qiao_status_t ascend_load(void *vm, qiao_hal_device_t *d, qiao_hal_executable_t **out_exe) {
   ascend_module_t *m = vm;
   *out_exe = NULL;
@@ -296,37 +285,18 @@ static qiao_status_t ascend_load(void *vm, qiao_hal_device_t *d, qiao_hal_execut
                             m->info.aiv, (long long)m->info.ub_bytes, qiao_hal_device_uri(d),
                             info.aiv, (long long)info.ub_bytes);
   QIAO_RETURN_IF_ERROR(ascend_optimize(m));
-  size_t n = (size_t)(m->n_entries ? m->n_entries : 1);
-  jit_owner_t *own = calloc(1, sizeof *own + sizeof(uint64_t) * (QIAO_KD_MAX_OPERANDS + 2) * n);
-  qiao_hal_entry_record_t *recs = calloc(n, sizeof *recs);
   const qiao_ascend_symbol_t *syms;
   int32_t ns = qiao_ascend_symbols(&syms);
-  qiao_cg_symbol_t *map = calloc((size_t)ns, sizeof *map);
-  if (!own || !recs || !map) {
-    free(own);
-    free(recs);
-    free(map);
-    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
-  }
+  qiao_cg_symbol_t *map = calloc((size_t)(ns > 0 ? ns : 1), sizeof *map);
+  if (!map) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   for (int32_t i = 0; i < ns; ++i)
     map[i] = (qiao_cg_symbol_t){syms[i].name, syms[i].addr};
   LLVMModuleRef mod = m->mod;
   m->mod = NULL; /* the JIT owns it now, also on error */
-  qiao_status_t st = qiao_cg_jit_create(m->tsc, mod, map, (size_t)ns, "ascend", &own->jit);
+  qiao_status_t st = qiao_cg_jit_load_host(m->tsc, mod, map, (size_t)ns, "ascend",
+                                           m->entries ? &m->entries[0].launch : NULL,
+                                           sizeof m->entries[0], m->n_entries, d, out_exe);
   free(map);
-  for (int32_t i = 0; !st && i < m->n_entries; ++i) {
-    const qiao_kernel_launch_t *l = &m->entries[i].launch;
-    st = qiao_cg_jit_lookup(own->jit, l->name, &recs[i].fn);
-    recs[i].name = l->name;
-    recs[i].signature = QIAO_HAL_CPU_ENTRY_SIGNATURE;
-    recs[i].n_bindings = l->n_bindings;
-    uint64_t *sizes = own->sizes + (size_t)i * (QIAO_KD_MAX_OPERANDS + 2);
-    memcpy(sizes, l->binding_bytes, sizeof l->binding_bytes);
-    recs[i].binding_bytes = sizes;
-  }
-  if (!st) st = qiao_hal_executable_create_host(d, recs, m->n_entries, release_jit, own, out_exe);
-  free(recs);
-  if (st) release_jit(own);
   return st;
 }
 

@@ -132,6 +132,10 @@ LLVMValueRef qiao_cg_emit_elementwise(qiao_cg_t *cg, qiao_op_kind_t op, const qi
 /* exp / sigmoid on f32 vectors/scalars (own polynomial, whole f32 range),
  * NaN-propagating max/min as the interpreter, the running max of every
  * max-reduction (v > acc || isnan(v) ? v : acc), horizontal reductions. */
+/* add/sub/mul/max/min/div on integer scalars or vectors with the interpreter's
+ * rules (wrapping; x / 0 = 0; MIN / -1 = MIN); NULL for any other op. */
+LLVMValueRef qiao_cg_emit_int_binary(qiao_cg_t *cg, qiao_op_kind_t op, LLVMValueRef a,
+                                     LLVMValueRef b);
 LLVMValueRef qiao_cg_emit_exp(qiao_cg_t *cg, LLVMValueRef x);
 LLVMValueRef qiao_cg_emit_exp2i(qiao_cg_t *cg, LLVMValueRef k);
 LLVMValueRef qiao_cg_emit_sigmoid(qiao_cg_t *cg, LLVMValueRef x);

@@ -985,3 +985,43 @@ void qiao_cg_vloop(qiao_cg_t *cg, int64_t lo, int64_t hi, unsigned V, const char
   for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(lo, hi, V, 0, name); qiao_cg_vloop_next(cg, &vl);)
     body(ctx, vl.i, vl.lanes);
 }
+
+/* ------------------------------------------------------ integer elementwise */
+
+/* An integer constant of a's type (scalar or vector lanes). */
+static LLVMValueRef iconst_like(LLVMValueRef a, int64_t v) {
+  LLVMTypeRef t = LLVMTypeOf(a);
+  if (LLVMGetTypeKind(t) != LLVMVectorTypeKind)
+    return LLVMConstInt(t, (unsigned long long)v, 1);
+  unsigned n = LLVMGetVectorSize(t);
+  LLVMValueRef c = LLVMConstInt(LLVMGetElementType(t), (unsigned long long)v, 1);
+  LLVMValueRef lanes[64];
+  for (unsigned i = 0; i < n && i < 64; ++i)
+    lanes[i] = c;
+  return LLVMConstVector(lanes, n);
+}
+
+LLVMValueRef qiao_cg_emit_int_binary(qiao_cg_t *cg, qiao_op_kind_t op, LLVMValueRef a,
+                                     LLVMValueRef b) {
+  switch (op) {
+  case QIAO_OP_ADD: return LLVMBuildAdd(cg->b, a, b, "");
+  case QIAO_OP_SUB: return LLVMBuildSub(cg->b, a, b, "");
+  case QIAO_OP_MUL: return LLVMBuildMul(cg->b, a, b, "");
+  case QIAO_OP_MAX:
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
+  case QIAO_OP_MIN:
+    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+  case QIAO_OP_DIV: {
+    /* x / 0 = 0 and MIN / -1 = MIN (the interpreter's rules), without UB:
+     * divide by a safe divisor and fix up. */
+    LLVMValueRef zero = iconst_like(a, 0), one = iconst_like(a, 1), m1 = iconst_like(a, -1);
+    LLVMValueRef bz = LLVMBuildICmp(cg->b, LLVMIntEQ, b, zero, "");
+    LLVMValueRef bm1 = LLVMBuildICmp(cg->b, LLVMIntEQ, b, m1, "");
+    LLVMValueRef safe = LLVMBuildSelect(cg->b, LLVMBuildOr(cg->b, bz, bm1, ""), one, b, "");
+    LLVMValueRef q = LLVMBuildSDiv(cg->b, a, safe, "");
+    q = LLVMBuildSelect(cg->b, bm1, LLVMBuildSub(cg->b, zero, a, ""), q, ""); /* wraps */
+    return LLVMBuildSelect(cg->b, bz, zero, q, "");
+  }
+  default: return NULL;
+  }
+}

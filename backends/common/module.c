@@ -2,6 +2,7 @@
  * default<ON>, emission to a file (atomic) or memory, host JIT with a symbol
  * map. See module.h. */
 #include "common/module.h"
+#include "qiao/backend.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -321,5 +322,56 @@ qiao_status_t qiao_cg_jit_lookup(qiao_cg_jit_t *jit, const char *name, void **ou
       cause ? cause : em, cause ? "; " : "", cause ? em : "");
   pthread_mutex_unlock(&jit->mu);
   LLVMDisposeErrorMessage(em);
+  return st;
+}
+
+/* ------------------------------------------------------------ host executables */
+
+/* What a JIT executable's release callback frees: the JIT and the binding
+ * sizes its entry records point to. */
+typedef struct jit_owner {
+  qiao_cg_jit_t *jit;
+  uint64_t sizes[];
+} jit_owner_t;
+
+static void release_jit(void *ctx) {
+  jit_owner_t *own = ctx;
+  qiao_cg_jit_destroy(own->jit);
+  free(own);
+}
+
+qiao_status_t qiao_cg_jit_load_host(LLVMOrcThreadSafeContextRef tsc, LLVMModuleRef mod,
+                                    const qiao_cg_symbol_t *symbols, size_t n_symbols,
+                                    const char *who, const qiao_kernel_launch_t *launches,
+                                    size_t stride, int32_t n, qiao_hal_device_t *d,
+                                    qiao_hal_executable_t **out_exe) {
+  *out_exe = NULL;
+  enum { NB = QIAO_KD_MAX_OPERANDS + 2 };
+  size_t cap = (size_t)(n > 0 ? n : 1);
+  jit_owner_t *own = calloc(1, sizeof *own + sizeof(uint64_t) * NB * cap);
+  qiao_hal_entry_record_t *recs = calloc(cap, sizeof *recs);
+  if (!own || !recs) {
+    free(own);
+    free(recs);
+    LLVMDisposeModule(mod);
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  qiao_status_t st = qiao_cg_jit_create(tsc, mod, symbols, n_symbols, who, &own->jit);
+  for (int32_t i = 0; !st && i < n; ++i) {
+    const qiao_kernel_launch_t *l =
+        (const qiao_kernel_launch_t *)((const char *)launches + (size_t)i * stride);
+    st = qiao_cg_jit_lookup(own->jit, l->name, &recs[i].fn);
+    recs[i].name = l->name;
+    recs[i].signature = QIAO_HAL_CPU_ENTRY_SIGNATURE;
+    recs[i].n_bindings = l->n_bindings;
+    recs[i].n_constants = 0;
+    recs[i].scratch_bytes = l->scratch_bytes;
+    uint64_t *sizes = own->sizes + (size_t)i * NB;
+    memcpy(sizes, l->binding_bytes, sizeof l->binding_bytes);
+    recs[i].binding_bytes = sizes;
+  }
+  if (!st) st = qiao_hal_executable_create_host(d, recs, n, release_jit, own, out_exe);
+  free(recs);
+  if (st) release_jit(own);
   return st;
 }

@@ -95,4 +95,18 @@ qiao_status_t qiao_cg_jit_lookup(qiao_cg_jit_t *jit, const char *name, void **ou
 /* Frees the JIT and the code it holds (NULL is a no-op). */
 void qiao_cg_jit_destroy(qiao_cg_jit_t *jit);
 
+/* JIT-compiles `mod` (taken, also on error) with `symbols` and wraps its
+ * entries as a host executable on device `d`: n entries with the HAL's CPU
+ * entry signature, described by the launch records at `launches`, `stride`
+ * bytes apart (so they may sit inside larger per-entry structs). The records'
+ * binding sizes live beside the JIT and go with the executable. */
+struct qiao_kernel_launch;
+struct qiao_hal_device;
+struct qiao_hal_executable;
+qiao_status_t qiao_cg_jit_load_host(LLVMOrcThreadSafeContextRef tsc, LLVMModuleRef mod,
+                                    const qiao_cg_symbol_t *symbols, size_t n_symbols,
+                                    const char *who, const struct qiao_kernel_launch *launches,
+                                    size_t stride, int32_t n, struct qiao_hal_device *d,
+                                    struct qiao_hal_executable **out_exe);
+
 #endif /* QIAO_BACKENDS_COMMON_MODULE_H */

@@ -158,32 +158,6 @@ static LLVMValueRef load_int(qiao_cpu_codegen_t *cg, LLVMValueRef base, qiao_dty
   return LLVMBuildSExt(cg->b, v, i64v, "");
 }
 
-static LLVMValueRef int_binary(qiao_cpu_codegen_t *cg, qiao_op_kind_t op, LLVMValueRef a,
-                               LLVMValueRef b, unsigned lanes) {
-  switch (op) {
-  case QIAO_OP_ADD: return LLVMBuildAdd(cg->b, a, b, "");
-  case QIAO_OP_SUB: return LLVMBuildSub(cg->b, a, b, "");
-  case QIAO_OP_MUL: return LLVMBuildMul(cg->b, a, b, "");
-  case QIAO_OP_MAX:
-    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
-  case QIAO_OP_MIN:
-    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
-  case QIAO_OP_DIV: {
-    /* x / 0 = 0 and INT64_MIN / -1 = INT64_MIN, without UB: divide by a safe
-     * divisor and fix up. */
-    LLVMValueRef zero = vconst_i64(cg, 0, lanes), one = vconst_i64(cg, 1, lanes);
-    LLVMValueRef m1 = vconst_i64(cg, -1, lanes);
-    LLVMValueRef bz = LLVMBuildICmp(cg->b, LLVMIntEQ, b, zero, "");
-    LLVMValueRef bm1 = LLVMBuildICmp(cg->b, LLVMIntEQ, b, m1, "");
-    LLVMValueRef safe = LLVMBuildSelect(cg->b, LLVMBuildOr(cg->b, bz, bm1, ""), one, b, "");
-    LLVMValueRef q = LLVMBuildSDiv(cg->b, a, safe, "");
-    LLVMValueRef neg = LLVMBuildSub(cg->b, zero, a, ""); /* wraps: MIN stays MIN */
-    q = LLVMBuildSelect(cg->b, bm1, neg, q, "");
-    return LLVMBuildSelect(cg->b, bz, zero, q, "");
-  }
-  default: return NULL;
-  }
-}
 
 static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, int32_t i,
                         const ival_t *vals, ew_ctx_t *c, unsigned lanes) {
@@ -244,7 +218,7 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
       LLVMValueRef x = as_i64(cg, a, lanes), z = vconst_i64(cg, 0, lanes);
       iv = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, x, z, ""), z, x, "");
     } else if (b.v && n->op != QIAO_OP_POW) {
-      iv = int_binary(cg, n->op, as_i64(cg, a, lanes), as_i64(cg, b, lanes), lanes);
+      iv = qiao_cg_emit_int_binary(&cg->base, n->op, as_i64(cg, a, lanes), as_i64(cg, b, lanes));
     }
     if (iv) {
       r.is_int = true;

@@ -333,19 +333,6 @@ qiao_status_t qiao_cpu_module_emit_shared(qiao_cpu_module_t *m, const char *path
   return st;
 }
 
-/* What a JIT executable's release callback frees: the JIT and the binding
- * sizes its entry records point to. */
-typedef struct jit_owner {
-  qiao_cg_jit_t *jit;
-  uint64_t sizes[];
-} jit_owner_t;
-
-static void release_jit(void *ctx) {
-  jit_owner_t *own = ctx;
-  qiao_cg_jit_destroy(own->jit);
-  free(own);
-}
-
 qiao_status_t qiao_cpu_module_jit(qiao_cpu_module_t *m, qiao_hal_device_t *d,
                                   qiao_hal_executable_t **out_exe) {
   *out_exe = NULL;
@@ -358,36 +345,12 @@ qiao_status_t qiao_cpu_module_jit(qiao_cpu_module_t *m, qiao_hal_device_t *d,
         LLVMGetTarget(cg->mod), cg->cpu_name);
   QIAO_RETURN_IF_ERROR(qiao_cpu_module_optimize(m));
 
-  /* The executable keeps the records' binding sizes: they live beside the
-   * JIT and go with it. */
-  size_t n = (size_t)(m->n_entries ? m->n_entries : 1);
-  jit_owner_t *own = calloc(1, sizeof *own + sizeof(uint64_t) * (QIAO_KD_MAX_OPERANDS + 2) * n);
-  qiao_hal_entry_record_t *recs = calloc(n, sizeof(*recs));
-  if (!recs || !own) {
-    free(recs);
-    free(own);
-    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
-  }
   /* Kernels may call libm (the host math hook): resolved from this process. */
   LLVMModuleRef mod = cg->mod;
   cg->mod = NULL; /* the JIT owns it now, also on error */
-  qiao_status_t st = qiao_cg_jit_create(m->tsc, mod, NULL, 0, "cpu", &own->jit);
-  for (int32_t i = 0; !st && i < m->n_entries; ++i) {
-    const qiao_kernel_launch_t *l = &m->entries[i].launch;
-    st = qiao_cg_jit_lookup(own->jit, l->name, &recs[i].fn);
-    recs[i].name = l->name;
-    recs[i].signature = QIAO_HAL_CPU_ENTRY_SIGNATURE;
-    recs[i].n_bindings = l->n_bindings;
-    recs[i].n_constants = 0;
-    recs[i].scratch_bytes = l->scratch_bytes;
-    uint64_t *sizes = own->sizes + (size_t)i * (QIAO_KD_MAX_OPERANDS + 2);
-    memcpy(sizes, l->binding_bytes, sizeof l->binding_bytes);
-    recs[i].binding_bytes = sizes;
-  }
-  if (!st) st = qiao_hal_executable_create_host(d, recs, m->n_entries, release_jit, own, out_exe);
-  free(recs);
-  if (st) release_jit(own);
-  return st;
+  return qiao_cg_jit_load_host(m->tsc, mod, NULL, 0, "cpu",
+                               m->entries ? &m->entries[0].launch : NULL, sizeof m->entries[0],
+                               m->n_entries, d, out_exe);
 }
 
 qiao_status_t qiao_cpu_module_emit_llvm(qiao_cpu_module_t *m, const char *path) {

@@ -86,8 +86,8 @@ LLVMValueRef qiao_cuda_shfl_bfly(qiao_cuda_codegen_t *cg, LLVMValueRef v, int la
         cg->t_f64, "");
   /* i64: the two halves */
   LLVMValueRef lo = LLVMBuildTrunc(cg->b, v, cg->t_i32, "");
-  LLVMValueRef hi = LLVMBuildTrunc(cg->b, LLVMBuildLShr(cg->b, v, qiao_cg_i64(&cg->base, 32), ""),
-                                   cg->t_i32, "");
+  LLVMValueRef hi =
+      LLVMBuildTrunc(cg->b, LLVMBuildLShr(cg->b, v, qiao_cg_i64(&cg->base, 32), ""), cg->t_i32, "");
   lo = LLVMBuildZExt(cg->b, shfl_i32(cg, lo, lane_mask), cg->t_i64, "");
   hi = LLVMBuildZExt(cg->b, shfl_i32(cg, hi, lane_mask), cg->t_i64, "");
   return LLVMBuildOr(cg->b, lo, LLVMBuildShl(cg->b, hi, qiao_cg_i64(&cg->base, 32), ""), "");
@@ -137,8 +137,8 @@ LLVMValueRef qiao_cuda_block_reduce(qiao_cuda_codegen_t *cg, LLVMValueRef v, int
   LLVMValueRef has = LLVMBuildICmp(cg->b, LLVMIntULT, lane, qiao_cg_i64(&cg->base, nw), "");
   LLVMValueRef li = LLVMBuildSelect(cg->b, has, lane, zero, "");
   LLVMValueRef idx2[2] = {zero, li};
-  LLVMValueRef part = LLVMBuildLoad2(cg->b, t, LLVMBuildInBoundsGEP2(cg->b, at, smem, idx2, 2, ""),
-                                     "");
+  LLVMValueRef part =
+      LLVMBuildLoad2(cg->b, t, LLVMBuildInBoundsGEP2(cg->b, at, smem, idx2, 2, ""), "");
   part = LLVMBuildSelect(cg->b, has, part, identity, "");
   int lanes = 1;
   while (lanes < nw)
@@ -201,9 +201,9 @@ static void stride_loop(qiao_cuda_codegen_t *cg, LLVMValueRef lo, int64_t n, LLV
 
 void qiao_cuda_grid_loop_begin(qiao_cuda_codegen_t *cg, int64_t n, qiao_cg_loop_t *l) {
   LLVMValueRef ntid = qiao_cuda_sreg(cg, "ntid.x");
-  LLVMValueRef lo = LLVMBuildAdd(
-      cg->b, LLVMBuildMul(cg->b, qiao_cuda_sreg(cg, "ctaid.x"), ntid, ""),
-      qiao_cuda_sreg(cg, "tid.x"), "gid");
+  LLVMValueRef lo =
+      LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, qiao_cuda_sreg(cg, "ctaid.x"), ntid, ""),
+                   qiao_cuda_sreg(cg, "tid.x"), "gid");
   LLVMValueRef step = LLVMBuildMul(cg->b, qiao_cuda_sreg(cg, "nctaid.x"), ntid, "gstride");
   stride_loop(cg, lo, n, step, "g", l);
 }
@@ -233,8 +233,7 @@ int64_t qiao_cuda_grid_for(const qiao_cuda_codegen_t *cg, int64_t work, int32_t 
 
 /* ------------------------------------------------------------ epilogue */
 
-void qiao_cuda_epi_init(qiao_cuda_epi_t *e, qiao_cuda_codegen_t *cg,
-                        const qiao_kernel_desc_t *kd) {
+void qiao_cuda_epi_init(qiao_cuda_epi_t *e, qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd) {
   memset(e, 0, sizeof *e);
   e->cg = cg;
   e->kd = kd;

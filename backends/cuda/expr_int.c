@@ -69,29 +69,6 @@ static LLVMValueRef load_int(qiao_cuda_codegen_t *cg, LLVMValueRef base, qiao_dt
   return st == cg->t_i64 ? l : LLVMBuildSExt(cg->b, l, cg->t_i64, "");
 }
 
-static LLVMValueRef int_binary(qiao_cuda_codegen_t *cg, qiao_op_kind_t op, LLVMValueRef a,
-                               LLVMValueRef b) {
-  switch (op) {
-  case QIAO_OP_ADD: return LLVMBuildAdd(cg->b, a, b, "");
-  case QIAO_OP_SUB: return LLVMBuildSub(cg->b, a, b, "");
-  case QIAO_OP_MUL: return LLVMBuildMul(cg->b, a, b, "");
-  case QIAO_OP_MAX:
-    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
-  case QIAO_OP_MIN:
-    return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
-  case QIAO_OP_DIV: {
-    LLVMValueRef zero = ci64(cg, 0), one = ci64(cg, 1), m1 = ci64(cg, -1);
-    LLVMValueRef bz = LLVMBuildICmp(cg->b, LLVMIntEQ, b, zero, "");
-    LLVMValueRef bm1 = LLVMBuildICmp(cg->b, LLVMIntEQ, b, m1, "");
-    LLVMValueRef safe = LLVMBuildSelect(cg->b, LLVMBuildOr(cg->b, bz, bm1, ""), one, b, "");
-    LLVMValueRef q = LLVMBuildSDiv(cg->b, a, safe, "");
-    q = LLVMBuildSelect(cg->b, bm1, LLVMBuildSub(cg->b, zero, a, ""), q, "");
-    return LLVMBuildSelect(cg->b, bz, zero, q, "");
-  }
-  default: return NULL;
-  }
-}
-
 static ival_t eval_node(qiao_cuda_epi_t *e, int32_t i, const ival_t *vals, ival_t acc) {
   qiao_cuda_codegen_t *cg = e->cg;
   const qiao_kernel_desc_t *kd = e->kd;
@@ -151,15 +128,15 @@ static ival_t eval_node(qiao_cuda_epi_t *e, int32_t i, const ival_t *vals, ival_
       LLVMValueRef x = as_i64(cg, a), z = ci64(cg, 0);
       iv = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, x, z, ""), z, x, "");
     } else if (b.v && n->op != QIAO_OP_POW) {
-      iv = int_binary(cg, n->op, as_i64(cg, a), as_i64(cg, b));
+      iv = qiao_cg_emit_int_binary(&cg->base, n->op, as_i64(cg, a), as_i64(cg, b));
     }
     if (iv) {
       r.is_int = true;
       r.v = wrap_int(cg, iv, dt);
       return r;
     }
-    LLVMValueRef fv = qiao_cg_emit_elementwise(&cg->base, n->op, &at, as_f32(cg, a),
-                                               b.v ? as_f32(cg, b) : NULL);
+    LLVMValueRef fv =
+        qiao_cg_emit_elementwise(&cg->base, n->op, &at, as_f32(cg, a), b.v ? as_f32(cg, b) : NULL);
     r.is_int = true;
     r.v = f2i(cg, fv, dt);
     return r;

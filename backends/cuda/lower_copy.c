@@ -71,10 +71,9 @@ static void emit_affine(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd, c
     ooff = LLVMBuildAdd(cg->b, qiao_cg_i64(&cg->base, a->out_base),
                         qiao_cuda_offset(cg, a->n, c, a->out_st), "");
     for (int d = 0; d < e.rank; ++d)
-      e.coords[d] = a->out_add[d]
-                        ? LLVMBuildAdd(cg->b, c[a->out_dim[d]], qiao_cg_i64(&cg->base, a->out_add[d]),
-                                       "")
-                        : c[a->out_dim[d]];
+      e.coords[d] = a->out_add[d] ? LLVMBuildAdd(cg->b, c[a->out_dim[d]],
+                                                 qiao_cg_i64(&cg->base, a->out_add[d]), "")
+                                  : c[a->out_dim[d]];
   }
   copy_elem(cg, &e, raw, qiao_cuda_param(cg, a->input), x->type.dtype, ioff, ooff);
   qiao_cg_loop_end(&cg->base, &l);
@@ -105,8 +104,8 @@ static LLVMValueRef both_below(qiao_cuda_codegen_t *cg, LLVMValueRef k, int64_t 
                       LLVMBuildICmp(cg->b, LLVMIntSLT, j, qiao_cg_i64(&cg->base, Dj), ""), "");
 }
 
-static int64_t emit_tiled(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                          const affine_t *a, int kk) {
+static int64_t emit_tiled(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd, const affine_t *a,
+                          int kk) {
   const qiao_kd_operand_t *x = &kd->inputs[0];
   qiao_dtype_t dt = x->type.dtype;
   int jj = a->n - 1;
