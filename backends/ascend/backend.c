@@ -212,8 +212,8 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: module is already optimized or loaded");
   char reason[256] = "";
   if (!kd_fp8_check(kd, NULL, reason, sizeof reason) && !m->fp8)
-    return qiao_status_make(QIAO_UNSUPPORTED, "ascend: %s kernel: %s",
-                            qiao_kd_kind_name(kd->kind), reason);
+    return qiao_status_make(QIAO_UNSUPPORTED, "ascend: %s kernel: %s", qiao_kd_kind_name(kd->kind),
+                            reason);
   char auto_name[32];
   if (!name) {
     snprintf(auto_name, sizeof auto_name, "k%d", m->n_entries);

@@ -19,7 +19,7 @@
 typedef struct ascend_device {
   asim_model_t model; /* the profile's, with the URI's core count */
   pthread_mutex_t lock;
-  double clock_ns;    /* simulated time of all dispatches so far */
+  double clock_ns; /* simulated time of all dispatches so far */
   bool has_report;
   qiao_hal_ascend_report_t last;
 } ascend_device_t;
@@ -90,8 +90,8 @@ typedef void (*ascend_entry_fn)(void *const *, const int64_t *, int64_t, int64_t
 /* The per-kernel report from the blocks' timelines. */
 static void finish_report(const asim_model_t *m, const char *kernel, int64_t blocks,
                           const double *core_end, int32_t n_cores, int32_t n_aiv_used,
-                          int32_t n_aic_used, const double *busy, const double *bytes,
-                          int64_t ops, qiao_hal_ascend_report_t *r) {
+                          int32_t n_aic_used, const double *busy, const double *bytes, int64_t ops,
+                          qiao_hal_ascend_report_t *r) {
   memset(r, 0, sizeof *r);
   snprintf(r->kernel, sizeof r->kernel, "%s", kernel);
   snprintf(r->profile, sizeof r->profile, "%s", m->profile);
@@ -130,10 +130,9 @@ static void finish_report(const asim_model_t *m, const char *kernel, int64_t blo
   (void)n_aic_used;
 }
 
-static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *e,
-                                     int32_t index, const qiao_hal_launch_config_t *cfg,
-                                     const qiao_hal_binding_t *bindings,
-                                     const int64_t *constants) {
+static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *e, int32_t index,
+                                     const qiao_hal_launch_config_t *cfg,
+                                     const qiao_hal_binding_t *bindings, const int64_t *constants) {
   ascend_device_t *s = d->impl;
   const asim_model_t *m = &s->model;
   const qiao_hal_entry_t *en = &e->entries[index];
@@ -299,8 +298,8 @@ qiao_status_t qiao_hal_ascend_device_open(const char *uri, const char *options,
   if (cores) {
     if (cores > s->model.aic) {
       st = qiao_status_make(QIAO_INVALID_ARGUMENT,
-                            "device URI '%s': cores=%d, the %s profile has %d AI cores", uri,
-                            cores, s->model.profile, s->model.aic);
+                            "device URI '%s': cores=%d, the %s profile has %d AI cores", uri, cores,
+                            s->model.profile, s->model.aic);
       goto fail;
     }
     s->model.aic = cores;

@@ -150,8 +150,9 @@ static void op_time(asim_core_t *c, int p, double cost, double latency) {
 
 static bool check_vector_core(asim_core_t *c, const char *op) {
   if (c->kind == 2)
-    return violation(c, op, "unit", "the UB and the vector unit belong to an AIV; this block "
-                                    "already used cube buffers");
+    return violation(c, op, "unit",
+                     "the UB and the vector unit belong to an AIV; this block "
+                     "already used cube buffers");
   c->kind = 1;
   return true;
 }
@@ -167,13 +168,11 @@ static bool check_dtype(asim_core_t *c, const char *op, int64_t dt) {
 }
 
 /* A UB region [off, off + bytes): aligned start, inside the UB. */
-static bool check_ub(asim_core_t *c, const char *op, const char *what, int64_t off,
-                     int64_t bytes) {
+static bool check_ub(asim_core_t *c, const char *op, const char *what, int64_t off, int64_t bytes) {
   if (off < 0 || bytes < 0 || off > c->m->ub_bytes || bytes > c->m->ub_bytes - off)
-    return violation(c, op, "capacity",
-                     "%s UB region [%lld, %lld) is outside the %lld-byte UB of %s", what,
-                     (long long)off, (long long)(off + bytes), (long long)c->m->ub_bytes,
-                     c->m->profile);
+    return violation(
+        c, op, "capacity", "%s UB region [%lld, %lld) is outside the %lld-byte UB of %s", what,
+        (long long)off, (long long)(off + bytes), (long long)c->m->ub_bytes, c->m->profile);
   if (off % 32)
     return violation(c, op, "alignment", "%s UB offset %lld is not 32-byte aligned", what,
                      (long long)off);
@@ -304,8 +303,9 @@ static bool vec_begin(asim_core_t *c, const char *op, double cpr, int64_t dt, in
   if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt)) return false;
   if (n < 0) return violation(c, op, "count", "negative element count %lld", (long long)n);
   if (dt == QIAO_ASCEND_BF16 && nsrc > 0 && src_dt == NULL)
-    return violation(c, op, "dtype", "the vector unit of %s computes in f32 or f16, not bf16 "
-                                     "(Cast first)",
+    return violation(c, op, "dtype",
+                     "the vector unit of %s computes in f32 or f16, not bf16 "
+                     "(Cast first)",
                      c->m->profile);
   int64_t width = kDtSize[dt];
   for (int k = 0; k < nsrc; ++k) {
@@ -313,8 +313,7 @@ static bool vec_begin(asim_core_t *c, const char *op, double cpr, int64_t dt, in
     if (!check_dtype(c, op, sdt)) return false;
     int64_t bytes = n * kDtSize[sdt];
     if (kDtSize[sdt] > width) width = kDtSize[sdt];
-    if (!check_ub(c, op, "source", src[k], bytes) ||
-        !check_written(c, op, "source", src[k], bytes))
+    if (!check_ub(c, op, "source", src[k], bytes) || !check_written(c, op, "source", src[k], bytes))
       return false;
   }
   if (!check_ub(c, op, "destination", dst, n * kDtSize[dt])) return false;
@@ -332,7 +331,7 @@ static const char *const kBinNames[] = {"Add", "Sub", "Mul", "Div", "Max", "Min"
 static void vbin(void *core, int op, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t n) {
   asim_core_t *c = core;
   int64_t src[2] = {a, b};
-  double cpr = op == B_DIV ? c->m->vec_cpr_special
+  double cpr = op == B_DIV   ? c->m->vec_cpr_special
                : op == B_POW ? c->m->vec_cpr_composite
                              : c->m->vec_cpr_simple;
   if (!vec_begin(c, kBinNames[op], cpr, dt, dst, n, src, NULL, 2)) return;
@@ -364,7 +363,19 @@ BIN(vmax, B_MAX)
 BIN(vmin, B_MIN)
 BIN(vpow, B_POW)
 
-enum { U_NEG, U_EXP, U_LN, U_SQRT, U_RSQRT, U_TANH, U_SIGMOID, U_SILU, U_GELU, U_GELU_TANH, U_RELU };
+enum {
+  U_NEG,
+  U_EXP,
+  U_LN,
+  U_SQRT,
+  U_RSQRT,
+  U_TANH,
+  U_SIGMOID,
+  U_SILU,
+  U_GELU,
+  U_GELU_TANH,
+  U_RELU
+};
 static const char *const kUnNames[] = {"Muls(-1)", "Exp",  "Ln",        "Sqrt", "Rsqrt", "Tanh",
                                        "Sigmoid",  "Silu", "Gelu(erf)", "Gelu", "Relu"};
 
@@ -390,8 +401,8 @@ static double unary(int op, double x) {
 static void vun(void *core, int op, int64_t dt, int64_t dst, int64_t src, int64_t n) {
   asim_core_t *c = core;
   double cpr = op == U_NEG || op == U_RELU ? c->m->vec_cpr_simple
-               : op <= U_RSQRT               ? c->m->vec_cpr_special
-                                             : c->m->vec_cpr_composite;
+               : op <= U_RSQRT             ? c->m->vec_cpr_special
+                                           : c->m->vec_cpr_composite;
   if (!vec_begin(c, kUnNames[op], cpr, dt, dst, n, &src, NULL, 1)) return;
   for (int64_t i = 0; i < n; ++i)
     st(c, dt, dst, i, unary(op, ld(c, dt, src, i)));
@@ -491,8 +502,7 @@ void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, in
       rest = q;
     }
     if (off < 0 || off >= src_elems)
-      return (void)violation(c, op, "shape",
-                             "element %lld maps to source element %lld of %lld",
+      return (void)violation(c, op, "shape", "element %lld maps to source element %lld of %lld",
                              (long long)(start + i), (long long)off, (long long)src_elems);
     memcpy(c->ub + dst + i * sz, c->ub + src + off * sz, (size_t)sz);
   }
@@ -525,8 +535,7 @@ void qiao_ascend_set_flag(void *core, int64_t src, int64_t dst, int64_t id) {
                            ASIM_FLAG_IDS - 1);
   int32_t *n = &c->flag_n[src][dst][id];
   if (*n >= ASIM_FLAG_DEPTH)
-    return (void)violation(c, op, "flag",
-                           "%s -> %s flag %lld set %d times without a WaitFlag",
+    return (void)violation(c, op, "flag", "%s -> %s flag %lld set %d times without a WaitFlag",
                            kPipeNames[src], kPipeNames[dst], (long long)id, ASIM_FLAG_DEPTH);
   /* the flag is raised when the src pipe's earlier work is visible */
   c->s += c->m->issue_cycles;
@@ -573,7 +582,8 @@ void qiao_ascend_pipe_barrier(void *core, int64_t pipe) {
 
 /* ------------------------------------------------------------ symbol table */
 
-#define SYM(fn, pipe, ac) {"qiao_ascend_" #fn, (const void *)qiao_ascend_##fn, pipe, ac}
+#define SYM(fn, pipe, ac)                                                                          \
+  { "qiao_ascend_" #fn, (const void *)qiao_ascend_##fn, pipe, ac }
 static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(get_block_idx, QIAO_ASCEND_PIPE_S, "GetBlockIdx"),
     SYM(get_block_num, QIAO_ASCEND_PIPE_S, "GetBlockNum"),

@@ -138,7 +138,7 @@ void qiao_ascend_pipe_barrier(void *core, int64_t pipe);
 typedef struct qiao_ascend_symbol {
   const char *name;
   const void *addr;
-  int32_t pipe; /* qiao_ascend_pipe_t the operation runs on */
+  int32_t pipe;         /* qiao_ascend_pipe_t the operation runs on */
   const char *ascend_c; /* the Ascend C call it models ("DataCopy", "Exp", ...) */
 } qiao_ascend_symbol_t;
 int32_t qiao_ascend_symbols(const qiao_ascend_symbol_t **out_table);
@@ -146,11 +146,11 @@ int32_t qiao_ascend_symbols(const qiao_ascend_symbol_t **out_table);
 /* ------------------------------------------------------- device facts */
 
 typedef struct qiao_hal_ascend_info {
-  int32_t aic, aiv;      /* AI cores (cube) and vector cores the device runs */
-  int64_t ub_bytes;      /* per AIV */
+  int32_t aic, aiv; /* AI cores (cube) and vector cores the device runs */
+  int64_t ub_bytes; /* per AIV */
   int64_t l1_bytes, l0a_bytes, l0b_bytes, l0c_bytes; /* per AIC */
-  double clock_hz;       /* the model's core clock */
-  const char *profile;   /* "ascend-910b" */
+  double clock_hz;                                   /* the model's core clock */
+  const char *profile;                               /* "ascend-910b" */
 } qiao_hal_ascend_info_t;
 
 /* The facts of an ascend-sim device; QIAO_INVALID_ARGUMENT for other devices. */
@@ -167,11 +167,11 @@ typedef struct qiao_hal_ascend_report {
   char kernel[64];
   char profile[32];
   int64_t blocks;
-  double cycles;          /* simulated, launch overhead included */
-  double ns;              /* simulated */
-  char bound[16];         /* "PIPE_MTE2", "HBM", "launch", ... */
+  double cycles;                            /* simulated, launch overhead included */
+  double ns;                                /* simulated */
+  char bound[16];                           /* "PIPE_MTE2", "HBM", "launch", ... */
   double pipe_busy[QIAO_ASCEND_PIPE_COUNT]; /* cycles, summed over cores */
-  double cube_util, vector_util; /* busy / (time x cores of that kind) */
+  double cube_util, vector_util;            /* busy / (time x cores of that kind) */
   double bytes[QIAO_ASCEND_PATH_COUNT];
   double hbm_bytes_per_s; /* GM traffic / simulated time */
   int64_t unit_ops;

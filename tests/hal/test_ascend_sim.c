@@ -208,9 +208,9 @@ Test(ascend_sim, misaligned_copy) {
 }
 
 Test(ascend_sim, copy_length_not_a_multiple_of_32) {
-  expect_error(run_kernel("ascend-sim:910b", "len36", k_bad_length, 1, NULL),
-               (const char *[]){"kernel 'len36'", "rule 'alignment'", "36 bytes", "DataCopyPad",
-                                NULL});
+  expect_error(
+      run_kernel("ascend-sim:910b", "len36", k_bad_length, 1, NULL),
+      (const char *[]){"kernel 'len36'", "rule 'alignment'", "36 bytes", "DataCopyPad", NULL});
 }
 
 Test(ascend_sim, ub_capacity) {
@@ -219,9 +219,9 @@ Test(ascend_sim, ub_capacity) {
 }
 
 Test(ascend_sim, read_of_never_written_bytes) {
-  expect_error(run_kernel("ascend-sim:910b", "unwritten", k_unwritten, 1, NULL),
-               (const char *[]){"kernel 'unwritten'", "Exp", "rule 'uninitialized read'",
-                                "byte 64", NULL});
+  expect_error(
+      run_kernel("ascend-sim:910b", "unwritten", k_unwritten, 1, NULL),
+      (const char *[]){"kernel 'unwritten'", "Exp", "rule 'uninitialized read'", "byte 64", NULL});
 }
 
 Test(ascend_sim, gm_outside_the_bindings) {
@@ -243,6 +243,6 @@ Test(ascend_sim, bf16_arithmetic_is_not_on_the_vector_unit) {
 Test(ascend_sim, wait_on_a_flag_never_set_is_a_deadlock, .timeout = 10) {
   expect_error(run_kernel("ascend-sim:910b:cores=2", "stuck", k_deadlock, 3, NULL),
                (const char *[]){"kernel 'stuck'", "core 0", "WaitFlag", "rule 'deadlock'",
-                                "PIPE_V waits on flag 3 from PIPE_MTE2",
-                                "SetFlag<MTE2_V>(3)", NULL});
+                                "PIPE_V waits on flag 3 from PIPE_MTE2", "SetFlag<MTE2_V>(3)",
+                                NULL});
 }
