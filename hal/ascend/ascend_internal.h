@@ -29,9 +29,13 @@ typedef struct asim_model {
    * (Exp, Ln, Sqrt, Rsqrt, Div), and the composite ops Ascend C builds from
    * several instructions (Tanh, Sigmoid, Silu, Gelu, Power) */
   double vec_cpr_simple, vec_cpr_special, vec_cpr_composite;
-  double flag_latency; /* SetFlag -> WaitFlag release [estimate] */
-  double launch_ns;    /* kernel launch overhead [estimate] */
-  bool fp8;            /* the units take f8 (no on A2/A3) */
+  double flag_latency;                            /* SetFlag -> WaitFlag release [estimate] */
+  double l1_l0a_bpc, l1_l0b_bpc;                  /* MTE1 rates (ini) */
+  double fix_bpc;                                 /* FixPipe L0C -> GM [estimate] */
+  double mte1_latency, cube_latency, fix_latency; /* [estimate] */
+  double cube_startup;                            /* cycles per Mmad issue [estimate] */
+  double launch_ns;                               /* kernel launch overhead [estimate] */
+  bool fp8;                                       /* the units take f8 (no on A2/A3) */
 } asim_model_t;
 
 /* A GM range a dispatch may touch (its bindings). */
@@ -46,7 +50,9 @@ typedef struct asim_core {
   int kind; /* 0 not yet known, 1 AIV, 2 AIC */
   const asim_model_t *m;
   /* buffers */
-  uint8_t *ub, *ub_w; /* data and written marks (one byte per byte) */
+  uint8_t *ub, *ub_w;       /* data and written marks (one byte per byte) */
+  uint8_t *cb[4], *cb_w[4]; /* L1, L0A, L0B, L0C and their marks */
+  bool cube_used;           /* marks to clear at the next reset */
   const asim_range_t *gm;
   int32_t n_gm;
   /* flags: pending SetFlag times per (src, dst, id) */
