@@ -50,13 +50,13 @@ int ascend_dtype(qiao_dtype_t dt);
 /* The UB plan of an elementwise kernel: double-buffered input and output
  * tiles, f32 work buffers reused by liveness, one rounding temp. */
 typedef struct ascend_ew_plan {
-  qiao_kd_kind_t kind; /* ELEMENTWISE, SOFTMAX or REDUCE (max) over the last axis */
-  int32_t n_primary;   /* streamed primary inputs (0 for ELEMENTWISE, else 1) */
-  int64_t row;         /* SOFTMAX/REDUCE: elements of the last axis */
-  int64_t G;           /* primary input elements per output element (REDUCE: row) */
+  qiao_kd_kind_t kind;                /* ELEMENTWISE, SOFTMAX or REDUCE (max) over the last axis */
+  int32_t n_primary;                  /* streamed primary inputs (0 for ELEMENTWISE, else 1) */
+  int64_t row;                        /* SOFTMAX/REDUCE: elements of the last axis */
+  int64_t G;                          /* primary input elements per output element (REDUCE: row) */
   int64_t pbuf_off, acc_off, red_off; /* primary as f32, the primary result, per-row values */
-  int64_t n;       /* output elements */
-  int64_t tile;    /* elements per tile (a multiple of 64) */
+  int64_t n;                          /* output elements */
+  int64_t tile;                       /* elements per tile (a multiple of 64) */
   int64_t n_tiles;
   int64_t in_off[QIAO_KD_MAX_OPERANDS][2]; /* UB byte offsets, ping and pong */
   bool in_scalar[QIAO_KD_MAX_OPERANDS];    /* one element broadcast */

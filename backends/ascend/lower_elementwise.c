@@ -98,14 +98,16 @@ static bool primary_supported(const qiao_kernel_desc_t *kd, char *reason, size_t
   const qiao_kd_operand_t *x = &kd->inputs[0];
   int rank = x->type.shape.rank;
   if (!float_io(x->type.dtype) || !float_io(kd->primary_dtype))
-    return refuse(reason, cap, "a non-float softmax or reduce (integer reductions are not "
-                               "lowered for the Ascend class yet)");
+    return refuse(reason, cap,
+                  "a non-float softmax or reduce (integer reductions are not "
+                  "lowered for the Ascend class yet)");
   if (rank < 1 || !contiguous(x)) return refuse(reason, cap, "a strided or rank-0 input");
   if (kd->kind == QIAO_KD_SOFTMAX) {
     int64_t ax = kd->attrs.axis < 0 ? kd->attrs.axis + rank : kd->attrs.axis;
     if (ax != rank - 1)
-      return refuse(reason, cap, "softmax over an axis other than the last (not lowered for "
-                                 "the Ascend class yet)");
+      return refuse(reason, cap,
+                    "softmax over an axis other than the last (not lowered for "
+                    "the Ascend class yet)");
     return true;
   }
   if (kd->op != QIAO_OP_REDUCE_MAX)
@@ -115,15 +117,17 @@ static bool primary_supported(const qiao_kernel_desc_t *kd, char *reason, size_t
   int64_t ax = kd->attrs.n_axes == 1 ? kd->attrs.axes[0] : -99;
   if (ax < 0) ax += rank;
   if (kd->attrs.n_axes != 1 || ax != rank - 1)
-    return refuse(reason, cap, "a reduction over axes other than the last alone (not lowered "
-                               "for the Ascend class yet)");
+    return refuse(reason, cap,
+                  "a reduction over axes other than the last alone (not lowered "
+                  "for the Ascend class yet)");
   return true;
 }
 
 bool ascend_ew_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap) {
   bool ew = kd->kind == QIAO_KD_ELEMENTWISE;
   if (!ew && kd->kind != QIAO_KD_SOFTMAX && kd->kind != QIAO_KD_REDUCE) {
-    snprintf(reason, cap, "%s is not lowered for the Ascend class yet", qiao_kd_kind_name(kd->kind));
+    snprintf(reason, cap, "%s is not lowered for the Ascend class yet",
+             qiao_kd_kind_name(kd->kind));
     return false;
   }
   if (kd->n_outputs != 1 || (ew && kd->n_expr < 1)) {
@@ -132,8 +136,9 @@ bool ascend_ew_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap)
     return false;
   }
   if (!float_io(kd->outputs[0].type.dtype)) {
-    snprintf(reason, cap, "%s output of dtype %s (integer and bool kernels are not "
-                          "lowered for the Ascend class yet)",
+    snprintf(reason, cap,
+             "%s output of dtype %s (integer and bool kernels are not "
+             "lowered for the Ascend class yet)",
              qiao_kd_kind_name(kd->kind), qiao_dtype_name(kd->outputs[0].type.dtype));
     return false;
   }
@@ -365,8 +370,8 @@ static void vbin(ew_ctx_t *c, const char *name, LLVMValueRef dst, LLVMValueRef a
   ascend_uop(c->m, name, a, 6, note);
 }
 
-static void vreduce(ew_ctx_t *c, bool is_max, LLVMValueRef dst, LLVMValueRef src,
-                    LLVMValueRef rows, LLVMValueRef cols, const char *note) {
+static void vreduce(ew_ctx_t *c, bool is_max, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef rows,
+                    LLVMValueRef cols, const char *note) {
   LLVMValueRef a[6] = {c->core, I(c->m, QIAO_ASCEND_F32), dst, src, rows, cols};
   ascend_uop(c->m, is_max ? "qiao_ascend_vreduce_max" : "qiao_ascend_vreduce_sum", a, 6, note);
 }
@@ -433,8 +438,9 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
     else
       gm_out = v;
   }
-  ascend_listing_printf(m, "  UB plan: tile %lld output elements, %lld tiles, %lld of %lld bytes "
-                           "(inputs and output double-buffered, %d f32 work buffers)\n",
+  ascend_listing_printf(m,
+                        "  UB plan: tile %lld output elements, %lld tiles, %lld of %lld bytes "
+                        "(inputs and output double-buffered, %d f32 work buffers)\n",
                         (long long)p->tile, (long long)p->n_tiles, (long long)p->ub_used,
                         (long long)p->ub_bytes, p->n_work);
   LLVMValueRef blk = ascend_uop(m, "qiao_ascend_get_block_idx", &c.core, 1, NULL);
@@ -442,10 +448,10 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
   LLVMValueRef ntiles = I(m, p->n_tiles);
   /* iterations of this block: ceil((n_tiles - blk) / bn) when blk < n_tiles */
   LLVMValueRef rem = LLVMBuildSub(b, ntiles, blk, "");
-  LLVMValueRef iters = LLVMBuildSDiv(b, LLVMBuildSub(b, LLVMBuildAdd(b, rem, bn, ""), I(m, 1), ""),
-                                     bn, "");
-  iters = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, rem, I(m, 0), ""), iters, I(m, 0),
-                          "iters");
+  LLVMValueRef iters =
+      LLVMBuildSDiv(b, LLVMBuildSub(b, LLVMBuildAdd(b, rem, bn, ""), I(m, 1), ""), bn, "");
+  iters =
+      LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, rem, I(m, 0), ""), iters, I(m, 0), "iters");
   for (int32_t k = 0; k < kd->n_inputs; ++k)
     if (p->in_resident[k]) {
       int64_t es = qiao_dtype_size(kd->inputs[k].type.dtype);
@@ -499,18 +505,17 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
         int32_t k = n->input;
         bool f32 = dt == QIAO_F32;
         LLVMValueRef dst = f32 ? w : I(m, p->tmp_off);
-        LLVMValueRef a[10] = {c.core,
-                              I(m, ascend_dtype(dt)),
-                              dst,
-                              I(m, p->res_off[k]),
-                              I(m, p->res_elems[k]),
-                              start,
-                              c.len,
-                              I(m, kd->outputs[0].type.shape.rank),
-                              const_i64s(m, kd->outputs[0].type.shape.dims,
-                                         kd->outputs[0].type.shape.rank, "dims"),
-                              const_i64s(m, kd->inputs[k].out_strides,
-                                         kd->outputs[0].type.shape.rank, "strides")};
+        LLVMValueRef a[10] = {
+            c.core,
+            I(m, ascend_dtype(dt)),
+            dst,
+            I(m, p->res_off[k]),
+            I(m, p->res_elems[k]),
+            start,
+            c.len,
+            I(m, kd->outputs[0].type.shape.rank),
+            const_i64s(m, kd->outputs[0].type.shape.dims, kd->outputs[0].type.shape.rank, "dims"),
+            const_i64s(m, kd->inputs[k].out_strides, kd->outputs[0].type.shape.rank, "strides")};
         ascend_uop(m, "qiao_ascend_vbroadcast", a, 10, "broadcast input tile");
         if (!f32) cast(&c, QIAO_ASCEND_F32, w, ascend_dtype(dt), dst, c.len, "input to f32");
         goto node_done;

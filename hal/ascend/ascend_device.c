@@ -19,7 +19,7 @@
 typedef struct ascend_device {
   asim_model_t model; /* the profile's, with the URI's core count */
   pthread_mutex_t lock;
-  double clock_ns;    /* simulated time of all dispatches so far */
+  double clock_ns; /* simulated time of all dispatches so far */
   bool has_report;
   qiao_hal_ascend_report_t last;
 } ascend_device_t;
@@ -90,8 +90,8 @@ typedef void (*ascend_entry_fn)(void *const *, const int64_t *, int64_t, int64_t
 /* The per-kernel report from the blocks' timelines. */
 static void finish_report(const asim_model_t *m, const char *kernel, int64_t blocks,
                           const double *core_end, int32_t n_cores, int32_t n_aiv_used,
-                          int32_t n_aic_used, const double *busy, const double *bytes,
-                          int64_t ops, qiao_hal_ascend_report_t *r) {
+                          int32_t n_aic_used, const double *busy, const double *bytes, int64_t ops,
+                          qiao_hal_ascend_report_t *r) {
   memset(r, 0, sizeof *r);
   snprintf(r->kernel, sizeof r->kernel, "%s", kernel);
   snprintf(r->profile, sizeof r->profile, "%s", m->profile);
@@ -102,7 +102,9 @@ static void finish_report(const asim_model_t *m, const char *kernel, int64_t blo
   double gm = 0;
   for (int k = 0; k < QIAO_ASCEND_PATH_COUNT; ++k) {
     r->bytes[k] = bytes[k];
-    gm += bytes[k];
+    if (k == QIAO_ASCEND_PATH_GM_UB || k == QIAO_ASCEND_PATH_UB_GM || k == QIAO_ASCEND_PATH_GM_L1 ||
+        k == QIAO_ASCEND_PATH_L0C_GM)
+      gm += bytes[k];
   }
   /* HBM is shared by all cores: the kernel takes at least its GM traffic at
    * the device's bandwidth */
@@ -130,10 +132,9 @@ static void finish_report(const asim_model_t *m, const char *kernel, int64_t blo
   (void)n_aic_used;
 }
 
-static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *e,
-                                     int32_t index, const qiao_hal_launch_config_t *cfg,
-                                     const qiao_hal_binding_t *bindings,
-                                     const int64_t *constants) {
+static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *e, int32_t index,
+                                     const qiao_hal_launch_config_t *cfg,
+                                     const qiao_hal_binding_t *bindings, const int64_t *constants) {
   ascend_device_t *s = d->impl;
   const asim_model_t *m = &s->model;
   const qiao_hal_entry_t *en = &e->entries[index];
@@ -145,8 +146,10 @@ static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t
   double *core_end = calloc((size_t)n_cores * 2, sizeof *core_end);
   asim_core_t *c = calloc(1, sizeof *c);
   uint8_t *ub = malloc((size_t)m->ub_bytes * 2);
+  size_t cube_bytes = (size_t)(m->l1_bytes + m->l0a_bytes + m->l0b_bytes + m->l0c_bytes);
+  uint8_t *cube = calloc(cube_bytes * 2, 1); /* data, then written marks (zeroed) */
   qiao_status_t st = NULL;
-  if (!ptrs || !gm || !core_end || !c || !ub) {
+  if (!ptrs || !gm || !core_end || !c || !ub || !cube) {
     st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "ascend-sim: out of memory");
     goto out;
   }
@@ -160,6 +163,11 @@ static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t
   c->m = m;
   c->ub = ub;
   c->ub_w = ub + m->ub_bytes;
+  const int64_t caps[4] = {m->l1_bytes, m->l0a_bytes, m->l0b_bytes, m->l0c_bytes};
+  for (int i = 0, at = 0; i < 4; at += (int)caps[i], ++i) {
+    c->cb[i] = cube + at;
+    c->cb_w[i] = cube + cube_bytes + at;
+  }
   c->gm = gm;
   c->n_gm = nb;
   c->block_num = blocks;
@@ -195,6 +203,7 @@ out:
   free(core_end);
   free(c);
   free(ub);
+  free(cube);
   return st;
 }
 
@@ -299,8 +308,8 @@ qiao_status_t qiao_hal_ascend_device_open(const char *uri, const char *options,
   if (cores) {
     if (cores > s->model.aic) {
       st = qiao_status_make(QIAO_INVALID_ARGUMENT,
-                            "device URI '%s': cores=%d, the %s profile has %d AI cores", uri,
-                            cores, s->model.profile, s->model.aic);
+                            "device URI '%s': cores=%d, the %s profile has %d AI cores", uri, cores,
+                            s->model.profile, s->model.aic);
       goto fail;
     }
     s->model.aic = cores;
@@ -374,11 +383,14 @@ void qiao_hal_ascend_report_format(const qiao_hal_ascend_report_t *r, char *buf,
   static const char *const pipes[] = {"S", "V", "M", "MTE1", "MTE2", "MTE3", "FIX"};
   int n = snprintf(buf, cap,
                    "kernel %s: %.3f us simulated (model of %s), %lld blocks, bound by %s; "
-                   "vector util %.1f%%, cube util %.1f%%; GM->UB %.0f B, UB->GM %.0f B "
-                   "(%.1f GB/s simulated); busy cycles",
+                   "vector util %.1f%%, cube util %.1f%%; bytes GM->UB %.0f, UB->GM %.0f, "
+                   "GM->L1 %.0f, L1->L0A %.0f, L1->L0B %.0f, L0C->GM %.0f "
+                   "(GM %.1f GB/s simulated); busy cycles",
                    r->kernel, r->ns / 1e3, r->profile, (long long)r->blocks, r->bound,
                    100 * r->vector_util, 100 * r->cube_util, r->bytes[QIAO_ASCEND_PATH_GM_UB],
-                   r->bytes[QIAO_ASCEND_PATH_UB_GM], r->hbm_bytes_per_s / 1e9);
+                   r->bytes[QIAO_ASCEND_PATH_UB_GM], r->bytes[QIAO_ASCEND_PATH_GM_L1],
+                   r->bytes[QIAO_ASCEND_PATH_L1_L0A], r->bytes[QIAO_ASCEND_PATH_L1_L0B],
+                   r->bytes[QIAO_ASCEND_PATH_L0C_GM], r->hbm_bytes_per_s / 1e9);
   for (int p = 0; p < QIAO_ASCEND_PIPE_COUNT && n >= 0 && (size_t)n < cap; ++p)
     n += snprintf(buf + n, cap - (size_t)n, " %s=%.0f", pipes[p], r->pipe_busy[p]);
 }

@@ -41,6 +41,13 @@ static const asim_model_t kModels[] = {
      .vec_cpr_special = 4,
      .vec_cpr_composite = 12,
      .flag_latency = 8,
+     .l1_l0a_bpc = 512,
+     .l1_l0b_bpc = 256,
+     .fix_bpc = 64,
+     .mte1_latency = 30,
+     .cube_latency = 20,
+     .fix_latency = 100,
+     .cube_startup = 8,
      .launch_ns = 3000,
      .fp8 = false},
     {.profile = "ascend-910c",
@@ -64,6 +71,13 @@ static const asim_model_t kModels[] = {
      .vec_cpr_special = 4,
      .vec_cpr_composite = 12,
      .flag_latency = 8,
+     .l1_l0a_bpc = 512,
+     .l1_l0b_bpc = 256,
+     .fix_bpc = 64,
+     .mte1_latency = 30,
+     .cube_latency = 20,
+     .fix_latency = 100,
+     .cube_startup = 8,
      .launch_ns = 3000,
      .fp8 = false},
 };
@@ -94,6 +108,12 @@ void asim_core_reset(asim_core_t *c, int64_t block) {
   c->block = block;
   c->kind = 0;
   memset(c->ub_w, 0, (size_t)c->m->ub_bytes);
+  if (c->cube_used) {
+    const int64_t caps[4] = {c->m->l1_bytes, c->m->l0a_bytes, c->m->l0b_bytes, c->m->l0c_bytes};
+    for (int i = 0; i < 4; ++i)
+      memset(c->cb_w[i], 0, (size_t)caps[i]);
+    c->cube_used = false;
+  }
   memset(c->flag_n, 0, sizeof c->flag_n);
   c->s = 0;
   memset(c->free, 0, sizeof c->free);
@@ -150,8 +170,9 @@ static void op_time(asim_core_t *c, int p, double cost, double latency) {
 
 static bool check_vector_core(asim_core_t *c, const char *op) {
   if (c->kind == 2)
-    return violation(c, op, "unit", "the UB and the vector unit belong to an AIV; this block "
-                                    "already used cube buffers");
+    return violation(c, op, "unit",
+                     "the UB and the vector unit belong to an AIV; this block "
+                     "already used cube buffers");
   c->kind = 1;
   return true;
 }
@@ -167,13 +188,11 @@ static bool check_dtype(asim_core_t *c, const char *op, int64_t dt) {
 }
 
 /* A UB region [off, off + bytes): aligned start, inside the UB. */
-static bool check_ub(asim_core_t *c, const char *op, const char *what, int64_t off,
-                     int64_t bytes) {
+static bool check_ub(asim_core_t *c, const char *op, const char *what, int64_t off, int64_t bytes) {
   if (off < 0 || bytes < 0 || off > c->m->ub_bytes || bytes > c->m->ub_bytes - off)
-    return violation(c, op, "capacity",
-                     "%s UB region [%lld, %lld) is outside the %lld-byte UB of %s", what,
-                     (long long)off, (long long)(off + bytes), (long long)c->m->ub_bytes,
-                     c->m->profile);
+    return violation(
+        c, op, "capacity", "%s UB region [%lld, %lld) is outside the %lld-byte UB of %s", what,
+        (long long)off, (long long)(off + bytes), (long long)c->m->ub_bytes, c->m->profile);
   if (off % 32)
     return violation(c, op, "alignment", "%s UB offset %lld is not 32-byte aligned", what,
                      (long long)off);
@@ -304,8 +323,9 @@ static bool vec_begin(asim_core_t *c, const char *op, double cpr, int64_t dt, in
   if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt)) return false;
   if (n < 0) return violation(c, op, "count", "negative element count %lld", (long long)n);
   if (dt == QIAO_ASCEND_BF16 && nsrc > 0 && src_dt == NULL)
-    return violation(c, op, "dtype", "the vector unit of %s computes in f32 or f16, not bf16 "
-                                     "(Cast first)",
+    return violation(c, op, "dtype",
+                     "the vector unit of %s computes in f32 or f16, not bf16 "
+                     "(Cast first)",
                      c->m->profile);
   int64_t width = kDtSize[dt];
   for (int k = 0; k < nsrc; ++k) {
@@ -313,8 +333,7 @@ static bool vec_begin(asim_core_t *c, const char *op, double cpr, int64_t dt, in
     if (!check_dtype(c, op, sdt)) return false;
     int64_t bytes = n * kDtSize[sdt];
     if (kDtSize[sdt] > width) width = kDtSize[sdt];
-    if (!check_ub(c, op, "source", src[k], bytes) ||
-        !check_written(c, op, "source", src[k], bytes))
+    if (!check_ub(c, op, "source", src[k], bytes) || !check_written(c, op, "source", src[k], bytes))
       return false;
   }
   if (!check_ub(c, op, "destination", dst, n * kDtSize[dt])) return false;
@@ -332,7 +351,7 @@ static const char *const kBinNames[] = {"Add", "Sub", "Mul", "Div", "Max", "Min"
 static void vbin(void *core, int op, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t n) {
   asim_core_t *c = core;
   int64_t src[2] = {a, b};
-  double cpr = op == B_DIV ? c->m->vec_cpr_special
+  double cpr = op == B_DIV   ? c->m->vec_cpr_special
                : op == B_POW ? c->m->vec_cpr_composite
                              : c->m->vec_cpr_simple;
   if (!vec_begin(c, kBinNames[op], cpr, dt, dst, n, src, NULL, 2)) return;
@@ -364,7 +383,19 @@ BIN(vmax, B_MAX)
 BIN(vmin, B_MIN)
 BIN(vpow, B_POW)
 
-enum { U_NEG, U_EXP, U_LN, U_SQRT, U_RSQRT, U_TANH, U_SIGMOID, U_SILU, U_GELU, U_GELU_TANH, U_RELU };
+enum {
+  U_NEG,
+  U_EXP,
+  U_LN,
+  U_SQRT,
+  U_RSQRT,
+  U_TANH,
+  U_SIGMOID,
+  U_SILU,
+  U_GELU,
+  U_GELU_TANH,
+  U_RELU
+};
 static const char *const kUnNames[] = {"Muls(-1)", "Exp",  "Ln",        "Sqrt", "Rsqrt", "Tanh",
                                        "Sigmoid",  "Silu", "Gelu(erf)", "Gelu", "Relu"};
 
@@ -390,8 +421,8 @@ static double unary(int op, double x) {
 static void vun(void *core, int op, int64_t dt, int64_t dst, int64_t src, int64_t n) {
   asim_core_t *c = core;
   double cpr = op == U_NEG || op == U_RELU ? c->m->vec_cpr_simple
-               : op <= U_RSQRT               ? c->m->vec_cpr_special
-                                             : c->m->vec_cpr_composite;
+               : op <= U_RSQRT             ? c->m->vec_cpr_special
+                                           : c->m->vec_cpr_composite;
   if (!vec_begin(c, kUnNames[op], cpr, dt, dst, n, &src, NULL, 1)) return;
   for (int64_t i = 0; i < n; ++i)
     st(c, dt, dst, i, unary(op, ld(c, dt, src, i)));
@@ -491,8 +522,7 @@ void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, in
       rest = q;
     }
     if (off < 0 || off >= src_elems)
-      return (void)violation(c, op, "shape",
-                             "element %lld maps to source element %lld of %lld",
+      return (void)violation(c, op, "shape", "element %lld maps to source element %lld of %lld",
                              (long long)(start + i), (long long)off, (long long)src_elems);
     memcpy(c->ub + dst + i * sz, c->ub + src + off * sz, (size_t)sz);
   }
@@ -506,6 +536,190 @@ void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, 
   for (int64_t i = 0; i < n; ++i)
     st(c, dst_dt, dst, i, ld(c, src_dt, src, i));
   mark(c, dst, n * kDtSize[dst_dt]);
+}
+
+/* ------------------------------------------------------------ cube unit */
+
+enum { B_L1 = 0, B_L0A, B_L0B, B_L0C };
+static const char *const kBufNames[] = {"L1", "L0A", "L0B", "L0C"};
+
+static int64_t buf_cap(const asim_core_t *c, int which) {
+  const int64_t caps[4] = {c->m->l1_bytes, c->m->l0a_bytes, c->m->l0b_bytes, c->m->l0c_bytes};
+  return caps[which];
+}
+
+static bool check_cube_core(asim_core_t *c, const char *op) {
+  if (c->kind == 1)
+    return violation(c, op, "unit",
+                     "L1/L0 and the cube belong to an AIC; this block already "
+                     "used the UB");
+  c->kind = 2;
+  c->cube_used = true;
+  return true;
+}
+
+/* A region of buffer `which`: inside it, `align`-byte aligned. */
+static bool check_buf(asim_core_t *c, const char *op, int which, const char *what, int64_t off,
+                      int64_t bytes, int64_t align) {
+  int64_t cap = buf_cap(c, which);
+  if (off < 0 || bytes < 0 || off > cap || bytes > cap - off)
+    return violation(c, op, "capacity",
+                     "%s %s region [%lld, %lld) is outside the %lld-byte %s of %s", what,
+                     kBufNames[which], (long long)off, (long long)(off + bytes), (long long)cap,
+                     kBufNames[which], c->m->profile);
+  if (off % align)
+    return violation(c, op, "alignment", "%s %s offset %lld is not %lld-byte aligned", what,
+                     kBufNames[which], (long long)off, (long long)align);
+  return true;
+}
+
+static bool check_buf_written(asim_core_t *c, const char *op, int which, int64_t off,
+                              int64_t bytes) {
+  const uint8_t *w = c->cb_w[which] + off;
+  for (int64_t i = 0; i < bytes; ++i)
+    if (!w[i])
+      return violation(c, op, "uninitialized read",
+                       "%s bytes [%lld, %lld) read, byte %lld was never written", kBufNames[which],
+                       (long long)off, (long long)(off + bytes), (long long)(off + i));
+  return true;
+}
+
+static bool check_cube_dtype(asim_core_t *c, const char *op, int64_t dt) {
+  if (!check_dtype(c, op, dt)) return false;
+  if (dt != QIAO_ASCEND_F16 && dt != QIAO_ASCEND_BF16)
+    return violation(c, op, "dtype", "the cube of this model multiplies f16 or bf16, not %s",
+                     kDtNames[dt]);
+  return true;
+}
+
+static int64_t ceil16(int64_t v) { return (v + 15) / 16 * 16; }
+
+/* Byte offset of element (r, c) of an NZ matrix with R rows (multiple of 16). */
+static int64_t nz_index(int64_t r, int64_t col, int64_t R) {
+  return ((col / 16) * (R / 16) + r / 16) * 256 + (r % 16) * 16 + col % 16;
+}
+
+void qiao_ascend_copy_gm_to_l1_nd2nz(void *core, int64_t l1_off, const void *gm, int64_t dt,
+                                     int64_t rows, int64_t cols, int64_t ld) {
+  asim_core_t *c = core;
+  const char *op = "DataCopy GM->L1 ND2NZ (MTE2)";
+  if (!op_begin(c) || !check_cube_core(c, op) || !check_cube_dtype(c, op, dt)) return;
+  if (rows < 0 || cols < 0 || ld < cols)
+    return (void)violation(c, op, "shape", "%lld x %lld with row stride %lld", (long long)rows,
+                           (long long)cols, (long long)ld);
+  int64_t R = ceil16(rows), C = ceil16(cols), bytes = R * C * 2;
+  if (!check_buf(c, op, B_L1, "destination", l1_off, bytes, 32)) return;
+  if (rows && !check_gm(c, op, gm, ((rows - 1) * ld + cols) * 2)) return;
+  uint16_t *dst = (uint16_t *)(c->cb[B_L1] + l1_off);
+  const uint16_t *src = gm;
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t j = 0; j < C; ++j)
+      dst[nz_index(r, j, R)] = r < rows && j < cols ? src[r * ld + j] : 0;
+  memset(c->cb_w[B_L1] + l1_off, 1, (size_t)bytes);
+  c->bytes[QIAO_ASCEND_PATH_GM_L1] += (double)(rows * cols * 2);
+  op_time(c, QIAO_ASCEND_PIPE_MTE2, (double)(rows * ceil16(cols) * 2) / c->m->gm_read_bpc,
+          c->m->mte2_latency);
+}
+
+static void load_l0(asim_core_t *c, int which, int64_t dst, int64_t l1_off, int64_t dt,
+                    int64_t fractals) {
+  const char *op = which == B_L0A ? "LoadData L1->L0A (MTE1)" : "LoadData L1->L0B (MTE1)";
+  if (!op_begin(c) || !check_cube_core(c, op) || !check_cube_dtype(c, op, dt)) return;
+  int64_t bytes = fractals * 512;
+  if (fractals < 0) return (void)violation(c, op, "shape", "%lld fractals", (long long)fractals);
+  if (!check_buf(c, op, B_L1, "source", l1_off, bytes, 512) ||
+      !check_buf_written(c, op, B_L1, l1_off, bytes) ||
+      !check_buf(c, op, which, "destination", dst, bytes, 512))
+    return;
+  memcpy(c->cb[which] + dst, c->cb[B_L1] + l1_off, (size_t)bytes);
+  memset(c->cb_w[which] + dst, 1, (size_t)bytes);
+  c->bytes[which == B_L0A ? QIAO_ASCEND_PATH_L1_L0A : QIAO_ASCEND_PATH_L1_L0B] += (double)bytes;
+  op_time(c, QIAO_ASCEND_PIPE_MTE1,
+          (double)bytes / (which == B_L0A ? c->m->l1_l0a_bpc : c->m->l1_l0b_bpc),
+          c->m->mte1_latency);
+}
+
+void qiao_ascend_load_l1_to_l0a(void *core, int64_t l0a_off, int64_t l1_off, int64_t dt,
+                                int64_t fractals) {
+  load_l0(core, B_L0A, l0a_off, l1_off, dt, fractals);
+}
+void qiao_ascend_load_l1_to_l0b(void *core, int64_t l0b_off, int64_t l1_off, int64_t dt,
+                                int64_t fractals) {
+  load_l0(core, B_L0B, l0b_off, l1_off, dt, fractals);
+}
+
+static double ld16(int64_t dt, const uint8_t *p, int64_t i) {
+  uint16_t h;
+  memcpy(&h, p + 2 * i, 2);
+  return fp_decode(h, dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16);
+}
+
+void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_off, int64_t dt,
+                      int64_t m, int64_t k, int64_t n, int64_t init) {
+  asim_core_t *c = core;
+  const char *op = "Mmad (cube)";
+  if (!op_begin(c) || !check_cube_core(c, op) || !check_cube_dtype(c, op, dt)) return;
+  if (m <= 0 || k <= 0 || n <= 0 || m % 16 || k % 16 || n % 16)
+    return (void)violation(c, op, "fractal shape",
+                           "m x k x n = %lld x %lld x %lld: the cube works on 16 x 16 x 16 "
+                           "fractals of %s",
+                           (long long)m, (long long)k, (long long)n, kDtNames[dt]);
+  if (!check_buf(c, op, B_L0A, "A", l0a_off, m * k * 2, 512) ||
+      !check_buf_written(c, op, B_L0A, l0a_off, m * k * 2) ||
+      !check_buf(c, op, B_L0B, "B", l0b_off, k * n * 2, 512) ||
+      !check_buf_written(c, op, B_L0B, l0b_off, k * n * 2) ||
+      !check_buf(c, op, B_L0C, "C", l0c_off, m * n * 4, 1024) ||
+      (!init && !check_buf_written(c, op, B_L0C, l0c_off, m * n * 4)))
+    return;
+  const uint8_t *A = c->cb[B_L0A] + l0a_off, *B = c->cb[B_L0B] + l0b_off;
+  float *C = (float *)(c->cb[B_L0C] + l0c_off);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float acc = init ? 0.0f : C[nz_index(i, j, m)];
+      for (int64_t p = 0; p < k; ++p) /* products exact in f32, f32 accumulation */
+        acc += (float)(ld16(dt, A, nz_index(i, p, m)) * ld16(dt, B, nz_index(p, j, k)));
+      C[nz_index(i, j, m)] = acc;
+    }
+  memset(c->cb_w[B_L0C] + l0c_off, 1, (size_t)(m * n * 4));
+  op_time(c, QIAO_ASCEND_PIPE_M, c->m->cube_startup + (double)((m / 16) * (k / 16) * (n / 16)),
+          c->m->cube_latency);
+}
+
+void qiao_ascend_fixpipe_l0c_to_gm(void *core, void *gm, int64_t dst_dt, int64_t l0c_off, int64_t m,
+                                   int64_t n, int64_t valid_m, int64_t valid_n, int64_t ld) {
+  asim_core_t *c = core;
+  const char *op = "Fixpipe L0C->GM (FIX)";
+  if (!op_begin(c) || !check_cube_core(c, op) || !check_dtype(c, op, dst_dt)) return;
+  if (dst_dt != QIAO_ASCEND_F32 && dst_dt != QIAO_ASCEND_F16 && dst_dt != QIAO_ASCEND_BF16)
+    return (void)violation(c, op, "dtype", "FixPipe converts f32 to f32, f16 or bf16, not %s",
+                           kDtNames[dst_dt]);
+  if (m % 16 || n % 16 || valid_m < 0 || valid_n < 0 || valid_m > m || valid_n > n || ld < valid_n)
+    return (void)violation(c, op, "shape", "%lld x %lld valid of %lld x %lld, row stride %lld",
+                           (long long)valid_m, (long long)valid_n, (long long)m, (long long)n,
+                           (long long)ld);
+  int64_t es = kDtSize[dst_dt];
+  if (!check_buf(c, op, B_L0C, "source", l0c_off, m * n * 4, 1024) ||
+      !check_buf_written(c, op, B_L0C, l0c_off, m * n * 4) ||
+      (valid_m && valid_n && !check_gm(c, op, gm, ((valid_m - 1) * ld + valid_n) * es)))
+    return;
+  const float *C = (const float *)(c->cb[B_L0C] + l0c_off);
+  uint8_t *out = gm;
+  for (int64_t i = 0; i < valid_m; ++i)
+    for (int64_t j = 0; j < valid_n; ++j) {
+      double v = C[nz_index(i, j, m)];
+      uint8_t *p = out + (i * ld + j) * es;
+      if (dst_dt == QIAO_ASCEND_F32) {
+        float f = (float)v;
+        memcpy(p, &f, 4);
+      } else {
+        uint16_t h =
+            (uint16_t)fp_encode(v, dst_dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16, RM_RN, false);
+        memcpy(p, &h, 2);
+      }
+    }
+  c->bytes[QIAO_ASCEND_PATH_L0C_GM] += (double)(valid_m * valid_n * es);
+  op_time(c, QIAO_ASCEND_PIPE_FIX, (double)(valid_m * valid_n * es) / c->m->fix_bpc,
+          c->m->fix_latency);
 }
 
 /* ------------------------------------------------------------ flags */
@@ -525,8 +739,7 @@ void qiao_ascend_set_flag(void *core, int64_t src, int64_t dst, int64_t id) {
                            ASIM_FLAG_IDS - 1);
   int32_t *n = &c->flag_n[src][dst][id];
   if (*n >= ASIM_FLAG_DEPTH)
-    return (void)violation(c, op, "flag",
-                           "%s -> %s flag %lld set %d times without a WaitFlag",
+    return (void)violation(c, op, "flag", "%s -> %s flag %lld set %d times without a WaitFlag",
                            kPipeNames[src], kPipeNames[dst], (long long)id, ASIM_FLAG_DEPTH);
   /* the flag is raised when the src pipe's earlier work is visible */
   c->s += c->m->issue_cycles;
@@ -573,7 +786,8 @@ void qiao_ascend_pipe_barrier(void *core, int64_t pipe) {
 
 /* ------------------------------------------------------------ symbol table */
 
-#define SYM(fn, pipe, ac) {"qiao_ascend_" #fn, (const void *)qiao_ascend_##fn, pipe, ac}
+#define SYM(fn, pipe, ac)                                                                          \
+  { "qiao_ascend_" #fn, (const void *)qiao_ascend_##fn, pipe, ac }
 static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(get_block_idx, QIAO_ASCEND_PIPE_S, "GetBlockIdx"),
     SYM(get_block_num, QIAO_ASCEND_PIPE_S, "GetBlockNum"),
@@ -605,6 +819,11 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(vreduce_sum, QIAO_ASCEND_PIPE_V, "ReduceSum"),
     SYM(vbroadcast, QIAO_ASCEND_PIPE_V, "BroadcastTo"),
     SYM(vcast, QIAO_ASCEND_PIPE_V, "Cast"),
+    SYM(copy_gm_to_l1_nd2nz, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),
+    SYM(load_l1_to_l0a, QIAO_ASCEND_PIPE_MTE1, "LoadData L1->L0A"),
+    SYM(load_l1_to_l0b, QIAO_ASCEND_PIPE_MTE1, "LoadData L1->L0B"),
+    SYM(mmad, QIAO_ASCEND_PIPE_M, "Mmad"),
+    SYM(fixpipe_l0c_to_gm, QIAO_ASCEND_PIPE_FIX, "Fixpipe L0C->GM"),
     SYM(set_flag, QIAO_ASCEND_PIPE_S, "SetFlag"),
     SYM(wait_flag, QIAO_ASCEND_PIPE_S, "WaitFlag"),
     SYM(pipe_barrier, QIAO_ASCEND_PIPE_S, "PipeBarrier"),

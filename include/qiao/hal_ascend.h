@@ -124,6 +124,34 @@ void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, in
 void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
                        int64_t n);
 
+/* ------------------------------------------------ cube unit (AIC)
+ * L1, L0A, L0B, L0C are addressed by byte offsets like the UB. Matrices on
+ * chip are in the NZ fractal layout: 16 x 16 fractals (512 B for f16/bf16,
+ * 1 KiB for the f32 L0C), fractal (i, j) of an R x C matrix (R, C multiples
+ * of 16) at fractal index j * (R / 16) + i, row-major inside. */
+
+/* MTE2 GM -> L1 (DataCopy with ND2NZ): the rows x cols ND matrix at gm (row
+ * stride ld elements) into L1 as an NZ matrix of ceil16(rows) x ceil16(cols),
+ * zero-padded. dt: f16 or bf16. */
+void qiao_ascend_copy_gm_to_l1_nd2nz(void *core, int64_t l1_off, const void *gm, int64_t dt,
+                                     int64_t rows, int64_t cols, int64_t ld);
+/* MTE1 L1 -> L0A / L0B (LoadData): `fractals` whole fractals (512 B each)
+ * copied in order. Offsets 512-byte aligned. */
+void qiao_ascend_load_l1_to_l0a(void *core, int64_t l0a_off, int64_t l1_off, int64_t dt,
+                                int64_t fractals);
+void qiao_ascend_load_l1_to_l0b(void *core, int64_t l0b_off, int64_t l1_off, int64_t dt,
+                                int64_t fractals);
+/* Cube (Mmad): C[m x n] (+)= A[m x k] * B[k x n], A NZ in L0A, B NZ in L0B
+ * (dt f16/bf16), C NZ f32 in L0C; m, k, n multiples of 16 (the fractal
+ * shape); init != 0 overwrites C, else accumulates. */
+void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_off, int64_t dt,
+                      int64_t m, int64_t k, int64_t n, int64_t init);
+/* FixPipe L0C -> GM: the valid_m x valid_n corner of the NZ f32 m x n matrix
+ * at l0c_off, converted to dst_dt (f32, f16, bf16; round to nearest even),
+ * written ND at gm with row stride ld elements. */
+void qiao_ascend_fixpipe_l0c_to_gm(void *core, void *gm, int64_t dst_dt, int64_t l0c_off, int64_t m,
+                                   int64_t n, int64_t valid_m, int64_t valid_n, int64_t ld);
+
 /* SetFlag<src_dst>(id) / WaitFlag<src_dst>(id): the dst pipe waits until the
  * src pipe's work issued before the SetFlag is done. A WaitFlag with no
  * pending SetFlag is a deadlock (reported, never a hang). id in 0..7. */
@@ -138,7 +166,7 @@ void qiao_ascend_pipe_barrier(void *core, int64_t pipe);
 typedef struct qiao_ascend_symbol {
   const char *name;
   const void *addr;
-  int32_t pipe; /* qiao_ascend_pipe_t the operation runs on */
+  int32_t pipe;         /* qiao_ascend_pipe_t the operation runs on */
   const char *ascend_c; /* the Ascend C call it models ("DataCopy", "Exp", ...) */
 } qiao_ascend_symbol_t;
 int32_t qiao_ascend_symbols(const qiao_ascend_symbol_t **out_table);
@@ -146,11 +174,11 @@ int32_t qiao_ascend_symbols(const qiao_ascend_symbol_t **out_table);
 /* ------------------------------------------------------- device facts */
 
 typedef struct qiao_hal_ascend_info {
-  int32_t aic, aiv;      /* AI cores (cube) and vector cores the device runs */
-  int64_t ub_bytes;      /* per AIV */
+  int32_t aic, aiv; /* AI cores (cube) and vector cores the device runs */
+  int64_t ub_bytes; /* per AIV */
   int64_t l1_bytes, l0a_bytes, l0b_bytes, l0c_bytes; /* per AIC */
-  double clock_hz;       /* the model's core clock */
-  const char *profile;   /* "ascend-910b" */
+  double clock_hz;                                   /* the model's core clock */
+  const char *profile;                               /* "ascend-910b" */
 } qiao_hal_ascend_info_t;
 
 /* The facts of an ascend-sim device; QIAO_INVALID_ARGUMENT for other devices. */
@@ -161,17 +189,25 @@ qiao_status_t qiao_hal_ascend_info_for_profile(const char *profile, qiao_hal_asc
 
 /* --------------------------------------------------- per-kernel report */
 
-enum { QIAO_ASCEND_PATH_GM_UB = 0, QIAO_ASCEND_PATH_UB_GM, QIAO_ASCEND_PATH_COUNT };
+enum {
+  QIAO_ASCEND_PATH_GM_UB = 0,
+  QIAO_ASCEND_PATH_UB_GM,
+  QIAO_ASCEND_PATH_GM_L1,
+  QIAO_ASCEND_PATH_L1_L0A,
+  QIAO_ASCEND_PATH_L1_L0B,
+  QIAO_ASCEND_PATH_L0C_GM,
+  QIAO_ASCEND_PATH_COUNT
+};
 
 typedef struct qiao_hal_ascend_report {
   char kernel[64];
   char profile[32];
   int64_t blocks;
-  double cycles;          /* simulated, launch overhead included */
-  double ns;              /* simulated */
-  char bound[16];         /* "PIPE_MTE2", "HBM", "launch", ... */
+  double cycles;                            /* simulated, launch overhead included */
+  double ns;                                /* simulated */
+  char bound[16];                           /* "PIPE_MTE2", "HBM", "launch", ... */
   double pipe_busy[QIAO_ASCEND_PIPE_COUNT]; /* cycles, summed over cores */
-  double cube_util, vector_util; /* busy / (time x cores of that kind) */
+  double cube_util, vector_util;            /* busy / (time x cores of that kind) */
   double bytes[QIAO_ASCEND_PATH_COUNT];
   double hbm_bytes_per_s; /* GM traffic / simulated time */
   int64_t unit_ops;

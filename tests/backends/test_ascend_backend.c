@@ -80,8 +80,7 @@ Test(ascend_backend, ub_overflow_refused_by_the_backend) {
   qiao_status_t st = ascend_ew_plan(kd, 196608, 65536, &plan);
   cr_assert_not_null(st);
   cr_expect_eq(qiao_status_code(st), QIAO_RESOURCE_EXHAUSTED);
-  cr_expect(strstr(qiao_status_message(st), "UB overflow") != NULL, "%s",
-            qiao_status_message(st));
+  cr_expect(strstr(qiao_status_message(st), "UB overflow") != NULL, "%s", qiao_status_message(st));
   qiao_status_free(st);
   st = ascend_ew_plan(kd, 1024, 0, &plan);
   cr_assert_not_null(st);
@@ -132,9 +131,10 @@ Test(ascend_backend, artifacts_llvm_and_listing) {
                          "call i64 @qiao_ascend_get_block_idx"};
   for (size_t i = 0; i < sizeof in_ir / sizeof in_ir[0]; ++i)
     cr_expect(strstr(ir, in_ir[i]) != NULL, "the IR calls '%s'", in_ir[i]);
-  const char *in_listing[] = {"kernel ew", "PIPE_MTE2  DataCopyPad GM->UB", "PIPE_V     Exp",
-                              "PIPE_V     Add", "PIPE_MTE3  DataCopyPad UB->GM",
-                              "PIPE_S     WaitFlag", "UB plan: tile"};
+  const char *in_listing[] = {
+      "kernel ew",      "PIPE_MTE2  DataCopyPad GM->UB", "PIPE_V     Exp",
+      "PIPE_V     Add", "PIPE_MTE3  DataCopyPad UB->GM", "PIPE_S     WaitFlag",
+      "UB plan: tile"};
   for (size_t i = 0; i < sizeof in_listing / sizeof in_listing[0]; ++i)
     cr_expect(strstr(text, in_listing[i]) != NULL, "the listing has '%s':\n%s", in_listing[i],
               text);
@@ -177,7 +177,8 @@ Test(ascend_backend, fp8_refused_on_910b) {
 static const char *const k_ew_graphs[] = {
     EW_GRAPH,
     "graph @t(%a: f32[5, 1031]) -> (f32[5, 1031]) {\n%y = silu (tanh (sigmoid %a))\nreturn %y\n}\n",
-    "graph @t(%a: bf16[4, 33], %b: bf16[4, 33]) -> (bf16[4, 33]) {\n%y = mul %a, %b\nreturn %y\n}\n",
+    "graph @t(%a: bf16[4, 33], %b: bf16[4, 33]) -> (bf16[4, 33]) {\n%y = mul %a, %b\nreturn "
+    "%y\n}\n",
     "graph @t(%a: f16[7, 9], %b: f16[1]) -> (f16[7, 9]) {\n"
     "%y = div %a, (add (exp %b), 1.0)\nreturn %y\n}\n",
     "graph @t(%a: f32[3, 17], %b: f32[3, 17]) -> (f32[3, 17]) {\n"
@@ -194,7 +195,8 @@ static const char *const k_ew_graphs[] = {
     "%y = div %a, (add (exp %b), 1.0)\nreturn %y\n}\n",
     "graph @t(%a: f16[5, 3, 40], %b: f16[5, 1, 40]) -> (f16[5, 3, 40]) {\n"
     "%y = max %a, %b\nreturn %y\n}\n",
-    "graph @t(%a: f32[3, 1], %b: f32[1, 4000]) -> (f32[3, 4000]) {\n%y = mul %a, %b\nreturn %y\n}\n",
+    "graph @t(%a: f32[3, 1], %b: f32[1, 4000]) -> (f32[3, 4000]) {\n%y = mul %a, %b\nreturn "
+    "%y\n}\n",
     /* softmax and reduce_max over the last axis, with epilogues */
     "graph @t(%x: f32[300, 127]) -> (f32[300, 127]) {\n%y = softmax %x\nreturn %y\n}\n",
     "graph @t(%x: bf16[4, 33]) -> (bf16[4, 33]) {\n%y = softmax %x\nreturn %y\n}\n",

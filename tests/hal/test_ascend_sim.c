@@ -208,9 +208,9 @@ Test(ascend_sim, misaligned_copy) {
 }
 
 Test(ascend_sim, copy_length_not_a_multiple_of_32) {
-  expect_error(run_kernel("ascend-sim:910b", "len36", k_bad_length, 1, NULL),
-               (const char *[]){"kernel 'len36'", "rule 'alignment'", "36 bytes", "DataCopyPad",
-                                NULL});
+  expect_error(
+      run_kernel("ascend-sim:910b", "len36", k_bad_length, 1, NULL),
+      (const char *[]){"kernel 'len36'", "rule 'alignment'", "36 bytes", "DataCopyPad", NULL});
 }
 
 Test(ascend_sim, ub_capacity) {
@@ -219,9 +219,9 @@ Test(ascend_sim, ub_capacity) {
 }
 
 Test(ascend_sim, read_of_never_written_bytes) {
-  expect_error(run_kernel("ascend-sim:910b", "unwritten", k_unwritten, 1, NULL),
-               (const char *[]){"kernel 'unwritten'", "Exp", "rule 'uninitialized read'",
-                                "byte 64", NULL});
+  expect_error(
+      run_kernel("ascend-sim:910b", "unwritten", k_unwritten, 1, NULL),
+      (const char *[]){"kernel 'unwritten'", "Exp", "rule 'uninitialized read'", "byte 64", NULL});
 }
 
 Test(ascend_sim, gm_outside_the_bindings) {
@@ -243,6 +243,165 @@ Test(ascend_sim, bf16_arithmetic_is_not_on_the_vector_unit) {
 Test(ascend_sim, wait_on_a_flag_never_set_is_a_deadlock, .timeout = 10) {
   expect_error(run_kernel("ascend-sim:910b:cores=2", "stuck", k_deadlock, 3, NULL),
                (const char *[]){"kernel 'stuck'", "core 0", "WaitFlag", "rule 'deadlock'",
-                                "PIPE_V waits on flag 3 from PIPE_MTE2",
-                                "SetFlag<MTE2_V>(3)", NULL});
+                                "PIPE_V waits on flag 3 from PIPE_MTE2", "SetFlag<MTE2_V>(3)",
+                                NULL});
+}
+
+/* ------------------------------------------------------------ cube unit */
+
+static uint16_t h16(float f) { /* f16 of small integers and halves: exact */
+  union {
+    float f;
+    uint32_t u;
+  } v = {f};
+  if (f == 0) return 0;
+  uint32_t s = v.u >> 31, e = ((v.u >> 23) & 0xff) - 127 + 15, m = (v.u >> 13) & 0x3ff;
+  return (uint16_t)(s << 15 | e << 10 | m);
+}
+
+/* C[40 x 20] = A[40 x 24] * B[24 x 20], f16 in, f32 out, one AIC. */
+static void k_matmul(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                     void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_l1_nd2nz(core, 0, bind[0], QIAO_ASCEND_F16, 40, 24, 24);
+  qiao_ascend_copy_gm_to_l1_nd2nz(core, 4096, bind[1], QIAO_ASCEND_F16, 24, 20, 20);
+  qiao_ascend_set_flag(core, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1, 0);
+  qiao_ascend_wait_flag(core, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1, 0);
+  qiao_ascend_load_l1_to_l0a(core, 0, 0, QIAO_ASCEND_F16, 6);    /* 48 x 32 */
+  qiao_ascend_load_l1_to_l0b(core, 0, 4096, QIAO_ASCEND_F16, 4); /* 32 x 32 */
+  qiao_ascend_set_flag(core, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_M, 0);
+  qiao_ascend_wait_flag(core, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_M, 0);
+  qiao_ascend_mmad(core, 0, 0, 0, QIAO_ASCEND_F16, 48, 32, 32, 1);
+  qiao_ascend_set_flag(core, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_FIX, 0);
+  qiao_ascend_wait_flag(core, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_FIX, 0);
+  qiao_ascend_fixpipe_l0c_to_gm(core, bind[2], QIAO_ASCEND_F32, 0, 48, 32, 40, 20, 20);
+}
+
+static void k_bad_fractal(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                          void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_l1_nd2nz(core, 0, bind[0], QIAO_ASCEND_F16, 40, 24, 24);
+  qiao_ascend_load_l1_to_l0a(core, 0, 0, QIAO_ASCEND_F16, 6);
+  qiao_ascend_load_l1_to_l0b(core, 0, 0, QIAO_ASCEND_F16, 6);
+  qiao_ascend_mmad(core, 0, 0, 0, QIAO_ASCEND_F16, 40, 32, 32, 1);
+}
+
+static void k_l0a_overflow(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                           void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_l1_nd2nz(core, 0, bind[0], QIAO_ASCEND_F16, 40, 24, 24);
+  qiao_ascend_load_l1_to_l0a(core, 65536 - 512, 0, QIAO_ASCEND_F16, 2);
+}
+
+static void k_cube_f32(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                       void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_l1_nd2nz(core, 0, bind[0], QIAO_ASCEND_F32, 16, 16, 16);
+}
+
+static void k_mixed(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                    void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_ub(core, 0, bind[0], 64);
+  qiao_ascend_copy_gm_to_l1_nd2nz(core, 0, bind[0], QIAO_ASCEND_F16, 16, 16, 16);
+}
+
+/* 60 Mmads of 128 x 128 x 128 after one load: the cube is the bound. */
+static void k_cube_bound(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                         void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_l1_nd2nz(core, 0, bind[0], QIAO_ASCEND_F16, 128, 128, 128);
+  qiao_ascend_set_flag(core, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1, 0);
+  qiao_ascend_wait_flag(core, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1, 0);
+  qiao_ascend_load_l1_to_l0a(core, 0, 0, QIAO_ASCEND_F16, 64);
+  qiao_ascend_load_l1_to_l0b(core, 0, 0, QIAO_ASCEND_F16, 64);
+  qiao_ascend_set_flag(core, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_M, 0);
+  qiao_ascend_wait_flag(core, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_M, 0);
+  for (int i = 0; i < 60; ++i)
+    qiao_ascend_mmad(core, 0, 0, 0, QIAO_ASCEND_F16, 128, 128, 128, i == 0);
+  qiao_ascend_set_flag(core, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_FIX, 0);
+  qiao_ascend_wait_flag(core, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_FIX, 0);
+  qiao_ascend_fixpipe_l0c_to_gm(core, bind[1], QIAO_ASCEND_F16, 0, 128, 128, 128, 128, 128);
+}
+
+/* Runs fn over `blocks` blocks with three 64 KiB buffers: A, B (f16) and C. */
+static qiao_status_t run_cube(const char *uri, const char *name, kfn fn, int64_t blocks,
+                              const uint16_t *a, size_t an, const uint16_t *b, size_t bn,
+                              float *c_out, size_t cn, qiao_hal_ascend_report_t *rep) {
+  qiao_hal_device_t *d = NULL;
+  CHECK_OK(qiao_hal_device_open(uri, &d));
+  qiao_hal_entry_record_t rec = {name, QIAO_HAL_CPU_ENTRY_SIGNATURE, 3, 0, 0, (void *)fn, NULL};
+  qiao_hal_executable_t *e = NULL;
+  CHECK_OK(qiao_hal_executable_create_host(d, &rec, 1, NULL, NULL, &e));
+  qiao_hal_buffer_t *buf[3];
+  for (int i = 0; i < 3; ++i)
+    CHECK_OK(qiao_hal_buffer_alloc(d, 65536, &buf[i]));
+  if (a) CHECK_OK(qiao_hal_buffer_write(buf[0], 0, a, an * 2));
+  if (b) CHECK_OK(qiao_hal_buffer_write(buf[1], 0, b, bn * 2));
+  qiao_hal_binding_t bind[3] = {{buf[0], 0}, {buf[1], 0}, {buf[2], 0}};
+  int64_t grid[3] = {blocks, 1, 1};
+  qiao_status_t st = qiao_hal_dispatch(d, e, 0, grid, bind, 3, NULL, 0);
+  if (!st && c_out) CHECK_OK(qiao_hal_buffer_read(buf[2], 0, c_out, cn * 4));
+  if (!st && rep) CHECK_OK(qiao_hal_ascend_last_report(d, rep));
+  for (int i = 0; i < 3; ++i)
+    qiao_hal_buffer_release(buf[i]);
+  qiao_hal_executable_release(e);
+  qiao_hal_device_release(d);
+  return st;
+}
+
+Test(ascend_sim, cube_matmul_nd2nz_mmad_fixpipe) {
+  uint16_t a[40 * 24], b[24 * 20];
+  float fa[40 * 24], fb[24 * 20], cm[40 * 20];
+  for (int i = 0; i < 40 * 24; ++i)
+    a[i] = h16(fa[i] = (float)((i * 7) % 11) - 5.0f);
+  for (int i = 0; i < 24 * 20; ++i)
+    b[i] = h16(fb[i] = (float)((i * 5) % 9) * 0.5f - 2.0f);
+  qiao_hal_ascend_report_t r;
+  CHECK_OK(run_cube("ascend-sim:910b", "mm", k_matmul, 1, a, 40 * 24, b, 24 * 20, cm, 40 * 20, &r));
+  for (int i = 0; i < 40; ++i)
+    for (int j = 0; j < 20; ++j) {
+      double ref = 0;
+      for (int p = 0; p < 24; ++p)
+        ref += (double)fa[i * 24 + p] * fb[p * 20 + j];
+      cr_expect_eq(cm[i * 20 + j], (float)ref, "C[%d][%d] = %g, expected %g", i, j, cm[i * 20 + j],
+                   ref);
+    }
+  cr_expect_eq(r.bytes[QIAO_ASCEND_PATH_L1_L0A], 6 * 512);
+  cr_expect_eq(r.bytes[QIAO_ASCEND_PATH_L0C_GM], 40 * 20 * 4);
+  cr_expect_gt(r.pipe_busy[QIAO_ASCEND_PIPE_M], 0);
+}
+
+Test(ascend_sim, cube_rules) {
+  uint16_t a[40 * 24] = {0};
+  expect_error(
+      run_cube("ascend-sim:910b", "frac", k_bad_fractal, 1, a, 40 * 24, NULL, 0, NULL, 0, NULL),
+      (const char *[]){"kernel 'frac'", "(AIC", "Mmad", "rule 'fractal shape'", "40 x 32 x 32",
+                       NULL});
+  expect_error(
+      run_cube("ascend-sim:910b", "l0a", k_l0a_overflow, 1, a, 40 * 24, NULL, 0, NULL, 0, NULL),
+      (const char *[]){"LoadData L1->L0A", "rule 'capacity'", "65536-byte L0A", NULL});
+  expect_error(
+      run_cube("ascend-sim:910b", "f32", k_cube_f32, 1, a, 40 * 24, NULL, 0, NULL, 0, NULL),
+      (const char *[]){"rule 'dtype'", "f16 or bf16, not f32", NULL});
+  expect_error(run_cube("ascend-sim:910b", "mixed", k_mixed, 1, a, 40 * 24, NULL, 0, NULL, 0, NULL),
+               (const char *[]){"rule 'unit'", "belong to an AIC", NULL});
+}
+
+Test(ascend_sim, cube_bound_near_the_cube_peak) {
+  static uint16_t a[128 * 128];
+  for (int i = 0; i < 128 * 128; ++i)
+    a[i] = h16((float)(i % 3) - 1.0f);
+  qiao_hal_ascend_report_t r;
+  CHECK_OK(run_cube("ascend-sim:910b:cores=1", "cube", k_cube_bound, 1, a, 128 * 128, NULL, 0, NULL,
+                    0, &r));
+  char buf[1024];
+  qiao_hal_ascend_report_format(&r, buf, sizeof buf);
+  cr_log_info("%s", buf);
+  cr_expect_str_eq(r.bound, "PIPE_M", "%s", buf);
+  /* outside the launch overhead (3 us at 1.8 GHz) the cube runs near its peak of one
+   * 16x16x16 fractal (4096 MACs) per cycle */
+  double body = r.cycles - 3000e-9 * 1.8e9;
+  double macs = 60.0 * 128 * 128 * 128;
+  cr_expect_gt(macs / 4096 / body, 0.85, "%s", buf);
 }
