@@ -132,6 +132,14 @@ LLVMValueRef qiao_cg_emit_elementwise(qiao_cg_t *cg, qiao_op_kind_t op, const qi
 /* exp / sigmoid on f32 vectors/scalars (own polynomial, whole f32 range),
  * NaN-propagating max/min as the interpreter, the running max of every
  * max-reduction (v > acc || isnan(v) ? v : acc), horizontal reductions. */
+/* Integer lanes are carried as i64 (lanes == 1: scalars), as the interpreter
+ * computes: wrap to dt's width (two's complement); saturate to dt's range;
+ * f32 → i64 toward zero saturated to dt (NaN → 0); i64 → f32 through f64,
+ * rounded to dt. */
+LLVMValueRef qiao_cg_int_wrap(qiao_cg_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes);
+LLVMValueRef qiao_cg_int_sat(qiao_cg_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes);
+LLVMValueRef qiao_cg_f32_to_int(qiao_cg_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes);
+LLVMValueRef qiao_cg_int_to_f32(qiao_cg_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes);
 /* add/sub/mul/max/min/div on integer scalars or vectors with the interpreter's
  * rules (wrapping; x / 0 = 0; MIN / -1 = MIN); NULL for any other op. */
 LLVMValueRef qiao_cg_emit_int_binary(qiao_cg_t *cg, qiao_op_kind_t op, LLVMValueRef a,

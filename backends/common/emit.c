@@ -1025,3 +1025,37 @@ LLVMValueRef qiao_cg_emit_int_binary(qiao_cg_t *cg, qiao_op_kind_t op, LLVMValue
   default: return NULL;
   }
 }
+
+/* ------------------------------------------------------ integer conversions */
+
+static LLVMTypeRef int_storage_type(qiao_cg_t *cg, qiao_dtype_t dt) {
+  return dt == QIAO_I8 ? cg->t_i8 : dt == QIAO_I32 ? cg->t_i32 : cg->t_i64;
+}
+
+LLVMValueRef qiao_cg_int_wrap(qiao_cg_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
+  if (dt == QIAO_I64) return v;
+  LLVMTypeRef nt = qiao_cg_vec_type(cg, int_storage_type(cg, dt), lanes);
+  return LLVMBuildSExt(cg->b, LLVMBuildTrunc(cg->b, v, nt, ""),
+                       qiao_cg_vec_type(cg, cg->t_i64, lanes), "");
+}
+
+LLVMValueRef qiao_cg_int_sat(qiao_cg_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
+  if (dt == QIAO_I64) return v;
+  int64_t lo = dt == QIAO_I8 ? INT8_MIN : INT32_MIN, hi = dt == QIAO_I8 ? INT8_MAX : INT32_MAX;
+  LLVMValueRef l = qiao_cg_splat(cg, LLVMConstInt(cg->t_i64, (unsigned long long)lo, 1), lanes);
+  LLVMValueRef h = qiao_cg_splat(cg, LLVMConstInt(cg->t_i64, (unsigned long long)hi, 1), lanes);
+  v = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, v, l, ""), l, v, "");
+  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, v, h, ""), h, v, "");
+}
+
+LLVMValueRef qiao_cg_f32_to_int(qiao_cg_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
+  LLVMTypeRef tys[2] = {qiao_cg_vec_type(cg, int_storage_type(cg, dt), lanes), LLVMTypeOf(v)};
+  LLVMValueRef r = qiao_cg_call_intrinsic(cg, "llvm.fptosi.sat", tys, 2, &v, 1);
+  return dt == QIAO_I64 ? r : LLVMBuildSExt(cg->b, r, qiao_cg_vec_type(cg, cg->t_i64, lanes), "");
+}
+
+LLVMValueRef qiao_cg_int_to_f32(qiao_cg_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
+  LLVMValueRef d = LLVMBuildSIToFP(cg->b, v, qiao_cg_vec_type(cg, cg->t_f64, lanes), "");
+  LLVMValueRef f = LLVMBuildFPTrunc(cg->b, d, qiao_cg_vec_type(cg, cg->t_f32, lanes), "");
+  return qiao_cg_round_f32(cg, f, dt);
+}

@@ -84,42 +84,19 @@ static LLVMValueRef vconst_i64(qiao_cpu_codegen_t *cg, int64_t v, unsigned lanes
   return qiao_cg_splat(&cg->base, LLVMConstInt(cg->t_i64, (unsigned long long)v, 1), lanes);
 }
 
-static LLVMTypeRef int_type(qiao_cpu_codegen_t *cg, qiao_dtype_t dt) {
-  return dt == QIAO_I8 ? cg->t_i8 : dt == QIAO_I32 ? cg->t_i32 : cg->t_i64;
-}
-
-/* Wraps an i64 lane value to dt's width (two's complement). */
 static LLVMValueRef wrap_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt,
                              unsigned lanes) {
-  if (dt == QIAO_I64) return v;
-  LLVMTypeRef nt = qiao_cg_vec_type(&cg->base, int_type(cg, dt), lanes);
-  return LLVMBuildSExt(cg->b, LLVMBuildTrunc(cg->b, v, nt, ""),
-                       qiao_cg_vec_type(&cg->base, cg->t_i64, lanes), "");
+  return qiao_cg_int_wrap(&cg->base, v, dt, lanes);
 }
-
 static LLVMValueRef sat_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt,
                             unsigned lanes) {
-  int64_t lo = dt == QIAO_I8 ? INT8_MIN : INT32_MIN, hi = dt == QIAO_I8 ? INT8_MAX : INT32_MAX;
-  if (dt == QIAO_I64) return v;
-  LLVMValueRef l = vconst_i64(cg, lo, lanes), h = vconst_i64(cg, hi, lanes);
-  v = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, v, l, ""), l, v, "");
-  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, v, h, ""), h, v, "");
+  return qiao_cg_int_sat(&cg->base, v, dt, lanes);
 }
-
-/* f32 lanes → i64 lanes saturated to dt's range, toward zero (NaN → 0). */
 static LLVMValueRef f2i(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
-  LLVMTypeRef it = qiao_cg_vec_type(&cg->base, int_type(cg, dt), lanes);
-  LLVMTypeRef tys[2] = {it, LLVMTypeOf(v)};
-  LLVMValueRef r = qiao_cg_call_intrinsic(&cg->base, "llvm.fptosi.sat", tys, 2, &v, 1);
-  if (dt == QIAO_I64) return r;
-  return LLVMBuildSExt(cg->b, r, qiao_cg_vec_type(&cg->base, cg->t_i64, lanes), "");
+  return qiao_cg_f32_to_int(&cg->base, v, dt, lanes);
 }
-
-/* i64 lanes → f32 lanes rounded to dt (through f64, as the interpreter does). */
 static LLVMValueRef i2f(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
-  LLVMValueRef d = LLVMBuildSIToFP(cg->b, v, qiao_cg_vec_type(&cg->base, cg->t_f64, lanes), "");
-  LLVMValueRef f = LLVMBuildFPTrunc(cg->b, d, qiao_cg_vec_type(&cg->base, cg->t_f32, lanes), "");
-  return qiao_cg_round_f32(&cg->base, f, dt);
+  return qiao_cg_int_to_f32(&cg->base, v, dt, lanes);
 }
 
 static LLVMValueRef as_f32(qiao_cpu_codegen_t *cg, ival_t x, unsigned lanes) {

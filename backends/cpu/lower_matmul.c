@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mm_geometry.h"
 #include "cpu/codegen.h"
 
 #define MM_MAX_ACC 32
@@ -51,12 +52,13 @@ typedef struct mm_gen {
   LLVMBuilderRef b;
   LLVMValueRef fn;
   unsigned vl; /* f32 lanes per vector */
-  /* problem */
-  int64_t M, N, K, batch;
-  int nbd;                      /* output batch dims */
-  int64_t bdims[QIAO_MAX_RANK]; /* their sizes */
-  int64_t a_bs[QIAO_MAX_RANK], b_bs[QIAO_MAX_RANK], o_bs[QIAO_MAX_RANK];
-  int64_t sam, sak, sbk, sbn, som;
+  /* problem: the shared matmul geometry, its fields by name */
+  union {
+    qiao_cg_mm_geo_t geo;
+    struct {
+      QIAO_CG_MM_GEO_FIELDS
+    };
+  };
   qiao_dtype_t at, bt, ot, a_eff; /* a_eff: a's dtype after the norm prologue */
   bool pk_bf16;                   /* packed operands are bf16 pairs (vdpbf16ps) */
   bool pk_i16;                    /* i8 x i8: packed operands are i16 pairs, i32 accumulators */
@@ -971,13 +973,6 @@ static bool mm_dtype_ok(qiao_dtype_t dt) { return qiao_dtype_is_float(dt) || dt 
 static bool mm_out_dtype_ok(qiao_dtype_t dt) { return (int)dt >= 0 && dt < QIAO_DTYPE_COUNT; }
 
 /* Batch stride of operand `op` for output batch dim d (right-aligned). */
-static int64_t batch_stride(const qiao_kd_operand_t *op, int nbd, int d) {
-  int rb = op->type.shape.rank - 2;
-  int dx = d - (nbd - rb);
-  if (dx < 0 || op->type.shape.dims[dx] == 1) return 0;
-  return op->strides[dx];
-}
-
 static void plan_gemm(mm_gen_t *g, int64_t grid[3]) {
   const qiao_kernel_desc_t *kd = g->kd;
   qiao_cpu_codegen_t *cg = g->cg;
@@ -1048,35 +1043,17 @@ qiao_status_t qiao_cpu_lower_matmul(qiao_cpu_codegen_t *cg, const qiao_kernel_de
   g->b = cg->b;
   g->vl = cg->vec_f32 >= 16 ? 16 : cg->vec_f32 >= 8 ? 8 : 4;
   const qiao_kd_operand_t *A = &kd->inputs[0], *B = &kd->inputs[1], *O = &kd->outputs[0];
-  int ra = A->type.shape.rank, rb = B->type.shape.rank, r = O->type.shape.rank;
-  if (ra < 2 || rb < 2 || r < 2)
-    return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul needs operands of rank >= 2", name);
+  QIAO_RETURN_IF_ERROR(qiao_cg_mm_geometry(kd, name, &g->geo));
+  int r = O->type.shape.rank;
   g->at = A->type.dtype, g->bt = B->type.dtype, g->ot = O->type.dtype;
   if (!mm_dtype_ok(g->at) || !mm_dtype_ok(g->bt) || !mm_out_dtype_ok(g->ot))
     return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul on %s x %s -> %s", name,
                             qiao_dtype_name(g->at), qiao_dtype_name(g->bt), qiao_dtype_name(g->ot));
-  bool ta = kd->attrs.transpose_a, tb = kd->attrs.transpose_b;
-  g->M = O->type.shape.dims[r - 2];
-  g->N = O->type.shape.dims[r - 1];
-  g->K = A->type.shape.dims[ta ? ra - 2 : ra - 1];
-  g->sam = A->strides[ta ? ra - 1 : ra - 2];
-  g->sak = A->strides[ta ? ra - 2 : ra - 1];
-  g->sbk = B->strides[tb ? rb - 1 : rb - 2];
-  g->sbn = B->strides[tb ? rb - 2 : rb - 1];
-  g->som = O->strides[r - 2];
+  bool ta = kd->attrs.transpose_a;
   if (O->strides[r - 1] != 1 || (g->sak != 1 && g->sam != 1) || (g->sbk != 1 && g->sbn != 1))
     return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul operands need a unit inner stride", name);
   if (kd->has_norm_prologue && (ta || g->sak != 1))
     return qiao_status_make(QIAO_UNSUPPORTED, "%s: norm prologue on a transposed a", name);
-  g->nbd = r - 2;
-  g->batch = 1;
-  for (int d = 0; d < g->nbd; ++d) {
-    g->bdims[d] = O->type.shape.dims[d];
-    g->batch *= g->bdims[d];
-    g->a_bs[d] = batch_stride(A, g->nbd, d);
-    g->b_bs[d] = batch_stride(B, g->nbd, d);
-    g->o_bs[d] = O->strides[d];
-  }
   g->a_eff = kd->has_norm_prologue ? kd->norm_dtype : g->at;
   g->pk_bf16 = cg->has_avx512bf16 && g->vl == 16 && g->a_eff == QIAO_BF16 && g->bt == QIAO_BF16;
   g->pk_i16 = g->a_eff == QIAO_I8 && g->bt == QIAO_I8;

@@ -22,35 +22,17 @@ static LLVMValueRef ci64(qiao_cuda_codegen_t *cg, int64_t v) {
   return LLVMConstInt(cg->t_i64, (unsigned long long)v, 1);
 }
 
-static LLVMTypeRef int_type(qiao_cuda_codegen_t *cg, qiao_dtype_t dt) {
-  return dt == QIAO_I8 ? cg->t_i8 : dt == QIAO_I32 ? cg->t_i32 : cg->t_i64;
-}
-
 static LLVMValueRef wrap_int(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
-  if (dt == QIAO_I64) return v;
-  return LLVMBuildSExt(cg->b, LLVMBuildTrunc(cg->b, v, int_type(cg, dt), ""), cg->t_i64, "");
+  return qiao_cg_int_wrap(&cg->base, v, dt, 1);
 }
-
 static LLVMValueRef sat_int(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
-  if (dt == QIAO_I64) return v;
-  int64_t lo = dt == QIAO_I8 ? INT8_MIN : INT32_MIN, hi = dt == QIAO_I8 ? INT8_MAX : INT32_MAX;
-  LLVMValueRef l = ci64(cg, lo), h = ci64(cg, hi);
-  v = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, v, l, ""), l, v, "");
-  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, v, h, ""), h, v, "");
+  return qiao_cg_int_sat(&cg->base, v, dt, 1);
 }
-
-/* f32 → i64 saturated to dt's range, toward zero, NaN → 0 (cvt.rzi.sat). */
 static LLVMValueRef f2i(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
-  LLVMTypeRef tys[2] = {int_type(cg, dt), LLVMTypeOf(v)};
-  LLVMValueRef r = qiao_cg_call_intrinsic(&cg->base, "llvm.fptosi.sat", tys, 2, &v, 1);
-  return dt == QIAO_I64 ? r : LLVMBuildSExt(cg->b, r, cg->t_i64, "");
+  return qiao_cg_f32_to_int(&cg->base, v, dt, 1); /* cvt.rzi.sat */
 }
-
-/* i64 → f32 rounded to dt (through f64, as the interpreter). */
 static LLVMValueRef i2f(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
-  LLVMValueRef d = LLVMBuildSIToFP(cg->b, v, cg->t_f64, "");
-  LLVMValueRef f = LLVMBuildFPTrunc(cg->b, d, cg->t_f32, "");
-  return qiao_cg_round_f32(&cg->base, f, dt);
+  return qiao_cg_int_to_f32(&cg->base, v, dt, 1);
 }
 
 static LLVMValueRef as_f32(qiao_cuda_codegen_t *cg, ival_t x) {

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/mm_geometry.h"
 #include "cuda/codegen.h"
 
 /* Tile configuration of the SIMT GEMM (a parameter of the lowering). */
@@ -38,13 +39,6 @@ static const qiao_cuda_mm_tile_t k_mm_tile_default = {64, 64, 16, 4, 4};
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-static int64_t batch_stride(const qiao_kd_operand_t *op, int nbd, int d) {
-  int rb = op->type.shape.rank - 2;
-  int dx = d - (nbd - rb);
-  if (dx < 0 || op->type.shape.dims[dx] == 1) return 0;
-  return op->strides[dx];
-}
-
 typedef struct mm {
   qiao_cuda_codegen_t *cg;
   const qiao_kernel_desc_t *kd;
@@ -52,8 +46,12 @@ typedef struct mm {
   int32_t threads;
   bool is_int;
   LLVMTypeRef et; /* shared element type: f32 or i32 */
-  int64_t M, N, K;
-  int64_t sam, sak, sbk, sbn;
+  union { /* the shared matmul geometry, its fields by name */
+    qiao_cg_mm_geo_t geo;
+    struct {
+      QIAO_CG_MM_GEO_FIELDS
+    };
+  };
 } mm_t;
 
 /* Element idx = tid + i·threads of a tile staged with `fast` elements per
@@ -331,35 +329,20 @@ qiao_status_t qiao_cuda_lower_matmul(qiao_cuda_codegen_t *cg, const qiao_kernel_
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: not a matmul descriptor", name);
   if (kd->has_norm_prologue)
     return qiao_status_make(QIAO_UNSUPPORTED, "%s: norm prologues are not lowered for CUDA", name);
-  const qiao_kd_operand_t *A = &kd->inputs[0], *B = &kd->inputs[1], *O = &kd->outputs[0];
-  int ra = A->type.shape.rank, rb = B->type.shape.rank, r = O->type.shape.rank;
-  if (ra < 2 || rb < 2 || r < 2)
-    return qiao_status_make(QIAO_UNSUPPORTED, "%s: matmul needs operands of rank >= 2", name);
+  const qiao_kd_operand_t *A = &kd->inputs[0], *B = &kd->inputs[1];
   mm_t g0;
   memset(&g0, 0, sizeof g0);
   mm_t *g = &g0;
+  QIAO_RETURN_IF_ERROR(qiao_cg_mm_geometry(kd, name, &g->geo));
   g->cg = cg;
   g->kd = kd;
   g->t = k_mm_tile_default;
   g->threads = (g->t.bm / g->t.tm) * (g->t.bn / g->t.tn);
   g->is_int = A->type.dtype == QIAO_I8 && B->type.dtype == QIAO_I8;
   g->et = g->is_int ? cg->t_i32 : cg->t_f32;
-  bool ta = kd->attrs.transpose_a, tb = kd->attrs.transpose_b;
-  g->M = O->type.shape.dims[r - 2];
-  g->N = O->type.shape.dims[r - 1];
-  g->K = A->type.shape.dims[ta ? ra - 2 : ra - 1];
-  g->sam = A->strides[ta ? ra - 1 : ra - 2];
-  g->sak = A->strides[ta ? ra - 2 : ra - 1];
-  g->sbk = B->strides[tb ? rb - 1 : rb - 2];
-  g->sbn = B->strides[tb ? rb - 2 : rb - 1];
-  int nbd = r - 2;
-  int64_t bdims[QIAO_MAX_RANK], a_bs[QIAO_MAX_RANK], b_bs[QIAO_MAX_RANK], batch = 1;
-  for (int d = 0; d < nbd; ++d) {
-    bdims[d] = O->type.shape.dims[d];
-    batch *= bdims[d];
-    a_bs[d] = batch_stride(A, nbd, d);
-    b_bs[d] = batch_stride(B, nbd, d);
-  }
+  int nbd = g->nbd;
+  const int64_t *bdims = g->bdims, *a_bs = g->a_bs, *b_bs = g->b_bs;
+  int64_t batch = g->batch;
   const qiao_cuda_mm_tile_t *t = &g->t;
   int32_t ty_n = t->bm / t->tm, tx_n = t->bn / t->tn;
   out->block[0] = g->threads;
@@ -476,8 +459,8 @@ qiao_status_t qiao_cuda_lower_matmul(qiao_cuda_codegen_t *cg, const qiao_kernel_
       qiao_cuda_epi_init(&e, cg, kd);
       for (int d = 0; d < nbd; ++d)
         e.coords[d] = bc[d];
-      e.coords[r - 2] = gm;
-      e.coords[r - 1] = gn;
+      e.coords[nbd] = gm;
+      e.coords[nbd + 1] = gn;
       LLVMValueRef a = LLVMBuildLoad2(cg->b, g->et, acc[i][j], "");
       if (float_epi)
         qiao_cuda_epi_store(&e, a);
