@@ -137,11 +137,13 @@ double asim_core_end(const asim_core_t *c) {
 static bool violation(asim_core_t *c, const char *op, const char *rule, const char *fmt, ...) {
   if (c->failed) return false;
   c->failed = true;
-  int n = snprintf(c->err, sizeof c->err,
-                   "%s: kernel '%s', core %lld (%s, block %lld of %lld), unit op #%lld %s: rule "
-                   "'%s': ",
-                   c->uri, c->kernel, (long long)c->block, c->kind == 2 ? "AIC" : "AIV",
-                   (long long)c->block, (long long)c->block_num, (long long)c->ops, op, rule);
+  int n =
+      snprintf(c->err, sizeof c->err,
+               "%s: kernel '%s', core %lld (%s, block %lld of %lld), unit op #%lld %s: rule "
+               "'%s': ",
+               c->uri, c->kernel, (long long)(c->block % (c->kind == 2 ? c->m->aic : c->m->aiv)),
+               c->kind == 2 ? "AIC" : "AIV", (long long)c->block, (long long)c->block_num,
+               (long long)c->ops, op, rule);
   if (n < 0 || (size_t)n >= sizeof c->err) return false;
   va_list ap;
   va_start(ap, fmt);
