@@ -83,4 +83,14 @@ qiao_status_t ascend_ew_plan(const qiao_kernel_desc_t *kd, int64_t ub_bytes, int
 qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_desc_t *kd,
                                        LLVMValueRef fn, const ascend_ew_plan_t *plan);
 
+/* ------------------------------------------------------ cube */
+
+/* Whether the cube lowering takes kd (2-D f16/bf16 matmul, no epilogue). */
+bool ascend_mm_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap);
+/* The tile buffers fit the device's L1/L0A/L0B/L0C (QIAO_RESOURCE_EXHAUSTED). */
+qiao_status_t ascend_mm_check(const qiao_hal_ascend_info_t *info);
+/* Emits kd as entry fn (lower_matmul.c). */
+qiao_status_t ascend_lower_matmul(ascend_module_t *m, const qiao_kernel_desc_t *kd,
+                                  LLVMValueRef fn);
+
 #endif /* QIAO_BACKENDS_ASCEND_H */

@@ -120,8 +120,10 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
     return false;
   }
   if (!kd_fp8_check(kd, d, reason, cap)) return false;
-  if (!ascend_ew_supported(kd, reason, cap)) return false;
-  /* the tiling check: a kernel whose smallest tile overflows the UB is refused */
+  bool cube = kd->kind == QIAO_KD_MATMUL;
+  if (cube ? !ascend_mm_supported(kd, reason, cap) : !ascend_ew_supported(kd, reason, cap))
+    return false;
+  /* the tiling check: a kernel whose tiles overflow the on-chip buffers is refused */
   qiao_hal_ascend_info_t info;
   qiao_status_t st = device_info(d, &info);
   if (st) {
@@ -130,7 +132,7 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
     return false;
   }
   ascend_ew_plan_t plan;
-  st = ascend_ew_plan(kd, info.ub_bytes, 0, &plan);
+  st = cube ? ascend_mm_check(&info) : ascend_ew_plan(kd, info.ub_bytes, 0, &plan);
   if (st) {
     snprintf(reason, cap, "%s", qiao_status_message(st));
     qiao_status_free(st);
@@ -221,12 +223,17 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   }
   if (strlen(name) >= sizeof out_launch->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
-  if (!ascend_ew_supported(kd, reason, sizeof reason))
+  bool cube = kd->kind == QIAO_KD_MATMUL;
+  if (cube ? !ascend_mm_supported(kd, reason, sizeof reason)
+           : !ascend_ew_supported(kd, reason, sizeof reason))
     return qiao_status_make(QIAO_UNSUPPORTED, "ascend: cannot lower this %s kernel: %s",
                             qiao_kd_kind_name(kd->kind),
                             *reason ? reason : "not lowered for the Ascend class yet");
   ascend_ew_plan_t plan;
-  QIAO_RETURN_IF_ERROR(ascend_ew_plan(kd, m->info.ub_bytes, 0, &plan));
+  if (cube)
+    QIAO_RETURN_IF_ERROR(ascend_mm_check(&m->info));
+  else
+    QIAO_RETURN_IF_ERROR(ascend_ew_plan(kd, m->info.ub_bytes, 0, &plan));
   if (m->n_entries == m->cap_entries) {
     int32_t cap = m->cap_entries ? 2 * m->cap_entries : 8;
     ascend_entry_t *e = realloc(m->entries, sizeof *e * (size_t)cap);
@@ -235,13 +242,17 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
     m->cap_entries = cap;
   }
   LLVMValueRef fn = LLVMAddFunction(m->mod, name, m->t_entry);
-  ascend_listing_printf(m, "\nkernel %s (%s, block_dim %d AIV):\n", name,
-                        qiao_kd_kind_name(kd->kind), m->info.aiv);
-  QIAO_RETURN_IF_ERROR(ascend_lower_elementwise(m, kd, fn, &plan));
+  ascend_listing_printf(m, "\nkernel %s (%s, block_dim %d %s):\n", name,
+                        qiao_kd_kind_name(kd->kind), cube ? m->info.aic : m->info.aiv,
+                        cube ? "AIC" : "AIV");
+  if (cube)
+    QIAO_RETURN_IF_ERROR(ascend_lower_matmul(m, kd, fn));
+  else
+    QIAO_RETURN_IF_ERROR(ascend_lower_elementwise(m, kd, fn, &plan));
   qiao_kernel_launch_t *l = out_launch;
   memset(l, 0, sizeof *l);
   snprintf(l->name, sizeof l->name, "%s", name);
-  l->grid[0] = m->info.aiv;
+  l->grid[0] = cube ? m->info.aic : m->info.aiv;
   l->grid[1] = l->grid[2] = 1;
   l->block[0] = l->block[1] = l->block[2] = 1;
   qiao_kernel_launch_set_bindings(l, kd);

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../simt/simt_float.h"
@@ -136,11 +137,13 @@ double asim_core_end(const asim_core_t *c) {
 static bool violation(asim_core_t *c, const char *op, const char *rule, const char *fmt, ...) {
   if (c->failed) return false;
   c->failed = true;
-  int n = snprintf(c->err, sizeof c->err,
-                   "%s: kernel '%s', core %lld (%s, block %lld of %lld), unit op #%lld %s: rule "
-                   "'%s': ",
-                   c->uri, c->kernel, (long long)c->block, c->kind == 2 ? "AIC" : "AIV",
-                   (long long)c->block, (long long)c->block_num, (long long)c->ops, op, rule);
+  int n =
+      snprintf(c->err, sizeof c->err,
+               "%s: kernel '%s', core %lld (%s, block %lld of %lld), unit op #%lld %s: rule "
+               "'%s': ",
+               c->uri, c->kernel, (long long)(c->block % (c->kind == 2 ? c->m->aic : c->m->aiv)),
+               c->kind == 2 ? "AIC" : "AIV", (long long)c->block, (long long)c->block_num,
+               (long long)c->ops, op, rule);
   if (n < 0 || (size_t)n >= sizeof c->err) return false;
   va_list ap;
   va_start(ap, fmt);
@@ -673,13 +676,29 @@ void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_
     return;
   const uint8_t *A = c->cb[B_L0A] + l0a_off, *B = c->cb[B_L0B] + l0b_off;
   float *C = (float *)(c->cb[B_L0C] + l0c_off);
+  /* decoded once, row-major (A) and column-major (B) */
+  float *a = malloc(sizeof(float) * (size_t)(m * k)), *bt = malloc(sizeof(float) * (size_t)(k * n));
+  if (!a || !bt) {
+    free(a);
+    free(bt);
+    return (void)violation(c, op, "host", "out of memory");
+  }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t p = 0; p < k; ++p)
+      a[i * k + p] = (float)ld16(dt, A, nz_index(i, p, m));
+  for (int64_t p = 0; p < k; ++p)
+    for (int64_t j = 0; j < n; ++j)
+      bt[j * k + p] = (float)ld16(dt, B, nz_index(p, j, k));
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
       float acc = init ? 0.0f : C[nz_index(i, j, m)];
+      const float *ar = a + i * k, *bc = bt + j * k;
       for (int64_t p = 0; p < k; ++p) /* products exact in f32, f32 accumulation */
-        acc += (float)(ld16(dt, A, nz_index(i, p, m)) * ld16(dt, B, nz_index(p, j, k)));
+        acc += ar[p] * bc[p];
       C[nz_index(i, j, m)] = acc;
     }
+  free(a);
+  free(bt);
   memset(c->cb_w[B_L0C] + l0c_off, 1, (size_t)(m * n * 4));
   op_time(c, QIAO_ASCEND_PIPE_M, c->m->cube_startup + (double)((m / 16) * (k / 16) * (n / 16)),
           c->m->cube_latency);
