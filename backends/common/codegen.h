@@ -132,6 +132,18 @@ LLVMValueRef qiao_cg_emit_elementwise(qiao_cg_t *cg, qiao_op_kind_t op, const qi
 /* exp / sigmoid on f32 vectors/scalars (own polynomial, whole f32 range),
  * NaN-propagating max/min as the interpreter, the running max of every
  * max-reduction (v > acc || isnan(v) ? v : acc), horizontal reductions. */
+/* A value of a mixed integer/float expression: <lanes x i64> when is_int,
+ * <lanes x f32> otherwise (lanes == 1: scalars). */
+typedef struct qiao_cg_ival {
+  bool is_int;
+  LLVMValueRef v;
+} qiao_cg_ival_t;
+/* A CONST node of the expression, in its dtype's lane kind. */
+qiao_cg_ival_t qiao_cg_emit_mixed_const(qiao_cg_t *cg, const qiao_expr_node_t *n, unsigned lanes);
+/* An OP node (elementwise op or cast) on mixed operands with the interpreter's
+ * integer rules (wrap, saturating casts, x / 0 = 0) and float rounding. */
+qiao_cg_ival_t qiao_cg_emit_mixed_op(qiao_cg_t *cg, const qiao_expr_node_t *n, qiao_cg_ival_t a,
+                                     qiao_cg_ival_t b, unsigned lanes);
 /* Integer lanes are carried as i64 (lanes == 1: scalars), as the interpreter
  * computes: wrap to dt's width (two's complement); saturate to dt's range;
  * f32 → i64 toward zero saturated to dt (NaN → 0); i64 → f32 through f64,

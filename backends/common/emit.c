@@ -991,8 +991,7 @@ void qiao_cg_vloop(qiao_cg_t *cg, int64_t lo, int64_t hi, unsigned V, const char
 /* An integer constant of a's type (scalar or vector lanes). */
 static LLVMValueRef iconst_like(LLVMValueRef a, int64_t v) {
   LLVMTypeRef t = LLVMTypeOf(a);
-  if (LLVMGetTypeKind(t) != LLVMVectorTypeKind)
-    return LLVMConstInt(t, (unsigned long long)v, 1);
+  if (LLVMGetTypeKind(t) != LLVMVectorTypeKind) return LLVMConstInt(t, (unsigned long long)v, 1);
   unsigned n = LLVMGetVectorSize(t);
   LLVMValueRef c = LLVMConstInt(LLVMGetElementType(t), (unsigned long long)v, 1);
   LLVMValueRef lanes[64];
@@ -1058,4 +1057,64 @@ LLVMValueRef qiao_cg_int_to_f32(qiao_cg_t *cg, LLVMValueRef v, qiao_dtype_t dt, 
   LLVMValueRef d = LLVMBuildSIToFP(cg->b, v, qiao_cg_vec_type(cg, cg->t_f64, lanes), "");
   LLVMValueRef f = LLVMBuildFPTrunc(cg->b, d, qiao_cg_vec_type(cg, cg->t_f32, lanes), "");
   return qiao_cg_round_f32(cg, f, dt);
+}
+
+/* ------------------------------------------------------ mixed expressions */
+
+static LLVMValueRef ilanes(qiao_cg_t *cg, int64_t v, unsigned lanes) {
+  return qiao_cg_splat(cg, LLVMConstInt(cg->t_i64, (unsigned long long)v, 1), lanes);
+}
+static LLVMValueRef as_f32(qiao_cg_t *cg, qiao_cg_ival_t x, unsigned lanes) {
+  return x.is_int ? qiao_cg_int_to_f32(cg, x.v, QIAO_F32, lanes) : x.v;
+}
+static LLVMValueRef as_i64(qiao_cg_t *cg, qiao_cg_ival_t x, unsigned lanes) {
+  return x.is_int ? x.v : qiao_cg_f32_to_int(cg, x.v, QIAO_I64, lanes);
+}
+
+qiao_cg_ival_t qiao_cg_emit_mixed_const(qiao_cg_t *cg, const qiao_expr_node_t *n, unsigned lanes) {
+  qiao_dtype_t dt = n->dtype;
+  double v = qiao_round_to_dtype(n->value, dt);
+  if (qiao_dtype_is_int(dt)) return (qiao_cg_ival_t){true, ilanes(cg, (int64_t)v, lanes)};
+  return (qiao_cg_ival_t){false, qiao_cg_splat(cg, qiao_cg_f32c(cg, v), lanes)};
+}
+
+qiao_cg_ival_t qiao_cg_emit_mixed_op(qiao_cg_t *cg, const qiao_expr_node_t *n, qiao_cg_ival_t a,
+                                     qiao_cg_ival_t b, unsigned lanes) {
+  qiao_dtype_t dt = n->dtype;
+  qiao_attrs_t at;
+  memset(&at, 0, sizeof at);
+  at.to = n->to;
+  at.approximate = n->approximate;
+  if (n->op == QIAO_OP_CAST) {
+    qiao_dtype_t to = n->to;
+    if (qiao_dtype_is_int(to))
+      return (qiao_cg_ival_t){true, a.is_int ? qiao_cg_int_sat(cg, a.v, to, lanes)
+                                             : qiao_cg_f32_to_int(cg, a.v, to, lanes)};
+    if (to == QIAO_BOOL && a.is_int)
+      return (qiao_cg_ival_t){
+          false,
+          LLVMBuildUIToFP(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, a.v, ilanes(cg, 0, lanes), ""),
+                          qiao_cg_vec_type(cg, cg->t_f32, lanes), "")};
+    return (qiao_cg_ival_t){false, a.is_int ? qiao_cg_int_to_f32(cg, a.v, to, lanes)
+                                            : qiao_cg_round_f32(cg, a.v, to)};
+  }
+  if (qiao_dtype_is_int(dt)) {
+    LLVMValueRef iv = NULL;
+    if (n->op == QIAO_OP_NEG) {
+      iv = LLVMBuildSub(cg->b, ilanes(cg, 0, lanes), as_i64(cg, a, lanes), "");
+    } else if (n->op == QIAO_OP_RELU) {
+      LLVMValueRef x = as_i64(cg, a, lanes), z = ilanes(cg, 0, lanes);
+      iv = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, x, z, ""), z, x, "");
+    } else if (b.v && n->op != QIAO_OP_POW) {
+      iv = qiao_cg_emit_int_binary(cg, n->op, as_i64(cg, a, lanes), as_i64(cg, b, lanes));
+    }
+    if (iv) return (qiao_cg_ival_t){true, qiao_cg_int_wrap(cg, iv, dt, lanes)};
+    /* float math on integer values (pow, exp, ...), saturated back */
+    LLVMValueRef fv = qiao_cg_emit_elementwise(cg, n->op, &at, as_f32(cg, a, lanes),
+                                               b.v ? as_f32(cg, b, lanes) : NULL);
+    return (qiao_cg_ival_t){true, qiao_cg_f32_to_int(cg, fv, dt, lanes)};
+  }
+  LLVMValueRef fv = qiao_cg_emit_elementwise(cg, n->op, &at, as_f32(cg, a, lanes),
+                                             b.v ? as_f32(cg, b, lanes) : NULL);
+  return (qiao_cg_ival_t){false, qiao_cg_round_f32(cg, fv, dt)};
 }

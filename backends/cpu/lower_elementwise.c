@@ -75,36 +75,13 @@ static LLVMValueRef ew_load(void *ctx, int32_t input, unsigned lanes) {
 
 /* ------------------------------------------------------ integer evaluation */
 
-typedef struct ival {
-  bool is_int; /* <lanes x i64> when true, <lanes x f32> otherwise */
-  LLVMValueRef v;
-} ival_t;
+typedef qiao_cg_ival_t ival_t; /* <lanes x i64> when is_int, else <lanes x f32> */
 
-static LLVMValueRef vconst_i64(qiao_cpu_codegen_t *cg, int64_t v, unsigned lanes) {
-  return qiao_cg_splat(&cg->base, LLVMConstInt(cg->t_i64, (unsigned long long)v, 1), lanes);
-}
-
-static LLVMValueRef wrap_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt,
-                             unsigned lanes) {
-  return qiao_cg_int_wrap(&cg->base, v, dt, lanes);
-}
-static LLVMValueRef sat_int(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt,
-                            unsigned lanes) {
-  return qiao_cg_int_sat(&cg->base, v, dt, lanes);
-}
 static LLVMValueRef f2i(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
   return qiao_cg_f32_to_int(&cg->base, v, dt, lanes);
 }
 static LLVMValueRef i2f(qiao_cpu_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt, unsigned lanes) {
   return qiao_cg_int_to_f32(&cg->base, v, dt, lanes);
-}
-
-static LLVMValueRef as_f32(qiao_cpu_codegen_t *cg, ival_t x, unsigned lanes) {
-  return x.is_int ? i2f(cg, x.v, QIAO_F32, lanes) : x.v;
-}
-
-static LLVMValueRef as_i64(qiao_cpu_codegen_t *cg, ival_t x, unsigned lanes) {
-  return x.is_int ? x.v : f2i(cg, x.v, QIAO_I64, lanes);
 }
 
 /* Raw integer load (exact) of lanes elements, sign-extended to i64. */
@@ -135,12 +112,9 @@ static LLVMValueRef load_int(qiao_cpu_codegen_t *cg, LLVMValueRef base, qiao_dty
   return LLVMBuildSExt(cg->b, v, i64v, "");
 }
 
-
 static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, int32_t i,
                         const ival_t *vals, ew_ctx_t *c, unsigned lanes) {
   const qiao_expr_node_t *n = &kd->expr[i];
-  qiao_dtype_t dt = n->dtype;
-  bool int_dt = qiao_dtype_is_int(dt);
   ival_t r = {false, NULL};
   switch (n->kind) {
   case QIAO_EXPR_INPUT: {
@@ -157,63 +131,12 @@ static ival_t eval_node(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, in
   case QIAO_EXPR_ACC: /* no primary op in an elementwise kernel */
     r.v = qiao_cg_fsplat(&cg->base, 0.0, lanes);
     return r;
-  case QIAO_EXPR_CONST:
-    if (int_dt) {
-      r.is_int = true;
-      r.v = vconst_i64(cg, (int64_t)qiao_round_to_dtype(n->value, dt), lanes);
-    } else {
-      r.v = qiao_cg_fsplat(&cg->base, qiao_round_to_dtype(n->value, dt), lanes);
-    }
-    return r;
+  case QIAO_EXPR_CONST: return qiao_cg_emit_mixed_const(&cg->base, n, lanes);
   case QIAO_EXPR_OP: break;
   }
   const qiao_op_schema_t *s = qiao_op_schema(n->op);
-  ival_t a = vals[n->args[0]];
   ival_t b = s->min_operands >= 2 ? vals[n->args[1]] : (ival_t){false, NULL};
-  qiao_attrs_t at = {.to = n->to, .approximate = n->approximate};
-  if (n->op == QIAO_OP_CAST) {
-    qiao_dtype_t to = n->to;
-    if (qiao_dtype_is_int(to)) {
-      r.is_int = true;
-      r.v = a.is_int ? sat_int(cg, a.v, to, lanes) : f2i(cg, a.v, to, lanes);
-    } else if (to == QIAO_BOOL) {
-      r.v = a.is_int
-                ? LLVMBuildUIToFP(
-                      cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, a.v, vconst_i64(cg, 0, lanes), ""),
-                      qiao_cg_vec_type(&cg->base, cg->t_f32, lanes), "")
-                : qiao_cg_round_f32(&cg->base, a.v, QIAO_BOOL);
-    } else {
-      r.v = a.is_int ? i2f(cg, a.v, to, lanes) : qiao_cg_round_f32(&cg->base, a.v, to);
-    }
-    return r;
-  }
-  if (int_dt) {
-    LLVMValueRef iv = NULL;
-    if (n->op == QIAO_OP_NEG) {
-      iv = LLVMBuildSub(cg->b, vconst_i64(cg, 0, lanes), as_i64(cg, a, lanes), "");
-    } else if (n->op == QIAO_OP_RELU) {
-      LLVMValueRef x = as_i64(cg, a, lanes), z = vconst_i64(cg, 0, lanes);
-      iv = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, x, z, ""), z, x, "");
-    } else if (b.v && n->op != QIAO_OP_POW) {
-      iv = qiao_cg_emit_int_binary(&cg->base, n->op, as_i64(cg, a, lanes), as_i64(cg, b, lanes));
-    }
-    if (iv) {
-      r.is_int = true;
-      r.v = wrap_int(cg, iv, dt, lanes);
-      return r;
-    }
-    /* float math on integer values (pow, exp, ...), saturated back */
-    LLVMValueRef fv = qiao_cg_emit_elementwise(&cg->base, n->op, &at, as_f32(cg, a, lanes),
-                                               b.v ? as_f32(cg, b, lanes) : NULL);
-    r.is_int = true;
-    r.v = f2i(cg, fv, dt, lanes);
-    return r;
-  }
-  LLVMValueRef fa = as_f32(cg, a, lanes);
-  LLVMValueRef fv =
-      qiao_cg_emit_elementwise(&cg->base, n->op, &at, fa, b.v ? as_f32(cg, b, lanes) : NULL);
-  r.v = qiao_cg_round_f32(&cg->base, fv, dt);
-  return r;
+  return qiao_cg_emit_mixed_op(&cg->base, n, vals[n->args[0]], b, lanes);
 }
 
 static bool expr_has_int(const qiao_kernel_desc_t *kd) {

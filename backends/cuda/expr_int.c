@@ -13,10 +13,7 @@
 
 #include "cuda/codegen.h"
 
-typedef struct ival {
-  bool is_int;
-  LLVMValueRef v;
-} ival_t;
+typedef qiao_cg_ival_t ival_t;
 
 static LLVMValueRef ci64(qiao_cuda_codegen_t *cg, int64_t v) {
   return LLVMConstInt(cg->t_i64, (unsigned long long)v, 1);
@@ -25,22 +22,11 @@ static LLVMValueRef ci64(qiao_cuda_codegen_t *cg, int64_t v) {
 static LLVMValueRef wrap_int(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
   return qiao_cg_int_wrap(&cg->base, v, dt, 1);
 }
-static LLVMValueRef sat_int(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
-  return qiao_cg_int_sat(&cg->base, v, dt, 1);
-}
 static LLVMValueRef f2i(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
   return qiao_cg_f32_to_int(&cg->base, v, dt, 1); /* cvt.rzi.sat */
 }
 static LLVMValueRef i2f(qiao_cuda_codegen_t *cg, LLVMValueRef v, qiao_dtype_t dt) {
   return qiao_cg_int_to_f32(&cg->base, v, dt, 1);
-}
-
-static LLVMValueRef as_f32(qiao_cuda_codegen_t *cg, ival_t x) {
-  return x.is_int ? i2f(cg, x.v, QIAO_F32) : x.v;
-}
-
-static LLVMValueRef as_i64(qiao_cuda_codegen_t *cg, ival_t x) {
-  return x.is_int ? x.v : f2i(cg, x.v, QIAO_I64);
 }
 
 static LLVMValueRef load_int(qiao_cuda_codegen_t *cg, LLVMValueRef base, qiao_dtype_t dt,
@@ -55,8 +41,6 @@ static ival_t eval_node(qiao_cuda_epi_t *e, int32_t i, const ival_t *vals, ival_
   qiao_cuda_codegen_t *cg = e->cg;
   const qiao_kernel_desc_t *kd = e->kd;
   const qiao_expr_node_t *n = &kd->expr[i];
-  qiao_dtype_t dt = n->dtype;
-  bool int_dt = qiao_dtype_is_int(dt);
   ival_t r = {false, NULL};
   switch (n->kind) {
   case QIAO_EXPR_INPUT: {
@@ -71,62 +55,12 @@ static ival_t eval_node(qiao_cuda_epi_t *e, int32_t i, const ival_t *vals, ival_
     return r;
   }
   case QIAO_EXPR_ACC: return acc;
-  case QIAO_EXPR_CONST:
-    if (int_dt) {
-      r.is_int = true;
-      r.v = ci64(cg, (int64_t)qiao_round_to_dtype(n->value, dt));
-    } else {
-      r.v = qiao_cg_f32c(&cg->base, qiao_round_to_dtype(n->value, dt));
-    }
-    return r;
+  case QIAO_EXPR_CONST: return qiao_cg_emit_mixed_const(&cg->base, n, 1);
   case QIAO_EXPR_OP: break;
   }
   const qiao_op_schema_t *s = qiao_op_schema(n->op);
-  ival_t a = vals[n->args[0]];
   ival_t b = s->min_operands >= 2 ? vals[n->args[1]] : (ival_t){false, NULL};
-  qiao_attrs_t at;
-  memset(&at, 0, sizeof at);
-  at.to = n->to;
-  at.approximate = n->approximate;
-  if (n->op == QIAO_OP_CAST) {
-    qiao_dtype_t to = n->to;
-    if (qiao_dtype_is_int(to)) {
-      r.is_int = true;
-      r.v = a.is_int ? sat_int(cg, a.v, to) : f2i(cg, a.v, to);
-    } else if (to == QIAO_BOOL) {
-      r.v = a.is_int ? LLVMBuildUIToFP(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, a.v, ci64(cg, 0), ""),
-                                       cg->t_f32, "")
-                     : qiao_cg_round_f32(&cg->base, a.v, QIAO_BOOL);
-    } else {
-      r.v = a.is_int ? i2f(cg, a.v, to) : qiao_cg_round_f32(&cg->base, a.v, to);
-    }
-    return r;
-  }
-  if (int_dt) {
-    LLVMValueRef iv = NULL;
-    if (n->op == QIAO_OP_NEG) {
-      iv = LLVMBuildSub(cg->b, ci64(cg, 0), as_i64(cg, a), "");
-    } else if (n->op == QIAO_OP_RELU) {
-      LLVMValueRef x = as_i64(cg, a), z = ci64(cg, 0);
-      iv = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, x, z, ""), z, x, "");
-    } else if (b.v && n->op != QIAO_OP_POW) {
-      iv = qiao_cg_emit_int_binary(&cg->base, n->op, as_i64(cg, a), as_i64(cg, b));
-    }
-    if (iv) {
-      r.is_int = true;
-      r.v = wrap_int(cg, iv, dt);
-      return r;
-    }
-    LLVMValueRef fv =
-        qiao_cg_emit_elementwise(&cg->base, n->op, &at, as_f32(cg, a), b.v ? as_f32(cg, b) : NULL);
-    r.is_int = true;
-    r.v = f2i(cg, fv, dt);
-    return r;
-  }
-  LLVMValueRef fv =
-      qiao_cg_emit_elementwise(&cg->base, n->op, &at, as_f32(cg, a), b.v ? as_f32(cg, b) : NULL);
-  r.v = qiao_cg_round_f32(&cg->base, fv, dt);
-  return r;
+  return qiao_cg_emit_mixed_op(&cg->base, n, vals[n->args[0]], b, 1);
 }
 
 static void store_ival(qiao_cuda_epi_t *e, ival_t res) {
