@@ -83,8 +83,8 @@ typedef struct run_request {
   const char *const *param_names;
   const qiao_tensor_t *const *params;
   int32_t n_params;
-  const char *uri;   /* HAL device URI (not for ref) */
-  int64_t bench;     /* extra timed runs (HAL devices) */
+  const char *uri; /* HAL device URI (not for ref) */
+  int64_t bench;   /* extra timed runs (HAL devices) */
 } run_request_t;
 
 typedef qiao_status_t (*device_run_fn)(const run_request_t *req, qiao_tensor_t **out_outputs);
@@ -112,7 +112,8 @@ static qiao_status_t run_hal(const run_request_t *req, qiao_tensor_t **out_outpu
   if (!s) {
     qiao_program_stats_t st;
     qiao_program_stats(prog, &st);
-    fprintf(stderr, "qiao-run: %s: %d kernels (%d from cache), compiled in %.1f ms; "
+    fprintf(stderr,
+            "qiao-run: %s: %d kernels (%d from cache), compiled in %.1f ms; "
             "intermediates %lld bytes (%lld without reuse)\n",
             req->uri, st.n_kernels, st.n_cached, st.compile_ms, (long long)st.peak_bytes,
             (long long)st.naive_bytes);
@@ -120,6 +121,7 @@ static qiao_status_t run_hal(const run_request_t *req, qiao_tensor_t **out_outpu
   if (!s && req->bench > 0) {
     int64_t n = req->bench;
     double *ms = calloc((size_t)n, sizeof(double));
+    qiao_hal_time_kind_t kind = QIAO_HAL_TIME_MEASURED; /* what the device's events report */
     qiao_tensor_t **tmp = calloc((size_t)req->graph->n_outputs + 1, sizeof(*tmp));
     for (int64_t r = 0; r < n && ms && tmp && !s; ++r) {
       qiao_hal_event_t a, b;
@@ -127,12 +129,20 @@ static qiao_status_t run_hal(const run_request_t *req, qiao_tensor_t **out_outpu
       s = qiao_program_run(prog, req->inputs, tmp);
       qiao_hal_event_record(dev, &b);
       ms[r] = qiao_hal_event_elapsed_ms(&a, &b);
-      for (int32_t i = 0; !s && i < req->graph->n_outputs; ++i) qiao_tensor_destroy(tmp[i]);
+      kind = b.kind;
+      for (int32_t i = 0; !s && i < req->graph->n_outputs; ++i)
+        qiao_tensor_destroy(tmp[i]);
     }
     if (!s && ms) {
       qsort(ms, (size_t)n, sizeof(double), cmp_double);
-      printf("bench %s: %lld runs, median %.3f ms (min %.3f, max %.3f), measured\n", req->uri,
-             (long long)n, ms[n / 2], ms[0], ms[n - 1]);
+      char label[160] = "";
+      const qiao_hal_profile_t *prof = NULL;
+      qiao_status_t ps =
+          kind == QIAO_HAL_TIME_MEASURED ? NULL : qiao_hal_device_profile(dev, &prof);
+      if (prof) snprintf(label, sizeof label, " (model of %s)", qiao_hal_profile_info(prof)->name);
+      qiao_status_free(ps);
+      printf("bench %s: %lld runs, median %.3f ms (min %.3f, max %.3f), %s%s\n", req->uri,
+             (long long)n, ms[n / 2], ms[0], ms[n - 1], qiao_hal_time_kind_name(kind), label);
     }
     free(ms);
     free(tmp);
@@ -153,10 +163,8 @@ static int exit_code_for(qiao_status_t s) {
   case QIAO_INVALID_ARGUMENT:
   case QIAO_NOT_FOUND:
   case QIAO_IO_ERROR:
-  case QIAO_UNAVAILABLE:
-    return 1;
-  default:
-    return 2;
+  case QIAO_UNAVAILABLE: return 1;
+  default: return 2;
   }
 }
 
@@ -184,12 +192,10 @@ static uint64_t fnv1a(const char *s) {
 static int64_t gather_rows(const qiao_graph_t *g, int32_t v) {
   for (int32_t o = 0; o < g->n_ops; ++o) {
     const qiao_op_t *op = &g->ops[o];
-    if (op->kind != QIAO_OP_GATHER || op->n_operands != 2 || op->operands[1] != v)
-      continue;
+    if (op->kind != QIAO_OP_GATHER || op->n_operands != 2 || op->operands[1] != v) continue;
     const qiao_type_t *tab = &g->values[op->operands[0]].type;
     int64_t ax = op->attrs.axis < 0 ? op->attrs.axis + tab->shape.rank : op->attrs.axis;
-    if (ax >= 0 && ax < tab->shape.rank)
-      return tab->shape.dims[ax];
+    if (ax >= 0 && ax < tab->shape.rank) return tab->shape.dims[ax];
   }
   return 0;
 }
@@ -222,12 +228,10 @@ static void fill_input(const qiao_graph_t *g, int32_t v, qiao_tensor_t *t, uint6
 static void print_values(const qiao_tensor_t *t) {
   int64_t n = qiao_shape_numel(&t->type.shape);
   int64_t row = t->type.shape.rank > 0 ? t->type.shape.dims[t->type.shape.rank - 1] : 1;
-  if (row <= 0)
-    row = 1;
+  if (row <= 0) row = 1;
   for (int64_t i = 0; i < n; ++i) {
     double x = qiao_tensor_get_f64(t, i);
-    if (i % row == 0)
-      fputs("  ", stdout);
+    if (i % row == 0) fputs("  ", stdout);
     if (qiao_dtype_is_float(t->type.dtype)) {
       printf("%.7g", x);
     } else {
@@ -302,8 +306,10 @@ static int parse_args(int argc, char **argv, run_options_t *o) {
     return 1;
   }
   if (o->weights && o->n_files > 1) {
-    fprintf(stderr, "qiao-run: --weights names one file but %d graphs are given (without "
-            "--weights each FILE.qir uses FILE.safetensors beside it)\n", o->n_files);
+    fprintf(stderr,
+            "qiao-run: --weights names one file but %d graphs are given (without "
+            "--weights each FILE.qir uses FILE.safetensors beside it)\n",
+            o->n_files);
     return 1;
   }
   o->file = o->files[0];
@@ -337,8 +343,7 @@ static int run_one(run_options_t opt, device_run_fn run) {
   int rc;
   qiao_graph_t *g = NULL;
   qiao_status_t s = qiao_ir_parse_file(opt.file, &g);
-  if (s)
-    return report(s);
+  if (s) return report(s);
 
   qiao_safetensors_t *w = NULL;
   if (opt.weights) {
@@ -360,8 +365,7 @@ static int run_one(run_options_t opt, device_run_fn run) {
   }
   for (int32_t o = 0; o < g->n_ops && !s; ++o) {
     const qiao_op_t *op = &g->ops[o];
-    if (op->kind != QIAO_OP_PARAM)
-      continue;
+    if (op->kind != QIAO_OP_PARAM) continue;
     const char *pn = op->attrs.param_name;
     const qiao_type_t *ty = &g->values[op->results[0]].type;
     char a[96], b[96];
@@ -380,8 +384,7 @@ static int run_one(run_options_t opt, device_run_fn run) {
     bool have = false;
     for (int32_t j = 0; j < n_extra; ++j)
       have = have || strcmp(extra_names[j], pn) == 0;
-    if (have)
-      continue;
+    if (have) continue;
     if (!opt.random) {
       char why[512];
       if (w) {
@@ -397,8 +400,7 @@ static int run_one(run_options_t opt, device_run_fn run) {
       break;
     }
     s = qiao_tensor_create(*ty, &extra[n_extra]);
-    if (s)
-      break;
+    if (s) break;
     double lo, hi;
     qiao_ir_param_init_range(g, op->results[0], &lo, &hi);
     uint64_t prng = opt.seed * 0x9E3779B97F4A7C15ull ^ fnv1a(pn);
@@ -411,17 +413,20 @@ static int run_one(run_options_t opt, device_run_fn run) {
   for (int32_t i = 0; i < g->n_inputs && !s; ++i) {
     int32_t v = g->inputs[i];
     s = qiao_tensor_create(g->values[v].type, &inputs[i]);
-    if (!s)
-      fill_input(g, v, inputs[i], &rng);
+    if (!s) fill_input(g, v, inputs[i], &rng);
   }
 
   if (!s) {
-    run_request_t req = {g,           (const qiao_tensor_t *const *)inputs, w,
-                         extra_names, (const qiao_tensor_t *const *)extra,  n_extra,
-                         opt.device,  opt.bench};
+    run_request_t req = {g,
+                         (const qiao_tensor_t *const *)inputs,
+                         w,
+                         extra_names,
+                         (const qiao_tensor_t *const *)extra,
+                         n_extra,
+                         opt.device,
+                         opt.bench};
     s = run(&req, outputs);
-    if (s)
-      s = qiao_status_annotate(s, "%s: device %s", opt.file, opt.device);
+    if (s) s = qiao_status_annotate(s, "%s: device %s", opt.file, opt.device);
   }
 
   /* --check ref: the same inputs and params on the interpreter. */
@@ -430,12 +435,16 @@ static int run_one(run_options_t opt, device_run_fn run) {
   if (!s && opt.check && !refs)
     s = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "qiao-run: out of memory");
   if (!s && opt.check) {
-    run_request_t req = {g,           (const qiao_tensor_t *const *)inputs, w,
-                         extra_names, (const qiao_tensor_t *const *)extra,  n_extra,
-                         NULL,        0};
+    run_request_t req = {g,
+                         (const qiao_tensor_t *const *)inputs,
+                         w,
+                         extra_names,
+                         (const qiao_tensor_t *const *)extra,
+                         n_extra,
+                         NULL,
+                         0};
     s = run_ref(&req, refs);
-    if (s)
-      s = qiao_status_annotate(s, "%s: device ref", opt.file);
+    if (s) s = qiao_status_annotate(s, "%s: device ref", opt.file);
   }
 
   if (!s) {
@@ -445,8 +454,7 @@ static int run_one(run_options_t opt, device_run_fn run) {
       printf("output %d %s%s: %s checksum=%.9g\n", i, ov->name ? "%" : "",
              ov->name ? ov->name : "(anonymous)", qiao_type_str(&outputs[i]->type, tb, sizeof tb),
              qiao_tensor_checksum(outputs[i]));
-      if (opt.print)
-        print_values(outputs[i]);
+      if (opt.print) print_values(outputs[i]);
       if (opt.check) {
         double err = qiao_tensor_max_error(outputs[i], refs[i]);
         double tol = qiao_dtype_tolerance(outputs[i]->type.dtype);
@@ -509,8 +517,10 @@ int main(int argc, char **argv) {
     char *w = weights_for(&opt, one.file);
     one.weights = w;
     if (opt.n_files > 1) {
-      if (w) printf("== %s (weights %s)\n", one.file, w);
-      else printf("== %s\n", one.file);
+      if (w)
+        printf("== %s (weights %s)\n", one.file, w);
+      else
+        printf("== %s\n", one.file);
     }
     fflush(stdout);
     int r = run_one(one, run);
