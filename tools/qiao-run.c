@@ -43,6 +43,7 @@
 
 #include "qiao/ir.h"
 #include "qiao/runtime.h"
+#include "qiao-run-ptx.h"
 
 static const char *k_usage =
     "usage: qiao-run FILE.qir... [--device D] [--weights W.safetensors] [--random] [--seed N]\n"
@@ -58,6 +59,8 @@ static const char *k_usage =
     "  --seed N       seed for random inputs and params (default 1)\n"
     "  --print        print output values too\n"
     "  --help         this text\n"
+    "A first file K.ptx runs one kernel of a PTX file on simt-emu instead (qiao-run K.ptx\n"
+    "--help: --kernel, --grid, --block, --shared, --arg, --out, --print, --seed).\n"
     "Random inputs: floats in [-1, 1); integer inputs named pos/positions/position_ids are\n"
     "arange over the last axis; gather indices lie in [0, table rows); other integers in\n"
     "[0, last dim); bools are 0 or 1.\n";
@@ -491,6 +494,7 @@ static int run_one(run_options_t opt, device_run_fn run) {
 }
 
 int main(int argc, char **argv) {
+  if (qiao_run_ptx_wanted(argc, argv)) return qiao_run_ptx_main(argc, argv); /* foreign PTX */
   run_options_t opt;
   int rc = parse_args(argc, argv, &opt);
   if (rc) {
