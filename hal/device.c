@@ -86,7 +86,7 @@ static const device_driver_t kDrivers[] = {
     {"cpu", open_cpu},
     {"simt-emu", qiao_hal_simt_device_open},
     {"ascend-sim", qiao_hal_ascend_device_open},
-    {"cuda", NULL},
+    {"cuda", qiao_hal_cuda_device_open},
 };
 
 qiao_status_t qiao_hal_device_open(const char *uri, qiao_hal_device_t **out_device) {

@@ -118,6 +118,11 @@ qiao_status_t qiao_hal_simt_device_open(const char *uri, const char *options,
 qiao_status_t qiao_hal_ascend_device_open(const char *uri, const char *options,
                                           qiao_hal_device_t **out_device);
 
+/* The cuda device class (cuda/cuda_device.c): "cuda:N[,profile=P]", the CUDA driver API
+ * through dlopen("libcuda.so.1"). */
+qiao_status_t qiao_hal_cuda_device_open(const char *uri, const char *options,
+                                        qiao_hal_device_t **out_device);
+
 /* Duplicates a string; NULL on out-of-memory. */
 char *qiao_hal_strdup(const char *s);
 

@@ -70,8 +70,12 @@ Test(device, bad_uris) {
                     "device URI 'cpu:pin=1': unknown option 'pin' (known: threads)");
   expect_open_error("cpu:", QIAO_INVALID_ARGUMENT, "device URI 'cpu:': empty option list");
   expect_open_error("cpu:threads=2,", QIAO_INVALID_ARGUMENT, "trailing ','");
-  expect_open_error("cuda:0", QIAO_UNSUPPORTED,
-                    "device URI 'cuda:0': driver 'cuda' is not available in this build");
+  /* cuda:N options are checked before the driver is looked for (test_cuda_device.c has
+   * the rest) */
+  expect_open_error("cuda:x", QIAO_INVALID_ARGUMENT,
+                    "device URI 'cuda:x': expected cuda:N with N a device ordinal");
+  expect_open_error("cuda:0,pin=1", QIAO_INVALID_ARGUMENT,
+                    "device URI 'cuda:0,pin=1': unknown option 'pin=1' (known: profile=P)");
   expect_open_error("simt-emu:ascend-910b", QIAO_INVALID_ARGUMENT, "is not CUDA-class");
   expect_open_error("ascend-sim:h100", QIAO_INVALID_ARGUMENT, "is not Ascend-class");
 }

@@ -11,9 +11,36 @@
 /* simt-emu rows run the CUDA-class backend's PTX in the emulator, the ascend-sim row the
  * Ascend backend's unit-operation modules in the simulator; kernels a backend does not
  * lower yet print "[UNSUPPORTED] ... on <device>" (never a pass of theirs). */
-static const char *const k_devices[] = {"cpu:threads=1", "cpu:threads=2", "simt-emu:h100",
-                                        "simt-emu:a100", "ascend-sim:910b"};
-#define N_DEVICES (sizeof(k_devices) / sizeof(k_devices[0]))
+static const char *const k_builtin_devices[] = {"cpu:threads=1", "cpu:threads=2", "simt-emu:h100",
+                                                "simt-emu:a100", "ascend-sim:910b"};
+/* QIAO_CONF_DEVICES="cuda:0 simt-emu:h100,threads=1" (URIs separated by spaces) adds rows;
+ * QIAO_CONF_ONLY=1 drops the built-in ones (tests/gpu/run.sh, the simt-emu timing). */
+static const char *const *conf_devices(size_t *out_n) {
+  static const char *list[64];
+  static char text[2048];
+  static size_t n = (size_t)-1;
+  if (n == (size_t)-1) {
+    n = 0;
+    const char *only = getenv("QIAO_CONF_ONLY");
+    if (!only || !*only || !strcmp(only, "0"))
+      for (size_t i = 0; i < sizeof k_builtin_devices / sizeof *k_builtin_devices; ++i)
+        list[n++] = k_builtin_devices[i];
+    const char *env = getenv("QIAO_CONF_DEVICES");
+    snprintf(text, sizeof text, "%s", env ? env : "");
+    for (char *save = NULL, *t = strtok_r(text, " \t", &save); t && n < 64;
+         t = strtok_r(NULL, " \t", &save))
+      list[n++] = t;
+  }
+  *out_n = n;
+  return list;
+}
+static size_t conf_device_count(void) {
+  size_t n;
+  conf_devices(&n);
+  return n;
+}
+#define k_devices (conf_devices(&(size_t){0}))
+#define N_DEVICES (conf_device_count())
 
 typedef struct conf_case {
   const char *name;
