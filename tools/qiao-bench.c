@@ -4,6 +4,7 @@
  * 150 ms pause and a 20 ms warm-up), with the same thread count.
  *
  *   qiao-bench [--filter NAME] [--json] [--reps N] [--threads 1,2] [--obj DIR]
+ *   qiao-bench simt-speed [...]   simt-emu's emulation speed (tools/qiao-bench-simt.c)
  *
  * --obj DIR also writes each generated kernel to DIR/<case>_t<threads>.o (for
  * objdump). The JSON records carry the kernel's grid.
@@ -25,6 +26,7 @@
 #include "qiao/backend_cpu.h"
 #include "qiao/hal.h"
 #include "qiao/ir.h"
+#include "qiao-bench-simt.h"
 
 #ifdef QIAO_HAVE_OPENBLAS
 #include <cblas.h>
@@ -251,7 +253,9 @@ static void settle(void) {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: qiao-bench [--filter NAME] [--json] [--reps N] [--threads 1,2] [--obj DIR]\n"
-             "  matmul GFLOP/s of Qiao's CPU kernels next to OpenBLAS / oneDNN (same threads)\n");
+             "  matmul GFLOP/s of Qiao's CPU kernels next to OpenBLAS / oneDNN (same threads)\n"
+             "       qiao-bench simt-speed [--threads 1,2] [--reps N] [--ptx-dir DIR] [--profile P]\n"
+             "  thread-instructions per second emulated by simt-emu\n");
 }
 
 static bool parse_args(int argc, char **argv, bench_opts_t *o) {
@@ -300,6 +304,7 @@ static bool parse_args(int argc, char **argv, bench_opts_t *o) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "simt-speed")) return qiao_bench_simt_main(argc - 1, argv + 1);
   bench_opts_t o;
   if (!parse_args(argc, argv, &o)) return 1;
 
