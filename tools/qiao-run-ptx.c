@@ -314,6 +314,7 @@ static int npy_read(const char *path, npy_t *out, err_t *e) {
   hdr_t h = {hdr_text, hlen, 0, hstart};
   char descr[32] = "";
   bool have_descr = false, have_fortran = false, have_shape = false, fortran = false;
+  size_t descr_at = hstart, fortran_at = hstart; /* offsets of those values, for errors */
   if (!hdr_lit(&h, '{')) {
     rc = npy_err(e, path, h.base + h.i, "expected '{' opening the header dict");
     goto done;
@@ -338,6 +339,7 @@ static int npy_read(const char *path, npy_t *out, err_t *e) {
         goto done;
       }
       have_descr = true;
+      descr_at = val_at;
     } else if (!strcmp(key, "fortran_order")) {
       hdr_ws(&h);
       if (h.n - h.i >= 4 && !strncmp(h.s + h.i, "True", 4)) {
@@ -350,6 +352,7 @@ static int npy_read(const char *path, npy_t *out, err_t *e) {
         goto done;
       }
       have_fortran = true;
+      fortran_at = val_at;
     } else if (!strcmp(key, "shape")) {
       if (!hdr_lit(&h, '(')) {
         rc = npy_err(e, path, val_at, "expected '(' opening the shape tuple");
@@ -410,7 +413,7 @@ static int npy_read(const char *path, npy_t *out, err_t *e) {
   }
   {
     const char *d = descr;
-    size_t dat = hstart; /* the descr's offset is not tracked further: name the header */
+    size_t dat = descr_at;
     if ((d[0] == '>') && strcmp(d + 1, "i1") && strcmp(d + 1, "u1") && strcmp(d + 1, "b1")) {
       char w[128];
       snprintf(w, sizeof w, "expected a little-endian dtype ('<...' or '|...'), got '%s'", descr);
@@ -431,7 +434,7 @@ static int npy_read(const char *path, npy_t *out, err_t *e) {
   for (int i = 0; i < out->ndims; ++i)
     if (out->dims[i] != 1) ++nontrivial;
   if (fortran && nontrivial > 1) {
-    rc = npy_err(e, path, hstart,
+    rc = npy_err(e, path, fortran_at,
                  "expected fortran_order False (C order); got a Fortran-order array");
     goto done;
   }

@@ -1,5 +1,6 @@
-/* Qiao HAL — the cuda driver: "cuda:N[,profile=P]", a real NVIDIA GPU through the
- * CUDA driver API.
+/* Qiao HAL — the cuda driver: "cuda:N[,profile=P][,driver=PATH]", a real NVIDIA GPU
+ * through the CUDA driver API (driver=PATH loads another library with the driver
+ * API instead of libcuda.so.1: the tests' fake driver over simt-emu).
  *
  * libcuda.so.1 is opened with dlopen when the device is opened (the build needs no
  * CUDA toolkit: the few driver types and prototypes are declared below, with the
@@ -140,6 +141,7 @@ typedef struct cuda_device {
   int32_t ordinal, cc_major, cc_minor, sms;
   char name[256];
   char profile[64]; /* "" until chosen */
+  char driver[512]; /* driver=PATH: another libcuda (tests use a fake one); "" = libcuda.so.1 */
 } cuda_device_t;
 
 static const qiao_hal_device_ops_t kCudaOps;
@@ -166,6 +168,8 @@ static qiao_status_t cuda_enter(cuda_device_t *s, const char *uri) {
   CU_TRY(s, uri, s->api.CtxPushCurrent(s->ctx), "cuCtxPushCurrent");
   return NULL;
 }
+/* cuda_enter for paths that cannot report (destroy, free): true when entered. */
+static bool cuda_enter_quiet(cuda_device_t *s) { return s->api.CtxPushCurrent(s->ctx) == 0; }
 static void cuda_leave(cuda_device_t *s) {
   CUcontext c;
   s->api.CtxPopCurrent(&c);
@@ -174,7 +178,7 @@ static void cuda_leave(cuda_device_t *s) {
 static void cuda_destroy(qiao_hal_device_t *d) {
   cuda_device_t *s = d->impl;
   if (!s) return;
-  if (s->base && !cuda_enter(s, d->uri ? d->uri : "cuda")) {
+  if (s->base && cuda_enter_quiet(s)) {
     s->api.EventDestroy(s->base);
     cuda_leave(s);
   }
@@ -211,7 +215,7 @@ static qiao_status_t cuda_buffer_alloc(qiao_hal_device_t *d, qiao_hal_buffer_t *
 
 static void cuda_buffer_free(qiao_hal_device_t *d, qiao_hal_buffer_t *b) {
   cuda_device_t *s = d->impl;
-  if (!b->impl || cuda_enter(s, d->uri)) return;
+  if (!b->impl || !cuda_enter_quiet(s)) return;
   s->api.MemFree((CUdeviceptr)(uintptr_t)b->impl);
   cuda_leave(s);
 }
@@ -336,7 +340,7 @@ static void cuda_exe_free(cuda_exe_t *x) {
   for (int32_t i = 0; i < x->n; ++i)
     free(x->entries[i].sizes);
   free(x->entries);
-  if (x->mod && !cuda_enter(x->s, "cuda")) {
+  if (x->mod && cuda_enter_quiet(x->s)) {
     x->s->api.ModuleUnload(x->mod);
     cuda_leave(x->s);
   }
@@ -534,7 +538,7 @@ static void choose_profile(cuda_device_t *s) {
     snprintf(s->profile, sizeof s->profile, "a100");
 }
 
-/* Parses "N[,profile=P]". */
+/* Parses "N[,profile=P][,driver=PATH]". */
 static qiao_status_t parse_options(const char *uri, const char *options, cuda_device_t *s) {
   const char *p = options ? options : "";
   size_t len = strcspn(p, ",");
@@ -556,10 +560,14 @@ static qiao_status_t parse_options(const char *uri, const char *options, cuda_de
     if (len > 8 && !strncmp(p, "profile=", 8) && len - 8 < sizeof s->profile) {
       memcpy(s->profile, p + 8, len - 8);
       s->profile[len - 8] = 0;
+    } else if (len > 7 && !strncmp(p, "driver=", 7) && len - 7 < sizeof s->driver) {
+      memcpy(s->driver, p + 7, len - 7);
+      s->driver[len - 7] = 0;
     } else {
       return qiao_status_make(QIAO_INVALID_ARGUMENT,
-                              "device URI '%s': unknown option '%.*s' (known: profile=P)", uri,
-                              (int)len, p);
+                              "device URI '%s': unknown option '%.*s' (known: profile=P, "
+                              "driver=PATH)",
+                              uri, (int)len, p);
     }
     p += len;
   }
@@ -580,9 +588,13 @@ qiao_status_t qiao_hal_cuda_device_open(const char *uri, const char *options,
   d->impl = s;
   if ((st = parse_options(uri, options, s))) goto fail;
   bool profile_given = s->profile[0] != 0;
-  s->api.lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  s->api.lib = dlopen(s->driver[0] ? s->driver : "libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!s->api.lib) {
-    st = qiao_status_make(QIAO_UNAVAILABLE, "cuda: no CUDA driver found (libcuda.so.1)");
+    if (s->driver[0])
+      st = qiao_status_make(QIAO_UNAVAILABLE, "cuda: cannot load the driver '%s': %s", s->driver,
+                            dlerror());
+    else
+      st = qiao_status_make(QIAO_UNAVAILABLE, "cuda: no CUDA driver found (libcuda.so.1)");
     goto fail;
   }
   const char *missing = cuda_api_resolve(&s->api);

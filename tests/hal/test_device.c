@@ -75,7 +75,8 @@ Test(device, bad_uris) {
   expect_open_error("cuda:x", QIAO_INVALID_ARGUMENT,
                     "device URI 'cuda:x': expected cuda:N with N a device ordinal");
   expect_open_error("cuda:0,pin=1", QIAO_INVALID_ARGUMENT,
-                    "device URI 'cuda:0,pin=1': unknown option 'pin=1' (known: profile=P)");
+                    "device URI 'cuda:0,pin=1': unknown option 'pin=1' (known: profile=P, "
+                    "driver=PATH)");
   expect_open_error("simt-emu:ascend-910b", QIAO_INVALID_ARGUMENT, "is not CUDA-class");
   expect_open_error("ascend-sim:h100", QIAO_INVALID_ARGUMENT, "is not Ascend-class");
 }

@@ -414,18 +414,22 @@ Test(ptx_cli, errors_bad_npy) {
   snprintf(want, sizeof want, "long.npy: byte %zu: ", at + 16);
   EXPECT_ERR(run("'%s' --arg '%s' %s", wp, path, tail), want,
              "expected the end of the file after 16 data bytes");
-  /* big-endian, unknown dtype, Fortran order, bad header syntax, version */
+  /* big-endian, unknown dtype (npy_save's dict starts "{'descr': '": the value is at byte
+   * 10 + 10), Fortran order, bad header syntax, version */
   snprintf(path, sizeof path, "%s/be.npy", g_dir);
   npy_save(path, ">f4", d4, 1, four, sizeof four);
   EXPECT_ERR(run("'%s' --arg '%s' %s", wp, path, tail),
-             "be.npy: byte 10: ", "expected a little-endian dtype", "'>f4'");
+             "be.npy: byte 20: ", "expected a little-endian dtype", "'>f4'");
   snprintf(path, sizeof path, "%s/c8.npy", g_dir);
   npy_save(path, "<c8", d4, 1, four, sizeof four);
   EXPECT_ERR(run("'%s' --arg '%s' %s", wp, path, tail),
-             "c8.npy: byte 10: ", "expected a dtype among f2 f4 f8", "got '<c8'");
-  p = raw_npy("fortran.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }");
-  EXPECT_ERR(run("'%s' --arg '%s' %s", wp, p, tail),
-             "fortran.npy: byte 10: ", "expected fortran_order False (C order)");
+             "c8.npy: byte 20: ", "expected a dtype among f2 f4 f8", "got '<c8'");
+  const char *fdict = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }";
+  p = raw_npy("fortran.npy", 1, fdict);
+  snprintf(want, sizeof want,
+           "fortran.npy: byte %zu: ", 10 + (size_t)(strstr(fdict, "True") - fdict));
+  EXPECT_ERR(run("'%s' --arg '%s' %s", wp, p, tail), want,
+             "expected fortran_order False (C order)");
   const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': [4], }";
   p = raw_npy("syntax.npy", 1, dict);
   snprintf(want, sizeof want, "syntax.npy: byte %zu: ", 10 + (size_t)(strchr(dict, '[') - dict));
