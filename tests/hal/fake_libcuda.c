@@ -6,7 +6,8 @@
  * Built as a module (CMake target fakecuda) with its qiao_hal_* references left
  * undefined: they resolve against the test executable, linked with ENABLE_EXPORTS.
  * A real driver keeps process-wide state; so does this one (one simt-emu device,
- * a table of allocations), behind a mutex. Not part of any library.
+ * a table of allocations), behind a mutex, released when the library is unloaded.
+ * Not part of any library.
  *
  * Deliberate differences from a real driver: a module whose text contains
  * "FAKE_JIT_REJECT" is refused with a JIT error log (the real JIT refuses the test's
@@ -54,6 +55,17 @@ static qiao_hal_device_t *g_dev;
 static alloc_t *g_allocs;
 static int g_nallocs, g_cap;
 static int g_ctx_token;
+
+/* When the last cuda device closes this library (dlclose), its state goes with it. */
+__attribute__((destructor)) static void fake_unload(void) {
+  for (int i = 0; i < g_nallocs; ++i)
+    qiao_hal_buffer_release(g_allocs[i].buf);
+  free(g_allocs);
+  g_allocs = NULL;
+  g_nallocs = g_cap = 0;
+  qiao_hal_device_release(g_dev);
+  g_dev = NULL;
+}
 
 static uint64_t now_ns(void) {
   struct timespec ts;
