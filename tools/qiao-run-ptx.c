@@ -1,5 +1,6 @@
 /* qiao-run K.ptx: run one kernel of a foreign PTX file (nvcc's, Triton's, hand
- * written) on simt-emu with arguments given on the command line.
+ * written) on simt-emu (or a real GPU, cuda:N) with arguments given on the command
+ * line.
  *
  * Arguments, one --arg per .param of the kernel, in order:
  *   DT[D0,D1,...]=random        a buffer of that dtype and shape, random values
@@ -36,15 +37,16 @@
 #include <unistd.h>
 
 #include "qiao/hal.h"
+#include "qiao/hal_cuda.h"
 #include "qiao/hal_simt.h"
 #include "qiao/ptx.h"
 
 const char qiao_run_ptx_usage[] =
     "usage: qiao-run K.ptx [--kernel NAME] --grid X[,Y,Z] --block X[,Y,Z] [--shared BYTES]\n"
     "                --arg SPEC... [--out I=FILE.npy]... [--print] [--seed N]\n"
-    "                [--device simt-emu:PROFILE]\n"
+    "                [--device simt-emu:PROFILE | cuda:N]\n"
     "Runs kernel NAME of a PTX file (nvcc -ptx output, or any PTX) on simt-emu (default\n"
-    "simt-emu:h100) and prints a checksum of every buffer argument.\n"
+    "simt-emu:h100) or a GPU (cuda:N) and prints a checksum of every buffer argument.\n"
     "  --kernel NAME  the .entry to run (may be left out when the file has one entry)\n"
     "  --grid, --block  launch shape; --shared BYTES of dynamic shared memory (default 0)\n"
     "  --arg SPEC     one per kernel parameter, in order:\n"
@@ -1125,8 +1127,10 @@ static int run(const ptx_opts_t *o, err_t *e) {
     rc = status_fail(e, 1, st, "cannot open the device");
     goto done;
   }
-  if (strcmp(qiao_hal_device_driver(dev), "simt-emu") != 0) {
-    rc = fail(e, 1, "device '%s': a .ptx file runs on simt-emu:<profile> (driver '%s' given)",
+  bool on_simt = !strcmp(qiao_hal_device_driver(dev), "simt-emu");
+  if (!on_simt && strcmp(qiao_hal_device_driver(dev), "cuda") != 0) {
+    rc = fail(e, 1,
+              "device '%s': a .ptx file runs on simt-emu:<profile> or cuda:N (driver '%s' given)",
               o->device, qiao_hal_device_driver(dev));
     goto done;
   }
@@ -1149,7 +1153,9 @@ static int run(const ptx_opts_t *o, err_t *e) {
       st = qiao_hal_buffer_alloc(dev, bytes, &a->buffer);
       if (!st) st = qiao_hal_buffer_write(a->buffer, 0, a->host, bytes);
       uint64_t addr = 0;
-      if (!st) st = qiao_hal_simt_buffer_address(a->buffer, 0, &addr);
+      if (!st)
+        st = on_simt ? qiao_hal_simt_buffer_address(a->buffer, 0, &addr)
+                     : qiao_hal_cuda_buffer_address(a->buffer, 0, &addr);
       if (st) {
         char w[64];
         snprintf(w, sizeof w, "--arg %d", i);
@@ -1162,24 +1168,32 @@ static int run(const ptx_opts_t *o, err_t *e) {
   }
   qiao_hal_launch_config_t cfg = {
       {o->grid[0], o->grid[1], o->grid[2]}, {o->block[0], o->block[1], o->block[2]}, o->shared};
-  st = qiao_hal_simt_launch_args(dev, exe, index, &cfg, (void *const *)argv_raw, o->nargs);
+  double gpu_ms = 0;
+  st = on_simt ? qiao_hal_simt_launch_args(dev, exe, index, &cfg, (void *const *)argv_raw, o->nargs)
+               : qiao_hal_cuda_launch_args(dev, exe, index, &cfg, (void *const *)argv_raw, o->nargs,
+                                           &gpu_ms);
   if (st) {
     rc = status_fail(e, 2, st, "launch failed");
     goto done;
   }
-  qiao_hal_simt_stats_t stats;
-  st = qiao_hal_simt_last_stats(dev, &stats);
-  if (st) {
-    rc = status_fail(e, 2, st, "statistics");
-    goto done;
+  printf("kernel '%s' on %s: grid (%lld,%lld,%lld) block (%d,%d,%d) shared %llu: ", fn->name,
+         o->device, (long long)cfg.grid[0], (long long)cfg.grid[1], (long long)cfg.grid[2],
+         cfg.block[0], cfg.block[1], cfg.block[2], (unsigned long long)cfg.shared_bytes);
+  if (on_simt) {
+    qiao_hal_simt_stats_t stats;
+    st = qiao_hal_simt_last_stats(dev, &stats);
+    if (st) {
+      rc = status_fail(e, 2, st, "statistics");
+      goto done;
+    }
+    printf("%" PRIu64 " thread-instructions, %" PRIu64 " warp-instructions, %" PRIu64
+           " divergent branches, %" PRIu64 " bank conflicts, %.3f ms emulator wall time "
+           "(measured)\n",
+           stats.thread_instructions, stats.warp_instructions, stats.divergent_branches,
+           stats.bank_conflicts, stats.wall_ms);
+  } else {
+    printf("%.3f ms between CUDA events (measured)\n", gpu_ms);
   }
-  printf("kernel '%s' on %s: grid (%lld,%lld,%lld) block (%d,%d,%d) shared %llu: %" PRIu64
-         " thread-instructions, %" PRIu64 " warp-instructions, %" PRIu64
-         " divergent branches, %" PRIu64 " bank conflicts, %.3f ms emulator wall time (measured)\n",
-         fn->name, o->device, (long long)cfg.grid[0], (long long)cfg.grid[1],
-         (long long)cfg.grid[2], cfg.block[0], cfg.block[1], cfg.block[2],
-         (unsigned long long)cfg.shared_bytes, stats.thread_instructions, stats.warp_instructions,
-         stats.divergent_branches, stats.bank_conflicts, stats.wall_ms);
   for (int i = 0; i < o->nargs; ++i) {
     arg_t *a = &args[i];
     if (!a->is_buffer) continue;

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "../hal_internal.h"
+#include "qiao/hal_cuda.h"
 #include "qiao/ptx.h"
 
 /* ------------------------------------------------------------ driver API subset */
@@ -422,19 +423,71 @@ static void cuda_executable_destroy(qiao_hal_executable_t *e) { cuda_exe_free(e-
 
 /* ------------------------------------------------------------ dispatch */
 
+/* Checks the grid against the CUDA limits. */
+static qiao_status_t check_grid(const qiao_hal_device_t *d, const char *name,
+                                const qiao_hal_launch_config_t *cfg) {
+  if (cfg->grid[0] > 2147483647 || cfg->grid[1] > 65535 || cfg->grid[2] > 65535)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "%s: launch of '%s': grid (%lld,%lld,%lld) exceeds the CUDA limits "
+                            "(2^31-1, 65535, 65535)",
+                            d->uri, name, (long long)cfg->grid[0], (long long)cfg->grid[1],
+                            (long long)cfg->grid[2]);
+  return NULL;
+}
+
+/* cuLaunchKernel of entry `index` with the parameter array `params`, then synchronize;
+ * with out_ms, the kernel's time between two events around it. */
+static qiao_status_t cuda_launch(qiao_hal_device_t *d, qiao_hal_executable_t *e, int32_t index,
+                                 const qiao_hal_launch_config_t *cfg, void **params,
+                                 double *out_ms) {
+  cuda_device_t *s = d->impl;
+  const cuda_entry_t *ce = &((cuda_exe_t *)e->impl)->entries[index];
+  const char *name = e->entries[index].rec.name;
+  QIAO_RETURN_IF_ERROR(cuda_enter(s, d->uri));
+  CUevent e0 = NULL, e1 = NULL;
+  CUresult r = 0;
+  const char *what = "cuFuncSetAttribute";
+  if (cfg->shared_bytes > 48 * 1024)
+    r = s->api.FuncSetAttribute(ce->fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                (int)cfg->shared_bytes);
+  if (r == 0 && out_ms) {
+    what = "cuEventCreate";
+    r = s->api.EventCreate(&e0, CU_EVENT_DEFAULT);
+    if (r == 0) r = s->api.EventCreate(&e1, CU_EVENT_DEFAULT);
+    if (r == 0) r = s->api.EventRecord(e0, NULL);
+  }
+  if (r == 0) {
+    what = "cuLaunchKernel";
+    r = s->api.LaunchKernel(ce->fn, (unsigned)cfg->grid[0], (unsigned)cfg->grid[1],
+                            (unsigned)cfg->grid[2], (unsigned)cfg->block[0],
+                            (unsigned)cfg->block[1], (unsigned)cfg->block[2],
+                            (unsigned)cfg->shared_bytes, NULL, params, NULL);
+  }
+  if (r == 0 && out_ms) r = s->api.EventRecord(e1, NULL);
+  if (r == 0) {
+    what = "kernel execution (cuCtxSynchronize)";
+    r = s->api.CtxSynchronize();
+  }
+  if (r == 0 && out_ms) {
+    float ms = 0;
+    what = "cuEventElapsedTime";
+    r = s->api.EventElapsedTime(&ms, e0, e1);
+    *out_ms = ms;
+  }
+  if (e0) s->api.EventDestroy(e0);
+  if (e1) s->api.EventDestroy(e1);
+  cuda_leave(s);
+  if (r != 0) return qiao_status_annotate(cu_status(s, d->uri, what, r), "entry '%s'", name);
+  return NULL;
+}
+
 static qiao_status_t cuda_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *e, int32_t index,
                                    const qiao_hal_launch_config_t *cfg,
                                    const qiao_hal_binding_t *bindings, const int64_t *constants) {
-  cuda_device_t *s = d->impl;
   cuda_exe_t *x = e->impl;
   const qiao_hal_entry_t *en = &e->entries[index];
   const cuda_entry_t *ce = &x->entries[index];
-  if (cfg->grid[0] > 2147483647 || cfg->grid[1] > 65535 || cfg->grid[2] > 65535)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT,
-                            "%s: dispatch of '%s': grid (%lld,%lld,%lld) exceeds the CUDA limits "
-                            "(2^31-1, 65535, 65535)",
-                            d->uri, en->rec.name, (long long)cfg->grid[0], (long long)cfg->grid[1],
-                            (long long)cfg->grid[2]);
+  QIAO_RETURN_IF_ERROR(check_grid(d, en->rec.name, cfg));
   uint8_t *store = calloc(ce->nparams + 1, 4096 + 8);
   void **params = calloc(ce->nparams + 1, sizeof *params);
   qiao_status_t st = NULL;
@@ -462,24 +515,7 @@ static qiao_status_t cuda_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *
       goto out;
     }
   }
-  st = cuda_enter(s, d->uri);
-  if (st) goto out;
-  CUresult r = 0;
-  if (cfg->shared_bytes > 48 * 1024)
-    r = s->api.FuncSetAttribute(ce->fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                (int)cfg->shared_bytes);
-  if (r == 0)
-    r = s->api.LaunchKernel(ce->fn, (unsigned)cfg->grid[0], (unsigned)cfg->grid[1],
-                            (unsigned)cfg->grid[2], (unsigned)cfg->block[0],
-                            (unsigned)cfg->block[1], (unsigned)cfg->block[2],
-                            (unsigned)cfg->shared_bytes, NULL, params, NULL);
-  const char *what = "cuLaunchKernel";
-  if (r == 0) {
-    r = s->api.CtxSynchronize();
-    what = "kernel execution (cuCtxSynchronize)";
-  }
-  cuda_leave(s);
-  if (r != 0) st = qiao_status_annotate(cu_status(s, d->uri, what, r), "entry '%s'", en->rec.name);
+  st = cuda_launch(d, e, index, cfg, params, NULL);
 out:
   free(store);
   free(params);
@@ -653,4 +689,41 @@ fail:
   cuda_destroy(d);
   free(d);
   return st;
+}
+
+/* ------------------------------------------------------------ extension calls */
+
+qiao_status_t qiao_hal_cuda_buffer_address(qiao_hal_buffer_t *b, size_t offset,
+                                           uint64_t *out_address) {
+  if (!b || b->device->ops != &kCudaOps)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "not a buffer of a cuda device");
+  if (offset > b->size)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "offset %zu past the buffer's %zu bytes", offset,
+                            b->size);
+  *out_address = dptr(b, offset);
+  return NULL;
+}
+
+qiao_status_t qiao_hal_cuda_launch_args(qiao_hal_device_t *d, qiao_hal_executable_t *e,
+                                        int32_t index, const qiao_hal_launch_config_t *cfg,
+                                        void *const *args, int32_t n_args, double *out_ms) {
+  if (!d || d->ops != &kCudaOps)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "not a cuda device");
+  if (!e || e->device != d)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: the executable is not this device's",
+                            d->uri);
+  if (index < 0 || index >= e->n_entries)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: no entry %d (the executable has %d)",
+                            d->uri, index, e->n_entries);
+  const cuda_entry_t *ce = &((cuda_exe_t *)e->impl)->entries[index];
+  const char *name = e->entries[index].rec.name;
+  if (n_args != (int32_t)ce->nparams || (n_args && !args))
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: '%s' takes %u parameters, %d given", d->uri,
+                            name, ce->nparams, n_args);
+  for (int k = 0; k < 3; ++k)
+    if (cfg->grid[k] < 1 || cfg->block[k] < 1)
+      return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: launch of '%s': empty grid or block",
+                              d->uri, name);
+  QIAO_RETURN_IF_ERROR(check_grid(d, name, cfg));
+  return cuda_launch(d, e, index, cfg, (void **)args, out_ms);
 }

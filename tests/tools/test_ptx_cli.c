@@ -499,3 +499,26 @@ Test(ptx_cli, no_nvcc_fallback_is_visible) {
   cr_expect_str_eq(path, QIAO_SOURCE_DIR "/tests/data/ptx/softmax.sm80.ptx");
   unsetenv("QIAO_NO_NVCC");
 }
+
+/* The same command line on cuda:N: here through the fake driver over simt-emu
+ * (tests/hal/fake_libcuda.c), so the cuda device's raw-parameter launch runs. */
+Test(ptx_cli, cuda_device_through_fake_driver) {
+  enum { N = 1000 };
+  static float x[N];
+  double ref = 0;
+  for (int i = 0; i < N; ++i)
+    ref += x[i] = rnd();
+  char in[256], out[256];
+  snprintf(in, sizeof in, "%s/x.npy", g_dir);
+  snprintf(out, sizeof out, "%s/sum.npy", g_dir);
+  uint64_t dims[1] = {N};
+  npy_save(in, "<f4", dims, 1, x, sizeof x);
+  result_t *r = run("'%s' --grid 4 --block 256 --arg '%s' --arg 'f32[1]=zeros' --arg i32=%d "
+                    "--out 1='%s' --device 'cuda:0,driver=" QIAO_FAKE_LIBCUDA "'",
+                    ptx("warp_reduce", "sm80"), in, N, out);
+  cr_assert_eq(r->rc, 0, "rc %d: %s", r->rc, r->err);
+  cr_expect(strstr(r->out, "ms between CUDA events (measured)"), "%s", r->out);
+  float *s = npy_load(out, "<f4", "(1,)", 4);
+  cr_expect(fabs(s[0] - ref) < 1e-3, "%f vs %f", s[0], ref);
+  free(s);
+}
