@@ -510,6 +510,18 @@ static void work_of(const qiao_ptx_instr_t *in, sinst_t *d) {
     d->work = (uint16_t)b;
     return;
   }
+  case QIAO_PTX_OP_WMMA_LOAD:
+  case QIAO_PTX_OP_WMMA_STORE: {
+    /* a fragment of the warp's tile: m·k (a), k·n (b) or m·n (c, d) elements over 32 threads */
+    if (d->space != SP_GLOBAL) return;
+    uint32_t m = d->shape_m, n = d->shape_n, k = d->shape_k;
+    uint64_t el = d->sub == 'a' ? (uint64_t)m * k : d->sub == 'b' ? (uint64_t)k * n : (uint64_t)m * n;
+    uint64_t b = el * qiao_ptx_type_size((qiao_ptx_type_t)d->t) / 32;
+    if (!b || b > 0xffff) return;
+    d->wcls = W_GLOBAL_BYTES;
+    d->work = (uint16_t)b;
+    return;
+  }
   case QIAO_PTX_OP_CP_ASYNC: {
     if (in->nops < 3 || in->ops[2].kind != QIAO_PTX_OPND_IMM_INT) return;
     int64_t b = in->ops[2].imm.i;
