@@ -83,7 +83,8 @@ static double pipe_peak(const qiao_hal_profile_info_t *in, const qiao_hal_profil
                         int pipe) {
   double f16 = in->peak_flops_f16 > 0 ? in->peak_flops_f16 : in->peak_flops_f32;
   switch (pipe) {
-  case QIAO_CUDA_PIPE_TF32: return de->peak_flops_tf32 > 0 ? de->peak_flops_tf32 : in->peak_flops_f32;
+  case QIAO_CUDA_PIPE_TF32:
+    return de->peak_flops_tf32 > 0 ? de->peak_flops_tf32 : in->peak_flops_f32;
   case QIAO_CUDA_PIPE_F16: return f16;
   case QIAO_CUDA_PIPE_BF16: return in->peak_flops_bf16 > 0 ? in->peak_flops_bf16 : f16;
   case QIAO_CUDA_PIPE_F8: return in->peak_flops_f8 > 0 ? in->peak_flops_f8 : f16;
@@ -119,7 +120,8 @@ qiao_status_t qiao_cuda_model_estimate(const qiao_hal_profile_t *p, const qiao_c
                             in->name, out->occupancy.limiter);
   out->ctas = w->grid[0] * w->grid[1] * w->grid[2];
   out->launch_ns = de->launch_overhead_ns > 0 ? de->launch_overhead_ns : K_DEFAULT_LAUNCH_NS;
-  for (int k = 0; k < QIAO_CUDA_PIPE_COUNT; ++k) out->flops += w->flops[k];
+  for (int k = 0; k < QIAO_CUDA_PIPE_COUNT; ++k)
+    out->flops += w->flops[k];
   out->bytes = w->bytes;
   snprintf(out->bound, sizeof out->bound, "launch");
   if (out->ctas <= 0) {
@@ -152,8 +154,8 @@ qiao_status_t qiao_cuda_model_estimate(const qiao_hal_profile_t *p, const qiao_c
     if (t > best) best = t, best_pipe = k;
   }
   out->compute_efficiency = out->flops > 0 ? flop_weighted_eff / out->flops : 0;
-  out->memory_ns = w->bytes / (in->mem_bandwidth * out->memory_efficiency) * 1e9 /
-                   out->wave_efficiency;
+  out->memory_ns =
+      w->bytes / (in->mem_bandwidth * out->memory_efficiency) * 1e9 / out->wave_efficiency;
   double body = out->compute_ns > out->memory_ns ? out->compute_ns : out->memory_ns;
   out->ns = out->launch_ns + body;
   if (body > out->launch_ns)
@@ -163,9 +165,12 @@ qiao_status_t qiao_cuda_model_estimate(const qiao_hal_profile_t *p, const qiao_c
 }
 
 static void fmt_time(double ns, char *buf, size_t cap) {
-  if (ns >= 1e6) snprintf(buf, cap, "%.3f ms", ns / 1e6);
-  else if (ns >= 1e3) snprintf(buf, cap, "%.2f us", ns / 1e3);
-  else snprintf(buf, cap, "%.0f ns", ns);
+  if (ns >= 1e6)
+    snprintf(buf, cap, "%.3f ms", ns / 1e6);
+  else if (ns >= 1e3)
+    snprintf(buf, cap, "%.2f us", ns / 1e3);
+  else
+    snprintf(buf, cap, "%.0f ns", ns);
 }
 
 void qiao_cuda_estimate_format(const qiao_cuda_estimate_t *e, char *buf, size_t cap) {

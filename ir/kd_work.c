@@ -27,8 +27,10 @@ void qiao_kernel_desc_work(const qiao_kernel_desc_t *kd, qiao_kd_work_t *out) {
   const qiao_type_t *o = &kd->outputs[0].type;
   const qiao_type_t *a = kd->n_inputs > 0 ? &kd->inputs[0].type : o;
   double n_out = numel(o);
-  for (int32_t i = 0; i < kd->n_inputs; ++i) out->bytes += nbytes(&kd->inputs[i].type);
-  for (int32_t i = 0; i < kd->n_outputs; ++i) out->bytes += nbytes(&kd->outputs[i].type);
+  for (int32_t i = 0; i < kd->n_inputs; ++i)
+    out->bytes += nbytes(&kd->inputs[i].type);
+  for (int32_t i = 0; i < kd->n_outputs; ++i)
+    out->bytes += nbytes(&kd->outputs[i].type);
   double other = expr_ops(kd) * n_out; /* the epilogue (or the whole elementwise body) */
   switch (kd->kind) {
   case QIAO_KD_ELEMENTWISE:
@@ -52,7 +54,8 @@ void qiao_kernel_desc_work(const qiao_kernel_desc_t *kd, qiao_kd_work_t *out) {
     double heads = numel(a) / (s * d > 0 ? s * d : 1);
     double pairs = heads * s * skv;
     if (kd->attrs.causal && s == skv) pairs = heads * s * (s + 1) / 2;
-    if (kd->attrs.window > 0 && kd->attrs.window < skv) pairs = heads * s * (double)kd->attrs.window;
+    if (kd->attrs.window > 0 && kd->attrs.window < skv)
+      pairs = heads * s * (double)kd->attrs.window;
     out->contract_flops = 4.0 * pairs * d;
     out->contract_dtype = a->dtype;
     other += 5 * pairs; /* scale, max, exp, sum, rescale */

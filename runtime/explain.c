@@ -91,7 +91,8 @@ qiao_status_t qiao_program_explain(qiao_program_t *p, const qiao_graph_t *g,
     qiao_tensor_t **outs = calloc((size_t)g->n_outputs + 1, sizeof *outs);
     if (!outs) st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
     if (!st) st = qiao_program_run_observed(p, inputs, outs, observe, &c);
-    for (int32_t i = 0; outs && !st && i < g->n_outputs; ++i) qiao_tensor_destroy(outs[i]);
+    for (int32_t i = 0; outs && !st && i < g->n_outputs; ++i)
+      qiao_tensor_destroy(outs[i]);
     free(outs);
   }
   if (st) {
@@ -139,10 +140,9 @@ static qiao_status_t write_launch_json(const char *path, const char *device,
   if (!f) return qiao_status_make(QIAO_IO_ERROR, "cannot write %s: %s", path, strerror(errno));
   fprintf(f, "{\n  \"kernel\": \"%s\",\n  \"kind\": \"%s\",\n  \"device\": \"%s\",\n", l->name,
           qiao_kd_kind_name(kd->kind), device);
-  fprintf(f, "  \"grid\": [%lld, %lld, %lld],\n  \"block\": [%d, %d, %d],\n",
-          (long long)l->grid[0], (long long)l->grid[1], (long long)l->grid[2],
-          l->block[0] > 0 ? l->block[0] : 1, l->block[1] > 0 ? l->block[1] : 1,
-          l->block[2] > 0 ? l->block[2] : 1);
+  fprintf(f, "  \"grid\": [%lld, %lld, %lld],\n  \"block\": [%d, %d, %d],\n", (long long)l->grid[0],
+          (long long)l->grid[1], (long long)l->grid[2], l->block[0] > 0 ? l->block[0] : 1,
+          l->block[1] > 0 ? l->block[1] : 1, l->block[2] > 0 ? l->block[2] : 1);
   fprintf(f, "  \"shared_bytes\": %llu,\n  \"scratch_bytes\": %llu,\n  \"bindings\": [",
           (unsigned long long)l->shared_bytes, (unsigned long long)l->scratch_bytes);
   for (int32_t b = 0; b < l->n_bindings; ++b) {
@@ -151,11 +151,11 @@ static qiao_status_t write_launch_json(const char *path, const char *device,
     char ty[128];
     qiao_type_str(&o->type, ty, sizeof ty);
     fprintf(f, "%s\n    {\"index\": %d, \"role\": \"%s\", \"type\": \"%s\", \"bytes\": %llu}",
-            b ? "," : "", b, in ? "input" : "output", ty,
-            (unsigned long long)l->binding_bytes[b]);
+            b ? "," : "", b, in ? "input" : "output", ty, (unsigned long long)l->binding_bytes[b]);
   }
   fprintf(f, "\n  ],\n  \"files\": [");
-  for (int32_t i = 0; i < n_files; ++i) fprintf(f, "%s\"%s\"", i ? ", " : "", files[i]);
+  for (int32_t i = 0; i < n_files; ++i)
+    fprintf(f, "%s\"%s\"", i ? ", " : "", files[i]);
   fprintf(f, "]\n}\n");
   bool bad = ferror(f) != 0;
   if (fclose(f) != 0 || bad)
@@ -164,7 +164,8 @@ static qiao_status_t write_launch_json(const char *path, const char *device,
 }
 
 static void discard(emitted_t *e, const char *tmpdir) {
-  for (int32_t i = 0; i < e->n; ++i) unlink(e->tmp[i]);
+  for (int32_t i = 0; i < e->n; ++i)
+    unlink(e->tmp[i]);
   if (tmpdir) rmdir(tmpdir);
 }
 
@@ -187,9 +188,8 @@ qiao_status_t qiao_program_emit_dir(const qiao_program_t *p, const char *dir) {
   static const struct {
     qiao_artifact_kind_t kind;
     const char *ext;
-  } kArtifacts[] = {{QIAO_ARTIFACT_PTX, "ptx"},
-                    {QIAO_ARTIFACT_LLVM, "ll"},
-                    {QIAO_ARTIFACT_LISTING, "listing"}};
+  } kArtifacts[] = {
+      {QIAO_ARTIFACT_PTX, "ptx"}, {QIAO_ARTIFACT_LLVM, "ll"}, {QIAO_ARTIFACT_LISTING, "listing"}};
   emitted_t e = {0};
   qiao_status_t st = NULL;
   for (int32_t k = 0; k < part->n_kernels && !st; ++k) {
@@ -224,8 +224,10 @@ qiao_status_t qiao_program_emit_dir(const qiao_program_t *p, const char *dir) {
       snprintf(tmp, sizeof tmp, "%s/%s.launch.json", tmpdir, l->name);
       snprintf(fin, sizeof fin, "%s/%s.launch.json", dir, l->name);
       st = write_launch_json(tmp, qiao_hal_device_uri(d), kd, l, files, nf);
-      if (!st) st = remember(&e, tmp, fin);
-      else unlink(tmp);
+      if (!st)
+        st = remember(&e, tmp, fin);
+      else
+        unlink(tmp);
     }
     if (st) st = qiao_status_annotate(st, "emit dir '%s': kernel %s", dir, l->name);
   }
@@ -234,11 +236,15 @@ qiao_status_t qiao_program_emit_dir(const qiao_program_t *p, const char *dir) {
     if (rename(e.tmp[i], e.final[i]) != 0) {
       st = qiao_status_make(QIAO_IO_ERROR, "emit dir '%s': cannot rename %s to %s: %s", dir,
                             e.tmp[i], e.final[i], strerror(errno));
-      for (int32_t j = 0; j < i; ++j) unlink(e.final[j]);
+      for (int32_t j = 0; j < i; ++j)
+        unlink(e.final[j]);
     }
-  if (st) discard(&e, tmpdir);
-  else rmdir(tmpdir);
-  for (int32_t i = 0; i < e.n; ++i) free(e.tmp[i]), free(e.final[i]);
+  if (st)
+    discard(&e, tmpdir);
+  else
+    rmdir(tmpdir);
+  for (int32_t i = 0; i < e.n; ++i)
+    free(e.tmp[i]), free(e.final[i]);
   free(e.tmp);
   free(e.final);
   return st;

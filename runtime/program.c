@@ -6,10 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "program_internal.h"
 #include "qiao/backend.h"
 #include "qiao/hal.h"
 #include "qiao/runtime.h"
-#include "program_internal.h"
 
 /* ------------------------------------------------------------ cache */
 

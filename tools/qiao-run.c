@@ -100,8 +100,8 @@ typedef struct run_request {
   const char *const *param_names;
   const qiao_tensor_t *const *params;
   int32_t n_params;
-  const char *uri; /* HAL device URI (not for ref) */
-  int64_t bench;   /* extra timed runs (HAL devices) */
+  const char *uri;      /* HAL device URI (not for ref) */
+  int64_t bench;        /* extra timed runs (HAL devices) */
   bool explain;         /* print the per-kernel explanation (HAL devices) */
   const char *emit_dir; /* write the kernels' artifacts there (HAL devices) */
 } run_request_t;
@@ -114,13 +114,17 @@ static qiao_status_t run_ref(const run_request_t *req, qiao_tensor_t **out_outpu
 }
 
 static void fmt_ns(double ns, char *buf, size_t cap) {
-  if (ns >= 1e6) snprintf(buf, cap, "%.3f ms", ns / 1e6);
-  else if (ns >= 1e3) snprintf(buf, cap, "%.2f us", ns / 1e3);
-  else snprintf(buf, cap, "%.0f ns", ns);
+  if (ns >= 1e6)
+    snprintf(buf, cap, "%.3f ms", ns / 1e6);
+  else if (ns >= 1e3)
+    snprintf(buf, cap, "%.2f us", ns / 1e3);
+  else
+    snprintf(buf, cap, "%.0f ns", ns);
 }
 
 /* --explain: one block per kernel; every time names its kind and profile. */
-static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog, const run_request_t *req) {
+static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog,
+                             const run_request_t *req) {
   qiao_kernel_explain_t *ks = NULL;
   int32_t n = 0;
   QIAO_RETURN_IF_ERROR(qiao_program_explain(prog, req->graph, req->inputs, &ks, &n));
@@ -129,9 +133,9 @@ static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog, const
     const qiao_kernel_explain_t *k = &ks[i];
     const qiao_kernel_prediction_t *pr = &k->prediction;
     printf("kernel %s: %s (%s)\n", k->name, k->kind, k->ops);
-    printf("  grid %lld x %lld x %lld, block %d x %d x %d, shared %llu bytes dynamic", (long long)k->grid[0],
-           (long long)k->grid[1], (long long)k->grid[2], k->block[0], k->block[1], k->block[2],
-           (unsigned long long)k->shared_bytes);
+    printf("  grid %lld x %lld x %lld, block %d x %d x %d, shared %llu bytes dynamic",
+           (long long)k->grid[0], (long long)k->grid[1], (long long)k->grid[2], k->block[0],
+           k->block[1], k->block[2], (unsigned long long)k->shared_bytes);
     if (k->has_prediction && pr->static_shared_bytes >= 0)
       printf(" + %lld static", (long long)pr->static_shared_bytes);
     printf("\n");
@@ -154,8 +158,10 @@ static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog, const
     const qiao_hal_profile_t *prof = NULL;
     qiao_status_t ps =
         k->run_kind == QIAO_HAL_TIME_MEASURED ? NULL : qiao_hal_device_profile(dev, &prof);
-    if (prof) snprintf(label, sizeof label, ", model of %s", qiao_hal_profile_info(prof)->name);
-    else snprintf(label, sizeof label, ", on this host");
+    if (prof)
+      snprintf(label, sizeof label, ", model of %s", qiao_hal_profile_info(prof)->name);
+    else
+      snprintf(label, sizeof label, ", on this host");
     qiao_status_free(ps);
     fmt_ns(k->run_ns, t, sizeof t);
     char wall[32];

@@ -56,9 +56,9 @@ bool qiao_cuda_find_ptxas(char *out, size_t cap) {
   return false;
 }
 
-qiao_status_t qiao_cuda_ptxas_resources(const char *ptx_path, const char *arch,
-                                        const char *kernel, int32_t *out_registers,
-                                        int64_t *out_shared, int64_t *out_spill) {
+qiao_status_t qiao_cuda_ptxas_resources(const char *ptx_path, const char *arch, const char *kernel,
+                                        int32_t *out_registers, int64_t *out_shared,
+                                        int64_t *out_spill) {
   char ptxas[1024];
   if (!qiao_cuda_find_ptxas(ptxas, sizeof ptxas))
     return qiao_status_make(QIAO_UNAVAILABLE, "no ptxas (PATH or /usr/local/cuda/bin)");
@@ -75,7 +75,8 @@ qiao_status_t qiao_cuda_ptxas_resources(const char *ptx_path, const char *arch,
     return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
   }
   size_t r;
-  while (n + 1 < cap && (r = fread(text + n, 1, cap - 1 - n, f)) > 0) n += r;
+  while (n + 1 < cap && (r = fread(text + n, 1, cap - 1 - n, f)) > 0)
+    n += r;
   text[n] = 0;
   int rc = pclose(f);
   qiao_status_t st = NULL;
@@ -118,7 +119,8 @@ static int64_t ptx_static_shared(const char *text, size_t len) {
         const qiao_ptx_var_t *v = &vs[i];
         if (v->space != QIAO_PTX_SPACE_SHARED) continue;
         int64_t b = (int64_t)qiao_ptx_type_size((qiao_ptx_type_t)v->type) * (v->vec ? v->vec : 1);
-        for (uint32_t d = 0; d < v->ndims; ++d) b *= (int64_t)v->dims[d];
+        for (uint32_t d = 0; d < v->ndims; ++d)
+          b *= (int64_t)v->dims[d];
         uint32_t al = v->align > 1 ? v->align : 1;
         total = (total + al - 1) / al * al + b;
       }
@@ -165,9 +167,9 @@ qiao_status_t qiao_cuda_predict(const qiao_kernel_desc_t *kd, const qiao_kernel_
       close(fd);
       int32_t regs = 0;
       int64_t shared = 0, spill = 0;
-      qiao_status_t ps = ok ? qiao_cuda_ptxas_resources(path, sm, launch->name, &regs, &shared,
-                                                        &spill)
-                            : qiao_status_make(QIAO_IO_ERROR, "cannot write %s", path);
+      qiao_status_t ps =
+          ok ? qiao_cuda_ptxas_resources(path, sm, launch->name, &regs, &shared, &spill)
+             : qiao_status_make(QIAO_IO_ERROR, "cannot write %s", path);
       unlink(path);
       if (!ps) {
         out->registers = regs;
@@ -183,9 +185,9 @@ qiao_status_t qiao_cuda_predict(const qiao_kernel_desc_t *kd, const qiao_kernel_
   if (out->static_shared_bytes < 0) out->static_shared_bytes = ptx_static_shared(text, len);
   qiao_cuda_module_destroy(m);
   qiao_cuda_estimate_t e;
-  QIAO_RETURN_IF_ERROR(qiao_cuda_kernel_estimate(
-      kd, launch, p, out->registers,
-      out->static_shared_bytes > 0 ? out->static_shared_bytes : 0, &e));
+  QIAO_RETURN_IF_ERROR(
+      qiao_cuda_kernel_estimate(kd, launch, p, out->registers,
+                                out->static_shared_bytes > 0 ? out->static_shared_bytes : 0, &e));
   if (out->registers < 0) out->registers = -1;
   snprintf(out->label, sizeof out->label, "modelled, %s", e.profile);
   out->ns = e.ns;

@@ -458,7 +458,8 @@ static int stat_class(const sinst_t *d) {
 /* The tensor-core pipe of an mma/wmma by its input types. */
 static int tensor_pipe(const sinst_t *d) {
   const uint8_t ts[3] = {d->t2, d->t3, d->t};
-  for (int i = 0; i < 3; ++i) switch (ts[i]) {
+  for (int i = 0; i < 3; ++i)
+    switch (ts[i]) {
     case QIAO_PTX_T_BF16:
     case QIAO_PTX_T_BF16X2: return W_FLOP_BF16;
     case QIAO_PTX_T_TF32: return W_FLOP_TF32;
@@ -515,7 +516,9 @@ static void work_of(const qiao_ptx_instr_t *in, sinst_t *d) {
     /* a fragment of the warp's tile: m·k (a), k·n (b) or m·n (c, d) elements over 32 threads */
     if (d->space != SP_GLOBAL) return;
     uint32_t m = d->shape_m, n = d->shape_n, k = d->shape_k;
-    uint64_t el = d->sub == 'a' ? (uint64_t)m * k : d->sub == 'b' ? (uint64_t)k * n : (uint64_t)m * n;
+    uint64_t el = d->sub == 'a'   ? (uint64_t)m * k
+                  : d->sub == 'b' ? (uint64_t)k * n
+                                  : (uint64_t)m * n;
     uint64_t b = el * qiao_ptx_type_size((qiao_ptx_type_t)d->t) / 32;
     if (!b || b > 0xffff) return;
     d->wcls = W_GLOBAL_BYTES;

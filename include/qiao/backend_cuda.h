@@ -37,9 +37,9 @@ bool qiao_cuda_find_ptxas(char *out_path, size_t cap);
  * registers per thread, static shared bytes, spill bytes (stores + loads).
  * QIAO_UNAVAILABLE when ptxas is absent; QIAO_INVALID_ARGUMENT with ptxas's
  * message when it rejects the file. */
-qiao_status_t qiao_cuda_ptxas_resources(const char *ptx_path, const char *arch,
-                                        const char *kernel, int32_t *out_registers,
-                                        int64_t *out_shared_bytes, int64_t *out_spill_bytes);
+qiao_status_t qiao_cuda_ptxas_resources(const char *ptx_path, const char *arch, const char *kernel,
+                                        int32_t *out_registers, int64_t *out_shared_bytes,
+                                        int64_t *out_spill_bytes);
 
 #ifdef __cplusplus
 }

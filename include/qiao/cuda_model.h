@@ -86,16 +86,16 @@ typedef struct qiao_cuda_work {
 } qiao_cuda_work_t;
 
 typedef struct qiao_cuda_estimate {
-  char profile[32];       /* the profile's name */
-  double ns;              /* modelled time of the launch */
+  char profile[32]; /* the profile's name */
+  double ns;        /* modelled time of the launch */
   double compute_ns, memory_ns, launch_ns;
-  char bound[32];         /* "tensor-core f16", "SIMT f32", "HBM" or "launch" */
+  char bound[32];                  /* "tensor-core f16", "SIMT f32", "HBM" or "launch" */
   qiao_cuda_occupancy_t occupancy; /* theoretical */
   double achieved_occupancy;       /* warps resident per SM in a full wave / max warps */
   int32_t registers;               /* what was used (the fallback when assumed) */
   bool registers_assumed;
   int64_t ctas, waves;
-  double wave_efficiency;          /* CTAs / (waves × resident slots) */
+  double wave_efficiency;                       /* CTAs / (waves × resident slots) */
   double compute_efficiency, memory_efficiency; /* latency hiding × achievable fraction */
   double flops, bytes;
 } qiao_cuda_estimate_t;

@@ -16,7 +16,7 @@
 #define OK(x)                                                                                      \
   do {                                                                                             \
     qiao_status_t st_ = (x);                                                                       \
-    cr_assert_null(st_, "%s: %s", #x, st_ ? qiao_status_message(st_) : "");                      \
+    cr_assert_null(st_, "%s: %s", #x, st_ ? qiao_status_message(st_) : "");                        \
   } while (0)
 
 typedef struct predicted {

@@ -157,8 +157,7 @@ Test(cuda_model, tile_quantization_counts_waves) {
   cr_expect_eq(e133.waves, 2);
   cr_expect_eq(e132.waves, 1);
   cr_expect_float_eq(e132.wave_efficiency, 1.0, 1e-12);
-  cr_expect(e133.compute_ns > 1.9 * e132.compute_ns, "%f vs %f", e133.compute_ns,
-            e132.compute_ns);
+  cr_expect(e133.compute_ns > 1.9 * e132.compute_ns, "%f vs %f", e133.compute_ns, e132.compute_ns);
   qiao_hal_profile_destroy(p);
 }
 

@@ -144,8 +144,8 @@ Test(qiao_run_explain, cpu_is_measured) {
   result_t r;
   run(RUN " " EX "mlp.qir --device cpu:threads=1 --explain", &r);
   cr_assert_eq(r.rc, 0, "%s", r.err);
-  const char *parts[] = {"explain cpu:threads=1: 3 kernels", "kernel k0: matmul",
-                         "FLOPs", "(measured, on this host)"};
+  const char *parts[] = {"explain cpu:threads=1: 3 kernels", "kernel k0: matmul", "FLOPs",
+                         "(measured, on this host)"};
   expect_all(r.out, parts, sizeof parts / sizeof parts[0]);
   cr_expect_null(strstr(r.out, "modelled"), "%s", r.out);
   cr_expect_null(strstr(r.out, "simulated"), "%s", r.out);
@@ -200,9 +200,15 @@ Test(qiao_run_emit_dir, simt_emu_writes_ptx_llvm_and_launch_records, .init = mk_
     cr_assert_not_null(json, "%s", p);
     char want[64];
     snprintf(want, sizeof want, "\"kernel\": \"%s\"", kernels[k]);
-    const char *parts[] = {want, "\"grid\": [", "\"block\": [256, 1, 1]", "\"shared_bytes\": ",
-                           "\"bindings\": [", "\"role\": \"input\"", "\"role\": \"output\"",
-                           "\"bytes\": ", "\"device\": \"simt-emu:h100\""};
+    const char *parts[] = {want,
+                           "\"grid\": [",
+                           "\"block\": [256, 1, 1]",
+                           "\"shared_bytes\": ",
+                           "\"bindings\": [",
+                           "\"role\": \"input\"",
+                           "\"role\": \"output\"",
+                           "\"bytes\": ",
+                           "\"device\": \"simt-emu:h100\""};
     expect_all(json, parts, sizeof parts / sizeof parts[0]);
     free(json);
     if (have_ptxas) {
