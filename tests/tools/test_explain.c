@@ -281,3 +281,13 @@ Test(qiao_run_emit_dir, bad_dir_is_one_clear_line_and_no_files, .init = mk_tmpdi
   cr_expect_eq(r.rc, 1);
   cr_expect(strstr(r.err, "--emit-dir takes one graph"), "%s", r.err);
 }
+
+/* --bench on simt-emu: the median of the modelled times, with the profile and the host wall time */
+Test(qiao_run_explain, bench_on_simt_emu_is_modelled) {
+  result_t r;
+  run(RUN " " EX "mlp.qir --device simt-emu:h100 --bench 2", &r);
+  cr_assert_eq(r.rc, 0, "%s", r.err);
+  const char *parts[] = {"bench simt-emu:h100: 2 runs, median ", "modelled (model of h100-sxm)",
+                         "host wall median "};
+  expect_all(r.out, parts, sizeof parts / sizeof parts[0]);
+}
