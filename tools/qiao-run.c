@@ -129,6 +129,10 @@ static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog,
   int32_t n = 0;
   QIAO_RETURN_IF_ERROR(qiao_program_explain(prog, req->graph, req->inputs, &ks, &n));
   printf("explain %s: %d kernels\n", req->uri, n);
+  double pred_total = 0, run_total = 0, wall_total = 0;
+  int32_t n_pred = 0;
+  const char *pred_label = "";
+  char label[96] = "";
   for (int32_t i = 0; i < n; ++i) {
     const qiao_kernel_explain_t *k = &ks[i];
     const qiao_kernel_prediction_t *pr = &k->prediction;
@@ -154,7 +158,6 @@ static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog,
       fmt_ns(pr->ns, t, sizeof t);
       printf("  predicted: %s (%s), bound by %s\n    %s\n", t, pr->label, pr->bound, pr->detail);
     }
-    char label[96] = "";
     const qiao_hal_profile_t *prof = NULL;
     qiao_status_t ps =
         k->run_kind == QIAO_HAL_TIME_MEASURED ? NULL : qiao_hal_device_profile(dev, &prof);
@@ -170,7 +173,22 @@ static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog,
     if (k->run_kind != QIAO_HAL_TIME_MEASURED) printf(", host wall %s", wall);
     printf("\n");
     if (k->run_report[0]) printf("    %s\n", k->run_report);
+    if (k->has_prediction) pred_total += pr->ns, n_pred++, pred_label = pr->label;
+    run_total += k->run_ns;
+    wall_total += k->run_wall_ns;
   }
+  char t[32], w[32];
+  printf("total:");
+  if (n_pred == n && n > 0) {
+    fmt_ns(pred_total, t, sizeof t);
+    printf(" predicted %s (%s);", t, pred_label);
+  }
+  fmt_ns(run_total, t, sizeof t);
+  fmt_ns(wall_total, w, sizeof w);
+  printf(" run %s (%s%s)", t, qiao_hal_time_kind_name(n ? ks[0].run_kind : QIAO_HAL_TIME_MEASURED),
+         label);
+  if (n && ks[0].run_kind != QIAO_HAL_TIME_MEASURED) printf(", host wall %s", w);
+  printf("\n");
   free(ks);
   return NULL;
 }

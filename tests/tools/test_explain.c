@@ -109,6 +109,8 @@ Test(qiao_run_explain, simt_emu_h100_is_modelled) {
                          "run: ",
                          "(modelled, model of h100-sxm), host wall",
                          "thread-instructions",
+                         "total: predicted ",
+                         "; run ",
                          "output 0 %y"};
   expect_all(r.out, parts, sizeof parts / sizeof parts[0]);
   cr_expect_null(strstr(r.out, "measured"), "%s", r.out);
@@ -134,6 +136,7 @@ Test(qiao_run_explain, ascend_sim_910b_is_simulated, .init = mk_tmpdir, .fini = 
                          "(simulated, model of ascend-910b)",
                          "bound by",
                          "cube util",
+                         "total: run ",
                          "vector util",
                          "GM->L1"};
   expect_all(r.out, parts, sizeof parts / sizeof parts[0]);
