@@ -81,9 +81,14 @@ qiao_status_t qiao_program_explain(qiao_program_t *p, const qiao_graph_t *g,
     k->flops = w.contract_flops + w.other_flops;
     k->bytes = w.bytes;
     if (be && be->predict) {
-      st = be->predict(kd, l, d, &k->prediction);
-      if (st) st = qiao_status_annotate(st, "kernel %s: prediction", l->name);
-      k->has_prediction = !st;
+      /* A kernel the backend cannot predict (its model refuses the launch
+       * shape, say) is still explained: the reason takes the prediction's place. */
+      qiao_status_t ps = be->predict(kd, l, d, &k->prediction);
+      k->has_prediction = !ps;
+      if (ps) {
+        snprintf(k->no_prediction, sizeof k->no_prediction, "%s", qiao_status_message(ps));
+        qiao_status_free(ps);
+      }
     }
   }
   if (!st) {

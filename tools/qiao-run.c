@@ -157,6 +157,8 @@ static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog,
     if (k->has_prediction) {
       fmt_ns(pr->ns, t, sizeof t);
       printf("  predicted: %s (%s), bound by %s\n    %s\n", t, pr->label, pr->bound, pr->detail);
+    } else if (k->no_prediction[0]) {
+      printf("  predicted: none (%s)\n", k->no_prediction);
     }
     const qiao_hal_profile_t *prof = NULL;
     qiao_status_t ps =

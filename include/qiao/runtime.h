@@ -117,6 +117,7 @@ typedef struct qiao_kernel_explain {
   /* The backend's prediction (its `predict`; CUDA class: modelled). */
   bool has_prediction;
   qiao_kernel_prediction_t prediction;
+  char no_prediction[256]; /* why not, when the backend has `predict` but it failed; else "" */
   /* One run on the device: its event time (kind: measured on cpu, simulated
    * on ascend-sim, modelled on simt-emu), the host wall time, and the
    * device's report of the dispatch ("" when it has none). */
