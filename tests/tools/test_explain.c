@@ -294,3 +294,19 @@ Test(qiao_run_explain, bench_on_simt_emu_is_modelled) {
                          "host wall median "};
   expect_all(r.out, parts, sizeof parts / sizeof parts[0]);
 }
+
+/* A failure after some files were written (k1.ptx cannot replace a directory
+ * of that name) removes every file of the run: no partial output. */
+Test(qiao_run_emit_dir, failure_midway_leaves_no_partial_files, .init = mk_tmpdir,
+     .fini = rm_tmpdir) {
+  char blocker[256], cmd[512];
+  snprintf(blocker, sizeof blocker, "%s/k1.ptx", g_dir);
+  cr_assert_eq(mkdir(blocker, 0755), 0);
+  snprintf(cmd, sizeof cmd, RUN " " EX "mlp.qir --device simt-emu:h100 --emit-dir %s", g_dir);
+  result_t r;
+  run(cmd, &r);
+  cr_expect_neq(r.rc, 0, "%s", r.err);
+  cr_expect(strstr(r.err, "cannot rename"), "%s", r.err);
+  cr_expect_eq(count_entries(g_dir), 1, "only the blocking directory is left");
+  rmdir(blocker);
+}
