@@ -228,6 +228,12 @@ void qiao_attrs_set(qiao_attrs_t *a, qiao_op_kind_t kind, int idx, int64_t i, do
 void qiao_attrs_init_defaults(qiao_attrs_t *a, qiao_op_kind_t kind);
 /* True when attribute idx of `a` equals its default (printer omits it). */
 bool qiao_attrs_is_default(const qiao_attrs_t *a, qiao_op_kind_t kind, int idx);
+/* Attention's operands are q, k, v[, mask][, kv_len]: with 4 operands the 4th
+ * is kv_len when its dtype (`dtype3`) is an integer, else the mask; with 5 they
+ * are mask then kv_len. Writes the operand index of each (-1: absent). The
+ * same rule serves graphs (operands) and kernel descriptors (primary inputs). */
+void qiao_attention_operand_roles(int32_t n_operands, qiao_dtype_t dtype3, int32_t *out_mask,
+                                  int32_t *out_kv_len);
 
 /* ---------------------------------------------------------- 3. graph, builder */
 
@@ -620,6 +626,20 @@ qiao_status_t qiao_kernel_desc_clone(const qiao_kernel_desc_t *kd, qiao_kernel_d
 void qiao_kernel_desc_destroy(qiao_kernel_desc_t *kd);
 /* Bytes of the descriptor and its arrays (inputs, expression, ops). */
 size_t qiao_kernel_desc_footprint(const qiao_kernel_desc_t *kd);
+
+/* The work of a kernel, for cost models (docs/cuda-model.md): contracting
+ * FLOPs (matmul, attention's QKᵀ/PV, MoE GEMMs: 2 per multiply-add) with the
+ * dtype of their inputs, every other FLOP (epilogues, reductions, softmax,
+ * norms: a fixed count per element), and the device-memory bytes of reading
+ * each input and writing each output once (gather: the rows it reads; MoE:
+ * the routed experts' weights). */
+typedef struct qiao_kd_work {
+  double contract_flops;
+  qiao_dtype_t contract_dtype;
+  double other_flops;
+  double bytes;
+} qiao_kd_work_t;
+void qiao_kernel_desc_work(const qiao_kernel_desc_t *kd, qiao_kd_work_t *out_work);
 
 #ifdef __cplusplus
 }
