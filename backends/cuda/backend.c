@@ -52,7 +52,9 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
   case QIAO_KD_COPY:
   case QIAO_KD_GATHER:
   case QIAO_KD_MATMUL:
-  case QIAO_KD_TOPK: break;
+  case QIAO_KD_TOPK:
+  case QIAO_KD_ATTENTION:
+  case QIAO_KD_MOE: break;
   default: return refuse(reason, cap, "%s is not lowered for the CUDA class yet", kn);
   }
   if (kd->kind == QIAO_KD_TOPK) {
@@ -62,6 +64,20 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
   }
   if (kd->n_outputs != 1 || kd->n_inputs < 1)
     return refuse(reason, cap, "a %s kernel with this operand count is not lowered yet", kn);
+  if (kd->kind == QIAO_KD_ATTENTION || kd->kind == QIAO_KD_MOE) {
+    /* multi-step kernels take one more binding: the workspace */
+    if (kd->n_inputs + kd->n_outputs + 1 > QIAO_KD_MAX_OPERANDS + 2)
+      return refuse(reason, cap, "a %s kernel with this many operands is not lowered yet", kn);
+    for (int32_t i = 0; i < kd->n_primary_inputs; ++i)
+      if (!float_dtype(kd->inputs[i].type.dtype))
+        return refuse(reason, cap, "%s of a non-float operand", kn);
+    if (!float_dtype(kd->outputs[0].type.dtype) || !qiao_cuda_float_expr(kd, false))
+      return refuse(reason, cap, "%s with an integer or bool epilogue", kn);
+    if (kd->kind == QIAO_KD_ATTENTION && kd->outputs[0].type.shape.rank == 4 &&
+        kd->outputs[0].type.shape.dims[3] > 512)
+      return refuse(reason, cap, "%s with a value head dim over 512", kn);
+    return true;
+  }
   if (kd->kind == QIAO_KD_MATMUL) {
     if (kd->has_norm_prologue)
       return refuse(reason, cap,
