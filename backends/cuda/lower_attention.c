@@ -493,6 +493,321 @@ static qiao_status_t lower_simt_prefill(at_ctx_t *c, const char *name, qiao_cuda
   return NULL;
 }
 
+/* ------------------------------------------------------------ tensor cores */
+
+/* mma.sync.aligned.m16n8k16.row.col.f32.<ab>.<ab>.f32 through inline PTX. */
+static void emit_mma(qiao_cuda_codegen_t *cg, bool bf16, LLVMValueRef a[4], LLVMValueRef b[2],
+                     LLVMValueRef c[4]) {
+  LLVMTypeRef f = cg->t_f32;
+  LLVMTypeRef rt_el[4] = {f, f, f, f};
+  LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rt_el, 4, 0);
+  LLVMTypeRef pt[10] = {cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32,
+                        cg->t_i32, f,         f,         f,         f};
+  LLVMTypeRef fty = LLVMFunctionType(rt, pt, 10, 0);
+  const char *text = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
+                          : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};";
+  const char *cons = "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3";
+  LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), (char *)cons, strlen(cons),
+                                       1, 0, LLVMInlineAsmDialectATT, 0);
+  LLVMValueRef args[10] = {a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], c[2], c[3]};
+  LLVMValueRef r = LLVMBuildCall2(cg->b, fty, asmv, args, 10, "");
+  for (unsigned i = 0; i < 4; ++i)
+    c[i] = LLVMBuildExtractValue(cg->b, r, i, "");
+}
+
+/* smem[sidx] = the 16-bit element at base[off] when `in`, else 0 bits. */
+static void stage16(qiao_cuda_codegen_t *cg, LLVMValueRef base, LLVMValueRef off, LLVMValueRef in,
+                    LLVMValueRef smem, int64_t n, LLVMValueRef sidx) {
+  LLVMValueRef slot = qiao_cuda_alloca(cg, cg->t_i16, "s16");
+  LLVMBuildStore(cg->b, LLVMConstInt(cg->t_i16, 0, 0), slot);
+  LLVMBasicBlockRef cont = qiao_cg_if(&cg->base, in, "ld16");
+  LLVMValueRef l =
+      LLVMBuildLoad2(cg->b, cg->t_i16, LLVMBuildGEP2(cg->b, cg->t_i16, base, &off, 1, ""), "");
+  LLVMSetAlignment(l, 2);
+  LLVMBuildStore(cg->b, l, slot);
+  qiao_cg_endif(&cg->base, cont);
+  LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, cg->t_i16, slot, ""),
+                 sptr(cg, smem, cg->t_i16, n, sidx));
+}
+
+/* The 32-bit pair smem[sidx], smem[sidx + 1] (sidx even). */
+static LLVMValueRef pair32(qiao_cuda_codegen_t *cg, LLVMValueRef smem, int64_t n,
+                           LLVMValueRef sidx) {
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i32, sptr(cg, smem, cg->t_i16, n, sidx), "");
+  LLVMSetAlignment(l, 4);
+  return l;
+}
+
+/* Two f32 rounded to f16/bf16 bits, packed (lo: the lower k index). */
+static LLVMValueRef pack2(qiao_cuda_codegen_t *cg, bool bf16, LLVMValueRef lo, LLVMValueRef hi) {
+  qiao_dtype_t dt = bf16 ? QIAO_BF16 : QIAO_F16;
+  LLVMValueRef a =
+      LLVMBuildBitCast(cg->b, qiao_cg_f32_to_storage(&cg->base, lo, dt, 1), cg->t_i16, "");
+  LLVMValueRef b =
+      LLVMBuildBitCast(cg->b, qiao_cg_f32_to_storage(&cg->base, hi, dt, 1), cg->t_i16, "");
+  LLVMValueRef a32 = LLVMBuildZExt(cg->b, a, cg->t_i32, "");
+  LLVMValueRef b32 = LLVMBuildZExt(cg->b, b, cg->t_i32, "");
+  return LLVMBuildOr(cg->b, a32, LLVMBuildShl(cg->b, b32, LLVMConstInt(cg->t_i32, 16, 0), ""), "");
+}
+
+#define AT_MMA_MAX_NT 16 /* score n8 tiles: bk <= 128 */
+#define AT_MMA_MAX_DT 16 /* output n8 tiles: Dv <= 128 */
+
+/* Tensor-core prefill: a CTA per (b, q head, 16·warps rows), a warp per 16 rows. */
+static qiao_status_t lower_mma_prefill(at_ctx_t *c, const char *name, qiao_cuda_kernel_t *out) {
+  qiao_cuda_codegen_t *cg = c->cg;
+  qiao_cg_t *cb = &cg->base;
+  LLVMBuilderRef b = cg->b;
+  const at_shape_t *s = &c->s;
+  const qiao_kernel_desc_t *kd = c->kd;
+  const qiao_cuda_attn_mma_tile_t t = k_attn_mma_default;
+  bool bf16 = kd->inputs[0].type.dtype == QIAO_BF16;
+  LLVMTypeRef f32 = cg->t_f32;
+  int64_t BQ = 16 * (int64_t)t.warps, BK = t.bk;
+  int64_t Dp = (s->D + 15) / 16 * 16, Dvp = (s->Dv + 7) / 8 * 8;
+  int64_t ldq = Dp + 8, ldv = BK + 8;
+  int64_t nQ = BQ * ldq, nK = BK * ldq, nV = Dvp * ldv;
+  int64_t NT = BK / 8, DT = Dvp / 8;
+  int32_t threads = 32 * t.warps;
+  int64_t nqt = cdiv(s->Sq, BQ), total = s->B * s->Hq * nqt;
+  qiao_cuda_entry_begin(cg, name, kd->n_inputs + kd->n_outputs);
+  at_params(c);
+  LLVMValueRef Qs = qiao_cuda_shared(cg, cg->t_i16, nQ, "Qh");
+  LLVMValueRef Ks = qiao_cuda_shared(cg, cg->t_i16, nK, "Kh");
+  LLVMValueRef Vt = qiao_cuda_shared(cg, cg->t_i16, nV, "Vt");
+  LLVMValueRef tid = qiao_cuda_sreg(cg, "tid.x");
+  LLVMValueRef lane = LLVMBuildAnd(b, tid, c64(c, 31), "lane");
+  LLVMValueRef warp = LLVMBuildLShr(b, tid, c64(c, 5), "warp");
+  LLVMValueRef grp = LLVMBuildLShr(b, lane, c64(c, 2), "grp");
+  LLVMValueRef tig = LLVMBuildAnd(b, lane, c64(c, 3), "tig");
+  LLVMValueRef tig2 = LLVMBuildShl(b, tig, c64(c, 1), "");
+  LLVMValueRef wrow = LLVMBuildMul(b, warp, c64(c, 16), "wrow");
+  LLVMValueRef m[2], l[2], o[AT_MMA_MAX_DT][4];
+  for (int h = 0; h < 2; ++h) {
+    m[h] = qiao_cuda_alloca(cg, f32, "m");
+    l[h] = qiao_cuda_alloca(cg, f32, "l");
+  }
+  for (int64_t dn = 0; dn < DT; ++dn)
+    for (int q = 0; q < 4; ++q)
+      o[dn][q] = qiao_cuda_alloca(cg, f32, "o");
+
+  qiao_cg_loop_t tl;
+  qiao_cuda_row_loop_begin(cg, total, &tl);
+  LLVMValueRef qt = LLVMBuildURem(b, tl.iv, c64(c, nqt), "qt");
+  LLVMValueRef rest = LLVMBuildUDiv(b, tl.iv, c64(c, nqt), "");
+  LLVMValueRef h = LLVMBuildURem(b, rest, c64(c, s->Hq), "h");
+  LLVMValueRef bb = LLVMBuildUDiv(b, rest, c64(c, s->Hq), "b");
+  LLVMValueRef kvh = LLVMBuildUDiv(b, h, c64(c, s->G), "kvh");
+  LLVMValueRef i0 = LLVMBuildMul(b, qt, c64(c, BQ), "i0");
+  LLVMValueRef i_last = imin(cg, qiao_cg_iadd(cb, i0, c64(c, BQ - 1)), c64(c, s->Sq - 1));
+  LLVMValueRef k_lo, k_hi;
+  at_key_range(c, i0, i_last, &k_lo, &k_hi);
+  /* this warp's rows and the keys they can see (causal: skip the tiles past them) */
+  LLVMValueRef wi0 = LLVMBuildAdd(b, i0, wrow, "wi0");
+  LLVMValueRef w_last = imin(cg, qiao_cg_iadd(cb, wi0, c64(c, 15)), c64(c, s->Sq - 1));
+  LLVMValueRef w_lo, w_hi;
+  at_key_range(c, wi0, w_last, &w_lo, &w_hi);
+  LLVMValueRef w_any = LLVMBuildICmp(b, LLVMIntSLT, wi0, c64(c, s->Sq), "");
+  for (int hh = 0; hh < 2; ++hh) {
+    LLVMBuildStore(b, cf(c, -INFINITY), m[hh]);
+    LLVMBuildStore(b, cf(c, 0.0), l[hh]);
+  }
+  for (int64_t dn = 0; dn < DT; ++dn)
+    for (int q = 0; q < 4; ++q)
+      LLVMBuildStore(b, cf(c, 0.0), o[dn][q]);
+  /* stage Q: Qs[r][d] (zero bits past Sq / D) */
+  {
+    qiao_cg_loop_t ql;
+    qiao_cuda_thread_loop_begin(cg, BQ * Dp, threads, &ql);
+    LLVMValueRef r = LLVMBuildUDiv(b, ql.iv, c64(c, Dp), "");
+    LLVMValueRef d = LLVMBuildURem(b, ql.iv, c64(c, Dp), "");
+    LLVMValueRef i = LLVMBuildAdd(b, i0, r, "");
+    LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, i, c64(c, s->Sq), ""),
+                                   LLVMBuildICmp(b, LLVMIntSLT, d, c64(c, s->D), ""), "");
+    LLVMValueRef crd[4] = {bb, h, i, d};
+    stage16(cg, c->qp, qiao_cuda_offset(cg, 4, crd, s->qs), in, Qs, nQ,
+            qiao_cg_imadd(cb, d, r, ldq));
+    qiao_cg_loop_end(cb, &ql);
+  }
+  qiao_cg_loop_t kt;
+  qiao_cg_loop_begin(cb, k_lo, k_hi, BK, "kt", &kt);
+  {
+    LLVMValueRef k0 = kt.iv;
+    LLVMValueRef kend = imin(cg, k_hi, LLVMBuildAdd(b, k0, c64(c, BK), ""));
+    /* K as Ks[j][d]; V transposed as Vt[d][j] */
+    {
+      qiao_cg_loop_t sl;
+      qiao_cuda_thread_loop_begin(cg, BK * Dp, threads, &sl);
+      LLVMValueRef j = LLVMBuildUDiv(b, sl.iv, c64(c, Dp), "");
+      LLVMValueRef d = LLVMBuildURem(b, sl.iv, c64(c, Dp), "");
+      LLVMValueRef key = LLVMBuildAdd(b, k0, j, "");
+      LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, key, kend, ""),
+                                     LLVMBuildICmp(b, LLVMIntSLT, d, c64(c, s->D), ""), "");
+      LLVMValueRef crd[4] = {bb, kvh, key, d};
+      stage16(cg, c->kp, qiao_cuda_offset(cg, 4, crd, s->ks), in, Ks, nK,
+              qiao_cg_imadd(cb, d, j, ldq));
+      qiao_cg_loop_end(cb, &sl);
+      qiao_cuda_thread_loop_begin(cg, BK * Dvp, threads, &sl);
+      j = LLVMBuildUDiv(b, sl.iv, c64(c, Dvp), "");
+      d = LLVMBuildURem(b, sl.iv, c64(c, Dvp), "");
+      key = LLVMBuildAdd(b, k0, j, "");
+      in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, key, kend, ""),
+                        LLVMBuildICmp(b, LLVMIntSLT, d, c64(c, s->Dv), ""), "");
+      LLVMValueRef crv[4] = {bb, kvh, key, d};
+      stage16(cg, c->vp, qiao_cuda_offset(cg, 4, crv, s->vs), in, Vt, nV,
+              qiao_cg_imadd(cb, j, d, ldv));
+      qiao_cg_loop_end(cb, &sl);
+    }
+    qiao_cuda_barrier(cg);
+    LLVMValueRef busy = LLVMBuildAnd(b, w_any,
+                                     LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, k0, w_hi, ""),
+                                                  LLVMBuildICmp(b, LLVMIntSGT, kend, w_lo, ""), ""),
+                                     "");
+    LLVMBasicBlockRef wc = qiao_cg_if(cb, busy, "warp");
+    {
+      /* S = Q·Kᵀ for the warp's 16 rows × BK keys */
+      LLVMValueRef sc[AT_MMA_MAX_NT][4];
+      for (int64_t nt = 0; nt < NT; ++nt)
+        for (int q = 0; q < 4; ++q)
+          sc[nt][q] = cf(c, 0.0);
+      LLVMValueRef qrow = LLVMBuildAdd(b, wrow, grp, "");
+      for (int64_t ks = 0; ks < Dp / 16; ++ks) {
+        LLVMValueRef qb = qiao_cg_iadd(cb, qiao_cg_imadd(cb, tig2, qrow, ldq), c64(c, ks * 16));
+        LLVMValueRef af[4] = {pair32(cg, Qs, nQ, qb),
+                              pair32(cg, Qs, nQ, qiao_cg_iadd(cb, qb, c64(c, 8 * ldq))),
+                              pair32(cg, Qs, nQ, qiao_cg_iadd(cb, qb, c64(c, 8))),
+                              pair32(cg, Qs, nQ, qiao_cg_iadd(cb, qb, c64(c, 8 * ldq + 8)))};
+        for (int64_t nt = 0; nt < NT; ++nt) {
+          LLVMValueRef kb =
+              qiao_cg_iadd(cb, qiao_cg_imadd(cb, tig2, qiao_cg_iadd(cb, grp, c64(c, nt * 8)), ldq),
+                           c64(c, ks * 16));
+          LLVMValueRef bf[2] = {pair32(cg, Ks, nK, kb),
+                                pair32(cg, Ks, nK, qiao_cg_iadd(cb, kb, c64(c, 8)))};
+          emit_mma(cg, bf16, af, bf, sc[nt]);
+        }
+      }
+      /* scale, mask, visibility; the row maxima (rows grp and grp + 8) */
+      LLVMValueRef iq[2], mx[2];
+      for (int hh = 0; hh < 2; ++hh) {
+        iq[hh] = LLVMBuildAdd(b, wi0, qiao_cg_iadd(cb, grp, c64(c, 8 * hh)), "");
+        mx[hh] = cf(c, -INFINITY);
+      }
+      for (int64_t nt = 0; nt < NT; ++nt)
+        for (int q = 0; q < 4; ++q) {
+          int hh = q >> 1;
+          LLVMValueRef key =
+              LLVMBuildAdd(b, k0, qiao_cg_iadd(cb, tig2, c64(c, nt * 8 + (q & 1))), "");
+          LLVMValueRef seen =
+              LLVMBuildAnd(b,
+                           LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, key, kend, ""),
+                                        LLVMBuildICmp(b, LLVMIntSGE, key, k_lo, ""), ""),
+                           at_visible(c, iq[hh], key), "");
+          LLVMValueRef v = LLVMBuildFMul(b, sc[nt][q], cf(c, s->scale), "");
+          if (s->has_mask) {
+            LLVMValueRef slot = qiao_cuda_alloca(cg, f32, "mk");
+            LLVMBuildStore(b, cf(c, 0.0), slot);
+            LLVMValueRef okm =
+                LLVMBuildAnd(b, seen, LLVMBuildICmp(b, LLVMIntSLT, iq[hh], c64(c, s->Sq), ""), "");
+            LLVMBasicBlockRef mc = qiao_cg_if(cb, okm, "mask");
+            LLVMBuildStore(b, at_mask(c, bb, h, iq[hh], key), slot);
+            qiao_cg_endif(cb, mc);
+            v = LLVMBuildFAdd(b, v, LLVMBuildLoad2(b, f32, slot, ""), "");
+          }
+          sc[nt][q] = LLVMBuildSelect(b, seen, v, cf(c, -INFINITY), "");
+          mx[hh] = qiao_cg_emit_max_acc(cb, mx[hh], sc[nt][q]);
+        }
+      LLVMValueRef alpha[2], mn[2];
+      for (int hh = 0; hh < 2; ++hh) {
+        for (int k = 1; k <= 2; k *= 2)
+          mx[hh] = qiao_cg_emit_max_acc(cb, mx[hh], qiao_cuda_shfl_bfly(cg, mx[hh], k));
+        LLVMValueRef mo = LLVMBuildLoad2(b, f32, m[hh], "");
+        mn[hh] = qiao_cg_emit_max_acc(cb, mo, mx[hh]);
+        alpha[hh] = rescale(cg, mo, mn[hh]);
+        LLVMBuildStore(b, mn[hh], m[hh]);
+      }
+      LLVMValueRef ls[2] = {cf(c, 0.0), cf(c, 0.0)};
+      for (int64_t nt = 0; nt < NT; ++nt)
+        for (int q = 0; q < 4; ++q) {
+          /* rounded to the operand dtype here: l sums exactly the weights P·V uses */
+          sc[nt][q] =
+              qiao_cg_round_f32(cb, prob(cg, sc[nt][q], mn[q >> 1]), bf16 ? QIAO_BF16 : QIAO_F16);
+          ls[q >> 1] = LLVMBuildFAdd(b, ls[q >> 1], sc[nt][q], "");
+        }
+      for (int hh = 0; hh < 2; ++hh)
+        LLVMBuildStore(
+            b,
+            LLVMBuildFAdd(b, LLVMBuildFMul(b, LLVMBuildLoad2(b, f32, l[hh], ""), alpha[hh], ""),
+                          ls[hh], ""),
+            l[hh]);
+      /* O = O·alpha + P·V: P's accumulator layout is the A layout of m16k16 */
+      LLVMValueRef acc[AT_MMA_MAX_DT][4];
+      for (int64_t dn = 0; dn < DT; ++dn)
+        for (int q = 0; q < 4; ++q)
+          acc[dn][q] = LLVMBuildFMul(b, LLVMBuildLoad2(b, f32, o[dn][q], ""), alpha[q >> 1], "");
+      for (int64_t kk = 0; kk < BK / 16; ++kk) {
+        LLVMValueRef pa[4] = {pack2(cg, bf16, sc[2 * kk][0], sc[2 * kk][1]),
+                              pack2(cg, bf16, sc[2 * kk][2], sc[2 * kk][3]),
+                              pack2(cg, bf16, sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
+                              pack2(cg, bf16, sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+        for (int64_t dn = 0; dn < DT; ++dn) {
+          LLVMValueRef vb =
+              qiao_cg_iadd(cb, qiao_cg_imadd(cb, tig2, qiao_cg_iadd(cb, grp, c64(c, dn * 8)), ldv),
+                           c64(c, kk * 16));
+          LLVMValueRef bf[2] = {pair32(cg, Vt, nV, vb),
+                                pair32(cg, Vt, nV, qiao_cg_iadd(cb, vb, c64(c, 8)))};
+          emit_mma(cg, bf16, pa, bf, acc[dn]);
+        }
+      }
+      for (int64_t dn = 0; dn < DT; ++dn)
+        for (int q = 0; q < 4; ++q)
+          LLVMBuildStore(b, acc[dn][q], o[dn][q]);
+    }
+    qiao_cg_endif(cb, wc);
+    qiao_cuda_barrier(cg);
+  }
+  qiao_cg_loop_end(cb, &kt);
+  /* out = O / l (0 for rows that saw nothing) */
+  LLVMBasicBlockRef wo = qiao_cg_if(cb, w_any, "wout");
+  for (int hh = 0; hh < 2; ++hh) {
+    LLVMValueRef lt = LLVMBuildLoad2(b, f32, l[hh], "");
+    for (int k = 1; k <= 2; k *= 2)
+      lt = LLVMBuildFAdd(b, lt, qiao_cuda_shfl_bfly(cg, lt, k), "");
+    LLVMValueRef none =
+        LLVMBuildFCmp(b, LLVMRealOEQ, LLVMBuildLoad2(b, f32, m[hh], ""), cf(c, -INFINITY), "");
+    LLVMValueRef inv = LLVMBuildFDiv(b, cf(c, 1.0), lt, "");
+    LLVMValueRef i = LLVMBuildAdd(b, wi0, qiao_cg_iadd(cb, grp, c64(c, 8 * hh)), "");
+    LLVMBasicBlockRef ri =
+        qiao_cg_if(cb, LLVMBuildICmp(b, LLVMIntSLT, i, c64(c, s->Sq), ""), "row");
+    for (int64_t dn = 0; dn < DT; ++dn)
+      for (int q = 2 * hh; q < 2 * hh + 2; ++q) {
+        LLVMValueRef col = qiao_cg_iadd(cb, tig2, c64(c, dn * 8 + (q & 1)));
+        LLVMBasicBlockRef cc =
+            qiao_cg_if(cb, LLVMBuildICmp(b, LLVMIntSLT, col, c64(c, s->Dv), ""), "col");
+        LLVMValueRef y = LLVMBuildFMul(b, LLVMBuildLoad2(b, f32, o[dn][q], ""), inv, "");
+        y = LLVMBuildSelect(b, none, cf(c, 0.0), y, "");
+        qiao_cuda_epi_t e;
+        qiao_cuda_epi_init(&e, cg, kd);
+        e.coords[0] = bb;
+        e.coords[1] = h;
+        e.coords[2] = i;
+        e.coords[3] = col;
+        qiao_cuda_epi_store(&e, y);
+        qiao_cg_endif(cb, cc);
+      }
+    qiao_cg_endif(cb, ri);
+  }
+  qiao_cg_endif(cb, wo);
+  qiao_cg_loop_end(cb, &tl);
+  LLVMBuildRetVoid(b);
+  out->fn = cg->fn;
+  out->block[0] = threads;
+  out->grid[0] = grid_cap(cg, total);
+  out->shared_bytes = 2 * (nQ + nK + nV);
+  return NULL;
+}
+
 /* ------------------------------------------------------------ decode */
 
 static LLVMValueRef comb_add(qiao_cuda_codegen_t *cg, LLVMValueRef a, LLVMValueRef b) {
@@ -677,11 +992,14 @@ qiao_status_t qiao_cuda_lower_attention(qiao_cuda_codegen_t *cg, const qiao_kern
       return lower_decode(&c, name, out);
     }
   }
+  qiao_dtype_t qdt = kd->inputs[0].type.dtype;
+  if ((qdt == QIAO_F16 || qdt == QIAO_BF16) && kd->inputs[1].type.dtype == qdt &&
+      kd->inputs[2].type.dtype == qdt && s->D <= AT_MMA_MAX_D && s->Dv <= AT_MMA_MAX_D)
+    return lower_mma_prefill(&c, name, out);
   c.t = k_attn_tile_default;
   if (!simt_fit(s, &c.t))
     return qiao_status_make(QIAO_UNSUPPORTED, "%s: head dims %lld/%lld do not fit shared memory",
                             name, (long long)s->D, (long long)s->Dv);
   c.threads = 32 * c.t.warps;
-  (void)k_attn_mma_default;
   return lower_simt_prefill(&c, name, out);
 }
