@@ -490,6 +490,258 @@ static void emit_gemm(moe_ctx_t *c, const char *name, bool down, qiao_cuda_phase
   phase_rec(ph, name, grid_cap(cg, total), threads, 4 * (na + nbm * nbs));
 }
 
+/* ------------------------------------------------------------ 2, 3. tensor cores */
+
+/* Tile configuration of the tensor-core expert GEMMs. */
+typedef struct qiao_cuda_moe_mma_tile {
+  int32_t bm, bn, bk; /* CTA tile (tokens × columns), K slice (multiple of 16) */
+  int32_t wm, wn;     /* warp tile: (wm/16)·(wn/8) mma.m16n8k16 per k16 step and B operand */
+} qiao_cuda_moe_mma_tile_t;
+
+/* gate/up keeps two accumulator sets: half the columns per warp */
+static const qiao_cuda_moe_mma_tile_t k_moe_mma_gateup = {64, 32, 32, 32, 16};
+static const qiao_cuda_moe_mma_tile_t k_moe_mma_down = {64, 64, 32, 32, 32};
+
+/* mma.sync.aligned.m16n8k16.row.col.f32.<ab>.<ab>.f32 through inline PTX. */
+static void emit_mma(qiao_cuda_codegen_t *cg, bool bf16, LLVMValueRef a[4], LLVMValueRef b[2],
+                     LLVMValueRef c[4]) {
+  LLVMTypeRef f = cg->t_f32;
+  LLVMTypeRef rt_el[4] = {f, f, f, f};
+  LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rt_el, 4, 0);
+  LLVMTypeRef pt[10] = {cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32,
+                        cg->t_i32, f,         f,         f,         f};
+  LLVMTypeRef fty = LLVMFunctionType(rt, pt, 10, 0);
+  const char *text = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
+                          : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};";
+  const char *cons = "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3";
+  LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), (char *)cons, strlen(cons),
+                                       1, 0, LLVMInlineAsmDialectATT, 0);
+  LLVMValueRef args[10] = {a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], c[2], c[3]};
+  LLVMValueRef r = LLVMBuildCall2(cg->b, fty, asmv, args, 10, "");
+  for (unsigned i = 0; i < 4; ++i)
+    c[i] = LLVMBuildExtractValue(cg->b, r, i, "");
+}
+
+static LLVMValueRef pair32(qiao_cuda_codegen_t *cg, LLVMValueRef smem, int64_t n,
+                           LLVMValueRef sidx) {
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i32, sptr(cg, smem, cg->t_i16, n, sidx), "");
+  LLVMSetAlignment(l, 4);
+  return l;
+}
+
+/* smem[sidx] = the 16-bit element at p (an element pointer) when `in`, else 0 bits. */
+static void stage16(qiao_cuda_codegen_t *cg, LLVMValueRef p, LLVMValueRef in, LLVMValueRef smem,
+                    int64_t n, LLVMValueRef sidx) {
+  LLVMValueRef slot = qiao_cuda_alloca(cg, cg->t_i16, "s16");
+  LLVMBuildStore(cg->b, LLVMConstInt(cg->t_i16, 0, 0), slot);
+  LLVMBasicBlockRef cont = qiao_cg_if(&cg->base, in, "ld16");
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i16, p, "");
+  LLVMSetAlignment(l, 2);
+  LLVMBuildStore(cg->b, l, slot);
+  qiao_cg_endif(&cg->base, cont);
+  LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, cg->t_i16, slot, ""),
+                 sptr(cg, smem, cg->t_i16, n, sidx));
+}
+
+/* The gathered expert GEMM on mma.sync (x, gate, up, down all f16 or all bf16):
+ * A rows (x[t] or the 16-bit H[a]) staged As[m][k], B (the expert's weights,
+ * n contiguous) staged transposed Bs[n][k], rows padded by 8 elements; per
+ * k16 step each warp loads its A fragments once and issues (wm/16)·(wn/8)
+ * mma per B operand (gate and up side by side). Epilogue: H = silu(g)·u
+ * rounded to the weights' dtype (16-bit, the A operand of the down GEMM), or
+ * Y in f32. */
+static void emit_gemm_mma(moe_ctx_t *c, const char *name, bool down, qiao_cuda_phase_t *ph) {
+  qiao_cuda_codegen_t *cg = c->cg;
+  qiao_cg_t *cb = &cg->base;
+  LLVMBuilderRef b = cg->b;
+  const qiao_kernel_desc_t *kd = c->kd;
+  const qiao_cuda_moe_mma_tile_t t = down ? k_moe_mma_down : k_moe_mma_gateup;
+  qiao_dtype_t dt = kd->inputs[2].type.dtype;
+  bool bf16 = dt == QIAO_BF16;
+  LLVMTypeRef f32 = cg->t_f32, i16 = cg->t_i16;
+  int32_t wgn = t.bn / t.wn, threads = (t.bm / t.wm) * wgn * 32;
+  int32_t mt_n = t.wm / 16, nt_n = t.wn / 8;
+  int64_t Kd = down ? c->F : c->D, Nd = down ? c->D : c->F;
+  int nbm = down ? 1 : 2;
+  int wi[2] = {down ? 4 : 2, 3};
+  qiao_cuda_entry_begin(cg, name, c->nb + 1);
+  LLVMValueRef ws = qiao_cuda_param(cg, c->nb);
+  LLVMValueRef xp = qiao_cuda_param(cg, 0);
+  LLVMValueRef wp[2] = {qiao_cuda_param(cg, wi[0]), qiao_cuda_param(cg, wi[1])};
+  int64_t ld = t.bk + 8, na = t.bm * ld, nbs = t.bn * ld;
+  /* bf16: H is kept as hi + lo bf16 parts (the down GEMM issues both), so the
+   * hidden activations keep about 16 significant bits instead of 8 */
+  bool split = down && bf16;
+  int nas = split ? 2 : 1;
+  int64_t hlo = c->T * c->K * c->F; /* 16-bit elements from H_hi to H_lo */
+  LLVMValueRef Asp[2];
+  Asp[0] = qiao_cuda_shared(cg, i16, na, "Ah");
+  Asp[1] = split ? qiao_cuda_shared(cg, i16, na, "Al") : NULL;
+  LLVMValueRef Bs[2];
+  for (int q = 0; q < nbm; ++q)
+    Bs[q] = qiao_cuda_shared(cg, i16, nbs, q ? "Buh" : "Bgh");
+  LLVMValueRef tid = qiao_cuda_sreg(cg, "tid.x");
+  LLVMValueRef lane = LLVMBuildAnd(b, tid, c64(c, 31), "lane");
+  LLVMValueRef warp = LLVMBuildLShr(b, tid, c64(c, 5), "warp");
+  LLVMValueRef grp = LLVMBuildLShr(b, lane, c64(c, 2), "grp");
+  LLVMValueRef tig2 = LLVMBuildShl(b, LLVMBuildAnd(b, lane, c64(c, 3), ""), c64(c, 1), "tig2");
+  LLVMValueRef wm0 = LLVMBuildMul(b, LLVMBuildUDiv(b, warp, c64(c, wgn), ""), c64(c, t.wm), "wm0");
+  LLVMValueRef wn0 = LLVMBuildMul(b, LLVMBuildURem(b, warp, c64(c, wgn), ""), c64(c, t.wn), "wn0");
+  LLVMValueRef acc[2][4][8][4];
+  for (int q = 0; q < nbm; ++q)
+    for (int i = 0; i < mt_n; ++i)
+      for (int j = 0; j < nt_n; ++j)
+        for (int r = 0; r < 4; ++r)
+          acc[q][i][j][r] = qiao_cuda_alloca(cg, f32, "acc");
+  int64_t mt = cdiv(c->T, t.bm), nt = cdiv(Nd, t.bn), total = c->E * mt * nt;
+  qiao_cg_loop_t tl;
+  qiao_cuda_row_loop_begin(cg, total, &tl);
+  LLVMValueRef tn_i = LLVMBuildURem(b, tl.iv, c64(c, nt), "");
+  LLVMValueRef rest = LLVMBuildUDiv(b, tl.iv, c64(c, nt), "");
+  LLVMValueRef tm_i = LLVMBuildURem(b, rest, c64(c, mt), "");
+  LLVMValueRef e = LLVMBuildUDiv(b, rest, c64(c, mt), "e");
+  LLVMValueRef cnt = ld_i(c, ws_i(c, ws, c->o_cnt, e));
+  LLVMValueRef m0 = LLVMBuildMul(b, tm_i, c64(c, t.bm), "m0");
+  LLVMValueRef n0 = LLVMBuildMul(b, tn_i, c64(c, t.bn), "n0");
+  LLVMBasicBlockRef busy = qiao_cg_if(cb, LLVMBuildICmp(b, LLVMIntSLT, m0, cnt, ""), "busy");
+  {
+    for (int q = 0; q < nbm; ++q)
+      for (int i = 0; i < mt_n; ++i)
+        for (int j = 0; j < nt_n; ++j)
+          for (int r = 0; r < 4; ++r)
+            LLVMBuildStore(b, cf(c, 0.0), acc[q][i][j][r]);
+    /* this thread's A rows r = tid / bk + i·(threads / bk), element offsets of their k = 0 */
+    int64_t a_per = (int64_t)t.bm * t.bk / threads, rstep = threads / t.bk;
+    LLVMValueRef kk_a = LLVMBuildURem(b, tid, c64(c, t.bk), "");
+    LLVMValueRef arow[16], ain[16];
+    for (int64_t i = 0; i < a_per && i < 16; ++i) {
+      LLVMValueRef r = qiao_cg_iadd(cb, LLVMBuildUDiv(b, tid, c64(c, t.bk), ""), c64(c, i * rstep));
+      LLVMValueRef gr = LLVMBuildAdd(b, m0, r, "");
+      ain[i] = LLVMBuildICmp(b, LLVMIntSLT, gr, cnt, "");
+      LLVMValueRef slot = qiao_cuda_alloca(cg, cg->t_i64, "arow");
+      LLVMBuildStore(b, c64(c, 0), slot);
+      LLVMBasicBlockRef li = qiao_cg_if(cb, ain[i], "row");
+      LLVMValueRef a = ld_i(c, ws_i(c, ws, c->o_list, qiao_cg_imadd(cb, gr, e, c->T)));
+      LLVMValueRef base =
+          down ? qiao_cg_imul(cb, a, c->F)
+               : qiao_cg_imul(cb, LLVMBuildUDiv(b, a, c64(c, c->K), ""), kd->inputs[0].strides[0]);
+      LLVMBuildStore(b, base, slot);
+      qiao_cg_endif(cb, li);
+      arow[i] = LLVMBuildLoad2(b, cg->t_i64, slot, "");
+    }
+    /* H as 16-bit elements: the workspace from element o_h (4-byte units) on */
+    LLVMValueRef hbase = qiao_cg_elem_ptr(cb, ws, QIAO_I32, c64(c, c->o_h));
+    qiao_cg_loop_t kl;
+    qiao_cg_loop_begin(cb, c64(c, 0), c64(c, Kd), t.bk, "k0", &kl);
+    {
+      LLVMValueRef k0 = kl.iv;
+      LLVMValueRef gk = LLVMBuildAdd(b, k0, kk_a, "");
+      LLVMValueRef kin = LLVMBuildICmp(b, LLVMIntSLT, gk, c64(c, Kd), "");
+      for (int64_t i = 0; i < a_per && i < 16; ++i)
+        for (int part = 0; part < nas; ++part) {
+          LLVMValueRef off =
+              down ? qiao_cg_iadd(cb, LLVMBuildAdd(b, arow[i], gk, ""), c64(c, part * hlo))
+                   : qiao_cg_imadd(cb, arow[i], gk, kd->inputs[0].strides[1]);
+          LLVMValueRef p = LLVMBuildGEP2(b, i16, down ? hbase : xp, &off, 1, "");
+          LLVMValueRef r =
+              qiao_cg_iadd(cb, LLVMBuildUDiv(b, tid, c64(c, t.bk), ""), c64(c, i * rstep));
+          stage16(cg, p, LLVMBuildAnd(b, ain[i], kin, ""), Asp[part], na,
+                  qiao_cg_imadd(cb, kk_a, r, ld));
+        }
+      for (int q = 0; q < nbm; ++q) {
+        const qiao_kd_operand_t *W = &kd->inputs[wi[q]];
+        int64_t b_per = (int64_t)t.bn * t.bk / threads, kstep = threads / t.bn;
+        LLVMValueRef nn = LLVMBuildURem(b, tid, c64(c, t.bn), "");
+        LLVMValueRef gn = LLVMBuildAdd(b, n0, nn, "");
+        for (int64_t i = 0; i < b_per; ++i) {
+          LLVMValueRef kk =
+              qiao_cg_iadd(cb, LLVMBuildUDiv(b, tid, c64(c, t.bn), ""), c64(c, i * kstep));
+          LLVMValueRef gkb = LLVMBuildAdd(b, k0, kk, "");
+          LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, gkb, c64(c, Kd), ""),
+                                         LLVMBuildICmp(b, LLVMIntSLT, gn, c64(c, Nd), ""), "");
+          LLVMValueRef off = qiao_cg_imadd(
+              cb, qiao_cg_imadd(cb, qiao_cg_imul(cb, e, W->strides[0]), gkb, W->strides[1]), gn,
+              W->strides[2]);
+          stage16(cg, LLVMBuildGEP2(b, i16, wp[q], &off, 1, ""), in, Bs[q], nbs,
+                  qiao_cg_imadd(cb, kk, nn, ld));
+        }
+      }
+      qiao_cuda_barrier(cg);
+      for (int ks = 0; ks < t.bk; ks += 16) {
+        LLVMValueRef kcol = qiao_cg_iadd(cb, tig2, c64(c, ks));
+        LLVMValueRef af[2][4][4];
+        for (int part = 0; part < nas; ++part)
+          for (int i = 0; i < mt_n; ++i) {
+            LLVMValueRef row = qiao_cg_iadd(cb, LLVMBuildAdd(b, wm0, grp, ""), c64(c, i * 16));
+            LLVMValueRef base = qiao_cg_imadd(cb, kcol, row, ld);
+            LLVMValueRef A = Asp[part];
+            af[part][i][0] = pair32(cg, A, na, base);
+            af[part][i][1] = pair32(cg, A, na, qiao_cg_iadd(cb, base, c64(c, 8 * ld)));
+            af[part][i][2] = pair32(cg, A, na, qiao_cg_iadd(cb, base, c64(c, 8)));
+            af[part][i][3] = pair32(cg, A, na, qiao_cg_iadd(cb, base, c64(c, 8 * ld + 8)));
+          }
+        for (int q = 0; q < nbm; ++q)
+          for (int j = 0; j < nt_n; ++j) {
+            LLVMValueRef col = qiao_cg_iadd(cb, LLVMBuildAdd(b, wn0, grp, ""), c64(c, j * 8));
+            LLVMValueRef base = qiao_cg_imadd(cb, kcol, col, ld);
+            LLVMValueRef bfr[2] = {pair32(cg, Bs[q], nbs, base),
+                                   pair32(cg, Bs[q], nbs, qiao_cg_iadd(cb, base, c64(c, 8)))};
+            for (int i = 0; i < mt_n; ++i) {
+              LLVMValueRef cc[4];
+              for (int r = 0; r < 4; ++r)
+                cc[r] = LLVMBuildLoad2(b, f32, acc[q][i][j][r], "");
+              for (int part = 0; part < nas; ++part)
+                emit_mma(cg, bf16, af[part][i], bfr, cc);
+              for (int r = 0; r < 4; ++r)
+                LLVMBuildStore(b, cc[r], acc[q][i][j][r]);
+            }
+          }
+      }
+      qiao_cuda_barrier(cg);
+    }
+    qiao_cg_loop_end(cb, &kl);
+    /* epilogue: c0..c3 at row grp (+8), column 2·(lane%4) (+1) */
+    for (int i = 0; i < mt_n; ++i)
+      for (int hh = 0; hh < 2; ++hh) {
+        LLVMValueRef gr = qiao_cg_iadd(cb, LLVMBuildAdd(b, m0, LLVMBuildAdd(b, wm0, grp, ""), ""),
+                                       c64(c, i * 16 + 8 * hh));
+        LLVMBasicBlockRef ri = qiao_cg_if(cb, LLVMBuildICmp(b, LLVMIntSLT, gr, cnt, ""), "r");
+        LLVMValueRef a = ld_i(c, ws_i(c, ws, c->o_list, qiao_cg_imadd(cb, gr, e, c->T)));
+        for (int j = 0; j < nt_n; ++j)
+          for (int r = 2 * hh; r < 2 * hh + 2; ++r) {
+            LLVMValueRef gn =
+                qiao_cg_iadd(cb, LLVMBuildAdd(b, n0, LLVMBuildAdd(b, wn0, tig2, ""), ""),
+                             c64(c, j * 8 + (r & 1)));
+            LLVMBasicBlockRef ci =
+                qiao_cg_if(cb, LLVMBuildICmp(b, LLVMIntSLT, gn, c64(c, Nd), ""), "c");
+            LLVMValueRef g = LLVMBuildLoad2(b, f32, acc[0][i][j][r], "");
+            LLVMValueRef at = qiao_cg_imadd(cb, gn, a, Nd);
+            if (!down) {
+              LLVMValueRef u = LLVMBuildLoad2(b, f32, acc[1][i][j][r], "");
+              LLVMValueRef v =
+                  LLVMBuildFMul(b, LLVMBuildFMul(b, g, qiao_cg_emit_sigmoid(cb, g), ""), u, "");
+              qiao_cg_store_f32(cb, v, hbase, dt, at, 1);
+              if (bf16) { /* the lo part: what bf16(v) missed */
+                LLVMValueRef hi = qiao_cg_round_f32(cb, v, dt);
+                qiao_cg_store_f32(cb, LLVMBuildFSub(b, v, hi, ""), hbase, dt,
+                                  qiao_cg_iadd(cb, at, c64(c, c->T * c->K * c->F)), 1);
+              }
+            } else {
+              LLVMBuildStore(b, g, ws_f(c, ws, c->o_y, at));
+            }
+            qiao_cg_endif(cb, ci);
+          }
+        qiao_cg_endif(cb, ri);
+      }
+  }
+  qiao_cg_endif(cb, busy);
+  qiao_cg_loop_end(cb, &tl);
+  LLVMBuildRetVoid(b);
+  phase_rec(ph, name, grid_cap(cg, total), threads, 2 * (nas * na + nbm * nbs));
+}
+
 /* ------------------------------------------------------------ 4. combine */
 
 static void emit_combine(moe_ctx_t *c, const char *name, qiao_cuda_phase_t *ph) {
@@ -555,13 +807,18 @@ qiao_status_t qiao_cuda_lower_moe(qiao_cuda_codegen_t *cg, const qiao_kernel_des
     out->block[0] = 32;
     return NULL;
   }
+  /* tensor cores when x and the three expert weights are all f16 or all bf16 */
+  qiao_dtype_t wdt = kd->inputs[2].type.dtype;
+  bool tc = (wdt == QIAO_F16 || wdt == QIAO_BF16) && kd->inputs[0].type.dtype == wdt &&
+            kd->inputs[3].type.dtype == wdt && kd->inputs[4].type.dtype == wdt;
   int64_t A = c.T * c.K;
   c.o_ids = 0;
   c.o_w = al4(A);
   c.o_cnt = c.o_w + al4(A);
   c.o_list = c.o_cnt + al4(c.E);
   c.o_h = c.o_list + al4(c.E * c.T);
-  c.o_y = c.o_h + al4(A * c.F);
+  /* H: f32; 16-bit on the tensor-core path (bf16: hi and lo parts) */
+  c.o_y = c.o_h + al4(tc ? (wdt == QIAO_BF16 ? A * c.F : (A * c.F + 1) / 2) : A * c.F);
   c.n_ws = c.o_y + al4(A * c.D);
   out->workspace_bytes = 4 * c.n_ws;
   char nm[64];
@@ -570,9 +827,15 @@ qiao_status_t qiao_cuda_lower_moe(qiao_cuda_codegen_t *cg, const qiao_kernel_des
   snprintf(nm, sizeof nm, "%s_bucket", name);
   emit_bucket(&c, nm, &out->phases[1]);
   snprintf(nm, sizeof nm, "%s_gateup", name);
-  emit_gemm(&c, nm, false, &out->phases[2]);
+  if (tc)
+    emit_gemm_mma(&c, nm, false, &out->phases[2]);
+  else
+    emit_gemm(&c, nm, false, &out->phases[2]);
   snprintf(nm, sizeof nm, "%s_down", name);
-  emit_gemm(&c, nm, true, &out->phases[3]);
+  if (tc)
+    emit_gemm_mma(&c, nm, true, &out->phases[3]);
+  else
+    emit_gemm(&c, nm, true, &out->phases[3]);
   snprintf(nm, sizeof nm, "%s_combine", name);
   emit_combine(&c, nm, &out->phases[4]);
   out->n_phases = 5;
