@@ -480,8 +480,20 @@ static qiao_status_t infer_attention(const qiao_type_t *t, int32_t n, const qiao
   if (kd[1] < 1 || qd[1] % kd[1] != 0)
     return BAD("attention: q heads (Hq=%lld) must be a multiple of k/v heads (Hkv=%lld)",
                (long long)qd[1], (long long)kd[1]);
-  if (n == 4) {
-    const qiao_type_t *m = &t[3];
+  int32_t im, ikv;
+  qiao_attention_operand_roles(n, n >= 4 ? t[3].dtype : QIAO_F32, &im, &ikv);
+  if (n >= 5 && !qiao_dtype_is_float(t[3].dtype))
+    return BAD("attention: with 5 operands (q, k, v, mask, kv_len) the mask must be a float "
+               "dtype, got %s",
+               qiao_dtype_name(t[3].dtype));
+  if (ikv >= 0) {
+    const qiao_type_t *l = &t[ikv];
+    if (l->dtype != QIAO_I32 || l->shape.rank != 1 || l->shape.dims[0] != qd[0])
+      return BAD("attention: kv_len must be i32[B] = i32[%lld], got %s", (long long)qd[0],
+                 qiao_type_str(l, b1, sizeof b1));
+  }
+  if (im >= 0) {
+    const qiao_type_t *m = &t[im];
     if (m->shape.rank != 2 || m->shape.dims[0] != qd[2] || m->shape.dims[1] != kd[2])
       return BAD("attention: mask must be [Sq, Skv] = [%lld, %lld], got %s", (long long)qd[2],
                  (long long)kd[2], qiao_type_str(m, b1, sizeof b1));

@@ -669,14 +669,17 @@ static qiao_status_t run_topk(const qiao_op_t *op, qiao_tensor_t *x, qiao_tensor
 }
 
 /* softmax(q·kᵀ·scale + mask)·v per (b, h); GQA: query head h reads kv head
- * h / (Hq / Hkv). Query i sits at absolute position pos = Skv - Sq + i (the
- * last Sq positions, as in decode over a KV cache). causal: keys j <= pos.
+ * h / (Hq / Hkv). With kv_len, L = kv_len[b] clamped to [0, Skv] keys are
+ * valid (keys j >= L are ignored); without it L = Skv. Query i sits at
+ * absolute position pos = L - Sq + i (the last Sq positions, as in decode
+ * over a KV cache; negative when L < Sq). causal: keys j <= pos.
  * window W > 0: keys with pos - W < j <= pos (the W most recent, itself
  * included; this bounds j <= pos even without causal). The mask is additive,
  * [Sq, Skv] or broadcastable to [B, Hq, Sq, Skv]. A row that sees no key (or
  * only keys at -inf) produces 0. */
 static qiao_status_t run_attention(const qiao_op_t *op, qiao_tensor_t *q, qiao_tensor_t *k,
-                                   qiao_tensor_t *v, qiao_tensor_t *mask, qiao_tensor_t *out) {
+                                   qiao_tensor_t *v, qiao_tensor_t *mask, qiao_tensor_t *kv_len,
+                                   qiao_tensor_t *out) {
   const qiao_shape_t *qs = &q->type.shape, *ks = &k->type.shape, *vs = &v->type.shape;
   if (qs->rank != 4 || ks->rank != 4 || vs->rank != 4)
     return qiao_status_make(QIAO_INTERNAL, "attention: q, k, v must be rank 4");
@@ -701,12 +704,17 @@ static qiao_status_t run_attention(const qiao_op_t *op, qiao_tensor_t *q, qiao_t
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < Hq; ++h) {
       int64_t kh = h / group;
+      int64_t L = Skv;
+      if (kv_len) {
+        int64_t lb = ld_i64(kv_len, b);
+        L = lb < 0 ? 0 : lb > Skv ? Skv : lb;
+      }
       for (int64_t i = 0; i < Sq; ++i) {
-        int64_t pos = Skv - Sq + i;
+        int64_t pos = L - Sq + i;
         int64_t qo = ((b * Hq + h) * Sq + i) * D;
         double mx = -INFINITY;
         for (int64_t j = 0; j < Skv; ++j) {
-          seen[j] = true;
+          seen[j] = j < L;
           if (op->attrs.causal && j > pos)
             seen[j] = false;
           if (W > 0 && (j > pos || j <= pos - W))
@@ -986,9 +994,13 @@ static qiao_status_t run_op(interp_t *in, const qiao_op_t *op, const qiao_safete
   case QIAO_OP_TOPK:
     s = run_topk(op, opnd[0], res[0], res[1]);
     break;
-  case QIAO_OP_ATTENTION:
-    s = run_attention(op, opnd[0], opnd[1], opnd[2], nop > 3 ? opnd[3] : NULL, res[0]);
+  case QIAO_OP_ATTENTION: {
+    int32_t im, ikv;
+    qiao_attention_operand_roles(nop, nop > 3 ? opnd[3]->type.dtype : QIAO_F32, &im, &ikv);
+    s = run_attention(op, opnd[0], opnd[1], opnd[2], im >= 0 ? opnd[im] : NULL,
+                      ikv >= 0 ? opnd[ikv] : NULL, res[0]);
     break;
+  }
   case QIAO_OP_MOE:
     s = run_moe(op, opnd[0], opnd[1], opnd[2], opnd[3], opnd[4], res[0]);
     break;

@@ -66,7 +66,7 @@ static const qiao_op_schema_t k_schemas[QIAO_OP_KIND_COUNT] = {
     [QIAO_OP_ROPE] = {"rope", 2, 2, 1, 2,
                       {A_FLOAT("theta", 10000.0), A_ENUM("mode", k_rope_names)}},
     [QIAO_OP_TOPK] = {"topk", 1, 1, 2, 2, {A_INT_REQ("k"), A_INT("axis", -1)}},
-    [QIAO_OP_ATTENTION] = {"attention", 3, 4, 1, 3,
+    [QIAO_OP_ATTENTION] = {"attention", 3, 5, 1, 3,
                            {A_BOOL("causal", 0),
                             {"scale", QIAO_ATTR_FLOAT, false, 0, NAN, NULL, 0, NULL},
                             A_INT("window", 0)}},
@@ -184,4 +184,20 @@ bool qiao_attrs_is_default(const qiao_attrs_t *a, qiao_op_kind_t kind, int idx) 
   default:
     return i == as->default_int;
   }
+}
+
+void qiao_attention_operand_roles(int32_t n_operands, qiao_dtype_t dtype3, int32_t *out_mask,
+                                  int32_t *out_kv_len) {
+  int32_t mask = -1, kv_len = -1;
+  if (n_operands >= 5) {
+    mask = 3;
+    kv_len = 4;
+  } else if (n_operands == 4) {
+    if (qiao_dtype_is_int(dtype3))
+      kv_len = 3;
+    else
+      mask = 3;
+  }
+  if (out_mask) *out_mask = mask;
+  if (out_kv_len) *out_kv_len = kv_len;
 }

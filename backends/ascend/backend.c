@@ -119,6 +119,15 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
     snprintf(reason, cap, "kernel kind %d is unknown", (int)kd->kind);
     return false;
   }
+  if (kd->kind == QIAO_KD_ATTENTION && kd->n_primary_inputs > 3) {
+    int32_t kvl;
+    qiao_attention_operand_roles(kd->n_primary_inputs, kd->inputs[3].type.dtype, NULL, &kvl);
+    if (kvl >= 0) {
+      snprintf(reason, cap,
+               "attention with a kv_len operand is not lowered for the Ascend class yet");
+      return false;
+    }
+  }
   if (!kd_fp8_check(kd, d, reason, cap)) return false;
   bool cube = kd->kind == QIAO_KD_MATMUL;
   if (cube ? !ascend_mm_supported(kd, reason, cap) : !ascend_ew_supported(kd, reason, cap))

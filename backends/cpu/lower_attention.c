@@ -9,7 +9,9 @@
  * mask) get scores q·k (vectorized over D, q pre-scaled), the running max m,
  * the running sum l and the f32 accumulator acc[Dv] (vectorized over Dv) are
  * rescaled by exp(m_old - m_new). Rows that see no key produce 0.
- * Queries sit at the last Sq positions of the Skv keys (decode over a cache).
+ * Queries sit at the last Sq positions of the L valid keys (L = kv_len[b]
+ * clamped to [0, Skv], or Skv without kv_len; decode over a cache); keys
+ * past L are never read.
  *
  * Scores: with R >= 4 rows per unit, the K block is transposed once into
  * scratch and each row's Bk scores are vertical FMAs (q[d] broadcast × Kᵀ[d]);
@@ -23,6 +25,7 @@
 typedef struct at_shape {
   int64_t B, Hq, Hkv, G, Sq, Skv, D, Dv, W;
   bool causal, has_mask;
+  int32_t mask_in, kvl_in; /* primary input index of the mask / kv_len, -1: none */
   double scale;
   int64_t Gu, Bq, R, Bk, BkP, nqb, units;
   bool use_kt;    /* scores as q · Kᵀ-block (vertical FMAs) instead of per-key dots */
@@ -96,9 +99,12 @@ static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_sha
   s->causal = kd->attrs.causal;
   s->scale = kd->attrs.has_scale && !isnan(kd->attrs.scale) ? kd->attrs.scale
                                                             : 1.0 / sqrt((double)(s->D ? s->D : 1));
-  s->has_mask = kd->n_primary_inputs >= 4;
+  qiao_attention_operand_roles(kd->n_primary_inputs,
+                               kd->n_primary_inputs > 3 ? kd->inputs[3].type.dtype : QIAO_F32,
+                               &s->mask_in, &s->kvl_in);
+  s->has_mask = s->mask_in >= 0;
   if (s->has_mask) {
-    const qiao_kd_operand_t *m = &kd->inputs[3];
+    const qiao_kd_operand_t *m = &kd->inputs[s->mask_in];
     int mr = m->type.shape.rank, off = 4 - mr;
     for (int d = 0; d < 4; ++d) {
       int md = d - off;
@@ -154,7 +160,7 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
   c.qp = epi.in[0];
   c.kp = epi.in[1];
   c.vp = epi.in[2];
-  c.mp = s->has_mask ? epi.in[3] : NULL;
+  c.mp = s->has_mask ? epi.in[s->mask_in] : NULL;
   c.outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
   LLVMValueRef scr = qiao_cpu_scratch(cg, fn);
   int64_t o_q = 0, o_acc = o_q + s->R * s->D, o_m = o_acc + s->R * s->Dv, o_l = o_m + s->R,
@@ -185,7 +191,21 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
       grouped ? hh : (s->G == 1 ? hh : LLVMBuildUDiv(cg->b, hh, qiao_cg_i64(&cg->base, s->G), ""));
   LLVMValueRef i_lo = qiao_cg_imul(&cg->base, qb, s->Bq);
   LLVMValueRef Sq = qiao_cg_i64(&cg->base, s->Sq), Skv = qiao_cg_i64(&cg->base, s->Skv);
-  LLVMValueRef shift = qiao_cg_i64(&cg->base, s->Skv - s->Sq);
+  /* L valid keys: kv_len[b] clamped to [0, Skv] (Skv without kv_len); query i
+   * sits at position L - Sq + i */
+  LLVMValueRef L = Skv;
+  if (s->kvl_in >= 0) {
+    const qiao_kd_operand_t *KL = &kd->inputs[s->kvl_in];
+    LLVMTypeRef lst = qiao_cg_storage_type(&cg->base, KL->type.dtype);
+    LLVMValueRef lv = LLVMBuildLoad2(
+        cg->b, lst,
+        qiao_cg_elem_ptr(&cg->base, epi.in[s->kvl_in], KL->type.dtype,
+                         qiao_cg_imul(&cg->base, b, KL->strides[0])),
+        "kvlen");
+    if (lst != cg->t_i64) lv = LLVMBuildSExt(cg->b, lv, cg->t_i64, "");
+    L = qiao_cg_imax(&cg->base, qiao_cg_imin(&cg->base, lv, Skv), qiao_cg_i64(&cg->base, 0));
+  }
+  LLVMValueRef shift = LLVMBuildSub(cg->b, L, qiao_cg_i64(&cg->base, s->Sq), "shift");
   LLVMValueRef ninf = LLVMConstReal(cg->t_f32, -INFINITY);
   LLVMValueRef zero = qiao_cg_f32c(&cg->base, 0.0);
 
@@ -240,7 +260,7 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
   LLVMValueRef pos_lo = qiao_cg_iadd(&cg->base, i_lo, shift),
                pos_hi = qiao_cg_iadd(&cg->base, i_hi, shift);
   bool bounded = s->causal || s->W > 0;
-  LLVMValueRef jstart = qiao_cg_i64(&cg->base, 0), jend = Skv;
+  LLVMValueRef jstart = qiao_cg_i64(&cg->base, 0), jend = L;
   if (s->W > 0)
     jstart = qiao_cg_imax(&cg->base, jstart,
                           LLVMBuildSub(cg->b, pos_lo, qiao_cg_i64(&cg->base, s->W - 1), ""));
@@ -346,7 +366,7 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
         qiao_cg_stf(&cg->base, qiao_cg_ld(&cg->base, vt, c.sacc[k]), c.sbuf,
                     qiao_cg_i64(&cg->base, k * V));
       if (s->has_mask) {
-        const qiao_kd_operand_t *M = &kd->inputs[3];
+        const qiao_kd_operand_t *M = &kd->inputs[s->mask_in];
         qiao_cg_loop_t jl;
         qiao_cg_loop_begin(&cg->base, a, e, 1, "mj", &jl);
         LLVMValueRef mo = qiao_cg_offset(&cg->base, 4, (LLVMValueRef[]){b, hq, i, jl.iv}, s->mst);
@@ -385,7 +405,7 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
       LLVMValueRef koff = qiao_cg_imadd(&cg->base, kbase, jl.iv, K->strides[2]);
       LLVMValueRef sc = at_dot(&c, qrow, koff);
       if (s->has_mask) {
-        const qiao_kd_operand_t *M = &kd->inputs[3];
+        const qiao_kd_operand_t *M = &kd->inputs[s->mask_in];
         LLVMValueRef mo = qiao_cg_offset(&cg->base, 4, (LLVMValueRef[]){b, hq, i, jl.iv}, s->mst);
         sc = LLVMBuildFAdd(cg->b, sc, qiao_cg_load_f32(&cg->base, c.mp, M->type.dtype, mo, 1), "");
       }

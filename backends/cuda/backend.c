@@ -44,6 +44,13 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
     return false;
   }
   const char *kn = qiao_kd_kind_name(kd->kind);
+  if (kd->kind == QIAO_KD_ATTENTION && kd->n_primary_inputs > 3) {
+    int32_t kvl;
+    qiao_attention_operand_roles(kd->n_primary_inputs, kd->inputs[3].type.dtype, NULL, &kvl);
+    if (kvl >= 0)
+      return refuse(reason, cap, "%s with a kv_len operand is not lowered for the CUDA class yet",
+                    kn);
+  }
   switch (kd->kind) {
   case QIAO_KD_ELEMENTWISE:
   case QIAO_KD_REDUCE:

@@ -228,6 +228,12 @@ void qiao_attrs_set(qiao_attrs_t *a, qiao_op_kind_t kind, int idx, int64_t i, do
 void qiao_attrs_init_defaults(qiao_attrs_t *a, qiao_op_kind_t kind);
 /* True when attribute idx of `a` equals its default (printer omits it). */
 bool qiao_attrs_is_default(const qiao_attrs_t *a, qiao_op_kind_t kind, int idx);
+/* Attention's operands are q, k, v[, mask][, kv_len]: with 4 operands the 4th
+ * is kv_len when its dtype (`dtype3`) is an integer, else the mask; with 5 they
+ * are mask then kv_len. Writes the operand index of each (-1: absent). The
+ * same rule serves graphs (operands) and kernel descriptors (primary inputs). */
+void qiao_attention_operand_roles(int32_t n_operands, qiao_dtype_t dtype3, int32_t *out_mask,
+                                  int32_t *out_kv_len);
 
 /* ---------------------------------------------------------- 3. graph, builder */
 

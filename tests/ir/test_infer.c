@@ -525,6 +525,25 @@ Test(infer, attention_errors) {
       ty(QIAO_I32, 4, 2, 2, 6, 16), ty(QIAO_I32, 4, 2, 2, 6, 16));
 }
 
+Test(infer, attention_kv_len) {
+  qiao_type_t q = ty(QIAO_F32, 4, 2, 8, 4, 16), k = ty(QIAO_F32, 4, 2, 2, 6, 16);
+  /* a 4th integer operand is kv_len; a 4th float one the mask; with 5: mask, kv_len */
+  OK(QIAO_OP_ATTENTION, NULL, "f32[2, 8, 4, 16]", q, k, k, ty(QIAO_I32, 1, 2));
+  OK(QIAO_OP_ATTENTION, NULL, "f32[2, 8, 4, 16]", q, k, k, ty(QIAO_F32, 2, 4, 6),
+     ty(QIAO_I32, 1, 2));
+  ERR(QIAO_OP_ATTENTION, NULL, "attention: kv_len must be i32[B] = i32[2], got i32[3]", q, k, k,
+      ty(QIAO_I32, 1, 3));
+  ERR(QIAO_OP_ATTENTION, NULL, "attention: kv_len must be i32[B] = i32[2], got i64[2]", q, k, k,
+      ty(QIAO_I64, 1, 2));
+  ERR(QIAO_OP_ATTENTION, NULL, "attention: kv_len must be i32[B] = i32[2], got i32[2, 1]", q, k,
+      k, ty(QIAO_I32, 2, 2, 1));
+  ERR(QIAO_OP_ATTENTION, NULL,
+      "attention: with 5 operands (q, k, v, mask, kv_len) the mask must be a float dtype, got i32",
+      q, k, k, ty(QIAO_I32, 1, 2), ty(QIAO_F32, 2, 4, 6));
+  ERR(QIAO_OP_ATTENTION, NULL, "attention: kv_len must be i32[B] = i32[2], got f32[4, 6]", q, k,
+      k, ty(QIAO_F32, 2, 4, 6), ty(QIAO_F32, 2, 4, 6));
+}
+
 Test(infer, moe) {
   qiao_type_t x = ty(QIAO_F32, 2, 3, 8), r = ty(QIAO_F32, 2, 8, 4);
   qiao_type_t gu = ty(QIAO_BF16, 3, 4, 8, 16), dn = ty(QIAO_BF16, 3, 4, 16, 8);

@@ -956,6 +956,7 @@ typedef struct {
   int window;
   double scale; /* 0: default */
   qiao_dtype_t dt;
+  const int *kv_len; /* B values (any, clamped to [0, Skv]) or NULL */
 } attn_case_t;
 
 /* Naive attention, per (b, h, i): scores over the visible keys, softmax, ·v. */
@@ -966,11 +967,14 @@ static void ref_attention(const attn_case_t *c, const qiao_tensor_t *q, const qi
   for (int b = 0; b < c->B; ++b)
     for (int h = 0; h < c->Hq; ++h) {
       int kh = h * c->Hkv / c->Hq; /* consecutive query heads share a kv head */
+      int L = c->Skv;
+      if (c->kv_len)
+        L = c->kv_len[b] < 0 ? 0 : c->kv_len[b] > c->Skv ? c->Skv : c->kv_len[b];
       for (int i = 0; i < c->Sq; ++i) {
-        int pos = c->Skv - c->Sq + i;
+        int pos = L - c->Sq + i;
         double mx = -INFINITY;
         for (int j = 0; j < c->Skv; ++j) {
-          bool vis = true;
+          bool vis = j < L;
           if (c->causal && j > pos)
             vis = false;
           if (c->window && !(j <= pos && j > pos - c->window))
@@ -1011,16 +1015,27 @@ static void check_attention(attn_case_t c) {
   int32_t k = input(g, "k", ty(c.dt, 4, c.B, c.Hkv, c.Skv, c.D));
   int32_t v = input(g, "v", ty(c.dt, 4, c.B, c.Hkv, c.Skv, c.D));
   int32_t m = c.mask ? input(g, "m", ty(c.dt, 2, c.Sq, c.Skv)) : -1;
+  int32_t l = c.kv_len ? input(g, "kv_len", ty(QIAO_I32, 1, c.B)) : -1;
   qiao_attrs_t a = defaults(QIAO_OP_ATTENTION);
   a.causal = c.causal;
   a.window = c.window;
   if (c.scale)
     a.has_scale = true, a.scale = c.scale;
-  int32_t y = c.mask ? op(g, QIAO_OP_ATTENTION, &a, 4, q, k, v, m)
-                     : op(g, QIAO_OP_ATTENTION, &a, 3, q, k, v);
+  int32_t y = c.mask && c.kv_len ? op(g, QIAO_OP_ATTENTION, &a, 5, q, k, v, m, l)
+              : c.mask           ? op(g, QIAO_OP_ATTENTION, &a, 4, q, k, v, m)
+              : c.kv_len         ? op(g, QIAO_OP_ATTENTION, &a, 4, q, k, v, l)
+                                 : op(g, QIAO_OP_ATTENTION, &a, 3, q, k, v);
   outputs(g, 1, y);
-  qiao_tensor_t *ins[4] = {rnd(g->values[q].type, 110, -1, 1), rnd(g->values[k].type, 111, -1, 1),
-                           rnd(g->values[v].type, 112, -1, 1), NULL};
+  qiao_tensor_t *ins[5] = {rnd(g->values[q].type, 110, -1, 1), rnd(g->values[k].type, 111, -1, 1),
+                           rnd(g->values[v].type, 112, -1, 1), NULL, NULL};
+  int n_in = 3;
+  if (c.mask) n_in++;
+  if (c.kv_len) {
+    double lv[8] = {0};
+    for (int b = 0; b < c.B && b < 8; ++b)
+      lv[b] = c.kv_len[b];
+    ins[n_in++] = from(ty(QIAO_I32, 1, c.B), lv);
+  }
   if (c.mask) {
     ins[3] = rnd(g->values[m].type, 113, -2, 2);
     /* block a few entries entirely */
@@ -1031,50 +1046,78 @@ static void check_attention(attn_case_t c) {
   run(g, ins, out);
   int64_t n = (int64_t)c.B * c.Hq * c.Sq * c.D;
   double *ref = calloc((size_t)n, sizeof(double));
-  ref_attention(&c, ins[0], ins[1], ins[2], ins[3], ref);
+  ref_attention(&c, ins[0], ins[1], ins[2], c.mask ? ins[3] : NULL, ref);
   double tol = c.dt == QIAO_F32 ? 1e-6 : 1e-2;
   expect_close(out[0], ref, n, tol, tol);
   free(ref);
-  free_all(ins, 4);
+  free_all(ins, 5);
   free_all(out, 1);
   qiao_ir_graph_destroy(g);
 }
 
 Test(interp_attention, basic) {
-  check_attention((attn_case_t){2, 3, 3, 5, 5, 8, false, false, 0, 0, QIAO_F32});
+  check_attention((attn_case_t){2, 3, 3, 5, 5, 8, false, false, 0, 0, QIAO_F32, NULL});
 }
 Test(interp_attention, cross_lengths) {
-  check_attention((attn_case_t){1, 2, 2, 3, 17, 4, false, false, 0, 0, QIAO_F32});
+  check_attention((attn_case_t){1, 2, 2, 3, 17, 4, false, false, 0, 0, QIAO_F32, NULL});
 }
 Test(interp_attention, gqa) {
-  check_attention((attn_case_t){1, 6, 2, 5, 7, 8, false, false, 0, 0, QIAO_F32});
+  check_attention((attn_case_t){1, 6, 2, 5, 7, 8, false, false, 0, 0, QIAO_F32, NULL});
 }
 Test(interp_attention, mqa_causal) {
-  check_attention((attn_case_t){2, 4, 1, 7, 7, 4, true, false, 0, 0, QIAO_F32});
+  check_attention((attn_case_t){2, 4, 1, 7, 7, 4, true, false, 0, 0, QIAO_F32, NULL});
 }
 Test(interp_attention, causal_scale) {
-  check_attention((attn_case_t){1, 2, 2, 17, 17, 8, true, false, 0, 0.3, QIAO_F32});
+  check_attention((attn_case_t){1, 2, 2, 17, 17, 8, true, false, 0, 0.3, QIAO_F32, NULL});
 }
 Test(interp_attention, decode_sq1) {
-  check_attention((attn_case_t){2, 4, 2, 1, 17, 8, true, false, 0, 0, QIAO_F32});
+  check_attention((attn_case_t){2, 4, 2, 1, 17, 8, true, false, 0, 0, QIAO_F32, NULL});
 }
 Test(interp_attention, causal_sq_lt_skv) {
-  check_attention((attn_case_t){1, 2, 1, 3, 9, 4, true, false, 0, 0, QIAO_F32});
+  check_attention((attn_case_t){1, 2, 1, 3, 9, 4, true, false, 0, 0, QIAO_F32, NULL});
 }
 Test(interp_attention, window) {
-  check_attention((attn_case_t){1, 2, 2, 17, 17, 4, true, false, 4, 0, QIAO_F32});
+  check_attention((attn_case_t){1, 2, 2, 17, 17, 4, true, false, 4, 0, QIAO_F32, NULL});
 }
 Test(interp_attention, window_decode) {
-  check_attention((attn_case_t){1, 4, 2, 1, 17, 4, true, false, 3, 0, QIAO_F32});
+  check_attention((attn_case_t){1, 4, 2, 1, 17, 4, true, false, 3, 0, QIAO_F32, NULL});
 }
 Test(interp_attention, mask) {
-  check_attention((attn_case_t){1, 3, 3, 5, 6, 4, false, true, 0, 0, QIAO_F32});
+  check_attention((attn_case_t){1, 3, 3, 5, 6, 4, false, true, 0, 0, QIAO_F32, NULL});
 }
 Test(interp_attention, mask_causal_gqa) {
-  check_attention((attn_case_t){2, 4, 2, 4, 6, 4, true, true, 0, 0, QIAO_F32});
+  check_attention((attn_case_t){2, 4, 2, 4, 6, 4, true, true, 0, 0, QIAO_F32, NULL});
 }
 Test(interp_attention, bf16) {
-  check_attention((attn_case_t){1, 2, 1, 5, 5, 8, true, false, 0, 0, QIAO_BF16});
+  check_attention((attn_case_t){1, 2, 1, 5, 5, 8, true, false, 0, 0, QIAO_BF16, NULL});
+}
+
+/* kv_len: keys at j >= kv_len[b] are ignored, queries sit at kv_len[b] - Sq + i;
+ * values outside [0, Skv] are clamped; a row that sees no key gives zeros. */
+Test(interp_attention, kv_len_ragged) {
+  static const int L[3] = {5, 0, 9};
+  check_attention((attn_case_t){3, 4, 2, 2, 9, 8, false, false, 0, 0, QIAO_F32, L});
+}
+Test(interp_attention, kv_len_causal_decode) {
+  static const int L[2] = {7, 1};
+  check_attention((attn_case_t){2, 4, 2, 1, 12, 8, true, false, 0, 0, QIAO_F32, L});
+}
+Test(interp_attention, kv_len_causal_chunk) {
+  /* Sq = 3 with kv_len 2: the first query sits at position -1 and sees nothing */
+  static const int L[2] = {6, 2};
+  check_attention((attn_case_t){2, 2, 1, 3, 10, 4, true, false, 0, 0, QIAO_F32, L});
+}
+Test(interp_attention, kv_len_window) {
+  static const int L[2] = {8, 3};
+  check_attention((attn_case_t){2, 2, 2, 2, 11, 4, true, false, 3, 0, QIAO_F32, L});
+}
+Test(interp_attention, kv_len_clamped) {
+  static const int L[2] = {-3, 40};
+  check_attention((attn_case_t){2, 2, 2, 2, 7, 4, true, false, 0, 0, QIAO_F32, L});
+}
+Test(interp_attention, kv_len_with_mask) {
+  static const int L[2] = {4, 6};
+  check_attention((attn_case_t){2, 2, 1, 3, 6, 4, false, true, 0, 0, QIAO_F32, L});
 }
 
 /* A row that sees no key (fully masked) yields zeros, not NaN. */

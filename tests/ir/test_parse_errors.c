@@ -22,6 +22,9 @@ typedef struct {
 
 static const bad_case_t k_cases[] = {
     {"attribute_on_plain_op", 2, 17, "unknown attribute 'axis': relu takes no attributes"},
+    {"attention_kv_len_before_mask", 2, 8,
+     "attention: with 5 operands (q, k, v, mask, kv_len) the mask must be a float dtype, got i32"},
+    {"attention_kv_len_shape", 2, 8, "attention: kv_len must be i32[B] = i32[2], got i32[1]"},
     {"bad_enum_value", 2, 31,
      "invalid value '\"fast\"' for 'approximate' (expected \"none\" or \"tanh\")"},
     {"bad_escape", 2, 16, "invalid escape in string '\\q'"},
@@ -115,9 +118,10 @@ BAD_TEST(1) BAD_TEST(2) BAD_TEST(3) BAD_TEST(4) BAD_TEST(5) BAD_TEST(6) BAD_TEST
                     BAD_TEST(35) BAD_TEST(36) BAD_TEST(37) BAD_TEST(38) BAD_TEST(39) BAD_TEST(40)
                         BAD_TEST(41) BAD_TEST(42) BAD_TEST(43) BAD_TEST(44) BAD_TEST(45)
                             BAD_TEST(46) BAD_TEST(47) BAD_TEST(48) BAD_TEST(49)
+                                BAD_TEST(50) BAD_TEST(51) BAD_TEST(52) BAD_TEST(53)
 
-                                Test(parse_errors, table_fits_the_generated_tests) {
-  cr_assert_leq(N_CASES, 50);
+                                    Test(parse_errors, table_fits_the_generated_tests) {
+  cr_assert_leq(N_CASES, 54);
 }
 
 Test(parse_errors, every_bad_file_is_listed) {

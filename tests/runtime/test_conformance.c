@@ -156,6 +156,33 @@ static const conf_case_t k_cases[] = {
      G("(%q: f32[1, 2, 3, 8], %k: f32[1, 2, 4, 8], %v: f32[1, 2, 4, 8]) -> (f32[1, 2, 3, 8])",
        "%m = const [0.0, 0.0, -inf, 0.0, -inf, -inf, -inf, -inf, 0.0, -inf, -inf, 0.5] : f32[3, 4]\n"
        "%o = attention %q, %k, %v, %m\nreturn %o")},
+    /* ---- attention with kv_len (i32 [B]): keys >= kv_len[b] ignored, queries at
+     * kv_len[b] - Sq + i; values outside [0, Skv] clamp; rows seeing no key give 0 */
+    {"attn_kv_len_ragged_gqa",
+     G("(%q: f32[3, 4, 2, 16], %k: f32[3, 2, 9, 16], %v: f32[3, 2, 9, 16]) -> (f32[3, 4, 2, 16])",
+       "%n = const [5, 0, 9] : i32[3]\n%o = attention %q, %k, %v, %n\nreturn %o")},
+    {"attn_kv_len_decode",
+     G("(%q: f32[2, 8, 1, 32], %k: f32[2, 2, 37, 32], %v: f32[2, 2, 37, 32]) -> (f32[2, 8, 1, 32])",
+       "%n = const [37, 13] : i32[2]\n%o = attention %q, %k, %v, %n {causal = true}\nreturn %o")},
+    {"attn_kv_len_decode_empty",
+     G("(%q: f32[2, 4, 1, 8], %k: f32[2, 1, 20, 8], %v: f32[2, 1, 20, 8]) -> (f32[2, 4, 1, 8])",
+       "%n = const [0, 1] : i32[2]\n%o = attention %q, %k, %v, %n {causal = true}\nreturn %o")},
+    {"attn_kv_len_chunk",
+     G("(%q: f32[3, 4, 4, 8], %k: f32[3, 2, 16, 8], %v: f32[3, 2, 16, 8]) -> (f32[3, 4, 4, 8])",
+       "%n = const [16, 7, 2] : i32[3]\n%o = attention %q, %k, %v, %n {causal = true}\nreturn %o")},
+    {"attn_kv_len_window",
+     G("(%q: f32[3, 2, 3, 8], %k: f32[3, 2, 17, 8], %v: f32[3, 2, 17, 8]) -> (f32[3, 2, 3, 8])",
+       "%n = const [17, 5, 4] : i32[3]\n"
+       "%o = attention %q, %k, %v, %n {causal = true, window = 4}\nreturn %o")},
+    {"attn_kv_len_clamped",
+     G("(%q: f32[2, 2, 3, 8], %k: f32[2, 1, 6, 8], %v: f32[2, 1, 6, 8]) -> (f32[2, 2, 3, 8])",
+       "%n = const [-2, 100] : i32[2]\n%o = attention %q, %k, %v, %n {causal = true}\nreturn %o")},
+    {"attn_kv_len_mask",
+     G("(%q: f32[2, 2, 3, 8], %k: f32[2, 2, 6, 8], %v: f32[2, 2, 6, 8], %m: f32[3, 6]) -> (f32[2, 2, 3, 8])",
+       "%n = const [4, 6] : i32[2]\n%o = attention %q, %k, %v, %m, %n\nreturn %o")},
+    {"attn_kv_len_input",
+     G("(%q: f32[4, 4, 2, 16], %k: f32[4, 2, 8, 16], %v: f32[4, 2, 8, 16], %n: i32[4]) -> (f32[4, 4, 2, 16])",
+       "%o = attention %q, %k, %v, %n {causal = true}\nreturn %o")},
     /* ---- moe */
     {"moe_softmax", G("(%x: f32[5, 16], %r: f32[16, 8], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[5, 16])",
                       "%y = moe %x, %r, %g, %u, %d\nreturn %y")},
@@ -323,6 +350,8 @@ static const sweep_op_t k_sweep[] = {
     {"topk", "(%%x: %s[3, 17]) -> (%s[3, 2], i64[3, 2])", "%v, %i = topk %x {k = 2}\nreturn %v, %i", 2},
     {"attention", "(%%q: %s[1, 2, 3, 8], %%k: %s[1, 1, 5, 8], %%v: %s[1, 1, 5, 8]) -> (%s[1, 2, 3, 8])",
      "%o = attention %q, %k, %v {causal = true}\nreturn %o", 4},
+    {"attention_kv_len", "(%%q: %s[2, 4, 3, 8], %%k: %s[2, 2, 9, 8], %%v: %s[2, 2, 9, 8], %%n: i32[2]) -> (%s[2, 4, 3, 8])",
+     "%o = attention %q, %k, %v, %n {causal = true, window = 5}\nreturn %o", 4},
     {"moe", "(%%x: %s[3, 8], %%r: %s[8, 4], %%g: %s[4, 8, 6], %%u: %s[4, 8, 6], %%d: %s[4, 6, 8]) -> (%s[3, 8])",
      "%y = moe %x, %r, %g, %u, %d\nreturn %y", 6},
 };
@@ -415,6 +444,12 @@ static const edge_op_t k_edge[] = {
      "%o = attention %q, %k, %v, %m\nreturn %o", 5},
     {"attention_decode", "(%%q: %s[1, 2, 1, 8], %%k: %s[1, 2, 9, 8], %%v: %s[1, 2, 9, 8]) -> (%s[1, 2, 1, 8])",
      "%o = attention %q, %k, %v {causal = true}\nreturn %o", 4},
+    /* kv_len (random in [0, 8)) over a cache of 9. Like v's finite rows above: where an
+     * edge q row meets a large or edge k row, q·k overflows f32 but stays finite in the
+     * interpreter's f64 (one key then takes all the weight there, NaN = inf - inf here) —
+     * a limit of the oracle, so the shape keeps such rows apart. */
+    {"attention_kv_len", "(%%q: %s[2, 2, 2, 8], %%k: %s[2, 2, 9, 8], %%v: %s[2, 2, 9, 8], %%n: i32[2]) -> (%s[2, 2, 2, 8])",
+     "%o = attention %q, %k, %v, %n {causal = true}\nreturn %o", 4},
 };
 #undef BIN
 #undef UN
