@@ -44,13 +44,6 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
     return false;
   }
   const char *kn = qiao_kd_kind_name(kd->kind);
-  if (kd->kind == QIAO_KD_ATTENTION && kd->n_primary_inputs > 3) {
-    int32_t kvl;
-    qiao_attention_operand_roles(kd->n_primary_inputs, kd->inputs[3].type.dtype, NULL, &kvl);
-    if (kvl >= 0)
-      return refuse(reason, cap, "%s with a kv_len operand is not lowered for the CUDA class yet",
-                    kn);
-  }
   switch (kd->kind) {
   case QIAO_KD_ELEMENTWISE:
   case QIAO_KD_REDUCE:
@@ -75,9 +68,15 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
     /* multi-step kernels take one more binding: the workspace */
     if (kd->n_inputs + kd->n_outputs + 1 > QIAO_KD_MAX_OPERANDS + 2)
       return refuse(reason, cap, "a %s kernel with this many operands is not lowered yet", kn);
+    int32_t kvl = -1; /* attention's optional kv_len (i32 [B]) is the one integer operand */
+    if (kd->kind == QIAO_KD_ATTENTION && kd->n_primary_inputs > 3)
+      qiao_attention_operand_roles(kd->n_primary_inputs, kd->inputs[3].type.dtype, NULL, &kvl);
     for (int32_t i = 0; i < kd->n_primary_inputs; ++i)
-      if (!float_dtype(kd->inputs[i].type.dtype))
+      if (i != kvl && !float_dtype(kd->inputs[i].type.dtype))
         return refuse(reason, cap, "%s of a non-float operand", kn);
+    if (kvl >= 0 &&
+        (kd->inputs[kvl].type.dtype != QIAO_I32 && kd->inputs[kvl].type.dtype != QIAO_I64))
+      return refuse(reason, cap, "%s with a kv_len that is not i32 or i64", kn);
     if (!float_dtype(kd->outputs[0].type.dtype) || !qiao_cuda_float_expr(kd, false))
       return refuse(reason, cap, "%s with an integer or bool epilogue", kn);
     if (kd->kind == QIAO_KD_ATTENTION && kd->outputs[0].type.shape.rank == 4 &&

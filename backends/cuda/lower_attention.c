@@ -70,6 +70,7 @@ static const qiao_cuda_attn_mma_tile_t k_attn_mma_default = {4, 32};
 typedef struct at_shape {
   int64_t B, Hq, Hkv, G, Sq, Skv, D, Dv, W;
   bool causal, has_mask;
+  int32_t mask_in, kvl_in; /* input index of the mask / kv_len (-1: absent) */
   float scale;
   int64_t qs[4], ks[4], vs[4], mst[4];
 } at_shape_t;
@@ -91,7 +92,8 @@ typedef struct at_ctx {
   at_shape_t s;
   qiao_cuda_attn_tile_t t;
   int32_t threads;
-  LLVMValueRef qp, kp, vp, mp;
+  LLVMValueRef qp, kp, vp, mp, klp;
+  LLVMValueRef L;          /* valid keys of the current batch: clamp(kv_len[b], 0, Skv), or Skv */
   LLVMValueRef Qs, Ks, Vs; /* shared arrays */
   int64_t nQs, nKs, nVs, ldk;
 } at_ctx_t;
@@ -133,9 +135,12 @@ static void at_plan(const qiao_kernel_desc_t *kd, at_shape_t *s) {
     s->ks[d] = k->strides[d];
     s->vs[d] = v->strides[d];
   }
-  s->has_mask = kd->n_primary_inputs >= 4;
+  qiao_attention_operand_roles(kd->n_primary_inputs,
+                               kd->n_primary_inputs > 3 ? kd->inputs[3].type.dtype : QIAO_F32,
+                               &s->mask_in, &s->kvl_in);
+  s->has_mask = s->mask_in >= 0;
   if (s->has_mask) {
-    const qiao_kd_operand_t *m = &kd->inputs[3];
+    const qiao_kd_operand_t *m = &kd->inputs[s->mask_in];
     int mr = m->type.shape.rank, off = 4 - mr;
     for (int d = 0; d < 4; ++d) {
       int md = d - off;
@@ -175,7 +180,7 @@ static LLVMValueRef shfl_idx(qiao_cuda_codegen_t *cg, LLVMValueRef v, LLVMValueR
 static LLVMValueRef at_visible(at_ctx_t *c, LLVMValueRef i, LLVMValueRef j) {
   qiao_cuda_codegen_t *cg = c->cg;
   LLVMBuilderRef b = cg->b;
-  LLVMValueRef pos = LLVMBuildAdd(b, i, c64(c, c->s.Skv - c->s.Sq), "pos");
+  LLVMValueRef pos = LLVMBuildAdd(b, i, LLVMBuildSub(b, c->L, c64(c, c->s.Sq), ""), "pos");
   LLVMValueRef vis = LLVMConstInt(cg->t_i1, 1, 0);
   if (c->s.causal || c->s.W > 0) vis = LLVMBuildICmp(b, LLVMIntSLE, j, pos, "");
   if (c->s.W > 0)
@@ -190,11 +195,14 @@ static void at_key_range(at_ctx_t *c, LLVMValueRef i_first, LLVMValueRef i_last,
   qiao_cuda_codegen_t *cg = c->cg;
   LLVMBuilderRef b = cg->b;
   *lo = c64(c, 0);
-  *hi = c64(c, c->s.Skv);
-  int64_t off = c->s.Skv - c->s.Sq;
+  *hi = c->L; /* keys past kv_len are never loaded */
+  LLVMValueRef off = LLVMBuildSub(b, c->L, c64(c, c->s.Sq), "");
   if (c->s.causal || c->s.W > 0)
-    *hi = imax(cg, c64(c, 0), imin(cg, *hi, LLVMBuildAdd(b, i_last, c64(c, off + 1), "")));
-  if (c->s.W > 0) *lo = imax(cg, *lo, LLVMBuildAdd(b, i_first, c64(c, off - c->s.W + 1), ""));
+    *hi = imax(cg, c64(c, 0),
+               imin(cg, *hi, LLVMBuildAdd(b, i_last, qiao_cg_iadd(&cg->base, off, c64(c, 1)), "")));
+  if (c->s.W > 0)
+    *lo = imax(cg, *lo,
+               LLVMBuildAdd(b, i_first, qiao_cg_iadd(&cg->base, off, c64(c, 1 - c->s.W)), ""));
 }
 
 /* Mask value at (b, h, i, j) (f32), broadcast strides. */
@@ -203,7 +211,7 @@ static LLVMValueRef at_mask(at_ctx_t *c, LLVMValueRef bb, LLVMValueRef h, LLVMVa
   qiao_cuda_codegen_t *cg = c->cg;
   LLVMValueRef crd[4] = {bb, h, i, j};
   LLVMValueRef off = qiao_cuda_offset(cg, 4, crd, c->s.mst);
-  return qiao_cg_load_f32(&cg->base, c->mp, c->kd->inputs[3].type.dtype, off, 1);
+  return qiao_cg_load_f32(&cg->base, c->mp, c->kd->inputs[c->s.mask_in].type.dtype, off, 1);
 }
 
 /* ------------------------------------------------------------ SIMT core */
@@ -448,7 +456,21 @@ static void at_params(at_ctx_t *c) {
   c->qp = qiao_cuda_param(c->cg, 0);
   c->kp = qiao_cuda_param(c->cg, 1);
   c->vp = qiao_cuda_param(c->cg, 2);
-  c->mp = c->s.has_mask ? qiao_cuda_param(c->cg, 3) : NULL;
+  c->mp = c->s.has_mask ? qiao_cuda_param(c->cg, c->s.mask_in) : NULL;
+  c->klp = c->s.kvl_in >= 0 ? qiao_cuda_param(c->cg, c->s.kvl_in) : NULL;
+  c->L = c64(c, c->s.Skv);
+}
+
+/* Sets c->L for batch bb: kv_len[bb] clamped to [0, Skv] (Skv without kv_len). */
+static void at_set_batch(at_ctx_t *c, LLVMValueRef bb) {
+  qiao_cuda_codegen_t *cg = c->cg;
+  if (!c->klp) return;
+  const qiao_kd_operand_t *n = &c->kd->inputs[c->s.kvl_in];
+  LLVMValueRef off = qiao_cg_imul(&cg->base, bb, n->strides[0]);
+  LLVMValueRef p = qiao_cg_elem_ptr(&cg->base, c->klp, n->type.dtype, off);
+  LLVMValueRef v = LLVMBuildLoad2(cg->b, qiao_cg_storage_type(&cg->base, n->type.dtype), p, "kvl");
+  if (LLVMTypeOf(v) != cg->t_i64) v = LLVMBuildSExt(cg->b, v, cg->t_i64, "");
+  c->L = imin(cg, imax(cg, v, c64(c, 0)), c64(c, c->s.Skv));
 }
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -478,6 +500,7 @@ static qiao_status_t lower_simt_prefill(at_ctx_t *c, const char *name, qiao_cuda
   r.h0 = LLVMBuildURem(b, rest, c64(c, s->Hq), "h");
   r.b = LLVMBuildUDiv(b, rest, c64(c, s->Hq), "b");
   r.kvh = LLVMBuildUDiv(b, r.h0, c64(c, s->G), "kvh");
+  at_set_batch(c, r.b);
   r.i0 = LLVMBuildMul(b, qt, c64(c, BQ), "i0");
   r.nh = 1;
   r.nr = BQ;
@@ -600,6 +623,7 @@ static qiao_status_t lower_mma_prefill(at_ctx_t *c, const char *name, qiao_cuda_
   LLVMValueRef h = LLVMBuildURem(b, rest, c64(c, s->Hq), "h");
   LLVMValueRef bb = LLVMBuildUDiv(b, rest, c64(c, s->Hq), "b");
   LLVMValueRef kvh = LLVMBuildUDiv(b, h, c64(c, s->G), "kvh");
+  at_set_batch(c, bb);
   LLVMValueRef i0 = LLVMBuildMul(b, qt, c64(c, BQ), "i0");
   LLVMValueRef i_last = imin(cg, qiao_cg_iadd(cb, i0, c64(c, BQ - 1)), c64(c, s->Sq - 1));
   LLVMValueRef k_lo, k_hi;
@@ -848,6 +872,7 @@ static qiao_status_t lower_decode(at_ctx_t *c, const char *name, qiao_cuda_kerne
   LLVMValueRef rest = LLVMBuildUDiv(b, tl.iv, c64(c, nsplit), "");
   r.kvh = LLVMBuildURem(b, rest, c64(c, s->Hkv), "kvh");
   r.b = LLVMBuildUDiv(b, rest, c64(c, s->Hkv), "b");
+  at_set_batch(c, r.b);
   r.h0 = LLVMBuildMul(b, r.kvh, c64(c, s->G), "h0");
   r.i0 = c64(c, 0);
   r.nh = s->G;

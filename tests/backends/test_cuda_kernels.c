@@ -629,6 +629,10 @@ static const sweep_case_t k_attention_simt[] = {
      "graph @a(%%q: %s[2, 8, 1, 128], %%k: %s[2, 2, 300, 128], %%v: %s[2, 2, 300, 128])"
      " -> (%s[2, 8, 1, 128]) {\n  %%o = attention %%q, %%k, %%v {causal = true}\n  return %%o\n}\n",
      QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR},
+    {"attn_decode_kv_len", "graph @a(%%q: %s[4, 8, 1, 64], %%k: %s[4, 2, 300, 64], %%v: %s[4, 2, 300, 64],"
+     " %%n: i32[4]) -> (%s[4, 8, 1, 64]) {\n"
+     "  %%o = attention %%q, %%k, %%v, %%n {causal = true}\n  return %%o\n}\n",
+     QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR},
     {"attn_prefill_d256",
      "graph @a(%%q: %s[1, 2, 40, 256], %%k: %s[1, 2, 40, 256], %%v: %s[1, 2, 40, 256])"
      " -> (%s[1, 2, 40, 256]) {\n  %%o = attention %%q, %%k, %%v {causal = true}\n  return "
@@ -636,10 +640,18 @@ static const sweep_case_t k_attention_simt[] = {
      QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR},
 };
 
+static const sweep_case_t k_attention_kv_len[] = {
+    {"attn_prefill_kv_len", "graph @a(%%q: %s[2, 4, 70, 64], %%k: %s[2, 2, 128, 64], %%v: %s[2, 2, 128, 64],"
+     " %%m: %s[70, 128], %%n: i32[2]) -> (%s[2, 4, 70, 64]) {\n"
+     "  %%o = attention %%q, %%k, %%v, %%m, %%n {causal = true, window = 50}\n  return %%o\n}\n",
+     QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR | HAS_MMA},
+};
+
 Test(cuda_ptxas, attention_sweep) {
   sweep(k_attention, 3, k_floats, 3);
   sweep(k_attention, 1, k_f8, 2);
-  sweep(k_attention_simt, 2, k_floats, 3);
+  sweep(k_attention_simt, 3, k_floats, 3);
+  sweep(k_attention_kv_len, 1, k_floats, 3);
 }
 
 /* MoE: routing (block softmax/sigmoid, warp top-k), the per-expert buckets,
