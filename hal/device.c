@@ -1,6 +1,7 @@
 /* Qiao HAL — the driver table and device open by URI, refcounting, the lazy
  * profile, events, host parallel-for. */
 #include <math.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hal_internal.h"
@@ -198,7 +199,25 @@ qiao_status_t qiao_hal_event_record(qiao_hal_device_t *d, qiao_hal_event_t *out_
   if (!out_event) return qiao_status_make(QIAO_INVALID_ARGUMENT, "event record: event is NULL");
   if (!d->ops->event_record)
     return qiao_status_make(QIAO_UNSUPPORTED, "device '%s' has no events", d->uri);
-  return d->ops->event_record(d, out_event);
+  qiao_status_t st = d->ops->event_record(d, out_event);
+  if (st) return st;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  out_event->wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+  if (out_event->kind == QIAO_HAL_TIME_MEASURED) out_event->wall_ns = out_event->ns;
+  return NULL;
+}
+
+double qiao_hal_event_wall_ms(const qiao_hal_event_t *start, const qiao_hal_event_t *end) {
+  return (double)(int64_t)(end->wall_ns - start->wall_ns) / 1e6;
+}
+
+qiao_status_t qiao_hal_device_last_report(qiao_hal_device_t *d, char *buf, size_t cap) {
+  if (!buf || !cap) return qiao_status_make(QIAO_INVALID_ARGUMENT, "last report: no buffer");
+  buf[0] = 0;
+  if (!d->ops->last_report)
+    return qiao_status_make(QIAO_UNSUPPORTED, "device '%s' has no per-dispatch report", d->uri);
+  return d->ops->last_report(d, buf, cap);
 }
 
 double qiao_hal_event_elapsed_ms(const qiao_hal_event_t *start, const qiao_hal_event_t *end) {

@@ -49,6 +49,9 @@ typedef struct qiao_hal_device_ops {
                             const int64_t *constants);
   /* The device's time after all submitted work completes. */
   qiao_status_t (*event_record)(qiao_hal_device_t *d, qiao_hal_event_t *out_event);
+  /* One paragraph on the last dispatch (qiao_hal_device_last_report); NULL:
+   * the device has none. */
+  qiao_status_t (*last_report)(qiao_hal_device_t *d, char *buf, size_t cap);
   /* Runs a host parallel-for on the device's workers (host devices only). */
   qiao_status_t (*parallel_for)(qiao_hal_device_t *d, int64_t n, int64_t grain,
                                 size_t scratch_bytes, qiao_hal_parallel_fn_t fn, void *ctx);

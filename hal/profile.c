@@ -235,12 +235,15 @@ static qiao_status_t get_notes(const vctx_t *c, json_t *obj, char **out) {
 static const char *const kTopKeys[] = {
     "name",  "class",  "arch",         "measured", "peak_tflops", "memory", "onchip",
     "cores", "warp_size", "vector_width", "dtypes", "interconnect", "tdp_w", "sources",
-    "notes", "host",   NULL};
+    "notes", "host",   "sm",          "model", NULL};
 static const char *const kPeakKeys[] = {"f32", "tf32", "f16", "bf16", "f8", "i8", NULL};
 static const char *const kMemoryKeys[] = {"capacity_gb", "bandwidth_gbps", "type", NULL};
 static const char *const kOnchipKeys[] = {"shared_kb", "ub_kb", "l1_kb", "l0a_kb", "l0b_kb",
                                           "l0c_kb",    "l2_kb", "l2_mb", "l3_mb",  NULL};
 static const char *const kInterconnectKeys[] = {"name", "bandwidth_gbps", NULL};
+static const char *const kSmKeys[] = {"registers", "max_threads", "max_warps", "max_ctas",
+                                      "shared_per_cta_kb", "clock_mhz", NULL};
+static const char *const kModelKeys[] = {"launch_us", "mem_latency_ns", NULL};
 static const char *const kHostKeys[] = {"cpu_name", "isa", "threads", "f32_tflops_1thread",
                                         "bf16_native", "measure_ms", "version", NULL};
 
@@ -336,6 +339,39 @@ static qiao_status_t build(const vctx_t *c, json_t *root, qiao_hal_profile_t *p)
   de->sources = p->sources;
   QIAO_RETURN_IF_ERROR(get_notes(c, root, &p->notes));
   de->notes = p->notes;
+
+  /* CUDA-class SM limits and model parameters (docs/profiles.md, docs/cuda-model.md). */
+  json_t *sm = NULL, *model = NULL;
+  QIAO_RETURN_IF_ERROR(get_object(c, root, NULL, "sm", false, &sm));
+  if (sm) {
+    double regs = 0, thr = 0, warps = 0, ctas = 0;
+    QIAO_RETURN_IF_ERROR(check_keys(c, sm, "sm", kSmKeys));
+    QIAO_RETURN_IF_ERROR(get_number(c, sm, "sm", "registers", true, true, 1, &regs));
+    QIAO_RETURN_IF_ERROR(get_number(c, sm, "sm", "max_threads", true, true, 1, &thr));
+    QIAO_RETURN_IF_ERROR(get_number(c, sm, "sm", "max_warps", true, true, 1, &warps));
+    QIAO_RETURN_IF_ERROR(get_number(c, sm, "sm", "max_ctas", true, true, 1, &ctas));
+    QIAO_RETURN_IF_ERROR(get_number(c, sm, "sm", "shared_per_cta_kb", false, false, 1024,
+                                    &de->sm_shared_per_cta));
+    QIAO_RETURN_IF_ERROR(get_number(c, sm, "sm", "clock_mhz", false, false, 1e6, &de->sm_clock_hz));
+    const double v[4] = {regs, thr, warps, ctas};
+    const char *const names[4] = {"registers", "max_threads", "max_warps", "max_ctas"};
+    for (int i = 0; i < 4; ++i)
+      if (v[i] != (double)(int32_t)v[i])
+        return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: key 'sm.%s' must be an integer",
+                                c->path, names[i]);
+    de->sm_registers = (int32_t)regs;
+    de->sm_max_threads = (int32_t)thr;
+    de->sm_max_warps = (int32_t)warps;
+    de->sm_max_ctas = (int32_t)ctas;
+  }
+  QIAO_RETURN_IF_ERROR(get_object(c, root, NULL, "model", false, &model));
+  if (model) {
+    QIAO_RETURN_IF_ERROR(check_keys(c, model, "model", kModelKeys));
+    QIAO_RETURN_IF_ERROR(
+        get_number(c, model, "model", "launch_us", false, false, 1e3, &de->launch_overhead_ns));
+    QIAO_RETURN_IF_ERROR(
+        get_number(c, model, "model", "mem_latency_ns", false, false, 1, &de->mem_latency_ns));
+  }
 
   QIAO_RETURN_IF_ERROR(get_object(c, root, NULL, "host", false, &host));
   if (host) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "program_internal.h"
 #include "qiao/backend.h"
 #include "qiao/hal.h"
 #include "qiao/runtime.h"
@@ -150,6 +151,7 @@ struct qiao_program {
   int32_t n_owned;
   qiao_hal_buffer_t **owned;
   qiao_program_stats_t stats;
+  const qiao_backend_t *backend; /* the one that compiled it */
   bool poison;
   /* Runs share the input buffers and the arena: one at a time. */
   pthread_mutex_t run_mu;
@@ -459,6 +461,7 @@ qiao_status_t qiao_program_compile(qiao_runtime_t *rt, const qiao_graph_t *g, qi
   pthread_mutex_init(&p->run_mu, NULL);
   p->device = d;
   p->poison = opts && opts->poison;
+  p->backend = be;
   qiao_hal_device_retain(d);
   p->n_values = g->n_values;
   p->slots = calloc((size_t)g->n_values + 1, sizeof(value_slot_t));
@@ -543,7 +546,8 @@ static qiao_status_t poison_buffer(qiao_hal_buffer_t *b) {
 }
 
 static qiao_status_t run_locked(qiao_program_t *p, const qiao_tensor_t *const *inputs,
-                                qiao_tensor_t **out_outputs) {
+                                qiao_tensor_t **out_outputs, qiao_program_observer_t observe,
+                                void *observe_ctx) {
   for (int32_t i = 0; i < p->n_params; ++i)
     if (!p->params[i].bound)
       return qiao_status_make(QIAO_NOT_FOUND, "param \"%s\" not bound", p->params[i].name);
@@ -582,7 +586,8 @@ static qiao_status_t run_locked(qiao_program_t *p, const qiao_tensor_t *const *i
       bindings[nb].offset = 0;
       nb++;
     }
-    /* the phases in order; each sees the previous ones' writes */
+    /* the phases in order; each sees the previous ones' writes (observed as one kernel) */
+    if (observe) QIAO_RETURN_IF_ERROR(observe(observe_ctx, k, false));
     for (int32_t ph = 0; ph < qiao_kernel_launch_phase_count(&ks->launch); ++ph) {
       qiao_kernel_phase_t lp = qiao_kernel_launch_phase(&ks->launch, ph);
       qiao_hal_launch_config_t cfg;
@@ -595,6 +600,7 @@ static qiao_status_t run_locked(qiao_program_t *p, const qiao_tensor_t *const *i
       QIAO_RETURN_IF_ERROR(qiao_hal_dispatch_launch(p->device, ks->exe, ks->entry[ph], &cfg,
                                                     bindings, nb, NULL, 0));
     }
+    if (observe) QIAO_RETURN_IF_ERROR(observe(observe_ctx, k, true));
   }
   for (int32_t i = 0; i < p->n_outputs; ++i) out_outputs[i] = NULL;
   for (int32_t i = 0; i < p->n_outputs; ++i) {
@@ -618,9 +624,24 @@ static qiao_status_t run_locked(qiao_program_t *p, const qiao_tensor_t *const *i
 qiao_status_t qiao_program_run(qiao_program_t *p, const qiao_tensor_t *const *inputs,
                                qiao_tensor_t **out_outputs) {
   pthread_mutex_lock(&p->run_mu);
-  qiao_status_t st = run_locked(p, inputs, out_outputs);
+  qiao_status_t st = run_locked(p, inputs, out_outputs, NULL, NULL);
   pthread_mutex_unlock(&p->run_mu);
   return st;
+}
+
+qiao_status_t qiao_program_run_observed(qiao_program_t *p, const qiao_tensor_t *const *inputs,
+                                        qiao_tensor_t **out_outputs,
+                                        qiao_program_observer_t observe, void *ctx) {
+  pthread_mutex_lock(&p->run_mu);
+  qiao_status_t st = run_locked(p, inputs, out_outputs, observe, ctx);
+  pthread_mutex_unlock(&p->run_mu);
+  return st;
+}
+
+qiao_hal_device_t *qiao_program_device(const qiao_program_t *p) { return p->device; }
+const qiao_backend_t *qiao_program_backend(const qiao_program_t *p) { return p->backend; }
+const qiao_kernel_launch_t *qiao_program_kernel_launch(const qiao_program_t *p, int32_t k) {
+  return k >= 0 && k < p->part->n_kernels ? &p->kernels[k].launch : NULL;
 }
 
 void qiao_program_stats(const qiao_program_t *p, qiao_program_stats_t *out) { *out = p->stats; }

@@ -1,7 +1,8 @@
 /* qiao-run: run a graph on a device with random inputs and print its outputs.
  *
  *   qiao-run FILE.qir... [--device ref|cpu|cpu:threads=N] [--weights W.safetensors]
- *            [--random] [--seed N] [--print] [--check ref] [--bench N] [--help]
+ *            [--random] [--seed N] [--print] [--check ref] [--bench N]
+ *            [--explain] [--emit-dir DIR] [--help]
  *
  * Several graph files run one after the other (each under a "== FILE" line);
  * the exit code is the worst one. Without --weights (and without --random)
@@ -29,6 +30,15 @@
  *   - other integer inputs (rope positions under another name...): uniform in
  *     [0, last dim)
  *
+ * --explain (HAL devices) prints per kernel its kind, graph ops, grid x block,
+ * registers, shared bytes, occupancy, FLOPs, bytes, the backend's predicted
+ * time and what bounds it (modelled on CUDA-class devices), and the time of
+ * one run as the device reports it (modelled on simt-emu, simulated on
+ * ascend-sim with the simulator's report, measured on cpu), each labelled
+ * with its kind and profile. --emit-dir DIR (HAL devices, one graph) writes
+ * every kernel's artifacts (PTX, LLVM IR, Ascend listing: what the backend
+ * emits) and launch record (<kernel>.launch.json) into the existing DIR.
+ *
  * Output, one line per graph output:
  *   output 0 %y: f32[4, 64] checksum=123.456789
  * --print adds the values, one line per row of the last axis.
@@ -46,12 +56,17 @@
 
 static const char *k_usage =
     "usage: qiao-run FILE.qir... [--device D] [--weights W.safetensors] [--random] [--seed N]\n"
-    "                [--print] [--check ref] [--bench N]\n"
+    "                [--print] [--check ref] [--bench N] [--explain] [--emit-dir DIR]\n"
     "Runs FILE.qir on random inputs and prints a checksum of every output.\n"
     "  --device D     ref (reference interpreter, default), cpu or cpu:threads=N\n"
     "  --check ref    also run on the reference interpreter and print the max normalized\n"
     "                 error per output; exit 1 if any exceeds its dtype's tolerance\n"
     "  --bench N      run N more times and print the median time (HAL devices)\n"
+    "  --explain      per kernel: kind, ops, grid x block, registers, shared bytes, occupancy,\n"
+    "                 FLOPs, bytes, predicted time and bound (modelled on simt-emu, simulated on\n"
+    "                 ascend-sim, measured on cpu) (HAL devices)\n"
+    "  --emit-dir DIR write each kernel's artifacts (.ptx, .ll, .listing) and launch record\n"
+    "                 (.launch.json) into the existing directory DIR (HAL devices, one graph)\n"
     "  --weights W    bind params by name from the safetensors file W (one graph only);\n"
     "                 default: FILE.safetensors beside FILE.qir when it exists\n"
     "  --random       fill params that W lacks (or all, without W) with random values\n"
@@ -73,6 +88,8 @@ typedef struct run_options {
   const char *check;
   int64_t bench;
   uint64_t seed;
+  bool explain;
+  const char *emit_dir;
 } run_options_t;
 
 /* What a device runs: graph, inputs, weights and extra params → outputs. */
@@ -83,8 +100,10 @@ typedef struct run_request {
   const char *const *param_names;
   const qiao_tensor_t *const *params;
   int32_t n_params;
-  const char *uri; /* HAL device URI (not for ref) */
-  int64_t bench;   /* extra timed runs (HAL devices) */
+  const char *uri;      /* HAL device URI (not for ref) */
+  int64_t bench;        /* extra timed runs (HAL devices) */
+  bool explain;         /* print the per-kernel explanation (HAL devices) */
+  const char *emit_dir; /* write the kernels' artifacts there (HAL devices) */
 } run_request_t;
 
 typedef qiao_status_t (*device_run_fn)(const run_request_t *req, qiao_tensor_t **out_outputs);
@@ -92,6 +111,88 @@ typedef qiao_status_t (*device_run_fn)(const run_request_t *req, qiao_tensor_t *
 static qiao_status_t run_ref(const run_request_t *req, qiao_tensor_t **out_outputs) {
   return qiao_interp_run(req->graph, req->inputs, req->weights, req->param_names, req->params,
                          req->n_params, out_outputs);
+}
+
+static void fmt_ns(double ns, char *buf, size_t cap) {
+  if (ns >= 1e6)
+    snprintf(buf, cap, "%.3f ms", ns / 1e6);
+  else if (ns >= 1e3)
+    snprintf(buf, cap, "%.2f us", ns / 1e3);
+  else
+    snprintf(buf, cap, "%.0f ns", ns);
+}
+
+/* --explain: one block per kernel; every time names its kind and profile. */
+static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog,
+                             const run_request_t *req) {
+  qiao_kernel_explain_t *ks = NULL;
+  int32_t n = 0;
+  QIAO_RETURN_IF_ERROR(qiao_program_explain(prog, req->graph, req->inputs, &ks, &n));
+  printf("explain %s: %d kernels\n", req->uri, n);
+  double pred_total = 0, run_total = 0, wall_total = 0;
+  int32_t n_pred = 0;
+  const char *pred_label = "";
+  char label[96] = "";
+  for (int32_t i = 0; i < n; ++i) {
+    const qiao_kernel_explain_t *k = &ks[i];
+    const qiao_kernel_prediction_t *pr = &k->prediction;
+    printf("kernel %s: %s (%s)\n", k->name, k->kind, k->ops);
+    printf("  grid %lld x %lld x %lld, block %d x %d x %d, shared %llu bytes dynamic",
+           (long long)k->grid[0], (long long)k->grid[1], (long long)k->grid[2], k->block[0],
+           k->block[1], k->block[2], (unsigned long long)k->shared_bytes);
+    if (k->has_prediction && pr->static_shared_bytes >= 0)
+      printf(" + %lld static", (long long)pr->static_shared_bytes);
+    printf("\n");
+    if (k->has_prediction) {
+      if (pr->registers > 0)
+        printf("  registers %d per thread (%s)", pr->registers, pr->registers_source);
+      else
+        printf("  registers unknown (%s)", pr->registers_source);
+      if (pr->spill_bytes >= 0) printf(", spills %lld bytes", (long long)pr->spill_bytes);
+      if (pr->occupancy >= 0) printf(", occupancy %.0f%% (theoretical)", 100 * pr->occupancy);
+      printf("\n");
+    }
+    printf("  work: %.4g FLOPs, %.4g bytes\n", k->flops, k->bytes);
+    char t[32];
+    if (k->has_prediction) {
+      fmt_ns(pr->ns, t, sizeof t);
+      printf("  predicted: %s (%s), bound by %s\n    %s\n", t, pr->label, pr->bound, pr->detail);
+    } else if (k->no_prediction[0]) {
+      printf("  predicted: none (%s)\n", k->no_prediction);
+    }
+    const qiao_hal_profile_t *prof = NULL;
+    qiao_status_t ps =
+        k->run_kind == QIAO_HAL_TIME_MEASURED ? NULL : qiao_hal_device_profile(dev, &prof);
+    if (prof)
+      snprintf(label, sizeof label, ", model of %s", qiao_hal_profile_info(prof)->name);
+    else
+      snprintf(label, sizeof label, ", on this host");
+    qiao_status_free(ps);
+    fmt_ns(k->run_ns, t, sizeof t);
+    char wall[32];
+    fmt_ns(k->run_wall_ns, wall, sizeof wall);
+    printf("  run: %s (%s%s)", t, qiao_hal_time_kind_name(k->run_kind), label);
+    if (k->run_kind != QIAO_HAL_TIME_MEASURED) printf(", host wall %s", wall);
+    printf("\n");
+    if (k->run_report[0]) printf("    %s\n", k->run_report);
+    if (k->has_prediction) pred_total += pr->ns, n_pred++, pred_label = pr->label;
+    run_total += k->run_ns;
+    wall_total += k->run_wall_ns;
+  }
+  char t[32], w[32];
+  printf("total:");
+  if (n_pred == n && n > 0) {
+    fmt_ns(pred_total, t, sizeof t);
+    printf(" predicted %s (%s);", t, pred_label);
+  }
+  fmt_ns(run_total, t, sizeof t);
+  fmt_ns(wall_total, w, sizeof w);
+  printf(" run %s (%s%s)", t, qiao_hal_time_kind_name(n ? ks[0].run_kind : QIAO_HAL_TIME_MEASURED),
+         label);
+  if (n && ks[0].run_kind != QIAO_HAL_TIME_MEASURED) printf(", host wall %s", w);
+  printf("\n");
+  free(ks);
+  return NULL;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -105,10 +206,17 @@ static qiao_status_t run_hal(const run_request_t *req, qiao_tensor_t **out_outpu
   qiao_program_t *prog = NULL;
   qiao_status_t s = qiao_hal_device_open(req->uri, &dev);
   if (!s) s = qiao_program_compile(NULL, req->graph, dev, NULL, &prog);
+  if (!s && req->emit_dir) {
+    s = qiao_program_emit_dir(prog, req->emit_dir);
+    if (!s)
+      fprintf(stderr, "qiao-run: wrote the artifacts and launch records of %d kernels to %s\n",
+              qiao_program_partition(prog)->n_kernels, req->emit_dir);
+  }
   if (!s && req->weights) s = qiao_program_bind_weights(prog, req->weights);
   for (int32_t i = 0; i < req->n_params && !s; ++i)
     s = qiao_program_bind_param(prog, req->param_names[i], req->params[i]);
   if (!s) s = qiao_program_run(prog, req->inputs, out_outputs);
+  if (!s && req->explain) s = explain(dev, prog, req);
   if (!s) {
     qiao_program_stats_t st;
     qiao_program_stats(prog, &st);
@@ -121,30 +229,36 @@ static qiao_status_t run_hal(const run_request_t *req, qiao_tensor_t **out_outpu
   if (!s && req->bench > 0) {
     int64_t n = req->bench;
     double *ms = calloc((size_t)n, sizeof(double));
+    double *wall = calloc((size_t)n, sizeof(double));   /* host time (= ms when measured) */
     qiao_hal_time_kind_t kind = QIAO_HAL_TIME_MEASURED; /* what the device's events report */
     qiao_tensor_t **tmp = calloc((size_t)req->graph->n_outputs + 1, sizeof(*tmp));
-    for (int64_t r = 0; r < n && ms && tmp && !s; ++r) {
+    for (int64_t r = 0; r < n && ms && wall && tmp && !s; ++r) {
       qiao_hal_event_t a, b;
       qiao_hal_event_record(dev, &a);
       s = qiao_program_run(prog, req->inputs, tmp);
       qiao_hal_event_record(dev, &b);
       ms[r] = qiao_hal_event_elapsed_ms(&a, &b);
+      wall[r] = qiao_hal_event_wall_ms(&a, &b);
       kind = b.kind;
       for (int32_t i = 0; !s && i < req->graph->n_outputs; ++i)
         qiao_tensor_destroy(tmp[i]);
     }
-    if (!s && ms) {
+    if (!s && ms && wall) {
       qsort(ms, (size_t)n, sizeof(double), cmp_double);
+      qsort(wall, (size_t)n, sizeof(double), cmp_double);
       char label[160] = "";
       const qiao_hal_profile_t *prof = NULL;
       qiao_status_t ps =
           kind == QIAO_HAL_TIME_MEASURED ? NULL : qiao_hal_device_profile(dev, &prof);
-      if (prof) snprintf(label, sizeof label, " (model of %s)", qiao_hal_profile_info(prof)->name);
+      if (prof)
+        snprintf(label, sizeof label, " (model of %s); host wall median %.3f ms",
+                 qiao_hal_profile_info(prof)->name, wall[n / 2]);
       qiao_status_free(ps);
       printf("bench %s: %lld runs, median %.3f ms (min %.3f, max %.3f), %s%s\n", req->uri,
              (long long)n, ms[n / 2], ms[0], ms[n - 1], qiao_hal_time_kind_name(kind), label);
     }
     free(ms);
+    free(wall);
     free(tmp);
   }
   qiao_program_destroy(prog);
@@ -256,7 +370,7 @@ static int parse_args(int argc, char **argv, run_options_t *o) {
     const char *a = argv[i];
     const char *val = NULL;
     if (strcmp(a, "--device") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--seed") == 0 ||
-        strcmp(a, "--check") == 0 || strcmp(a, "--bench") == 0) {
+        strcmp(a, "--check") == 0 || strcmp(a, "--bench") == 0 || strcmp(a, "--emit-dir") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "qiao-run: %s needs a value (see --help)\n", a);
         return 1;
@@ -290,6 +404,10 @@ static int parse_args(int argc, char **argv, run_options_t *o) {
         fprintf(stderr, "qiao-run: --bench: '%s' is not a count in 1..1000000\n", val);
         return 1;
       }
+    } else if (strcmp(a, "--emit-dir") == 0) {
+      o->emit_dir = val;
+    } else if (strcmp(a, "--explain") == 0) {
+      o->explain = true;
     } else if (strcmp(a, "--random") == 0) {
       o->random = true;
     } else if (strcmp(a, "--print") == 0) {
@@ -310,6 +428,15 @@ static int parse_args(int argc, char **argv, run_options_t *o) {
             "qiao-run: --weights names one file but %d graphs are given (without "
             "--weights each FILE.qir uses FILE.safetensors beside it)\n",
             o->n_files);
+    return 1;
+  }
+  if (o->emit_dir && o->n_files > 1) {
+    fprintf(stderr, "qiao-run: --emit-dir takes one graph but %d are given\n", o->n_files);
+    return 1;
+  }
+  if ((o->emit_dir || o->explain) && strcmp(o->device, "ref") == 0) {
+    fprintf(stderr, "qiao-run: %s needs a HAL device (--device cpu, simt-emu:h100, ...), not ref\n",
+            o->emit_dir ? "--emit-dir" : "--explain");
     return 1;
   }
   o->file = o->files[0];
@@ -424,7 +551,9 @@ static int run_one(run_options_t opt, device_run_fn run) {
                          (const qiao_tensor_t *const *)extra,
                          n_extra,
                          opt.device,
-                         opt.bench};
+                         opt.bench,
+                         opt.explain,
+                         opt.emit_dir};
     s = run(&req, outputs);
     if (s) s = qiao_status_annotate(s, "%s: device %s", opt.file, opt.device);
   }
@@ -442,7 +571,9 @@ static int run_one(run_options_t opt, device_run_fn run) {
                          (const qiao_tensor_t *const *)extra,
                          n_extra,
                          NULL,
-                         0};
+                         0,
+                         false,
+                         NULL};
     s = run_ref(&req, refs);
     if (s) s = qiao_status_annotate(s, "%s: device ref", opt.file);
   }

@@ -215,4 +215,5 @@ const qiao_backend_t qiao_backend_cuda = {
     .optimize = cuda_optimize,
     .emit = cuda_emit,
     .load = cuda_load,
+    .predict = qiao_cuda_predict,
 };

@@ -30,4 +30,8 @@ qiao_status_t qiao_cuda_module_emit_llvm(qiao_cuda_module_t *m, const char *path
 qiao_status_t qiao_cuda_module_load(qiao_cuda_module_t *m, qiao_hal_device_t *d,
                                     qiao_hal_executable_t **out_exe);
 
+/* The backend table's `predict` (model.c, docs/cuda-model.md). */
+qiao_status_t qiao_cuda_predict(const qiao_kernel_desc_t *kd, const qiao_kernel_launch_t *launch,
+                                qiao_hal_device_t *d, qiao_kernel_prediction_t *out);
+
 #endif /* QIAO_BACKENDS_CUDA_MODULE_H */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qiao/cuda_model.h"
+
 /* The integer right before `what` on the line [s, e) ("12 registers"), or -1. */
 static int64_t number_before(const char *s, const char *e, const char *what) {
   size_t wl = strlen(what);
@@ -93,30 +95,27 @@ qiao_sm_limits_t qiao_sm_limits_default(int64_t shared_bytes_per_sm) {
   return l;
 }
 
-static int64_t round_up(int64_t v, int64_t u) { return u > 0 ? (v + u - 1) / u * u : v; }
-static int32_t min32(int64_t a, int64_t b) { return (int32_t)(a < b ? a : b); }
-
+/* One formula for occupancy: the HAL's CUDA-class model (qiao/cuda_model.h). */
 qiao_occupancy_t qiao_occupancy_compute(const qiao_sm_limits_t *lim, const qiao_ptxas_kernel_t *r,
                                         int32_t block_threads, int64_t dynamic_shared) {
-  qiao_occupancy_t o;
-  memset(&o, 0, sizeof o);
-  if (block_threads < 1) return o;
-  int64_t warps = (block_threads + 31) / 32;
-  o.by_warps = min32(lim->max_warps / warps, lim->max_threads / block_threads);
-  int64_t regs = r->registers > 0 ? r->registers : 1;
-  int64_t per_warp = round_up(regs * 32, lim->reg_alloc_unit);
-  int64_t warps_by_regs = lim->registers / per_warp;
-  o.by_registers = (int32_t)(warps_by_regs / warps);
-  int64_t smem = round_up(r->shared_bytes + dynamic_shared + lim->shared_reserved,
-                          lim->shared_alloc_unit);
-  o.by_shared = (int32_t)(lim->shared_bytes / smem);
-  o.by_ctas = lim->max_ctas;
-  int32_t c = o.by_warps;
-  if (o.by_registers < c) c = o.by_registers;
-  if (o.by_shared < c) c = o.by_shared;
-  if (o.by_ctas < c) c = o.by_ctas;
-  o.ctas_per_sm = c;
-  o.warps_per_sm = (int32_t)(c * warps);
-  o.occupancy = (double)o.warps_per_sm / (double)lim->max_warps;
+  qiao_cuda_limits_t l = {.sms = 1,
+                          .registers = lim->registers,
+                          .max_threads = lim->max_threads,
+                          .max_warps = lim->max_warps,
+                          .max_ctas = lim->max_ctas,
+                          .shared_bytes = lim->shared_bytes,
+                          .shared_per_cta = lim->shared_bytes,
+                          .reg_alloc_unit = lim->reg_alloc_unit,
+                          .shared_alloc_unit = lim->shared_alloc_unit,
+                          .shared_reserved = lim->shared_reserved};
+  qiao_cuda_occupancy_t c =
+      qiao_cuda_occupancy_compute(&l, block_threads, r->registers, r->shared_bytes + dynamic_shared);
+  qiao_occupancy_t o = {.ctas_per_sm = c.ctas_per_sm,
+                        .by_warps = c.by_warps,
+                        .by_registers = c.by_registers,
+                        .by_shared = c.by_shared,
+                        .by_ctas = c.by_ctas,
+                        .warps_per_sm = c.warps_per_sm,
+                        .occupancy = c.occupancy};
   return o;
 }

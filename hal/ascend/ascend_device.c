@@ -216,6 +216,13 @@ static qiao_status_t ascend_event_record(qiao_hal_device_t *d, qiao_hal_event_t 
   return NULL;
 }
 
+static qiao_status_t ascend_last_report(qiao_hal_device_t *d, char *buf, size_t cap) {
+  qiao_hal_ascend_report_t r;
+  QIAO_RETURN_IF_ERROR(qiao_hal_ascend_last_report(d, &r));
+  qiao_hal_ascend_report_format(&r, buf, cap);
+  return NULL;
+}
+
 static const qiao_hal_device_ops_t kAscendOps = {
     .driver = "ascend-sim",
     .device_class = QIAO_HAL_CLASS_ASCEND,
@@ -230,6 +237,7 @@ static const qiao_hal_device_ops_t kAscendOps = {
     .executable_destroy = ascend_executable_destroy,
     .dispatch = ascend_dispatch,
     .event_record = ascend_event_record,
+    .last_report = ascend_last_report,
 };
 
 /* The model of profile `p` (its on-chip sizes and bandwidth override the

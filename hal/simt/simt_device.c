@@ -5,12 +5,14 @@
  * what kernels see as global pointers, and every global access is checked
  * against the set of live buffers. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../hal_internal.h"
+#include "qiao/cuda_model.h"
 #include "simt_internal.h"
 
 #define SIMT_DEFAULT_MAX_INSTR (1ull << 36)
@@ -23,6 +25,11 @@ typedef struct simt_device {
   int32_t nranges, cap;
   uint64_t max_instructions;
   qiao_hal_simt_stats_t last;
+  /* The modelled GPU clock (sum of the launches' modelled times, ns): what
+   * events report (QIAO_HAL_TIME_MODELLED); the last launch's estimate. */
+  double model_clock_ns;
+  qiao_cuda_estimate_t last_estimate;
+  bool have_last;
 } simt_device_t;
 
 static const qiao_hal_device_ops_t kSimtOps;
@@ -201,6 +208,34 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The modelled GPU time of a launch from its dynamic statistics (work per
+ * pipe, global bytes), its geometry and the profile (qiao/cuda_model.h).
+ * Registers per thread are unknown to the emulator: the model's fallback. */
+static void model_launch(const qiao_hal_profile_t *prof, uint64_t shared,
+                         const qiao_hal_launch_config_t *cfg, qiao_hal_simt_stats_t *stats,
+                         qiao_cuda_estimate_t *out) {
+  qiao_cuda_work_t w;
+  memset(&w, 0, sizeof w);
+  w.flops[QIAO_CUDA_PIPE_SIMT] = (double)stats->flops_simt;
+  w.flops[QIAO_CUDA_PIPE_TF32] = (double)stats->flops_tf32;
+  w.flops[QIAO_CUDA_PIPE_F16] = (double)stats->flops_f16;
+  w.flops[QIAO_CUDA_PIPE_BF16] = (double)stats->flops_bf16;
+  w.flops[QIAO_CUDA_PIPE_F8] = (double)stats->flops_f8;
+  w.flops[QIAO_CUDA_PIPE_I8] = (double)stats->ops_i8;
+  w.bytes = (double)stats->global_bytes;
+  memcpy(w.grid, cfg->grid, sizeof w.grid);
+  memcpy(w.block, cfg->block, sizeof w.block);
+  w.shared_bytes = (int64_t)shared;
+  qiao_status_t st = qiao_cuda_model_estimate(prof, &w, out);
+  if (st) {
+    qiao_status_free(st);
+    memset(out, 0, sizeof *out);
+    return;
+  }
+  stats->modelled_ns = out->ns;
+  snprintf(stats->modelled_bound, sizeof stats->modelled_bound, "%s", out->bound);
+}
+
 static qiao_status_t run_launch(qiao_hal_device_t *d, qiao_hal_executable_t *e, const char *name,
                                 const qiao_hal_launch_config_t *cfg, const uint8_t *params) {
   simt_device_t *s = d->impl;
@@ -270,8 +305,16 @@ static qiao_status_t run_launch(qiao_hal_device_t *d, qiao_hal_executable_t *e, 
   st = simt_launch_run(&L, s->pool, &stats);
   stats.wall_ms = (double)(now_ns() - t0) / 1e6;
   free(r);
+  qiao_cuda_estimate_t est;
+  memset(&est, 0, sizeof est);
+  if (!st) model_launch(prof, shared, cfg, &stats, &est);
   pthread_mutex_lock(&s->lock);
   s->last = stats;
+  if (!st) {
+    s->model_clock_ns += stats.modelled_ns;
+    s->last_estimate = est;
+    s->have_last = true;
+  }
   pthread_mutex_unlock(&s->lock);
   return st;
 }
@@ -320,10 +363,37 @@ static qiao_status_t simt_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t *
   return st;
 }
 
+/* Events carry the modelled GPU clock (kind MODELLED); the generic layer
+ * adds the host wall clock (the emulator's own time). */
 static qiao_status_t simt_event_record(qiao_hal_device_t *d, qiao_hal_event_t *out) {
-  (void)d;
-  out->ns = now_ns();
-  out->kind = QIAO_HAL_TIME_MEASURED;
+  simt_device_t *s = d->impl;
+  pthread_mutex_lock(&s->lock);
+  out->ns = (uint64_t)llround(s->model_clock_ns);
+  pthread_mutex_unlock(&s->lock);
+  out->kind = QIAO_HAL_TIME_MODELLED;
+  return NULL;
+}
+
+static qiao_status_t simt_last_report(qiao_hal_device_t *d, char *buf, size_t cap) {
+  simt_device_t *s = d->impl;
+  pthread_mutex_lock(&s->lock);
+  qiao_hal_simt_stats_t st = s->last;
+  qiao_cuda_estimate_t e = s->last_estimate;
+  bool have = s->have_last;
+  pthread_mutex_unlock(&s->lock);
+  if (!have) return qiao_status_make(QIAO_NOT_FOUND, "device '%s': no dispatch yet", d->uri);
+  char model[512];
+  if (e.profile[0])
+    qiao_cuda_estimate_format(&e, model, sizeof model);
+  else
+    snprintf(model, sizeof model, "no modelled time (the launch shape is outside the model)");
+  snprintf(buf, cap,
+           "%s; from the launch's dynamic work: %.4g FLOPs (SIMT %.4g, tensor-core %.4g), %.4g "
+           "global bytes; emulator: %llu thread-instructions, %llu divergent branches, %llu "
+           "shared bank conflicts, wall %.3f ms",
+           model, e.flops, (double)st.flops_simt, e.flops - (double)st.flops_simt, e.bytes,
+           (unsigned long long)st.thread_instructions, (unsigned long long)st.divergent_branches,
+           (unsigned long long)st.bank_conflicts, st.wall_ms);
   return NULL;
 }
 
@@ -342,6 +412,7 @@ static const qiao_hal_device_ops_t kSimtOps = {
     .executable_destroy = simt_executable_destroy,
     .dispatch = simt_dispatch,
     .event_record = simt_event_record,
+    .last_report = simt_last_report,
 };
 
 qiao_status_t qiao_hal_simt_device_open(const char *uri, const char *options,

@@ -55,6 +55,7 @@ typedef struct cta {
   uint32_t red_popc[16];
   bool red_and[16], red_or[16];
   uint64_t cls[C_COUNT];
+  uint64_t work[W_COUNT];
   uint64_t warp_instr, divergent, wavefronts, conflicts, since_check;
   _Atomic uint64_t *total;
   qiao_status_t err;
@@ -2174,6 +2175,7 @@ static int64_t run_warp(cta_t *c, warp_t *w, int64_t budget) {
       }
       uint32_t nl = (uint32_t)__builtin_popcount(mask);
       c->cls[I->cls] += nl;
+      c->work[I->wcls] += (uint64_t)__builtin_popcount(em) * I->work;
       c->warp_instr += 1;
       w->clock += 1;
       if (I->unsupported) {
@@ -2561,6 +2563,13 @@ static qiao_status_t run_cta(worker_ctx_t *wc, const simt_launch_t *L, uint64_t 
   s->barrier += c->cls[C_BARRIER];
   s->atomic += c->cls[C_ATOMIC];
   s->async_copy += c->cls[C_ASYNC];
+  s->flops_simt += c->work[W_FLOP_SIMT];
+  s->flops_tf32 += c->work[W_FLOP_TF32];
+  s->flops_f16 += c->work[W_FLOP_F16];
+  s->flops_bf16 += c->work[W_FLOP_BF16];
+  s->flops_f8 += c->work[W_FLOP_F8];
+  s->ops_i8 += c->work[W_FLOP_I8];
+  s->global_bytes += c->work[W_GLOBAL_BYTES];
   s->divergent_branches += c->divergent;
   s->shared_wavefronts += c->wavefronts;
   s->bank_conflicts += c->conflicts;

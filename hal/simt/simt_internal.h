@@ -100,6 +100,20 @@ enum {
   C_COUNT
 };
 
+/* Work classes (the performance model's inputs, qiao/cuda_model.h): FLOPs per
+ * pipe and global-memory bytes, `work` per executing thread. */
+enum {
+  W_NONE = 0,
+  W_FLOP_SIMT,
+  W_FLOP_TF32,
+  W_FLOP_F16,
+  W_FLOP_BF16,
+  W_FLOP_F8,
+  W_FLOP_I8,
+  W_GLOBAL_BYTES,
+  W_COUNT
+};
+
 typedef struct sinst {
   uint16_t op;       /* qiao_ptx_opcode_t */
   uint8_t t, t2, t3; /* types[0], types[1], types[2] (NONE when absent) */
@@ -112,6 +126,8 @@ typedef struct sinst {
   uint8_t layout0, layout1;
   uint8_t fast; /* FAST_*: a specialized lane loop (0: the general path) */
   uint16_t shape_m, shape_n, shape_k;
+  uint8_t wcls;  /* W_*: what the instruction's work counts as */
+  uint16_t work; /* FLOPs or global bytes per executing thread */
   uint32_t flags;
   int32_t guard;
   uint32_t target; /* bra: pc; call: index in prog->calls */

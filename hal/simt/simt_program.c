@@ -455,6 +455,111 @@ static int stat_class(const sinst_t *d) {
   }
 }
 
+/* The tensor-core pipe of an mma/wmma by its input types. */
+static int tensor_pipe(const sinst_t *d) {
+  const uint8_t ts[3] = {d->t2, d->t3, d->t};
+  for (int i = 0; i < 3; ++i)
+    switch (ts[i]) {
+    case QIAO_PTX_T_BF16:
+    case QIAO_PTX_T_BF16X2: return W_FLOP_BF16;
+    case QIAO_PTX_T_TF32: return W_FLOP_TF32;
+    case QIAO_PTX_T_E4M3:
+    case QIAO_PTX_T_E5M2:
+    case QIAO_PTX_T_E4M3X2:
+    case QIAO_PTX_T_E5M2X2: return W_FLOP_F8;
+    case QIAO_PTX_T_S8:
+    case QIAO_PTX_T_U8:
+    case QIAO_PTX_T_S4:
+    case QIAO_PTX_T_U4: return W_FLOP_I8;
+    default: break;
+    }
+  return W_FLOP_F16;
+}
+
+static bool is_flop_type(int t) {
+  return t == QIAO_PTX_T_F16 || t == QIAO_PTX_T_F16X2 || t == QIAO_PTX_T_BF16 ||
+         t == QIAO_PTX_T_BF16X2 || t == QIAO_PTX_T_F32 || t == QIAO_PTX_T_F64;
+}
+
+/* The work of one thread executing d (docs/cuda-model.md): floating-point
+ * arithmetic counts FLOPs (fma/mad 2, others 1, packed x2 doubled) on the
+ * SIMT pipe; mma/wmma 2·m·n·k / 32 on its tensor-core pipe; ld/st/atom/red
+ * in the global space and cp.async their bytes. Generic-space accesses are
+ * not counted (their space is known only at run time). */
+static void work_of(const qiao_ptx_instr_t *in, sinst_t *d) {
+  d->wcls = W_NONE;
+  d->work = 0;
+  switch (d->op) {
+  case QIAO_PTX_OP_MMA:
+  case QIAO_PTX_OP_WMMA_MMA: {
+    uint32_t m = d->shape_m, n = d->shape_n, k = d->shape_k;
+    uint64_t f = (uint64_t)2 * m * n * k / 32;
+    if (!f || f > 0xffff) return;
+    d->wcls = (uint8_t)tensor_pipe(d);
+    d->work = (uint16_t)f;
+    return;
+  }
+  case QIAO_PTX_OP_LD:
+  case QIAO_PTX_OP_LDU:
+  case QIAO_PTX_OP_ST:
+  case QIAO_PTX_OP_ATOM:
+  case QIAO_PTX_OP_RED: {
+    if (d->space != SP_GLOBAL) return;
+    uint32_t b = qiao_ptx_type_size((qiao_ptx_type_t)d->t) * (d->vec ? d->vec : 1);
+    if (!b || b > 0xffff) return;
+    d->wcls = W_GLOBAL_BYTES;
+    d->work = (uint16_t)b;
+    return;
+  }
+  case QIAO_PTX_OP_WMMA_LOAD:
+  case QIAO_PTX_OP_WMMA_STORE: {
+    /* a fragment of the warp's tile: m·k (a), k·n (b) or m·n (c, d) elements over 32 threads */
+    if (d->space != SP_GLOBAL) return;
+    uint32_t m = d->shape_m, n = d->shape_n, k = d->shape_k;
+    uint64_t el = d->sub == 'a'   ? (uint64_t)m * k
+                  : d->sub == 'b' ? (uint64_t)k * n
+                                  : (uint64_t)m * n;
+    uint64_t b = el * qiao_ptx_type_size((qiao_ptx_type_t)d->t) / 32;
+    if (!b || b > 0xffff) return;
+    d->wcls = W_GLOBAL_BYTES;
+    d->work = (uint16_t)b;
+    return;
+  }
+  case QIAO_PTX_OP_CP_ASYNC: {
+    if (in->nops < 3 || in->ops[2].kind != QIAO_PTX_OPND_IMM_INT) return;
+    int64_t b = in->ops[2].imm.i;
+    if (b <= 0 || b > 0xffff) return;
+    d->wcls = W_GLOBAL_BYTES;
+    d->work = (uint16_t)b;
+    return;
+  }
+  case QIAO_PTX_OP_FMA:
+  case QIAO_PTX_OP_MAD:
+  case QIAO_PTX_OP_ADD:
+  case QIAO_PTX_OP_SUB:
+  case QIAO_PTX_OP_MUL:
+  case QIAO_PTX_OP_DIV:
+  case QIAO_PTX_OP_MIN:
+  case QIAO_PTX_OP_MAX:
+  case QIAO_PTX_OP_RCP:
+  case QIAO_PTX_OP_SQRT:
+  case QIAO_PTX_OP_RSQRT:
+  case QIAO_PTX_OP_SIN:
+  case QIAO_PTX_OP_COS:
+  case QIAO_PTX_OP_LG2:
+  case QIAO_PTX_OP_EX2:
+  case QIAO_PTX_OP_TANH: {
+    if (!is_flop_type(d->t)) return;
+    int f = d->op == QIAO_PTX_OP_FMA || d->op == QIAO_PTX_OP_MAD ? 2 : 1;
+    if (d->t == QIAO_PTX_T_F16X2 || d->t == QIAO_PTX_T_BF16X2) f *= 2;
+    d->wcls = W_FLOP_SIMT;
+    d->work = (uint16_t)f;
+    return;
+  }
+  default: return;
+  }
+}
+
 static bool has_mod(const qiao_ptx_instr_t *in, const char *s) {
   for (uint32_t i = 0; i < in->nmods; ++i)
     if (!strcmp(in->mods[i], s)) return true;
@@ -1033,6 +1138,7 @@ qiao_status_t simt_program_create(qiao_ptx_module_t *m, simt_program_t **out) {
   for (uint32_t i = 0; i < p->ncode; ++i) {
     p->code[i].cls = (uint8_t)stat_class(&p->code[i]);
     p->code[i].fast = (uint8_t)fast_of(&p->code[i]);
+    if (p->code[i].src) work_of(p->code[i].src, &p->code[i]);
   }
   dctx_free(&c);
   *out = p;

@@ -101,6 +101,23 @@ qiao_kernel_phase_t qiao_kernel_launch_phase(const qiao_kernel_launch_t *l, int3
  * types (inputs, then outputs). */
 void qiao_kernel_launch_set_bindings(qiao_kernel_launch_t *l, const qiao_kernel_desc_t *kd);
 
+/* A backend's prediction for one kernel before it runs (qiao-run --explain):
+ * CUDA class: modelled from the descriptor's work, the launch record, the
+ * ptxas resource report and the device profile (docs/cuda-model.md). */
+typedef struct qiao_kernel_prediction {
+  qiao_hal_time_kind_t kind; /* QIAO_HAL_TIME_MODELLED */
+  char label[64];            /* "modelled, h100-sxm" */
+  double ns;
+  char bound[32];              /* "tensor-core f16", "SIMT f32", "HBM", "launch" */
+  int32_t registers;           /* per thread; -1 unknown */
+  char registers_source[48];   /* "ptxas -v sm_90", "assumed (no ptxas)" */
+  int64_t static_shared_bytes; /* -1 unknown */
+  int64_t spill_bytes;         /* spill stores + loads (ptxas); -1 unknown */
+  double occupancy;            /* theoretical, 0..1; -1 unknown */
+  double flops, bytes;
+  char detail[512]; /* one line: the model's terms */
+} qiao_kernel_prediction_t;
+
 /* ------------------------------------------------------------ 2. backends */
 
 typedef struct qiao_backend_options {
@@ -136,6 +153,10 @@ struct qiao_backend {
   qiao_status_t (*emit)(void *m, qiao_artifact_kind_t kind, const char *path);
   /* Loads the module's code into a HAL executable for `d`. */
   qiao_status_t (*load)(void *m, qiao_hal_device_t *d, qiao_hal_executable_t **out_exe);
+  /* Optional (NULL: the backend predicts nothing): a prediction for kernel kd
+   * with launch record `launch` on device d (compiles kd on its own). */
+  qiao_status_t (*predict)(const qiao_kernel_desc_t *kd, const qiao_kernel_launch_t *launch,
+                           qiao_hal_device_t *d, qiao_kernel_prediction_t *out_prediction);
 };
 
 /* The registry: compile-time rows, no mutable state. */

@@ -249,9 +249,14 @@ typedef enum qiao_hal_time_kind {
 /* "measured", "simulated", "modelled"; "unknown" out of range. */
 const char *qiao_hal_time_kind_name(qiao_hal_time_kind_t k);
 
+/* An event carries two figures: `ns`, the device's time of `kind` (host clock
+ * on cpu, the simulator's clock on ascend-sim, the modelled GPU clock on
+ * simt-emu), and `wall_ns`, the host's CLOCK_MONOTONIC when it was recorded
+ * (what the device's execution took on this machine; = ns on cpu). */
 typedef struct qiao_hal_event {
   uint64_t ns;
   qiao_hal_time_kind_t kind;
+  uint64_t wall_ns;
 } qiao_hal_event_t;
 
 /* Records the device's current time (after all prior dispatches complete),
@@ -260,6 +265,15 @@ qiao_status_t qiao_hal_event_record(qiao_hal_device_t *d, qiao_hal_event_t *out_
 /* end − start in milliseconds; NaN when the two events' kinds differ (a
  * measured and a simulated time do not subtract). */
 double qiao_hal_event_elapsed_ms(const qiao_hal_event_t *start, const qiao_hal_event_t *end);
+/* end − start in host wall-clock milliseconds (wall_ns), for any kinds. */
+double qiao_hal_event_wall_ms(const qiao_hal_event_t *start, const qiao_hal_event_t *end);
+
+/* One paragraph on the device's last dispatch as its driver models it
+ * (simt-emu: the modelled time, what bounds it, occupancy, work and the
+ * emulator's statistics; ascend-sim: the simulator's report), written to buf.
+ * QIAO_UNSUPPORTED on devices with no such report (cpu: its events are
+ * measured); QIAO_NOT_FOUND before the first dispatch. */
+qiao_status_t qiao_hal_device_last_report(qiao_hal_device_t *d, char *buf, size_t cap);
 
 /* ---------------------------------------------------------------- 6. profiles */
 
@@ -303,6 +317,13 @@ typedef struct qiao_hal_profile_details {
   int32_t n_sources;
   const char *const *sources;
   const char *notes; /* uncertain values and caveats */
+  /* CUDA-class SM limits ("sm" object; 0 where absent): registers, threads,
+   * warps and CTAs per SM, shared bytes one CTA may use, SM clock (Hz). */
+  int32_t sm_registers, sm_max_threads, sm_max_warps, sm_max_ctas;
+  double sm_shared_per_cta, sm_clock_hz;
+  /* Performance-model parameters ("model" object; 0 where absent):
+   * kernel launch overhead and device-memory latency, in ns. */
+  double launch_overhead_ns, mem_latency_ns;
 } qiao_hal_profile_details_t;
 const qiao_hal_profile_details_t *qiao_hal_profile_details(const qiao_hal_profile_t *p);
 /* Whether the profile lists `dtype` ("f8e4m3", "bf16", ...). */

@@ -38,6 +38,17 @@ typedef struct qiao_hal_simt_stats {
   uint64_t bank_conflicts;
   uint64_t ctas, threads;
   double wall_ms; /* the emulator's own wall time for the launch */
+  /* Work (the performance model's inputs, docs/cuda-model.md), summed over the
+   * threads whose guard let them execute: non-tensor floating-point FLOPs
+   * (fma 2), tensor-core FLOPs by input type (2·m·n·k per mma), and bytes
+   * moved by global-space ld/st/atom/red and cp.async. */
+  uint64_t flops_simt, flops_tf32, flops_f16, flops_bf16, flops_f8, ops_i8;
+  uint64_t global_bytes;
+  /* The modelled GPU time of the launch on the device's profile
+   * (qiao/cuda_model.h), and what bounds it; 0 / "" when the model refused
+   * the launch shape. */
+  double modelled_ns;
+  char modelled_bound[32];
 } qiao_hal_simt_stats_t;
 
 /* The statistics of the last dispatch on d (zeros before the first). */

@@ -627,6 +627,20 @@ void qiao_kernel_desc_destroy(qiao_kernel_desc_t *kd);
 /* Bytes of the descriptor and its arrays (inputs, expression, ops). */
 size_t qiao_kernel_desc_footprint(const qiao_kernel_desc_t *kd);
 
+/* The work of a kernel, for cost models (docs/cuda-model.md): contracting
+ * FLOPs (matmul, attention's QKᵀ/PV, MoE GEMMs: 2 per multiply-add) with the
+ * dtype of their inputs, every other FLOP (epilogues, reductions, softmax,
+ * norms: a fixed count per element), and the device-memory bytes of reading
+ * each input and writing each output once (gather: the rows it reads; MoE:
+ * the routed experts' weights). */
+typedef struct qiao_kd_work {
+  double contract_flops;
+  qiao_dtype_t contract_dtype;
+  double other_flops;
+  double bytes;
+} qiao_kd_work_t;
+void qiao_kernel_desc_work(const qiao_kernel_desc_t *kd, qiao_kd_work_t *out_work);
+
 #ifdef __cplusplus
 }
 #endif

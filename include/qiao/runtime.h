@@ -5,12 +5,14 @@
  *   1. runtime context (owns the compile cache)
  *   2. programs: compile a graph for a device, bind params, run
  *   3. memory plan (exposed for tests and reports)
+ *   4. explain and emit: per-kernel predictions and device reports; artifacts
  */
 #ifndef QIAO_RUNTIME_H
 #define QIAO_RUNTIME_H
 
 #include <stdint.h>
 
+#include "qiao/backend.h"
 #include "qiao/hal.h"
 #include "qiao/ir.h"
 
@@ -98,6 +100,48 @@ typedef struct qiao_mem_request {
  * memory, reusing space by liveness (greedy by size, best fit). Writes the
  * arena size. */
 qiao_status_t qiao_mem_plan(qiao_mem_request_t *reqs, int32_t n, int64_t *out_arena_bytes);
+
+/* ------------------------------------------------------------ 4. explain and emit */
+
+/* What a compiled program's kernel is and does, as its backend predicts it
+ * and as its device reports one run of it (qiao-run --explain). */
+typedef struct qiao_kernel_explain {
+  int32_t index;
+  char name[64];    /* the entry ("k0") */
+  const char *kind; /* qiao_kd_kind_name: "matmul", "elementwise", ... */
+  char ops[256];    /* the graph ops it covers: "matmul %h, add %h1" */
+  int64_t grid[3];
+  int32_t block[3];
+  uint64_t shared_bytes; /* dynamic, per CTA / workgroup */
+  double flops, bytes;   /* target-neutral work (qiao_kernel_desc_work) */
+  /* The backend's prediction (its `predict`; CUDA class: modelled). */
+  bool has_prediction;
+  qiao_kernel_prediction_t prediction;
+  char no_prediction[256]; /* why not, when the backend has `predict` but it failed; else "" */
+  /* One run on the device: its event time (kind: measured on cpu, simulated
+   * on ascend-sim, modelled on simt-emu), the host wall time, and the
+   * device's report of the dispatch ("" when it has none). */
+  qiao_hal_time_kind_t run_kind;
+  double run_ns, run_wall_ns;
+  char run_report[1024];
+} qiao_kernel_explain_t;
+
+/* Explains every kernel of p, compiled from graph g: runs p once on
+ * `inputs` (params must be bound) with an event around each dispatch and
+ * asks the backend for its prediction. On success *out_kernels (n entries,
+ * in execution order) is the caller's to free(). */
+qiao_status_t qiao_program_explain(qiao_program_t *p, const qiao_graph_t *g,
+                                   const qiao_tensor_t *const *inputs,
+                                   qiao_kernel_explain_t **out_kernels, int32_t *out_n);
+
+/* Writes every kernel of p to directory `dir` (which must exist): per kernel
+ * the artifacts its backend emits among PTX (<name>.ptx), LLVM IR (<name>.ll)
+ * and the Ascend-class listing (<name>.listing), and its launch record
+ * <name>.launch.json (grid, block, shared bytes, binding sizes). Files are
+ * written in a temporary directory inside `dir` and renamed into place, so
+ * a failure leaves no partial files; a missing or unwritable `dir` is
+ * QIAO_INVALID_ARGUMENT naming it. */
+qiao_status_t qiao_program_emit_dir(const qiao_program_t *p, const char *dir);
 
 #ifdef __cplusplus
 }

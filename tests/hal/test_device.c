@@ -243,8 +243,8 @@ Test(event, kinds) {
   cr_expect_str_eq(qiao_hal_time_kind_name(QIAO_HAL_TIME_SIMULATED), "simulated");
   cr_expect_str_eq(qiao_hal_time_kind_name(QIAO_HAL_TIME_MODELLED), "modelled");
   cr_expect_str_eq(qiao_hal_time_kind_name((qiao_hal_time_kind_t)7), "unknown");
-  qiao_hal_event_t m = {1000000, QIAO_HAL_TIME_MEASURED};
-  qiao_hal_event_t s0 = {0, QIAO_HAL_TIME_SIMULATED}, s1 = {3000000, QIAO_HAL_TIME_SIMULATED};
+  qiao_hal_event_t m = {1000000, QIAO_HAL_TIME_MEASURED, 1000000};
+  qiao_hal_event_t s0 = {0, QIAO_HAL_TIME_SIMULATED, 0}, s1 = {3000000, QIAO_HAL_TIME_SIMULATED, 0};
   cr_expect(isnan(qiao_hal_event_elapsed_ms(&m, &s1)), "mixed kinds give NaN");
   cr_expect(isnan(qiao_hal_event_elapsed_ms(&s0, &m)));
   cr_expect_float_eq(qiao_hal_event_elapsed_ms(&s0, &s1), 3.0, 1e-12);
