@@ -1,6 +1,7 @@
 /* The backend registry: one row per backend, fixed at compile time, and the
  * target-neutral module wrapper the runtime and tools call. Adding a
  * backend (cuda, ascend) adds a row here; nothing else names one. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,23 @@ void qiao_kernel_launch_set_bindings(qiao_kernel_launch_t *l, const qiao_kernel_
   for (int32_t o = 0; o < kd->n_outputs; ++o)
     l->binding_bytes[n++] = type_bytes(&kd->outputs[o].type);
   l->n_bindings = n;
+}
+
+int32_t qiao_kernel_launch_phase_count(const qiao_kernel_launch_t *l) {
+  return l->n_phases > 1 ? l->n_phases : 1;
+}
+
+qiao_kernel_phase_t qiao_kernel_launch_phase(const qiao_kernel_launch_t *l, int32_t i) {
+  if (l->n_phases > 1 && i >= 0 && i < l->n_phases) return l->phases[i];
+  qiao_kernel_phase_t p;
+  memset(&p, 0, sizeof p);
+  snprintf(p.name, sizeof p.name, "%s", l->name);
+  for (int a = 0; a < 3; ++a) {
+    p.grid[a] = l->grid[a];
+    p.block[a] = l->block[a];
+  }
+  p.shared_bytes = l->shared_bytes;
+  return p;
 }
 
 /* ------------------------------------------------------------ modules */

@@ -17,7 +17,7 @@ typedef struct cache_entry {
   uint64_t key;
   qiao_kernel_desc_t *kd;     /* owned clone: confirms a hit */
   qiao_hal_executable_t *exe; /* retained */
-  int32_t entry;
+  int32_t entry[QIAO_KERNEL_MAX_PHASES]; /* per phase */
   qiao_kernel_launch_t launch;
 } cache_entry_t;
 
@@ -79,7 +79,7 @@ static bool cache_find(qiao_runtime_t *rt, uint64_t key, const qiao_kernel_desc_
 
 typedef struct kernel_slot {
   qiao_hal_executable_t *exe; /* retained */
-  int32_t entry;
+  int32_t entry[QIAO_KERNEL_MAX_PHASES]; /* the executable's entry of each phase */
   qiao_kernel_launch_t launch;
 } kernel_slot_t;
 
@@ -108,7 +108,7 @@ static void cache_insert(qiao_runtime_t *rt, uint64_t key, const qiao_kernel_des
   e->key = key;
   e->kd = clone;
   e->exe = exe;
-  e->entry = slot->entry;
+  memcpy(e->entry, slot->entry, sizeof e->entry);
   e->launch = slot->launch;
   qiao_hal_executable_retain(exe);
   pthread_mutex_unlock(&rt->mu);
@@ -147,6 +147,7 @@ struct qiao_program {
   param_slot_t *params;
   /* buffers the program owns */
   qiao_hal_buffer_t *arena;
+  qiao_hal_buffer_t *workspace; /* the largest kernel workspace (NULL: none needed) */
   int32_t n_owned;
   qiao_hal_buffer_t **owned;
   qiao_program_stats_t stats;
@@ -189,6 +190,7 @@ void qiao_program_destroy(qiao_program_t *p) {
   for (int32_t i = 0; i < p->n_owned; ++i) qiao_hal_buffer_release(p->owned[i]);
   free(p->owned);
   if (p->arena) qiao_hal_buffer_release(p->arena);
+  if (p->workspace) qiao_hal_buffer_release(p->workspace);
   for (int32_t i = 0; i < p->n_params; ++i) free((char *)p->params[i].name);
   free(p->params);
   free(p->slots);
@@ -266,7 +268,7 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt, cons
     cache_entry_t hit;
     if (use_cache && cache_find(rt, keys[i], &part->kernels[i], p->device, &hit)) {
       p->kernels[i].exe = hit.exe;
-      p->kernels[i].entry = hit.entry;
+      memcpy(p->kernels[i].entry, hit.entry, sizeof hit.entry);
       p->kernels[i].launch = hit.launch;
       p->stats.n_cached++;
       continue;
@@ -285,8 +287,18 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt, cons
     st = qiao_backend_module_load(mod, p->device, &exe);
     for (int32_t i = 0; i < nk && !st; ++i) {
       if (p->kernels[i].exe) continue;
-      qiao_hal_entry_info_t info;
-      st = qiao_hal_executable_lookup(exe, p->kernels[i].launch.name, &p->kernels[i].entry, &info);
+      const qiao_kernel_launch_t *l = &p->kernels[i].launch;
+      int32_t np = qiao_kernel_launch_phase_count(l);
+      if (np > QIAO_KERNEL_MAX_PHASES) {
+        st = qiao_status_make(QIAO_INTERNAL, "kernel k%d: %d phases (max %d)", i, np,
+                              QIAO_KERNEL_MAX_PHASES);
+        break;
+      }
+      for (int32_t ph = 0; ph < np && !st; ++ph) {
+        qiao_hal_entry_info_t info;
+        qiao_kernel_phase_t lp = qiao_kernel_launch_phase(l, ph);
+        st = qiao_hal_executable_lookup(exe, lp.name, &p->kernels[i].entry[ph], &info);
+      }
       if (st) break;
       p->kernels[i].exe = exe;
       qiao_hal_executable_retain(exe);
@@ -345,6 +357,14 @@ static qiao_status_t plan_memory(qiao_program_t *p, const qiao_graph_t *g) {
   p->stats.peak_bytes = arena_bytes;
   st = qiao_hal_buffer_alloc(p->device, (size_t)(arena_bytes > 0 ? arena_bytes : 64), &p->arena);
   if (st) goto done;
+  /* Kernels run one at a time: one workspace, the largest any of them asks. */
+  uint64_t ws_bytes = 0;
+  for (int32_t k = 0; k < nk; ++k)
+    if (p->kernels[k].launch.workspace_bytes > ws_bytes) ws_bytes = p->kernels[k].launch.workspace_bytes;
+  if (ws_bytes > 0) {
+    st = qiao_hal_buffer_alloc(p->device, (size_t)ws_bytes, &p->workspace);
+    if (st) goto done;
+  }
   for (int32_t v = 0; v < nv; ++v) {
     if (req_of[v] < 0) continue;
     p->slots[v].buffer = p->arena;
@@ -539,6 +559,7 @@ static qiao_status_t run_locked(qiao_program_t *p, const qiao_tensor_t *const *i
         qiao_hal_buffer_write(p->input_buffers[i], 0, inputs[i]->data, qiao_tensor_nbytes(inputs[i])));
   }
   if (p->poison) QIAO_RETURN_IF_ERROR(poison_buffer(p->arena));
+  if (p->poison && p->workspace) QIAO_RETURN_IF_ERROR(poison_buffer(p->workspace));
   qiao_hal_binding_t bindings[2 * QIAO_KD_MAX_OPERANDS + 2];
   for (int32_t k = 0; k < p->part->n_kernels; ++k) {
     const qiao_kernel_desc_t *kd = &p->part->kernels[k];
@@ -560,16 +581,25 @@ static qiao_status_t run_locked(qiao_program_t *p, const qiao_tensor_t *const *i
       bindings[nb].offset = (size_t)s->offset;
       nb++;
     }
-    qiao_hal_launch_config_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    for (int a = 0; a < 3; ++a) {
-      cfg.grid[a] = ks->launch.grid[a];
-      cfg.block[a] = ks->launch.block[a] > 0 ? ks->launch.block[a] : 1;
+    if (ks->launch.workspace_bytes > 0) { /* the trailing workspace binding */
+      bindings[nb].buffer = p->workspace;
+      bindings[nb].offset = 0;
+      nb++;
     }
-    cfg.shared_bytes = ks->launch.shared_bytes;
+    /* the phases in order; each sees the previous ones' writes (observed as one kernel) */
     if (observe) QIAO_RETURN_IF_ERROR(observe(observe_ctx, k, false));
-    QIAO_RETURN_IF_ERROR(
-        qiao_hal_dispatch_launch(p->device, ks->exe, ks->entry, &cfg, bindings, nb, NULL, 0));
+    for (int32_t ph = 0; ph < qiao_kernel_launch_phase_count(&ks->launch); ++ph) {
+      qiao_kernel_phase_t lp = qiao_kernel_launch_phase(&ks->launch, ph);
+      qiao_hal_launch_config_t cfg;
+      memset(&cfg, 0, sizeof cfg);
+      for (int a = 0; a < 3; ++a) {
+        cfg.grid[a] = lp.grid[a];
+        cfg.block[a] = lp.block[a] > 0 ? lp.block[a] : 1;
+      }
+      cfg.shared_bytes = lp.shared_bytes;
+      QIAO_RETURN_IF_ERROR(qiao_hal_dispatch_launch(p->device, ks->exe, ks->entry[ph], &cfg,
+                                                    bindings, nb, NULL, 0));
+    }
     if (observe) QIAO_RETURN_IF_ERROR(observe(observe_ctx, k, true));
   }
   for (int32_t i = 0; i < p->n_outputs; ++i) out_outputs[i] = NULL;

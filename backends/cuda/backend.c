@@ -44,13 +44,6 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
     return false;
   }
   const char *kn = qiao_kd_kind_name(kd->kind);
-  if (kd->kind == QIAO_KD_ATTENTION && kd->n_primary_inputs > 3) {
-    int32_t kvl;
-    qiao_attention_operand_roles(kd->n_primary_inputs, kd->inputs[3].type.dtype, NULL, &kvl);
-    if (kvl >= 0)
-      return refuse(reason, cap, "%s with a kv_len operand is not lowered for the CUDA class yet",
-                    kn);
-  }
   switch (kd->kind) {
   case QIAO_KD_ELEMENTWISE:
   case QIAO_KD_REDUCE:
@@ -59,7 +52,9 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
   case QIAO_KD_COPY:
   case QIAO_KD_GATHER:
   case QIAO_KD_MATMUL:
-  case QIAO_KD_TOPK: break;
+  case QIAO_KD_TOPK:
+  case QIAO_KD_ATTENTION:
+  case QIAO_KD_MOE: break;
   default: return refuse(reason, cap, "%s is not lowered for the CUDA class yet", kn);
   }
   if (kd->kind == QIAO_KD_TOPK) {
@@ -69,6 +64,26 @@ static bool cuda_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, ch
   }
   if (kd->n_outputs != 1 || kd->n_inputs < 1)
     return refuse(reason, cap, "a %s kernel with this operand count is not lowered yet", kn);
+  if (kd->kind == QIAO_KD_ATTENTION || kd->kind == QIAO_KD_MOE) {
+    /* multi-step kernels take one more binding: the workspace */
+    if (kd->n_inputs + kd->n_outputs + 1 > QIAO_KD_MAX_OPERANDS + 2)
+      return refuse(reason, cap, "a %s kernel with this many operands is not lowered yet", kn);
+    int32_t kvl = -1; /* attention's optional kv_len (i32 [B]) is the one integer operand */
+    if (kd->kind == QIAO_KD_ATTENTION && kd->n_primary_inputs > 3)
+      qiao_attention_operand_roles(kd->n_primary_inputs, kd->inputs[3].type.dtype, NULL, &kvl);
+    for (int32_t i = 0; i < kd->n_primary_inputs; ++i)
+      if (i != kvl && !float_dtype(kd->inputs[i].type.dtype))
+        return refuse(reason, cap, "%s of a non-float operand", kn);
+    if (kvl >= 0 &&
+        (kd->inputs[kvl].type.dtype != QIAO_I32 && kd->inputs[kvl].type.dtype != QIAO_I64))
+      return refuse(reason, cap, "%s with a kv_len that is not i32 or i64", kn);
+    if (!float_dtype(kd->outputs[0].type.dtype) || !qiao_cuda_float_expr(kd, false))
+      return refuse(reason, cap, "%s with an integer or bool epilogue", kn);
+    if (kd->kind == QIAO_KD_ATTENTION && kd->outputs[0].type.shape.rank == 4 &&
+        kd->outputs[0].type.shape.dims[3] > 512)
+      return refuse(reason, cap, "%s with a value head dim over 512", kn);
+    return true;
+  }
   if (kd->kind == QIAO_KD_MATMUL) {
     if (kd->has_norm_prologue)
       return refuse(reason, cap,

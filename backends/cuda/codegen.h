@@ -46,12 +46,27 @@ typedef struct qiao_cuda_codegen {
   const char *kname;     /* its name */
 } qiao_cuda_codegen_t;
 
-/* What a lowering produced: the kernel and how to launch it. */
+/* One launch of a multi-step kernel (an entry of its own). */
+typedef struct qiao_cuda_phase {
+  char name[64];
+  int64_t grid[3];
+  int32_t block[3];
+  int64_t shared_bytes; /* static shared memory it declares (reported, not launched) */
+} qiao_cuda_phase_t;
+
+/* What a lowering produced: the kernel and how to launch it. A single-step
+ * kernel is `fn` with grid/block. A multi-step one (n_phases > 1) is the
+ * entries phases[0..n) launched in order, every one taking the bindings plus
+ * a trailing `ptr addrspace(1)` workspace of workspace_bytes (not zeroed);
+ * grid/block/shared_bytes then repeat phases[0]. */
 typedef struct qiao_cuda_kernel {
   LLVMValueRef fn;
   int64_t grid[3];
   int32_t block[3];
   int64_t shared_bytes; /* static shared memory the kernel declares (reported, not launched) */
+  int64_t workspace_bytes;
+  int32_t n_phases; /* 0: single step */
+  qiao_cuda_phase_t phases[8]; /* QIAO_KERNEL_MAX_PHASES */
 } qiao_cuda_kernel_t;
 
 /* ------------------------------------------------------------ entry, params */
@@ -162,6 +177,10 @@ qiao_status_t qiao_cuda_lower_matmul(qiao_cuda_codegen_t *cg, const qiao_kernel_
                                      const char *name, qiao_cuda_kernel_t *out);
 qiao_status_t qiao_cuda_lower_topk(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                    const char *name, qiao_cuda_kernel_t *out);
+qiao_status_t qiao_cuda_lower_attention(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                        const char *name, qiao_cuda_kernel_t *out);
+qiao_status_t qiao_cuda_lower_moe(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                  const char *name, qiao_cuda_kernel_t *out);
 qiao_status_t qiao_cuda_lower_gather(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                      const char *name, qiao_cuda_kernel_t *out);
 

@@ -139,16 +139,29 @@ qiao_status_t qiao_cuda_module_add_kernel(qiao_cuda_module_t *m, const qiao_kern
   case QIAO_KD_GATHER: st = qiao_cuda_lower_gather(cg, kd, nm, &k); break;
   case QIAO_KD_MATMUL: st = qiao_cuda_lower_matmul(cg, kd, nm, &k); break;
   case QIAO_KD_TOPK: st = qiao_cuda_lower_topk(cg, kd, nm, &k); break;
+  case QIAO_KD_ATTENTION: st = qiao_cuda_lower_attention(cg, kd, nm, &k); break;
+  case QIAO_KD_MOE: st = qiao_cuda_lower_moe(cg, kd, nm, &k); break;
   default:
     st = qiao_status_make(QIAO_UNSUPPORTED, "%s is not lowered for the CUDA class yet",
                           qiao_kd_kind_name(kd->kind));
   }
+  if (!st && k.n_phases > QIAO_KERNEL_MAX_PHASES)
+    st = qiao_status_make(QIAO_INTERNAL, "cuda: kernel '%s' has %d phases", nm, (int)k.n_phases);
+  for (int32_t i = 1; !st && i < k.n_phases; ++i)
+    if (!LLVMGetNamedFunction(cg->mod, k.phases[i].name))
+      st = qiao_status_make(QIAO_INTERNAL, "cuda: phase '%s' of '%s' was not emitted",
+                            k.phases[i].name, nm);
   if (st) {
     LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, nm);
     if (fn) LLVMDeleteFunction(fn);
+    for (int32_t i = 0; i < k.n_phases && i < QIAO_KERNEL_MAX_PHASES; ++i) {
+      fn = k.phases[i].name[0] ? LLVMGetNamedFunction(cg->mod, k.phases[i].name) : NULL;
+      if (fn) LLVMDeleteFunction(fn);
+    }
     return st;
   }
-  if (m->n_entries == m->cap_entries) {
+  int32_t n_new = k.n_phases > 1 ? k.n_phases : 1;
+  while (m->n_entries + n_new > m->cap_entries) {
     int32_t cap = m->cap_entries ? 2 * m->cap_entries : 8;
     cuda_entry_t *e = realloc(m->entries, sizeof *e * (size_t)cap);
     if (!e) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
@@ -164,11 +177,32 @@ qiao_status_t qiao_cuda_module_add_kernel(qiao_cuda_module_t *m, const qiao_kern
   }
   l.shared_bytes = 0; /* shared memory is static (declared in the PTX) */
   qiao_kernel_launch_set_bindings(&l, kd);
-  cuda_entry_t *e = &m->entries[m->n_entries++];
-  memset(e, 0, sizeof *e);
-  snprintf(e->name, sizeof e->name, "%s", nm);
-  e->n_bindings = l.n_bindings;
-  memcpy(e->binding_bytes, l.binding_bytes, sizeof e->binding_bytes);
+  if (k.n_phases > 1) {
+    /* every phase is an entry taking the bindings and the trailing workspace */
+    l.workspace_bytes = (uint64_t)k.workspace_bytes;
+    l.n_phases = k.n_phases;
+    for (int32_t i = 0; i < k.n_phases; ++i) {
+      qiao_kernel_phase_t *ph = &l.phases[i];
+      snprintf(ph->name, sizeof ph->name, "%s", k.phases[i].name);
+      for (int a = 0; a < 3; ++a) {
+        ph->grid[a] = k.phases[i].grid[a];
+        ph->block[a] = k.phases[i].block[a];
+      }
+      ph->shared_bytes = 0;
+      cuda_entry_t *e = &m->entries[m->n_entries++];
+      memset(e, 0, sizeof *e);
+      snprintf(e->name, sizeof e->name, "%s", ph->name);
+      e->n_bindings = l.n_bindings + (l.workspace_bytes > 0 ? 1 : 0);
+      memcpy(e->binding_bytes, l.binding_bytes, sizeof e->binding_bytes);
+      if (l.workspace_bytes > 0) e->binding_bytes[l.n_bindings] = l.workspace_bytes;
+    }
+  } else {
+    cuda_entry_t *e = &m->entries[m->n_entries++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", nm);
+    e->n_bindings = l.n_bindings;
+    memcpy(e->binding_bytes, l.binding_bytes, sizeof e->binding_bytes);
+  }
   if (out_launch) *out_launch = l;
   return NULL;
 }

@@ -48,16 +48,54 @@ const char *qiao_artifact_kind_name(qiao_artifact_kind_t k);
 /* Parses a name above; QIAO_INVALID_ARGUMENT naming it and the choices. */
 qiao_status_t qiao_artifact_kind_parse(const char *name, qiao_artifact_kind_t *out_kind);
 
-/* How to dispatch one compiled kernel (the launch record). */
+/* At most this many launches (phases) make up one kernel. */
+#define QIAO_KERNEL_MAX_PHASES 8
+
+/* One launch of a multi-step kernel: an entry of the same executable, its
+ * grid, block and dynamic shared memory. */
+typedef struct qiao_kernel_phase {
+  char name[64];          /* the entry's name in the executable */
+  int64_t grid[3];        /* CTAs / workgroups / blocks */
+  int32_t block[3];       /* threads per CTA */
+  uint64_t shared_bytes;  /* dynamic shared memory per CTA */
+} qiao_kernel_phase_t;
+
+/* How to dispatch one compiled kernel (the launch record).
+ *
+ * A single-step kernel (every CPU kernel, most others) is the one entry
+ * `name` launched with grid/block/shared_bytes; n_phases is 0 or 1 and
+ * workspace_bytes 0.
+ *
+ * A multi-step kernel (split-KV attention and its combine, MoE routing and
+ * expert GEMMs, an Ascend cube/vector hand-over through GM) lists
+ * n_phases > 1 launches in `phases`, to be dispatched in that order on the
+ * device, each seeing the previous ones' global-memory writes; name, grid,
+ * block and shared_bytes then repeat phases[0]. With workspace_bytes > 0 the
+ * runtime passes every phase one extra trailing binding (after the outputs)
+ * of at least workspace_bytes of device global memory, private to this
+ * dispatch while it runs (a program allocates one buffer for all its kernels,
+ * which run one at a time). The workspace is NOT zeroed: its contents are
+ * undefined at the first phase (the runtime poisons it when asked to poison),
+ * so a kernel writes every workspace byte it reads. Entry records of the
+ * phases take n_bindings + 1 bindings, the last one workspace_bytes long. */
 typedef struct qiao_kernel_launch {
   char name[64];
   int64_t grid[3];        /* workgroups (CPU) / CTAs (CUDA) / blocks (Ascend) */
   int32_t block[3];       /* threads per CTA; 1,1,1 on the CPU */
   uint64_t shared_bytes;  /* dynamic shared memory per CTA; 0 on the CPU */
   uint64_t scratch_bytes; /* per-worker scratch (CPU packing buffers) */
-  int32_t n_bindings;     /* inputs then outputs */
+  int32_t n_bindings;     /* inputs then outputs (the workspace not counted) */
   uint64_t binding_bytes[QIAO_KD_MAX_OPERANDS + 2]; /* minimum bytes per binding */
+  uint64_t workspace_bytes; /* device workspace per dispatch (trailing binding); 0: none */
+  int32_t n_phases;         /* 0 or 1: the single launch above; > 1: `phases` in order */
+  qiao_kernel_phase_t phases[QIAO_KERNEL_MAX_PHASES];
 } qiao_kernel_launch_t;
+
+/* The number of launches of `l` (1 for a single-step kernel). */
+int32_t qiao_kernel_launch_phase_count(const qiao_kernel_launch_t *l);
+/* Launch i (< the phase count) of `l`: phases[i], or the record's own
+ * name/grid/block/shared_bytes for a single-step kernel. */
+qiao_kernel_phase_t qiao_kernel_launch_phase(const qiao_kernel_launch_t *l, int32_t i);
 
 /* Fills the binding count and minimum sizes from a descriptor's operand
  * types (inputs, then outputs). */

@@ -106,8 +106,7 @@ static int g_cases_compiled;
 /* Partitions `text`, lowers every kernel for `sm`, emits PTX, assembles it
  * with ptxas, asserts zero spills and the claimed structure, prints the
  * resource report. */
-static void compile_case(const char *ptxas, const sweep_case_t *c, const char *dt,
-                         const char *sm) {
+static void compile_case(const char *ptxas, const sweep_case_t *c, const char *dt, const char *sm) {
   char text[2048];
   snprintf(text, sizeof text, c->qir, dt, dt, dt, dt, dt, dt);
   qiao_graph_t *g = NULL;
@@ -121,6 +120,7 @@ static void compile_case(const char *ptxas, const sweep_case_t *c, const char *d
   qiao_kernel_launch_t launch[8];
   int32_t nk = p->n_kernels;
   cr_assert(nk >= 1 && nk <= 8);
+  int32_t n_entries = 0; /* every phase of every kernel is an entry */
   bool found_kind = false;
   for (int32_t k = 0; k < nk; ++k) {
     char reason[256] = "";
@@ -129,9 +129,12 @@ static void compile_case(const char *ptxas, const sweep_case_t *c, const char *d
               qiao_kd_kind_name(p->kernels[k].kind), reason);
     st = qiao_backend_module_add_kernel(m, &p->kernels[k], NULL, &launch[k]);
     cr_assert_null(st, "%s/%s/%s kernel %d: %s", c->what, dt, sm, k, qiao_status_message(st));
-    cr_assert(launch[k].block[0] >= 32 && launch[k].block[0] % 32 == 0, "block %d",
-              launch[k].block[0]);
-    cr_assert(launch[k].grid[0] >= 1);
+    for (int32_t ph = 0; ph < qiao_kernel_launch_phase_count(&launch[k]); ++ph) {
+      qiao_kernel_phase_t lp = qiao_kernel_launch_phase(&launch[k], ph);
+      cr_assert(lp.block[0] >= 32 && lp.block[0] % 32 == 0, "block %d", lp.block[0]);
+      cr_assert(lp.grid[0] >= 1);
+      n_entries++;
+    }
     cr_assert_eq(launch[k].n_bindings, p->kernels[k].n_inputs + p->kernels[k].n_outputs);
     if (p->kernels[k].kind == c->kind) found_kind = true;
   }
@@ -148,60 +151,76 @@ static void compile_case(const char *ptxas, const sweep_case_t *c, const char *d
   char *out = NULL;
   int rc = run_ptxas(ptxas, sm, path, &out);
   cr_assert_eq(rc, 0, "%s/%s: ptxas -arch=%s failed:\n%s", c->what, dt, sm, out);
-  qiao_ptxas_kernel_t rep[8];
+  qiao_ptxas_kernel_t rep[16];
   int32_t nr = 0;
-  CHECK_OK(qiao_ptxas_report_parse(out, rep, 8, &nr));
-  cr_assert_eq(nr, nk, "%s/%s: %d kernels in the ptxas report, %d compiled\n%s", c->what, dt, nr,
-               nk, out);
+  CHECK_OK(qiao_ptxas_report_parse(out, rep, 16, &nr));
+  cr_assert_eq(nr, n_entries, "%s/%s: %d kernels in the ptxas report, %d entries compiled\n%s",
+               c->what, dt, nr, n_entries, out);
   qiao_sm_limits_t lim = qiao_sm_limits_default(0);
-  for (int32_t k = 0; k < nk; ++k) {
-    const qiao_ptxas_kernel_t *r = NULL;
-    for (int32_t i = 0; i < nr; ++i)
-      if (!strcmp(rep[i].name, launch[k].name)) r = &rep[i];
-    cr_assert_not_null(r, "%s in the ptxas report", launch[k].name);
-    cr_expect_eq(r->spill_stores, 0, "%s/%s/%s %s: %lld bytes spill stores", c->what, dt, sm,
-                 r->name, (long long)r->spill_stores);
-    cr_expect_eq(r->spill_loads, 0, "%s/%s/%s %s: spill loads", c->what, dt, sm, r->name);
-    cr_expect_eq(r->stack_bytes, 0, "%s/%s/%s %s: %lld bytes stack frame", c->what, dt, sm,
-                 r->name, (long long)r->stack_bytes);
-    int32_t threads = launch[k].block[0] * launch[k].block[1] * launch[k].block[2];
-    cr_expect(threads <= 1024, "%s: %d threads per CTA", r->name, threads);
-    qiao_occupancy_t occ = qiao_occupancy_compute(&lim, r, threads,
-                                                  (int64_t)launch[k].shared_bytes);
-    cr_expect(occ.ctas_per_sm >= 1, "%s: fits on an SM", r->name);
-    if (p->kernels[k].kind != c->kind) continue;
-    char *kt = kernel_text(ptx, launch[k].name);
-    if (c->structure & HAS_SHFL)
-      cr_expect(strstr(kt, "shfl.sync.bfly"), "%s/%s: warp shuffles in %s", c->what, dt, r->name);
-    if (c->structure & HAS_BAR) {
-      cr_expect(strstr(kt, "bar.sync"), "%s/%s: bar.sync in %s", c->what, dt, r->name);
-      cr_expect(r->shared_bytes > 0, "%s/%s: shared memory in %s", c->what, dt, r->name);
+  for (int32_t k = 0; k < nk; ++k)
+    for (int32_t ph = 0; ph < qiao_kernel_launch_phase_count(&launch[k]); ++ph) {
+      qiao_kernel_phase_t lp = qiao_kernel_launch_phase(&launch[k], ph);
+      const qiao_ptxas_kernel_t *r = NULL;
+      for (int32_t i = 0; i < nr; ++i)
+        if (!strcmp(rep[i].name, lp.name)) r = &rep[i];
+      cr_assert_not_null(r, "%s in the ptxas report", lp.name);
+      cr_expect_eq(r->spill_stores, 0, "%s/%s/%s %s: %lld bytes spill stores", c->what, dt, sm,
+                   r->name, (long long)r->spill_stores);
+      cr_expect_eq(r->spill_loads, 0, "%s/%s/%s %s: spill loads", c->what, dt, sm, r->name);
+      cr_expect_eq(r->stack_bytes, 0, "%s/%s/%s %s: %lld bytes stack frame", c->what, dt, sm,
+                   r->name, (long long)r->stack_bytes);
+      int32_t threads = lp.block[0] * lp.block[1] * lp.block[2];
+      cr_expect(threads <= 1024, "%s: %d threads per CTA", r->name, threads);
+      qiao_occupancy_t occ = qiao_occupancy_compute(&lim, r, threads, (int64_t)lp.shared_bytes);
+      cr_expect(occ.ctas_per_sm >= 1, "%s: fits on an SM", r->name);
+      /* structure: checked once per kernel over the text of all its phases */
+      if (p->kernels[k].kind != c->kind || ph > 0) goto report;
+      char *kt = NULL;
+      int64_t smem_any = 0;
+      for (int32_t q = 0; q < qiao_kernel_launch_phase_count(&launch[k]); ++q) {
+        qiao_kernel_phase_t lq = qiao_kernel_launch_phase(&launch[k], q);
+        char *pt = kernel_text(ptx, lq.name);
+        size_t n0 = kt ? strlen(kt) : 0;
+        kt = realloc(kt, n0 + strlen(pt) + 1);
+        memcpy(kt + n0, pt, strlen(pt) + 1);
+        free(pt);
+        for (int32_t i = 0; i < nr; ++i)
+          if (!strcmp(rep[i].name, lq.name) && rep[i].shared_bytes > smem_any)
+            smem_any = rep[i].shared_bytes;
+      }
+      if (c->structure & HAS_SHFL)
+        cr_expect(strstr(kt, "shfl.sync.bfly"), "%s/%s: warp shuffles in %s", c->what, dt, r->name);
+      if (c->structure & HAS_BAR) {
+        cr_expect(strstr(kt, "bar.sync"), "%s/%s: bar.sync in %s", c->what, dt, r->name);
+        cr_expect(smem_any > 0, "%s/%s: shared memory in %s", c->what, dt, r->name);
+      }
+      if (c->structure & HAS_MMA) {
+        /* f16 x f16 and bf16 x bf16 take the tensor cores, other dtypes the SIMT GEMM */
+        bool tc = !strcmp(dt, "f16") || !strcmp(dt, "bf16");
+        char want[96];
+        snprintf(want, sizeof want, "mma.sync.aligned.m16n8k16.row.col.f32.%s.%s.f32", dt, dt);
+        if (tc)
+          cr_expect(strstr(kt, want), "%s/%s: %s in %s", c->what, dt, want, r->name);
+        else
+          cr_expect(!strstr(kt, "mma.sync"), "%s/%s: no mma in %s", c->what, dt, r->name);
+      }
+      if ((c->structure & HAS_V4) && !strcmp(dt, "f32"))
+        cr_expect(strstr(kt, "ld.global.v4.f32") || strstr(kt, "ld.global.v4.u32") ||
+                      strstr(kt, "ld.global.v4.b32"),
+                  "%s/%s: 128-bit loads in %s", c->what, dt, r->name);
+      if ((c->structure & HAS_V4) && strcmp(dt, "f32"))
+        cr_expect(strstr(kt, "ld.global.v4") || strstr(kt, "ld.global.v2.u64") ||
+                      strstr(kt, "ld.global.v2.b64"),
+                  "%s/%s: 128-bit loads in %s", c->what, dt, r->name);
+      free(kt);
+    report:
+      printf(
+          "ptxas %-5s %-18s %-5s %-4s regs %3d smem %5lld spill %lld/%lld stack %lld | grid %lld "
+          "block %dx%d | occupancy %.2f (%d CTAs/SM)\n",
+          sm, c->what, dt, r->name, r->registers, (long long)r->shared_bytes,
+          (long long)r->spill_stores, (long long)r->spill_loads, (long long)r->stack_bytes,
+          (long long)lp.grid[0], lp.block[0], lp.block[1], occ.occupancy, occ.ctas_per_sm);
     }
-    if (c->structure & HAS_MMA) {
-      /* f16 x f16 and bf16 x bf16 take the tensor cores, other dtypes the SIMT GEMM */
-      bool tc = !strcmp(dt, "f16") || !strcmp(dt, "bf16");
-      char want[96];
-      snprintf(want, sizeof want, "mma.sync.aligned.m16n8k16.row.col.f32.%s.%s.f32", dt, dt);
-      if (tc)
-        cr_expect(strstr(kt, want), "%s/%s: %s in %s", c->what, dt, want, r->name);
-      else
-        cr_expect(!strstr(kt, "mma.sync"), "%s/%s: no mma in %s", c->what, dt, r->name);
-    }
-    if ((c->structure & HAS_V4) && !strcmp(dt, "f32"))
-      cr_expect(strstr(kt, "ld.global.v4.f32") || strstr(kt, "ld.global.v4.u32") ||
-                    strstr(kt, "ld.global.v4.b32"),
-                "%s/%s: 128-bit loads in %s", c->what, dt, r->name);
-    if ((c->structure & HAS_V4) && strcmp(dt, "f32"))
-      cr_expect(strstr(kt, "ld.global.v4") || strstr(kt, "ld.global.v2.u64") ||
-                    strstr(kt, "ld.global.v2.b64"),
-                "%s/%s: 128-bit loads in %s", c->what, dt, r->name);
-    free(kt);
-    printf("ptxas %-5s %-18s %-5s %-4s regs %3d smem %5lld spill %lld/%lld stack %lld | grid %lld "
-           "block %dx%d | occupancy %.2f (%d CTAs/SM)\n",
-           sm, c->what, dt, r->name, r->registers, (long long)r->shared_bytes,
-           (long long)r->spill_stores, (long long)r->spill_loads, (long long)r->stack_bytes,
-           (long long)launch[k].grid[0], launch[k].block[0], launch[k].block[1], occ.occupancy, occ.ctas_per_sm);
-  }
   fflush(stdout);
   g_cases_compiled++;
   free(out);
@@ -262,25 +281,75 @@ Test(cuda_backend, sm_from_the_profile) {
   cr_expect_str_eq(sm, "sm_90");
 }
 
-Test(cuda_backend, refuses_unlowered_kinds_with_a_reason) {
-  static const char *text =
-      "graph @m(%q: f32[1, 2, 4, 8], %k: f32[1, 2, 4, 8], %v: f32[1, 2, 4, 8]) -> "
-      "(f32[1, 2, 4, 8]) {\n"
-      "  %y = attention %q, %k, %v\n  return %y\n}\n";
+Test(cuda_backend, refuses_unlowered_kernels_with_a_reason) {
+  static const char *text = "graph @m(%x: f32[4, 8]) -> (i32[4, 8]) {\n"
+                            "  %y = cast (softmax %x) {to = i32}\n  return %y\n}\n";
   qiao_graph_t *g;
   CHECK_OK(qiao_ir_parse(text, strlen(text), "m.qir", &g));
   qiao_partition_t *p;
   CHECK_OK(qiao_ir_partition(g, NULL, &p));
+  cr_assert_eq(p->n_kernels, 1);
   char reason[256] = "";
   cr_assert(!cuda()->supports(&p->kernels[0], NULL, reason, sizeof reason));
-  cr_expect_str_eq(reason, "attention is not lowered for the CUDA class yet");
+  cr_expect_str_eq(reason, "softmax kernels with integer or bool expressions are not lowered for "
+                           "the CUDA class yet");
   qiao_backend_module_t *m;
   CHECK_OK(qiao_backend_module_create(cuda(), NULL, NULL, &m));
   qiao_status_t st = qiao_backend_module_add_kernel(m, &p->kernels[0], NULL, NULL);
   cr_assert(st && qiao_status_code(st) == QIAO_UNSUPPORTED);
-  cr_expect(strstr(qiao_status_message(st), "attention is not lowered"), "%s",
+  cr_expect(strstr(qiao_status_message(st), "integer or bool expressions"), "%s",
             qiao_status_message(st));
   qiao_status_free(st);
+  qiao_backend_module_destroy(m);
+  qiao_ir_partition_destroy(p);
+  qiao_ir_graph_destroy(g);
+}
+
+/* Attention and MoE are multi-step kernels: ordered phases (entries of the
+ * module) and a device workspace passed as a trailing binding. */
+Test(cuda_backend, multi_phase_launch_records) {
+  static const char *text =
+      "graph @m(%q: f32[1, 4, 1, 32], %k: f32[1, 2, 100, 32], %v: f32[1, 2, 100, 32],\n"
+      "         %x: f32[5, 16], %r: f32[16, 8], %g: f32[8, 16, 12], %u: f32[8, 16, 12],\n"
+      "         %d: f32[8, 12, 16]) -> (f32[1, 4, 1, 32], f32[5, 16]) {\n"
+      "  %o = attention %q, %k, %v {causal = true}\n"
+      "  %y = moe %x, %r, %g, %u, %d\n  return %o, %y\n}\n";
+  qiao_graph_t *g;
+  CHECK_OK(qiao_ir_parse(text, strlen(text), "p.qir", &g));
+  qiao_partition_t *p;
+  CHECK_OK(qiao_ir_partition(g, cuda()->fusion_policy(NULL), &p));
+  cr_assert_eq(p->n_kernels, 2);
+  qiao_backend_module_t *m;
+  CHECK_OK(qiao_backend_module_create(cuda(), NULL, NULL, &m));
+  qiao_kernel_launch_t l[2];
+  for (int k = 0; k < 2; ++k)
+    CHECK_OK(qiao_backend_module_add_kernel(m, &p->kernels[k], NULL, &l[k]));
+  int ia = p->kernels[0].kind == QIAO_KD_ATTENTION ? 0 : 1;
+  /* decode (Sq = 1): split-KV partials, then the combine */
+  cr_expect_eq(qiao_kernel_launch_phase_count(&l[ia]), 2);
+  cr_expect_str_eq(l[ia].phases[0].name, l[ia].name);
+  cr_expect(strstr(l[ia].phases[1].name, "_combine"), "%s", l[ia].phases[1].name);
+  cr_expect_gt(l[ia].workspace_bytes, 0);
+  /* moe: route, bucket, gate/up, down, combine */
+  cr_expect_eq(qiao_kernel_launch_phase_count(&l[1 - ia]), 5);
+  cr_expect_gt(l[1 - ia].workspace_bytes, 0);
+  for (int k = 0; k < 2; ++k) {
+    qiao_kernel_phase_t p0 = qiao_kernel_launch_phase(&l[k], 0);
+    cr_expect_str_eq(p0.name, l[k].name);
+    cr_expect_eq(p0.grid[0], l[k].grid[0]);
+    cr_expect_eq(p0.block[0], l[k].block[0]);
+  }
+  /* a single-step record is its own phase 0 */
+  qiao_kernel_launch_t one;
+  memset(&one, 0, sizeof one);
+  snprintf(one.name, sizeof one.name, "k9");
+  one.grid[0] = 7;
+  one.block[0] = 64;
+  cr_expect_eq(qiao_kernel_launch_phase_count(&one), 1);
+  qiao_kernel_phase_t ph = qiao_kernel_launch_phase(&one, 0);
+  cr_expect_str_eq(ph.name, "k9");
+  cr_expect_eq(ph.grid[0], 7);
+  cr_expect_eq(ph.block[0], 64);
   qiao_backend_module_destroy(m);
   qiao_ir_partition_destroy(p);
   qiao_ir_graph_destroy(g);
@@ -535,3 +604,71 @@ Test(cuda_ptxas, topk_sweep) {
   sweep(k_topk, 2, k_floats, 3);
   sweep(k_topk, 2, k_int3, 3);
 }
+
+/* Attention: FlashAttention-2 prefill (tensor cores for f16/bf16 with head
+ * dims <= 128, SIMT otherwise) and the split-KV decode (partials + combine);
+ * GQA, causal, window, mask, odd head dims, an epilogue. */
+static const sweep_case_t k_attention[] = {
+    {"attn_prefill_gqa",
+     "graph @a(%%q: %s[1, 4, 70, 64], %%k: %s[1, 2, 70, 64], %%v: %s[1, 2, 70, 64])"
+     " -> (%s[1, 4, 70, 64]) {\n  %%o = attention %%q, %%k, %%v {causal = true}\n  return %%o\n}\n",
+     QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR | HAS_MMA},
+    {"attn_prefill_d128",
+     "graph @a(%%q: %s[2, 2, 33, 128], %%k: %s[2, 2, 50, 128], %%v: %s[2, 2, 50, 128],"
+     " %%m: %s[33, 50]) -> (%s[2, 2, 33, 128]) {\n"
+     "  %%o = attention %%q, %%k, %%v, %%m {window = 8}\n  return %%o\n}\n",
+     QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR | HAS_MMA},
+    {"attn_odd_dims_epi",
+     "graph @a(%%q: %s[1, 2, 20, 40], %%k: %s[1, 1, 30, 40], %%v: %s[1, 1, 30, 24],"
+     " %%r: %s[24]) -> (%s[1, 2, 20, 24]) {\n"
+     "  %%o = add (attention %%q, %%k, %%v {causal = true}), %%r\n  return %%o\n}\n",
+     QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR | HAS_MMA},
+};
+static const sweep_case_t k_attention_simt[] = {
+    {"attn_decode",
+     "graph @a(%%q: %s[2, 8, 1, 128], %%k: %s[2, 2, 300, 128], %%v: %s[2, 2, 300, 128])"
+     " -> (%s[2, 8, 1, 128]) {\n  %%o = attention %%q, %%k, %%v {causal = true}\n  return %%o\n}\n",
+     QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR},
+    {"attn_decode_kv_len", "graph @a(%%q: %s[4, 8, 1, 64], %%k: %s[4, 2, 300, 64], %%v: %s[4, 2, 300, 64],"
+     " %%n: i32[4]) -> (%s[4, 8, 1, 64]) {\n"
+     "  %%o = attention %%q, %%k, %%v, %%n {causal = true}\n  return %%o\n}\n",
+     QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR},
+    {"attn_prefill_d256",
+     "graph @a(%%q: %s[1, 2, 40, 256], %%k: %s[1, 2, 40, 256], %%v: %s[1, 2, 40, 256])"
+     " -> (%s[1, 2, 40, 256]) {\n  %%o = attention %%q, %%k, %%v {causal = true}\n  return "
+     "%%o\n}\n",
+     QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR},
+};
+
+static const sweep_case_t k_attention_kv_len[] = {
+    {"attn_prefill_kv_len", "graph @a(%%q: %s[2, 4, 70, 64], %%k: %s[2, 2, 128, 64], %%v: %s[2, 2, 128, 64],"
+     " %%m: %s[70, 128], %%n: i32[2]) -> (%s[2, 4, 70, 64]) {\n"
+     "  %%o = attention %%q, %%k, %%v, %%m, %%n {causal = true, window = 50}\n  return %%o\n}\n",
+     QIAO_KD_ATTENTION, HAS_SHFL | HAS_BAR | HAS_MMA},
+};
+
+Test(cuda_ptxas, attention_sweep) {
+  sweep(k_attention, 3, k_floats, 3);
+  sweep(k_attention, 1, k_f8, 2);
+  sweep(k_attention_simt, 3, k_floats, 3);
+  sweep(k_attention_kv_len, 1, k_floats, 3);
+}
+
+/* MoE: routing (block softmax/sigmoid, warp top-k), the per-expert buckets,
+ * the gate/up and down GEMMs, the combine. */
+static const sweep_case_t k_moe[] = {
+    {"moe_softmax",
+     "graph @m(%%x: %s[64, 256], %%r: %s[256, 16], %%g: %s[16, 256, 128],"
+     " %%u: %s[16, 256, 128], %%d: %s[16, 128, 256]) -> (%s[64, 256]) {\n"
+     "  %%y = moe %%x, %%r, %%g, %%u, %%d {top_k = 4}\n  return %%y\n}\n",
+     QIAO_KD_MOE, HAS_SHFL | HAS_BAR | HAS_MMA},
+    {"moe_sigmoid_epi",
+     "graph @m(%%x: %s[5, 48], %%r: %s[48, 6], %%g: %s[6, 48, 20],"
+     " %%u: %s[6, 48, 20], %%d: %s[6, 20, 48]) -> (%s[5, 48]) {\n"
+     "  %%y = add (moe %%x, %%r, %%g, %%u, %%d {top_k = 2, norm_topk = false, router_fn = "
+     "\"sigmoid\"}), %%x\n"
+     "  return %%y\n}\n",
+     QIAO_KD_MOE, HAS_SHFL | HAS_BAR | HAS_MMA},
+};
+
+Test(cuda_ptxas, moe_sweep) { sweep(k_moe, 2, k_floats, 3); }

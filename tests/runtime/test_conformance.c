@@ -217,6 +217,17 @@ static const conf_case_t k_cases[] = {
                          "%y = moe %x, %r, %g, %u, %d {top_k = 3, norm_topk = false, router_fn = \"sigmoid\"}\nreturn %y")},
     {"moe_t33", G("(%x: f32[33, 16], %r: f32[16, 8], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[33, 16])",
                   "%y = moe %x, %r, %g, %u, %d\nreturn %y")},
+    /* ---- the CUDA class's schedules at sizes that take several tiles: tensor-core
+     * prefill (2 query tiles, 3 key tiles, causal tiles skipped), split-KV decode over
+     * 7 splits + combine, odd head dim with mask and window, bf16 MoE */
+    {"attn_tc_tiles_bf16", G("(%q: bf16[1, 4, 70, 64], %k: bf16[1, 2, 70, 64], %v: bf16[1, 2, 70, 64]) -> (bf16[1, 4, 70, 64])",
+                             "%o = attention %q, %k, %v {causal = true}\nreturn %o")},
+    {"attn_split_kv_f16", G("(%q: f16[2, 8, 2, 64], %k: f16[2, 2, 200, 64], %v: f16[2, 2, 200, 64]) -> (f16[2, 8, 2, 64])",
+                            "%o = attention %q, %k, %v {causal = true}\nreturn %o")},
+    {"attn_tc_mask_window_f16", G("(%q: f16[1, 2, 33, 40], %k: f16[1, 2, 50, 40], %v: f16[1, 2, 50, 40], %m: f16[33, 50]) -> (f16[1, 2, 33, 40])",
+                                  "%o = attention %q, %k, %v, %m {window = 9}\nreturn %o")},
+    {"moe_bf16_e8", G("(%x: bf16[40, 64], %r: bf16[64, 8], %g: bf16[8, 64, 48], %u: bf16[8, 64, 48], %d: bf16[8, 48, 64]) -> (bf16[40, 64])",
+                      "%y = moe %x, %r, %g, %u, %d {top_k = 2}\nreturn %y")},
     /* ---- fused patterns */
     {"fuse_matmul_bias_silu", G("(%a: f32[17, 33], %w: f32[33, 20], %b: f32[20]) -> (f32[17, 20])",
                                 "%y = silu (add (matmul %a, %w), %b)\nreturn %y")},
