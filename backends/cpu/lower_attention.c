@@ -29,6 +29,8 @@ typedef struct at_shape {
   double scale;
   int64_t Gu, Bq, R, Bk, BkP, nqb, units;
   bool use_kt;    /* scores as q · Kᵀ-block (vertical FMAs) instead of per-key dots */
+  bool use_tree;  /* few rows (decode): full blocks' scores as V keys' dot vectors at a time,
+                     summed by one shuffle tree (no transpose, K read straight) */
   int64_t mst[4]; /* mask strides in [B, Hq, Sq, Skv] index space (0: broadcast) */
 } at_shape_t;
 
@@ -41,6 +43,7 @@ typedef struct at_ctx {
   LLVMValueRef dotv, dots, t0, t1, accv;    /* allocas */
   LLVMValueRef kt;                          /* K block transposed: [D][BkP] f32 */
   LLVMValueRef sacc[16], pacc[8];           /* score / PV register accumulators */
+  LLVMValueRef tacc[16];                    /* use_tree: one dot vector per key */
   unsigned V;
 } at_ctx_t;
 
@@ -81,6 +84,103 @@ static void at_transpose_k_scalar(qiao_cpu_codegen_t *cg, const at_ctx_t *c, con
               qiao_cg_iadd(&cg->base, qiao_cg_imul(&cg->base, td.iv, s->BkP), col));
   qiao_cg_loop_end(&cg->base, &td);
   qiao_cg_loop_end(&cg->base, &tj);
+}
+
+/* One vector whose lane t is the horizontal sum of v[t], for n = V vectors of V
+ * lanes (V a power of two): log2(V) levels, each pairing vectors and adding the
+ * two halves of every key's partial sums (2 shuffles + 1 add per pair). */
+static LLVMValueRef at_tree_reduce(qiao_cg_t *g, LLVMValueRef *v, unsigned V) {
+  LLVMValueRef cur[16], nxt[16];
+  memcpy(cur, v, sizeof(LLVMValueRef) * V);
+  unsigned n = V;
+  for (unsigned part = V; part > 1; part /= 2) { /* partial sums per key in each vector */
+    unsigned nk = V / part, h = part / 2;
+    LLVMValueRef lo[16], hi[16];
+    unsigned l = 0;
+    for (unsigned src = 0; src < 2; ++src)
+      for (unsigned k = 0; k < nk; ++k)
+        for (unsigned x = 0; x < h; ++x, ++l) {
+          lo[l] = LLVMConstInt(g->t_i32, src * V + k * part + x, 0);
+          hi[l] = LLVMConstInt(g->t_i32, src * V + k * part + h + x, 0);
+        }
+    LLVMValueRef lm = LLVMConstVector(lo, V), hm = LLVMConstVector(hi, V);
+    for (unsigned p = 0; p < n / 2; ++p)
+      nxt[p] = LLVMBuildFAdd(g->b, LLVMBuildShuffleVector(g->b, cur[2 * p], cur[2 * p + 1], lm, ""),
+                             LLVMBuildShuffleVector(g->b, cur[2 * p], cur[2 * p + 1], hm, ""), "");
+    n /= 2;
+    memcpy(cur, nxt, sizeof(LLVMValueRef) * n);
+  }
+  return cur[0];
+}
+
+/* use_tree: sbuf[0, Bk) = q_r · K[j0 + t] for a full block of Bk keys, V keys at a
+ * time: V dot vectors (K rows loaded straight, f16/bf16 widened in registers,
+ * q chunk shared by the V keys), then one shuffle tree. */
+static void at_scores_tree(at_ctx_t *c, LLVMValueRef qrow, LLVMValueRef kbase, LLVMValueRef j0) {
+  qiao_cg_t *g = &c->cg->base;
+  const qiao_kd_operand_t *K = &c->kd->inputs[1];
+  unsigned V = c->V;
+  LLVMTypeRef vt = LLVMVectorType(g->t_f32, V);
+  qiao_cg_loop_t kl, dl;
+  qiao_cg_loop_begin(g, qiao_cg_i64(g, 0), qiao_cg_i64(g, c->s.Bk), V, "tk", &kl);
+  LLVMValueRef krow[16];
+  for (unsigned t = 0; t < V; ++t) {
+    qiao_cg_st(g, qiao_cg_fsplat(g, 0.0, V), c->tacc[t]);
+    krow[t] = qiao_cg_imadd(
+        g, kbase, qiao_cg_iadd(g, qiao_cg_iadd(g, j0, kl.iv), qiao_cg_i64(g, t)), K->strides[2]);
+  }
+  qiao_cg_loop_begin(g, qiao_cg_i64(g, 0), qiao_cg_i64(g, c->s.D), V, "td", &dl);
+  LLVMValueRef qv = qiao_cg_ldf(g, c->qbuf, qiao_cg_iadd(g, qrow, dl.iv), V);
+  for (unsigned t = 0; t < V; ++t) {
+    LLVMValueRef kv = qiao_cg_load_strided(g, c->kp, K->type.dtype,
+                                           qiao_cg_imadd(g, krow[t], dl.iv, K->strides[3]),
+                                           K->strides[3], V);
+    qiao_cg_st(g, qiao_cg_fma(g, qv, kv, qiao_cg_ld(g, vt, c->tacc[t])), c->tacc[t]);
+  }
+  qiao_cg_loop_end(g, &dl);
+  LLVMValueRef dots[16];
+  for (unsigned t = 0; t < V; ++t)
+    dots[t] = qiao_cg_ld(g, vt, c->tacc[t]);
+  qiao_cg_stf(g, at_tree_reduce(g, dots, V), c->sbuf, kl.iv);
+  qiao_cg_loop_end(g, &kl);
+}
+
+/* The block's scores sit in sbuf[0, BkP): adds the mask over [a, e) and stores
+ * the maximum over the visible lanes [a, e) (NaN wins) to c->t0. */
+static void at_mask_and_max(at_ctx_t *c, LLVMValueRef a, LLVMValueRef e, LLVMValueRef j0,
+                            LLVMValueRef const *coords /* b, hq, i */) {
+  qiao_cg_t *g = &c->cg->base;
+  const at_shape_t *s = &c->s;
+  unsigned V = c->V;
+  if (s->has_mask) {
+    const qiao_kd_operand_t *M = &c->kd->inputs[s->mask_in];
+    qiao_cg_loop_t jl;
+    qiao_cg_loop_begin(g, a, e, 1, "mj", &jl);
+    LLVMValueRef mo =
+        qiao_cg_offset(g, 4, (LLVMValueRef[]){coords[0], coords[1], coords[2], jl.iv}, s->mst);
+    LLVMValueRef si = LLVMBuildSub(g->b, jl.iv, j0, "");
+    qiao_cg_stf(g,
+                LLVMBuildFAdd(g->b, qiao_cg_ldf(g, c->sbuf, si, 1),
+                              qiao_cg_load_f32(g, c->mp, M->type.dtype, mo, 1), ""),
+                c->sbuf, si);
+    qiao_cg_loop_end(g, &jl);
+  }
+  LLVMValueRef lane[64];
+  for (unsigned l = 0; l < V && l < 64; ++l)
+    lane[l] = qiao_cg_i64(g, l);
+  LLVMValueRef lanes_c = LLVMConstVector(lane, V);
+  LLVMValueRef av = qiao_cg_splat(g, a, V), ev = qiao_cg_splat(g, e, V);
+  LLVMValueRef mx = qiao_cg_fsplat(g, -INFINITY, V);
+  for (int64_t k = 0; k < s->BkP / V; ++k) {
+    LLVMValueRef jv = LLVMBuildAdd(
+        g->b, qiao_cg_splat(g, qiao_cg_iadd(g, j0, qiao_cg_i64(g, k * V)), V), lanes_c, "");
+    LLVMValueRef ok = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, jv, av, ""),
+                                   LLVMBuildICmp(g->b, LLVMIntSLT, jv, ev, ""), "");
+    LLVMValueRef sv = qiao_cg_ldf(g, c->sbuf, qiao_cg_i64(g, k * V), V);
+    sv = LLVMBuildSelect(g->b, ok, sv, qiao_cg_fsplat(g, -INFINITY, V), "");
+    mx = qiao_cg_emit_max_acc(g, mx, sv);
+  }
+  qiao_cg_st(g, qiao_cg_reduce_max(g, mx), c->t0);
 }
 
 static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_shape_t *s) {
@@ -128,8 +228,10 @@ static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_sha
   s->Bk = s->Skv < 64 ? (s->Skv > 0 ? s->Skv : 1) : 64;
   unsigned V = cg->vec_f32 ? cg->vec_f32 : 8;
   s->BkP = (s->Bk + V - 1) / V * V;
-  /* transposing a K block pays when several rows share it */
-  s->use_kt = s->R >= 4 && s->BkP / V <= 16;
+  /* few rows (decode, small GQA groups): dot vectors of V keys at a time reduced by a
+   * shuffle tree; many rows: transposing a K block pays when they share it */
+  s->use_tree = V <= 16 && (V & (V - 1)) == 0 && s->D % V == 0 && s->Bk % V == 0 && s->R < 8;
+  s->use_kt = !s->use_tree && s->R >= 4 && s->BkP / V <= 16;
 }
 
 qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
@@ -171,6 +273,9 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     c.sacc[k] = qiao_cg_alloca(&cg->base, fn, vt, "sacc");
   for (int k = 0; k < 8; ++k)
     c.pacc[k] = qiao_cg_alloca(&cg->base, fn, vt, "pacc");
+  if (s->use_tree)
+    for (unsigned t = 0; t < V; ++t)
+      c.tacc[t] = qiao_cg_alloca(&cg->base, fn, vt, "tacc");
   c.dotv = qiao_cg_alloca(&cg->base, fn, vt, "dotv");
   c.dots = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "dots");
   c.accv = qiao_cg_alloca(&cg->base, fn, vt, "accv");
@@ -365,40 +470,22 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
       for (int64_t k = 0; k < nk; ++k)
         qiao_cg_stf(&cg->base, qiao_cg_ld(&cg->base, vt, c.sacc[k]), c.sbuf,
                     qiao_cg_i64(&cg->base, k * V));
-      if (s->has_mask) {
-        const qiao_kd_operand_t *M = &kd->inputs[s->mask_in];
-        qiao_cg_loop_t jl;
-        qiao_cg_loop_begin(&cg->base, a, e, 1, "mj", &jl);
-        LLVMValueRef mo = qiao_cg_offset(&cg->base, 4, (LLVMValueRef[]){b, hq, i, jl.iv}, s->mst);
-        LLVMValueRef si = LLVMBuildSub(cg->b, jl.iv, j0, "");
-        qiao_cg_stf(&cg->base,
-                    LLVMBuildFAdd(cg->b, qiao_cg_ldf(&cg->base, c.sbuf, si, 1),
-                                  qiao_cg_load_f32(&cg->base, c.mp, M->type.dtype, mo, 1), ""),
-                    c.sbuf, si);
-        qiao_cg_loop_end(&cg->base, &jl);
-      }
-      /* max over the visible lanes [a, e) */
-      LLVMTypeRef iv = LLVMVectorType(cg->t_i64, V);
-      LLVMValueRef lane[64];
-      for (unsigned l = 0; l < V && l < 64; ++l)
-        lane[l] = qiao_cg_i64(&cg->base, l);
-      LLVMValueRef lanes_c = LLVMConstVector(lane, V);
-      LLVMValueRef av = qiao_cg_splat(&cg->base, a, V), ev = qiao_cg_splat(&cg->base, e, V);
-      LLVMValueRef mx = qiao_cg_fsplat(&cg->base, -INFINITY, V);
-      for (int64_t k = 0; k < nk; ++k) {
-        LLVMValueRef jv = LLVMBuildAdd(
-            cg->b,
-            qiao_cg_splat(&cg->base, qiao_cg_iadd(&cg->base, j0, qiao_cg_i64(&cg->base, k * V)), V),
-            lanes_c, "");
-        LLVMValueRef ok = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, jv, av, ""),
-                                       LLVMBuildICmp(cg->b, LLVMIntSLT, jv, ev, ""), "");
-        LLVMValueRef sv = qiao_cg_ldf(&cg->base, c.sbuf, qiao_cg_i64(&cg->base, k * V), V);
-        sv = LLVMBuildSelect(cg->b, ok, sv, qiao_cg_fsplat(&cg->base, -INFINITY, V), "");
-        mx = qiao_cg_emit_max_acc(&cg->base, mx, sv);
-      }
-      (void)iv;
-      qiao_cg_st(&cg->base, qiao_cg_reduce_max(&cg->base, mx), c.t0);
+      at_mask_and_max(&c, a, e, j0, (LLVMValueRef[]){b, hq, i});
     } else {
+      LLVMBasicBlockRef join = NULL;
+      if (s->use_tree) { /* full blocks by the tree, the ragged last one by per-key dots */
+        LLVMValueRef isfull = LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildSub(cg->b, jb_end, j0, ""),
+                                            qiao_cg_i64(&cg->base, s->Bk), "");
+        LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(cg->ctx, fn, "trfull");
+        LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(cg->ctx, fn, "trpart");
+        join = LLVMAppendBasicBlockInContext(cg->ctx, fn, "trjoin");
+        LLVMBuildCondBr(cg->b, isfull, full, part);
+        LLVMPositionBuilderAtEnd(cg->b, full);
+        at_scores_tree(&c, qrow, kbase, j0);
+        at_mask_and_max(&c, a, e, j0, (LLVMValueRef[]){b, hq, i});
+        LLVMBuildBr(cg->b, join);
+        LLVMPositionBuilderAtEnd(cg->b, part);
+      }
       qiao_cg_st(&cg->base, ninf, c.t0);
       qiao_cg_loop_t jl;
       qiao_cg_loop_begin(&cg->base, a, e, 1, "sj", &jl);
@@ -413,6 +500,10 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
       LLVMValueRef mb = qiao_cg_ld(&cg->base, cg->t_f32, c.t0);
       qiao_cg_st(&cg->base, qiao_cg_emit_max_acc(&cg->base, mb, sc), c.t0);
       qiao_cg_loop_end(&cg->base, &jl);
+      if (join) {
+        LLVMBuildBr(cg->b, join);
+        LLVMPositionBuilderAtEnd(cg->b, join);
+      }
     }
     LLVMValueRef m_old = qiao_cg_ldf(&cg->base, c.mrow, r, 1);
     LLVMValueRef mblk = qiao_cg_ld(&cg->base, cg->t_f32, c.t0);

@@ -433,6 +433,9 @@ static const edge_op_t k_edge[] = {
      "%o = attention %q, %k, %v, %m\nreturn %o", 5},
     {"attention_decode", "(%%q: %s[1, 2, 1, 8], %%k: %s[1, 2, 9, 8], %%v: %s[1, 2, 9, 8]) -> (%s[1, 2, 1, 8])",
      "%o = attention %q, %k, %v {causal = true}\nreturn %o", 4},
+    /* a cache longer than one key block (64): full blocks take the CPU's dot-vector tree */
+    {"attention_decode_long", "(%%q: %s[1, 4, 1, 16], %%k: %s[1, 2, 80, 16], %%v: %s[1, 2, 80, 16]) -> (%s[1, 4, 1, 16])",
+     "%o = attention %q, %k, %v {causal = true}\nreturn %o", 4},
     /* kv_len (random in [0, 8)) over a cache of 9. Like v's finite rows above: where an
      * edge q row meets a large or edge k row, q·k overflows f32 but stays finite in the
      * interpreter's f64 (one key then takes all the weight there, NaN = inf - inf here) —
