@@ -266,10 +266,11 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
   c.outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
   LLVMValueRef scr = qiao_cpu_scratch(cg, fn);
   int64_t o_q = 0, o_acc = o_q + s->R * s->D, o_m = o_acc + s->R * s->Dv, o_l = o_m + s->R,
-          o_s = o_l + s->R, o_kt = o_s + s->BkP, total = o_kt + (s->use_kt ? s->D * s->BkP : 0);
+          o_s = o_l + s->R, o_kt = o_s + s->R * s->BkP,
+          total = o_kt + (s->use_kt ? s->D * s->BkP : 0);
   qiao_cg_fptrs(&cg->base, scr, 6, (int64_t[]){o_q, o_acc, o_m, o_l, o_s, o_kt},
                 (LLVMValueRef *const[]){&c.qbuf, &c.acc, &c.mrow, &c.lrow, &c.sbuf, &c.kt});
-  for (int64_t k = 0; k < s->BkP / V && k < 16; ++k)
+  for (int64_t k = 0; k < 16; ++k)
     c.sacc[k] = qiao_cg_alloca(&cg->base, fn, vt, "sacc");
   for (int k = 0; k < 8; ++k)
     c.pacc[k] = qiao_cg_alloca(&cg->base, fn, vt, "pacc");
@@ -432,11 +433,55 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     /* KT[d][j - j0] = K[j][d] (f32) for the block's keys */
     at_transpose_k_scalar(cg, &c, s, K, kbase, j0, jb_end);
   }
+  LLVMValueRef sblk = c.sbuf; /* [R][BkP]: each row's scores, then its weights */
+  if (s->use_kt) {
+    /* scores of RP rows at a time against Kᵀ: each Kᵀ vector feeds RP FMAs, RP * nk
+     * independent accumulators (the last group repeats row R - 1) */
+    int64_t nk = s->BkP / V, RP = 16 / nk > 4 ? 4 : 16 / nk;
+    if (RP < 1) RP = 1;
+    qiao_cg_loop_t rq, dl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), RP,
+                       "sq", &rq);
+    LLVMValueRef qrows[4];
+    for (int64_t t = 0; t < RP; ++t) {
+      qrows[t] = qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, rq.iv, qiao_cg_i64(&cg->base, t)),
+                              qiao_cg_i64(&cg->base, s->R - 1));
+      for (int64_t k = 0; k < nk; ++k)
+        qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, V), c.sacc[t * nk + k]);
+    }
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->D), 1, "sd",
+                       &dl);
+    LLVMValueRef ktrow = qiao_cg_imul(&cg->base, dl.iv, s->BkP);
+    LLVMValueRef kv[16], qd[4];
+    for (int64_t k = 0; k < nk; ++k)
+      kv[k] = qiao_cg_ldf(&cg->base, c.kt,
+                          qiao_cg_iadd(&cg->base, ktrow, qiao_cg_i64(&cg->base, k * V)), V);
+    for (int64_t t = 0; t < RP; ++t)
+      qd[t] = qiao_cg_splat(
+          &cg->base,
+          qiao_cg_ldf(&cg->base, c.qbuf,
+                      qiao_cg_iadd(&cg->base, qiao_cg_imul(&cg->base, qrows[t], s->D), dl.iv), 1),
+          V);
+    for (int64_t t = 0; t < RP; ++t)
+      for (int64_t k = 0; k < nk; ++k) {
+        LLVMValueRef acc = c.sacc[t * nk + k];
+        qiao_cg_st(&cg->base, qiao_cg_fma(&cg->base, qd[t], kv[k], qiao_cg_ld(&cg->base, vt, acc)),
+                   acc);
+      }
+    qiao_cg_loop_end(&cg->base, &dl);
+    for (int64_t t = 0; t < RP; ++t)
+      for (int64_t k = 0; k < nk; ++k)
+        qiao_cg_stf(&cg->base, qiao_cg_ld(&cg->base, vt, c.sacc[t * nk + k]), sblk,
+                    qiao_cg_iadd(&cg->base, qiao_cg_imul(&cg->base, qrows[t], s->BkP),
+                                 qiao_cg_i64(&cg->base, k * V)));
+    qiao_cg_loop_end(&cg->base, &rq);
+  }
   {
     qiao_cg_loop_t rr;
     qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), 1, "rk",
                        &rr);
     LLVMValueRef r = rr.iv;
+    c.sbuf = qiao_cg_fptr(&cg->base, sblk, qiao_cg_imul(&cg->base, r, s->BkP));
     LLVMValueRef hq = ROW_HQ(r), i = ROW_I(r);
     LLVMValueRef pos = qiao_cg_iadd(&cg->base, i, shift);
     LLVMValueRef a = j0, e = jb_end;
@@ -450,26 +495,7 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     LLVMBasicBlockRef done = qiao_cg_if(&cg->base, live, "live");
     LLVMValueRef qrow = qiao_cg_imul(&cg->base, r, s->D);
     /* scores and block max */
-    if (s->use_kt) {
-      int64_t nk = s->BkP / V;
-      for (int64_t k = 0; k < nk; ++k)
-        qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, V), c.sacc[k]);
-      qiao_cg_loop_t dl;
-      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->D), 1,
-                         "sd", &dl);
-      LLVMValueRef qd = qiao_cg_splat(
-          &cg->base, qiao_cg_ldf(&cg->base, c.qbuf, qiao_cg_iadd(&cg->base, qrow, dl.iv), 1), V);
-      LLVMValueRef ktrow = qiao_cg_imul(&cg->base, dl.iv, s->BkP);
-      for (int64_t k = 0; k < nk; ++k) {
-        LLVMValueRef kv = qiao_cg_ldf(
-            &cg->base, c.kt, qiao_cg_iadd(&cg->base, ktrow, qiao_cg_i64(&cg->base, k * V)), V);
-        qiao_cg_st(&cg->base, qiao_cg_fma(&cg->base, qd, kv, qiao_cg_ld(&cg->base, vt, c.sacc[k])),
-                   c.sacc[k]);
-      }
-      qiao_cg_loop_end(&cg->base, &dl);
-      for (int64_t k = 0; k < nk; ++k)
-        qiao_cg_stf(&cg->base, qiao_cg_ld(&cg->base, vt, c.sacc[k]), c.sbuf,
-                    qiao_cg_i64(&cg->base, k * V));
+    if (s->use_kt) { /* scores from the pre-pass above */
       at_mask_and_max(&c, a, e, j0, (LLVMValueRef[]){b, hq, i});
     } else {
       LLVMBasicBlockRef join = NULL;
