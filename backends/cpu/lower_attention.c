@@ -42,7 +42,7 @@ typedef struct at_ctx {
   LLVMValueRef qbuf, acc, mrow, lrow, sbuf; /* f32 pointers into scratch */
   LLVMValueRef dotv, dots, t0, t1, accv;    /* allocas */
   LLVMValueRef kt;                          /* K block transposed: [D][BkP] f32 */
-  LLVMValueRef sacc[16], pacc[8];           /* score / PV register accumulators */
+  LLVMValueRef sacc[16], pacc[16];           /* score / PV register accumulators */
   LLVMValueRef tacc[16];                    /* use_tree: one dot vector per key */
   unsigned V;
 } at_ctx_t;
@@ -183,6 +183,68 @@ static void at_mask_and_max(at_ctx_t *c, LLVMValueRef a, LLVMValueRef e, LLVMVal
   qiao_cg_st(g, qiao_cg_reduce_max(g, mx), c->t0);
 }
 
+/* acc[r] (= acc[r] * alpha when alpha is given) += Σ_{j in [a, e)} p_r[j] v_j for the
+ * n rows `rows` (1, 2 or 4) at once, a register group of Dv at a time: each V vector
+ * (f16/bf16 widened in registers) feeds the n rows, n * ng <= 16 accumulators.
+ * p_r[j] is sblk[r * BkP + j - j0]. */
+static void at_pv_rows(at_ctx_t *c, LLVMValueRef sblk, LLVMValueRef *rows, int n, LLVMValueRef a,
+                       LLVMValueRef e, LLVMValueRef j0, LLVMValueRef vbase, LLVMValueRef alpha) {
+  qiao_cg_t *g = &c->cg->base;
+  const at_shape_t *s = &c->s;
+  const qiao_kd_operand_t *Vv = &c->kd->inputs[2];
+  unsigned V = c->V;
+  LLVMTypeRef vt = LLVMVectorType(g->t_f32, V);
+  int64_t sv = Vv->strides[3], nch = s->Dv / V, gw = n == 1 ? 8 : 16 / n;
+  LLVMValueRef arow[4], prow[4];
+  for (int t = 0; t < n; ++t) {
+    arow[t] = qiao_cg_imul(g, rows[t], s->Dv);
+    prow[t] = LLVMBuildSub(g->b, qiao_cg_imul(g, rows[t], s->BkP), j0, "");
+  }
+  for (int64_t g0 = 0; g0 < nch; g0 += gw) {
+    int64_t ng = nch - g0 < gw ? nch - g0 : gw;
+    for (int t = 0; t < n; ++t)
+      for (int64_t k = 0; k < ng; ++k) {
+        LLVMValueRef av = qiao_cg_ldf(g, c->acc, qiao_cg_iadd(g, arow[t], qiao_cg_i64(g, (g0 + k) * V)), V);
+        if (alpha) av = LLVMBuildFMul(g->b, av, qiao_cg_splat(g, alpha, V), "");
+        qiao_cg_st(g, av, c->pacc[t * ng + k]);
+      }
+    qiao_cg_loop_t vj;
+    qiao_cg_loop_begin(g, a, e, 1, "vj", &vj);
+    LLVMValueRef vrow = qiao_cg_imadd(g, vbase, vj.iv, Vv->strides[2]);
+    LLVMValueRef vv[16], p[4];
+    for (int64_t k = 0; k < ng; ++k)
+      vv[k] = qiao_cg_load_strided(g, c->vp, Vv->type.dtype,
+                                   qiao_cg_imadd(g, vrow, qiao_cg_i64(g, (g0 + k) * V), sv), sv, V);
+    for (int t = 0; t < n; ++t)
+      p[t] = qiao_cg_splat(g, qiao_cg_ldf(g, sblk, qiao_cg_iadd(g, prow[t], vj.iv), 1), V);
+    for (int t = 0; t < n; ++t)
+      for (int64_t k = 0; k < ng; ++k) {
+        LLVMValueRef acc = c->pacc[t * ng + k];
+        qiao_cg_st(g, qiao_cg_fma(g, p[t], vv[k], qiao_cg_ld(g, vt, acc)), acc);
+      }
+    qiao_cg_loop_end(g, &vj);
+    for (int t = 0; t < n; ++t)
+      for (int64_t k = 0; k < ng; ++k)
+        qiao_cg_stf(g, qiao_cg_ld(g, vt, c->pacc[t * ng + k]), c->acc,
+                    qiao_cg_iadd(g, arow[t], qiao_cg_i64(g, (g0 + k) * V)));
+  }
+  for (int t = 0; t < n && nch * V < s->Dv; ++t) { /* the Dv tail, element by element */
+    qiao_cg_loop_t dl, vj;
+    qiao_cg_loop_begin(g, qiao_cg_i64(g, nch * V), qiao_cg_i64(g, s->Dv), 1, "dv", &dl);
+    LLVMValueRef aidx = qiao_cg_iadd(g, arow[t], dl.iv);
+    LLVMValueRef a0 = qiao_cg_ldf(g, c->acc, aidx, 1);
+    qiao_cg_st(g, alpha ? LLVMBuildFMul(g->b, a0, alpha, "") : a0, c->t1);
+    qiao_cg_loop_begin(g, a, e, 1, "vj", &vj);
+    LLVMValueRef pv = qiao_cg_ldf(g, sblk, qiao_cg_iadd(g, prow[t], vj.iv), 1);
+    LLVMValueRef voff = qiao_cg_imadd(g, qiao_cg_imadd(g, vbase, vj.iv, Vv->strides[2]), dl.iv, sv);
+    LLVMValueRef vx = qiao_cg_load_f32(g, c->vp, Vv->type.dtype, voff, 1);
+    qiao_cg_st(g, qiao_cg_fma(g, pv, vx, qiao_cg_ld(g, g->t_f32, c->t1)), c->t1);
+    qiao_cg_loop_end(g, &vj);
+    qiao_cg_stf(g, qiao_cg_ld(g, g->t_f32, c->t1), c->acc, aidx);
+    qiao_cg_loop_end(g, &dl);
+  }
+}
+
 static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_shape_t *s) {
   const qiao_shape_t *qs = &kd->inputs[0].type.shape, *ks = &kd->inputs[1].type.shape;
   const qiao_shape_t *vs = &kd->inputs[2].type.shape;
@@ -272,7 +334,7 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
                 (LLVMValueRef *const[]){&c.qbuf, &c.acc, &c.mrow, &c.lrow, &c.sbuf, &c.kt});
   for (int64_t k = 0; k < 16; ++k)
     c.sacc[k] = qiao_cg_alloca(&cg->base, fn, vt, "sacc");
-  for (int k = 0; k < 8; ++k)
+  for (int k = 0; k < 16; ++k)
     c.pacc[k] = qiao_cg_alloca(&cg->base, fn, vt, "pacc");
   if (s->use_tree)
     for (unsigned t = 0; t < V; ++t)
@@ -282,7 +344,6 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
   c.accv = qiao_cg_alloca(&cg->base, fn, vt, "accv");
   c.t0 = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "mblk");
   c.t1 = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "lsum");
-  LLVMValueRef accs = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "accs");
 
   bool grouped = s->Gu == s->G;
   int64_t nh = grouped ? s->Hkv : s->Hq;
@@ -434,6 +495,8 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     at_transpose_k_scalar(cg, &c, s, K, kbase, j0, jb_end);
   }
   LLVMValueRef sblk = c.sbuf; /* [R][BkP]: each row's scores, then its weights */
+  /* decode with a GQA group (one query position, several heads): joint P·V */
+  bool joint = s->Bq == 1 && s->R >= 2 && s->R % 2 == 0;
   if (s->use_kt) {
     /* scores of RP rows at a time against Kᵀ: each Kᵀ vector feeds RP FMAs, RP * nk
      * independent accumulators (the last group repeats row R - 1) */
@@ -560,58 +623,76 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     LLVMValueRef l_old = qiao_cg_ldf(&cg->base, c.lrow, r, 1);
     qiao_cg_stf(&cg->base, qiao_cg_fma(&cg->base, l_old, alpha, bsum), c.lrow, r);
     qiao_cg_stf(&cg->base, m_new, c.mrow, r);
-    /* acc = acc * alpha + Σ_j p_j v_j, a register chunk of Dv at a time */
-    LLVMValueRef arow = qiao_cg_imul(&cg->base, r, s->Dv);
-    int64_t sv = Vv->strides[3];
-    /* vector chunks of Dv in register groups of up to 8 (one p broadcast feeds 8 FMAs) */
-    int64_t nch = s->Dv / V;
-    for (int64_t g0 = 0; g0 < nch; g0 += 8) {
-      int64_t ng = nch - g0 < 8 ? nch - g0 : 8;
-      LLVMValueRef av = qiao_cg_splat(&cg->base, alpha, V);
-      for (int64_t g = 0; g < ng; ++g) {
-        LLVMValueRef aidx = qiao_cg_iadd(&cg->base, arow, qiao_cg_i64(&cg->base, (g0 + g) * V));
-        qiao_cg_st(&cg->base, LLVMBuildFMul(cg->b, qiao_cg_ldf(&cg->base, c.acc, aidx, V), av, ""),
-                   c.pacc[g]);
+    if (joint) { /* P·V below, all rows at once: only the rescale here */
+      LLVMValueRef arow = qiao_cg_imul(&cg->base, r, s->Dv);
+      for (qiao_cg_vloop_t al = qiao_cg_vloop_start(0, s->Dv, V, 0, "ar");
+           qiao_cg_vloop_next(&cg->base, &al);) {
+        LLVMValueRef ai = qiao_cg_iadd(&cg->base, arow, al.i);
+        qiao_cg_stf(&cg->base,
+                    LLVMBuildFMul(cg->b, qiao_cg_ldf(&cg->base, c.acc, ai, al.lanes),
+                                  qiao_cg_splat(&cg->base, alpha, al.lanes), ""),
+                    c.acc, ai);
       }
-      qiao_cg_loop_t vj;
-      qiao_cg_loop_begin(&cg->base, a, e, 1, "vj", &vj);
-      LLVMValueRef p = qiao_cg_splat(
-          &cg->base, qiao_cg_ldf(&cg->base, c.sbuf, LLVMBuildSub(cg->b, vj.iv, j0, ""), 1), V);
-      LLVMValueRef vrow = qiao_cg_imadd(&cg->base, vbase, vj.iv, Vv->strides[2]);
-      for (int64_t g = 0; g < ng; ++g) {
-        LLVMValueRef voff =
-            qiao_cg_imadd(&cg->base, vrow, qiao_cg_i64(&cg->base, (g0 + g) * V), sv);
-        LLVMValueRef vv = qiao_cg_load_strided(&cg->base, c.vp, Vv->type.dtype, voff, sv, V);
-        qiao_cg_st(&cg->base, qiao_cg_fma(&cg->base, p, vv, qiao_cg_ld(&cg->base, vt, c.pacc[g])),
-                   c.pacc[g]);
-      }
-      qiao_cg_loop_end(&cg->base, &vj);
-      for (int64_t g = 0; g < ng; ++g)
-        qiao_cg_stf(&cg->base, qiao_cg_ld(&cg->base, vt, c.pacc[g]), c.acc,
-                    qiao_cg_iadd(&cg->base, arow, qiao_cg_i64(&cg->base, (g0 + g) * V)));
-    }
-    if (nch * V < s->Dv) {
-      qiao_cg_loop_t dl;
-      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, nch * V), qiao_cg_i64(&cg->base, s->Dv),
-                         1, "dv", &dl);
-      LLVMValueRef aidx = qiao_cg_iadd(&cg->base, arow, dl.iv);
-      qiao_cg_st(&cg->base, LLVMBuildFMul(cg->b, qiao_cg_ldf(&cg->base, c.acc, aidx, 1), alpha, ""),
-                 accs);
-      qiao_cg_loop_t vj;
-      qiao_cg_loop_begin(&cg->base, a, e, 1, "vj", &vj);
-      LLVMValueRef p = qiao_cg_ldf(&cg->base, c.sbuf, LLVMBuildSub(cg->b, vj.iv, j0, ""), 1);
-      LLVMValueRef voff = qiao_cg_imadd(
-          &cg->base, qiao_cg_imadd(&cg->base, vbase, vj.iv, Vv->strides[2]), dl.iv, sv);
-      LLVMValueRef vv = qiao_cg_load_f32(&cg->base, c.vp, Vv->type.dtype, voff, 1);
-      qiao_cg_st(&cg->base, qiao_cg_fma(&cg->base, p, vv, qiao_cg_ld(&cg->base, cg->t_f32, accs)),
-                 accs);
-      qiao_cg_loop_end(&cg->base, &vj);
-      qiao_cg_stf(&cg->base, qiao_cg_ld(&cg->base, cg->t_f32, accs), c.acc, aidx);
-      qiao_cg_loop_end(&cg->base, &dl);
+    } else {
+      at_pv_rows(&c, sblk, &r, 1, a, e, j0, vbase, alpha);
     }
     qiao_cg_endif(&cg->base, done2);
     qiao_cg_endif(&cg->base, done);
     qiao_cg_loop_end(&cg->base, &rr);
+  }
+  if (joint) {
+    /* one query position per unit: every row has the same key range [a, e); when every
+     * row has seen a key, P·V runs RP rows at a time (each V vector feeds RP rows), else
+     * row by row for the rows that have */
+    LLVMValueRef pos = qiao_cg_iadd(&cg->base, i_lo, shift);
+    LLVMValueRef a = j0, e = jb_end;
+    if (s->W > 0)
+      a = qiao_cg_imax(&cg->base, a,
+                       LLVMBuildSub(cg->b, pos, qiao_cg_i64(&cg->base, s->W - 1), ""));
+    if (bounded)
+      e = qiao_cg_imin(&cg->base, e, qiao_cg_iadd(&cg->base, pos, qiao_cg_i64(&cg->base, 1)));
+    LLVMBasicBlockRef done =
+        qiao_cg_if(&cg->base, LLVMBuildICmp(cg->b, LLVMIntSLT, a, e, ""), "jlive");
+    LLVMValueRef all = LLVMConstInt(LLVMInt1TypeInContext(cg->ctx), 1, 0);
+    for (int64_t r = 0; r < s->R; ++r)
+      all = LLVMBuildAnd(cg->b, all,
+                         LLVMBuildFCmp(cg->b, LLVMRealUNE,
+                                       qiao_cg_ldf(&cg->base, c.mrow, qiao_cg_i64(&cg->base, r), 1),
+                                       ninf, ""),
+                         "");
+    LLVMBasicBlockRef jb_all = LLVMAppendBasicBlockInContext(cg->ctx, fn, "pvall");
+    LLVMBasicBlockRef jb_some = LLVMAppendBasicBlockInContext(cg->ctx, fn, "pvsome");
+    LLVMBasicBlockRef jb_join = LLVMAppendBasicBlockInContext(cg->ctx, fn, "pvjoin");
+    LLVMBuildCondBr(cg->b, all, jb_all, jb_some);
+    LLVMPositionBuilderAtEnd(cg->b, jb_all);
+    {
+      int64_t RP = s->R % 4 == 0 ? 4 : 2;
+      qiao_cg_loop_t rq;
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), RP,
+                         "pq", &rq);
+      LLVMValueRef rows[4];
+      for (int64_t t = 0; t < RP; ++t)
+        rows[t] = qiao_cg_iadd(&cg->base, rq.iv, qiao_cg_i64(&cg->base, t));
+      at_pv_rows(&c, sblk, rows, (int)RP, a, e, j0, vbase, NULL);
+      qiao_cg_loop_end(&cg->base, &rq);
+    }
+    LLVMBuildBr(cg->b, jb_join);
+    LLVMPositionBuilderAtEnd(cg->b, jb_some);
+    {
+      qiao_cg_loop_t rq;
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), 1,
+                         "ps", &rq);
+      LLVMValueRef r = rq.iv;
+      LLVMBasicBlockRef sd = qiao_cg_if(
+          &cg->base, LLVMBuildFCmp(cg->b, LLVMRealUNE, qiao_cg_ldf(&cg->base, c.mrow, r, 1), ninf, ""),
+          "rseen");
+      at_pv_rows(&c, sblk, &r, 1, a, e, j0, vbase, NULL);
+      qiao_cg_endif(&cg->base, sd);
+      qiao_cg_loop_end(&cg->base, &rq);
+    }
+    LLVMBuildBr(cg->b, jb_join);
+    LLVMPositionBuilderAtEnd(cg->b, jb_join);
+    qiao_cg_endif(&cg->base, done);
   }
   qiao_cg_loop_end(&cg->base, &jb);
 

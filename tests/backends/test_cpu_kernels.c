@@ -637,6 +637,42 @@ Test(attention, decode_tree) {
                  453); /* exactly two full blocks, with a mask */
 }
 
+/* Decode with the GQA group in one unit (one query position, R = G rows): P·V for all
+ * rows at once (4 or 2 rows per V vector), a Dv tail, a mask, f16. */
+Test(attention, decode_joint_pv) {
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 1,
+                              .Hq = 8,
+                              .Hkv = 2,
+                              .Sq = 1,
+                              .Skv = 150,
+                              .D = 40,
+                              .causal = true,
+                              .mask = true,
+                              .threads = 1},
+                 470);
+  attention_case((att_case_t){.dt = QIAO_F16,
+                              .B = 2,
+                              .Hq = 12,
+                              .Hkv = 2,
+                              .Sq = 1,
+                              .Skv = 257,
+                              .D = 64,
+                              .causal = true,
+                              .threads = 1},
+                 471); /* G = 6: pairs of rows */
+  attention_case((att_case_t){.dt = QIAO_BF16,
+                              .B = 3,
+                              .Hq = 16,
+                              .Hkv = 4,
+                              .Sq = 1,
+                              .Skv = 200,
+                              .D = 128,
+                              .window = 100,
+                              .kv_len = true},
+                 472);
+}
+
 /* kv_len: ragged lengths across the batch (clamped when outside [0, Skv]), on the tree,
  * transposed-K and per-key paths. */
 Test(attention, kv_len) {
