@@ -183,6 +183,16 @@ static const conf_case_t k_cases[] = {
     {"attn_kv_len_input",
      G("(%q: f32[4, 4, 2, 16], %k: f32[4, 2, 8, 16], %v: f32[4, 2, 8, 16], %n: i32[4]) -> (f32[4, 4, 2, 16])",
        "%o = attention %q, %k, %v, %n {causal = true}\nreturn %o")},
+    /* decode with a GQA group whose first key block is fully masked: no row has seen a key
+     * after it (the CPU's joint P·V takes its row-by-row path), then every row has */
+    {"attn_decode_masked_block",
+     G("(%q: f32[1, 4, 1, 16], %k: f32[1, 2, 80, 16], %v: f32[1, 2, 80, 16]) -> (f32[1, 4, 1, 16])",
+       "%m = const [-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, "
+       "-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, "
+       "-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, "
+       "-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, "
+       "0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0] : f32[1, 80]\n"
+       "%o = attention %q, %k, %v, %m\nreturn %o")},
     /* ---- moe */
     {"moe_softmax", G("(%x: f32[5, 16], %r: f32[16, 8], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[5, 16])",
                       "%y = moe %x, %r, %g, %u, %d\nreturn %y")},
