@@ -3,23 +3,30 @@
  * A work unit is (b, kv head, query block) with the G = Hq / Hkv query heads
  * of the group processed together (GQA head grouping: each K/V block is read
  * once for G * Bq query rows), or (b, q head, query block) when grouping
- * would leave threads idle (few heads / decode). Units are split over
- * workgroups. Per unit the keys are walked in blocks of Bk; for each query row
- * the visible keys of the block (causal / sliding window bounds, additive
- * mask) get scores q·k (vectorized over D, q pre-scaled), the running max m,
- * the running sum l and the f32 accumulator acc[Dv] (vectorized over Dv) are
- * rescaled by exp(m_old - m_new). Rows that see no key produce 0.
- * Queries sit at the last Sq positions of the L valid keys (L = kv_len[b]
- * clamped to [0, Skv], or Skv without kv_len; decode over a cache); keys
- * past L are never read.
+ * would leave threads idle (fewer units than threads, or fewer than two per
+ * thread that do not divide evenly). Units are split over workgroups. Per
+ * unit the keys are walked in blocks of Bk; for each query row the visible
+ * keys of the block (causal / sliding window bounds, additive mask) get
+ * scores q·k (q pre-scaled), the running max m, the running sum l and the
+ * f32 accumulator acc[Dv] are rescaled by exp(m_old - m_new). Rows that see
+ * no key produce 0. Queries sit at the last Sq positions of the L valid keys
+ * (L = kv_len[b] clamped to [0, Skv], or Skv without kv_len; decode over a
+ * cache); keys past L are never read.
  *
- * Scores: with R >= 4 rows per unit, the K block is transposed once into
- * scratch and each row's Bk scores are vertical FMAs (q[d] broadcast × Kᵀ[d]);
- * otherwise one vector dot per key. P·V: one p broadcast feeds up to 8
- * register accumulators of Dv.
+ * Scores:
+ *   - use_kt (R >= 8 rows, prefill): the K block is transposed once into
+ *     scratch; a pre-pass computes up to 4 rows at a time as vertical FMAs
+ *     (q[d] broadcast × Kᵀ[d], each Kᵀ vector feeding 4 rows);
+ *   - use_tree (R < 8, decode): full blocks as V keys' dot vectors at a time
+ *     (K rows read straight, f16/bf16 widened in registers) reduced by one
+ *     shuffle tree; the ragged last block by per-key dots;
+ *   - otherwise one vector dot per key.
+ * P·V: one p broadcast feeds up to 8 register accumulators of Dv; with one
+ * query position per unit and an even group (joint), all rows share the key
+ * range and P·V runs 4 or 2 rows per V vector once every row has seen a key.
  *
- * Scratch per worker: q rows (R*D), acc (R*Dv), m, l (R), scores (Bk),
- * Kᵀ block (D*Bk). */
+ * Scratch per worker: q rows (R*D), acc (R*Dv), m, l (R), scores and
+ * weights (R*BkP), Kᵀ block (D*BkP). */
 #include "cpu/lower_common.h"
 
 typedef struct at_shape {
@@ -281,7 +288,9 @@ static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_sha
     if (s->Bq > s->Sq) s->Bq = s->Sq > 0 ? s->Sq : 1;
     s->nqb = (s->Sq + s->Bq - 1) / s->Bq;
     s->units = s->B * (s->Gu == s->G ? s->Hkv : s->Hq) * s->nqb;
-    if (pass == 0 && s->G > 1 && s->units < 2 * threads)
+    /* ungrouping re-reads K/V G times: only when grouped units would idle threads */
+    if (pass == 0 && s->G > 1 &&
+        (s->units < threads || (s->units < 2 * threads && s->units % threads != 0)))
       s->Gu = 1;
     else
       break;
