@@ -249,6 +249,143 @@ static void settle(void) {
   nanosleep(&ts, NULL);
 }
 
+/* ------------------------------------------------------------ attention */
+
+/* Attention kernels (Qiao only: the peers are in bench/). Decode reports GB/s of K/V read
+ * against the measured bandwidth; prefill GFLOP/s (4·Sq·Skv·D per head, halved when causal
+ * with Sq = Skv). */
+typedef struct attn_case {
+  const char *name;
+  int64_t B, Hq, Hkv, Sq, Skv, D;
+  bool causal;
+  qiao_dtype_t dt;
+} attn_case_t;
+
+static const attn_case_t k_attn_cases[] = {
+    {"attn_decode_kv4096_f16", 1, 32, 8, 1, 4096, 128, true, QIAO_F16},
+    {"attn_decode_kv4096_f32", 1, 32, 8, 1, 4096, 128, true, QIAO_F32},
+    {"attn_prefill_128x4096_f32", 1, 32, 8, 128, 4096, 128, false, QIAO_F32},
+    {"attn_causal_2048_f32", 1, 32, 8, 2048, 2048, 128, true, QIAO_F32},
+};
+
+static void set_contig4(qiao_kd_operand_t *op, qiao_dtype_t dt, int64_t a, int64_t b, int64_t c,
+                        int64_t d) {
+  op->type.dtype = dt;
+  op->type.shape.rank = 4;
+  int64_t dims[4] = {a, b, c, d};
+  int64_t st = 1;
+  for (int i = 3; i >= 0; --i) {
+    op->type.shape.dims[i] = dims[i];
+    op->strides[i] = st;
+    st *= dims[i];
+  }
+  op->value = -1;
+}
+
+static int run_attention_cases(const bench_opts_t *o, const double *bw) {
+  for (size_t ci = 0; ci < sizeof k_attn_cases / sizeof k_attn_cases[0]; ++ci) {
+    const attn_case_t *c = &k_attn_cases[ci];
+    if (o->filter && !strstr(c->name, o->filter)) continue;
+    qiao_kernel_desc_t kd;
+    qiao_kd_operand_t ops[4];
+    memset(&kd, 0, sizeof kd);
+    memset(ops, 0, sizeof ops);
+    kd.kind = QIAO_KD_ATTENTION;
+    kd.op = QIAO_OP_ATTENTION;
+    qiao_attrs_init_defaults(&kd.attrs, QIAO_OP_ATTENTION);
+    kd.attrs.causal = c->causal;
+    kd.primary_dtype = c->dt;
+    kd.inputs = ops;
+    kd.n_inputs = kd.n_primary_inputs = 3;
+    kd.outputs = ops + 3;
+    kd.n_outputs = 1;
+    kd.norm_weight_input = kd.norm_bias_input = -1;
+    set_contig4(&ops[0], c->dt, c->B, c->Hq, c->Sq, c->D);
+    set_contig4(&ops[1], c->dt, c->B, c->Hkv, c->Skv, c->D);
+    set_contig4(&ops[2], c->dt, c->B, c->Hkv, c->Skv, c->D);
+    set_contig4(&ops[3], c->dt, c->B, c->Hq, c->Sq, c->D);
+    size_t es = c->dt == QIAO_F32 ? 4 : 2;
+    size_t nq = (size_t)(c->B * c->Hq * c->Sq * c->D), nkv = (size_t)(c->B * c->Hkv * c->Skv * c->D);
+    size_t sz[4] = {nq * es, nkv * es, nkv * es, nq * es};
+    double kv_bytes = 2.0 * (double)nkv * (double)es;
+    double flops = 4.0 * (double)(c->B * c->Hq) * (double)c->Sq * (double)c->Skv * (double)c->D;
+    if (c->causal && c->Sq == c->Skv) flops *= 0.5;
+    for (int ti = 0; ti < o->n_threads; ++ti) {
+      int th = o->threads[ti];
+      qiao_cpu_options_t copts = {.n_threads = th};
+      qiao_cpu_module_t *m = NULL;
+      qiao_hal_device_t *dev = NULL;
+      qiao_hal_executable_t *exe = NULL;
+      qiao_kernel_launch_t launch;
+      int32_t index = 0;
+      qiao_hal_buffer_t *buf[4] = {0};
+      qiao_hal_binding_t bind[4];
+      char uri[32];
+      snprintf(uri, sizeof uri, "cpu:threads=%d", th);
+      qiao_status_t st = qiao_cpu_module_create(&copts, &m);
+      if (!st) st = qiao_cpu_module_add_kernel(m, &kd, "attn", &launch);
+      if (!st && o->obj_dir) { /* the kernel as an object file, for objdump */
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s_t%d.o", o->obj_dir, c->name, th);
+        st = qiao_cpu_module_emit_object(m, path);
+      }
+      if (!st) st = qiao_hal_device_open(uri, &dev);
+      if (!st) st = qiao_cpu_module_jit(m, dev, &exe);
+      if (!st) st = qiao_hal_executable_lookup(exe, "attn", &index, NULL);
+      for (int i = 0; i < 4 && !st; ++i) {
+        st = qiao_hal_buffer_alloc(dev, sz[i], &buf[i]);
+        bind[i] = (qiao_hal_binding_t){buf[i], 0};
+        if (!st && i < 3) { /* small random values (f16/bf16/f32 bit patterns of [-0.5, 0.5)) */
+          unsigned char *h = malloc(sz[i]);
+          uint64_t rng = 7 + (uint64_t)i;
+          for (size_t e = 0; h && e < sz[i] / es; ++e) {
+            float f = (float)((rng = rng * 6364136223846793005ull + 1) >> 40) / 16777216.0f - 0.5f;
+            qiao_store_f64(h, c->dt, (int64_t)e, f);
+          }
+          st = h ? qiao_hal_buffer_write(buf[i], 0, h, sz[i])
+                 : qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+          free(h);
+        }
+      }
+      qiao_cpu_module_destroy(m);
+      if (st) {
+        fprintf(stderr, "qiao-bench: %s: %s\n", c->name, qiao_status_message(st));
+        qiao_status_free(st);
+        return 2;
+      }
+      int reps = o->reps < 9 ? 9 : o->reps;
+      double t[1000];
+      for (double w0 = now_s(); now_s() - w0 < 0.02;)
+        qiao_status_free(qiao_hal_dispatch(dev, exe, index, launch.grid, bind, 4, NULL, 0));
+      for (int r = 0; r < reps; ++r) {
+        double t0 = now_s();
+        qiao_status_free(qiao_hal_dispatch(dev, exe, index, launch.grid, bind, 4, NULL, 0));
+        t[r] = now_s() - t0;
+      }
+      stats_t sq = summarize(t, reps);
+      if (o->json)
+        printf("{\"name\": \"%s\", \"threads\": %d, \"ms\": %.4f, \"ms_min\": %.4f, "
+               "\"ms_max\": %.4f, \"gflops\": %.2f, \"kv_gbps\": %.2f}\n",
+               c->name, th, sq.med * 1e3, sq.min * 1e3, sq.max * 1e3, flops / sq.med * 1e-9,
+               kv_bytes / sq.med * 1e-9);
+      else {
+        printf("%-26s %3d %9.3f ms (%.3f-%.3f) %8.1f GFLOP/s", c->name, th, sq.med * 1e3,
+               sq.min * 1e3, sq.max * 1e3, flops / sq.med * 1e-9);
+        if (c->Sq == 1)
+          printf("  KV %.1f GB/s = %.0f%% of measured", kv_bytes / sq.med * 1e-9,
+                 bw[ti] > 0 ? 100.0 * kv_bytes / sq.med / bw[ti] : 0.0);
+        printf("\n");
+      }
+      fflush(stdout);
+      for (int i = 0; i < 4; ++i)
+        if (buf[i]) qiao_hal_buffer_release(buf[i]);
+      qiao_hal_executable_release(exe);
+      qiao_hal_device_release(dev);
+    }
+  }
+  return 0;
+}
+
 /* ------------------------------------------------------------ main */
 
 static void usage(FILE *f) {
@@ -475,6 +612,11 @@ int main(int argc, char **argv) {
     free(out);
   }
   if (o.json) printf("\n]\n");
+  if (!o.filter || strstr(o.filter, "attn")) {
+    if (!o.json) printf("\n");
+    int rc = run_attention_cases(&o, bw);
+    if (rc) return rc;
+  }
   if (prof) qiao_hal_profile_destroy(prof);
   return 0;
 }

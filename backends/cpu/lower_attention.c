@@ -3,23 +3,30 @@
  * A work unit is (b, kv head, query block) with the G = Hq / Hkv query heads
  * of the group processed together (GQA head grouping: each K/V block is read
  * once for G * Bq query rows), or (b, q head, query block) when grouping
- * would leave threads idle (few heads / decode). Units are split over
- * workgroups. Per unit the keys are walked in blocks of Bk; for each query row
- * the visible keys of the block (causal / sliding window bounds, additive
- * mask) get scores q·k (vectorized over D, q pre-scaled), the running max m,
- * the running sum l and the f32 accumulator acc[Dv] (vectorized over Dv) are
- * rescaled by exp(m_old - m_new). Rows that see no key produce 0.
- * Queries sit at the last Sq positions of the L valid keys (L = kv_len[b]
- * clamped to [0, Skv], or Skv without kv_len; decode over a cache); keys
- * past L are never read.
+ * would leave threads idle (fewer units than threads, or fewer than two per
+ * thread that do not divide evenly). Units are split over workgroups. Per
+ * unit the keys are walked in blocks of Bk; for each query row the visible
+ * keys of the block (causal / sliding window bounds, additive mask) get
+ * scores q·k (q pre-scaled), the running max m, the running sum l and the
+ * f32 accumulator acc[Dv] are rescaled by exp(m_old - m_new). Rows that see
+ * no key produce 0. Queries sit at the last Sq positions of the L valid keys
+ * (L = kv_len[b] clamped to [0, Skv], or Skv without kv_len; decode over a
+ * cache); keys past L are never read.
  *
- * Scores: with R >= 4 rows per unit, the K block is transposed once into
- * scratch and each row's Bk scores are vertical FMAs (q[d] broadcast × Kᵀ[d]);
- * otherwise one vector dot per key. P·V: one p broadcast feeds up to 8
- * register accumulators of Dv.
+ * Scores:
+ *   - use_kt (R >= 8 rows, prefill): the K block is transposed once into
+ *     scratch; a pre-pass computes up to 4 rows at a time as vertical FMAs
+ *     (q[d] broadcast × Kᵀ[d], each Kᵀ vector feeding 4 rows);
+ *   - use_tree (R < 8, decode): full blocks as V keys' dot vectors at a time
+ *     (K rows read straight, f16/bf16 widened in registers) reduced by one
+ *     shuffle tree; the ragged last block by per-key dots;
+ *   - otherwise one vector dot per key.
+ * P·V: one p broadcast feeds up to 8 register accumulators of Dv; with one
+ * query position per unit and an even group (joint), all rows share the key
+ * range and P·V runs 4 or 2 rows per V vector once every row has seen a key.
  *
- * Scratch per worker: q rows (R*D), acc (R*Dv), m, l (R), scores (Bk),
- * Kᵀ block (D*Bk). */
+ * Scratch per worker: q rows (R*D), acc (R*Dv), m, l (R), scores and
+ * weights (R*BkP), Kᵀ block (D*BkP). */
 #include "cpu/lower_common.h"
 
 typedef struct at_shape {
@@ -29,6 +36,8 @@ typedef struct at_shape {
   double scale;
   int64_t Gu, Bq, R, Bk, BkP, nqb, units;
   bool use_kt;    /* scores as q · Kᵀ-block (vertical FMAs) instead of per-key dots */
+  bool use_tree;  /* few rows (decode): full blocks' scores as V keys' dot vectors at a time,
+                     summed by one shuffle tree (no transpose, K read straight) */
   int64_t mst[4]; /* mask strides in [B, Hq, Sq, Skv] index space (0: broadcast) */
 } at_shape_t;
 
@@ -40,7 +49,8 @@ typedef struct at_ctx {
   LLVMValueRef qbuf, acc, mrow, lrow, sbuf; /* f32 pointers into scratch */
   LLVMValueRef dotv, dots, t0, t1, accv;    /* allocas */
   LLVMValueRef kt;                          /* K block transposed: [D][BkP] f32 */
-  LLVMValueRef sacc[16], pacc[8];           /* score / PV register accumulators */
+  LLVMValueRef sacc[16], pacc[16];           /* score / PV register accumulators */
+  LLVMValueRef tacc[16];                    /* use_tree: one dot vector per key */
   unsigned V;
 } at_ctx_t;
 
@@ -83,6 +93,165 @@ static void at_transpose_k_scalar(qiao_cpu_codegen_t *cg, const at_ctx_t *c, con
   qiao_cg_loop_end(&cg->base, &tj);
 }
 
+/* One vector whose lane t is the horizontal sum of v[t], for n = V vectors of V
+ * lanes (V a power of two): log2(V) levels, each pairing vectors and adding the
+ * two halves of every key's partial sums (2 shuffles + 1 add per pair). */
+static LLVMValueRef at_tree_reduce(qiao_cg_t *g, LLVMValueRef *v, unsigned V) {
+  LLVMValueRef cur[16], nxt[16];
+  memcpy(cur, v, sizeof(LLVMValueRef) * V);
+  unsigned n = V;
+  for (unsigned part = V; part > 1; part /= 2) { /* partial sums per key in each vector */
+    unsigned nk = V / part, h = part / 2;
+    LLVMValueRef lo[16], hi[16];
+    unsigned l = 0;
+    for (unsigned src = 0; src < 2; ++src)
+      for (unsigned k = 0; k < nk; ++k)
+        for (unsigned x = 0; x < h; ++x, ++l) {
+          lo[l] = LLVMConstInt(g->t_i32, src * V + k * part + x, 0);
+          hi[l] = LLVMConstInt(g->t_i32, src * V + k * part + h + x, 0);
+        }
+    LLVMValueRef lm = LLVMConstVector(lo, V), hm = LLVMConstVector(hi, V);
+    for (unsigned p = 0; p < n / 2; ++p)
+      nxt[p] = LLVMBuildFAdd(g->b, LLVMBuildShuffleVector(g->b, cur[2 * p], cur[2 * p + 1], lm, ""),
+                             LLVMBuildShuffleVector(g->b, cur[2 * p], cur[2 * p + 1], hm, ""), "");
+    n /= 2;
+    memcpy(cur, nxt, sizeof(LLVMValueRef) * n);
+  }
+  return cur[0];
+}
+
+/* use_tree: sbuf[0, Bk) = q_r · K[j0 + t] for a full block of Bk keys, V keys at a
+ * time: V dot vectors (K rows loaded straight, f16/bf16 widened in registers,
+ * q chunk shared by the V keys), then one shuffle tree. */
+static void at_scores_tree(at_ctx_t *c, LLVMValueRef qrow, LLVMValueRef kbase, LLVMValueRef j0) {
+  qiao_cg_t *g = &c->cg->base;
+  const qiao_kd_operand_t *K = &c->kd->inputs[1];
+  unsigned V = c->V;
+  LLVMTypeRef vt = LLVMVectorType(g->t_f32, V);
+  qiao_cg_loop_t kl, dl;
+  qiao_cg_loop_begin(g, qiao_cg_i64(g, 0), qiao_cg_i64(g, c->s.Bk), V, "tk", &kl);
+  LLVMValueRef krow[16];
+  for (unsigned t = 0; t < V; ++t) {
+    qiao_cg_st(g, qiao_cg_fsplat(g, 0.0, V), c->tacc[t]);
+    krow[t] = qiao_cg_imadd(
+        g, kbase, qiao_cg_iadd(g, qiao_cg_iadd(g, j0, kl.iv), qiao_cg_i64(g, t)), K->strides[2]);
+  }
+  qiao_cg_loop_begin(g, qiao_cg_i64(g, 0), qiao_cg_i64(g, c->s.D), V, "td", &dl);
+  LLVMValueRef qv = qiao_cg_ldf(g, c->qbuf, qiao_cg_iadd(g, qrow, dl.iv), V);
+  for (unsigned t = 0; t < V; ++t) {
+    LLVMValueRef kv = qiao_cg_load_strided(g, c->kp, K->type.dtype,
+                                           qiao_cg_imadd(g, krow[t], dl.iv, K->strides[3]),
+                                           K->strides[3], V);
+    qiao_cg_st(g, qiao_cg_fma(g, qv, kv, qiao_cg_ld(g, vt, c->tacc[t])), c->tacc[t]);
+  }
+  qiao_cg_loop_end(g, &dl);
+  LLVMValueRef dots[16];
+  for (unsigned t = 0; t < V; ++t)
+    dots[t] = qiao_cg_ld(g, vt, c->tacc[t]);
+  qiao_cg_stf(g, at_tree_reduce(g, dots, V), c->sbuf, kl.iv);
+  qiao_cg_loop_end(g, &kl);
+}
+
+/* The block's scores sit in sbuf[0, BkP): adds the mask over [a, e) and stores
+ * the maximum over the visible lanes [a, e) (NaN wins) to c->t0. */
+static void at_mask_and_max(at_ctx_t *c, LLVMValueRef a, LLVMValueRef e, LLVMValueRef j0,
+                            LLVMValueRef const *coords /* b, hq, i */) {
+  qiao_cg_t *g = &c->cg->base;
+  const at_shape_t *s = &c->s;
+  unsigned V = c->V;
+  if (s->has_mask) {
+    const qiao_kd_operand_t *M = &c->kd->inputs[s->mask_in];
+    qiao_cg_loop_t jl;
+    qiao_cg_loop_begin(g, a, e, 1, "mj", &jl);
+    LLVMValueRef mo =
+        qiao_cg_offset(g, 4, (LLVMValueRef[]){coords[0], coords[1], coords[2], jl.iv}, s->mst);
+    LLVMValueRef si = LLVMBuildSub(g->b, jl.iv, j0, "");
+    qiao_cg_stf(g,
+                LLVMBuildFAdd(g->b, qiao_cg_ldf(g, c->sbuf, si, 1),
+                              qiao_cg_load_f32(g, c->mp, M->type.dtype, mo, 1), ""),
+                c->sbuf, si);
+    qiao_cg_loop_end(g, &jl);
+  }
+  LLVMValueRef lane[64];
+  for (unsigned l = 0; l < V && l < 64; ++l)
+    lane[l] = qiao_cg_i64(g, l);
+  LLVMValueRef lanes_c = LLVMConstVector(lane, V);
+  LLVMValueRef av = qiao_cg_splat(g, a, V), ev = qiao_cg_splat(g, e, V);
+  LLVMValueRef mx = qiao_cg_fsplat(g, -INFINITY, V);
+  for (int64_t k = 0; k < s->BkP / V; ++k) {
+    LLVMValueRef jv = LLVMBuildAdd(
+        g->b, qiao_cg_splat(g, qiao_cg_iadd(g, j0, qiao_cg_i64(g, k * V)), V), lanes_c, "");
+    LLVMValueRef ok = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, jv, av, ""),
+                                   LLVMBuildICmp(g->b, LLVMIntSLT, jv, ev, ""), "");
+    LLVMValueRef sv = qiao_cg_ldf(g, c->sbuf, qiao_cg_i64(g, k * V), V);
+    sv = LLVMBuildSelect(g->b, ok, sv, qiao_cg_fsplat(g, -INFINITY, V), "");
+    mx = qiao_cg_emit_max_acc(g, mx, sv);
+  }
+  qiao_cg_st(g, qiao_cg_reduce_max(g, mx), c->t0);
+}
+
+/* acc[r] (= acc[r] * alpha when alpha is given) += Σ_{j in [a, e)} p_r[j] v_j for the
+ * n rows `rows` (1, 2 or 4) at once, a register group of Dv at a time: each V vector
+ * (f16/bf16 widened in registers) feeds the n rows, n * ng <= 16 accumulators.
+ * p_r[j] is sblk[r * BkP + j - j0]. */
+static void at_pv_rows(at_ctx_t *c, LLVMValueRef sblk, LLVMValueRef *rows, int n, LLVMValueRef a,
+                       LLVMValueRef e, LLVMValueRef j0, LLVMValueRef vbase, LLVMValueRef alpha) {
+  qiao_cg_t *g = &c->cg->base;
+  const at_shape_t *s = &c->s;
+  const qiao_kd_operand_t *Vv = &c->kd->inputs[2];
+  unsigned V = c->V;
+  LLVMTypeRef vt = LLVMVectorType(g->t_f32, V);
+  int64_t sv = Vv->strides[3], nch = s->Dv / V, gw = n == 1 ? 8 : 16 / n;
+  LLVMValueRef arow[4], prow[4];
+  for (int t = 0; t < n; ++t) {
+    arow[t] = qiao_cg_imul(g, rows[t], s->Dv);
+    prow[t] = LLVMBuildSub(g->b, qiao_cg_imul(g, rows[t], s->BkP), j0, "");
+  }
+  for (int64_t g0 = 0; g0 < nch; g0 += gw) {
+    int64_t ng = nch - g0 < gw ? nch - g0 : gw;
+    for (int t = 0; t < n; ++t)
+      for (int64_t k = 0; k < ng; ++k) {
+        LLVMValueRef av = qiao_cg_ldf(g, c->acc, qiao_cg_iadd(g, arow[t], qiao_cg_i64(g, (g0 + k) * V)), V);
+        if (alpha) av = LLVMBuildFMul(g->b, av, qiao_cg_splat(g, alpha, V), "");
+        qiao_cg_st(g, av, c->pacc[t * ng + k]);
+      }
+    qiao_cg_loop_t vj;
+    qiao_cg_loop_begin(g, a, e, 1, "vj", &vj);
+    LLVMValueRef vrow = qiao_cg_imadd(g, vbase, vj.iv, Vv->strides[2]);
+    LLVMValueRef vv[16], p[4];
+    for (int64_t k = 0; k < ng; ++k)
+      vv[k] = qiao_cg_load_strided(g, c->vp, Vv->type.dtype,
+                                   qiao_cg_imadd(g, vrow, qiao_cg_i64(g, (g0 + k) * V), sv), sv, V);
+    for (int t = 0; t < n; ++t)
+      p[t] = qiao_cg_splat(g, qiao_cg_ldf(g, sblk, qiao_cg_iadd(g, prow[t], vj.iv), 1), V);
+    for (int t = 0; t < n; ++t)
+      for (int64_t k = 0; k < ng; ++k) {
+        LLVMValueRef acc = c->pacc[t * ng + k];
+        qiao_cg_st(g, qiao_cg_fma(g, p[t], vv[k], qiao_cg_ld(g, vt, acc)), acc);
+      }
+    qiao_cg_loop_end(g, &vj);
+    for (int t = 0; t < n; ++t)
+      for (int64_t k = 0; k < ng; ++k)
+        qiao_cg_stf(g, qiao_cg_ld(g, vt, c->pacc[t * ng + k]), c->acc,
+                    qiao_cg_iadd(g, arow[t], qiao_cg_i64(g, (g0 + k) * V)));
+  }
+  for (int t = 0; t < n && nch * V < s->Dv; ++t) { /* the Dv tail, element by element */
+    qiao_cg_loop_t dl, vj;
+    qiao_cg_loop_begin(g, qiao_cg_i64(g, nch * V), qiao_cg_i64(g, s->Dv), 1, "dv", &dl);
+    LLVMValueRef aidx = qiao_cg_iadd(g, arow[t], dl.iv);
+    LLVMValueRef a0 = qiao_cg_ldf(g, c->acc, aidx, 1);
+    qiao_cg_st(g, alpha ? LLVMBuildFMul(g->b, a0, alpha, "") : a0, c->t1);
+    qiao_cg_loop_begin(g, a, e, 1, "vj", &vj);
+    LLVMValueRef pv = qiao_cg_ldf(g, sblk, qiao_cg_iadd(g, prow[t], vj.iv), 1);
+    LLVMValueRef voff = qiao_cg_imadd(g, qiao_cg_imadd(g, vbase, vj.iv, Vv->strides[2]), dl.iv, sv);
+    LLVMValueRef vx = qiao_cg_load_f32(g, c->vp, Vv->type.dtype, voff, 1);
+    qiao_cg_st(g, qiao_cg_fma(g, pv, vx, qiao_cg_ld(g, g->t_f32, c->t1)), c->t1);
+    qiao_cg_loop_end(g, &vj);
+    qiao_cg_stf(g, qiao_cg_ld(g, g->t_f32, c->t1), c->acc, aidx);
+    qiao_cg_loop_end(g, &dl);
+  }
+}
+
 static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_shape_t *s) {
   const qiao_shape_t *qs = &kd->inputs[0].type.shape, *ks = &kd->inputs[1].type.shape;
   const qiao_shape_t *vs = &kd->inputs[2].type.shape;
@@ -119,7 +288,9 @@ static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_sha
     if (s->Bq > s->Sq) s->Bq = s->Sq > 0 ? s->Sq : 1;
     s->nqb = (s->Sq + s->Bq - 1) / s->Bq;
     s->units = s->B * (s->Gu == s->G ? s->Hkv : s->Hq) * s->nqb;
-    if (pass == 0 && s->G > 1 && s->units < 2 * threads)
+    /* ungrouping re-reads K/V G times: only when grouped units would idle threads */
+    if (pass == 0 && s->G > 1 &&
+        (s->units < threads || (s->units < 2 * threads && s->units % threads != 0)))
       s->Gu = 1;
     else
       break;
@@ -128,8 +299,10 @@ static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_sha
   s->Bk = s->Skv < 64 ? (s->Skv > 0 ? s->Skv : 1) : 64;
   unsigned V = cg->vec_f32 ? cg->vec_f32 : 8;
   s->BkP = (s->Bk + V - 1) / V * V;
-  /* transposing a K block pays when several rows share it */
-  s->use_kt = s->R >= 4 && s->BkP / V <= 16;
+  /* few rows (decode, small GQA groups): dot vectors of V keys at a time reduced by a
+   * shuffle tree; many rows: transposing a K block pays when they share it */
+  s->use_tree = V <= 16 && (V & (V - 1)) == 0 && s->D % V == 0 && s->Bk % V == 0 && s->R < 8;
+  s->use_kt = !s->use_tree && s->R >= 4 && s->BkP / V <= 16;
 }
 
 qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
@@ -164,19 +337,22 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
   c.outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
   LLVMValueRef scr = qiao_cpu_scratch(cg, fn);
   int64_t o_q = 0, o_acc = o_q + s->R * s->D, o_m = o_acc + s->R * s->Dv, o_l = o_m + s->R,
-          o_s = o_l + s->R, o_kt = o_s + s->BkP, total = o_kt + (s->use_kt ? s->D * s->BkP : 0);
+          o_s = o_l + s->R, o_kt = o_s + s->R * s->BkP,
+          total = o_kt + (s->use_kt ? s->D * s->BkP : 0);
   qiao_cg_fptrs(&cg->base, scr, 6, (int64_t[]){o_q, o_acc, o_m, o_l, o_s, o_kt},
                 (LLVMValueRef *const[]){&c.qbuf, &c.acc, &c.mrow, &c.lrow, &c.sbuf, &c.kt});
-  for (int64_t k = 0; k < s->BkP / V && k < 16; ++k)
+  for (int64_t k = 0; k < 16; ++k)
     c.sacc[k] = qiao_cg_alloca(&cg->base, fn, vt, "sacc");
-  for (int k = 0; k < 8; ++k)
+  for (int k = 0; k < 16; ++k)
     c.pacc[k] = qiao_cg_alloca(&cg->base, fn, vt, "pacc");
+  if (s->use_tree)
+    for (unsigned t = 0; t < V; ++t)
+      c.tacc[t] = qiao_cg_alloca(&cg->base, fn, vt, "tacc");
   c.dotv = qiao_cg_alloca(&cg->base, fn, vt, "dotv");
   c.dots = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "dots");
   c.accv = qiao_cg_alloca(&cg->base, fn, vt, "accv");
   c.t0 = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "mblk");
   c.t1 = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "lsum");
-  LLVMValueRef accs = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "accs");
 
   bool grouped = s->Gu == s->G;
   int64_t nh = grouped ? s->Hkv : s->Hq;
@@ -327,11 +503,57 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     /* KT[d][j - j0] = K[j][d] (f32) for the block's keys */
     at_transpose_k_scalar(cg, &c, s, K, kbase, j0, jb_end);
   }
+  LLVMValueRef sblk = c.sbuf; /* [R][BkP]: each row's scores, then its weights */
+  /* decode with a GQA group (one query position, several heads): joint P·V */
+  bool joint = s->Bq == 1 && s->R >= 2 && s->R % 2 == 0;
+  if (s->use_kt) {
+    /* scores of RP rows at a time against Kᵀ: each Kᵀ vector feeds RP FMAs, RP * nk
+     * independent accumulators (the last group repeats row R - 1) */
+    int64_t nk = s->BkP / V, RP = 16 / nk > 4 ? 4 : 16 / nk;
+    if (RP < 1) RP = 1;
+    qiao_cg_loop_t rq, dl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), RP,
+                       "sq", &rq);
+    LLVMValueRef qrows[4];
+    for (int64_t t = 0; t < RP; ++t) {
+      qrows[t] = qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, rq.iv, qiao_cg_i64(&cg->base, t)),
+                              qiao_cg_i64(&cg->base, s->R - 1));
+      for (int64_t k = 0; k < nk; ++k)
+        qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, V), c.sacc[t * nk + k]);
+    }
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->D), 1, "sd",
+                       &dl);
+    LLVMValueRef ktrow = qiao_cg_imul(&cg->base, dl.iv, s->BkP);
+    LLVMValueRef kv[16], qd[4];
+    for (int64_t k = 0; k < nk; ++k)
+      kv[k] = qiao_cg_ldf(&cg->base, c.kt,
+                          qiao_cg_iadd(&cg->base, ktrow, qiao_cg_i64(&cg->base, k * V)), V);
+    for (int64_t t = 0; t < RP; ++t)
+      qd[t] = qiao_cg_splat(
+          &cg->base,
+          qiao_cg_ldf(&cg->base, c.qbuf,
+                      qiao_cg_iadd(&cg->base, qiao_cg_imul(&cg->base, qrows[t], s->D), dl.iv), 1),
+          V);
+    for (int64_t t = 0; t < RP; ++t)
+      for (int64_t k = 0; k < nk; ++k) {
+        LLVMValueRef acc = c.sacc[t * nk + k];
+        qiao_cg_st(&cg->base, qiao_cg_fma(&cg->base, qd[t], kv[k], qiao_cg_ld(&cg->base, vt, acc)),
+                   acc);
+      }
+    qiao_cg_loop_end(&cg->base, &dl);
+    for (int64_t t = 0; t < RP; ++t)
+      for (int64_t k = 0; k < nk; ++k)
+        qiao_cg_stf(&cg->base, qiao_cg_ld(&cg->base, vt, c.sacc[t * nk + k]), sblk,
+                    qiao_cg_iadd(&cg->base, qiao_cg_imul(&cg->base, qrows[t], s->BkP),
+                                 qiao_cg_i64(&cg->base, k * V)));
+    qiao_cg_loop_end(&cg->base, &rq);
+  }
   {
     qiao_cg_loop_t rr;
     qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), 1, "rk",
                        &rr);
     LLVMValueRef r = rr.iv;
+    c.sbuf = qiao_cg_fptr(&cg->base, sblk, qiao_cg_imul(&cg->base, r, s->BkP));
     LLVMValueRef hq = ROW_HQ(r), i = ROW_I(r);
     LLVMValueRef pos = qiao_cg_iadd(&cg->base, i, shift);
     LLVMValueRef a = j0, e = jb_end;
@@ -345,60 +567,23 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     LLVMBasicBlockRef done = qiao_cg_if(&cg->base, live, "live");
     LLVMValueRef qrow = qiao_cg_imul(&cg->base, r, s->D);
     /* scores and block max */
-    if (s->use_kt) {
-      int64_t nk = s->BkP / V;
-      for (int64_t k = 0; k < nk; ++k)
-        qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, V), c.sacc[k]);
-      qiao_cg_loop_t dl;
-      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->D), 1,
-                         "sd", &dl);
-      LLVMValueRef qd = qiao_cg_splat(
-          &cg->base, qiao_cg_ldf(&cg->base, c.qbuf, qiao_cg_iadd(&cg->base, qrow, dl.iv), 1), V);
-      LLVMValueRef ktrow = qiao_cg_imul(&cg->base, dl.iv, s->BkP);
-      for (int64_t k = 0; k < nk; ++k) {
-        LLVMValueRef kv = qiao_cg_ldf(
-            &cg->base, c.kt, qiao_cg_iadd(&cg->base, ktrow, qiao_cg_i64(&cg->base, k * V)), V);
-        qiao_cg_st(&cg->base, qiao_cg_fma(&cg->base, qd, kv, qiao_cg_ld(&cg->base, vt, c.sacc[k])),
-                   c.sacc[k]);
-      }
-      qiao_cg_loop_end(&cg->base, &dl);
-      for (int64_t k = 0; k < nk; ++k)
-        qiao_cg_stf(&cg->base, qiao_cg_ld(&cg->base, vt, c.sacc[k]), c.sbuf,
-                    qiao_cg_i64(&cg->base, k * V));
-      if (s->has_mask) {
-        const qiao_kd_operand_t *M = &kd->inputs[s->mask_in];
-        qiao_cg_loop_t jl;
-        qiao_cg_loop_begin(&cg->base, a, e, 1, "mj", &jl);
-        LLVMValueRef mo = qiao_cg_offset(&cg->base, 4, (LLVMValueRef[]){b, hq, i, jl.iv}, s->mst);
-        LLVMValueRef si = LLVMBuildSub(cg->b, jl.iv, j0, "");
-        qiao_cg_stf(&cg->base,
-                    LLVMBuildFAdd(cg->b, qiao_cg_ldf(&cg->base, c.sbuf, si, 1),
-                                  qiao_cg_load_f32(&cg->base, c.mp, M->type.dtype, mo, 1), ""),
-                    c.sbuf, si);
-        qiao_cg_loop_end(&cg->base, &jl);
-      }
-      /* max over the visible lanes [a, e) */
-      LLVMTypeRef iv = LLVMVectorType(cg->t_i64, V);
-      LLVMValueRef lane[64];
-      for (unsigned l = 0; l < V && l < 64; ++l)
-        lane[l] = qiao_cg_i64(&cg->base, l);
-      LLVMValueRef lanes_c = LLVMConstVector(lane, V);
-      LLVMValueRef av = qiao_cg_splat(&cg->base, a, V), ev = qiao_cg_splat(&cg->base, e, V);
-      LLVMValueRef mx = qiao_cg_fsplat(&cg->base, -INFINITY, V);
-      for (int64_t k = 0; k < nk; ++k) {
-        LLVMValueRef jv = LLVMBuildAdd(
-            cg->b,
-            qiao_cg_splat(&cg->base, qiao_cg_iadd(&cg->base, j0, qiao_cg_i64(&cg->base, k * V)), V),
-            lanes_c, "");
-        LLVMValueRef ok = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, jv, av, ""),
-                                       LLVMBuildICmp(cg->b, LLVMIntSLT, jv, ev, ""), "");
-        LLVMValueRef sv = qiao_cg_ldf(&cg->base, c.sbuf, qiao_cg_i64(&cg->base, k * V), V);
-        sv = LLVMBuildSelect(cg->b, ok, sv, qiao_cg_fsplat(&cg->base, -INFINITY, V), "");
-        mx = qiao_cg_emit_max_acc(&cg->base, mx, sv);
-      }
-      (void)iv;
-      qiao_cg_st(&cg->base, qiao_cg_reduce_max(&cg->base, mx), c.t0);
+    if (s->use_kt) { /* scores from the pre-pass above */
+      at_mask_and_max(&c, a, e, j0, (LLVMValueRef[]){b, hq, i});
     } else {
+      LLVMBasicBlockRef join = NULL;
+      if (s->use_tree) { /* full blocks by the tree, the ragged last one by per-key dots */
+        LLVMValueRef isfull = LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildSub(cg->b, jb_end, j0, ""),
+                                            qiao_cg_i64(&cg->base, s->Bk), "");
+        LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(cg->ctx, fn, "trfull");
+        LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(cg->ctx, fn, "trpart");
+        join = LLVMAppendBasicBlockInContext(cg->ctx, fn, "trjoin");
+        LLVMBuildCondBr(cg->b, isfull, full, part);
+        LLVMPositionBuilderAtEnd(cg->b, full);
+        at_scores_tree(&c, qrow, kbase, j0);
+        at_mask_and_max(&c, a, e, j0, (LLVMValueRef[]){b, hq, i});
+        LLVMBuildBr(cg->b, join);
+        LLVMPositionBuilderAtEnd(cg->b, part);
+      }
       qiao_cg_st(&cg->base, ninf, c.t0);
       qiao_cg_loop_t jl;
       qiao_cg_loop_begin(&cg->base, a, e, 1, "sj", &jl);
@@ -413,6 +598,10 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
       LLVMValueRef mb = qiao_cg_ld(&cg->base, cg->t_f32, c.t0);
       qiao_cg_st(&cg->base, qiao_cg_emit_max_acc(&cg->base, mb, sc), c.t0);
       qiao_cg_loop_end(&cg->base, &jl);
+      if (join) {
+        LLVMBuildBr(cg->b, join);
+        LLVMPositionBuilderAtEnd(cg->b, join);
+      }
     }
     LLVMValueRef m_old = qiao_cg_ldf(&cg->base, c.mrow, r, 1);
     LLVMValueRef mblk = qiao_cg_ld(&cg->base, cg->t_f32, c.t0);
@@ -443,58 +632,76 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     LLVMValueRef l_old = qiao_cg_ldf(&cg->base, c.lrow, r, 1);
     qiao_cg_stf(&cg->base, qiao_cg_fma(&cg->base, l_old, alpha, bsum), c.lrow, r);
     qiao_cg_stf(&cg->base, m_new, c.mrow, r);
-    /* acc = acc * alpha + Σ_j p_j v_j, a register chunk of Dv at a time */
-    LLVMValueRef arow = qiao_cg_imul(&cg->base, r, s->Dv);
-    int64_t sv = Vv->strides[3];
-    /* vector chunks of Dv in register groups of up to 8 (one p broadcast feeds 8 FMAs) */
-    int64_t nch = s->Dv / V;
-    for (int64_t g0 = 0; g0 < nch; g0 += 8) {
-      int64_t ng = nch - g0 < 8 ? nch - g0 : 8;
-      LLVMValueRef av = qiao_cg_splat(&cg->base, alpha, V);
-      for (int64_t g = 0; g < ng; ++g) {
-        LLVMValueRef aidx = qiao_cg_iadd(&cg->base, arow, qiao_cg_i64(&cg->base, (g0 + g) * V));
-        qiao_cg_st(&cg->base, LLVMBuildFMul(cg->b, qiao_cg_ldf(&cg->base, c.acc, aidx, V), av, ""),
-                   c.pacc[g]);
+    if (joint) { /* P·V below, all rows at once: only the rescale here */
+      LLVMValueRef arow = qiao_cg_imul(&cg->base, r, s->Dv);
+      for (qiao_cg_vloop_t al = qiao_cg_vloop_start(0, s->Dv, V, 0, "ar");
+           qiao_cg_vloop_next(&cg->base, &al);) {
+        LLVMValueRef ai = qiao_cg_iadd(&cg->base, arow, al.i);
+        qiao_cg_stf(&cg->base,
+                    LLVMBuildFMul(cg->b, qiao_cg_ldf(&cg->base, c.acc, ai, al.lanes),
+                                  qiao_cg_splat(&cg->base, alpha, al.lanes), ""),
+                    c.acc, ai);
       }
-      qiao_cg_loop_t vj;
-      qiao_cg_loop_begin(&cg->base, a, e, 1, "vj", &vj);
-      LLVMValueRef p = qiao_cg_splat(
-          &cg->base, qiao_cg_ldf(&cg->base, c.sbuf, LLVMBuildSub(cg->b, vj.iv, j0, ""), 1), V);
-      LLVMValueRef vrow = qiao_cg_imadd(&cg->base, vbase, vj.iv, Vv->strides[2]);
-      for (int64_t g = 0; g < ng; ++g) {
-        LLVMValueRef voff =
-            qiao_cg_imadd(&cg->base, vrow, qiao_cg_i64(&cg->base, (g0 + g) * V), sv);
-        LLVMValueRef vv = qiao_cg_load_strided(&cg->base, c.vp, Vv->type.dtype, voff, sv, V);
-        qiao_cg_st(&cg->base, qiao_cg_fma(&cg->base, p, vv, qiao_cg_ld(&cg->base, vt, c.pacc[g])),
-                   c.pacc[g]);
-      }
-      qiao_cg_loop_end(&cg->base, &vj);
-      for (int64_t g = 0; g < ng; ++g)
-        qiao_cg_stf(&cg->base, qiao_cg_ld(&cg->base, vt, c.pacc[g]), c.acc,
-                    qiao_cg_iadd(&cg->base, arow, qiao_cg_i64(&cg->base, (g0 + g) * V)));
-    }
-    if (nch * V < s->Dv) {
-      qiao_cg_loop_t dl;
-      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, nch * V), qiao_cg_i64(&cg->base, s->Dv),
-                         1, "dv", &dl);
-      LLVMValueRef aidx = qiao_cg_iadd(&cg->base, arow, dl.iv);
-      qiao_cg_st(&cg->base, LLVMBuildFMul(cg->b, qiao_cg_ldf(&cg->base, c.acc, aidx, 1), alpha, ""),
-                 accs);
-      qiao_cg_loop_t vj;
-      qiao_cg_loop_begin(&cg->base, a, e, 1, "vj", &vj);
-      LLVMValueRef p = qiao_cg_ldf(&cg->base, c.sbuf, LLVMBuildSub(cg->b, vj.iv, j0, ""), 1);
-      LLVMValueRef voff = qiao_cg_imadd(
-          &cg->base, qiao_cg_imadd(&cg->base, vbase, vj.iv, Vv->strides[2]), dl.iv, sv);
-      LLVMValueRef vv = qiao_cg_load_f32(&cg->base, c.vp, Vv->type.dtype, voff, 1);
-      qiao_cg_st(&cg->base, qiao_cg_fma(&cg->base, p, vv, qiao_cg_ld(&cg->base, cg->t_f32, accs)),
-                 accs);
-      qiao_cg_loop_end(&cg->base, &vj);
-      qiao_cg_stf(&cg->base, qiao_cg_ld(&cg->base, cg->t_f32, accs), c.acc, aidx);
-      qiao_cg_loop_end(&cg->base, &dl);
+    } else {
+      at_pv_rows(&c, sblk, &r, 1, a, e, j0, vbase, alpha);
     }
     qiao_cg_endif(&cg->base, done2);
     qiao_cg_endif(&cg->base, done);
     qiao_cg_loop_end(&cg->base, &rr);
+  }
+  if (joint) {
+    /* one query position per unit: every row has the same key range [a, e); when every
+     * row has seen a key, P·V runs RP rows at a time (each V vector feeds RP rows), else
+     * row by row for the rows that have */
+    LLVMValueRef pos = qiao_cg_iadd(&cg->base, i_lo, shift);
+    LLVMValueRef a = j0, e = jb_end;
+    if (s->W > 0)
+      a = qiao_cg_imax(&cg->base, a,
+                       LLVMBuildSub(cg->b, pos, qiao_cg_i64(&cg->base, s->W - 1), ""));
+    if (bounded)
+      e = qiao_cg_imin(&cg->base, e, qiao_cg_iadd(&cg->base, pos, qiao_cg_i64(&cg->base, 1)));
+    LLVMBasicBlockRef done =
+        qiao_cg_if(&cg->base, LLVMBuildICmp(cg->b, LLVMIntSLT, a, e, ""), "jlive");
+    LLVMValueRef all = LLVMConstInt(LLVMInt1TypeInContext(cg->ctx), 1, 0);
+    for (int64_t r = 0; r < s->R; ++r)
+      all = LLVMBuildAnd(cg->b, all,
+                         LLVMBuildFCmp(cg->b, LLVMRealUNE,
+                                       qiao_cg_ldf(&cg->base, c.mrow, qiao_cg_i64(&cg->base, r), 1),
+                                       ninf, ""),
+                         "");
+    LLVMBasicBlockRef jb_all = LLVMAppendBasicBlockInContext(cg->ctx, fn, "pvall");
+    LLVMBasicBlockRef jb_some = LLVMAppendBasicBlockInContext(cg->ctx, fn, "pvsome");
+    LLVMBasicBlockRef jb_join = LLVMAppendBasicBlockInContext(cg->ctx, fn, "pvjoin");
+    LLVMBuildCondBr(cg->b, all, jb_all, jb_some);
+    LLVMPositionBuilderAtEnd(cg->b, jb_all);
+    {
+      int64_t RP = s->R % 4 == 0 ? 4 : 2;
+      qiao_cg_loop_t rq;
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), RP,
+                         "pq", &rq);
+      LLVMValueRef rows[4];
+      for (int64_t t = 0; t < RP; ++t)
+        rows[t] = qiao_cg_iadd(&cg->base, rq.iv, qiao_cg_i64(&cg->base, t));
+      at_pv_rows(&c, sblk, rows, (int)RP, a, e, j0, vbase, NULL);
+      qiao_cg_loop_end(&cg->base, &rq);
+    }
+    LLVMBuildBr(cg->b, jb_join);
+    LLVMPositionBuilderAtEnd(cg->b, jb_some);
+    {
+      qiao_cg_loop_t rq;
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), 1,
+                         "ps", &rq);
+      LLVMValueRef r = rq.iv;
+      LLVMBasicBlockRef sd = qiao_cg_if(
+          &cg->base, LLVMBuildFCmp(cg->b, LLVMRealUNE, qiao_cg_ldf(&cg->base, c.mrow, r, 1), ninf, ""),
+          "rseen");
+      at_pv_rows(&c, sblk, &r, 1, a, e, j0, vbase, NULL);
+      qiao_cg_endif(&cg->base, sd);
+      qiao_cg_loop_end(&cg->base, &rq);
+    }
+    LLVMBuildBr(cg->b, jb_join);
+    LLVMPositionBuilderAtEnd(cg->b, jb_join);
+    qiao_cg_endif(&cg->base, done);
   }
   qiao_cg_loop_end(&cg->base, &jb);
 

@@ -437,6 +437,8 @@ typedef struct att_case {
   int64_t window;
   double scale; /* 0: default */
   bool epilogue;
+  bool kv_len; /* an i32 [B] kv_len input, random in [-2, Skv + 4) (clamped by the op) */
+  int threads; /* 0: 2 */
 } att_case_t;
 
 static void attention_case(att_case_t c, uint64_t seed) {
@@ -452,19 +454,25 @@ static void attention_case(att_case_t c, uint64_t seed) {
     a.scale = c.scale;
   }
   int32_t o;
-  if (c.mask) {
-    int32_t m = in(g, "m", TY(c.dt, c.Sq, c.Skv));
+  int32_t m = c.mask ? in(g, "m", TY(c.dt, c.Sq, c.Skv)) : -1;
+  int32_t l = c.kv_len ? in(g, "kv_len", TY(QIAO_I32, c.B)) : -1;
+  if (c.mask && c.kv_len)
+    o = OP(g, QIAO_OP_ATTENTION, &a, q, k, v, m, l);
+  else if (c.mask)
     o = OP(g, QIAO_OP_ATTENTION, &a, q, k, v, m);
-  } else {
+  else if (c.kv_len)
+    o = OP(g, QIAO_OP_ATTENTION, &a, q, k, v, l);
+  else
     o = OP(g, QIAO_OP_ATTENTION, &a, q, k, v);
-  }
   if (c.epilogue) {
     int32_t r = in(g, "r", TY(c.dt, c.D));
     o = OP(g, QIAO_OP_ADD, NULL, o, r);
   }
   outputs1(g, o);
-  run_graph(g, seed,
-            &(run_opts_t){.range = {{-2, 2, true}, {-2, 2, true}, {-1, 1, true}, {-3, 0, true}}});
+  run_opts_t ro = {.range = {{-2, 2, true}, {-2, 2, true}, {-1, 1, true}, {-3, 0, true}},
+                   .threads = c.threads};
+  if (c.kv_len) ro.range[c.mask ? 4 : 3] = (range_t){-2, (double)c.Skv + 4, true};
+  run_graph(g, seed, &ro);
 }
 
 Test(attention, gqa_mqa) {
@@ -591,6 +599,125 @@ Test(attention, half_and_epilogue) {
                               .causal = true,
                               .epilogue = true},
                  442);
+}
+
+/* Decode and small groups (fewer than 8 rows per unit) score full key blocks by
+ * dot vectors and a shuffle tree (use_tree), the ragged last block per key. */
+Test(attention, decode_tree) {
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 1,
+                              .Hq = 8,
+                              .Hkv = 2,
+                              .Sq = 1,
+                              .Skv = 1000,
+                              .D = 128,
+                              .causal = true},
+                 450);
+  attention_case(
+      (att_case_t){.dt = QIAO_F16, .B = 2, .Hq = 4, .Hkv = 2, .Sq = 2, .Skv = 200, .D = 64}, 451);
+  attention_case((att_case_t){.dt = QIAO_BF16,
+                              .B = 1,
+                              .Hq = 6,
+                              .Hkv = 2,
+                              .Sq = 2,
+                              .Skv = 130,
+                              .D = 32,
+                              .causal = true,
+                              .window = 70,
+                              .threads = 1},
+                 452);
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 1,
+                              .Hq = 2,
+                              .Hkv = 1,
+                              .Sq = 3,
+                              .Skv = 128,
+                              .D = 16,
+                              .mask = true},
+                 453); /* exactly two full blocks, with a mask */
+}
+
+/* Decode with the GQA group in one unit (one query position, R = G rows): P·V for all
+ * rows at once (4 or 2 rows per V vector), a Dv tail, a mask, f16. */
+Test(attention, decode_joint_pv) {
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 1,
+                              .Hq = 8,
+                              .Hkv = 2,
+                              .Sq = 1,
+                              .Skv = 150,
+                              .D = 40,
+                              .causal = true,
+                              .mask = true,
+                              .threads = 1},
+                 470);
+  attention_case((att_case_t){.dt = QIAO_F16,
+                              .B = 2,
+                              .Hq = 12,
+                              .Hkv = 2,
+                              .Sq = 1,
+                              .Skv = 257,
+                              .D = 64,
+                              .causal = true,
+                              .threads = 1},
+                 471); /* G = 6: pairs of rows */
+  attention_case((att_case_t){.dt = QIAO_BF16,
+                              .B = 3,
+                              .Hq = 16,
+                              .Hkv = 4,
+                              .Sq = 1,
+                              .Skv = 200,
+                              .D = 128,
+                              .window = 100,
+                              .kv_len = true},
+                 472);
+}
+
+/* kv_len: ragged lengths across the batch (clamped when outside [0, Skv]), on the tree,
+ * transposed-K and per-key paths. */
+Test(attention, kv_len) {
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 4,
+                              .Hq = 8,
+                              .Hkv = 2,
+                              .Sq = 1,
+                              .Skv = 300,
+                              .D = 64,
+                              .causal = true,
+                              .kv_len = true},
+                 460);
+  attention_case((att_case_t){.dt = QIAO_F16,
+                              .B = 3,
+                              .Hq = 4,
+                              .Hkv = 1,
+                              .Sq = 4,
+                              .Skv = 150,
+                              .D = 32,
+                              .causal = true,
+                              .window = 40,
+                              .kv_len = true},
+                 461);
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 3,
+                              .Hq = 8,
+                              .Hkv = 2,
+                              .Sq = 9,
+                              .Skv = 100,
+                              .D = 16,
+                              .causal = true,
+                              .kv_len = true,
+                              .threads = 1},
+                 462);
+  attention_case((att_case_t){.dt = QIAO_F32,
+                              .B = 2,
+                              .Hq = 2,
+                              .Hkv = 2,
+                              .Sq = 3,
+                              .Skv = 20,
+                              .D = 17,
+                              .mask = true,
+                              .kv_len = true},
+                 463);
 }
 
 /* ------------------------------------------------------------------- moe */

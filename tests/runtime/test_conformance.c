@@ -210,6 +210,16 @@ static const conf_case_t k_cases[] = {
     {"attn_kv_len_input",
      G("(%q: f32[4, 4, 2, 16], %k: f32[4, 2, 8, 16], %v: f32[4, 2, 8, 16], %n: i32[4]) -> (f32[4, 4, 2, 16])",
        "%o = attention %q, %k, %v, %n {causal = true}\nreturn %o")},
+    /* decode with a GQA group whose first key block is fully masked: no row has seen a key
+     * after it (the CPU's joint P·V takes its row-by-row path), then every row has */
+    {"attn_decode_masked_block",
+     G("(%q: f32[1, 4, 1, 16], %k: f32[1, 2, 80, 16], %v: f32[1, 2, 80, 16]) -> (f32[1, 4, 1, 16])",
+       "%m = const [-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, "
+       "-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, "
+       "-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, "
+       "-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, "
+       "0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0] : f32[1, 80]\n"
+       "%o = attention %q, %k, %v, %m\nreturn %o")},
     /* ---- moe */
     {"moe_softmax", G("(%x: f32[5, 16], %r: f32[16, 8], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[5, 16])",
                       "%y = moe %x, %r, %g, %u, %d\nreturn %y")},
@@ -470,6 +480,9 @@ static const edge_op_t k_edge[] = {
     {"attention_mask", "(%%q: %s[1, 2, 8, 8], %%k: %s[1, 2, 6, 8], %%v: %s[1, 2, 6, 8], %%m: %s[8, 6]) -> (%s[1, 2, 8, 8])",
      "%o = attention %q, %k, %v, %m\nreturn %o", 5},
     {"attention_decode", "(%%q: %s[1, 2, 1, 8], %%k: %s[1, 2, 9, 8], %%v: %s[1, 2, 9, 8]) -> (%s[1, 2, 1, 8])",
+     "%o = attention %q, %k, %v {causal = true}\nreturn %o", 4},
+    /* a cache longer than one key block (64): full blocks take the CPU's dot-vector tree */
+    {"attention_decode_long", "(%%q: %s[1, 4, 1, 16], %%k: %s[1, 2, 80, 16], %%v: %s[1, 2, 80, 16]) -> (%s[1, 4, 1, 16])",
      "%o = attention %q, %k, %v {causal = true}\nreturn %o", 4},
     /* kv_len (random in [0, 8)) over a cache of 9. Like v's finite rows above: where an
      * edge q row meets a large or edge k row, q·k overflows f32 but stays finite in the
