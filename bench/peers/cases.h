@@ -76,7 +76,8 @@ static inline int bench_am_cases_load(const char *path, bench_am_case_t *out, in
     }
     if (strcmp(c->dtype, "f32") && strcmp(c->dtype, "f16") && strcmp(c->dtype, "bf16")) goto bad;
     snprintf(rest, sizeof rest, "%s", line + used);
-    for (char *t = strtok(rest, " \t\r\n"); t; t = strtok(NULL, " \t\r\n")) {
+    char *save = NULL;
+    for (char *t = strtok_r(rest, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save)) {
       if (!strcmp(t, "short"))
         c->short_set = true;
       else if (!strcmp(t, "check"))
