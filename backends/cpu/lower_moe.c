@@ -437,11 +437,14 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
   c.dp = epi.in[4];
   LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
   LLVMValueRef scr = qiao_cpu_scratch(cg, fn);
-  /* scratch layout in f32 slots: sc[E] | h[F] | y[D] | sel_w[K] | sel_i[K] (i64) | taken[E] (i8) */
+  /* scratch layout in f32 slots:
+   * sc[E] | h[F] | y[D] | sel_w[K] | sel_i[K] (i64) | taken[E] (i8) | hg[F] (grouped: unused) */
   int64_t o_sc = 0, o_h = E, o_y = o_h + F, o_w = o_y + D, o_i = (o_w + K + 1) / 2 * 2,
-          o_t = o_i + 2 * K, total = o_t + (E + 3) / 4;
-  qiao_cg_fptrs(&cg->base, scr, 6, (int64_t[]){o_sc, o_h, o_y, o_w, o_i, o_t},
-                (LLVMValueRef *const[]){&c.sc, &c.hbuf, &c.ybuf, &c.sel_w, &c.sel_i, &c.taken});
+          o_t = o_i + 2 * K, o_g = o_t + (E + 3) / 4, total = o_g + F;
+  LLVMValueRef hg = NULL;
+  qiao_cg_fptrs(
+      &cg->base, scr, 7, (int64_t[]){o_sc, o_h, o_y, o_w, o_i, o_t, o_g},
+      (LLVMValueRef *const[]){&c.sc, &c.hbuf, &c.ybuf, &c.sel_w, &c.sel_i, &c.taken, &hg});
   LLVMTypeRef vt = LLVMVectorType(cg->t_f32, V);
   c.a0 = qiao_cg_alloca(&cg->base, fn, vt, "a0");
   c.a1 = qiao_cg_alloca(&cg->base, fn, vt, "a1");
@@ -487,52 +490,60 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
     LLVMValueRef gbase = qiao_cg_imul(&cg->base, e, G->strides[0]),
                  ubase = qiao_cg_imul(&cg->base, e, U->strides[0]);
     LLVMValueRef dbase = qiao_cg_imul(&cg->base, e, Dn->strides[0]);
-    /* h[f] = silu(Σ_d x gate) * (Σ_d x up) */
-    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "hf");
+    /* hg[f] = Σ_d x[d] gate[d, f], h[f] = Σ_d x[d] up[d, f], row by row: each weight row is
+     * read once, contiguously (one token: the weights stream from memory exactly once, at the
+     * prefetcher's pace), the two F-long accumulators stay in L1 */
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "hz");
          qiao_cg_vloop_next(&cg->base, &vl);) {
-      LLVMValueRef f = vl.i;
-      LLVMTypeRef lt = qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes);
-      LLVMValueRef p0 = vl.lanes == 1 ? c.a0s : c.a0, p1 = vl.lanes == 1 ? c.a1s : c.a1;
-      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), p0);
-      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), p1);
+      qiao_cg_stf(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), hg, vl.i);
+      qiao_cg_stf(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), c.hbuf, vl.i);
+    }
+    {
       qiao_cg_loop_t dl;
       qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, D), 1, "hd",
                          &dl);
-      LLVMValueRef xv =
-          qiao_cg_splat(&cg->base,
-                        qiao_cg_load_f32(&cg->base, c.xp, X->type.dtype,
-                                         qiao_cg_imadd(&cg->base, xrow, dl.iv, sxd), 1),
-                        vl.lanes);
-      LLVMValueRef gv = moe_wload(&c, 2, c.gp, gbase, dl.iv, f, vl.lanes);
-      LLVMValueRef uv = moe_wload(&c, 3, c.up, ubase, dl.iv, f, vl.lanes);
-      qiao_cg_fma_into(&cg->base, p0, xv, gv);
-      qiao_cg_fma_into(&cg->base, p1, xv, uv);
+      LLVMValueRef xs = qiao_cg_load_f32(&cg->base, c.xp, X->type.dtype,
+                                         qiao_cg_imadd(&cg->base, xrow, dl.iv, sxd), 1);
+      for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "hf");
+           qiao_cg_vloop_next(&cg->base, &vl);) {
+        LLVMValueRef f = vl.i, xv = qiao_cg_splat(&cg->base, xs, vl.lanes);
+        LLVMValueRef gv = moe_wload(&c, 2, c.gp, gbase, dl.iv, f, vl.lanes);
+        LLVMValueRef uv = moe_wload(&c, 3, c.up, ubase, dl.iv, f, vl.lanes);
+        qiao_cg_stf(&cg->base,
+                    qiao_cg_fma(&cg->base, xv, gv, qiao_cg_ldf(&cg->base, hg, f, vl.lanes)), hg, f);
+        qiao_cg_stf(&cg->base,
+                    qiao_cg_fma(&cg->base, xv, uv, qiao_cg_ldf(&cg->base, c.hbuf, f, vl.lanes)),
+                    c.hbuf, f);
+      }
       qiao_cg_loop_end(&cg->base, &dl);
-      LLVMValueRef gs = qiao_cg_ld(&cg->base, lt, p0), us = qiao_cg_ld(&cg->base, lt, p1);
-      LLVMValueRef sg = qiao_cg_emit_sigmoid(&cg->base, gs);
-      qiao_cg_stf(&cg->base, LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, ""), c.hbuf,
-                  f);
     }
-    /* y[d] += w * Σ_f h[f] down[e, f, d] */
-    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "yd");
+    /* h[f] = w · silu(hg[f]) · h[f]  (the routing weight folded in here) */
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "hs");
          qiao_cg_vloop_next(&cg->base, &vl);) {
-      LLVMValueRef d = vl.i;
-      LLVMTypeRef lt = qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes);
-      LLVMValueRef p0 = vl.lanes == 1 ? c.a0s : c.a0;
-      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), p0);
+      LLVMValueRef f = vl.i;
+      LLVMValueRef gs = qiao_cg_ldf(&cg->base, hg, f, vl.lanes),
+                   us = qiao_cg_ldf(&cg->base, c.hbuf, f, vl.lanes);
+      LLVMValueRef sg = qiao_cg_emit_sigmoid(&cg->base, gs);
+      LLVMValueRef h = LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, "");
+      qiao_cg_stf(&cg->base, LLVMBuildFMul(cg->b, qiao_cg_splat(&cg->base, w, vl.lanes), h, ""),
+                  c.hbuf, f);
+    }
+    /* y[d] += Σ_f h[f] down[e, f, d], row by row of down */
+    {
       qiao_cg_loop_t fl;
       qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, F), 1, "yf",
                          &fl);
-      LLVMValueRef hv =
-          qiao_cg_splat(&cg->base, qiao_cg_ldf(&cg->base, c.hbuf, fl.iv, 1), vl.lanes);
-      LLVMValueRef dv = moe_wload(&c, 4, c.dp, dbase, fl.iv, d, vl.lanes);
-      qiao_cg_fma_into(&cg->base, p0, hv, dv);
+      LLVMValueRef hs = qiao_cg_ldf(&cg->base, c.hbuf, fl.iv, 1);
+      for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "yd");
+           qiao_cg_vloop_next(&cg->base, &vl);) {
+        LLVMValueRef d = vl.i;
+        LLVMValueRef dv = moe_wload(&c, 4, c.dp, dbase, fl.iv, d, vl.lanes);
+        qiao_cg_stf(&cg->base,
+                    qiao_cg_fma(&cg->base, qiao_cg_splat(&cg->base, hs, vl.lanes), dv,
+                                qiao_cg_ldf(&cg->base, c.ybuf, d, vl.lanes)),
+                    c.ybuf, d);
+      }
       qiao_cg_loop_end(&cg->base, &fl);
-      LLVMValueRef y = qiao_cg_ldf(&cg->base, c.ybuf, d, vl.lanes);
-      qiao_cg_stf(&cg->base,
-                  qiao_cg_fma(&cg->base, qiao_cg_splat(&cg->base, w, vl.lanes),
-                              qiao_cg_ld(&cg->base, lt, p0), y),
-                  c.ybuf, d);
     }
     qiao_cg_loop_end(&cg->base, &kl);
   }
