@@ -27,6 +27,7 @@
  * FLOPs at the profile's f32 peak, else % of peak.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -87,10 +88,18 @@ typedef struct peer_proc {
 
 static bool peer_start(peer_proc_t *p, char *const argv[]) {
   memset(p, 0, sizeof *p);
+  /* close-on-exec: the other peer's process must not inherit this one's pipe ends */
   int in[2], out[2];
-  if (pipe(in) || pipe(out)) return false;
+  if (pipe2(in, O_CLOEXEC)) return false;
+  if (pipe2(out, O_CLOEXEC)) {
+    close(in[0]), close(in[1]);
+    return false;
+  }
   pid_t pid = fork();
-  if (pid < 0) return false;
+  if (pid < 0) {
+    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+    return false;
+  }
   if (pid == 0) {
     dup2(in[0], 0);
     dup2(out[1], 1);
@@ -443,11 +452,12 @@ int qiao_bench_attn_moe_main(int argc, char **argv, const char *mode) {
   o.peers_dir = env && *env ? env : QIAO_SOURCE_DIR "/.cache/peers";
   if (!am_parse(argc, argv, &o)) return 1;
 
-  static bench_am_case_t cases[MAX_CASES];
+  bench_am_case_t *cases = calloc(MAX_CASES, sizeof *cases);
   char err[300];
-  int nc = bench_am_cases_load(o.cases_path, cases, MAX_CASES, err, sizeof err);
+  int nc = cases ? bench_am_cases_load(o.cases_path, cases, MAX_CASES, err, sizeof err) : -1;
   if (nc < 0) {
-    fprintf(stderr, "qiao-bench: %s\n", err);
+    fprintf(stderr, "qiao-bench: %s\n", cases ? err : "out of memory");
+    free(cases);
     return 1;
   }
 
@@ -496,6 +506,9 @@ int qiao_bench_attn_moe_main(int argc, char **argv, const char *mode) {
   if (st) {
     fprintf(stderr, "qiao-bench: %s\n", qiao_status_message(st));
     qiao_status_free(st);
+    for (int p = 0; p < N_PEERS; ++p)
+      peer_stop(&peers[p]);
+    free(cases);
     return 2;
   }
   if (!o.no_check && (peers[0].alive || peers[1].alive)) am_run_checks(&o, cases, nc, dev, peers);
@@ -519,7 +532,10 @@ int qiao_bench_attn_moe_main(int argc, char **argv, const char *mode) {
       qiao_status_free(st);
       continue;
     }
-    static double tq[MAX_REPS], tp[N_PEERS][MAX_REPS];
+    for (int i = 0; i < q.n_params; ++i) /* bound: the program holds its own copy */
+      qiao_tensor_destroy(q.params[i]);
+    q.n_params = 0;
+    double tq[MAX_REPS], tp[N_PEERS][MAX_REPS];
     int nq = 0, np[N_PEERS] = {0};
     am_stats_t sp[N_PEERS], sq;
     memset(sp, 0, sizeof sp);
@@ -592,5 +608,6 @@ int qiao_bench_attn_moe_main(int argc, char **argv, const char *mode) {
   for (int p = 0; p < N_PEERS; ++p)
     peer_stop(&peers[p]);
   qiao_hal_device_release(dev);
+  free(cases);
   return 0;
 }

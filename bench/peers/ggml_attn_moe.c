@@ -218,11 +218,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: ggml_attn_moe --cases FILE --threads N\n");
     return 2;
   }
-  static bench_am_case_t cases[256];
-  char err[256];
-  int nc = bench_am_cases_load(cases_path, cases, 256, err, sizeof err);
+  bench_am_case_t *cases = calloc(256, sizeof *cases);
+  char err[256] = "out of memory";
+  int nc = cases ? bench_am_cases_load(cases_path, cases, 256, err, sizeof err) : -1;
   if (nc < 0) {
     fprintf(stderr, "ggml peer: %s\n", err);
+    free(cases);
     return 2;
   }
   ggml_cpu_init();
@@ -296,5 +297,6 @@ int main(int argc, char **argv) {
   }
   peer_drop(&p);
   ggml_threadpool_free(p.tp);
+  free(cases);
   return 0;
 }

@@ -17,6 +17,15 @@ ONNX_VERSION=1.23.2
 NUMPY_SPEC="numpy>=1.26,<3" # any numpy ORT accepts on this python
 PY=${PYTHON:-python3}
 mkdir -p "$dir"
+need=""
+"$PY" -m pip --version >/dev/null 2>&1 || need="$need python3-pip"
+"$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
+command -v "${CXX:-c++}" >/dev/null 2>&1 || need="$need g++"
+command -v cmake >/dev/null 2>&1 || need="$need cmake"
+if [ -n "$need" ]; then
+  echo "peers: missing:$need (Debian: apt-get install$need)" >&2
+  exit 1
+fi
 
 # --- ggml, from llama-cpp-python's sdist
 src="$dir/llama-cpp-python-$LLAMA_CPP_PYTHON_VERSION"
