@@ -15,7 +15,9 @@
  * With many tokens (T·top_k >= 2E) the per-expert grouping variant runs
  * instead (moe_grouped below): route a chunk of tokens, then per expert
  * process the tokens that chose it four at a time, one V-column weight strip
- * at a time over all of them (the strip stays in L2 across the quads). */
+ * at a time over all of them (the strip packed into a contiguous f32 panel).
+ * With few tokens each token accumulates h and y row by row of the weights
+ * (each row read once, contiguously; the accumulators stay in L1). */
 #include "cpu/lower_common.h"
 
 typedef struct moe_ctx {
@@ -183,9 +185,12 @@ static void moe_quad_rows(moe_ctx_t *c, LLVMValueRef LT, LLVMValueRef t0, LLVMVa
 /* Per-expert token grouping (many tokens): a unit is a chunk of TB tokens.
  * All its tokens are routed first; then for each expert the tokens that chose
  * it are listed and processed four at a time, so each gate/up/down vector
- * load feeds four tokens; the loops run strip-outer, quad-inner, so each
+ * load feeds four tokens; the loops run strip-outer, quad-inner: each
  * V-column strip of gate/up ([D, V]) or down ([F, V]) is read from memory
- * once per expert and chunk and from L2 by the following quads. */
+ * once per expert and chunk into a contiguous f32 panel P (converted from
+ * bf16/f16 once), which every quad then reads from cache. (Reading the strided
+ * strip directly from every quad was slower: its rows, F or D elements apart,
+ * fall into few L2 sets and do not stay.) */
 static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMValueRef outp,
                         LLVMValueRef scr, int64_t TB, qiao_cpu_kernel_t *out) {
   qiao_cpu_codegen_t *cg = c->cg;
@@ -281,8 +286,8 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMV
                ubase = qiao_cg_imul(&cg->base, e, U->strides[0]);
   LLVMValueRef dbase = qiao_cg_imul(&cg->base, e, Dn->strides[0]);
   /* Strips outside, quads inside: one V-column strip of gate/up (D rows) or of down (F rows)
-   * stays in L2 while every quad of this expert's tokens passes over it, so the weights come
-   * from memory once per expert and chunk instead of once per quad. */
+   * is packed into P, and every quad of this expert's tokens passes over P, so the weights
+   * come from memory once per expert and chunk instead of once per quad. */
   LLVMValueRef tok[4], xr[4], hr[4];
   /* H[q + j][f] = silu(x_j · gate_e[:, f]) * (x_j · up_e[:, f]) */
   for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "gf");
