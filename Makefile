@@ -2,7 +2,9 @@
 #   make demo   install what is missing, build, run the demo
 #   make test   install what is missing, build (-Werror), run the whole suite,
 #               then the same suite under ASan+UBSan
-#   make bench  build Release and run qiao-bench against OpenBLAS/oneDNN
+#   make bench  build Release and run qiao-bench against OpenBLAS/oneDNN (matmul),
+#               then the short attention/MoE set against ggml and ONNX Runtime
+#               (bench/peers/setup.sh builds those once into .cache/peers)
 MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
@@ -44,6 +46,9 @@ bench:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DQIAO_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS) --target qiao-bench
 	@$(BUILD)/qiao-bench $(BENCH_ARGS)
+	@bench/peers/setup.sh >/dev/null || echo "bench: peers not set up (bench/peers/setup.sh failed); Qiao alone"
+	@$(BUILD)/qiao-bench attention --short
+	@$(BUILD)/qiao-bench moe --short
 
 fuzz:
 	@scripts/install-deps.sh --fuzz

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_attn_moe.h"
 #include "qiao/backend_cpu.h"
 #include "qiao/hal.h"
 #include "qiao/ir.h"
@@ -219,7 +220,7 @@ static void *bw_read(void *arg) {
 }
 
 /* Read bandwidth (B/s) over a 512 MiB buffer with `threads` threads: best of 7. */
-static double measure_bandwidth(int threads) {
+double measure_bandwidth(int threads) {
   size_t n = (size_t)128 << 20;
   float *p = malloc(n * sizeof(float));
   if (!p) return 0;
@@ -392,7 +393,9 @@ static void usage(FILE *f) {
   fprintf(f, "usage: qiao-bench [--filter NAME] [--json] [--reps N] [--threads 1,2] [--obj DIR]\n"
              "  matmul GFLOP/s of Qiao's CPU kernels next to OpenBLAS / oneDNN (same threads)\n"
              "       qiao-bench simt-speed [--threads 1,2] [--reps N] [--ptx-dir DIR] [--profile P]\n"
-             "  thread-instructions per second emulated by simt-emu\n");
+             "  thread-instructions per second emulated by simt-emu\n"
+             "       qiao-bench attention|moe --help\n"
+             "  attention / MoE next to ggml and ONNX Runtime (tools/bench_attn_moe.c)\n");
 }
 
 static bool parse_args(int argc, char **argv, bench_opts_t *o) {
@@ -442,6 +445,8 @@ static bool parse_args(int argc, char **argv, bench_opts_t *o) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "simt-speed")) return qiao_bench_simt_main(argc - 1, argv + 1);
+  if (argc > 1 && (!strcmp(argv[1], "attention") || !strcmp(argv[1], "moe")))
+    return qiao_bench_attn_moe_main(argc - 1, argv + 1, argv[1]); /* tools/bench_attn_moe.c */
   bench_opts_t o;
   if (!parse_args(argc, argv, &o)) return 1;
 

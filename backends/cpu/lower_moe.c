@@ -14,7 +14,10 @@
  *
  * With many tokens (T·top_k >= 2E) the per-expert grouping variant runs
  * instead (moe_grouped below): route a chunk of tokens, then per expert
- * process the tokens that chose it four at a time. */
+ * process the tokens that chose it four at a time, one V-column weight strip
+ * at a time over all of them (the strip packed into a contiguous f32 panel).
+ * With few tokens each token accumulates h and y row by row of the weights
+ * (each row read once, contiguously; the accumulators stay in L1). */
 #include "cpu/lower_common.h"
 
 typedef struct moe_ctx {
@@ -165,11 +168,29 @@ static void moe_route(moe_ctx_t *c, LLVMValueRef xrow, LLVMValueRef sel_base) {
   }
 }
 
+/* The quad starting at list position q: token ids within the chunk (tok), their x row
+ * offsets (xr) and their H rows (hr). */
+static void moe_quad_rows(moe_ctx_t *c, LLVMValueRef LT, LLVMValueRef t0, LLVMValueRef q,
+                          LLVMValueRef tok[4], LLVMValueRef xr[4], LLVMValueRef hr[4]) {
+  qiao_cpu_codegen_t *cg = c->cg;
+  int64_t sxt = c->kd->inputs[0].strides[0];
+  for (int j = 0; j < 4; ++j) {
+    LLVMValueRef qj = qiao_cg_iadd(&cg->base, q, qiao_cg_i64(&cg->base, j));
+    tok[j] = LLVMBuildLoad2(cg->b, cg->t_i64, LLVMBuildGEP2(cg->b, cg->t_i64, LT, &qj, 1, ""), "");
+    xr[j] = qiao_cg_imul(&cg->base, qiao_cg_iadd(&cg->base, t0, tok[j]), sxt);
+    hr[j] = qiao_cg_imul(&cg->base, qj, c->F);
+  }
+}
+
 /* Per-expert token grouping (many tokens): a unit is a chunk of TB tokens.
  * All its tokens are routed first; then for each expert the tokens that chose
  * it are listed and processed four at a time, so each gate/up/down vector
- * load feeds four tokens (weights are streamed once per expert and chunk
- * instead of once per token). */
+ * load feeds four tokens; the loops run strip-outer, quad-inner: each
+ * V-column strip of gate/up ([D, V]) or down ([F, V]) is read from memory
+ * once per expert and chunk into a contiguous f32 panel P (converted from
+ * bf16/f16 once), which every quad then reads from cache. (Reading the strided
+ * strip directly from every quad was slower: its rows, F or D elements apart,
+ * fall into few L2 sets and do not stay.) */
 static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMValueRef outp,
                         LLVMValueRef scr, int64_t TB, qiao_cpu_kernel_t *out) {
   qiao_cpu_codegen_t *cg = c->cg;
@@ -182,7 +203,8 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMV
   /* scratch (f32 slots) */
   int64_t o_sc = 0, o_tk = E, o_w = o_tk + (E + 3) / 4, o_i = (o_w + TB * K + 1) / 2 * 2,
           o_y = o_i + 2 * TB * K, o_lt = (o_y + TB * D + 1) / 2 * 2, o_lw = o_lt + 2 * (TB + 4),
-          o_h = o_lw + TB + 4, total = o_h + (TB + 4) * F;
+          o_h = o_lw + TB + 4, o_p = (o_h + (TB + 4) * F + 15) / 16 * 16,
+          total = o_p + (2 * D > F ? 2 * D : F) * (int64_t)V;
   c->sc = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_sc));
   c->taken = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_tk));
   c->sel_w = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_w));
@@ -191,6 +213,7 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMV
   LLVMValueRef LT = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_lt));
   LLVMValueRef LW = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_lw));
   LLVMValueRef H = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_h));
+  LLVMValueRef P = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_p)); /* packed strip */
   LLVMValueRef ga[2][4], ua[2][4], cnt = qiao_cg_alloca(&cg->base, fn, cg->t_i64, "cnt");
   for (int j = 0; j < 4; ++j) {
     ga[0][j] = qiao_cg_alloca(&cg->base, fn, vt, "g");
@@ -262,21 +285,31 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMV
   LLVMValueRef gbase = qiao_cg_imul(&cg->base, e, G->strides[0]),
                ubase = qiao_cg_imul(&cg->base, e, U->strides[0]);
   LLVMValueRef dbase = qiao_cg_imul(&cg->base, e, Dn->strides[0]);
-  qiao_cg_loop_t ql;
-  qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), np, 4, "quad", &ql);
+  /* Strips outside, quads inside: one V-column strip of gate/up (D rows) or of down (F rows)
+   * is packed into P, and every quad of this expert's tokens passes over P, so the weights
+   * come from memory once per expert and chunk instead of once per quad. */
   LLVMValueRef tok[4], xr[4], hr[4];
-  for (int j = 0; j < 4; ++j) {
-    LLVMValueRef qj = qiao_cg_iadd(&cg->base, ql.iv, qiao_cg_i64(&cg->base, j));
-    tok[j] = LLVMBuildLoad2(cg->b, cg->t_i64, LLVMBuildGEP2(cg->b, cg->t_i64, LT, &qj, 1, ""), "");
-    xr[j] = qiao_cg_imul(&cg->base, qiao_cg_iadd(&cg->base, t0, tok[j]), sxt);
-    hr[j] = qiao_cg_imul(&cg->base, qj, F);
-  }
   /* H[q + j][f] = silu(x_j · gate_e[:, f]) * (x_j · up_e[:, f]) */
   for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "gf");
        qiao_cg_vloop_next(&cg->base, &vl);) {
     LLVMValueRef f = vl.i;
     int si = vl.lanes == 1;
     LLVMTypeRef lt = qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes);
+    /* P[d] = gate_e[d, f:f+lanes], P[D + d] = up_e[d, f:f+lanes] (f32, contiguous) */
+    {
+      qiao_cg_loop_t pl;
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, D), 1, "pg",
+                         &pl);
+      qiao_cg_stf(&cg->base, moe_wload(c, 2, c->gp, gbase, pl.iv, f, vl.lanes), P,
+                  qiao_cg_imul(&cg->base, pl.iv, vl.lanes));
+      qiao_cg_stf(&cg->base, moe_wload(c, 3, c->up, ubase, pl.iv, f, vl.lanes), P,
+                  qiao_cg_imul(&cg->base, qiao_cg_iadd(&cg->base, pl.iv, qiao_cg_i64(&cg->base, D)),
+                               vl.lanes));
+      qiao_cg_loop_end(&cg->base, &pl);
+    }
+    qiao_cg_loop_t ql;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), np, 4, "gquad", &ql);
+    moe_quad_rows(c, LT, t0, ql.iv, tok, xr, hr);
     for (int j = 0; j < 4; ++j) {
       qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), ga[si][j]);
       qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), ua[si][j]);
@@ -284,8 +317,12 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMV
     qiao_cg_loop_t dl;
     qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, D), 1, "gd",
                        &dl);
-    LLVMValueRef gv = moe_wload(c, 2, c->gp, gbase, dl.iv, f, vl.lanes);
-    LLVMValueRef uv = moe_wload(c, 3, c->up, ubase, dl.iv, f, vl.lanes);
+    LLVMValueRef gv = qiao_cg_ldf(&cg->base, P, qiao_cg_imul(&cg->base, dl.iv, vl.lanes), vl.lanes);
+    LLVMValueRef uv = qiao_cg_ldf(
+        &cg->base, P,
+        qiao_cg_imul(&cg->base, qiao_cg_iadd(&cg->base, dl.iv, qiao_cg_i64(&cg->base, D)),
+                     vl.lanes),
+        vl.lanes);
     for (int j = 0; j < 4; ++j) {
       LLVMValueRef xv =
           qiao_cg_splat(&cg->base,
@@ -303,6 +340,7 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMV
       qiao_cg_stf(&cg->base, LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, ""), H,
                   qiao_cg_iadd(&cg->base, hr[j], f));
     }
+    qiao_cg_loop_end(&cg->base, &ql);
   }
   /* Y[tok_j][d] += w_j * Σ_f H[q + j][f] down_e[f, d] */
   for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "dd");
@@ -310,12 +348,24 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMV
     LLVMValueRef d = vl.i;
     int si = vl.lanes == 1;
     LLVMTypeRef lt = qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes);
+    /* P[f] = down_e[f, d:d+lanes] */
+    {
+      qiao_cg_loop_t pl;
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, F), 1, "pd",
+                         &pl);
+      qiao_cg_stf(&cg->base, moe_wload(c, 4, c->dp, dbase, pl.iv, d, vl.lanes), P,
+                  qiao_cg_imul(&cg->base, pl.iv, vl.lanes));
+      qiao_cg_loop_end(&cg->base, &pl);
+    }
+    qiao_cg_loop_t ql;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), np, 4, "dquad", &ql);
+    moe_quad_rows(c, LT, t0, ql.iv, tok, xr, hr);
     for (int j = 0; j < 4; ++j)
       qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), ga[si][j]);
     qiao_cg_loop_t fl;
     qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, F), 1, "df",
                        &fl);
-    LLVMValueRef dv = moe_wload(c, 4, c->dp, dbase, fl.iv, d, vl.lanes);
+    LLVMValueRef dv = qiao_cg_ldf(&cg->base, P, qiao_cg_imul(&cg->base, fl.iv, vl.lanes), vl.lanes);
     for (int j = 0; j < 4; ++j) {
       LLVMValueRef hv = qiao_cg_splat(
           &cg->base, qiao_cg_ldf(&cg->base, H, qiao_cg_iadd(&cg->base, hr[j], fl.iv), 1), vl.lanes);
@@ -333,8 +383,8 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMV
                               qiao_cg_ldf(&cg->base, Y, yi, vl.lanes)),
                   Y, yi);
     }
+    qiao_cg_loop_end(&cg->base, &ql);
   }
-  qiao_cg_loop_end(&cg->base, &ql);
   qiao_cg_endif(&cg->base, skip);
   qiao_cg_loop_end(&cg->base, &el);
   /* ---- out */
@@ -392,11 +442,14 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
   c.dp = epi.in[4];
   LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
   LLVMValueRef scr = qiao_cpu_scratch(cg, fn);
-  /* scratch layout in f32 slots: sc[E] | h[F] | y[D] | sel_w[K] | sel_i[K] (i64) | taken[E] (i8) */
+  /* scratch layout in f32 slots:
+   * sc[E] | h[F] | y[D] | sel_w[K] | sel_i[K] (i64) | taken[E] (i8) | hg[F] (grouped: unused) */
   int64_t o_sc = 0, o_h = E, o_y = o_h + F, o_w = o_y + D, o_i = (o_w + K + 1) / 2 * 2,
-          o_t = o_i + 2 * K, total = o_t + (E + 3) / 4;
-  qiao_cg_fptrs(&cg->base, scr, 6, (int64_t[]){o_sc, o_h, o_y, o_w, o_i, o_t},
-                (LLVMValueRef *const[]){&c.sc, &c.hbuf, &c.ybuf, &c.sel_w, &c.sel_i, &c.taken});
+          o_t = o_i + 2 * K, o_g = o_t + (E + 3) / 4, total = o_g + F;
+  LLVMValueRef hg = NULL;
+  qiao_cg_fptrs(
+      &cg->base, scr, 7, (int64_t[]){o_sc, o_h, o_y, o_w, o_i, o_t, o_g},
+      (LLVMValueRef *const[]){&c.sc, &c.hbuf, &c.ybuf, &c.sel_w, &c.sel_i, &c.taken, &hg});
   LLVMTypeRef vt = LLVMVectorType(cg->t_f32, V);
   c.a0 = qiao_cg_alloca(&cg->base, fn, vt, "a0");
   c.a1 = qiao_cg_alloca(&cg->base, fn, vt, "a1");
@@ -406,10 +459,10 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
   c.bi = qiao_cg_alloca(&cg->base, fn, cg->t_i64, "bi");
   c.bv = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "bv");
   if (T * K >= 2 * E && T >= 8) {
-    /* token chunks: at most one per thread, 8..32 tokens */
+    /* token chunks: at most one per thread, 8..128 tokens (a chunk shares each packed strip) */
     int64_t threads = cg->n_threads > 1 ? cg->n_threads : 1;
     int64_t TB = (T + threads - 1) / threads;
-    TB = TB < 8 ? 8 : TB > 32 ? 32 : TB;
+    TB = TB < 8 ? 8 : TB > 128 ? 128 : TB;
     moe_grouped(&c, fn, &epi, outp, scr, TB, out);
     return NULL;
   }
@@ -442,52 +495,60 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
     LLVMValueRef gbase = qiao_cg_imul(&cg->base, e, G->strides[0]),
                  ubase = qiao_cg_imul(&cg->base, e, U->strides[0]);
     LLVMValueRef dbase = qiao_cg_imul(&cg->base, e, Dn->strides[0]);
-    /* h[f] = silu(Σ_d x gate) * (Σ_d x up) */
-    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "hf");
+    /* hg[f] = Σ_d x[d] gate[d, f], h[f] = Σ_d x[d] up[d, f], row by row: each weight row is
+     * read once, contiguously (one token: the weights stream from memory exactly once, at the
+     * prefetcher's pace), the two F-long accumulators stay in L1 */
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "hz");
          qiao_cg_vloop_next(&cg->base, &vl);) {
-      LLVMValueRef f = vl.i;
-      LLVMTypeRef lt = qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes);
-      LLVMValueRef p0 = vl.lanes == 1 ? c.a0s : c.a0, p1 = vl.lanes == 1 ? c.a1s : c.a1;
-      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), p0);
-      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), p1);
+      qiao_cg_stf(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), hg, vl.i);
+      qiao_cg_stf(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), c.hbuf, vl.i);
+    }
+    {
       qiao_cg_loop_t dl;
       qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, D), 1, "hd",
                          &dl);
-      LLVMValueRef xv =
-          qiao_cg_splat(&cg->base,
-                        qiao_cg_load_f32(&cg->base, c.xp, X->type.dtype,
-                                         qiao_cg_imadd(&cg->base, xrow, dl.iv, sxd), 1),
-                        vl.lanes);
-      LLVMValueRef gv = moe_wload(&c, 2, c.gp, gbase, dl.iv, f, vl.lanes);
-      LLVMValueRef uv = moe_wload(&c, 3, c.up, ubase, dl.iv, f, vl.lanes);
-      qiao_cg_fma_into(&cg->base, p0, xv, gv);
-      qiao_cg_fma_into(&cg->base, p1, xv, uv);
+      LLVMValueRef xs = qiao_cg_load_f32(&cg->base, c.xp, X->type.dtype,
+                                         qiao_cg_imadd(&cg->base, xrow, dl.iv, sxd), 1);
+      for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "hf");
+           qiao_cg_vloop_next(&cg->base, &vl);) {
+        LLVMValueRef f = vl.i, xv = qiao_cg_splat(&cg->base, xs, vl.lanes);
+        LLVMValueRef gv = moe_wload(&c, 2, c.gp, gbase, dl.iv, f, vl.lanes);
+        LLVMValueRef uv = moe_wload(&c, 3, c.up, ubase, dl.iv, f, vl.lanes);
+        qiao_cg_stf(&cg->base,
+                    qiao_cg_fma(&cg->base, xv, gv, qiao_cg_ldf(&cg->base, hg, f, vl.lanes)), hg, f);
+        qiao_cg_stf(&cg->base,
+                    qiao_cg_fma(&cg->base, xv, uv, qiao_cg_ldf(&cg->base, c.hbuf, f, vl.lanes)),
+                    c.hbuf, f);
+      }
       qiao_cg_loop_end(&cg->base, &dl);
-      LLVMValueRef gs = qiao_cg_ld(&cg->base, lt, p0), us = qiao_cg_ld(&cg->base, lt, p1);
-      LLVMValueRef sg = qiao_cg_emit_sigmoid(&cg->base, gs);
-      qiao_cg_stf(&cg->base, LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, ""), c.hbuf,
-                  f);
     }
-    /* y[d] += w * Σ_f h[f] down[e, f, d] */
-    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "yd");
+    /* h[f] = w · silu(hg[f]) · h[f]  (the routing weight folded in here) */
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, F, V, 0, "hs");
          qiao_cg_vloop_next(&cg->base, &vl);) {
-      LLVMValueRef d = vl.i;
-      LLVMTypeRef lt = qiao_cg_vec_type(&cg->base, cg->t_f32, vl.lanes);
-      LLVMValueRef p0 = vl.lanes == 1 ? c.a0s : c.a0;
-      qiao_cg_st(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), p0);
+      LLVMValueRef f = vl.i;
+      LLVMValueRef gs = qiao_cg_ldf(&cg->base, hg, f, vl.lanes),
+                   us = qiao_cg_ldf(&cg->base, c.hbuf, f, vl.lanes);
+      LLVMValueRef sg = qiao_cg_emit_sigmoid(&cg->base, gs);
+      LLVMValueRef h = LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, "");
+      qiao_cg_stf(&cg->base, LLVMBuildFMul(cg->b, qiao_cg_splat(&cg->base, w, vl.lanes), h, ""),
+                  c.hbuf, f);
+    }
+    /* y[d] += Σ_f h[f] down[e, f, d], row by row of down */
+    {
       qiao_cg_loop_t fl;
       qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, F), 1, "yf",
                          &fl);
-      LLVMValueRef hv =
-          qiao_cg_splat(&cg->base, qiao_cg_ldf(&cg->base, c.hbuf, fl.iv, 1), vl.lanes);
-      LLVMValueRef dv = moe_wload(&c, 4, c.dp, dbase, fl.iv, d, vl.lanes);
-      qiao_cg_fma_into(&cg->base, p0, hv, dv);
+      LLVMValueRef hs = qiao_cg_ldf(&cg->base, c.hbuf, fl.iv, 1);
+      for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, D, V, 0, "yd");
+           qiao_cg_vloop_next(&cg->base, &vl);) {
+        LLVMValueRef d = vl.i;
+        LLVMValueRef dv = moe_wload(&c, 4, c.dp, dbase, fl.iv, d, vl.lanes);
+        qiao_cg_stf(&cg->base,
+                    qiao_cg_fma(&cg->base, qiao_cg_splat(&cg->base, hs, vl.lanes), dv,
+                                qiao_cg_ldf(&cg->base, c.ybuf, d, vl.lanes)),
+                    c.ybuf, d);
+      }
       qiao_cg_loop_end(&cg->base, &fl);
-      LLVMValueRef y = qiao_cg_ldf(&cg->base, c.ybuf, d, vl.lanes);
-      qiao_cg_stf(&cg->base,
-                  qiao_cg_fma(&cg->base, qiao_cg_splat(&cg->base, w, vl.lanes),
-                              qiao_cg_ld(&cg->base, lt, p0), y),
-                  c.ybuf, d);
     }
     qiao_cg_loop_end(&cg->base, &kl);
   }

@@ -18,7 +18,7 @@
 #define CHECK_OK(expr)                                                                             \
   do {                                                                                             \
     qiao_status_t st_ = (expr);                                                                    \
-    cr_assert(st_ == NULL, "%s: %s", #expr, qiao_status_message(st_));                              \
+    cr_assert(st_ == NULL, "%s: %s", #expr, qiao_status_message(st_));                             \
   } while (0)
 
 static qiao_type_t ty(qiao_dtype_t dt, int rank, const int64_t *dims) {
@@ -757,6 +757,14 @@ Test(moe, sigmoid_router) {
 Test(moe, half) {
   moe_case(QIAO_BF16, 5, 32, 8, 48, 2, QIAO_ROUTER_SOFTMAX, true, 520);
   moe_case(QIAO_F16, 33, 16, 8, 17, 2, QIAO_ROUTER_SIGMOID, true, 521);
+}
+
+/* The grouped path with chunks of up to 128 tokens: many quads per expert share each packed
+ * weight strip; D and F with vector tails; top_k = E (every expert gets every token). */
+Test(moe, grouped_large_chunks) {
+  moe_case(QIAO_F32, 100, 40, 8, 36, 2, QIAO_ROUTER_SOFTMAX, true, 530);
+  moe_case(QIAO_BF16, 130, 24, 4, 21, 4, QIAO_ROUTER_SOFTMAX, true, 531);
+  moe_case(QIAO_F32, 64, 33, 16, 18, 3, QIAO_ROUTER_SIGMOID, false, 532);
 }
 
 static void moe_ties(int64_t T, uint64_t seed) {
