@@ -73,9 +73,24 @@ LLVMValueRef ascend_uop(ascend_module_t *m, const char *name, LLVMValueRef *args
 
 /* ------------------------------------------------------------ registry row */
 
+/* The Ascend class's fusion (docs/ascend-model.md, "Fusion policy"): no norm
+ * prologue on matmuls (the norm runs on the vector unit, the matmul on the
+ * cube: a fused prologue would be a mixed AIC/AIV kernel); epilogues on the
+ * vector kernels that carry them (reduce, softmax, norm) and on the mixed
+ * kinds; data movement (copy, gather) and matmuls end their kernel, their
+ * consumers run as elementwise kernels. */
+static const qiao_fusion_policy_t kAscendPolicy = {
+    .fuse_elementwise = true,
+    .epilogue_anchors = (1u << QIAO_KD_REDUCE) | (1u << QIAO_KD_SOFTMAX) | (1u << QIAO_KD_NORM) |
+                        (1u << QIAO_KD_ATTENTION) | (1u << QIAO_KD_MOE),
+    .norm_prologue = false,
+    .max_operands = QIAO_KD_MAX_OPERANDS,
+    .max_expr_nodes = QIAO_EXPR_MAX_NODES,
+};
+
 static const qiao_fusion_policy_t *ascend_fusion_policy(qiao_hal_device_t *d) {
   (void)d;
-  return qiao_fusion_policy_default();
+  return &kAscendPolicy;
 }
 
 static bool dtype_on_device(qiao_dtype_t dt, qiao_hal_device_t *d) {

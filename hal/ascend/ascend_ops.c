@@ -397,10 +397,11 @@ enum {
   U_SILU,
   U_GELU,
   U_GELU_TANH,
-  U_RELU
+  U_RELU,
+  U_ABS
 };
 static const char *const kUnNames[] = {"Muls(-1)", "Exp",  "Ln",        "Sqrt", "Rsqrt", "Tanh",
-                                       "Sigmoid",  "Silu", "Gelu(erf)", "Gelu", "Relu"};
+                                       "Sigmoid",  "Silu", "Gelu(erf)", "Gelu", "Relu",  "Abs"};
 
 static double unary(int op, double x) {
   switch (op) {
@@ -417,15 +418,16 @@ static double unary(int op, double x) {
     const double k = sqrt(2.0 / M_PI);
     return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));
   }
+  case U_ABS: return fabs(x);
   default: return x < 0.0 ? 0.0 : x;
   }
 }
 
 static void vun(void *core, int op, int64_t dt, int64_t dst, int64_t src, int64_t n) {
   asim_core_t *c = core;
-  double cpr = op == U_NEG || op == U_RELU ? c->m->vec_cpr_simple
-               : op <= U_RSQRT             ? c->m->vec_cpr_special
-                                           : c->m->vec_cpr_composite;
+  double cpr = op == U_NEG || op == U_RELU || op == U_ABS ? c->m->vec_cpr_simple
+               : op <= U_RSQRT                            ? c->m->vec_cpr_special
+                                                          : c->m->vec_cpr_composite;
   if (!vec_begin(c, kUnNames[op], cpr, dt, dst, n, &src, NULL, 1)) return;
   for (int64_t i = 0; i < n; ++i)
     st(c, dt, dst, i, unary(op, ld(c, dt, src, i)));
@@ -447,6 +449,37 @@ UN(vsilu, U_SILU)
 UN(vgelu, U_GELU)
 UN(vgelu_tanh, U_GELU_TANH)
 UN(vrelu, U_RELU)
+UN(vabs, U_ABS)
+
+/* Adds / Muls / Maxs / Mins: a vector and a scalar. */
+enum { S_ADD, S_MUL, S_MAX, S_MIN };
+static const char *const kScNames[] = {"Adds", "Muls", "Maxs", "Mins"};
+
+static void vscalar(void *core, int op, int64_t dt, int64_t dst, int64_t src, double s, int64_t n) {
+  asim_core_t *c = core;
+  if (!vec_begin(c, kScNames[op], c->m->vec_cpr_simple, dt, dst, n, &src, NULL, 1)) return;
+  double sv = dt == QIAO_ASCEND_F32 ? (double)(float)s : s;
+  for (int64_t i = 0; i < n; ++i) {
+    double x = ld(c, dt, src, i), r;
+    switch (op) {
+    case S_ADD: r = x + sv; break;
+    case S_MUL: r = x * sv; break;
+    case S_MAX: r = vmax(x, sv); break;
+    default: r = vmin(x, sv); break;
+    }
+    st(c, dt, dst, i, r);
+  }
+  mark(c, dst, n * kDtSize[dt]);
+}
+
+#define SC(fn, op)                                                                                 \
+  void qiao_ascend_##fn(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n) {   \
+    vscalar(core, op, dt, dst, src, s, n);                                                         \
+  }
+SC(vadds, S_ADD)
+SC(vmuls, S_MUL)
+SC(vmaxs, S_MAX)
+SC(vmins, S_MIN)
 
 void qiao_ascend_vdup(void *core, int64_t dt, int64_t dst, double value, int64_t n) {
   asim_core_t *c = core;
@@ -481,18 +514,76 @@ static void vreduce(void *core, bool is_max, int64_t dt, int64_t dst, int64_t sr
   /* (the source region stands in for the destination in the common check) */
   if (!vec_begin(c, op, c->m->vec_cpr_simple, dt, src, n, &src, NULL, 1)) return;
   if (!check_ub(c, op, "destination", dst, rows * kDtSize[dt])) return;
+  /* sums as the unit forms them: one partial sum per lane of a 256-byte
+   * repeat, accumulated repeat by repeat in dt, then the lanes added
+   * pairwise (a tree) */
+  enum { MAX_LANES = 128 };
+  int64_t lanes = (int64_t)c->m->vec_bytes_per_repeat / kDtSize[dt];
+  if (lanes < 1) lanes = 1;
+  if (lanes > MAX_LANES) lanes = MAX_LANES;
   for (int64_t r = 0; r < rows; ++r) {
     double acc = is_max ? -INFINITY : 0.0;
-    for (int64_t j = 0; j < cols; ++j) {
-      double v = ld(c, dt, src, r * cols + j);
-      if (is_max)
+    if (is_max) {
+      for (int64_t j = 0; j < cols; ++j) {
+        double v = ld(c, dt, src, r * cols + j);
         acc = v > acc || isnan(v) ? v : acc;
-      else
-        acc = dt == QIAO_ASCEND_F32 ? (double)(float)(acc + v) : acc + v;
+      }
+    } else {
+      double part[MAX_LANES] = {0};
+      for (int64_t j = 0; j < cols; ++j) {
+        double v = part[j % lanes] + ld(c, dt, src, r * cols + j);
+        part[j % lanes] = dt == QIAO_ASCEND_F32 ? (double)(float)v : v;
+      }
+      for (int64_t w = 1; w < lanes; w *= 2)
+        for (int64_t l = 0; l + w < lanes; l += 2 * w) {
+          double v = part[l] + part[l + w];
+          part[l] = dt == QIAO_ASCEND_F32 ? (double)(float)v : v;
+        }
+      acc = part[0];
     }
     st(c, dt, dst, r, acc);
   }
   mark(c, dst, rows * kDtSize[dt]);
+}
+
+/* f32 TwoSum: s + e == a + b exactly (Knuth), all in f32; e = 0 once s is
+ * inf or NaN (the sum keeps the interpreter's inf/NaN). */
+static void two_sum(float a, float b, float *s, float *e) {
+  volatile float t = a + b;
+  float bp = t - a;
+  *e = isfinite(t) ? (a - (t - bp)) + (b - bp) : 0.0f; /* a Compare + Select in the composite */
+  *s = t;
+}
+
+void qiao_ascend_vreduce_sum_comp(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
+                                  int64_t cols) {
+  asim_core_t *c = core;
+  const char *op = "ReduceSum (compensated)";
+  if (rows < 0 || cols < 0)
+    return (void)(op_begin(c) &&
+                  violation(c, op, "count", "%lld rows of %lld", (long long)rows, (long long)cols));
+  if (!vec_begin(c, op, c->m->vec_cpr_composite, dt, src, rows * cols, &src, NULL, 1)) return;
+  if (dt != QIAO_ASCEND_F32)
+    return (void)violation(c, op, "dtype", "the compensated sum is an f32 composite, not %s",
+                           kDtNames[dt]);
+  if (!check_ub(c, op, "destination", dst, rows * 4)) return;
+  enum { LANES = 64 };
+  for (int64_t r = 0; r < rows; ++r) {
+    float hi[LANES] = {0}, lo[LANES] = {0};
+    for (int64_t j = 0; j < cols; ++j) {
+      float e, x = (float)ld(c, dt, src, r * cols + j);
+      two_sum(hi[j % LANES], x, &hi[j % LANES], &e);
+      lo[j % LANES] += e;
+    }
+    for (int64_t w = 1; w < LANES; w *= 2)
+      for (int64_t l = 0; l + w < LANES; l += 2 * w) {
+        float e;
+        two_sum(hi[l], hi[l + w], &hi[l], &e);
+        lo[l] = lo[l] + lo[l + w] + e;
+      }
+    st(c, dt, dst, r, (double)hi[0] + (double)lo[0]);
+  }
+  mark(c, dst, rows * 4);
 }
 
 void qiao_ascend_vreduce_max(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
@@ -832,10 +923,16 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(vgelu, QIAO_ASCEND_PIPE_V, "Gelu(erf)"),
     SYM(vgelu_tanh, QIAO_ASCEND_PIPE_V, "Gelu"),
     SYM(vrelu, QIAO_ASCEND_PIPE_V, "Relu"),
+    SYM(vabs, QIAO_ASCEND_PIPE_V, "Abs"),
+    SYM(vadds, QIAO_ASCEND_PIPE_V, "Adds"),
+    SYM(vmuls, QIAO_ASCEND_PIPE_V, "Muls"),
+    SYM(vmaxs, QIAO_ASCEND_PIPE_V, "Maxs"),
+    SYM(vmins, QIAO_ASCEND_PIPE_V, "Mins"),
     SYM(vdup, QIAO_ASCEND_PIPE_V, "Duplicate"),
     SYM(vbrcb, QIAO_ASCEND_PIPE_V, "Brcb"),
     SYM(vreduce_max, QIAO_ASCEND_PIPE_V, "ReduceMax"),
     SYM(vreduce_sum, QIAO_ASCEND_PIPE_V, "ReduceSum"),
+    SYM(vreduce_sum_comp, QIAO_ASCEND_PIPE_V, "ReduceSum (TwoSum)"),
     SYM(vbroadcast, QIAO_ASCEND_PIPE_V, "BroadcastTo"),
     SYM(vcast, QIAO_ASCEND_PIPE_V, "Cast"),
     SYM(copy_gm_to_l1_nd2nz, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),

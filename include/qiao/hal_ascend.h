@@ -100,6 +100,12 @@ void qiao_ascend_vsilu(void *core, int64_t dt, int64_t dst, int64_t src, int64_t
 void qiao_ascend_vgelu(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
 void qiao_ascend_vgelu_tanh(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
 void qiao_ascend_vrelu(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+void qiao_ascend_vabs(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+/* Adds / Muls / Maxs / Mins: dst[i] = src[i] op s (s rounded to dt). */
+void qiao_ascend_vadds(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n);
+void qiao_ascend_vmuls(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n);
+void qiao_ascend_vmaxs(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n);
+void qiao_ascend_vmins(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n);
 /* Duplicate: n copies of the scalar `value` (rounded to dt). */
 void qiao_ascend_vdup(void *core, int64_t dt, int64_t dst, double value, int64_t n);
 /* Broadcast of the element at src (dtype dt) to n elements at dst. */
@@ -107,11 +113,20 @@ void qiao_ascend_vbrcb(void *core, int64_t dt, int64_t dst, int64_t src, int64_t
 /* ReduceMax / ReduceSum per row: `rows` rows of `cols` elements at src, one
  * result per row at dst (contiguous). Max is NaN-propagating from -inf (an
  * empty row gives -inf); sums accumulate in dt (f32: no wider accumulator,
- * as the unit has none), 0 for an empty row. */
+ * as the unit has none) as the unit forms them: one partial sum per lane of
+ * a 256-byte repeat, then the lanes added pairwise; 0 for an empty row. */
 void qiao_ascend_vreduce_max(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
                              int64_t cols);
 void qiao_ascend_vreduce_sum(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
                              int64_t cols);
+/* The f32 row sums of a compensated composite (as Ascend C's high-level
+ * APIs build ops from several instructions): per lane of a 256-byte repeat
+ * a TwoSum (Add, Sub x3, Add) keeps the rounding error of every add in a
+ * second f32 accumulator, the lanes are combined pairwise the same way, and
+ * the result is hi + lo rounded once. Cancellations of huge terms keep the
+ * small ones (as a wider accumulator would). dt: f32. */
+void qiao_ascend_vreduce_sum_comp(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
+                                  int64_t cols);
 /* BroadcastTo: elements [start, start + n) of a row-major view of `rank`
  * dims (dims[]) whose element at coordinates c is src[Σ c[d] * strides[d]]
  * (0 where broadcast), written contiguously at dst; the source is a

@@ -207,6 +207,19 @@ static const char *const k_ew_graphs[] = {
     "graph @t(%x: bf16[6, 3, 700]) -> (bf16[6, 3, 1]) {\n"
     "%y = reduce_max %x {axes = [2], keepdims = true}\nreturn %y\n}\n",
     "graph @t(%x: f32[7, 0]) -> (f32[7]) {\n%y = reduce_max %x {axes = [1]}\nreturn %y\n}\n",
+    /* sums (scaled by max|x|, compensated), other axes (transposed in the UB), norms */
+    "graph @t(%x: f32[300, 1000]) -> (f32[300]) {\n%y = reduce_sum %x\nreturn %y\n}\n",
+    "graph @t(%x: bf16[40, 3, 70]) -> (bf16[3]) {\n"
+    "%y = reduce_mean %x {axes = [0, 2]}\nreturn %y\n}\n",
+    "graph @t(%x: f16[9, 130, 33]) -> (f16[9, 1, 33]) {\n"
+    "%y = reduce_sum %x {axes = [1], keepdims = true}\nreturn %y\n}\n",
+    "graph @t(%x: f32[200, 30]) -> (f32[30]) {\n%y = reduce_max %x {axes = [0]}\nreturn %y\n}\n",
+    "graph @t(%x: f32[6, 50, 40]) -> (f32[6, 50, 40]) {\n"
+    "%y = exp (softmax %x {axis = 1})\nreturn %y\n}\n",
+    "graph @t(%x: f32[300, 257], %w: f32[257]) -> (f32[300, 257]) {\n"
+    "%y = rms_norm %x, %w\nreturn %y\n}\n",
+    "graph @t(%x: bf16[70, 64], %w: bf16[64], %b: bf16[64]) -> (bf16[70, 64]) {\n"
+    "%y = silu (layer_norm %x, %w, %b {eps = 0.001})\nreturn %y\n}\n",
 };
 
 static const char *const k_uris[] = {"ascend-sim:910b", "ascend-sim:910c",
