@@ -40,7 +40,7 @@ LLVMValueRef ascend_uop(ascend_module_t *m, const char *name, LLVMValueRef *args
                         const char *note);
 /* Appends printf text to the module's listing. */
 void ascend_listing_printf(ascend_module_t *m, const char *fmt, ...);
-/* The unit-operation dtype of an IR float dtype; -1 for others. */
+/* The unit-operation dtype of an IR dtype (bool: u8). */
 int ascend_dtype(qiao_dtype_t dt);
 
 /* ------------------------------------------ vector-unit kernels

@@ -21,6 +21,10 @@ int ascend_dtype(qiao_dtype_t dt) {
   case QIAO_BF16: return QIAO_ASCEND_BF16;
   case QIAO_F8E4M3: return QIAO_ASCEND_F8E4M3;
   case QIAO_F8E5M2: return QIAO_ASCEND_F8E5M2;
+  case QIAO_I8: return QIAO_ASCEND_S8;
+  case QIAO_I32: return QIAO_ASCEND_S32;
+  case QIAO_I64: return QIAO_ASCEND_S64;
+  case QIAO_BOOL: return QIAO_ASCEND_U8;
   default: return -1;
   }
 }

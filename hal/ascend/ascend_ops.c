@@ -93,8 +93,9 @@ const asim_model_t *asim_model_for(const char *profile_name) {
 
 static const char *const kPipeNames[] = {"PIPE_S",    "PIPE_V",    "PIPE_M",   "PIPE_MTE1",
                                          "PIPE_MTE2", "PIPE_MTE3", "PIPE_FIX", "PIPE_ALL"};
-static const char *const kDtNames[] = {"f32", "f16", "bf16", "f8e4m3", "f8e5m2"};
-static const int kDtSize[] = {4, 2, 2, 1, 1};
+static const char *const kDtNames[] = {"f32", "f16", "bf16", "f8e4m3", "f8e5m2",
+                                       "s8",  "u8",  "s16",  "s32",    "s64"};
+static const int kDtSize[] = {4, 2, 2, 1, 1, 1, 1, 2, 4, 8};
 
 const char *qiao_ascend_pipe_name(int64_t p) {
   return p >= 0 && p <= QIAO_ASCEND_PIPE_ALL ? kPipeNames[p] : "PIPE_?";
@@ -295,7 +296,43 @@ static double ld(const asim_core_t *c, int64_t dt, int64_t off, int64_t i) {
     return fp_decode(h, dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16);
   }
   case QIAO_ASCEND_F8E4M3: return fp_decode(p[i], FMT_E4M3);
-  default: return fp_decode(p[i], FMT_E5M2);
+  case QIAO_ASCEND_F8E5M2: return fp_decode(p[i], FMT_E5M2);
+  case QIAO_ASCEND_S8: return (int8_t)p[i];
+  case QIAO_ASCEND_U8: return p[i];
+  case QIAO_ASCEND_S16: {
+    int16_t v;
+    memcpy(&v, p + 2 * i, 2);
+    return v;
+  }
+  case QIAO_ASCEND_S32: {
+    int32_t v;
+    memcpy(&v, p + 4 * i, 4);
+    return v;
+  }
+  default: {
+    int64_t v;
+    memcpy(&v, p + 8 * i, 8);
+    return (double)v;
+  }
+  }
+}
+
+/* An integer result stored wrapping (two's complement), as the unit's integer ops do. */
+static void st_int(uint8_t *p, int64_t dt, int64_t i, int64_t v) {
+  switch (dt) {
+  case QIAO_ASCEND_S8:
+  case QIAO_ASCEND_U8: p[i] = (uint8_t)v; break;
+  case QIAO_ASCEND_S16: {
+    uint16_t u = (uint16_t)v;
+    memcpy(p + 2 * i, &u, 2);
+    break;
+  }
+  case QIAO_ASCEND_S32: {
+    uint32_t u = (uint32_t)v;
+    memcpy(p + 4 * i, &u, 4);
+    break;
+  }
+  default: memcpy(p + 8 * i, &v, 8); break;
   }
 }
 
@@ -314,7 +351,15 @@ static void st(asim_core_t *c, int64_t dt, int64_t off, int64_t i, double v) {
     break;
   }
   case QIAO_ASCEND_F8E4M3: p[i] = (uint8_t)fp_encode(v, FMT_E4M3, RM_RN, true); break;
-  default: p[i] = (uint8_t)fp_encode(v, FMT_E5M2, RM_RN, false); break;
+  case QIAO_ASCEND_F8E5M2: p[i] = (uint8_t)fp_encode(v, FMT_E5M2, RM_RN, false); break;
+  default: { /* integers: float -> int converts toward zero, saturating (Cast CAST_TRUNC) */
+    double lim = ldexp(1.0, 8 * kDtSize[dt] - 1);
+    double lo = dt == QIAO_ASCEND_U8 ? 0.0 : -lim, hi = dt == QIAO_ASCEND_U8 ? 255.0 : lim - 1;
+    double t = isnan(v) ? 0.0 : trunc(v);
+    t = t < lo ? lo : t > hi ? hi : t;
+    st_int(p, dt, i, dt == QIAO_ASCEND_S64 && t >= lim ? INT64_MAX : (int64_t)t);
+    break;
+  }
   }
 }
 
@@ -680,39 +725,70 @@ static bool check_buf_written(asim_core_t *c, const char *op, int which, int64_t
 
 static bool check_cube_dtype(asim_core_t *c, const char *op, int64_t dt) {
   if (!check_dtype(c, op, dt)) return false;
-  if (dt != QIAO_ASCEND_F16 && dt != QIAO_ASCEND_BF16)
-    return violation(c, op, "dtype", "the cube of this model multiplies f16 or bf16, not %s",
+  if (dt != QIAO_ASCEND_F16 && dt != QIAO_ASCEND_BF16 && dt != QIAO_ASCEND_F32 &&
+      dt != QIAO_ASCEND_S8)
+    return violation(c, op, "dtype",
+                     "the cube of this model multiplies f16, bf16, f32 or s8, not %s",
                      kDtNames[dt]);
   return true;
 }
 
 static int64_t ceil16(int64_t v) { return (v + 15) / 16 * 16; }
+static int64_t ceil_to(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+/* Elements per 32-byte fractal row: 16 (f16/bf16), 8 (f32), 32 (s8). */
+static int64_t c0_of(int64_t dt) { return 32 / kDtSize[dt]; }
 
-/* Byte offset of element (r, c) of an NZ matrix with R rows (multiple of 16). */
-static int64_t nz_index(int64_t r, int64_t col, int64_t R) {
-  return ((col / 16) * (R / 16) + r / 16) * 256 + (r % 16) * 16 + col % 16;
+/* Element index of (r, c) in an NZ matrix of R rows (a multiple of 16) with
+ * fractals of 16 rows x c0 columns (512 B; the f32/s32 L0C: 16 x 16). */
+static int64_t nz_index(int64_t r, int64_t col, int64_t R, int64_t c0) {
+  return ((col / c0) * (R / 16) + r / 16) * (16 * c0) + (r % 16) * c0 + col % c0;
+}
+
+static void nd2nz(asim_core_t *c, int64_t l1_off, const void *gm, int64_t dt, int64_t rows,
+                  int64_t cols, int64_t ld, int64_t R, int64_t C, int64_t transpose) {
+  const char *op =
+      transpose ? "DataCopy GM->L1 ND2NZ, transposed (MTE2)" : "DataCopy GM->L1 ND2NZ (MTE2)";
+  if (!op_begin(c) || !check_cube_core(c, op) || !check_cube_dtype(c, op, dt)) return;
+  int64_t c0 = c0_of(dt), es = kDtSize[dt];
+  if (rows < 0 || cols < 0 || ld < (transpose ? rows : cols) || R < rows || C < cols || R % 16 ||
+      C % c0)
+    return (void)violation(c, op, "shape",
+                           "%lld x %lld (row stride %lld) into a %lld x %lld NZ matrix of "
+                           "16 x %lld fractals",
+                           (long long)rows, (long long)cols, (long long)ld, (long long)R,
+                           (long long)C, (long long)c0);
+  int64_t bytes = R * C * es;
+  if (!check_buf(c, op, B_L1, "destination", l1_off, bytes, 32)) return;
+  int64_t span = transpose ? (cols - 1) * ld + rows : (rows - 1) * ld + cols;
+  if (rows && cols && !check_gm(c, op, gm, span * es)) return;
+  uint8_t *dst = c->cb[B_L1] + l1_off;
+  const uint8_t *src = gm;
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t j = 0; j < C; ++j) {
+      uint8_t *d = dst + nz_index(r, j, R, c0) * es;
+      if (r < rows && j < cols)
+        memcpy(d, src + (transpose ? j * ld + r : r * ld + j) * es, (size_t)es);
+      else
+        memset(d, 0, (size_t)es);
+    }
+  memset(c->cb_w[B_L1] + l1_off, 1, (size_t)bytes);
+  c->bytes[QIAO_ASCEND_PATH_GM_L1] += (double)(rows * cols * es);
+  /* a transposed read moves 32-byte bursts of the other dim [estimate: same rate] */
+  double moved =
+      transpose ? (double)(cols * ceil_to(rows, c0) * es) : (double)(rows * ceil_to(cols, c0) * es);
+  op_time(c, QIAO_ASCEND_PIPE_MTE2, moved / c->m->gm_read_bpc, c->m->mte2_latency);
 }
 
 void qiao_ascend_copy_gm_to_l1_nd2nz(void *core, int64_t l1_off, const void *gm, int64_t dt,
                                      int64_t rows, int64_t cols, int64_t ld) {
-  asim_core_t *c = core;
-  const char *op = "DataCopy GM->L1 ND2NZ (MTE2)";
-  if (!op_begin(c) || !check_cube_core(c, op) || !check_cube_dtype(c, op, dt)) return;
-  if (rows < 0 || cols < 0 || ld < cols)
-    return (void)violation(c, op, "shape", "%lld x %lld with row stride %lld", (long long)rows,
-                           (long long)cols, (long long)ld);
-  int64_t R = ceil16(rows), C = ceil16(cols), bytes = R * C * 2;
-  if (!check_buf(c, op, B_L1, "destination", l1_off, bytes, 32)) return;
-  if (rows && !check_gm(c, op, gm, ((rows - 1) * ld + cols) * 2)) return;
-  uint16_t *dst = (uint16_t *)(c->cb[B_L1] + l1_off);
-  const uint16_t *src = gm;
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t j = 0; j < C; ++j)
-      dst[nz_index(r, j, R)] = r < rows && j < cols ? src[r * ld + j] : 0;
-  memset(c->cb_w[B_L1] + l1_off, 1, (size_t)bytes);
-  c->bytes[QIAO_ASCEND_PATH_GM_L1] += (double)(rows * cols * 2);
-  op_time(c, QIAO_ASCEND_PIPE_MTE2, (double)(rows * ceil16(cols) * 2) / c->m->gm_read_bpc,
-          c->m->mte2_latency);
+  int64_t c0 = dt >= 0 && dt < QIAO_ASCEND_DTYPE_COUNT ? c0_of(dt) : 16;
+  nd2nz(core, l1_off, gm, dt, rows, cols, ld, ceil16(rows), ceil_to(cols, c0), 0);
+}
+
+void qiao_ascend_copy_gm_to_l1_nd2nz_ex(void *core, int64_t l1_off, const void *gm, int64_t dt,
+                                        int64_t rows, int64_t cols, int64_t ld, int64_t dst_rows,
+                                        int64_t dst_cols, int64_t transpose) {
+  nd2nz(core, l1_off, gm, dt, rows, cols, ld, dst_rows, dst_cols, transpose);
 }
 
 static void load_l0(asim_core_t *c, int which, int64_t dst, int64_t l1_off, int64_t dt,
@@ -742,10 +818,20 @@ void qiao_ascend_load_l1_to_l0b(void *core, int64_t l0b_off, int64_t l1_off, int
   load_l0(core, B_L0B, l0b_off, l1_off, dt, fractals);
 }
 
-static double ld16(int64_t dt, const uint8_t *p, int64_t i) {
-  uint16_t h;
-  memcpy(&h, p + 2 * i, 2);
-  return fp_decode(h, dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16);
+static double ldc(int64_t dt, const uint8_t *p, int64_t i) {
+  switch (dt) {
+  case QIAO_ASCEND_F32: {
+    float f;
+    memcpy(&f, p + 4 * i, 4);
+    return f;
+  }
+  case QIAO_ASCEND_S8: return (int8_t)p[i];
+  default: {
+    uint16_t h;
+    memcpy(&h, p + 2 * i, 2);
+    return fp_decode(h, dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16);
+  }
+  }
 }
 
 void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_off, int64_t dt,
@@ -753,22 +839,24 @@ void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_
   asim_core_t *c = core;
   const char *op = "Mmad (cube)";
   if (!op_begin(c) || !check_cube_core(c, op) || !check_cube_dtype(c, op, dt)) return;
-  if (m <= 0 || k <= 0 || n <= 0 || m % 16 || k % 16 || n % 16)
+  int64_t c0 = c0_of(dt), es = kDtSize[dt], nb = ceil_to(n, c0);
+  if (m <= 0 || k <= 0 || n <= 0 || m % 16 || k % c0 || n % 16)
     return (void)violation(c, op, "fractal shape",
-                           "m x k x n = %lld x %lld x %lld: the cube works on 16 x 16 x 16 "
+                           "m x k x n = %lld x %lld x %lld: the cube works on 16 x %lld x 16 "
                            "fractals of %s",
-                           (long long)m, (long long)k, (long long)n, kDtNames[dt]);
-  if (!check_buf(c, op, B_L0A, "A", l0a_off, m * k * 2, 512) ||
-      !check_buf_written(c, op, B_L0A, l0a_off, m * k * 2) ||
-      !check_buf(c, op, B_L0B, "B", l0b_off, k * n * 2, 512) ||
-      !check_buf_written(c, op, B_L0B, l0b_off, k * n * 2) ||
+                           (long long)m, (long long)k, (long long)n, (long long)c0, kDtNames[dt]);
+  if (!check_buf(c, op, B_L0A, "A", l0a_off, m * k * es, 512) ||
+      !check_buf_written(c, op, B_L0A, l0a_off, m * k * es) ||
+      !check_buf(c, op, B_L0B, "B", l0b_off, k * nb * es, 512) ||
+      !check_buf_written(c, op, B_L0B, l0b_off, k * nb * es) ||
       !check_buf(c, op, B_L0C, "C", l0c_off, m * n * 4, 1024) ||
       (!init && !check_buf_written(c, op, B_L0C, l0c_off, m * n * 4)))
     return;
   const uint8_t *A = c->cb[B_L0A] + l0a_off, *B = c->cb[B_L0B] + l0b_off;
-  float *C = (float *)(c->cb[B_L0C] + l0c_off);
+  uint8_t *C = c->cb[B_L0C] + l0c_off;
   /* decoded once, row-major (A) and column-major (B) */
-  float *a = malloc(sizeof(float) * (size_t)(m * k)), *bt = malloc(sizeof(float) * (size_t)(k * n));
+  double *a = malloc(sizeof(double) * (size_t)(m * k)),
+         *bt = malloc(sizeof(double) * (size_t)(k * n));
   if (!a || !bt) {
     free(a);
     free(bt);
@@ -776,23 +864,36 @@ void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_
   }
   for (int64_t i = 0; i < m; ++i)
     for (int64_t p = 0; p < k; ++p)
-      a[i * k + p] = (float)ld16(dt, A, nz_index(i, p, m));
+      a[i * k + p] = ldc(dt, A, nz_index(i, p, m, c0));
   for (int64_t p = 0; p < k; ++p)
     for (int64_t j = 0; j < n; ++j)
-      bt[j * k + p] = (float)ld16(dt, B, nz_index(p, j, k));
+      bt[j * k + p] = ldc(dt, B, nz_index(p, j, k, c0));
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
-      float acc = init ? 0.0f : C[nz_index(i, j, m)];
-      const float *ar = a + i * k, *bc = bt + j * k;
-      for (int64_t p = 0; p < k; ++p) /* products exact in f32, f32 accumulation */
-        acc += ar[p] * bc[p];
-      C[nz_index(i, j, m)] = acc;
+      const double *ar = a + i * k, *bc = bt + j * k;
+      uint8_t *cp = C + nz_index(i, j, m, 16) * 4;
+      if (dt == QIAO_ASCEND_S8) { /* s32 accumulation, exact, wrapping */
+        int32_t acc = 0;
+        if (!init) memcpy(&acc, cp, 4);
+        uint32_t u = (uint32_t)acc;
+        for (int64_t p = 0; p < k; ++p)
+          u += (uint32_t)(int32_t)(ar[p] * bc[p]);
+        memcpy(cp, &u, 4);
+      } else { /* products exact (f16/bf16) or rounded once (f32), f32 accumulation */
+        float acc = 0.0f;
+        if (!init) memcpy(&acc, cp, 4);
+        for (int64_t p = 0; p < k; ++p)
+          acc = (float)((double)acc + ar[p] * bc[p]);
+        memcpy(cp, &acc, 4);
+      }
     }
   free(a);
   free(bt);
   memset(c->cb_w[B_L0C] + l0c_off, 1, (size_t)(m * n * 4));
-  op_time(c, QIAO_ASCEND_PIPE_M, c->m->cube_startup + (double)((m / 16) * (k / 16) * (n / 16)),
-          c->m->cube_latency);
+  /* one 16 x c0 x 16 fractal step per cycle (f16 16x16x16, s8 16x32x16); f32
+   * 16x8x16 at half the f16 MAC rate [estimate] */
+  double steps = (double)((m / 16) * (k / c0) * (n / 16));
+  op_time(c, QIAO_ASCEND_PIPE_M, c->m->cube_startup + steps, c->m->cube_latency);
 }
 
 void qiao_ascend_fixpipe_l0c_to_gm(void *core, void *gm, int64_t dst_dt, int64_t l0c_off, int64_t m,
@@ -800,8 +901,10 @@ void qiao_ascend_fixpipe_l0c_to_gm(void *core, void *gm, int64_t dst_dt, int64_t
   asim_core_t *c = core;
   const char *op = "Fixpipe L0C->GM (FIX)";
   if (!op_begin(c) || !check_cube_core(c, op) || !check_dtype(c, op, dst_dt)) return;
-  if (dst_dt != QIAO_ASCEND_F32 && dst_dt != QIAO_ASCEND_F16 && dst_dt != QIAO_ASCEND_BF16)
-    return (void)violation(c, op, "dtype", "FixPipe converts f32 to f32, f16 or bf16, not %s",
+  if (dst_dt != QIAO_ASCEND_F32 && dst_dt != QIAO_ASCEND_F16 && dst_dt != QIAO_ASCEND_BF16 &&
+      dst_dt != QIAO_ASCEND_S32)
+    return (void)violation(c, op, "dtype",
+                           "FixPipe converts f32 to f32, f16 or bf16 (s32 stays s32), not %s",
                            kDtNames[dst_dt]);
   if (m % 16 || n % 16 || valid_m < 0 || valid_n < 0 || valid_m > m || valid_n > n || ld < valid_n)
     return (void)violation(c, op, "shape", "%lld x %lld valid of %lld x %lld, row stride %lld",
@@ -812,18 +915,23 @@ void qiao_ascend_fixpipe_l0c_to_gm(void *core, void *gm, int64_t dst_dt, int64_t
       !check_buf_written(c, op, B_L0C, l0c_off, m * n * 4) ||
       (valid_m && valid_n && !check_gm(c, op, gm, ((valid_m - 1) * ld + valid_n) * es)))
     return;
-  const float *C = (const float *)(c->cb[B_L0C] + l0c_off);
+  const uint8_t *C = c->cb[B_L0C] + l0c_off;
   uint8_t *out = gm;
   for (int64_t i = 0; i < valid_m; ++i)
     for (int64_t j = 0; j < valid_n; ++j) {
-      double v = C[nz_index(i, j, m)];
+      const uint8_t *cp = C + nz_index(i, j, m, 16) * 4;
       uint8_t *p = out + (i * ld + j) * es;
+      if (dst_dt == QIAO_ASCEND_S32) {
+        memcpy(p, cp, 4);
+        continue;
+      }
+      float f;
+      memcpy(&f, cp, 4);
       if (dst_dt == QIAO_ASCEND_F32) {
-        float f = (float)v;
         memcpy(p, &f, 4);
       } else {
         uint16_t h =
-            (uint16_t)fp_encode(v, dst_dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16, RM_RN, false);
+            (uint16_t)fp_encode(f, dst_dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16, RM_RN, false);
         memcpy(p, &h, 2);
       }
     }
@@ -936,6 +1044,7 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(vbroadcast, QIAO_ASCEND_PIPE_V, "BroadcastTo"),
     SYM(vcast, QIAO_ASCEND_PIPE_V, "Cast"),
     SYM(copy_gm_to_l1_nd2nz, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),
+    SYM(copy_gm_to_l1_nd2nz_ex, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),
     SYM(load_l1_to_l0a, QIAO_ASCEND_PIPE_MTE1, "LoadData L1->L0A"),
     SYM(load_l1_to_l0b, QIAO_ASCEND_PIPE_MTE1, "LoadData L1->L0B"),
     SYM(mmad, QIAO_ASCEND_PIPE_M, "Mmad"),

@@ -56,6 +56,11 @@ typedef enum qiao_ascend_dtype {
   QIAO_ASCEND_BF16,
   QIAO_ASCEND_F8E4M3,
   QIAO_ASCEND_F8E5M2,
+  QIAO_ASCEND_S8,  /* int8 (cube operand) */
+  QIAO_ASCEND_U8,  /* uint8 (bool storage) */
+  QIAO_ASCEND_S16, /* int16 */
+  QIAO_ASCEND_S32, /* int32 (vector integer ops, the int8 cube's accumulator) */
+  QIAO_ASCEND_S64, /* int64: data movement and Cast only (no 64-bit vector arithmetic) */
   QIAO_ASCEND_DTYPE_COUNT
 } qiao_ascend_dtype_t;
 
@@ -141,15 +146,25 @@ void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, 
 
 /* ------------------------------------------------ cube unit (AIC)
  * L1, L0A, L0B, L0C are addressed by byte offsets like the UB. Matrices on
- * chip are in the NZ fractal layout: 16 x 16 fractals (512 B for f16/bf16,
- * 1 KiB for the f32 L0C), fractal (i, j) of an R x C matrix (R, C multiples
- * of 16) at fractal index j * (R / 16) + i, row-major inside. */
+ * chip are in the NZ fractal layout: fractals of 16 rows x c0 columns, c0 =
+ * 32 bytes of the dtype (16 for f16/bf16, 8 for f32, 32 for s8: 512 B per
+ * fractal; the f32/s32 L0C: 16 x 16, 1 KiB), fractal (i, j) of an R x C
+ * matrix (R a multiple of 16, C of c0) at fractal index j * (R / 16) + i,
+ * row-major inside. Cube dtypes: f16, bf16, f32 (16 x 8 x 16 steps), s8
+ * (16 x 32 x 16 steps, s32 accumulation). */
 
 /* MTE2 GM -> L1 (DataCopy with ND2NZ): the rows x cols ND matrix at gm (row
- * stride ld elements) into L1 as an NZ matrix of ceil16(rows) x ceil16(cols),
- * zero-padded. dt: f16 or bf16. */
+ * stride ld elements) into L1 as an NZ matrix of ceil16(rows) x
+ * ceil_c0(cols), zero-padded. */
 void qiao_ascend_copy_gm_to_l1_nd2nz(void *core, int64_t l1_off, const void *gm, int64_t dt,
                                      int64_t rows, int64_t cols, int64_t ld);
+/* The same into a dst_rows x dst_cols NZ matrix (multiples of 16 and c0, at
+ * least rows x cols), zero-padded; transpose != 0 reads the source
+ * transposed: element (r, c) at gm[c * ld + r] (a transposed operand, which
+ * the hardware turns in its MTE path: ND2NZ plus LoadData's transpose). */
+void qiao_ascend_copy_gm_to_l1_nd2nz_ex(void *core, int64_t l1_off, const void *gm, int64_t dt,
+                                        int64_t rows, int64_t cols, int64_t ld, int64_t dst_rows,
+                                        int64_t dst_cols, int64_t transpose);
 /* MTE1 L1 -> L0A / L0B (LoadData): `fractals` whole fractals (512 B each)
  * copied in order. Offsets 512-byte aligned. */
 void qiao_ascend_load_l1_to_l0a(void *core, int64_t l0a_off, int64_t l1_off, int64_t dt,
@@ -157,13 +172,13 @@ void qiao_ascend_load_l1_to_l0a(void *core, int64_t l0a_off, int64_t l1_off, int
 void qiao_ascend_load_l1_to_l0b(void *core, int64_t l0b_off, int64_t l1_off, int64_t dt,
                                 int64_t fractals);
 /* Cube (Mmad): C[m x n] (+)= A[m x k] * B[k x n], A NZ in L0A, B NZ in L0B
- * (dt f16/bf16), C NZ f32 in L0C; m, k, n multiples of 16 (the fractal
- * shape); init != 0 overwrites C, else accumulates. */
+ * (k x ceil_c0(n)), C NZ in L0C (f32; s32 for s8); m, n multiples of 16, k
+ * of c0 (the fractal shape); init != 0 overwrites C, else accumulates. */
 void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_off, int64_t dt,
                       int64_t m, int64_t k, int64_t n, int64_t init);
-/* FixPipe L0C -> GM: the valid_m x valid_n corner of the NZ f32 m x n matrix
- * at l0c_off, converted to dst_dt (f32, f16, bf16; round to nearest even),
- * written ND at gm with row stride ld elements. */
+/* FixPipe L0C -> GM: the valid_m x valid_n corner of the NZ m x n matrix at
+ * l0c_off, converted to dst_dt (f32 to f32, f16, bf16, round to nearest
+ * even; s32 stays s32), written ND at gm with row stride ld elements. */
 void qiao_ascend_fixpipe_l0c_to_gm(void *core, void *gm, int64_t dst_dt, int64_t l0c_off, int64_t m,
                                    int64_t n, int64_t valid_m, int64_t valid_n, int64_t ld);
 

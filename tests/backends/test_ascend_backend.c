@@ -249,6 +249,17 @@ static const char *const k_mm_graphs[] = {
     "%y = matmul %a, %b\nreturn %y\n}\n",
     "graph @t(%a: bf16[1, 300], %b: bf16[300, 257]) -> (bf16[1, 257]) {\n"
     "%y = matmul %a, %b\nreturn %y\n}\n",
+    /* f32 (16x8x16 steps), transposes, broadcast batches, int8 (s32, exact), K = 0 */
+    "graph @t(%a: f32[130, 200], %b: f32[200, 129]) -> (f32[130, 129]) {\n"
+    "%y = matmul %a, %b\nreturn %y\n}\n",
+    "graph @t(%a: f16[150, 7], %b: f16[140, 150]) -> (f16[7, 140]) {\n"
+    "%y = matmul %a, %b {transpose_a = true, transpose_b = true}\nreturn %y\n}\n",
+    "graph @t(%a: bf16[3, 1, 20, 40], %b: bf16[5, 40, 33]) -> (bf16[3, 5, 20, 33]) {\n"
+    "%y = matmul %a, %b\nreturn %y\n}\n",
+    "graph @t(%a: i8[40, 300], %b: i8[300, 50]) -> (i32[40, 50]) {\n"
+    "%y = matmul %a, %b\nreturn %y\n}\n",
+    "graph @t(%a: f32[9, 0], %b: f32[0, 17]) -> (f32[9, 17]) {\n"
+    "%y = matmul %a, %b\nreturn %y\n}\n",
 };
 
 Test(ascend_backend, matmul_on_the_cube_matches_the_interpreter) {
