@@ -94,6 +94,12 @@ qiao_status_t ascend_ew_plan(const qiao_kernel_desc_t *kd, int64_t ub_bytes, int
 qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_desc_t *kd,
                                        LLVMValueRef fn, const ascend_ew_plan_t *plan);
 
+/* ------------------------------------------ data movement (lower_copy.c)
+ * COPY (transpose, slice, concat, reshape) and GATHER: MTE row copies, or a
+ * vector Gather from a resident source span. */
+bool ascend_copy_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap);
+qiao_status_t ascend_lower_copy(ascend_module_t *m, const qiao_kernel_desc_t *kd, LLVMValueRef fn);
+
 /* ------------------------------------------------------ cube */
 
 /* Whether the cube lowering takes kd (2-D f16/bf16 matmul, no epilogue). */

@@ -127,6 +127,10 @@ static bool kd_fp8_check(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, cha
   return true;
 }
 
+static bool is_copy(const qiao_kernel_desc_t *kd) {
+  return kd->kind == QIAO_KD_COPY || kd->kind == QIAO_KD_GATHER;
+}
+
 static qiao_status_t device_info(qiao_hal_device_t *d, qiao_hal_ascend_info_t *out) {
   if (d) return qiao_hal_ascend_info(d, out);
   return qiao_hal_ascend_info_for_profile(ASCEND_DEFAULT_PROFILE, out);
@@ -140,6 +144,7 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
   }
   if (!kd_fp8_check(kd, d, reason, cap)) return false;
   bool cube = kd->kind == QIAO_KD_MATMUL;
+  if (is_copy(kd)) return ascend_copy_supported(kd, reason, cap);
   if (cube ? !ascend_mm_supported(kd, reason, cap) : !ascend_ew_supported(kd, reason, cap))
     return false;
   /* the tiling check: a kernel whose tiles overflow the on-chip buffers is refused */
@@ -242,16 +247,17 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   }
   if (strlen(name) >= sizeof out_launch->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
-  bool cube = kd->kind == QIAO_KD_MATMUL;
-  if (cube ? !ascend_mm_supported(kd, reason, sizeof reason)
-           : !ascend_ew_supported(kd, reason, sizeof reason))
+  bool cube = kd->kind == QIAO_KD_MATMUL, copy = is_copy(kd);
+  if (copy   ? !ascend_copy_supported(kd, reason, sizeof reason)
+      : cube ? !ascend_mm_supported(kd, reason, sizeof reason)
+             : !ascend_ew_supported(kd, reason, sizeof reason))
     return qiao_status_make(QIAO_UNSUPPORTED, "ascend: cannot lower this %s kernel: %s",
                             qiao_kd_kind_name(kd->kind),
                             *reason ? reason : "not lowered for the Ascend class yet");
   ascend_ew_plan_t plan;
   if (cube)
     QIAO_RETURN_IF_ERROR(ascend_mm_check(&m->info));
-  else
+  else if (!copy)
     QIAO_RETURN_IF_ERROR(ascend_ew_plan(kd, m->info.ub_bytes, 0, &plan));
   if (m->n_entries == m->cap_entries) {
     int32_t cap = m->cap_entries ? 2 * m->cap_entries : 8;
@@ -266,6 +272,8 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
                         cube ? "AIC" : "AIV");
   if (cube)
     QIAO_RETURN_IF_ERROR(ascend_lower_matmul(m, kd, fn));
+  else if (copy)
+    QIAO_RETURN_IF_ERROR(ascend_lower_copy(m, kd, fn));
   else
     QIAO_RETURN_IF_ERROR(ascend_lower_elementwise(m, kd, fn, &plan));
   qiao_kernel_launch_t *l = out_launch;

@@ -640,12 +640,10 @@ void qiao_ascend_vreduce_sum(void *core, int64_t dt, int64_t dst, int64_t src, i
   vreduce(core, false, dt, dst, src, rows, cols);
 }
 
-void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
-                            int64_t start, int64_t n, int64_t rank, const int64_t *dims,
-                            const int64_t *strides) {
-  asim_core_t *c = core;
-  const char *op = "BroadcastTo";
-  if (!vec_begin(c, op, c->m->vec_cpr_simple, dt, dst, n, NULL, NULL, 0)) return;
+static void view_copy(asim_core_t *c, const char *op, double cpr, int64_t dt, int64_t dst,
+                      int64_t src, int64_t src_elems, int64_t base, int64_t start, int64_t n,
+                      int64_t rank, const int64_t *dims, const int64_t *strides) {
+  if (!vec_begin(c, op, cpr, dt, dst, n, NULL, NULL, 0)) return;
   if (rank < 0 || rank > 8 || src_elems < 0)
     return (void)violation(c, op, "shape", "rank %lld, %lld source elements", (long long)rank,
                            (long long)src_elems);
@@ -654,7 +652,7 @@ void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, in
       !check_written(c, op, "source", src, src_elems * sz))
     return;
   for (int64_t i = 0; i < n; ++i) {
-    int64_t rest = start + i, off = 0;
+    int64_t rest = start + i, off = base;
     for (int64_t d = rank - 1; d >= 0; --d) {
       int64_t q = dims[d] ? rest / dims[d] : 0;
       off += (rest - q * dims[d]) * strides[d];
@@ -666,6 +664,40 @@ void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, in
     memcpy(c->ub + dst + i * sz, c->ub + src + off * sz, (size_t)sz);
   }
   mark(c, dst, n * sz);
+}
+
+void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
+                            int64_t start, int64_t n, int64_t rank, const int64_t *dims,
+                            const int64_t *strides) {
+  asim_core_t *c = core;
+  view_copy(c, "BroadcastTo", c->m->vec_cpr_simple, dt, dst, src, src_elems, 0, start, n, rank,
+            dims, strides);
+}
+
+void qiao_ascend_vgather(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
+                         int64_t base, int64_t start, int64_t n, int64_t rank, const int64_t *dims,
+                         const int64_t *strides) {
+  asim_core_t *c = core;
+  view_copy(c, "Gather", c->m->vec_cpr_special, dt, dst, src, src_elems, base, start, n, rank, dims,
+            strides);
+}
+
+int64_t qiao_ascend_get_value(void *core, int64_t dt, int64_t ub_off, int64_t i) {
+  asim_core_t *c = core;
+  const char *op = "GetValue (scalar)";
+  if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt)) return 0;
+  int64_t sz = kDtSize[dt];
+  if (!check_ub(c, op, "source", ub_off, (i + 1) * sz) ||
+      !check_written(c, op, "source", ub_off + i * sz, sz))
+    return 0;
+  c->s += c->m->issue_cycles;
+  c->busy[QIAO_ASCEND_PIPE_S] += c->m->issue_cycles;
+  if (dt == QIAO_ASCEND_S64) {
+    int64_t v;
+    memcpy(&v, c->ub + ub_off + 8 * i, 8);
+    return v;
+  }
+  return (int64_t)ld(c, dt, ub_off, i);
 }
 
 void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
@@ -1042,6 +1074,8 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(vreduce_sum, QIAO_ASCEND_PIPE_V, "ReduceSum"),
     SYM(vreduce_sum_comp, QIAO_ASCEND_PIPE_V, "ReduceSum (TwoSum)"),
     SYM(vbroadcast, QIAO_ASCEND_PIPE_V, "BroadcastTo"),
+    SYM(vgather, QIAO_ASCEND_PIPE_V, "Gather"),
+    SYM(get_value, QIAO_ASCEND_PIPE_S, "GetValue"),
     SYM(vcast, QIAO_ASCEND_PIPE_V, "Cast"),
     SYM(copy_gm_to_l1_nd2nz, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),
     SYM(copy_gm_to_l1_nd2nz_ex, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),

@@ -139,6 +139,18 @@ void qiao_ascend_vreduce_sum_comp(void *core, int64_t dt, int64_t dst, int64_t s
 void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
                             int64_t start, int64_t n, int64_t rank, const int64_t *dims,
                             const int64_t *strides);
+/* Gather (srcBaseAddr + offsets): elements [start, start + n) of the index
+ * view (rank dims[], element strides[], may be negative) of the resident UB
+ * tensor at src (src_elems elements of dt), element (c) at src[base + Σ c[d]
+ * * strides[d]], written contiguously at dst. Stands for the offset
+ * computation (ArithProgression, Muls, Adds into a uint32 offset tensor) and
+ * Gather: transposes, strided slices and row transposes in the UB. */
+void qiao_ascend_vgather(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
+                         int64_t base, int64_t start, int64_t n, int64_t rank, const int64_t *dims,
+                         const int64_t *strides);
+/* LocalTensor::GetValue: element i (dtype dt) of the UB at ub_off read by the
+ * scalar unit (after a WaitFlag<MTE2_S> for data copied in), as an int64. */
+int64_t qiao_ascend_get_value(void *core, int64_t dt, int64_t ub_off, int64_t i);
 /* Cast: n elements of src_dt at src to dst_dt at dst (round to nearest even;
  * the same dtype is a copy). */
 void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,

@@ -220,6 +220,19 @@ static const char *const k_ew_graphs[] = {
     "%y = rms_norm %x, %w\nreturn %y\n}\n",
     "graph @t(%x: bf16[70, 64], %w: bf16[64], %b: bf16[64]) -> (bf16[70, 64]) {\n"
     "%y = silu (layer_norm %x, %w, %b {eps = 0.001})\nreturn %y\n}\n",
+    /* data movement: MTE row copies (long rows split), Gather from a resident span */
+    "graph @t(%x: f32[3, 70000]) -> (f32[3, 50000]) {\n"
+    "%y = slice %x {axis = 1, start = 7, end = 50007}\nreturn %y\n}\n",
+    "graph @t(%a: bf16[300, 40], %b: bf16[300, 9]) -> (bf16[300, 49]) {\n"
+    "%y = concat %a, %b {axis = 1}\nreturn %y\n}\n",
+    "graph @t(%x: f32[5, 6, 70]) -> (f32[6, 5, 70]) {\n"
+    "%y = transpose %x {perm = [1, 0, 2]}\nreturn %y\n}\n",
+    "graph @t(%x: f16[90, 130]) -> (f16[130, 90]) {\n"
+    "%y = transpose %x {perm = [1, 0]}\nreturn %y\n}\n",
+    "graph @t(%x: f32[40, 17]) -> (f32[40, 4]) {\n"
+    "%y = slice %x {axis = 1, start = 1, end = 17, step = 4}\nreturn %y\n}\n",
+    "graph @t(%t: f32[100, 300], %i: i64[2, 37]) -> (f32[2, 37, 300]) {\n"
+    "%y = gather %t, %i\nreturn %y\n}\n",
 };
 
 static const char *const k_uris[] = {"ascend-sim:910b", "ascend-sim:910c",
