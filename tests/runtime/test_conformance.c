@@ -12,7 +12,7 @@
  * Ascend backend's unit-operation modules in the simulator; kernels a backend does not
  * lower yet print "[UNSUPPORTED] ... on <device>" (never a pass of theirs). */
 static const char *const k_devices[] = {"cpu:threads=1", "cpu:threads=2", "simt-emu:h100",
-                                        "simt-emu:a100", "ascend-sim:910b"};
+                                        "simt-emu:a100", "ascend-sim:910b", "ascend-sim:910c"};
 #define N_DEVICES (sizeof(k_devices) / sizeof(k_devices[0]))
 
 typedef struct conf_case {
