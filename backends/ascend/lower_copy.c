@@ -71,7 +71,7 @@ static void to_rows(const qiao_cg_affine_t *a, cp_rows_t *r) {
     while (d >= 0 && is[d] == r->L && os[d] == r->L)
       r->L *= dims[d--];
   } else if (d >= 0) {
-    r->gather = true;
+    r->gather = true; /* the caller picks the Gather path or one-element rows */
   }
   r->n_outer = d + 1;
   for (int j = 0; j <= d; ++j) {
@@ -93,6 +93,24 @@ static void span(const qiao_cg_affine_t *a, int64_t *lo, int64_t *hi) {
   }
   *lo = l;
   *hi = h + 1;
+}
+
+enum { CP_ELEMENT_ROWS_MAX = 4096 };
+
+/* One-element rows: every domain dim outer, L = 1 (an element-strided copy
+ * whose output is not in domain order, e.g. a concat of width-1 slabs). */
+static void to_element_rows(const qiao_cg_affine_t *a, cp_rows_t *r) {
+  memset(r, 0, sizeof *r);
+  r->input = a->input;
+  r->in_base = a->in_base;
+  r->out_base = a->out_base;
+  r->L = 1;
+  r->n_outer = a->n;
+  for (int d = 0; d < a->n; ++d) {
+    r->dims[d] = a->dims[d];
+    r->in_st[d] = a->in_st[d];
+    r->out_st[d] = a->out_st[d];
+  }
 }
 
 static bool out_in_domain_order(const qiao_cg_affine_t *a) {
@@ -179,6 +197,7 @@ bool ascend_copy_supported(const qiao_kernel_desc_t *kd, char *reason, size_t ca
     int64_t lo, hi;
     span(&segs[s], &lo, &hi);
     int64_t bytes = (hi - lo) * (int64_t)qiao_dtype_size(o->type.dtype);
+    if (!out_in_domain_order(&segs[s]) && numel(&segs[s]) <= CP_ELEMENT_ROWS_MAX) continue;
     if (!out_in_domain_order(&segs[s]) || bytes > CP_RESIDENT_BUDGET) {
       snprintf(reason, cap,
                "an element-strided copy (a transpose of the last axis or a stepped slice) whose "
@@ -446,6 +465,7 @@ qiao_status_t ascend_lower_copy(ascend_module_t *m, const qiao_kernel_desc_t *kd
     if (n == 0) continue;
     to_rows(&segs[s], &rows[s]);
     ascend_listing_printf(m, "  segment %d (input %d):\n", s, segs[s].input);
+    if (rows[s].gather && !out_in_domain_order(&segs[s])) to_element_rows(&segs[s], &rows[s]);
     if (rows[s].gather) {
       /* the row buffers and the Gather's UB overlap: MTE3 of both is done */
       flag(&c, false, QIAO_ASCEND_PIPE_MTE3, QIAO_ASCEND_PIPE_MTE2, I(m, 0));

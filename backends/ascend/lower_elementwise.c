@@ -35,6 +35,14 @@ static int64_t bcast_span(const qiao_kd_operand_t *in, const qiao_kd_operand_t *
   return span;
 }
 
+/* Integer and bool dtypes the vector path takes: computed as s32 (i8 and
+ * bool loaded and stored through Cast; no 64-bit integer vector arithmetic on
+ * A2/A3, so i64 is refused). */
+static bool int_io(qiao_dtype_t dt) { return dt == QIAO_I32 || dt == QIAO_I8 || dt == QIAO_BOOL; }
+
+/* The compute dtype (unit-op dtype of its work buffer) of a node of dtype dt. */
+static int cdt_of(qiao_dtype_t dt) { return int_io(dt) ? QIAO_ASCEND_S32 : QIAO_ASCEND_F32; }
+
 static bool float_io(qiao_dtype_t dt) {
   return dt == QIAO_F32 || dt == QIAO_F16 || dt == QIAO_BF16 || dt == QIAO_F8E4M3 ||
          dt == QIAO_F8E5M2;
@@ -135,19 +143,21 @@ bool ascend_ew_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap)
              qiao_kd_kind_name(kd->kind), kd->n_outputs, kd->n_expr);
     return false;
   }
-  if (!float_io(kd->outputs[0].type.dtype)) {
-    snprintf(reason, cap,
-             "%s output of dtype %s (integer and bool kernels are not "
-             "lowered for the Ascend class yet)",
-             qiao_kd_kind_name(kd->kind), qiao_dtype_name(kd->outputs[0].type.dtype));
+  const char *no_i64 = "(the A2/A3 vector unit has no 64-bit integer arithmetic: Add/Mul/Max take "
+                       "int16/int32)";
+  qiao_dtype_t odt = kd->outputs[0].type.dtype;
+  if (!float_io(odt) && !int_io(odt)) {
+    snprintf(reason, cap, "%s output of dtype %s %s", qiao_kd_kind_name(kd->kind),
+             qiao_dtype_name(odt), no_i64);
     return false;
   }
   int32_t n_primary = ew ? 0 : kd->n_primary_inputs;
   if (!ew && !primary_supported(kd, reason, cap)) return false;
   for (int32_t i = n_primary; i < kd->n_inputs; ++i) {
     const qiao_kd_operand_t *in = &kd->inputs[i];
-    if (!float_io(in->type.dtype)) {
-      snprintf(reason, cap, "elementwise input %d of dtype %s", i, qiao_dtype_name(in->type.dtype));
+    if (!float_io(in->type.dtype) && !int_io(in->type.dtype)) {
+      snprintf(reason, cap, "elementwise input %d of dtype %s %s", i,
+               qiao_dtype_name(in->type.dtype), no_i64);
       return false;
     }
     if (qiao_shape_numel(&in->type.shape) != 1 && !same_layout(in, &kd->outputs[0])) {
@@ -166,9 +176,27 @@ bool ascend_ew_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap)
   }
   for (int32_t i = 0; i < kd->n_expr; ++i) {
     const qiao_expr_node_t *n = &kd->expr[i];
-    if (!float_io((qiao_dtype_t)n->dtype)) {
-      snprintf(reason, cap, "expression node %d of dtype %s", i,
-               qiao_dtype_name((qiao_dtype_t)n->dtype));
+    qiao_dtype_t ndt = (qiao_dtype_t)n->dtype;
+    if (!float_io(ndt) && !int_io(ndt)) {
+      snprintf(reason, cap, "expression node %d of dtype %s %s", i, qiao_dtype_name(ndt), no_i64);
+      return false;
+    }
+    if (n->kind == QIAO_EXPR_OP && n->op != QIAO_OP_CAST && int_io(ndt)) {
+      qiao_op_kind_t op = (qiao_op_kind_t)n->op;
+      bool ok = ndt == QIAO_I32 &&
+                (op == QIAO_OP_ADD || op == QIAO_OP_SUB || op == QIAO_OP_MUL || op == QIAO_OP_MAX ||
+                 op == QIAO_OP_MIN || op == QIAO_OP_NEG || op == QIAO_OP_RELU);
+      if (!ok) {
+        snprintf(reason, cap,
+                 "%s on %s (the vector unit's integer ops here: int32 Add, Sub, Mul, Max, Min, "
+                 "Muls(-1), Relu)",
+                 qiao_op_name(op), qiao_dtype_name(ndt));
+        return false;
+      }
+    }
+    if (n->kind == QIAO_EXPR_OP && n->op == QIAO_OP_CAST && !float_io((qiao_dtype_t)n->to) &&
+        !int_io((qiao_dtype_t)n->to)) {
+      snprintf(reason, cap, "cast to %s %s", qiao_dtype_name((qiao_dtype_t)n->to), no_i64);
       return false;
     }
     if (n->kind == QIAO_EXPR_ACC && ew) {
@@ -185,10 +213,6 @@ bool ascend_ew_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap)
                qiao_op_name((qiao_op_kind_t)n->op));
       return false;
     }
-    if (n->kind == QIAO_EXPR_OP && n->op == QIAO_OP_CAST && !float_io((qiao_dtype_t)n->to)) {
-      snprintf(reason, cap, "cast to %s", qiao_dtype_name((qiao_dtype_t)n->to));
-      return false;
-    }
   }
   return true;
 }
@@ -198,7 +222,8 @@ static bool node_in_tile(const qiao_kernel_desc_t *kd, int32_t i) {
   const qiao_expr_node_t *n = &kd->expr[i];
   if (n->kind != QIAO_EXPR_INPUT) return false;
   const qiao_kd_operand_t *in = &kd->inputs[n->input];
-  return in->type.dtype == QIAO_F32 && qiao_shape_numel(&in->type.shape) != 1 &&
+  qiao_dtype_t want = int_io((qiao_dtype_t)n->dtype) ? QIAO_I32 : QIAO_F32;
+  return in->type.dtype == want && qiao_shape_numel(&in->type.shape) != 1 &&
          same_layout(in, &kd->outputs[0]);
 }
 
@@ -442,7 +467,13 @@ static void cast(ew_ctx_t *c, int dst_dt, LLVMValueRef dst, int src_dt, LLVMValu
 
 /* Rounds the f32 values at w to dtype dt through the temp (two Casts). */
 static void round_to(ew_ctx_t *c, const ascend_ew_plan_t *p, LLVMValueRef w, qiao_dtype_t dt) {
-  if (dt == QIAO_F32) return;
+  if (dt == QIAO_F32 || dt == QIAO_I32 || dt == QIAO_BOOL) return; /* bool: 0/1 already */
+  if (dt == QIAO_I8) {                                             /* saturate through s8 */
+    LLVMValueRef tmp = I(c->m, p->tmp_off);
+    cast(c, QIAO_ASCEND_S8, tmp, QIAO_ASCEND_S32, w, c->len, "round to i8");
+    cast(c, QIAO_ASCEND_S32, w, QIAO_ASCEND_S8, tmp, c->len, "");
+    return;
+  }
   LLVMValueRef tmp = I(c->m, p->tmp_off);
   cast(c, ascend_dtype(dt), tmp, QIAO_ASCEND_F32, w, c->len, "round to node dtype");
   cast(c, QIAO_ASCEND_F32, w, ascend_dtype(dt), tmp, c->len, "");
@@ -718,11 +749,12 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
     }
     LLVMValueRef w = I(m, p->work_off[p->node_work[i]]);
     at[i] = w;
+    int cdt = cdt_of((qiao_dtype_t)n->dtype);
     if (n->kind == QIAO_EXPR_INPUT) {
       qiao_dtype_t dt = kd->inputs[n->input].type.dtype;
       if (p->in_resident[n->input]) {
         int32_t k = n->input;
-        bool f32 = dt == QIAO_F32;
+        bool f32 = ascend_dtype(dt) == cdt;
         LLVMValueRef dst = f32 ? w : I(m, p->tmp_off);
         LLVMValueRef a[10] = {
             c.core,
@@ -736,29 +768,35 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
             const_i64s(m, kd->outputs[0].type.shape.dims, kd->outputs[0].type.shape.rank, "dims"),
             const_i64s(m, kd->inputs[k].out_strides, kd->outputs[0].type.shape.rank, "strides")};
         ascend_uop(m, "qiao_ascend_vbroadcast", a, 10, "broadcast input tile");
-        if (!f32) cast(&c, QIAO_ASCEND_F32, w, ascend_dtype(dt), dst, c.len, "input to f32");
+        if (!f32) cast(&c, cdt, w, ascend_dtype(dt), dst, c.len, "input to the compute dtype");
         goto node_done;
       }
       LLVMValueRef src = pingpong(&c, p->in_off[n->input]);
       if (p->in_scalar[n->input]) {
         LLVMValueRef one = I(m, 1);
-        cast(&c, QIAO_ASCEND_F32, w, ascend_dtype(dt), src, one, "scalar input to f32");
-        LLVMValueRef a[5] = {c.core, I(m, QIAO_ASCEND_F32), w, w, c.len};
+        cast(&c, cdt, w, ascend_dtype(dt), src, one, "scalar input to the compute dtype");
+        LLVMValueRef a[5] = {c.core, I(m, cdt), w, w, c.len};
         ascend_uop(m, "qiao_ascend_vbrcb", a, 5, "broadcast the scalar");
       } else {
-        cast(&c, QIAO_ASCEND_F32, w, ascend_dtype(dt), src, c.len, "input to f32");
+        cast(&c, cdt, w, ascend_dtype(dt), src, c.len, "input to the compute dtype");
       }
     } else if (n->kind == QIAO_EXPR_CONST) {
       double v = qiao_round_to_dtype(n->value, (qiao_dtype_t)n->dtype);
-      LLVMValueRef a[5] = {c.core, I(m, QIAO_ASCEND_F32), w, LLVMConstReal(m->t_f64, (float)v),
-                           c.len};
+      LLVMValueRef a[5] = {c.core, I(m, cdt), w,
+                           LLVMConstReal(m->t_f64, cdt == QIAO_ASCEND_F32 ? (float)v : v), c.len};
       ascend_uop(m, "qiao_ascend_vdup", a, 5, "constant");
     } else if (n->op == QIAO_OP_CAST) {
-      cast(&c, QIAO_ASCEND_F32, w, QIAO_ASCEND_F32, at[n->args[0]], c.len, "cast (copy)");
-      round_to(&c, p, w, (qiao_dtype_t)n->to);
+      int scdt = cdt_of((qiao_dtype_t)kd->expr[n->args[0]].dtype);
+      if ((qiao_dtype_t)n->to == QIAO_BOOL) {
+        LLVMValueRef a[6] = {c.core, I(m, cdt), w, I(m, scdt), at[n->args[0]], c.len};
+        ascend_uop(m, "qiao_ascend_vnez", a, 6, "cast to bool: x != 0");
+      } else {
+        cast(&c, cdt, w, scdt, at[n->args[0]], c.len, "cast");
+        round_to(&c, p, w, (qiao_dtype_t)n->to);
+      }
     } else {
       const char *name = vec_op_name((qiao_op_kind_t)n->op, n);
-      LLVMValueRef a[6] = {c.core, I(m, QIAO_ASCEND_F32), w, at[n->args[0]], NULL, NULL};
+      LLVMValueRef a[6] = {c.core, I(m, cdt), w, at[n->args[0]], NULL, NULL};
       unsigned na = 4;
       if (qiao_op_schema((qiao_op_kind_t)n->op)->min_operands >= 2) a[na++] = at[n->args[1]];
       a[na++] = c.len;
@@ -770,7 +808,9 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
   qiao_dtype_t odt = kd->outputs[0].type.dtype;
   LLVMValueRef out_ub = pingpong(&c, p->out_off);
   LLVMValueRef result = kd->n_expr > 0 ? at[kd->n_expr - 1] : I(m, p->acc_off);
-  cast(&c, ascend_dtype(odt), out_ub, QIAO_ASCEND_F32, result, c.len, "to output");
+  int rcdt =
+      kd->n_expr > 0 ? cdt_of((qiao_dtype_t)kd->expr[kd->n_expr - 1].dtype) : QIAO_ASCEND_F32;
+  cast(&c, ascend_dtype(odt), out_ub, rcdt, result, c.len, "to output");
   flag(&c, true, QIAO_ASCEND_PIPE_V, QIAO_ASCEND_PIPE_MTE3, c.ping);
   flag(&c, false, QIAO_ASCEND_PIPE_V, QIAO_ASCEND_PIPE_MTE3, c.ping);
   /* CopyOut */

@@ -353,7 +353,8 @@ static void st(asim_core_t *c, int64_t dt, int64_t off, int64_t i, double v) {
   case QIAO_ASCEND_F8E4M3: p[i] = (uint8_t)fp_encode(v, FMT_E4M3, RM_RN, true); break;
   case QIAO_ASCEND_F8E5M2: p[i] = (uint8_t)fp_encode(v, FMT_E5M2, RM_RN, false); break;
   default: { /* integers: float -> int converts toward zero, saturating (Cast CAST_TRUNC) */
-    double lim = ldexp(1.0, 8 * kDtSize[dt] - 1);
+    int bits = dt > QIAO_ASCEND_F8E5M2 && dt < QIAO_ASCEND_DTYPE_COUNT ? 8 * kDtSize[dt] : 32;
+    double lim = ldexp(1.0, bits - 1);
     double lo = dt == QIAO_ASCEND_U8 ? 0.0 : -lim, hi = dt == QIAO_ASCEND_U8 ? 255.0 : lim - 1;
     double t = isnan(v) ? 0.0 : trunc(v);
     t = t < lo ? lo : t > hi ? hi : t;
@@ -361,6 +362,28 @@ static void st(asim_core_t *c, int64_t dt, int64_t off, int64_t i, double v) {
     break;
   }
   }
+}
+
+static bool is_int_dt(int64_t dt) { return dt >= QIAO_ASCEND_S8 && dt < QIAO_ASCEND_DTYPE_COUNT; }
+
+static int64_t ld_int(const asim_core_t *c, int64_t dt, int64_t off, int64_t i) {
+  if (dt == QIAO_ASCEND_S64) {
+    int64_t v;
+    memcpy(&v, c->ub + off + 8 * i, 8);
+    return v;
+  }
+  return (int64_t)ld(c, dt, off, i);
+}
+
+/* Integer arithmetic on the vector unit: int16 / int32 only. */
+static bool check_int_arith(asim_core_t *c, const char *op, int64_t dt, bool supported) {
+  if (!is_int_dt(dt)) return true;
+  if (dt != QIAO_ASCEND_S32 && dt != QIAO_ASCEND_S16)
+    return violation(c, op, "dtype",
+                     "the vector unit of %s has no %s arithmetic (int16/int32 only)", c->m->profile,
+                     kDtNames[dt]);
+  if (!supported) return violation(c, op, "dtype", "%s has no integer form on the vector unit", op);
+  return true;
 }
 
 /* The rules and the timing of a vector op over n elements: operands and the
@@ -402,7 +425,24 @@ static void vbin(void *core, int op, int64_t dt, int64_t dst, int64_t a, int64_t
   double cpr = op == B_DIV   ? c->m->vec_cpr_special
                : op == B_POW ? c->m->vec_cpr_composite
                              : c->m->vec_cpr_simple;
-  if (!vec_begin(c, kBinNames[op], cpr, dt, dst, n, src, NULL, 2)) return;
+  if (!vec_begin(c, kBinNames[op], cpr, dt, dst, n, src, NULL, 2) ||
+      !check_int_arith(c, kBinNames[op], dt, op != B_DIV && op != B_POW))
+    return;
+  if (is_int_dt(dt)) { /* wrapping two's complement, as the unit's int32 ops */
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t x = ld_int(c, dt, a, i), y = ld_int(c, dt, b, i), r;
+      switch (op) {
+      case B_ADD: r = (int64_t)((uint64_t)x + (uint64_t)y); break;
+      case B_SUB: r = (int64_t)((uint64_t)x - (uint64_t)y); break;
+      case B_MUL: r = (int64_t)((uint64_t)x * (uint64_t)y); break;
+      case B_MAX: r = x > y ? x : y; break;
+      default: r = x < y ? x : y; break;
+      }
+      st_int(c->ub + dst, dt, i, r);
+    }
+    mark(c, dst, n * kDtSize[dt]);
+    return;
+  }
   for (int64_t i = 0; i < n; ++i) {
     double x = ld(c, dt, a, i), y = ld(c, dt, b, i), r;
     switch (op) {
@@ -473,7 +513,20 @@ static void vun(void *core, int op, int64_t dt, int64_t dst, int64_t src, int64_
   double cpr = op == U_NEG || op == U_RELU || op == U_ABS ? c->m->vec_cpr_simple
                : op <= U_RSQRT                            ? c->m->vec_cpr_special
                                                           : c->m->vec_cpr_composite;
-  if (!vec_begin(c, kUnNames[op], cpr, dt, dst, n, &src, NULL, 1)) return;
+  if (!vec_begin(c, kUnNames[op], cpr, dt, dst, n, &src, NULL, 1) ||
+      !check_int_arith(c, kUnNames[op], dt, op == U_NEG || op == U_RELU || op == U_ABS))
+    return;
+  if (is_int_dt(dt)) {
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t x = ld_int(c, dt, src, i);
+      int64_t r = op == U_NEG    ? (int64_t)(0 - (uint64_t)x)
+                  : op == U_RELU ? (x < 0 ? 0 : x)
+                                 : (x < 0 ? (int64_t)(0 - (uint64_t)x) : x);
+      st_int(c->ub + dst, dt, i, r);
+    }
+    mark(c, dst, n * kDtSize[dt]);
+    return;
+  }
   for (int64_t i = 0; i < n; ++i)
     st(c, dt, dst, i, unary(op, ld(c, dt, src, i)));
   mark(c, dst, n * kDtSize[dt]);
@@ -706,6 +759,19 @@ void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, 
   if (!vec_begin(c, "Cast", c->m->vec_cpr_simple, dst_dt, dst, n, &src, &src_dt, 1)) return;
   for (int64_t i = 0; i < n; ++i)
     st(c, dst_dt, dst, i, ld(c, src_dt, src, i));
+  mark(c, dst, n * kDtSize[dst_dt]);
+}
+
+void qiao_ascend_vnez(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
+                      int64_t n) {
+  asim_core_t *c = core;
+  if (!vec_begin(c, "Compare(NE 0)+Select", 2 * c->m->vec_cpr_simple, dst_dt, dst, n, &src, &src_dt,
+                 1))
+    return;
+  for (int64_t i = 0; i < n; ++i) {
+    bool nz = is_int_dt(src_dt) ? ld_int(c, src_dt, src, i) != 0 : ld(c, src_dt, src, i) != 0.0;
+    st(c, dst_dt, dst, i, nz ? 1.0 : 0.0); /* NaN != 0: 1 */
+  }
   mark(c, dst, n * kDtSize[dst_dt]);
 }
 
@@ -1077,6 +1143,7 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(vgather, QIAO_ASCEND_PIPE_V, "Gather"),
     SYM(get_value, QIAO_ASCEND_PIPE_S, "GetValue"),
     SYM(vcast, QIAO_ASCEND_PIPE_V, "Cast"),
+    SYM(vnez, QIAO_ASCEND_PIPE_V, "Compare+Select"),
     SYM(copy_gm_to_l1_nd2nz, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),
     SYM(copy_gm_to_l1_nd2nz_ex, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),
     SYM(load_l1_to_l0a, QIAO_ASCEND_PIPE_MTE1, "LoadData L1->L0A"),

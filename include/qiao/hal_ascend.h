@@ -86,7 +86,9 @@ void qiao_ascend_copy_ub_to_gm_pad(void *core, void *gm, int64_t ub_off, int64_t
 /* Vector unit, `n` elements of dtype `dt` at UB byte offsets (count mode: the
  * tail repeat is masked). Arithmetic runs on f32 (f16 accepted by the unit's
  * rules too); results are computed in f64 and rounded once to dt, with the
- * interpreter's NaN rules (docs/design.md, "NaN and edge values"). */
+ * interpreter's NaN rules (docs/design.md, "NaN and edge values"). Integer
+ * dt: s32/s16 Add, Sub, Mul, Max, Min, Muls(-1), Relu, Abs wrap (two's
+ * complement); other integer widths and ops are a 'dtype' violation. */
 void qiao_ascend_vadd(void *core, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t n);
 void qiao_ascend_vsub(void *core, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t n);
 void qiao_ascend_vmul(void *core, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t n);
@@ -155,6 +157,11 @@ int64_t qiao_ascend_get_value(void *core, int64_t dt, int64_t ub_off, int64_t i)
  * the same dtype is a copy). */
 void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
                        int64_t n);
+
+/* Compare(NE, 0) + Select: 1 where the src_dt element at src is nonzero (NaN
+ * included), else 0, as dst_dt at dst (a cast to bool). */
+void qiao_ascend_vnez(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
+                      int64_t n);
 
 /* ------------------------------------------------ cube unit (AIC)
  * L1, L0A, L0B, L0C are addressed by byte offsets like the UB. Matrices on

@@ -233,6 +233,14 @@ static const char *const k_ew_graphs[] = {
     "%y = slice %x {axis = 1, start = 1, end = 17, step = 4}\nreturn %y\n}\n",
     "graph @t(%t: f32[100, 300], %i: i64[2, 37]) -> (f32[2, 37, 300]) {\n"
     "%y = gather %t, %i\nreturn %y\n}\n",
+    /* int32 (wrapping) and bool on the vector unit */
+    "graph @t(%a: i32[300, 170], %b: i32[170]) -> (i32[300, 170]) {\n"
+    "%y = max (mul (sub %a, %b), 300000000), (neg %a)\nreturn %y\n}\n",
+    "graph @t(%x: f32[5000]) -> (bool[5000]) {\n%y = cast (relu %x) {to = bool}\nreturn %y\n}\n",
+    "graph @t(%x: bf16[3000]) -> (i32[3000]) {\n"
+    "%y = cast (mul %x, 1000.0) {to = i32}\nreturn %y\n}\n",
+    "graph @t(%x: i32[77], %c: bool[77]) -> (f32[77]) {\n"
+    "%y = mul (cast %x {to = f32}), (cast %c {to = f32})\nreturn %y\n}\n",
 };
 
 static const char *const k_uris[] = {"ascend-sim:910b", "ascend-sim:910c",
