@@ -1,9 +1,9 @@
 /* Ascend backend — MATMUL on the cube (AIC), as a catlass-style basic block
  * with L1/L0 ping-pong:
  *
- *   per output tile (M0 x N0 = 128 x 128 of one batch, tiles over the AIC blocks):
+ *   per output tile (M0 x N0 = 128 x 256 of one batch, tiles over the AIC blocks):
  *     WaitFlag<FIX_M>                                  L0C free
- *     for k0 in K step K0 (256 bytes of K: 128 f16/bf16, 64 f32, 256 s8), p = step & 1:
+ *     for k0 in K step K0 (128 bytes of K: 64 f16/bf16, 32 f32, 128 s8), p = step & 1:
  *       WaitFlag<MTE1_MTE2>(p)                         L1[p] free
  *       DataCopy GM->L1[p] ND2NZ  A[m0.., k0..], B[k0.., n0..]  (MTE2; transposed
  *                                                    operands read transposed)
@@ -18,10 +18,13 @@
  *     SetFlag<FIX_M>
  *
  * With two L1 and two L0A/L0B buffers MTE2 loads step k+1 while MTE1 and the
- * cube work on step k. Tile buffers: A and B tiles of 32 KiB each (128 x K0)
- * in L1 (x2: 128 KiB of 512) and L0A/L0B (x2: 64 KiB each, the whole
- * buffer), C 128 x 128 f32/s32 (64 KiB of L0C's 128): checked against the
- * device's sizes before anything is emitted. Tails are zero-padded by ND2NZ
+ * cube work on step k. Tile buffers: A 128 x K0 (16 KiB) and B K0 x 256 (32
+ * KiB) in L1 (x2: 96 KiB of 512), L0A (x2: 32 of 64 KiB) and L0B (x2: the
+ * whole 64 KiB), C 128 x 256 f32/s32 (the whole 128 KiB L0C): checked
+ * against the device's sizes before anything is emitted. Per f16 K step the
+ * cube does 8 x 4 x 16 = 512 fractal steps while MTE2 moves 48 KiB: with the
+ * A and B tiles shared by the cores through the L2 (110 B/cycle) the cube is
+ * the bound. Tails are zero-padded by ND2NZ
  * to whole fractals (K = 0: one step of zeros). Batched matmuls (with
  * broadcast batch dims) loop over (batch, tile) pairs; each batch's A and B
  * offsets are a constant table. Not done: L1 tiles reused over several L0
@@ -33,7 +36,15 @@
 
 #include "ascend/ascend.h"
 
-enum { MM_M0 = 128, MM_N0 = 128, MM_K0_BYTES = 256, MM_TILE_BYTES = 32768 };
+/* Output tile 128 x 256 (f32/s32 in L0C: 128 KiB, the whole L0C); K steps of
+ * 128 bytes of K: A tiles 128 x K0 (16 KiB), B tiles K0 x 256 (32 KiB). */
+enum {
+  MM_M0 = 128,
+  MM_N0 = 256,
+  MM_K0_BYTES = 128,
+  MM_A_BYTES = MM_M0 * MM_K0_BYTES,
+  MM_B_BYTES = MM_N0 * MM_K0_BYTES
+};
 
 static bool refuse(char *reason, size_t cap, const char *what) {
   snprintf(reason, cap, "%s", what);
@@ -86,22 +97,23 @@ bool ascend_mm_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap)
   return true;
 }
 
-/* K0 for an operand element size: 256 bytes of K. */
+/* K0 for an operand element size: 128 bytes of K. */
 static int64_t k0_of(int64_t es) { return MM_K0_BYTES / es; }
 
 qiao_status_t ascend_mm_check(const qiao_hal_ascend_info_t *info) {
   struct {
     const char *name;
     int64_t need, have;
-  } b[] = {{"L1", 2 * 2 * MM_TILE_BYTES, info->l1_bytes},
-           {"L0A", 2 * MM_TILE_BYTES, info->l0a_bytes},
-           {"L0B", 2 * MM_TILE_BYTES, info->l0b_bytes},
+  } b[] = {{"L1", 2 * (MM_A_BYTES + MM_B_BYTES), info->l1_bytes},
+           {"L0A", 2 * MM_A_BYTES, info->l0a_bytes},
+           {"L0B", 2 * MM_B_BYTES, info->l0b_bytes},
            {"L0C", MM_M0 * MM_N0 * 4, info->l0c_bytes}};
   for (int i = 0; i < 4; ++i)
     if (b[i].need > b[i].have)
       return qiao_status_make(QIAO_RESOURCE_EXHAUSTED,
-                              "ascend: %s overflow: %dx%d matmul tiles (A and B 32 KiB, "
-                              "double-buffered; C f32) need %lld bytes of %s, the device has %lld",
+                              "ascend: %s overflow: %dx%d matmul tiles (A 16 KiB and B 32 "
+                              "KiB, double-buffered; C f32) need %lld bytes of %s, the device "
+                              "has %lld",
                               b[i].name, MM_M0, MM_N0, (long long)b[i].need, b[i].name,
                               (long long)b[i].have);
   return NULL;
@@ -185,21 +197,43 @@ qiao_status_t ascend_lower_matmul(ascend_module_t *m, const qiao_kernel_desc_t *
   LLVMValueRef table = const_table(m, offs, 2 * nbatch, "batch_offsets");
   free(offs);
   if (!table) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
-  int64_t l1_pp = 2 * MM_TILE_BYTES, l1_b = MM_TILE_BYTES; /* L1[p]: A at p*64K, B at +32K */
-  ascend_listing_printf(m,
-                        "  cube plan: %lld batches x %lldx%lld output tiles of %dx%d, K step %lld "
-                        "(%lld steps, %s); L1 ping-pong A@0/%lld B@%lld/%lld, L0A/L0B @0/%d, "
-                        "L0C @0%s%s\n",
-                        (long long)nbatch, (long long)tm, (long long)tn, MM_M0, MM_N0,
-                        (long long)K0, (long long)kiters, qiao_dtype_name(it), (long long)l1_pp,
-                        (long long)l1_b, (long long)(l1_pp + l1_b), MM_TILE_BYTES,
-                        ta ? ", A transposed" : "", tb ? ", B transposed" : "");
+  int64_t l1_pp = MM_A_BYTES + MM_B_BYTES, l1_b = MM_A_BYTES; /* L1[p]: A at p*48K, B at +16K */
+  ascend_listing_printf(
+      m,
+      "  cube plan: %lld batches x %lldx%lld output tiles of %dx%d, K step %lld "
+      "(%lld steps, %s); L1 ping-pong A@0/%lld B@%lld/%lld, L0A @0/%d, L0B @0/%d, "
+      "L0C @0%s%s\n",
+      (long long)nbatch, (long long)tm, (long long)tn, MM_M0, MM_N0, (long long)K0,
+      (long long)kiters, qiao_dtype_name(it), (long long)l1_pp, (long long)l1_b,
+      (long long)(l1_pp + l1_b), MM_A_BYTES, MM_B_BYTES, ta ? ", A transposed" : "",
+      tb ? ", B transposed" : "");
   LLVMValueRef blk = ascend_uop(m, "qiao_ascend_get_block_idx", &core, 1, NULL);
   LLVMValueRef bn = ascend_uop(m, "qiao_ascend_get_block_num", &core, 1, NULL);
-  LLVMValueRef rem = LLVMBuildSub(b, I(m, n_tiles), blk, "");
-  LLVMValueRef iters =
-      LLVMBuildSDiv(b, LLVMBuildSub(b, LLVMBuildAdd(b, rem, bn, ""), I(m, 1), ""), bn, "");
-  iters = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, rem, I(m, 0), ""), iters, I(m, 0), "");
+  /* A resident in L1 for a whole row block (all of K) when it fits: the
+   * tiles of one row block reuse it, and each block takes a contiguous run
+   * of tiles (row-major) so consecutive tiles share their A */
+  int64_t Kc = ((K > 0 ? K : 1) + kalign - 1) / kalign * kalign;
+  int64_t a_res_off = 2 * (MM_A_BYTES + MM_B_BYTES), a_res_bytes = MM_M0 * Kc * ies;
+  bool a_res = a_res_off + a_res_bytes <= m->info.l1_bytes;
+  LLVMValueRef iters, first;
+  if (a_res) {
+    LLVMValueRef per =
+        LLVMBuildSDiv(b, LLVMBuildAdd(b, I(m, n_tiles - 1), bn, ""), bn, "per"); /* ceil */
+    first = LLVMBuildMul(b, blk, per, "first");
+    LLVMValueRef left = LLVMBuildSub(b, I(m, n_tiles), first, "");
+    iters = qiao_cg_imax(cg, I(m, 0), qiao_cg_imin(cg, per, left));
+    ascend_listing_printf(m,
+                          "  A row block resident in L1 @%lld (%lld bytes), reused by the "
+                          "block's consecutive tiles\n",
+                          (long long)a_res_off, (long long)a_res_bytes);
+  } else {
+    first = NULL;
+    LLVMValueRef rem = LLVMBuildSub(b, I(m, n_tiles), blk, "");
+    iters = LLVMBuildSDiv(b, LLVMBuildSub(b, LLVMBuildAdd(b, rem, bn, ""), I(m, 1), ""), bn, "");
+    iters = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, rem, I(m, 0), ""), iters, I(m, 0), "");
+  }
+  LLVMValueRef cur_a = LLVMBuildAlloca(b, m->t_i64, "cur_a");
+  LLVMBuildStore(b, I(m, -1), cur_a);
   flag(m, core, true, QIAO_ASCEND_PIPE_FIX, QIAO_ASCEND_PIPE_M, NULL);
   for (int p = 0; p < 2; ++p) {
     flag(m, core, true, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_MTE2, I(m, p));
@@ -208,7 +242,8 @@ qiao_status_t ascend_lower_matmul(ascend_module_t *m, const qiao_kernel_desc_t *
   ascend_listing_printf(m, "  loop over this block's (batch, output tile) pairs:\n");
   qiao_cg_loop_t tl;
   qiao_cg_loop_begin(cg, I(m, 0), iters, 1, "tile", &tl);
-  LLVMValueRef t = LLVMBuildAdd(b, blk, LLVMBuildMul(b, tl.iv, bn, ""), "t");
+  LLVMValueRef t = a_res ? LLVMBuildAdd(b, first, tl.iv, "t")
+                         : LLVMBuildAdd(b, blk, LLVMBuildMul(b, tl.iv, bn, ""), "t");
   LLVMValueRef bi = LLVMBuildSDiv(b, t, I(m, tm * tn), "batch");
   LLVMValueRef tt = LLVMBuildSRem(b, t, I(m, tm * tn), "");
   LLVMValueRef ti = LLVMBuildSDiv(b, tt, I(m, tn), ""), tj = LLVMBuildSRem(b, tt, I(m, tn), "");
@@ -225,6 +260,32 @@ qiao_status_t ascend_lower_matmul(ascend_module_t *m, const qiao_kernel_desc_t *
   LLVMValueRef mp = ceil_to(m, mt, 16), np = ceil_to(m, nt, 16);
   LLVMValueRef nbp = ceil_to(m, np, c0); /* B's NZ columns */
   flag(m, core, false, QIAO_ASCEND_PIPE_FIX, QIAO_ASCEND_PIPE_M, NULL);
+  if (a_res) { /* a new row block: reload A once MTE1 is done with the old one */
+    LLVMValueRef key = qiao_cg_imadd(cg, ti, bi, tm);
+    LLVMValueRef fresh =
+        LLVMBuildICmp(b, LLVMIntNE, key, LLVMBuildLoad2(b, m->t_i64, cur_a, ""), "");
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(m->ctx, fn, "load_a");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(m->ctx, fn, "a_ready");
+    LLVMBuildCondBr(b, fresh, then, join);
+    LLVMPositionBuilderAtEnd(b, then);
+    ascend_listing_printf(m, "    when the row block changes:\n");
+    for (int q = 0; q < 2; ++q)
+      flag(m, core, false, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_MTE2, I(m, q));
+    LLVMValueRef a_el = ta ? m0 : qiao_cg_imul(cg, m0, K);
+    a_el = LLVMBuildAdd(b, a_el, a_base, "");
+    LLVMValueRef a_src =
+        LLVMBuildGEP2(b, m->t_i8, gm[0], (LLVMValueRef[]){qiao_cg_imul(cg, a_el, ies)}, 1, "");
+    LLVMValueRef aa[10] = {
+        core, I(m, a_res_off), a_src,   I(m, ascend_dtype(it)), mt, I(m, K), I(m, ta ? M : K),
+        mp,   I(m, Kc),        I(m, ta)};
+    ascend_uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz_ex", aa, 10,
+               ta ? "A row block, all of K (transposed)" : "A row block, all of K");
+    for (int q = 0; q < 2; ++q)
+      flag(m, core, true, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_MTE2, I(m, q));
+    LLVMBuildStore(b, key, cur_a);
+    LLVMBuildBr(b, join);
+    LLVMPositionBuilderAtEnd(b, join);
+  }
   ascend_listing_printf(m, "    K loop (%lld steps, ping-pong p = step & 1):\n", (long long)kiters);
   qiao_cg_loop_t kl;
   qiao_cg_loop_begin(cg, I(m, 0), I(m, kiters), 1, "k", &kl);
@@ -234,7 +295,7 @@ qiao_status_t ascend_lower_matmul(ascend_module_t *m, const qiao_kernel_desc_t *
       qiao_cg_imax(cg, I(m, 0), qiao_cg_imin(cg, I(m, K0), LLVMBuildSub(b, I(m, K), k0, "")));
   LLVMValueRef kp = qiao_cg_imax(cg, ceil_to(m, kt, kalign), I(m, kalign));
   LLVMValueRef l1a = qiao_cg_imul(cg, p, l1_pp), l1bb = qiao_cg_imadd(cg, I(m, l1_b), p, l1_pp);
-  LLVMValueRef l0 = qiao_cg_imul(cg, p, MM_TILE_BYTES);
+  LLVMValueRef l0a = qiao_cg_imul(cg, p, MM_A_BYTES), l0b = qiao_cg_imul(cg, p, MM_B_BYTES);
   flag(m, core, false, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_MTE2, p);
   {
     /* A: [M, K] (or [K, M] transposed), B: [K, N] (or [N, K] transposed) */
@@ -248,8 +309,9 @@ qiao_status_t ascend_lower_matmul(ascend_module_t *m, const qiao_kernel_desc_t *
         LLVMBuildGEP2(b, m->t_i8, gm[1], (LLVMValueRef[]){qiao_cg_imul(cg, b_el, ies)}, 1, "");
     LLVMValueRef aa[10] = {core, l1a, a_src,   I(m, ascend_dtype(it)), mt, kt, I(m, ta ? M : K),
                            mp,   kp,  I(m, ta)};
-    ascend_uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz_ex", aa, 10,
-               ta ? "A tile (transposed)" : "A tile");
+    if (!a_res)
+      ascend_uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz_ex", aa, 10,
+                 ta ? "A tile (transposed)" : "A tile");
     LLVMValueRef ba[10] = {core, l1bb, b_src,   I(m, ascend_dtype(it)), kt, nt, I(m, tb ? K : N),
                            kp,   nbp,  I(m, tb)};
     ascend_uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz_ex", ba, 10,
@@ -263,9 +325,18 @@ qiao_status_t ascend_lower_matmul(ascend_module_t *m, const qiao_kernel_desc_t *
         LLVMBuildSDiv(b, qiao_cg_imul(cg, LLVMBuildMul(b, mp, kp, ""), ies), I(m, 512), "");
     LLVMValueRef fb =
         LLVMBuildSDiv(b, qiao_cg_imul(cg, LLVMBuildMul(b, kp, nbp, ""), ies), I(m, 512), "");
-    LLVMValueRef la[5] = {core, l0, l1a, I(m, ascend_dtype(it)), fa};
+    /* resident A: the K step's columns are fractals [k0/c0 * mp/16, ...) of the block */
+    LLVMValueRef a_from =
+        a_res ? LLVMBuildAdd(b, I(m, a_res_off),
+                             qiao_cg_imul(cg,
+                                          LLVMBuildMul(b, LLVMBuildSDiv(b, k0, I(m, c0), ""),
+                                                       LLVMBuildSDiv(b, mp, I(m, 16), ""), ""),
+                                          512),
+                             "")
+              : l1a;
+    LLVMValueRef la[5] = {core, l0a, a_from, I(m, ascend_dtype(it)), fa};
     ascend_uop(m, "qiao_ascend_load_l1_to_l0a", la, 5, "A fractals");
-    LLVMValueRef lb[5] = {core, l0, l1bb, I(m, ascend_dtype(it)), fb};
+    LLVMValueRef lb[5] = {core, l0b, l1bb, I(m, ascend_dtype(it)), fb};
     ascend_uop(m, "qiao_ascend_load_l1_to_l0b", lb, 5, "B fractals");
   }
   flag(m, core, true, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_MTE2, p);
@@ -274,7 +345,7 @@ qiao_status_t ascend_lower_matmul(ascend_module_t *m, const qiao_kernel_desc_t *
   {
     LLVMValueRef init =
         LLVMBuildZExt(b, LLVMBuildICmp(b, LLVMIntEQ, kl.iv, I(m, 0), ""), m->t_i64, "init");
-    LLVMValueRef ma[9] = {core, I(m, 0), l0, l0, I(m, ascend_dtype(it)), mp, kp, np, init};
+    LLVMValueRef ma[9] = {core, I(m, 0), l0a, l0b, I(m, ascend_dtype(it)), mp, kp, np, init};
     ascend_uop(m, "qiao_ascend_mmad", ma, 9, "C (+)= A B");
   }
   flag(m, core, true, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_MTE1, p);

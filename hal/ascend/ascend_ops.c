@@ -32,6 +32,8 @@ static const asim_model_t kModels[] = {
      .l0c_bytes = 131072,
      .hbm_bytes_per_s = 1.6e12,
      .gm_read_bpc = 32,
+     .l2_read_bpc = 110,
+     .l2_bytes = 192ll << 20,
      .gm_write_bpc = 64,
      .mte2_latency = 300,
      .mte3_latency = 150,
@@ -62,6 +64,8 @@ static const asim_model_t kModels[] = {
      .l0c_bytes = 131072,
      .hbm_bytes_per_s = 3.2e12,
      .gm_read_bpc = 32,
+     .l2_read_bpc = 110,
+     .l2_bytes = 192ll << 20,
      .gm_write_bpc = 64,
      .mte2_latency = 300,
      .mte3_latency = 150,
@@ -122,6 +126,7 @@ void asim_core_reset(asim_core_t *c, int64_t block) {
   memset(c->done, 0, sizeof c->done);
   memset(c->busy, 0, sizeof c->busy);
   memset(c->bytes, 0, sizeof c->bytes);
+  c->hbm_read = 0;
   c->ops = 0;
   c->failed = false;
   c->err[0] = 0;
@@ -223,6 +228,37 @@ static bool check_gm(asim_core_t *c, const char *op, const void *gm, int64_t byt
                    (long long)bytes, gm);
 }
 
+/* MTE2 cycles to read `rows` rows of row_bytes at stride ld_bytes from gm:
+ * lines (512 B) read before in this dispatch hit the L2 (l2_read_bpc), the
+ * others come from HBM (gm_read_bpc) and are then held while the L2 has
+ * room. `moved` scales the bytes (bursts of a padded copy). */
+static double gm_read_cycles(asim_core_t *c, const void *gm, int64_t rows, int64_t row_bytes,
+                             int64_t ld_bytes, double moved) {
+  double total = (double)rows * (double)row_bytes, hit = 0;
+  uintptr_t lo = (uintptr_t)gm;
+  int32_t b = -1;
+  for (int32_t i = 0; i < c->n_gm; ++i)
+    if (lo >= c->gm[i].lo && lo < c->gm[i].hi) b = i;
+  if (b >= 0 && c->l2_lines && c->l2_lines[b] && total > 0) {
+    uint8_t *lines = c->l2_lines[b];
+    for (int64_t r = 0; r < rows; ++r) {
+      uintptr_t s0 = lo + (uintptr_t)(r * ld_bytes) - c->gm[b].lo, s1 = s0 + (uintptr_t)row_bytes;
+      for (uintptr_t l = s0 / 512; l * 512 < s1; ++l) {
+        uintptr_t a = l * 512 > s0 ? l * 512 : s0, e = (l + 1) * 512 < s1 ? (l + 1) * 512 : s1;
+        if (lines[l])
+          hit += (double)(e - a);
+        else if (*c->l2_held + 512 <= c->m->l2_bytes) {
+          lines[l] = 1;
+          *c->l2_held += 512;
+        }
+      }
+    }
+  }
+  double miss = total - hit, scale = total > 0 ? moved / total : 1;
+  c->hbm_read += miss;
+  return scale * (miss / c->m->gm_read_bpc + hit / c->m->l2_read_bpc);
+}
+
 static void mark(asim_core_t *c, int64_t off, int64_t bytes) {
   memset(c->ub_w + off, 1, (size_t)bytes);
 }
@@ -247,7 +283,8 @@ static void copy_in(asim_core_t *c, int64_t ub, const void *gm, int64_t bytes, b
   memset(c->ub + ub + bytes, 0, (size_t)(padded - bytes));
   mark(c, ub, padded);
   c->bytes[QIAO_ASCEND_PATH_GM_UB] += (double)bytes;
-  op_time(c, QIAO_ASCEND_PIPE_MTE2, (double)padded / c->m->gm_read_bpc, c->m->mte2_latency);
+  op_time(c, QIAO_ASCEND_PIPE_MTE2, gm_read_cycles(c, gm, 1, bytes, bytes, (double)padded),
+          c->m->mte2_latency);
 }
 
 static void copy_out(asim_core_t *c, void *gm, int64_t ub, int64_t bytes, bool pad) {
@@ -874,7 +911,9 @@ static void nd2nz(asim_core_t *c, int64_t l1_off, const void *gm, int64_t dt, in
   /* a transposed read moves 32-byte bursts of the other dim [estimate: same rate] */
   double moved =
       transpose ? (double)(cols * ceil_to(rows, c0) * es) : (double)(rows * ceil_to(cols, c0) * es);
-  op_time(c, QIAO_ASCEND_PIPE_MTE2, moved / c->m->gm_read_bpc, c->m->mte2_latency);
+  double cyc = transpose ? gm_read_cycles(c, gm, cols, rows * es, ld * es, moved)
+                         : gm_read_cycles(c, gm, rows, cols * es, ld * es, moved);
+  op_time(c, QIAO_ASCEND_PIPE_MTE2, cyc, c->m->mte2_latency);
 }
 
 void qiao_ascend_copy_gm_to_l1_nd2nz(void *core, int64_t l1_off, const void *gm, int64_t dt,

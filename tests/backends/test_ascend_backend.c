@@ -65,6 +65,19 @@ Test(ascend_backend, registry_row) {
   qiao_hal_device_release(d);
 }
 
+/* The cube tiles are checked against L1/L0 before anything is emitted. */
+Test(ascend_backend, l0_overflow_refused_by_the_backend) {
+  qiao_hal_ascend_info_t info;
+  CHECK_OK(qiao_hal_ascend_info_for_profile("910b", &info));
+  CHECK_OK(ascend_mm_check(&info));
+  info.l0a_bytes = 16384; /* a quarter of a 910B L0A: no room for the pong tile */
+  qiao_status_t st = ascend_mm_check(&info);
+  cr_assert_not_null(st);
+  cr_expect_eq(qiao_status_code(st), QIAO_RESOURCE_EXHAUSTED);
+  cr_expect(strstr(qiao_status_message(st), "L0A overflow") != NULL, "%s", qiao_status_message(st));
+  qiao_status_free(st);
+}
+
 Test(ascend_backend, ub_overflow_refused_by_the_backend) {
   qiao_graph_t *g = parse(EW_GRAPH);
   qiao_partition_t *p = NULL;
@@ -370,8 +383,9 @@ Test(ascend_backend, matmul_report_names_the_cube_paths, .timeout = 120) {
   cr_log_info("%s", buf);
   cr_expect_eq(r.blocks, 24, "block_dim = the AIC count");
   cr_expect_eq(r.bytes[QIAO_ASCEND_PATH_L0C_GM], 512.0 * 512 * 2);
-  /* each of the 16 output tiles reads its A row-block and B column-block once */
-  cr_expect_eq(r.bytes[QIAO_ASCEND_PATH_GM_L1], 16.0 * 2 * 128 * 512 * 2);
+  /* 4 x 2 output tiles of 128 x 256 on 24 cores, one each: every tile reads
+   * its A row block (all of K, resident in L1) and its B column block once */
+  cr_expect_eq(r.bytes[QIAO_ASCEND_PATH_GM_L1], 8.0 * (128 * 512 + 512 * 256) * 2);
   cr_expect_gt(r.cube_util, 0.0);
   cr_expect_gt(r.pipe_busy[QIAO_ASCEND_PIPE_M], 0);
 }
