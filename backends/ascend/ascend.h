@@ -100,6 +100,11 @@ qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_des
 bool ascend_copy_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap);
 qiao_status_t ascend_lower_copy(ascend_module_t *m, const qiao_kernel_desc_t *kd, LLVMValueRef fn);
 
+/* TOPK on the vector unit (lower_topk.c); the UB tile check included. */
+bool ascend_topk_supported(const qiao_kernel_desc_t *kd, int64_t ub_bytes, char *reason,
+                           size_t cap);
+qiao_status_t ascend_lower_topk(ascend_module_t *m, const qiao_kernel_desc_t *kd, LLVMValueRef fn);
+
 /* ------------------------------------------------------ cube */
 
 /* Whether the cube lowering takes kd (2-D f16/bf16 matmul, no epilogue). */

@@ -145,6 +145,16 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
   if (!kd_fp8_check(kd, d, reason, cap)) return false;
   bool cube = kd->kind == QIAO_KD_MATMUL;
   if (is_copy(kd)) return ascend_copy_supported(kd, reason, cap);
+  if (kd->kind == QIAO_KD_TOPK) {
+    qiao_hal_ascend_info_t ti;
+    qiao_status_t tst = device_info(d, &ti);
+    if (tst) {
+      snprintf(reason, cap, "%s", qiao_status_message(tst));
+      qiao_status_free(tst);
+      return false;
+    }
+    return ascend_topk_supported(kd, ti.ub_bytes, reason, cap);
+  }
   if (cube ? !ascend_mm_supported(kd, reason, cap) : !ascend_ew_supported(kd, reason, cap))
     return false;
   /* the tiling check: a kernel whose tiles overflow the on-chip buffers is refused */
@@ -247,8 +257,9 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   }
   if (strlen(name) >= sizeof out_launch->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
-  bool cube = kd->kind == QIAO_KD_MATMUL, copy = is_copy(kd);
-  if (copy   ? !ascend_copy_supported(kd, reason, sizeof reason)
+  bool cube = kd->kind == QIAO_KD_MATMUL, copy = is_copy(kd), topk = kd->kind == QIAO_KD_TOPK;
+  if (topk   ? !ascend_topk_supported(kd, m->info.ub_bytes, reason, sizeof reason)
+      : copy ? !ascend_copy_supported(kd, reason, sizeof reason)
       : cube ? !ascend_mm_supported(kd, reason, sizeof reason)
              : !ascend_ew_supported(kd, reason, sizeof reason))
     return qiao_status_make(QIAO_UNSUPPORTED, "ascend: cannot lower this %s kernel: %s",
@@ -257,7 +268,7 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   ascend_ew_plan_t plan;
   if (cube)
     QIAO_RETURN_IF_ERROR(ascend_mm_check(&m->info));
-  else if (!copy)
+  else if (!copy && !topk)
     QIAO_RETURN_IF_ERROR(ascend_ew_plan(kd, m->info.ub_bytes, 0, &plan));
   if (m->n_entries == m->cap_entries) {
     int32_t cap = m->cap_entries ? 2 * m->cap_entries : 8;
@@ -274,6 +285,8 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
     QIAO_RETURN_IF_ERROR(ascend_lower_matmul(m, kd, fn));
   else if (copy)
     QIAO_RETURN_IF_ERROR(ascend_lower_copy(m, kd, fn));
+  else if (topk)
+    QIAO_RETURN_IF_ERROR(ascend_lower_topk(m, kd, fn));
   else
     QIAO_RETURN_IF_ERROR(ascend_lower_elementwise(m, kd, fn, &plan));
   qiao_kernel_launch_t *l = out_launch;

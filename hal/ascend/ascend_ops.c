@@ -818,6 +818,54 @@ void qiao_ascend_vnez(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, i
   mark(c, dst, n * kDtSize[dst_dt]);
 }
 
+typedef struct topk_item {
+  double v;
+  int64_t i;
+} topk_item_t;
+
+/* Descending, NaN above every number, ties (equal NaNs too) by the lower index. */
+static int topk_cmp(const void *pa, const void *pb) {
+  const topk_item_t *a = pa, *b = pb;
+  bool an = isnan(a->v), bn = isnan(b->v);
+  if (an != bn) return an ? -1 : 1;
+  if (!an && a->v != b->v) return a->v > b->v ? -1 : 1;
+  return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
+}
+
+void qiao_ascend_vtopk(void *core, int64_t dt, int64_t dst_val, int64_t dst_idx, int64_t src,
+                       int64_t rows, int64_t cols, int64_t k) {
+  asim_core_t *c = core;
+  const char *op = "TopK";
+  if (rows < 0 || cols < 0 || k < 0 || k > cols)
+    return (void)(op_begin(c) && violation(c, op, "count", "top %lld of %lld rows of %lld",
+                                           (long long)k, (long long)rows, (long long)cols));
+  /* timed like a merge sort of each row: log2(cols) passes [estimate] */
+  double passes = cols > 1 ? ceil(log2((double)cols)) : 1;
+  if (!vec_begin(c, op, c->m->vec_cpr_special * passes, dt, src, rows * cols, &src, NULL, 1))
+    return;
+  if (is_int_dt(dt))
+    return (void)violation(c, op, "dtype", "TopK sorts half/float, not %s", kDtNames[dt]);
+  int64_t sz = kDtSize[dt];
+  if (!check_ub(c, op, "values", dst_val, rows * k * sz) ||
+      !check_ub(c, op, "indices", dst_idx, rows * k * 4))
+    return;
+  topk_item_t *buf = malloc(sizeof *buf * (size_t)(cols > 0 ? cols : 1));
+  if (!buf) return (void)violation(c, op, "host", "out of memory");
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < cols; ++j)
+      buf[j] = (topk_item_t){ld(c, dt, src, r * cols + j), j};
+    qsort(buf, (size_t)cols, sizeof *buf, topk_cmp);
+    for (int64_t j = 0; j < k; ++j) { /* values copied bit-exactly */
+      memcpy(c->ub + dst_val + (r * k + j) * sz, c->ub + src + (r * cols + buf[j].i) * sz,
+             (size_t)sz);
+      st_int(c->ub + dst_idx, QIAO_ASCEND_S32, r * k + j, buf[j].i);
+    }
+  }
+  free(buf);
+  mark(c, dst_val, rows * k * sz);
+  mark(c, dst_idx, rows * k * 4);
+}
+
 /* ------------------------------------------------------------ cube unit */
 
 enum { B_L1 = 0, B_L0A, B_L0B, B_L0C };
@@ -1189,6 +1237,7 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(get_value, QIAO_ASCEND_PIPE_S, "GetValue"),
     SYM(vcast, QIAO_ASCEND_PIPE_V, "Cast"),
     SYM(vnez, QIAO_ASCEND_PIPE_V, "Compare+Select"),
+    SYM(vtopk, QIAO_ASCEND_PIPE_V, "TopK"),
     SYM(copy_gm_to_l1_nd2nz, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),
     SYM(copy_gm_to_l1_nd2nz_ex, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),
     SYM(load_l1_to_l0a, QIAO_ASCEND_PIPE_MTE1, "LoadData L1->L0A"),

@@ -163,6 +163,13 @@ void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, 
 void qiao_ascend_vnez(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
                       int64_t n);
 
+/* TopK (Ascend C's high-level API: sorts and merges on the vector unit): per
+ * row of `cols` dt elements at src, the k largest (NaN above every number,
+ * ties by the lower index) copied bit-exactly to dst_val (rows x k) and
+ * their column indices as s32 to dst_idx (rows x k). */
+void qiao_ascend_vtopk(void *core, int64_t dt, int64_t dst_val, int64_t dst_idx, int64_t src,
+                       int64_t rows, int64_t cols, int64_t k);
+
 /* ------------------------------------------------ cube unit (AIC)
  * L1, L0A, L0B, L0C are addressed by byte offsets like the UB. Matrices on
  * chip are in the NZ fractal layout: fractals of 16 rows x c0 columns, c0 =

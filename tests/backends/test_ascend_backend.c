@@ -278,6 +278,11 @@ static const char *const k_ew_graphs[] = {
     "%y = cast (mul %x, 1000.0) {to = i32}\nreturn %y\n}\n",
     "graph @t(%x: i32[77], %c: bool[77]) -> (f32[77]) {\n"
     "%y = mul (cast %x {to = f32}), (cast %c {to = f32})\nreturn %y\n}\n",
+    /* topk: rows along the last axis, and along axis 0 (transposed in the UB) */
+    "graph @t(%x: f32[600, 100]) -> (f32[600, 7], i64[600, 7]) {\n"
+    "%v, %i = topk %x {k = 7}\nreturn %v, %i\n}\n",
+    "graph @t(%x: bf16[50, 9, 20]) -> (bf16[50, 3, 20], i64[50, 3, 20]) {\n"
+    "%v, %i = topk %x {k = 3, axis = 1}\nreturn %v, %i\n}\n",
 };
 
 static const char *const k_uris[] = {"ascend-sim:910b", "ascend-sim:910c",
