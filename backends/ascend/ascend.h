@@ -105,6 +105,11 @@ bool ascend_topk_supported(const qiao_kernel_desc_t *kd, int64_t ub_bytes, char 
                            size_t cap);
 qiao_status_t ascend_lower_topk(ascend_module_t *m, const qiao_kernel_desc_t *kd, LLVMValueRef fn);
 
+/* ROPE (a COPY kernel of op rope) on the vector unit (lower_rope.c). */
+bool ascend_rope_supported(const qiao_kernel_desc_t *kd, int64_t ub_bytes, char *reason,
+                           size_t cap);
+qiao_status_t ascend_lower_rope(ascend_module_t *m, const qiao_kernel_desc_t *kd, LLVMValueRef fn);
+
 /* ------------------------------------------------------ cube */
 
 /* Whether the cube lowering takes kd (2-D f16/bf16 matmul, no epilogue). */

@@ -127,8 +127,12 @@ static bool kd_fp8_check(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, cha
   return true;
 }
 
+static bool is_rope(const qiao_kernel_desc_t *kd) {
+  return kd->kind == QIAO_KD_COPY && kd->op == QIAO_OP_ROPE;
+}
+
 static bool is_copy(const qiao_kernel_desc_t *kd) {
-  return kd->kind == QIAO_KD_COPY || kd->kind == QIAO_KD_GATHER;
+  return (kd->kind == QIAO_KD_COPY && !is_rope(kd)) || kd->kind == QIAO_KD_GATHER;
 }
 
 static qiao_status_t device_info(qiao_hal_device_t *d, qiao_hal_ascend_info_t *out) {
@@ -144,8 +148,7 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
   }
   if (!kd_fp8_check(kd, d, reason, cap)) return false;
   bool cube = kd->kind == QIAO_KD_MATMUL;
-  if (is_copy(kd)) return ascend_copy_supported(kd, reason, cap);
-  if (kd->kind == QIAO_KD_TOPK) {
+  if (is_rope(kd) || kd->kind == QIAO_KD_TOPK) {
     qiao_hal_ascend_info_t ti;
     qiao_status_t tst = device_info(d, &ti);
     if (tst) {
@@ -153,8 +156,10 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
       qiao_status_free(tst);
       return false;
     }
-    return ascend_topk_supported(kd, ti.ub_bytes, reason, cap);
+    return is_rope(kd) ? ascend_rope_supported(kd, ti.ub_bytes, reason, cap)
+                       : ascend_topk_supported(kd, ti.ub_bytes, reason, cap);
   }
+  if (is_copy(kd)) return ascend_copy_supported(kd, reason, cap);
   if (cube ? !ascend_mm_supported(kd, reason, cap) : !ascend_ew_supported(kd, reason, cap))
     return false;
   /* the tiling check: a kernel whose tiles overflow the on-chip buffers is refused */
@@ -258,7 +263,9 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   if (strlen(name) >= sizeof out_launch->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
   bool cube = kd->kind == QIAO_KD_MATMUL, copy = is_copy(kd), topk = kd->kind == QIAO_KD_TOPK;
-  if (topk   ? !ascend_topk_supported(kd, m->info.ub_bytes, reason, sizeof reason)
+  bool rope = is_rope(kd);
+  if (rope   ? !ascend_rope_supported(kd, m->info.ub_bytes, reason, sizeof reason)
+      : topk ? !ascend_topk_supported(kd, m->info.ub_bytes, reason, sizeof reason)
       : copy ? !ascend_copy_supported(kd, reason, sizeof reason)
       : cube ? !ascend_mm_supported(kd, reason, sizeof reason)
              : !ascend_ew_supported(kd, reason, sizeof reason))
@@ -268,7 +275,7 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   ascend_ew_plan_t plan;
   if (cube)
     QIAO_RETURN_IF_ERROR(ascend_mm_check(&m->info));
-  else if (!copy && !topk)
+  else if (!copy && !topk && !rope)
     QIAO_RETURN_IF_ERROR(ascend_ew_plan(kd, m->info.ub_bytes, 0, &plan));
   if (m->n_entries == m->cap_entries) {
     int32_t cap = m->cap_entries ? 2 * m->cap_entries : 8;
@@ -287,6 +294,8 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
     QIAO_RETURN_IF_ERROR(ascend_lower_copy(m, kd, fn));
   else if (topk)
     QIAO_RETURN_IF_ERROR(ascend_lower_topk(m, kd, fn));
+  else if (rope)
+    QIAO_RETURN_IF_ERROR(ascend_lower_rope(m, kd, fn));
   else
     QIAO_RETURN_IF_ERROR(ascend_lower_elementwise(m, kd, fn, &plan));
   qiao_kernel_launch_t *l = out_launch;

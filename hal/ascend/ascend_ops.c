@@ -434,7 +434,9 @@ static bool check_int_arith(asim_core_t *c, const char *op, int64_t dt, bool sup
  * of 256 B (the widest operand) x cycles per repeat. */
 static bool vec_begin(asim_core_t *c, const char *op, double cpr, int64_t dt, int64_t dst,
                       int64_t n, const int64_t *src, const int64_t *src_dt, int nsrc) {
-  if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt)) return false;
+  if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt) || dt < 0 ||
+      dt >= QIAO_ASCEND_DTYPE_COUNT)
+    return false;
   if (n < 0) return violation(c, op, "count", "negative element count %lld", (long long)n);
   if (dt == QIAO_ASCEND_BF16 && nsrc > 0 && src_dt == NULL)
     return violation(c, op, "dtype",
@@ -444,9 +446,10 @@ static bool vec_begin(asim_core_t *c, const char *op, double cpr, int64_t dt, in
   int64_t width = kDtSize[dt];
   for (int k = 0; k < nsrc; ++k) {
     int64_t sdt = src_dt ? src_dt[k] : dt;
-    if (!check_dtype(c, op, sdt)) return false;
-    int64_t bytes = n * kDtSize[sdt];
-    if (kDtSize[sdt] > width) width = kDtSize[sdt];
+    if (!check_dtype(c, op, sdt) || sdt < 0 || sdt >= QIAO_ASCEND_DTYPE_COUNT) return false;
+    int64_t ssz = kDtSize[sdt];
+    int64_t bytes = n * ssz;
+    if (ssz > width) width = ssz;
     if (!check_ub(c, op, "source", src[k], bytes) || !check_written(c, op, "source", src[k], bytes))
       return false;
   }
@@ -526,7 +529,9 @@ enum {
   U_GELU,
   U_GELU_TANH,
   U_RELU,
-  U_ABS
+  U_ABS,
+  U_SIN,
+  U_COS
 };
 static const char *const kUnNames[] = {"Muls(-1)", "Exp",  "Ln",        "Sqrt", "Rsqrt", "Tanh",
                                        "Sigmoid",  "Silu", "Gelu(erf)", "Gelu", "Relu",  "Abs"};
@@ -547,6 +552,8 @@ static double unary(int op, double x) {
     return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));
   }
   case U_ABS: return fabs(x);
+  case U_SIN: return sin(x);
+  case U_COS: return cos(x);
   default: return x < 0.0 ? 0.0 : x;
   }
 }
@@ -591,6 +598,28 @@ UN(vgelu, U_GELU)
 UN(vgelu_tanh, U_GELU_TANH)
 UN(vrelu, U_RELU)
 UN(vabs, U_ABS)
+UN(vsin, U_SIN)
+UN(vcos, U_COS)
+
+void qiao_ascend_vfma(void *core, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t c_,
+                      int64_t n) {
+  asim_core_t *c = core;
+  int64_t src[3] = {a, b, c_};
+  if (!vec_begin(c, "FusedMulAdd", c->m->vec_cpr_simple, dt, dst, n, src, NULL, 3) ||
+      !check_int_arith(c, "FusedMulAdd", dt, false))
+    return;
+  for (int64_t i = 0; i < n; ++i) /* f32 products are exact in f64: one rounding */
+    st(c, dt, dst, i, ld(c, dt, a, i) * ld(c, dt, b, i) + ld(c, dt, c_, i));
+  mark(c, dst, n * kDtSize[dt]);
+}
+
+void qiao_ascend_varange(void *core, int64_t dt, int64_t dst, double first, int64_t n) {
+  asim_core_t *c = core;
+  if (!vec_begin(c, "ArithProgression", c->m->vec_cpr_simple, dt, dst, n, NULL, NULL, 0)) return;
+  for (int64_t i = 0; i < n; ++i)
+    st(c, dt, dst, i, first + (double)i);
+  mark(c, dst, n * kDtSize[dt]);
+}
 
 /* Adds / Muls / Maxs / Mins: a vector and a scalar. */
 enum { S_ADD, S_MUL, S_MAX, S_MIN };
@@ -776,6 +805,20 @@ void qiao_ascend_vgather(void *core, int64_t dt, int64_t dst, int64_t src, int64
   asim_core_t *c = core;
   view_copy(c, "Gather", c->m->vec_cpr_special, dt, dst, src, src_elems, base, start, n, rank, dims,
             strides);
+}
+
+void qiao_ascend_set_value(void *core, int64_t dt, int64_t ub_off, int64_t i, double v) {
+  asim_core_t *c = core;
+  const char *op = "SetValue (scalar)";
+  if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt) || dt < 0 ||
+      dt >= QIAO_ASCEND_DTYPE_COUNT)
+    return;
+  int64_t sz = kDtSize[dt];
+  if (i < 0 || !check_ub(c, op, "destination", ub_off, (i + 1) * sz)) return;
+  st(c, dt, ub_off, i, v);
+  mark(c, ub_off + i * sz, sz);
+  c->s += c->m->issue_cycles;
+  c->busy[QIAO_ASCEND_PIPE_S] += c->m->issue_cycles;
 }
 
 int64_t qiao_ascend_get_value(void *core, int64_t dt, int64_t ub_off, int64_t i) {
@@ -1223,6 +1266,10 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(vgelu_tanh, QIAO_ASCEND_PIPE_V, "Gelu"),
     SYM(vrelu, QIAO_ASCEND_PIPE_V, "Relu"),
     SYM(vabs, QIAO_ASCEND_PIPE_V, "Abs"),
+    SYM(vsin, QIAO_ASCEND_PIPE_V, "Sin"),
+    SYM(vcos, QIAO_ASCEND_PIPE_V, "Cos"),
+    SYM(varange, QIAO_ASCEND_PIPE_V, "ArithProgression"),
+    SYM(vfma, QIAO_ASCEND_PIPE_V, "FusedMulAdd"),
     SYM(vadds, QIAO_ASCEND_PIPE_V, "Adds"),
     SYM(vmuls, QIAO_ASCEND_PIPE_V, "Muls"),
     SYM(vmaxs, QIAO_ASCEND_PIPE_V, "Maxs"),
@@ -1235,6 +1282,7 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(vbroadcast, QIAO_ASCEND_PIPE_V, "BroadcastTo"),
     SYM(vgather, QIAO_ASCEND_PIPE_V, "Gather"),
     SYM(get_value, QIAO_ASCEND_PIPE_S, "GetValue"),
+    SYM(set_value, QIAO_ASCEND_PIPE_S, "SetValue"),
     SYM(vcast, QIAO_ASCEND_PIPE_V, "Cast"),
     SYM(vnez, QIAO_ASCEND_PIPE_V, "Compare+Select"),
     SYM(vtopk, QIAO_ASCEND_PIPE_V, "TopK"),

@@ -108,6 +108,14 @@ void qiao_ascend_vgelu(void *core, int64_t dt, int64_t dst, int64_t src, int64_t
 void qiao_ascend_vgelu_tanh(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
 void qiao_ascend_vrelu(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
 void qiao_ascend_vabs(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+/* Sin / Cos (Ascend C's high-level APIs, composites). */
+void qiao_ascend_vsin(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+void qiao_ascend_vcos(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+/* FusedMulAdd: dst = a * b + c, rounded once (float dt). */
+void qiao_ascend_vfma(void *core, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t c,
+                      int64_t n);
+/* ArithProgression: dst[i] = first + i. */
+void qiao_ascend_varange(void *core, int64_t dt, int64_t dst, double first, int64_t n);
 /* Adds / Muls / Maxs / Mins: dst[i] = src[i] op s (s rounded to dt). */
 void qiao_ascend_vadds(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n);
 void qiao_ascend_vmuls(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n);
@@ -153,6 +161,8 @@ void qiao_ascend_vgather(void *core, int64_t dt, int64_t dst, int64_t src, int64
 /* LocalTensor::GetValue: element i (dtype dt) of the UB at ub_off read by the
  * scalar unit (after a WaitFlag<MTE2_S> for data copied in), as an int64. */
 int64_t qiao_ascend_get_value(void *core, int64_t dt, int64_t ub_off, int64_t i);
+/* LocalTensor::SetValue: the scalar unit writes element i (v rounded to dt). */
+void qiao_ascend_set_value(void *core, int64_t dt, int64_t ub_off, int64_t i, double v);
 /* Cast: n elements of src_dt at src to dst_dt at dst (round to nearest even;
  * the same dtype is a copy). */
 void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,

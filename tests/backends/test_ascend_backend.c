@@ -283,6 +283,11 @@ static const char *const k_ew_graphs[] = {
     "%v, %i = topk %x {k = 7}\nreturn %v, %i\n}\n",
     "graph @t(%x: bf16[50, 9, 20]) -> (bf16[50, 3, 20], i64[50, 3, 20]) {\n"
     "%v, %i = topk %x {k = 3, axis = 1}\nreturn %v, %i\n}\n",
+    /* rope: neox over many tiles, gptj with per-batch positions */
+    "graph @t(%x: f32[2, 8, 100, 128], %pos: i32[100]) -> (f32[2, 8, 100, 128]) {\n"
+    "%y = rope %x, %pos\nreturn %y\n}\n",
+    "graph @t(%x: bf16[3, 2, 7, 64], %pos: i64[3, 7]) -> (bf16[3, 2, 7, 64]) {\n"
+    "%y = rope %x, %pos {mode = \"gptj\"}\nreturn %y\n}\n",
 };
 
 static const char *const k_uris[] = {"ascend-sim:910b", "ascend-sim:910c",
