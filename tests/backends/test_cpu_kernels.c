@@ -815,6 +815,23 @@ Test(attention, split_kv) {
   attention_case(c, 492);
 }
 
+/* Two split-KV kernels in one module (entries k0, k0_combine, k1, k1_combine), the second
+ * reading the first's output as its queries. */
+Test(attention, split_kv_two_kernels) {
+  qiao_graph_t *g = graph();
+  int32_t q = in(g, "q", TY(QIAO_F32, 2, 8, 1, 32));
+  int32_t k = in(g, "k", TY(QIAO_F32, 2, 1, 700, 32));
+  int32_t v = in(g, "v", TY(QIAO_F32, 2, 1, 700, 32));
+  qiao_attrs_t a = defaults(QIAO_OP_ATTENTION);
+  int32_t o1 = OP(g, QIAO_OP_ATTENTION, &a, q, k, v);
+  outputs1(g, OP(g, QIAO_OP_ATTENTION, &a, o1, k, v));
+  run_graph(g, 497,
+            &(run_opts_t){.range = {{-2, 2, true}, {-2, 2, true}, {-1, 1, true}},
+                          .attn_splits = 3,
+                          .expect_phases = 2,
+                          .expect_kernels = 2});
+}
+
 /* The plan: split-KV when B x Hkv units would leave threads uneven, one pass when
  * they divide evenly, none when forced to one pass or when the query rows of a
  * group do not fit one unit (prefill). */
