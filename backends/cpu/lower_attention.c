@@ -191,14 +191,6 @@ static void at_mask_and_max(at_ctx_t *c, LLVMValueRef a, LLVMValueRef e, LLVMVal
   qiao_cg_st(g, qiao_cg_reduce_max(g, mx), c->t0);
 }
 
-/* sbuf[lo, hi) = 0 (the current row's weights; bounds are i64 values). */
-static void at_zero(at_ctx_t *c, LLVMValueRef lo, LLVMValueRef hi) {
-  qiao_cg_t *g = &c->cg->base;
-  for (qiao_cg_vloop_t zl = qiao_cg_vloop_start_dyn(lo, hi, c->V, "zw");
-       qiao_cg_vloop_next(g, &zl);)
-    qiao_cg_stf(g, qiao_cg_fsplat(g, 0.0, zl.lanes), c->sbuf, zl.i);
-}
-
 /* acc[r] (= acc[r] * alpha when alpha is given) += Σ_{j in [a, e)} p_r[j] v_j for the
  * n rows `rows` (1, 2 or 4) at once, a register group of Dv at a time: each V vector
  * (f16/bf16 widened in registers) feeds the n rows, n * ng <= 16 accumulators.
@@ -671,12 +663,8 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     at_transpose_k_scalar(cg, &c, s, K, kbase, j0, jb_end);
   }
   LLVMValueRef sblk = c.sbuf; /* [R][BkP]: each row's scores, then its weights */
-  /* joint P·V (each V vector feeds 4 or 2 rows): decode with a GQA group (one query
-   * position, several heads: every row has the same key range), or several query
-   * positions (joint_rows: each row's weights are zero outside its own range, the rows
-   * that see no key of the block get a zero row, P·V runs over the whole block) */
-  bool joint_rows = s->Bq > 1 && s->R >= 2 && s->R % 2 == 0;
-  bool joint = (s->Bq == 1 && s->R >= 2 && s->R % 2 == 0) || joint_rows;
+  /* decode with a GQA group (one query position, several heads): joint P·V */
+  bool joint = s->Bq == 1 && s->R >= 2 && s->R % 2 == 0;
   if (s->use_kt) {
     /* scores of RP rows at a time against Kᵀ: each Kᵀ vector feeds RP FMAs, RP * nk
      * independent accumulators (the last group repeats row R - 1) */
@@ -803,10 +791,6 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     LLVMValueRef l_old = qiao_cg_ldf(&cg->base, c.lrow, r, 1);
     qiao_cg_stf(&cg->base, qiao_cg_fma(&cg->base, l_old, alpha, bsum), c.lrow, r);
     qiao_cg_stf(&cg->base, m_new, c.mrow, r);
-    if (joint_rows) { /* weights outside [a, e) are 0 for the block-wide P·V */
-      at_zero(&c, qiao_cg_i64(&cg->base, 0), sa);
-      at_zero(&c, LLVMBuildSub(cg->b, e, j0, ""), qiao_cg_i64(&cg->base, s->BkP));
-    }
     if (joint) { /* P·V below, all rows at once: only the rescale here */
       LLVMValueRef arow = qiao_cg_imul(&cg->base, r, s->Dv);
       for (qiao_cg_vloop_t al = qiao_cg_vloop_start(0, s->Dv, V, 0, "ar");
@@ -822,11 +806,6 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     }
     qiao_cg_endif(&cg->base, done2);
     qiao_cg_endif(&cg->base, done);
-    if (joint_rows) { /* a row that sees no key of this block: zero weights */
-      LLVMBasicBlockRef dz = qiao_cg_if(&cg->base, LLVMBuildNot(cg->b, live, ""), "zrow");
-      at_zero(&c, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->BkP));
-      qiao_cg_endif(&cg->base, dz);
-    }
     qiao_cg_loop_end(&cg->base, &rr);
   }
   if (joint) {
@@ -835,10 +814,10 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
      * row by row for the rows that have */
     LLVMValueRef pos = qiao_cg_iadd(&cg->base, i_lo, shift);
     LLVMValueRef a = j0, e = jb_end;
-    if (s->W > 0 && !joint_rows)
+    if (s->W > 0)
       a = qiao_cg_imax(&cg->base, a,
                        LLVMBuildSub(cg->b, pos, qiao_cg_i64(&cg->base, s->W - 1), ""));
-    if (bounded && !joint_rows)
+    if (bounded)
       e = qiao_cg_imin(&cg->base, e, qiao_cg_iadd(&cg->base, pos, qiao_cg_i64(&cg->base, 1)));
     LLVMBasicBlockRef done =
         qiao_cg_if(&cg->base, LLVMBuildICmp(cg->b, LLVMIntSLT, a, e, ""), "jlive");
