@@ -4,7 +4,11 @@
  * of the group processed together (GQA head grouping: each K/V block is read
  * once for G * Bq query rows), or (b, q head, query block) when grouping
  * would leave threads idle (fewer units than threads, or fewer than two per
- * thread that do not divide evenly). Units are split over workgroups. Per
+ * thread that do not divide evenly). Split-KV (flash-decoding, when every
+ * query row of the group fits one unit): units (b, kv head, KV split) over
+ * their chunk of whole key blocks write partial (m, l, acc) per row to the
+ * launch's workspace, and the `<name>_combine` entry merges them. The choice
+ * is qiao_cpu_attention_plan's (one function). Units are split over workgroups. Per
  * unit the keys are walked in blocks of Bk; for each query row the visible
  * keys of the block (causal / sliding window bounds, additive mask) get
  * scores q·k (q pre-scaled), the running max m, the running sum l and the
