@@ -116,7 +116,7 @@ typedef struct qiao_cpu_attention_plan {
 
 /* The plan for attention descriptor `kd` on `threads` threads. force_splits:
  * 0 decides; 1 one pass; N > 1 split-KV with N splits when the kernel allows
- * it (every query row of a GQA group in one unit: Sq <= max(1, 32 / G)). */
+ * it (B > 0 and every query row of a GQA group in one unit: Sq <= max(1, 32 / G)). */
 qiao_cpu_attention_plan_t qiao_cpu_attention_plan(const qiao_kernel_desc_t *kd, int32_t threads,
                                                   int32_t force_splits);
 

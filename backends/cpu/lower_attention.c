@@ -273,7 +273,7 @@ qiao_cpu_attention_plan_t qiao_cpu_attention_plan(const qiao_kernel_desc_t *kd, 
    * (> 4 units per thread balance well enough), into enough splits for ~4 units per
    * thread, each of >= AT_MIN_SPLIT_KEYS keys */
   int64_t bq_max = 32 / (G > 0 ? G : 1);
-  bool eligible = Hkv > 0 && G >= 1 && Sq >= 1 && Sq <= (bq_max > 1 ? bq_max : 1);
+  bool eligible = B > 0 && Hkv > 0 && G >= 1 && Sq >= 1 && Sq <= (bq_max > 1 ? bq_max : 1);
   int64_t base = B * Hkv, n = 1;
   if (eligible && force_splits > 1)
     n = force_splits;
