@@ -7,7 +7,9 @@
  *   qiao-bench simt-speed [...]   simt-emu's emulation speed (tools/qiao-bench-simt.c)
  *
  * --obj DIR also writes each generated kernel to DIR/<case>_t<threads>.o (for
- * objdump). The JSON records carry the kernel's grid.
+ * objdump). The JSON records carry the kernel's grid. --attn-splits N forces the
+ * attention decode variant (1: one pass, N > 1: split-KV with N splits; 0, the
+ * default: the backend's plan) to compare them.
  *
  * Cases: square f32 GEMM N = 256..2048 (b [K, N], packed at run time), and
  * LLM projections M ∈ {1, 8, 32, 128} × K = 4096 × N ∈ {4096, 11008} with
@@ -49,6 +51,7 @@ typedef struct bench_opts {
   int reps;
   int n_threads;
   int threads[8];
+  int attn_splits; /* --attn-splits N: qiao_cpu_options_t.attention_splits (0: planned) */
 } bench_opts_t;
 
 static double now_s(void) {
@@ -265,6 +268,8 @@ typedef struct attn_case {
 static const attn_case_t k_attn_cases[] = {
     {"attn_decode_kv4096_f16", 1, 32, 8, 1, 4096, 128, true, QIAO_F16},
     {"attn_decode_kv4096_f32", 1, 32, 8, 1, 4096, 128, true, QIAO_F32},
+    {"attn_decode_kv16384_f16", 1, 32, 8, 1, 16384, 128, true, QIAO_F16},
+    {"attn_decode_kv16384_f32", 1, 32, 8, 1, 16384, 128, true, QIAO_F32},
     {"attn_prefill_128x4096_f32", 1, 32, 8, 128, 4096, 128, false, QIAO_F32},
     {"attn_causal_2048_f32", 1, 32, 8, 2048, 2048, 128, true, QIAO_F32},
 };
@@ -313,14 +318,14 @@ static int run_attention_cases(const bench_opts_t *o, const double *bw) {
     if (c->causal && c->Sq == c->Skv) flops *= 0.5;
     for (int ti = 0; ti < o->n_threads; ++ti) {
       int th = o->threads[ti];
-      qiao_cpu_options_t copts = {.n_threads = th};
+      qiao_cpu_options_t copts = {.n_threads = th, .attention_splits = o->attn_splits};
       qiao_cpu_module_t *m = NULL;
       qiao_hal_device_t *dev = NULL;
       qiao_hal_executable_t *exe = NULL;
       qiao_kernel_launch_t launch;
-      int32_t index = 0;
-      qiao_hal_buffer_t *buf[4] = {0};
-      qiao_hal_binding_t bind[4];
+      int32_t index[QIAO_KERNEL_MAX_PHASES] = {0}, nph = 1, nb = 4;
+      qiao_hal_buffer_t *buf[5] = {0};
+      qiao_hal_binding_t bind[5];
       char uri[32];
       snprintf(uri, sizeof uri, "cpu:threads=%d", th);
       qiao_status_t st = qiao_cpu_module_create(&copts, &m);
@@ -332,7 +337,16 @@ static int run_attention_cases(const bench_opts_t *o, const double *bw) {
       }
       if (!st) st = qiao_hal_device_open(uri, &dev);
       if (!st) st = qiao_cpu_module_jit(m, dev, &exe);
-      if (!st) st = qiao_hal_executable_lookup(exe, "attn", &index, NULL);
+      if (!st) nph = qiao_kernel_launch_phase_count(&launch); /* split-KV: partials, then combine */
+      for (int32_t ph = 0; ph < nph && !st; ++ph) {
+        qiao_kernel_phase_t lp = qiao_kernel_launch_phase(&launch, ph);
+        st = qiao_hal_executable_lookup(exe, lp.name, &index[ph], NULL);
+      }
+      if (!st && launch.workspace_bytes > 0) { /* the trailing workspace binding */
+        st = qiao_hal_buffer_alloc(dev, (size_t)launch.workspace_bytes, &buf[4]);
+        bind[4] = (qiao_hal_binding_t){buf[4], 0};
+        nb = 5;
+      }
       for (int i = 0; i < 4 && !st; ++i) {
         st = qiao_hal_buffer_alloc(dev, sz[i], &buf[i]);
         bind[i] = (qiao_hal_binding_t){buf[i], 0};
@@ -356,13 +370,19 @@ static int run_attention_cases(const bench_opts_t *o, const double *bw) {
       }
       int reps = o->reps < 9 ? 9 : o->reps;
       double t[1000];
+#define ATTN_RUN()                                                                                 \
+  for (int32_t ph = 0; ph < nph; ++ph)                                                             \
+    qiao_status_free(qiao_hal_dispatch(dev, exe, index[ph],                                        \
+                                       qiao_kernel_launch_phase(&launch, ph).grid, bind, nb, NULL, \
+                                       0))
       for (double w0 = now_s(); now_s() - w0 < 0.02;)
-        qiao_status_free(qiao_hal_dispatch(dev, exe, index, launch.grid, bind, 4, NULL, 0));
+        ATTN_RUN();
       for (int r = 0; r < reps; ++r) {
         double t0 = now_s();
-        qiao_status_free(qiao_hal_dispatch(dev, exe, index, launch.grid, bind, 4, NULL, 0));
+        ATTN_RUN();
         t[r] = now_s() - t0;
       }
+#undef ATTN_RUN
       stats_t sq = summarize(t, reps);
       if (o->json)
         printf("{\"name\": \"%s\", \"threads\": %d, \"ms\": %.4f, \"ms_min\": %.4f, "
@@ -378,7 +398,7 @@ static int run_attention_cases(const bench_opts_t *o, const double *bw) {
         printf("\n");
       }
       fflush(stdout);
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < 5; ++i)
         if (buf[i]) qiao_hal_buffer_release(buf[i]);
       qiao_hal_executable_release(exe);
       qiao_hal_device_release(dev);
@@ -391,6 +411,7 @@ static int run_attention_cases(const bench_opts_t *o, const double *bw) {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: qiao-bench [--filter NAME] [--json] [--reps N] [--threads 1,2] [--obj DIR]\n"
+             "                  [--attn-splits N]\n"
              "  matmul GFLOP/s of Qiao's CPU kernels next to OpenBLAS / oneDNN (same threads)\n"
              "       qiao-bench simt-speed [--threads 1,2] [--reps N] [--ptx-dir DIR] [--profile P]\n"
              "  thread-instructions per second emulated by simt-emu\n"
@@ -401,6 +422,7 @@ static void usage(FILE *f) {
 static bool parse_args(int argc, char **argv, bench_opts_t *o) {
   o->filter = NULL;
   o->obj_dir = NULL;
+  o->attn_splits = 0;
   o->json = false;
   o->reps = 7;
   o->n_threads = 2;
@@ -412,6 +434,12 @@ static bool parse_args(int argc, char **argv, bench_opts_t *o) {
       exit(0);
     } else if (!strcmp(argv[i], "--obj") && i + 1 < argc) {
       o->obj_dir = argv[++i];
+    } else if (!strcmp(argv[i], "--attn-splits") && i + 1 < argc) {
+      o->attn_splits = atoi(argv[++i]);
+      if (o->attn_splits < 0 || o->attn_splits > 4096) {
+        fprintf(stderr, "qiao-bench: --attn-splits: expected 0..4096, got '%s'\n", argv[i]);
+        return false;
+      }
     } else if (!strcmp(argv[i], "--json")) {
       o->json = true;
     } else if (!strcmp(argv[i], "--filter") && i + 1 < argc) {

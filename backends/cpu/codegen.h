@@ -40,6 +40,8 @@ struct qiao_cpu_codegen {
   unsigned n_vregs;    /* architectural vector registers (32 / 16 / 32) */
   int32_t n_threads;   /* threads the kernels will be dispatched on (a grid-size hint) */
   bool is_host;        /* the module targets this process's CPU (JIT-able) */
+  int32_t attn_splits; /* attention KV splits: 0 planned (cpu_attention_plan), 1 single pass,
+                          N > 1 split-KV with N splits where the kernel allows it */
   LLVMTypeRef t_entry; /* the entry function type */
 };
 
@@ -48,11 +50,26 @@ static inline qiao_cpu_codegen_t *qiao_cpu_codegen_of(qiao_cg_t *base) {
   return (qiao_cpu_codegen_t *)(void *)base;
 }
 
-/* What a lowering produced: the entry and how to dispatch it. */
+/* A later launch of a multi-phase kernel: its own entry, grid and scratch. */
+typedef struct qiao_cpu_phase {
+  LLVMValueRef fn;
+  char name[64];
+  int64_t grid[3];
+  uint64_t scratch_bytes;
+} qiao_cpu_phase_t;
+
+/* What a lowering produced: the entry and how to dispatch it. A multi-phase
+ * kernel (split-KV attention and its combine) adds n_more entries launched
+ * after `fn` in order; with workspace_bytes > 0 every phase takes one more
+ * trailing binding (after the outputs): the device workspace of the launch
+ * record (include/qiao/backend.h), not zeroed. */
 typedef struct qiao_cpu_kernel {
   LLVMValueRef fn;
   int64_t grid[3];
   uint64_t scratch_bytes;
+  int32_t n_more;
+  qiao_cpu_phase_t more[3];
+  uint64_t workspace_bytes;
 } qiao_cpu_kernel_t;
 
 /* ------------------------------------------------------------ entry, params */
@@ -75,5 +92,32 @@ typedef qiao_status_t qiao_cpu_lower_fn(qiao_cpu_codegen_t *cg, const qiao_kerne
 qiao_cpu_lower_fn qiao_cpu_lower_matmul, qiao_cpu_lower_elementwise, qiao_cpu_lower_reduce,
     qiao_cpu_lower_softmax, qiao_cpu_lower_norm, qiao_cpu_lower_attention, qiao_cpu_lower_moe,
     qiao_cpu_lower_gather, qiao_cpu_lower_topk, qiao_cpu_lower_copy;
+
+/* ------------------------------------------------ attention variants */
+
+/* How an attention kernel runs on the CPU; chosen in one place
+ * (qiao_cpu_attention_plan, lower_attention.c) so that a dispatcher can
+ * enumerate the variants and override the choice (qiao_cpu_options_t's
+ * attention_splits). */
+typedef enum qiao_cpu_attention_variant {
+  QIAO_CPU_ATTN_ONE_PASS = 0, /* one phase: each unit's rows over all their keys */
+  QIAO_CPU_ATTN_SPLIT_KV = 1, /* flash-decoding: partial (m, l, acc) per KV split to the
+                                 workspace, then a combine phase */
+} qiao_cpu_attention_variant_t;
+
+typedef struct qiao_cpu_attention_plan {
+  qiao_cpu_attention_variant_t variant;
+  int64_t n_splits; /* KV splits per (batch, kv head); 1 for one pass */
+  int64_t Gu;       /* query heads per unit: the GQA group G, or 1 (ungrouped) */
+  int64_t Bq;       /* query positions per unit */
+  int64_t nqb;      /* query blocks: ceil(Sq / Bq) */
+  int64_t units;    /* phase-1 units: B x (Hkv or Hq) x nqb x n_splits */
+} qiao_cpu_attention_plan_t;
+
+/* The plan for attention descriptor `kd` on `threads` threads. force_splits:
+ * 0 decides; 1 one pass; N > 1 split-KV with N splits when the kernel allows
+ * it (B > 0 and every query row of a GQA group in one unit: Sq <= max(1, 32 / G)). */
+qiao_cpu_attention_plan_t qiao_cpu_attention_plan(const qiao_kernel_desc_t *kd, int32_t threads,
+                                                  int32_t force_splits);
 
 #endif /* QIAO_BACKENDS_CPU_CODEGEN_H */

@@ -4,7 +4,11 @@
  * of the group processed together (GQA head grouping: each K/V block is read
  * once for G * Bq query rows), or (b, q head, query block) when grouping
  * would leave threads idle (fewer units than threads, or fewer than two per
- * thread that do not divide evenly). Units are split over workgroups. Per
+ * thread that do not divide evenly). Split-KV (flash-decoding, when every
+ * query row of the group fits one unit): units (b, kv head, KV split) over
+ * their chunk of whole key blocks write partial (m, l, acc) per row to the
+ * launch's workspace, and the `<name>_combine` entry merges them. The choice
+ * is qiao_cpu_attention_plan's (one function). Units are split over workgroups. Per
  * unit the keys are walked in blocks of Bk; for each query row the visible
  * keys of the block (causal / sliding window bounds, additive mask) get
  * scores q·k (q pre-scaled), the running max m, the running sum l and the
@@ -35,6 +39,8 @@ typedef struct at_shape {
   int32_t mask_in, kvl_in; /* primary input index of the mask / kv_len, -1: none */
   double scale;
   int64_t Gu, Bq, R, Bk, BkP, nqb, units;
+  int64_t nsp;    /* KV splits per (b, kv head): > 1 with split (the plan's) */
+  bool split;     /* split-KV: partials to the workspace, then the combine entry */
   bool use_kt;    /* scores as q · Kᵀ-block (vertical FMAs) instead of per-key dots */
   bool use_tree;  /* few rows (decode): full blocks' scores as V keys' dot vectors at a time,
                      summed by one shuffle tree (no transpose, K read straight) */
@@ -49,7 +55,7 @@ typedef struct at_ctx {
   LLVMValueRef qbuf, acc, mrow, lrow, sbuf; /* f32 pointers into scratch */
   LLVMValueRef dotv, dots, t0, t1, accv;    /* allocas */
   LLVMValueRef kt;                          /* K block transposed: [D][BkP] f32 */
-  LLVMValueRef sacc[16], pacc[16];           /* score / PV register accumulators */
+  LLVMValueRef sacc[16], pacc[16];          /* score / PV register accumulators */
   LLVMValueRef tacc[16];                    /* use_tree: one dot vector per key */
   unsigned V;
 } at_ctx_t;
@@ -139,9 +145,8 @@ static void at_scores_tree(at_ctx_t *c, LLVMValueRef qrow, LLVMValueRef kbase, L
   qiao_cg_loop_begin(g, qiao_cg_i64(g, 0), qiao_cg_i64(g, c->s.D), V, "td", &dl);
   LLVMValueRef qv = qiao_cg_ldf(g, c->qbuf, qiao_cg_iadd(g, qrow, dl.iv), V);
   for (unsigned t = 0; t < V; ++t) {
-    LLVMValueRef kv = qiao_cg_load_strided(g, c->kp, K->type.dtype,
-                                           qiao_cg_imadd(g, krow[t], dl.iv, K->strides[3]),
-                                           K->strides[3], V);
+    LLVMValueRef kv = qiao_cg_load_strided(
+        g, c->kp, K->type.dtype, qiao_cg_imadd(g, krow[t], dl.iv, K->strides[3]), K->strides[3], V);
     qiao_cg_st(g, qiao_cg_fma(g, qv, kv, qiao_cg_ld(g, vt, c->tacc[t])), c->tacc[t]);
   }
   qiao_cg_loop_end(g, &dl);
@@ -211,7 +216,8 @@ static void at_pv_rows(at_ctx_t *c, LLVMValueRef sblk, LLVMValueRef *rows, int n
     int64_t ng = nch - g0 < gw ? nch - g0 : gw;
     for (int t = 0; t < n; ++t)
       for (int64_t k = 0; k < ng; ++k) {
-        LLVMValueRef av = qiao_cg_ldf(g, c->acc, qiao_cg_iadd(g, arow[t], qiao_cg_i64(g, (g0 + k) * V)), V);
+        LLVMValueRef av =
+            qiao_cg_ldf(g, c->acc, qiao_cg_iadd(g, arow[t], qiao_cg_i64(g, (g0 + k) * V)), V);
         if (alpha) av = LLVMBuildFMul(g->b, av, qiao_cg_splat(g, alpha, V), "");
         qiao_cg_st(g, av, c->pacc[t * ng + k]);
       }
@@ -252,6 +258,54 @@ static void at_pv_rows(at_ctx_t *c, LLVMValueRef sblk, LLVMValueRef *rows, int n
   }
 }
 
+/* Keys per split at least (4 blocks): the combine's (Dv + 2) floats per row and split
+ * stay small next to the split's Skv/n * (D + Dv) reads. */
+#define AT_MIN_SPLIT_KEYS 256
+
+qiao_cpu_attention_plan_t qiao_cpu_attention_plan(const qiao_kernel_desc_t *kd, int32_t threads,
+                                                  int32_t force_splits) {
+  const qiao_shape_t *qs = &kd->inputs[0].type.shape, *ks = &kd->inputs[1].type.shape;
+  int64_t B = qs->dims[0], Hq = qs->dims[1], Sq = qs->dims[2], Hkv = ks->dims[1], Skv = ks->dims[2];
+  int64_t G = Hkv > 0 ? Hq / Hkv : 1, th = threads > 1 ? threads : 1;
+  qiao_cpu_attention_plan_t p = {QIAO_CPU_ATTN_ONE_PASS, 1, G, 1, 1, 0};
+  /* split-KV: every query row of the group in one unit (one pass over the K/V chunk
+   * for all of them); split when B x Hkv units would leave threads idle or uneven
+   * (> 4 units per thread balance well enough), into enough splits for ~4 units per
+   * thread, each of >= AT_MIN_SPLIT_KEYS keys */
+  int64_t bq_max = 32 / (G > 0 ? G : 1);
+  bool eligible = B > 0 && Hkv > 0 && G >= 1 && Sq >= 1 && Sq <= (bq_max > 1 ? bq_max : 1);
+  int64_t base = B * Hkv, n = 1;
+  if (eligible && force_splits > 1)
+    n = force_splits;
+  else if (eligible && force_splits == 0 && base % th != 0 && base < 4 * th) {
+    n = (4 * th + base - 1) / base;
+    int64_t cap = Skv / AT_MIN_SPLIT_KEYS;
+    if (n > cap) n = cap;
+    if (n < 1) n = 1;
+  }
+  if (n > 1) {
+    p.variant = QIAO_CPU_ATTN_SPLIT_KV;
+    p.n_splits = n;
+    p.Bq = Sq;
+    p.nqb = 1;
+    p.units = base * n;
+    return p;
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    p.Bq = 32 / p.Gu;
+    if (p.Bq < 1) p.Bq = 1;
+    if (p.Bq > Sq) p.Bq = Sq > 0 ? Sq : 1;
+    p.nqb = (Sq + p.Bq - 1) / p.Bq;
+    p.units = B * (p.Gu == G ? Hkv : Hq) * p.nqb;
+    /* ungrouping re-reads K/V G times: only when grouped units would idle threads */
+    if (pass == 0 && G > 1 && (p.units < th || (p.units < 2 * th && p.units % th != 0)))
+      p.Gu = 1;
+    else
+      break;
+  }
+  return p;
+}
+
 static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_shape_t *s) {
   const qiao_shape_t *qs = &kd->inputs[0].type.shape, *ks = &kd->inputs[1].type.shape;
   const qiao_shape_t *vs = &kd->inputs[2].type.shape;
@@ -280,21 +334,13 @@ static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_sha
       s->mst[d] = (md < 0 || m->type.shape.dims[md] == 1) ? 0 : m->strides[md];
     }
   }
-  int64_t threads = cg->n_threads > 1 ? cg->n_threads : 1;
-  s->Gu = s->G;
-  for (int pass = 0; pass < 2; ++pass) {
-    s->Bq = 32 / s->Gu;
-    if (s->Bq < 1) s->Bq = 1;
-    if (s->Bq > s->Sq) s->Bq = s->Sq > 0 ? s->Sq : 1;
-    s->nqb = (s->Sq + s->Bq - 1) / s->Bq;
-    s->units = s->B * (s->Gu == s->G ? s->Hkv : s->Hq) * s->nqb;
-    /* ungrouping re-reads K/V G times: only when grouped units would idle threads */
-    if (pass == 0 && s->G > 1 &&
-        (s->units < threads || (s->units < 2 * threads && s->units % threads != 0)))
-      s->Gu = 1;
-    else
-      break;
-  }
+  qiao_cpu_attention_plan_t pl = qiao_cpu_attention_plan(kd, cg->n_threads, cg->attn_splits);
+  s->Gu = pl.Gu;
+  s->Bq = pl.Bq;
+  s->nqb = pl.nqb;
+  s->units = pl.units;
+  s->nsp = pl.n_splits;
+  s->split = pl.variant == QIAO_CPU_ATTN_SPLIT_KV;
   s->R = s->Gu * s->Bq;
   s->Bk = s->Skv < 64 ? (s->Skv > 0 ? s->Skv : 1) : 64;
   unsigned V = cg->vec_f32 ? cg->vec_f32 : 8;
@@ -303,6 +349,102 @@ static void at_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd, at_sha
    * shuffle tree; many rows: transposing a K block pays when they share it */
   s->use_tree = V <= 16 && (V & (V - 1)) == 0 && s->D % V == 0 && s->Bk % V == 0 && s->R < 8;
   s->use_kt = !s->use_tree && s->R >= 4 && s->BkP / V <= 16;
+}
+
+/* Split-KV phase 2, entry `<name>_combine`: per query row (b, kv head, r) of the
+ * group, M = max over the splits' m (NaN wins), w_s = exp(m_s - M) (0 for a split
+ * that saw no key), out = Σ w_s acc_s / Σ w_s l_s (0 when no split saw a key),
+ * through the epilogue. Rows over workgroups; scratch: the nsp weights. */
+static qiao_status_t at_combine(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                const at_shape_t *s, const char *name, qiao_cpu_kernel_t *out) {
+  qiao_cg_t *g = &cg->base;
+  qiao_cpu_phase_t *ph = &out->more[0];
+  int n = snprintf(ph->name, sizeof ph->name, "%s_combine", name);
+  if (n < 0 || (size_t)n >= sizeof ph->name)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "attention kernel %s: name too long for its combine entry", name);
+  if (LLVMGetNamedFunction(cg->mod, ph->name))
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "attention kernel %s: entry name '%s' is already used", name, ph->name);
+  unsigned V = cg->vec_f32 ? cg->vec_f32 : 8;
+  LLVMTypeRef vt = LLVMVectorType(cg->t_f32, V);
+  LLVMValueRef fn = qiao_cpu_entry_begin(cg, ph->name);
+  ph->fn = fn;
+  out->n_more = 1;
+  qiao_cg_epi_t epi;
+  qk_epi_init(&epi, cg, kd, fn);
+  LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
+  LLVMValueRef wsp = qiao_cpu_binding(cg, fn, kd->n_inputs + kd->n_outputs);
+  LLVMValueRef wbuf = qiao_cg_fptr(g, qiao_cpu_scratch(cg, fn), qiao_cg_i64(g, 0));
+  LLVMValueRef accv = qiao_cg_alloca(g, fn, vt, "cacc");
+  LLVMValueRef accs = qiao_cg_alloca(g, fn, cg->t_f32, "caccs");
+  LLVMValueRef tm = qiao_cg_alloca(g, fn, cg->t_f32, "cmax");
+  LLVMValueRef tl = qiao_cg_alloca(g, fn, cg->t_f32, "csum");
+  LLVMValueRef ninf = LLVMConstReal(cg->t_f32, -INFINITY), zero = qiao_cg_f32c(g, 0.0);
+  int64_t total = s->B * s->Hkv * s->R;
+  qk_rows_t rl;
+  qk_rows_begin(cg, fn, total, qk_plan_chunks(cg, total, s->nsp * (s->Dv + 2)), &rl, "crow");
+  LLVMValueRef row = rl.loop.iv;
+  LLVMValueRef bh = LLVMBuildUDiv(cg->b, row, qiao_cg_i64(g, s->R), "");
+  LLVMValueRef r = LLVMBuildURem(cg->b, row, qiao_cg_i64(g, s->R), "");
+  LLVMValueRef b = LLVMBuildUDiv(cg->b, bh, qiao_cg_i64(g, s->Hkv), "");
+  LLVMValueRef kvh = LLVMBuildURem(cg->b, bh, qiao_cg_i64(g, s->Hkv), "");
+  LLVMValueRef hq = qiao_cg_iadd(g, qiao_cg_imul(g, kvh, s->G),
+                                 LLVMBuildUDiv(cg->b, r, qiao_cg_i64(g, s->Bq), ""));
+  LLVMValueRef i = LLVMBuildURem(cg->b, r, qiao_cg_i64(g, s->Bq), "");
+  /* split sp's partial of this row: ws[((bh * nsp + sp) * R + r) * (Dv + 2)] */
+#define WOFF(sp)                                                                                   \
+  qiao_cg_imul(g, qiao_cg_imadd(g, r, qiao_cg_imadd(g, sp, bh, s->nsp), s->R), s->Dv + 2)
+  qiao_cg_loop_t sl;
+  qiao_cg_st(g, ninf, tm);
+  qiao_cg_loop_begin(g, qiao_cg_i64(g, 0), qiao_cg_i64(g, s->nsp), 1, "cm", &sl);
+  qiao_cg_st(
+      g, qiao_cg_emit_max_acc(g, qiao_cg_ld(g, cg->t_f32, tm), qiao_cg_ldf(g, wsp, WOFF(sl.iv), 1)),
+      tm);
+  qiao_cg_loop_end(g, &sl);
+  LLVMValueRef M = qiao_cg_ld(g, cg->t_f32, tm);
+  qiao_cg_st(g, zero, tl);
+  qiao_cg_loop_begin(g, qiao_cg_i64(g, 0), qiao_cg_i64(g, s->nsp), 1, "cw", &sl);
+  {
+    LLVMValueRef off = WOFF(sl.iv);
+    LLVMValueRef m = qiao_cg_ldf(g, wsp, off, 1);
+    LLVMValueRef l = qiao_cg_ldf(g, wsp, qiao_cg_iadd(g, off, qiao_cg_i64(g, 1)), 1);
+    LLVMValueRef w = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, m, ninf, ""), zero,
+                                     qiao_cg_emit_exp(g, LLVMBuildFSub(cg->b, m, M, "")), "");
+    qiao_cg_stf(g, w, wbuf, sl.iv);
+    qiao_cg_st(g, qiao_cg_fma(g, w, l, qiao_cg_ld(g, cg->t_f32, tl)), tl);
+  }
+  qiao_cg_loop_end(g, &sl);
+  LLVMValueRef L = qiao_cg_ld(g, cg->t_f32, tl);
+  LLVMValueRef inv = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealUGT, L, zero, ""),
+                                     LLVMBuildFDiv(cg->b, qiao_cg_f32c(g, 1.0), L, ""), zero, "");
+  epi.coords[0] = b;
+  epi.coords[1] = hq;
+  epi.coords[2] = i;
+  for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, s->Dv, V, 0, "co");
+       qiao_cg_vloop_next(g, &vl);) {
+    LLVMValueRef acc = vl.lanes == 1 ? accs : accv;
+    LLVMTypeRef at = vl.lanes == 1 ? cg->t_f32 : vt;
+    qiao_cg_st(g, qiao_cg_fsplat(g, 0.0, vl.lanes), acc);
+    qiao_cg_loop_begin(g, qiao_cg_i64(g, 0), qiao_cg_i64(g, s->nsp), 1, "cs", &sl);
+    LLVMValueRef a = qiao_cg_ldf(
+        g, wsp, qiao_cg_iadd(g, WOFF(sl.iv), qiao_cg_iadd(g, vl.i, qiao_cg_i64(g, 2))), vl.lanes);
+    LLVMValueRef w = qiao_cg_splat(g, qiao_cg_ldf(g, wbuf, sl.iv, 1), vl.lanes);
+    qiao_cg_st(g, qiao_cg_fma(g, w, a, qiao_cg_ld(g, at, acc)), acc);
+    qiao_cg_loop_end(g, &sl);
+    LLVMValueRef y =
+        LLVMBuildFMul(cg->b, qiao_cg_ld(g, at, acc), qiao_cg_splat(g, inv, vl.lanes), "");
+    epi.coords[3] = vl.i;
+    qiao_cg_epi_store(&epi, outp, y, vl.lanes);
+  }
+#undef WOFF
+  qiao_cpu_kernel_t k2;
+  qk_kernel_init(&k2);
+  qk_kernel_end(cg, &rl, fn, (uint64_t)(s->nsp * 4 + 64), &k2);
+  for (int d = 0; d < 3; ++d)
+    ph->grid[d] = k2.grid[d];
+  ph->scratch_bytes = k2.scratch_bytes;
+  return NULL;
 }
 
 qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
@@ -335,6 +477,7 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
   c.vp = epi.in[2];
   c.mp = s->has_mask ? epi.in[s->mask_in] : NULL;
   c.outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
+  LLVMValueRef wsp = s->split ? qiao_cpu_binding(cg, fn, kd->n_inputs + kd->n_outputs) : NULL;
   LLVMValueRef scr = qiao_cpu_scratch(cg, fn);
   int64_t o_q = 0, o_acc = o_q + s->R * s->D, o_m = o_acc + s->R * s->Dv, o_l = o_m + s->R,
           o_s = o_l + s->R, o_kt = o_s + s->R * s->BkP,
@@ -356,13 +499,14 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
 
   bool grouped = s->Gu == s->G;
   int64_t nh = grouped ? s->Hkv : s->Hq;
-  int64_t unit_dims[3] = {s->B, nh, s->nqb};
+  int64_t unit_dims[4] = {s->B, nh, s->nqb, s->nsp};
   qk_rows_t rl;
-  qk_rows_begin(cg, fn, s->units, qk_plan_chunks(cg, s->units, s->R * s->Skv * (s->D + s->Dv)), &rl,
+  qk_rows_begin(cg, fn, s->units,
+                qk_plan_chunks(cg, s->units, s->R * (s->Skv / s->nsp + 1) * (s->D + s->Dv)), &rl,
                 "unit");
-  LLVMValueRef uc[3];
-  qiao_cg_unflatten(&cg->base, rl.loop.iv, 3, unit_dims, uc);
-  LLVMValueRef b = uc[0], hh = uc[1], qb = uc[2];
+  LLVMValueRef uc[4];
+  qiao_cg_unflatten(&cg->base, rl.loop.iv, 4, unit_dims, uc);
+  LLVMValueRef b = uc[0], hh = uc[1], qb = uc[2], sp = uc[3];
   LLVMValueRef kvh =
       grouped ? hh : (s->G == 1 ? hh : LLVMBuildUDiv(cg->b, hh, qiao_cg_i64(&cg->base, s->G), ""));
   LLVMValueRef i_lo = qiao_cg_imul(&cg->base, qb, s->Bq);
@@ -373,11 +517,10 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
   if (s->kvl_in >= 0) {
     const qiao_kd_operand_t *KL = &kd->inputs[s->kvl_in];
     LLVMTypeRef lst = qiao_cg_storage_type(&cg->base, KL->type.dtype);
-    LLVMValueRef lv = LLVMBuildLoad2(
-        cg->b, lst,
-        qiao_cg_elem_ptr(&cg->base, epi.in[s->kvl_in], KL->type.dtype,
-                         qiao_cg_imul(&cg->base, b, KL->strides[0])),
-        "kvlen");
+    LLVMValueRef lv = LLVMBuildLoad2(cg->b, lst,
+                                     qiao_cg_elem_ptr(&cg->base, epi.in[s->kvl_in], KL->type.dtype,
+                                                      qiao_cg_imul(&cg->base, b, KL->strides[0])),
+                                     "kvlen");
     if (lst != cg->t_i64) lv = LLVMBuildSExt(cg->b, lv, cg->t_i64, "");
     L = qiao_cg_imax(&cg->base, qiao_cg_imin(&cg->base, lv, Skv), qiao_cg_i64(&cg->base, 0));
   }
@@ -444,6 +587,26 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     jend =
         qiao_cg_imin(&cg->base, jend, qiao_cg_iadd(&cg->base, pos_hi, qiao_cg_i64(&cg->base, 1)));
   (void)Sq;
+  if (s->split) {
+    /* split sp of nsp: [jstart + sp * chunk, + chunk) within [jstart, jend), chunk =
+     * ceil(len / nsp) rounded up to whole key blocks (splits past the keys are empty) */
+    LLVMValueRef len =
+        qiao_cg_imax(&cg->base, LLVMBuildSub(cg->b, jend, jstart, ""), qiao_cg_i64(&cg->base, 0));
+    LLVMValueRef chunk =
+        LLVMBuildUDiv(cg->b, qiao_cg_iadd(&cg->base, len, qiao_cg_i64(&cg->base, s->nsp - 1)),
+                      qiao_cg_i64(&cg->base, s->nsp), "");
+    chunk = qiao_cg_imul(
+        &cg->base,
+        LLVMBuildUDiv(cg->b, qiao_cg_iadd(&cg->base, chunk, qiao_cg_i64(&cg->base, s->Bk - 1)),
+                      qiao_cg_i64(&cg->base, s->Bk), ""),
+        s->Bk);
+    LLVMValueRef js = qiao_cg_imin(
+        &cg->base, qiao_cg_iadd(&cg->base, jstart, LLVMBuildMul(cg->b, sp, chunk, "")), jend);
+    jend = qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, js, chunk), jend);
+    jstart = js;
+  } else {
+    (void)sp;
+  }
 
   LLVMValueRef kbase =
       qiao_cg_imadd(&cg->base, qiao_cg_imul(&cg->base, b, K->strides[0]), kvh, K->strides[1]);
@@ -512,8 +675,8 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
     int64_t nk = s->BkP / V, RP = 16 / nk > 4 ? 4 : 16 / nk;
     if (RP < 1) RP = 1;
     qiao_cg_loop_t rq, dl;
-    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), RP,
-                       "sq", &rq);
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), RP, "sq",
+                       &rq);
     LLVMValueRef qrows[4];
     for (int64_t t = 0; t < RP; ++t) {
       qrows[t] = qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, rq.iv, qiao_cg_i64(&cg->base, t)),
@@ -693,7 +856,8 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
                          "ps", &rq);
       LLVMValueRef r = rq.iv;
       LLVMBasicBlockRef sd = qiao_cg_if(
-          &cg->base, LLVMBuildFCmp(cg->b, LLVMRealUNE, qiao_cg_ldf(&cg->base, c.mrow, r, 1), ninf, ""),
+          &cg->base,
+          LLVMBuildFCmp(cg->b, LLVMRealUNE, qiao_cg_ldf(&cg->base, c.mrow, r, 1), ninf, ""),
           "rseen");
       at_pv_rows(&c, sblk, &r, 1, a, e, j0, vbase, NULL);
       qiao_cg_endif(&cg->base, sd);
@@ -705,8 +869,27 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
   }
   qiao_cg_loop_end(&cg->base, &jb);
 
-  /* ---- finalize: out = acc / l (0 when nothing was seen) */
-  {
+  /* ---- split-KV: the unit's partials to the workspace (every row, seen or not:
+   * the combine reads them all), ws[(unit * R + r) * (Dv + 2)] = m, l, acc[0, Dv) */
+  if (s->split) {
+    qiao_cg_loop_t rr;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), 1, "rw",
+                       &rr);
+    LLVMValueRef r = rr.iv;
+    LLVMValueRef wrow =
+        qiao_cg_imul(&cg->base, qiao_cg_imadd(&cg->base, r, rl.loop.iv, s->R), s->Dv + 2);
+    qiao_cg_stf(&cg->base, qiao_cg_ldf(&cg->base, c.mrow, r, 1), wsp, wrow);
+    qiao_cg_stf(&cg->base, qiao_cg_ldf(&cg->base, c.lrow, r, 1), wsp,
+                qiao_cg_iadd(&cg->base, wrow, qiao_cg_i64(&cg->base, 1)));
+    LLVMValueRef arow = qiao_cg_imul(&cg->base, r, s->Dv);
+    LLVMValueRef wacc = qiao_cg_iadd(&cg->base, wrow, qiao_cg_i64(&cg->base, 2));
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start(0, s->Dv, V, 0, "wo");
+         qiao_cg_vloop_next(&cg->base, &vl);)
+      qiao_cg_stf(&cg->base,
+                  qiao_cg_ldf(&cg->base, c.acc, qiao_cg_iadd(&cg->base, arow, vl.i), vl.lanes), wsp,
+                  qiao_cg_iadd(&cg->base, wacc, vl.i));
+    qiao_cg_loop_end(&cg->base, &rr);
+  } else { /* ---- finalize: out = acc / l (0 when nothing was seen) */
     qiao_cg_loop_t rr;
     qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, s->R), 1, "rf",
                        &rr);
@@ -736,5 +919,9 @@ qiao_status_t qiao_cpu_lower_attention(qiao_cpu_codegen_t *cg, const qiao_kernel
 #undef ROW_HQ
 #undef ROW_I
   qk_kernel_end(cg, &rl, fn, (uint64_t)(total * 4 + 64), out);
+  if (s->split) {
+    out->workspace_bytes = (uint64_t)(s->B * s->Hkv * s->nsp * s->R * (s->Dv + 2)) * sizeof(float);
+    return at_combine(cg, kd, s, name, out);
+  }
   return NULL;
 }

@@ -69,6 +69,7 @@ qiao_status_t qiao_cpu_module_create(const qiao_cpu_options_t *opts, qiao_cpu_mo
   qiao_cpu_codegen_t *cg = &m->cg;
   m->opt_level = opts && opts->opt_level ? (opts->opt_level < 0 ? 0 : opts->opt_level) : 3;
   cg->n_threads = opts && opts->n_threads > 0 ? opts->n_threads : 1;
+  cg->attn_splits = opts && opts->attention_splits > 0 ? opts->attention_splits : 0;
 
   /* Host defaults; a cross target (opts->triple) defaults to its generic CPU. */
   bool cross = opts && opts->triple && *opts->triple;
@@ -185,32 +186,66 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
     /* Drop a half-built function so the module stays valid. */
     LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
     if (fn) LLVMDeleteFunction(fn);
+    for (int32_t p = 0; p < k.n_more; ++p)
+      if (k.more[p].fn) LLVMDeleteFunction(k.more[p].fn);
     return qiao_status_annotate(st, "cpu: lowering %s kernel '%s'", qiao_kd_kind_name(kd->kind),
                                 name);
   }
-  if (m->n_entries == m->cap_entries) {
+  /* one entry per phase: the lowering's own, then its later phases */
+  int32_t n_ph = 1 + k.n_more;
+  if (m->n_entries + n_ph > m->cap_entries) {
     int32_t cap = m->cap_entries ? m->cap_entries * 2 : 16;
+    while (cap < m->n_entries + n_ph)
+      cap *= 2;
     entry_meta_t *e = realloc(m->entries, sizeof(*e) * (size_t)cap);
     if (!e) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
     m->entries = e;
     m->cap_entries = cap;
   }
-  entry_meta_t *e = &m->entries[m->n_entries++];
-  memset(e, 0, sizeof(*e));
-  snprintf(e->launch.name, sizeof e->launch.name, "%s", name);
-  for (int i = 0; i < 3; ++i)
-    e->launch.grid[i] = k.grid[i] > 0 ? k.grid[i] : 1;
-  e->launch.n_bindings = kd->n_inputs + kd->n_outputs;
-  e->launch.scratch_bytes = k.scratch_bytes;
-  for (int i = 0; i < 3; ++i)
-    e->launch.block[i] = 1;
-  e->launch.shared_bytes = 0;
-  for (int32_t i = 0; i < e->launch.n_bindings && i < QIAO_KD_MAX_OPERANDS + 2; ++i) {
-    const qiao_kd_operand_t *o = i < kd->n_inputs ? &kd->inputs[i] : &kd->outputs[i - kd->n_inputs];
-    e->launch.binding_bytes[i] =
-        (uint64_t)qiao_shape_numel(&o->type.shape) * (uint64_t)qiao_dtype_size(o->type.dtype);
+  entry_meta_t *first = &m->entries[m->n_entries];
+  for (int32_t p = 0; p < n_ph; ++p) {
+    entry_meta_t *e = &m->entries[m->n_entries++];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->launch.name, sizeof e->launch.name, "%s", p ? k.more[p - 1].name : name);
+    const int64_t *grid = p ? k.more[p - 1].grid : k.grid;
+    for (int i = 0; i < 3; ++i)
+      e->launch.grid[i] = grid[i] > 0 ? grid[i] : 1;
+    e->launch.n_bindings = kd->n_inputs + kd->n_outputs;
+    e->launch.scratch_bytes = p ? k.more[p - 1].scratch_bytes : k.scratch_bytes;
+    for (int i = 0; i < 3; ++i)
+      e->launch.block[i] = 1;
+    e->launch.shared_bytes = 0;
+    for (int32_t i = 0; i < e->launch.n_bindings && i < QIAO_KD_MAX_OPERANDS + 2; ++i) {
+      const qiao_kd_operand_t *o =
+          i < kd->n_inputs ? &kd->inputs[i] : &kd->outputs[i - kd->n_inputs];
+      e->launch.binding_bytes[i] =
+          (uint64_t)qiao_shape_numel(&o->type.shape) * (uint64_t)qiao_dtype_size(o->type.dtype);
+    }
+    if (k.workspace_bytes > 0 && e->launch.n_bindings < QIAO_KD_MAX_OPERANDS + 2)
+      e->launch.binding_bytes[e->launch.n_bindings++] = k.workspace_bytes;
   }
-  if (out_launch) *out_launch = e->launch;
+  if (out_launch) {
+    /* the record of the first entry; the bindings without the workspace */
+    *out_launch = first->launch;
+    if (k.workspace_bytes > 0) {
+      out_launch->n_bindings--;
+      out_launch->binding_bytes[out_launch->n_bindings] = 0;
+      out_launch->workspace_bytes = k.workspace_bytes;
+    }
+    if (n_ph > 1) {
+      out_launch->n_phases = n_ph;
+      for (int32_t p = 0; p < n_ph; ++p) {
+        const qiao_kernel_launch_t *l = &first[p].launch;
+        qiao_kernel_phase_t *ph = &out_launch->phases[p];
+        snprintf(ph->name, sizeof ph->name, "%s", l->name);
+        for (int i = 0; i < 3; ++i) {
+          ph->grid[i] = l->grid[i];
+          ph->block[i] = 1;
+        }
+        ph->shared_bytes = 0;
+      }
+    }
+  }
   return NULL;
 }
 

@@ -26,6 +26,9 @@ typedef struct qiao_cpu_options {
   const char *features; /* NULL: the host's features ("" for a cross triple) */
   int32_t n_threads;    /* threads the kernels will run on (grid sizing); 0: 1 */
   int32_t opt_level;    /* 0..3; default 3 when 0 is not explicitly wanted: use -1 for O0 */
+  int32_t attention_splits; /* attention decode variant: 0 planned (cpu_attention_plan), 1 one
+                               pass, N > 1 split-KV with N KV splits + a combine phase where the
+                               kernel allows it (few query rows per KV head) */
 } qiao_cpu_options_t;
 
 /* Creates an empty module for the host (or opts->cpu/features). */

@@ -72,6 +72,9 @@ typedef struct range {
 typedef struct run_opts {
   range_t range[8];
   int threads;
+  int attn_splits;    /* qiao_cpu_options_t.attention_splits (0: planned) */
+  int expect_phases;  /* launches of the attention kernel (0: any) */
+  bool kv_specials;   /* NaN / +inf in input 1, -inf / NaN in input 2 (attention K / V) */
   double tol;         /* 0: by dtype */
   int expect_kernels; /* 0: any */
 } run_opts_t;
@@ -98,6 +101,11 @@ static void run_graph(qiao_graph_t *g, uint64_t seed, const run_opts_t *opts) {
     if (!qiao_dtype_is_float(v->type.dtype)) lo = 0, hi = 8;
     if (i < 8 && opts->range[i].set) lo = opts->range[i].lo, hi = opts->range[i].hi;
     qiao_tensor_fill_random(inputs[i], &rng, lo, hi);
+    if (opts->kv_specials && (i == 1 || i == 2)) {
+      int64_t n = qiao_shape_numel(&v->type.shape);
+      qiao_store_f64(inputs[i]->data, v->type.dtype, n / 3, i == 1 ? NAN : -INFINITY);
+      qiao_store_f64(inputs[i]->data, v->type.dtype, n - 1 - n / 5, i == 1 ? INFINITY : NAN);
+    }
   }
   qiao_tensor_t *refs[8] = {0};
   CHECK_OK(qiao_interp_run(g, (const qiao_tensor_t *const *)inputs, NULL, NULL, NULL, 0, refs));
@@ -112,7 +120,7 @@ static void run_graph(qiao_graph_t *g, uint64_t seed, const run_opts_t *opts) {
   snprintf(uri, sizeof uri, "cpu:threads=%d", threads);
   qiao_hal_device_t *dev = NULL;
   CHECK_OK(qiao_hal_device_open(uri, &dev));
-  qiao_cpu_options_t mo = {.n_threads = threads};
+  qiao_cpu_options_t mo = {.n_threads = threads, .attention_splits = opts->attn_splits};
   qiao_cpu_module_t *mod = NULL;
   CHECK_OK(qiao_cpu_module_create(&mo, &mod));
   qiao_kernel_launch_t *launch = calloc((size_t)part->n_kernels + 1, sizeof *launch);
@@ -120,6 +128,10 @@ static void run_graph(qiao_graph_t *g, uint64_t seed, const run_opts_t *opts) {
     char name[32];
     snprintf(name, sizeof name, "k%d", k);
     CHECK_OK(qiao_cpu_module_add_kernel(mod, &part->kernels[k], name, &launch[k]));
+    if (opts->expect_phases && part->kernels[k].kind == QIAO_KD_ATTENTION)
+      cr_expect_eq(qiao_kernel_launch_phase_count(&launch[k]), opts->expect_phases,
+                   "attention kernel: %d phases, expected %d",
+                   qiao_kernel_launch_phase_count(&launch[k]), opts->expect_phases);
   }
   qiao_hal_executable_t *exe = NULL;
   CHECK_OK(qiao_cpu_module_jit(mod, dev, &exe));
@@ -156,10 +168,21 @@ static void run_graph(qiao_graph_t *g, uint64_t seed, const run_opts_t *opts) {
     }
     for (int32_t o = 0; o < kd->n_outputs; ++o)
       b[nb++] = (qiao_hal_binding_t){buf[kd->outputs[o].value], 0};
-    int32_t idx = -1;
-    qiao_hal_entry_info_t info;
-    CHECK_OK(qiao_hal_executable_lookup(exe, launch[k].name, &idx, &info));
-    CHECK_OK(qiao_hal_dispatch(dev, exe, idx, launch[k].grid, b, nb, NULL, 0));
+    /* a multi-phase kernel's workspace: a trailing binding, NaN-poisoned (not zeroed) */
+    qiao_hal_buffer_t *ws = NULL;
+    if (launch[k].workspace_bytes > 0) {
+      CHECK_OK(qiao_hal_buffer_alloc(dev, (size_t)launch[k].workspace_bytes, &ws));
+      memset(qiao_hal_buffer_host_ptr(ws), 0xFF, (size_t)launch[k].workspace_bytes);
+      b[nb++] = (qiao_hal_binding_t){ws, 0};
+    }
+    for (int32_t ph = 0; ph < qiao_kernel_launch_phase_count(&launch[k]); ++ph) {
+      qiao_kernel_phase_t lp = qiao_kernel_launch_phase(&launch[k], ph);
+      int32_t idx = -1;
+      qiao_hal_entry_info_t info;
+      CHECK_OK(qiao_hal_executable_lookup(exe, lp.name, &idx, &info));
+      CHECK_OK(qiao_hal_dispatch(dev, exe, idx, lp.grid, b, nb, NULL, 0));
+    }
+    if (ws) qiao_hal_buffer_release(ws);
   }
   for (int32_t o = 0; o < g->n_outputs; ++o) {
     int32_t v = g->outputs[o];
@@ -437,8 +460,11 @@ typedef struct att_case {
   int64_t window;
   double scale; /* 0: default */
   bool epilogue;
-  bool kv_len; /* an i32 [B] kv_len input, random in [-2, Skv + 4) (clamped by the op) */
-  int threads; /* 0: 2 */
+  bool kv_len;   /* an i32 [B] kv_len input, random in [-2, Skv + 4) (clamped by the op) */
+  int threads;   /* 0: 2 */
+  int splits;    /* qiao_cpu_options_t.attention_splits (0: planned) */
+  int phases;    /* expected launches (0: any) */
+  bool specials; /* NaN / inf in K and V */
 } att_case_t;
 
 static void attention_case(att_case_t c, uint64_t seed) {
@@ -470,7 +496,10 @@ static void attention_case(att_case_t c, uint64_t seed) {
   }
   outputs1(g, o);
   run_opts_t ro = {.range = {{-2, 2, true}, {-2, 2, true}, {-1, 1, true}, {-3, 0, true}},
-                   .threads = c.threads};
+                   .threads = c.threads,
+                   .attn_splits = c.splits,
+                   .expect_phases = c.phases,
+                   .kv_specials = c.specials};
   if (c.kv_len) ro.range[c.mask ? 4 : 3] = (range_t){-2, (double)c.Skv + 4, true};
   run_graph(g, seed, &ro);
 }
@@ -626,15 +655,10 @@ Test(attention, decode_tree) {
                               .window = 70,
                               .threads = 1},
                  452);
-  attention_case((att_case_t){.dt = QIAO_F32,
-                              .B = 1,
-                              .Hq = 2,
-                              .Hkv = 1,
-                              .Sq = 3,
-                              .Skv = 128,
-                              .D = 16,
-                              .mask = true},
-                 453); /* exactly two full blocks, with a mask */
+  attention_case(
+      (att_case_t){
+          .dt = QIAO_F32, .B = 1, .Hq = 2, .Hkv = 1, .Sq = 3, .Skv = 128, .D = 16, .mask = true},
+      453); /* exactly two full blocks, with a mask */
 }
 
 /* Decode with the GQA group in one unit (one query position, R = G rows): P·V for all
@@ -718,6 +742,120 @@ Test(attention, kv_len) {
                               .mask = true,
                               .kv_len = true},
                  463);
+}
+
+/* Split-KV (flash-decoding): partials per KV split to the workspace, then the combine
+ * phase. Forced split counts: several splits, a ragged last split and empty ones
+ * (Skv 300 in 4 splits of 128 keys), more splits than keys, kv_len, NaN / inf in
+ * K / V, GQA 4:1 and 8:1, MQA, Sq > 1 chunks, f16 / bf16. */
+Test(attention, split_kv) {
+  att_case_t base = {.dt = QIAO_F32,
+                     .B = 1,
+                     .Hq = 8,
+                     .Hkv = 2,
+                     .Sq = 1,
+                     .Skv = 300,
+                     .D = 64,
+                     .splits = 4,
+                     .phases = 2};
+  attention_case(base, 480); /* 4:1, ragged last split, one empty */
+  att_case_t c = base;
+  c.splits = 3; /* 128, 128, 44 keys */
+  c.Hq = 16;    /* 8:1 */
+  attention_case(c, 481);
+  c = base;
+  c.Skv = 5; /* more splits than keys: one split holds all, the rest are empty */
+  c.splits = 8;
+  attention_case(c, 482);
+  c = base;
+  c.Hq = 4;
+  c.Hkv = 1; /* MQA */
+  c.B = 2;
+  c.D = 128;
+  c.Skv = 1000;
+  c.splits = 5;
+  attention_case(c, 483);
+  c.dt = QIAO_F16;
+  attention_case(c, 484);
+  c.dt = QIAO_BF16;
+  c.causal = true;
+  attention_case(c, 485);
+  c = base; /* kv_len: ragged lengths, some past Skv or negative (clamped), causal */
+  c.B = 4;
+  c.kv_len = true;
+  c.causal = true;
+  c.splits = 4;
+  attention_case(c, 486);
+  c.window = 90; /* the window's key range split */
+  c.dt = QIAO_F16;
+  attention_case(c, 487);
+  c = base; /* Sq > 1 decode chunk: 4 positions x 4 heads per unit */
+  c.Sq = 4;
+  c.causal = true;
+  c.kv_len = true;
+  c.B = 2;
+  attention_case(c, 488);
+  c = base; /* an additive mask, D not a multiple of the vector, 1 thread */
+  c.mask = true;
+  c.D = 17;
+  c.threads = 1;
+  c.Hq = 2;
+  c.Hkv = 2;
+  attention_case(c, 489);
+  c = base; /* NaN / inf in K and V: the rows that see them are NaN as in the interpreter */
+  c.specials = true;
+  attention_case(c, 490);
+  c.dt = QIAO_F16;
+  c.Hq = 32;
+  c.Hkv = 8;
+  c.D = 128;
+  attention_case(c, 491);
+  c = base; /* an epilogue (residual add) applied in the combine */
+  c.epilogue = true;
+  attention_case(c, 492);
+}
+
+/* Two split-KV kernels in one module (entries k0, k0_combine, k1, k1_combine), the second
+ * reading the first's output as its queries. */
+Test(attention, split_kv_two_kernels) {
+  qiao_graph_t *g = graph();
+  int32_t q = in(g, "q", TY(QIAO_F32, 2, 8, 1, 32));
+  int32_t k = in(g, "k", TY(QIAO_F32, 2, 1, 700, 32));
+  int32_t v = in(g, "v", TY(QIAO_F32, 2, 1, 700, 32));
+  qiao_attrs_t a = defaults(QIAO_OP_ATTENTION);
+  int32_t o1 = OP(g, QIAO_OP_ATTENTION, &a, q, k, v);
+  outputs1(g, OP(g, QIAO_OP_ATTENTION, &a, o1, k, v));
+  run_graph(g, 497,
+            &(run_opts_t){.range = {{-2, 2, true}, {-2, 2, true}, {-1, 1, true}},
+                          .attn_splits = 3,
+                          .expect_phases = 2,
+                          .expect_kernels = 2});
+}
+
+/* The plan: split-KV when B x Hkv units would leave threads uneven, one pass when
+ * they divide evenly, none when forced to one pass or when the query rows of a
+ * group do not fit one unit (prefill). */
+Test(attention, split_kv_plan) {
+  att_case_t c = {.dt = QIAO_F32,
+                  .B = 1,
+                  .Hq = 32,
+                  .Hkv = 8,
+                  .Sq = 1,
+                  .Skv = 2048,
+                  .D = 64,
+                  .threads = 3,
+                  .phases = 2}; /* 8 units on 3 threads: 2 splits */
+  attention_case(c, 493);
+  c.threads = 2; /* 8 units on 2 threads: one pass */
+  c.phases = 1;
+  attention_case(c, 494);
+  c.threads = 3;
+  c.splits = 1; /* forced one pass */
+  attention_case(c, 495);
+  c.splits = 4;
+  c.Sq = 64; /* prefill: the forced split does not apply */
+  c.Skv = 256;
+  attention_case(c, 496);
 }
 
 /* ------------------------------------------------------------------- moe */

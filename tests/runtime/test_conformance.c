@@ -221,6 +221,15 @@ static const conf_case_t k_cases[] = {
        "-inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, -inf, "
        "0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0] : f32[1, 80]\n"
        "%o = attention %q, %k, %v, %m\nreturn %o")},
+    /* ---- CPU split-KV decode (flash-decoding + combine): B x Hkv units do not divide
+     * 2 threads, so cpu:threads=2 plans 2 KV splits (cpu:threads=1 one pass); MQA with
+     * 8 heads in one pass over each split, ragged kv_len (one batch sees no key) */
+    {"attn_cpu_split_kv_mqa",
+     G("(%q: f32[1, 8, 1, 32], %k: f32[1, 1, 520, 32], %v: f32[1, 1, 520, 32]) -> (f32[1, 8, 1, 32])",
+       "%o = attention %q, %k, %v {causal = true}\nreturn %o")},
+    {"attn_cpu_split_kv_len_f16",
+     G("(%q: f16[3, 4, 1, 16], %k: f16[3, 1, 600, 16], %v: f16[3, 1, 600, 16]) -> (f16[3, 4, 1, 16])",
+       "%n = const [600, 301, 0] : i32[3]\n%o = attention %q, %k, %v, %n {causal = true}\nreturn %o")},
     /* ---- moe */
     {"moe_softmax", G("(%x: f32[5, 16], %r: f32[16, 8], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[5, 16])",
                       "%y = moe %x, %r, %g, %u, %d\nreturn %y")},
