@@ -670,6 +670,29 @@ static bool cvt_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) 
     wr(R, &I->o[0], l, out);
     return true;
   }
+  /* cvt.{rna,rn,rz}{.satfinite}.tf32.f32: f32 rounded to tf32 (10 mantissa bits) at bit 13, the
+   * low 13 bits cleared; .rna rounds ties away from zero. NaN stays a NaN (0x7fffffff); a finite
+   * value that rounds past the largest tf32 becomes inf, or with .satfinite the largest finite. */
+  if (dt == QIAO_PTX_T_TF32 && st == QIAO_PTX_T_F32) {
+    uint32_t x = (uint32_t)a, mag = x & 0x7fffffffu, sign = x & 0x80000000u, r;
+    if (mag > 0x7f800000u) {
+      r = 0x7fffffffu;
+    } else if (mag == 0x7f800000u) {
+      r = satf ? sign | 0x7f7fe000u : x;
+    } else {
+      switch (I->rnd) {
+      case QIAO_PTX_RND_RNA: mag += 0x1000u; break;
+      case QIAO_PTX_RND_RN: mag += 0xfffu + ((mag >> 13) & 1u); break;
+      case QIAO_PTX_RND_RZ: break;
+      default: fail(c, w, l, I, "cvt to .tf32 needs .rna, .rn or .rz"); return false;
+      }
+      mag &= 0xffffe000u;
+      if (mag >= 0x7f800000u) mag = satf ? 0x7f7fe000u : 0x7f800000u;
+      r = sign | mag;
+    }
+    wr(R, &I->o[0], l, r);
+    return true;
+  }
   if (tint(dt) && tint(st)) {
     uint32_t sw = tbits(st), dw = tbits(dt);
     int64_t sv = tsigned(st) ? sext(a, sw) : (int64_t)(a & mask_w(sw));
@@ -1542,26 +1565,93 @@ static bool cp_async(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) 
 
 /* ------------------------------------------------------------ warp collectives */
 
-/* mma.sync.aligned.m16n8k{8,16}.row.col.{f32,f16}.{f16,bf16}.{f16,bf16}.{f32,f16}, with the
- * fragment layouts of the PTX ISA ("Matrix Fragments for mma.m16n8k8 / m16n8k16"):
- * groupID g = lane >> 2, threadID_in_group t = lane % 4;
- * A: row g (+8 for a2,a3,a6,a7), col 2t + (i & 1) (+8 for i >= 4);
- * B: row 2t + (i & 1) (+8 for i >= 2), col g;  C/D: row g (+8 for c2,c3), col 2t + (i & 1). */
+/* mma.sync.aligned with the fragment layouts of the PTX ISA ("Matrix Fragments for mma.m8n8k16 /
+ * mma.m16n8k4 / m16n8k8 / m16n8k16 / m16n8k32"); groupID g = lane >> 2, threadID_in_group t =
+ * lane % 4, element i of a thread's fragment (registers hold 2 halves, 1 tf32 or 4 bytes each):
+ *  - f16/bf16 m16n8k{8,16}: A row g (+8 for i & 2), col 2t + (i & 1) (+8 for i >= 4);
+ *    B row 2t + (i & 1) (+8 for i >= 2), col g;
+ *  - tf32 m16n8k{4,8}: A row g (+8 for i & 1), col t (+4 for i >= 2); B row t (+4 for i = 1), col
+ * g;
+ *  - s8/u8 m16n8k{16,32}: A row g (+8 for i & 4), col 4t + (i & 3) (+16 for i >= 8);
+ *    B row 4t + (i & 3) (+16 for i >= 4), col g;  m8n8k16: A row g, col 4t + i; B row 4t + i,
+ *    col g;
+ *  - C/D: row g (+8 for c2, c3), col 2t + (i & 1).
+ * Float products accumulate exactly in double and round once to the D type; tf32 operands are
+ * f32 bit patterns whose low 13 mantissa bits are ignored (truncated), as the hardware does.
+ * Integer products accumulate exactly; the s32 result wraps mod 2^32, or with .satfinite clamps
+ * to [INT32_MIN, INT32_MAX]. */
+typedef enum { MMA_HALF, MMA_TF32, MMA_INT } mma_kind_t;
+
+static bool mma_shape_ok(mma_kind_t kind, int M, int N, int K) {
+  switch (kind) {
+  case MMA_HALF: return M == 16 && N == 8 && (K == 8 || K == 16);
+  case MMA_TF32: return M == 16 && N == 8 && (K == 4 || K == 8);
+  case MMA_INT: return (M == 16 && N == 8 && (K == 16 || K == 32)) || (M == 8 && N == 8 && K == 16);
+  }
+  return false;
+}
+
+/* (row, col) of element i of lane (g, tq)'s A / B fragment. */
+static void mma_a_pos(mma_kind_t kind, int g, int tq, int i, int *row, int *col) {
+  switch (kind) {
+  case MMA_HALF:
+    *row = g + ((i & 2) ? 8 : 0);
+    *col = tq * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+    return;
+  case MMA_TF32:
+    *row = g + ((i & 1) ? 8 : 0);
+    *col = tq + (i >= 2 ? 4 : 0);
+    return;
+  case MMA_INT:
+    *row = g + ((i & 4) ? 8 : 0);
+    *col = tq * 4 + (i & 3) + (i >= 8 ? 16 : 0);
+    return;
+  }
+}
+static void mma_b_pos(mma_kind_t kind, int g, int tq, int i, int *row, int *col) {
+  *col = g;
+  switch (kind) {
+  case MMA_HALF: *row = tq * 2 + (i & 1) + (i >= 2 ? 8 : 0); return;
+  case MMA_TF32: *row = tq + (i >= 1 ? 4 : 0); return;
+  case MMA_INT: *row = tq * 4 + (i & 3) + (i >= 4 ? 16 : 0); return;
+  }
+}
+
+/* Element i of a fragment whose registers are `ops` (elements per register: 32 / bits). */
+static uint32_t mma_elem(cta_t *c, warp_t *w, uint64_t *R, const sop_t *ops, int l, int i,
+                         int bits) {
+  int per = 32 / bits;
+  uint32_t reg = (uint32_t)rd(c, w, R, &ops[i / per], l);
+  return bits == 32 ? reg : (reg >> (bits * (i % per))) & ((1u << bits) - 1);
+}
+
 static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
   const simt_program_t *P = c->P;
-  int K = I->shape_k;
-  int dt = I->t, at = I->t2, ct = I->ntypes_c;
-  bool ok = I->shape_m == 16 && I->shape_n == 8 && (K == 16 || K == 8) &&
-            (dt == QIAO_PTX_T_F32 || dt == QIAO_PTX_T_F16) &&
-            (at == QIAO_PTX_T_F16 || at == QIAO_PTX_T_BF16) &&
-            (ct == QIAO_PTX_T_F32 || ct == QIAO_PTX_T_F16) && I->layout0 == QIAO_PTX_LAYOUT_ROW &&
-            I->layout1 == QIAO_PTX_LAYOUT_COL &&
-            !(at == QIAO_PTX_T_BF16 && (dt != QIAO_PTX_T_F32 || ct != QIAO_PTX_T_F32));
-  if (!ok) {
+  int M = I->shape_m, N = I->shape_n, K = I->shape_k;
+  int dt = I->t, at = I->t2, bt = I->t3, ct = I->ntypes_c;
+  bool satf = I->sub == 's';
+  mma_kind_t kind = MMA_HALF;
+  bool tok;
+  if (at == QIAO_PTX_T_F16 || at == QIAO_PTX_T_BF16) {
+    kind = MMA_HALF;
+    tok = bt == at && (dt == QIAO_PTX_T_F32 || dt == QIAO_PTX_T_F16) &&
+          (ct == QIAO_PTX_T_F32 || ct == QIAO_PTX_T_F16) &&
+          !(at == QIAO_PTX_T_BF16 && (dt != QIAO_PTX_T_F32 || ct != QIAO_PTX_T_F32)) && !satf;
+  } else if (at == QIAO_PTX_T_TF32) {
+    kind = MMA_TF32;
+    tok = bt == at && dt == QIAO_PTX_T_F32 && ct == QIAO_PTX_T_F32 && !satf;
+  } else {
+    kind = MMA_INT;
+    tok = (at == QIAO_PTX_T_S8 || at == QIAO_PTX_T_U8) &&
+          (bt == QIAO_PTX_T_S8 || bt == QIAO_PTX_T_U8) && dt == QIAO_PTX_T_S32 &&
+          ct == QIAO_PTX_T_S32;
+  }
+  if (!tok || !mma_shape_ok(kind, M, N, K) || I->layout0 != QIAO_PTX_LAYOUT_ROW ||
+      I->layout1 != QIAO_PTX_LAYOUT_COL) {
     fail(c, w, __builtin_ctz(mask), I,
-         "unsupported mma shape/type (supported: "
-         "mma.sync.aligned.m16n8k{8,16}.row.col with f16/bf16 inputs and f32 (or, for f16, f16) "
-         "accumulators)");
+         "unsupported mma shape/type (supported: mma.sync.aligned.row.col "
+         "m16n8k{8,16} f16/bf16 → f32 (f16 → f16), m16n8k{4,8} tf32 → f32, "
+         "m16n8k{16,32} and m8n8k16 s8/u8 → s32 {.satfinite})");
     return false;
   }
   if (mask != 0xffffffffu) {
@@ -1569,47 +1659,62 @@ static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
          mask);
     return false;
   }
-  int na = K / 4, nb = K / 8, nacc = dt == QIAO_PTX_T_F32 ? 4 : 2,
-      ncin = ct == QIAO_PTX_T_F32 ? 4 : 2;
+  int ebits = kind == MMA_HALF ? 16 : kind == MMA_TF32 ? 32 : 8;
+  int nae = M * K / 32, nbe = K * N / 32, nce = M * N / 32; /* elements per lane */
+  int na = nae * ebits / 32, nb = nbe * ebits / 32;
+  int nacc = dt == QIAO_PTX_T_F16 ? nce / 2 : nce, ncin = ct == QIAO_PTX_T_F16 ? nce / 2 : nce;
   if (I->o[0].n != nacc || I->o[1].n != na || I->o[2].n != nb || I->o[3].n != ncin) {
     fail(c, w, __builtin_ctz(mask), I, "mma operand vectors have the wrong sizes");
     return false;
   }
   int fmt = at == QIAO_PTX_T_BF16 ? FMT_BF16 : FMT_F16;
   uint64_t *R = w->frames[w->depth[__builtin_ctz(mask)]];
-  double A[16][16], B[16][8], C[16][8];
+  double A[16][32], B[32][8], C[16][8];
+  int64_t IA[16][32], IB[32][8], IC[16][8];
   const sop_t *od = &P->vops[I->o[0].r], *oa = &P->vops[I->o[1].r], *ob = &P->vops[I->o[2].r],
               *oc = &P->vops[I->o[3].r];
   for (int l = 0; l < 32; ++l) {
-    int g = l >> 2, tq = l & 3;
-    for (int i = 0; i < 2 * na; ++i) {
-      uint32_t reg = (uint32_t)rd(c, w, R, &oa[i / 2], l);
-      double v = fp_decode((reg >> (16 * (i & 1))) & 0xffff, fmt);
-      int row = g + ((i & 2) ? 8 : 0);
-      int col = tq * 2 + (i & 1) + (i >= 4 ? 8 : 0);
-      A[row][col] = v;
+    int g = l >> 2, tq = l & 3, row, col;
+    for (int i = 0; i < nae; ++i) {
+      uint32_t e = mma_elem(c, w, R, oa, l, i, ebits);
+      mma_a_pos(kind, g, tq, i, &row, &col);
+      if (kind == MMA_INT)
+        IA[row][col] = at == QIAO_PTX_T_S8 ? (int8_t)e : (int64_t)e;
+      else
+        A[row][col] = kind == MMA_TF32 ? asf(e & 0xffffe000u) : fp_decode(e, fmt);
     }
-    for (int i = 0; i < 2 * nb; ++i) {
-      uint32_t reg = (uint32_t)rd(c, w, R, &ob[i / 2], l);
-      double v = fp_decode((reg >> (16 * (i & 1))) & 0xffff, fmt);
-      int row = tq * 2 + (i & 1) + (i >= 2 ? 8 : 0);
-      B[row][g] = v;
+    for (int i = 0; i < nbe; ++i) {
+      uint32_t e = mma_elem(c, w, R, ob, l, i, ebits);
+      mma_b_pos(kind, g, tq, i, &row, &col);
+      if (kind == MMA_INT)
+        IB[row][col] = bt == QIAO_PTX_T_S8 ? (int8_t)e : (int64_t)e;
+      else
+        B[row][col] = kind == MMA_TF32 ? asf(e & 0xffffe000u) : fp_decode(e, fmt);
     }
-    for (int i = 0; i < 4; ++i) {
-      int row = g + (i >= 2 ? 8 : 0), col = tq * 2 + (i & 1);
-      if (ct == QIAO_PTX_T_F32) {
+    for (int i = 0; i < nce; ++i) {
+      row = g + (i >= 2 ? 8 : 0);
+      col = tq * 2 + (i & 1);
+      if (kind == MMA_INT)
+        IC[row][col] = (int32_t)rd(c, w, R, &oc[i], l);
+      else if (ct == QIAO_PTX_T_F32)
         C[row][col] = asf(rd(c, w, R, &oc[i], l));
-      } else {
-        uint32_t reg = (uint32_t)rd(c, w, R, &oc[i / 2], l);
-        C[row][col] = fp_decode((reg >> (16 * (i & 1))) & 0xffff, FMT_F16);
-      }
+      else
+        C[row][col] = fp_decode(mma_elem(c, w, R, oc, l, i, 16), FMT_F16);
     }
   }
   for (int l = 0; l < 32; ++l) {
     int g = l >> 2, tq = l & 3;
     uint64_t packed[2] = {0, 0};
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < nce; ++i) {
       int row = g + (i >= 2 ? 8 : 0), col = tq * 2 + (i & 1);
+      if (kind == MMA_INT) {
+        int64_t s = IC[row][col];
+        for (int k = 0; k < K; ++k)
+          s += IA[row][k] * IB[k][col];
+        if (satf) s = s < INT32_MIN ? INT32_MIN : s > INT32_MAX ? INT32_MAX : s;
+        wr(R, &od[i], l, (uint64_t)(int64_t)(int32_t)(uint32_t)(uint64_t)s);
+        continue;
+      }
       double s = C[row][col];
       for (int k = 0; k < K; ++k)
         s += A[row][k] * B[k][col];

@@ -896,7 +896,8 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
     for (int i = 0; i < 6; ++i)
       if (has_mod(in, k[i])) d->sub = (uint8_t)(i + 1);
   }
-  if (d->op == QIAO_PTX_OP_CVT && has_mod(in, "satfinite")) d->sub = 's';
+  if ((d->op == QIAO_PTX_OP_CVT || d->op == QIAO_PTX_OP_MMA) && has_mod(in, "satfinite"))
+    d->sub = 's';
   if (d->op == QIAO_PTX_OP_CVTA && has_mod(in, "to")) d->sub = 't';
   if (d->op == QIAO_PTX_OP_MIN || d->op == QIAO_PTX_OP_MAX) {
     if (has_mod(in, "xorsign")) {
