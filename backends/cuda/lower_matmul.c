@@ -14,9 +14,8 @@
  * conflicts); bar.sync; BK unrolled steps of TM + TN shared loads and TM·TN
  * fused multiply-adds; bar.sync. Out-of-range rows, columns and k are
  * zero-filled, so any M, N, K works (K = 0 gives the epilogue of 0).
- * Accumulation: f32 (fma) for float operands; i32 wrapping adds of exact i8
- * products for i8 × i8 — the exact sum modulo 2^32, which is what the
- * interpreter stores into i32. After the last slice each in-range
+ * Accumulation: f32 (fma) for float operands. (i8 × i8, f16 × f16 and
+ * bf16 × bf16 take the tensor-core GEMM below instead.) After the last slice each in-range
  * accumulator goes through the fused epilogue (integer and bool nodes
  * through expr_int.c) and is stored.
  * Tiles are walked CTA-stride over batch × M tiles × N tiles (any grid is
@@ -46,7 +45,7 @@ typedef struct mm {
   int32_t threads;
   bool is_int;
   LLVMTypeRef et; /* shared element type: f32 or i32 */
-  union { /* the shared matmul geometry, its fields by name */
+  union {         /* the shared matmul geometry, its fields by name */
     qiao_cg_mm_geo_t geo;
     struct {
       QIAO_CG_MM_GEO_FIELDS
@@ -86,7 +85,8 @@ static void stage(mm_t *g, LLVMValueRef base, qiao_dtype_t dt, LLVMValueRef off,
   LLVMBasicBlockRef cont = qiao_cg_if(&cg->base, in, "ld");
   LLVMValueRef v;
   if (g->is_int) {
-    LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i8, qiao_cg_elem_ptr(&cg->base, base, dt, off), "");
+    LLVMValueRef l =
+        LLVMBuildLoad2(cg->b, cg->t_i8, qiao_cg_elem_ptr(&cg->base, base, dt, off), "");
     v = LLVMBuildSExt(cg->b, l, cg->t_i32, "");
   } else {
     v = qiao_cg_load_f32(&cg->base, base, dt, off, 1);
@@ -94,16 +94,16 @@ static void stage(mm_t *g, LLVMValueRef base, qiao_dtype_t dt, LLVMValueRef off,
   LLVMBuildStore(cg->b, v, slot);
   qiao_cg_endif(&cg->base, cont);
   LLVMValueRef idx[2] = {c64(g, 0), sidx};
-  LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(g->et, (uint64_t)n_smem), smem, idx,
-                                         2, "");
+  LLVMValueRef p =
+      LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(g->et, (uint64_t)n_smem), smem, idx, 2, "");
   LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, g->et, slot, ""), p);
 }
 
 static LLVMValueRef sload(mm_t *g, LLVMValueRef smem, int64_t n_smem, LLVMValueRef sidx) {
   qiao_cuda_codegen_t *cg = g->cg;
   LLVMValueRef idx[2] = {c64(g, 0), sidx};
-  LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(g->et, (uint64_t)n_smem), smem, idx,
-                                         2, "");
+  LLVMValueRef p =
+      LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(g->et, (uint64_t)n_smem), smem, idx, 2, "");
   return LLVMBuildLoad2(cg->b, g->et, p, "");
 }
 
@@ -116,52 +116,63 @@ typedef struct qiao_cuda_mma_tile {
 } qiao_cuda_mma_tile_t;
 
 static const qiao_cuda_mma_tile_t k_mma_tile_default = {64, 64, 32, 32, 32};
+/* i8 × i8: K slices of 64 bytes (two m16n8k32 steps), the same 80-byte padded rows. */
+static const qiao_cuda_mma_tile_t k_mma_tile_i8 = {64, 64, 64, 32, 32};
 
 #define MMA_MAX_MT 4
 #define MMA_MAX_NT 8
 
-/* Stages one 16-bit element (zero bits outside) into smem[sidx]. */
-static void stage16(qiao_cuda_codegen_t *cg, LLVMValueRef base, LLVMValueRef off, LLVMValueRef in,
-                    LLVMValueRef smem, int64_t n_smem, LLVMValueRef sidx) {
-  LLVMValueRef slot = qiao_cuda_alloca(cg, cg->t_i16, "stg16");
-  LLVMBuildStore(cg->b, LLVMConstInt(cg->t_i16, 0, 0), slot);
+/* Stages one 16-bit (et = i16) or 8-bit (et = i8) element (zero bits outside)
+ * into smem[sidx]. */
+static void stage_bits(qiao_cuda_codegen_t *cg, LLVMTypeRef et, LLVMValueRef base, LLVMValueRef off,
+                       LLVMValueRef in, LLVMValueRef smem, int64_t n_smem, LLVMValueRef sidx) {
+  LLVMValueRef slot = qiao_cuda_alloca(cg, et, "stg16");
+  LLVMBuildStore(cg->b, LLVMConstInt(et, 0, 0), slot);
   LLVMBasicBlockRef cont = qiao_cg_if(&cg->base, in, "ld");
-  LLVMValueRef p = LLVMBuildGEP2(cg->b, cg->t_i16, base, &off, 1, "");
-  LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i16, p, "");
-  LLVMSetAlignment(l, 2);
+  LLVMValueRef p = LLVMBuildGEP2(cg->b, et, base, &off, 1, "");
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, et, p, "");
+  LLVMSetAlignment(l, et == cg->t_i8 ? 1 : 2);
   LLVMBuildStore(cg->b, l, slot);
   qiao_cg_endif(&cg->base, cont);
   LLVMValueRef idx[2] = {qiao_cg_i64(&cg->base, 0), sidx};
-  LLVMValueRef d = LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(cg->t_i16, (uint64_t)n_smem), smem,
-                                         idx, 2, "");
-  LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, cg->t_i16, slot, ""), d);
+  LLVMValueRef d =
+      LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(et, (uint64_t)n_smem), smem, idx, 2, "");
+  LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, et, slot, ""), d);
 }
 
-/* The 32-bit pair of 16-bit elements smem[sidx], smem[sidx + 1] (sidx even). */
-static LLVMValueRef pair32(qiao_cuda_codegen_t *cg, LLVMValueRef smem, int64_t n_smem,
-                           LLVMValueRef sidx) {
+/* The 32 bits at element sidx of a shared array of et (i16: the pair
+ * smem[sidx], smem[sidx + 1], sidx even; i8: four bytes, sidx % 4 == 0). */
+static LLVMValueRef pair32(qiao_cuda_codegen_t *cg, LLVMTypeRef et, LLVMValueRef smem,
+                           int64_t n_smem, LLVMValueRef sidx) {
   LLVMValueRef idx[2] = {qiao_cg_i64(&cg->base, 0), sidx};
-  LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(cg->t_i16, (uint64_t)n_smem), smem,
-                                         idx, 2, "");
+  LLVMValueRef p =
+      LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(et, (uint64_t)n_smem), smem, idx, 2, "");
   LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i32, p, "");
   LLVMSetAlignment(l, 4);
   return l;
 }
 
-/* mma.sync.aligned.m16n8k16.row.col.f32.<ab>.<ab>.f32 through inline PTX. */
-static void emit_mma(qiao_cuda_codegen_t *cg, bool bf16, LLVMValueRef a[4], LLVMValueRef b[2],
+/* mma.sync.aligned.m16n8k16.row.col.f32.<ab>.<ab>.f32 (f16/bf16) or
+ * mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 (i8: wrapping s32
+ * accumulation, no .satfinite) through inline PTX. */
+typedef enum { MMA_F16, MMA_BF16, MMA_S8 } mma_in_t;
+
+static void emit_mma(qiao_cuda_codegen_t *cg, mma_in_t in, LLVMValueRef a[4], LLVMValueRef b[2],
                      LLVMValueRef c[4]) {
-  LLVMTypeRef f = cg->t_f32;
+  LLVMTypeRef f = in == MMA_S8 ? cg->t_i32 : cg->t_f32;
   LLVMTypeRef rt_el[4] = {f, f, f, f};
   LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rt_el, 4, 0);
   LLVMTypeRef pt[10] = {cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32,
-                        cg->t_i32, f, f, f, f};
+                        cg->t_i32, f,         f,         f,         f};
   LLVMTypeRef fty = LLVMFunctionType(rt, pt, 10, 0);
-  const char *text = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
-                          : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};";
-  const char *cons = "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3";
+  const char *text = in == MMA_BF16  ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                                       "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
+                     : in == MMA_F16 ? "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                                       "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
+                                     : "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 "
+                                       "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};";
+  const char *cons =
+      in == MMA_S8 ? "=r,=r,=r,=r,r,r,r,r,r,r,0,1,2,3" : "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3";
   LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), (char *)cons, strlen(cons),
                                        1, 0, LLVMInlineAsmDialectATT, 0);
   LLVMValueRef args[10] = {a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], c[2], c[3]};
@@ -170,7 +181,12 @@ static void emit_mma(qiao_cuda_codegen_t *cg, bool bf16, LLVMValueRef a[4], LLVM
     c[i] = LLVMBuildExtractValue(cg->b, r, i, "");
 }
 
-/* Tensor-core GEMM for f16×f16 and bf16×bf16 (f32 accumulators): the CTA
+/* Tensor-core GEMM for f16×f16 and bf16×bf16 (f32 accumulators) and i8×i8
+ * (mma.sync m16n8k32 .s8, s32 accumulators without .satfinite: they wrap
+ * mod 2^32 exactly as the interpreter's i32 sums do; the i8 tile takes K
+ * slices of 64 bytes, two k32 steps, with A element (row, k) of the ISA's
+ * m16n8k32 layout at row lane/4 (+8), k (lane%4)·4 + 0..3 (+16) — four
+ * bytes of a padded shared row per register — and B likewise along k). The CTA
  * tile BM×BN with (BM/WM)·(BN/WN) warps; per K slice of BK, A is staged
  * into shared memory as As[m][k] and B as Bs[n][k] (16-bit bits, rows padded
  * by 8 elements so the fragment loads are conflict-free; zero bits outside
@@ -181,13 +197,17 @@ static void emit_mma(qiao_cuda_codegen_t *cg, bool bf16, LLVMValueRef a[4], LLVM
  * memory and issues (WM/16)·(WN/8) mma.sync. Accumulator c0..c3 of a tile
  * sits at row lane/4 (+8 for c2, c3), column (lane%4)·2 (+1). */
 static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                               const char *name, qiao_cuda_kernel_t *out, const mm_t *g,
-                               int nbd, const int64_t *bdims, const int64_t *a_bs,
-                               const int64_t *b_bs, int64_t batch) {
-  const qiao_cuda_mma_tile_t t = k_mma_tile_default;
+                               const char *name, qiao_cuda_kernel_t *out, const mm_t *g, int nbd,
+                               const int64_t *bdims, const int64_t *a_bs, const int64_t *b_bs,
+                               int64_t batch) {
   const qiao_kd_operand_t *A = &kd->inputs[0], *O = &kd->outputs[0];
+  bool is_int = g->is_int;
+  const qiao_cuda_mma_tile_t t = is_int ? k_mma_tile_i8 : k_mma_tile_default;
   int r = O->type.shape.rank;
-  bool bf16 = A->type.dtype == QIAO_BF16;
+  mma_in_t kind = is_int ? MMA_S8 : A->type.dtype == QIAO_BF16 ? MMA_BF16 : MMA_F16;
+  /* per mma: k16 (f16/bf16, 2 bytes) or k32 (s8, 1 byte); a register holds 32 bits of k */
+  int64_t kstep = is_int ? 32 : 16, khi = is_int ? 16 : 8, kpl = is_int ? 4 : 2;
+  LLVMTypeRef et = is_int ? cg->t_i8 : cg->t_i16, acc_t = is_int ? cg->t_i32 : cg->t_f32;
   int32_t wgm = t.bm / t.wm, wgn = t.bn / t.wn, nwarps = wgm * wgn, threads = nwarps * 32;
   int32_t mt_n = t.wm / 16, nt_n = t.wn / 8;
   out->block[0] = threads;
@@ -195,11 +215,11 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
   int64_t total = batch * tiles_m * tiles_n;
   int64_t cap = 32 * (int64_t)(cg->n_sms > 0 ? cg->n_sms : 132);
   out->grid[0] = total < cap ? total : cap;
-  int64_t ld = t.bk + 8;
+  int64_t ld = t.bk + khi; /* 80-byte rows: the fragment loads are bank-conflict free */
   int64_t na = t.bm * ld, nb = t.bn * ld;
-  LLVMValueRef As = qiao_cuda_shared(cg, cg->t_i16, na, "Ah");
-  LLVMValueRef Bs = qiao_cuda_shared(cg, cg->t_i16, nb, "Bh");
-  out->shared_bytes = (na + nb) * 2;
+  LLVMValueRef As = qiao_cuda_shared(cg, et, na, "Ah");
+  LLVMValueRef Bs = qiao_cuda_shared(cg, et, nb, "Bh");
+  out->shared_bytes = (na + nb) * (is_int ? 1 : 2);
   LLVMBuilderRef b = cg->b;
   qiao_cg_t *cb = &cg->base;
   LLVMValueRef pa = qiao_cuda_param(cg, 0), pb = qiao_cuda_param(cg, 1);
@@ -216,7 +236,7 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
   for (int i = 0; i < mt_n; ++i)
     for (int j = 0; j < nt_n; ++j)
       for (int c = 0; c < 4; ++c)
-        acc[i][j][c] = qiao_cuda_alloca(cg, cg->t_f32, "acc");
+        acc[i][j][c] = qiao_cuda_alloca(cg, acc_t, "acc");
 
   qiao_cg_loop_t tl;
   qiao_cuda_row_loop_begin(cg, total, &tl);
@@ -233,7 +253,8 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
   for (int i = 0; i < mt_n; ++i)
     for (int j = 0; j < nt_n; ++j)
       for (int c = 0; c < 4; ++c)
-        LLVMBuildStore(b, qiao_cg_f32c(cb, 0.0), acc[i][j][c]);
+        LLVMBuildStore(b, is_int ? LLVMConstInt(cg->t_i32, 0, 0) : qiao_cg_f32c(cb, 0.0),
+                       acc[i][j][c]);
 
   qiao_cg_loop_t kl;
   qiao_cg_loop_begin(cb, qiao_cg_i64(cb, 0), qiao_cg_i64(cb, g->K), t.bk, "k0", &kl);
@@ -255,35 +276,35 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
         LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, gr, lim, ""),
                                        LLVMBuildICmp(b, LLVMIntSLT, gk, Kv, ""), "");
         LLVMValueRef off = qiao_cg_imadd(cb, qiao_cg_imadd(cb, off0, gr, srow), gk, sk);
-        stage16(cg, op ? pb : pa, off, in, op ? Bs : As, op ? nb : na,
-                qiao_cg_imadd(cb, kk, rr, ld));
+        stage_bits(cg, et, op ? pb : pa, off, in, op ? Bs : As, op ? nb : na,
+                   qiao_cg_imadd(cb, kk, rr, ld));
       }
     }
     qiao_cuda_barrier(cg);
-    for (int ks = 0; ks < t.bk; ks += 16) {
-      LLVMValueRef kcol = qiao_cg_iadd(cb, LLVMBuildMul(b, tig, qiao_cg_i64(cb, 2), ""),
-                                       qiao_cg_i64(cb, ks));
+    for (int64_t ks = 0; ks < t.bk; ks += kstep) {
+      LLVMValueRef kcol =
+          qiao_cg_iadd(cb, LLVMBuildMul(b, tig, qiao_cg_i64(cb, kpl), ""), qiao_cg_i64(cb, ks));
       LLVMValueRef af[MMA_MAX_MT][4], bfr[MMA_MAX_NT][2];
       for (int i = 0; i < mt_n; ++i) {
         LLVMValueRef row = qiao_cg_iadd(cb, qiao_cg_iadd(cb, wm0, grp), qiao_cg_i64(cb, i * 16));
         LLVMValueRef base = qiao_cg_imadd(cb, kcol, row, ld);
-        af[i][0] = pair32(cg, As, na, base);
-        af[i][1] = pair32(cg, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8 * ld)));
-        af[i][2] = pair32(cg, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8)));
-        af[i][3] = pair32(cg, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8 * ld + 8)));
+        af[i][0] = pair32(cg, et, As, na, base);
+        af[i][1] = pair32(cg, et, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8 * ld)));
+        af[i][2] = pair32(cg, et, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, khi)));
+        af[i][3] = pair32(cg, et, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8 * ld + khi)));
       }
       for (int j = 0; j < nt_n; ++j) {
         LLVMValueRef col = qiao_cg_iadd(cb, qiao_cg_iadd(cb, wn0, grp), qiao_cg_i64(cb, j * 8));
         LLVMValueRef base = qiao_cg_imadd(cb, kcol, col, ld);
-        bfr[j][0] = pair32(cg, Bs, nb, base);
-        bfr[j][1] = pair32(cg, Bs, nb, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8)));
+        bfr[j][0] = pair32(cg, et, Bs, nb, base);
+        bfr[j][1] = pair32(cg, et, Bs, nb, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, khi)));
       }
       for (int i = 0; i < mt_n; ++i)
         for (int j = 0; j < nt_n; ++j) {
           LLVMValueRef c[4];
           for (int q = 0; q < 4; ++q)
-            c[q] = LLVMBuildLoad2(b, cg->t_f32, acc[i][j][q], "");
-          emit_mma(cg, bf16, af[i], bfr[j], c);
+            c[q] = LLVMBuildLoad2(b, acc_t, acc[i][j][q], "");
+          emit_mma(cg, kind, af[i], bfr[j], c);
           for (int q = 0; q < 4; ++q)
             LLVMBuildStore(b, c[q], acc[i][j][q]);
         }
@@ -298,10 +319,13 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
         LLVMValueRef gm = qiao_cg_iadd(cb, LLVMBuildAdd(b, m0, LLVMBuildAdd(b, wm0, grp, ""), ""),
                                        qiao_cg_i64(cb, i * 16 + (q >= 2 ? 8 : 0)));
         LLVMValueRef gn = qiao_cg_iadd(
-            cb, LLVMBuildAdd(b, n0, LLVMBuildAdd(b, wn0, LLVMBuildMul(b, tig, qiao_cg_i64(cb, 2), ""), ""), ""),
+            cb,
+            LLVMBuildAdd(
+                b, n0, LLVMBuildAdd(b, wn0, LLVMBuildMul(b, tig, qiao_cg_i64(cb, 2), ""), ""), ""),
             qiao_cg_i64(cb, j * 8 + (q & 1)));
-        LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, gm, qiao_cg_i64(cb, g->M), ""),
-                                       LLVMBuildICmp(b, LLVMIntSLT, gn, qiao_cg_i64(cb, g->N), ""), "");
+        LLVMValueRef in =
+            LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, gm, qiao_cg_i64(cb, g->M), ""),
+                         LLVMBuildICmp(b, LLVMIntSLT, gn, qiao_cg_i64(cb, g->N), ""), "");
         LLVMBasicBlockRef cont = qiao_cg_if(cb, in, "st");
         qiao_cuda_epi_t e;
         qiao_cuda_epi_init(&e, cg, kd);
@@ -309,8 +333,10 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
           e.coords[d] = bc[d];
         e.coords[r - 2] = gm;
         e.coords[r - 1] = gn;
-        LLVMValueRef a = LLVMBuildLoad2(b, cg->t_f32, acc[i][j][q], "");
-        if (qiao_cuda_float_expr(kd, false))
+        LLVMValueRef a = LLVMBuildLoad2(b, acc_t, acc[i][j][q], "");
+        if (is_int)
+          qiao_cuda_epi_store_mixed(&e, LLVMBuildSExt(b, a, cg->t_i64, ""), true);
+        else if (qiao_cuda_float_expr(kd, false))
           qiao_cuda_epi_store(&e, a);
         else
           qiao_cuda_epi_store_mixed(&e, a, false);
@@ -353,8 +379,8 @@ qiao_status_t qiao_cuda_lower_matmul(qiao_cuda_codegen_t *cg, const qiao_kernel_
     out->fn = cg->fn;
     return NULL;
   }
-  if (!g->is_int && A->type.dtype == B->type.dtype &&
-      (A->type.dtype == QIAO_F16 || A->type.dtype == QIAO_BF16))
+  if (g->is_int ||
+      (A->type.dtype == B->type.dtype && (A->type.dtype == QIAO_F16 || A->type.dtype == QIAO_BF16)))
     return lower_mma(cg, kd, name, out, g, nbd, bdims, a_bs, b_bs, batch);
   int64_t tiles_m = cdiv(g->M, t->bm), tiles_n = cdiv(g->N, t->bn);
   int64_t total = batch * tiles_m * tiles_n;
@@ -409,8 +435,8 @@ qiao_status_t qiao_cuda_lower_matmul(qiao_cuda_codegen_t *cg, const qiao_kernel_
       LLVMValueRef gm = LLVMBuildAdd(cg->b, m0, mm, ""), gk = LLVMBuildAdd(cg->b, k0, kk, "");
       LLVMValueRef in = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, gm, Mv, ""),
                                      LLVMBuildICmp(cg->b, LLVMIntSLT, gk, Kv, ""), "");
-      LLVMValueRef off = qiao_cg_imadd(&cg->base, qiao_cg_imadd(&cg->base, a_off, gm, g->sam), gk,
-                                       g->sak);
+      LLVMValueRef off =
+          qiao_cg_imadd(&cg->base, qiao_cg_imadd(&cg->base, a_off, gm, g->sam), gk, g->sak);
       stage(g, pa, A->type.dtype, off, in, As, na, qiao_cg_imadd(&cg->base, mm, kk, lda_s));
     }
     bool b_nfast = g->sbn == 1 || g->sbk != 1;
@@ -422,8 +448,8 @@ qiao_status_t qiao_cuda_lower_matmul(qiao_cuda_codegen_t *cg, const qiao_kernel_
       LLVMValueRef gn = LLVMBuildAdd(cg->b, n0, nn, ""), gk = LLVMBuildAdd(cg->b, k0, kk, "");
       LLVMValueRef in = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, gn, Nv, ""),
                                      LLVMBuildICmp(cg->b, LLVMIntSLT, gk, Kv, ""), "");
-      LLVMValueRef off = qiao_cg_imadd(&cg->base, qiao_cg_imadd(&cg->base, b_off, gn, g->sbn), gk,
-                                       g->sbk);
+      LLVMValueRef off =
+          qiao_cg_imadd(&cg->base, qiao_cg_imadd(&cg->base, b_off, gn, g->sbn), gk, g->sbk);
       stage(g, pb, B->type.dtype, off, in, Bs, nb, qiao_cg_imadd(&cg->base, nn, kk, ldb_s));
     }
     qiao_cuda_barrier(cg);

@@ -21,10 +21,14 @@ void qiao_cuda_kernel_work(const qiao_kernel_desc_t *kd, const qiao_kernel_launc
   qiao_kd_work_t w;
   qiao_kernel_desc_work(kd, &w);
   /* The lowering's pipes: f16/bf16 contractions run mma.sync on the tensor
-   * cores; f32, f8 (widened to f32) and i8 contractions run on the SIMT pipe. */
+   * cores, and so does an i8 × i8 matmul (mma .s8); f32, f8 (widened to f32)
+   * contractions run on the SIMT pipe. */
   int pipe = w.contract_dtype == QIAO_F16    ? QIAO_CUDA_PIPE_F16
              : w.contract_dtype == QIAO_BF16 ? QIAO_CUDA_PIPE_BF16
-                                             : QIAO_CUDA_PIPE_SIMT;
+             : w.contract_dtype == QIAO_I8 && kd->kind == QIAO_KD_MATMUL && kd->n_inputs > 1 &&
+                     kd->inputs[1].type.dtype == QIAO_I8
+                 ? QIAO_CUDA_PIPE_I8
+                 : QIAO_CUDA_PIPE_SIMT;
   out->flops[pipe] += w.contract_flops;
   out->flops[QIAO_CUDA_PIPE_SIMT] += w.other_flops;
   out->bytes = w.bytes;
