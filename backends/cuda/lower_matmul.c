@@ -116,6 +116,8 @@ typedef struct qiao_cuda_mma_tile {
 } qiao_cuda_mma_tile_t;
 
 static const qiao_cuda_mma_tile_t k_mma_tile_default = {64, 64, 32, 32, 32};
+/* Fragments through ldmatrix.x4 (true) or 32-bit shared loads (false). */
+static const bool k_mma_ldmatrix = true;
 /* i8 × i8: K slices of 64 bytes (two m16n8k32 steps), the same 80-byte padded rows. */
 static const qiao_cuda_mma_tile_t k_mma_tile_i8 = {64, 64, 64, 32, 32};
 
@@ -150,6 +152,25 @@ static LLVMValueRef pair32(qiao_cuda_codegen_t *cg, LLVMTypeRef et, LLVMValueRef
   LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i32, p, "");
   LLVMSetAlignment(l, 4);
   return l;
+}
+
+/* ldmatrix.sync.aligned.m8n8.x4.shared.b16 {r0..r3}, [addr] through inline PTX: lanes
+ * 8m .. 8m+7 give the shared addresses of the 16-byte rows of matrix m; lane l
+ * receives 32 bits of row l/4 (bytes 4·(l%4) ..) of each matrix. The 16-byte rows
+ * match both mma layouts used here: the f16/bf16 m16n8k16 fragments (a pair of
+ * 16-bit k) and the s8 m16n8k32 ones (four bytes of k). */
+static void emit_ldmatrix_x4(qiao_cuda_codegen_t *cg, LLVMValueRef addr32, LLVMValueRef r[4]) {
+  LLVMTypeRef i32 = cg->t_i32;
+  LLVMTypeRef rt_el[4] = {i32, i32, i32, i32};
+  LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rt_el, 4, 0);
+  LLVMTypeRef fty = LLVMFunctionType(rt, &i32, 1, 0);
+  const char *text = "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {$0,$1,$2,$3}, [$4];";
+  const char *cons = "=r,=r,=r,=r,r";
+  LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), (char *)cons, strlen(cons),
+                                       1, 0, LLVMInlineAsmDialectATT, 0);
+  LLVMValueRef v = LLVMBuildCall2(cg->b, fty, asmv, &addr32, 1, "");
+  for (unsigned i = 0; i < 4; ++i)
+    r[i] = LLVMBuildExtractValue(cg->b, v, i, "");
 }
 
 /* mma.sync.aligned.m16n8k16.row.col.f32.<ab>.<ab>.f32 (f16/bf16) or
@@ -219,7 +240,13 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
   int64_t na = t.bm * ld, nb = t.bn * ld;
   LLVMValueRef As = qiao_cuda_shared(cg, et, na, "Ah");
   LLVMValueRef Bs = qiao_cuda_shared(cg, et, nb, "Bh");
-  out->shared_bytes = (na + nb) * (is_int ? 1 : 2);
+  int64_t esz = is_int ? 1 : 2;
+  out->shared_bytes = (na + nb) * esz;
+  /* ldmatrix fragments (16-byte rows: ld·esz = 80 bytes keeps them 16-byte aligned and the eight
+   * row addresses of a matrix on distinct 16-byte bank groups); the 32-bit loads otherwise */
+  const bool use_ldmatrix = k_mma_ldmatrix && (ld * esz) % 16 == 0 && nt_n % 2 == 0;
+  LLVMValueRef as32 = LLVMBuildPtrToInt(cg->b, As, cg->t_i32, "as32");
+  LLVMValueRef bs32 = LLVMBuildPtrToInt(cg->b, Bs, cg->t_i32, "bs32");
   LLVMBuilderRef b = cg->b;
   qiao_cg_t *cb = &cg->base;
   LLVMValueRef pa = qiao_cuda_param(cg, 0), pb = qiao_cuda_param(cg, 1);
@@ -232,6 +259,29 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
                                   qiao_cg_i64(cb, t.wm), "wm0");
   LLVMValueRef wn0 = LLVMBuildMul(b, LLVMBuildURem(b, warp, qiao_cg_i64(cb, wgn), ""),
                                   qiao_cg_i64(cb, t.wn), "wn0");
+  /* ldmatrix row addresses of this lane (32-bit shared addresses), for k slice step 0 and
+   * m tile / n tile pair 0: A row wm0 + lane % 16, k byte (lane / 16)·16; B row
+   * wn0 + (lane / 16)·8 + lane % 8, k byte ((lane / 8) % 2)·16. */
+  LLVMValueRef a_lm32 = NULL, b_lm32 = NULL;
+  if (use_ldmatrix) {
+    LLVMValueRef ra = LLVMBuildAdd(b, wm0, LLVMBuildURem(b, lane, qiao_cg_i64(cb, 16), ""), "");
+    LLVMValueRef ka =
+        LLVMBuildMul(b, LLVMBuildUDiv(b, lane, qiao_cg_i64(cb, 16), ""), qiao_cg_i64(cb, 16), "");
+    a_lm32 = LLVMBuildAdd(
+        b, as32, LLVMBuildTrunc(b, qiao_cg_imadd(cb, ka, ra, ld * esz), cg->t_i32, ""), "a_lm");
+    LLVMValueRef mat = LLVMBuildUDiv(b, lane, qiao_cg_i64(cb, 8), "");
+    LLVMValueRef rb =
+        LLVMBuildAdd(b, wn0,
+                     LLVMBuildAdd(b, LLVMBuildURem(b, lane, qiao_cg_i64(cb, 8), ""),
+                                  LLVMBuildMul(b, LLVMBuildUDiv(b, mat, qiao_cg_i64(cb, 2), ""),
+                                               qiao_cg_i64(cb, 8), ""),
+                                  ""),
+                     "");
+    LLVMValueRef kb =
+        LLVMBuildMul(b, LLVMBuildURem(b, mat, qiao_cg_i64(cb, 2), ""), qiao_cg_i64(cb, 16), "");
+    b_lm32 = LLVMBuildAdd(
+        b, bs32, LLVMBuildTrunc(b, qiao_cg_imadd(cb, kb, rb, ld * esz), cg->t_i32, ""), "b_lm");
+  }
   LLVMValueRef acc[MMA_MAX_MT][MMA_MAX_NT][4];
   for (int i = 0; i < mt_n; ++i)
     for (int j = 0; j < nt_n; ++j)
@@ -282,22 +332,47 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
     }
     qiao_cuda_barrier(cg);
     for (int64_t ks = 0; ks < t.bk; ks += kstep) {
-      LLVMValueRef kcol =
-          qiao_cg_iadd(cb, LLVMBuildMul(b, tig, qiao_cg_i64(cb, kpl), ""), qiao_cg_i64(cb, ks));
       LLVMValueRef af[MMA_MAX_MT][4], bfr[MMA_MAX_NT][2];
-      for (int i = 0; i < mt_n; ++i) {
-        LLVMValueRef row = qiao_cg_iadd(cb, qiao_cg_iadd(cb, wm0, grp), qiao_cg_i64(cb, i * 16));
-        LLVMValueRef base = qiao_cg_imadd(cb, kcol, row, ld);
-        af[i][0] = pair32(cg, et, As, na, base);
-        af[i][1] = pair32(cg, et, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8 * ld)));
-        af[i][2] = pair32(cg, et, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, khi)));
-        af[i][3] = pair32(cg, et, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8 * ld + khi)));
-      }
-      for (int j = 0; j < nt_n; ++j) {
-        LLVMValueRef col = qiao_cg_iadd(cb, qiao_cg_iadd(cb, wn0, grp), qiao_cg_i64(cb, j * 8));
-        LLVMValueRef base = qiao_cg_imadd(cb, kcol, col, ld);
-        bfr[j][0] = pair32(cg, et, Bs, nb, base);
-        bfr[j][1] = pair32(cg, et, Bs, nb, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, khi)));
+      if (use_ldmatrix) {
+        /* A (i): matrices (rows +0, k +0), (+8, +0), (+0, +16 bytes), (+8, +16) = a0..a3;
+         * lane l addresses row l % 16, k byte (l / 16)·16. B (j, j + 1): matrices
+         * (n tile j, k +0), (j, +16 bytes), (j + 1, +0), (j + 1, +16) = b0, b1 of both. */
+        for (int i = 0; i < mt_n; ++i)
+          emit_ldmatrix_x4(
+              cg,
+              LLVMBuildAdd(b, a_lm32,
+                           LLVMConstInt(cg->t_i32, (uint64_t)(i * 16 * ld * esz + ks * esz), 0),
+                           ""),
+              af[i]);
+        for (int j = 0; j < nt_n; j += 2) {
+          LLVMValueRef rr[4];
+          emit_ldmatrix_x4(
+              cg,
+              LLVMBuildAdd(b, b_lm32,
+                           LLVMConstInt(cg->t_i32, (uint64_t)(j * 8 * ld * esz + ks * esz), 0), ""),
+              rr);
+          bfr[j][0] = rr[0];
+          bfr[j][1] = rr[1];
+          bfr[j + 1][0] = rr[2];
+          bfr[j + 1][1] = rr[3];
+        }
+      } else {
+        LLVMValueRef kcol =
+            qiao_cg_iadd(cb, LLVMBuildMul(b, tig, qiao_cg_i64(cb, kpl), ""), qiao_cg_i64(cb, ks));
+        for (int i = 0; i < mt_n; ++i) {
+          LLVMValueRef row = qiao_cg_iadd(cb, qiao_cg_iadd(cb, wm0, grp), qiao_cg_i64(cb, i * 16));
+          LLVMValueRef base = qiao_cg_imadd(cb, kcol, row, ld);
+          af[i][0] = pair32(cg, et, As, na, base);
+          af[i][1] = pair32(cg, et, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8 * ld)));
+          af[i][2] = pair32(cg, et, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, khi)));
+          af[i][3] = pair32(cg, et, As, na, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, 8 * ld + khi)));
+        }
+        for (int j = 0; j < nt_n; ++j) {
+          LLVMValueRef col = qiao_cg_iadd(cb, qiao_cg_iadd(cb, wn0, grp), qiao_cg_i64(cb, j * 8));
+          LLVMValueRef base = qiao_cg_imadd(cb, kcol, col, ld);
+          bfr[j][0] = pair32(cg, et, Bs, nb, base);
+          bfr[j][1] = pair32(cg, et, Bs, nb, qiao_cg_iadd(cb, base, qiao_cg_i64(cb, khi)));
+        }
       }
       for (int i = 0; i < mt_n; ++i)
         for (int j = 0; j < nt_n; ++j) {

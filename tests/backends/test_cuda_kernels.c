@@ -208,6 +208,9 @@ static void compile_case(const char *ptxas, const sweep_case_t *c, const char *d
           cr_expect(strstr(kt, want), "%s/%s: %s in %s", c->what, dt, want, r->name);
         else
           cr_expect(!strstr(kt, "mma.sync"), "%s/%s: no mma in %s", c->what, dt, r->name);
+        if (tc && c->kind == QIAO_KD_MATMUL) /* fragments through ldmatrix.x4 */
+          cr_expect(strstr(kt, "ldmatrix.sync.aligned.m8n8.x4.shared.b16"),
+                    "%s/%s: ldmatrix in %s", c->what, dt, r->name);
       }
       if ((c->structure & HAS_V4) && !strcmp(dt, "f32"))
         cr_expect(strstr(kt, "ld.global.v4.f32") || strstr(kt, "ld.global.v4.u32") ||
