@@ -118,6 +118,8 @@ typedef struct qiao_cuda_mma_tile {
 static const qiao_cuda_mma_tile_t k_mma_tile_default = {64, 64, 32, 32, 32};
 /* Fragments through ldmatrix.x4 (true) or 32-bit shared loads (false). */
 static const bool k_mma_ldmatrix = true;
+/* Double-buffered K slices with cp.async where the operand allows (true) or one stage. */
+static const bool k_mma_pipeline = true;
 /* i8 × i8: K slices of 64 bytes (two m16n8k32 steps), the same 80-byte padded rows. */
 static const qiao_cuda_mma_tile_t k_mma_tile_i8 = {64, 64, 64, 32, 32};
 
@@ -152,6 +154,29 @@ static LLVMValueRef pair32(qiao_cuda_codegen_t *cg, LLVMTypeRef et, LLVMValueRef
   LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i32, p, "");
   LLVMSetAlignment(l, 4);
   return l;
+}
+
+/* An inline-PTX statement without operands (cp.async.commit_group, ...). */
+static void emit_asm0(qiao_cuda_codegen_t *cg, const char *text) {
+  LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(cg->ctx), NULL, 0, 0);
+  LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), "~{memory}",
+                                       strlen("~{memory}"), 1, 0, LLVMInlineAsmDialectATT, 0);
+  LLVMBuildCall2(cg->b, fty, asmv, NULL, 0, "");
+}
+
+/* cp.async.ca.shared.global [dst], [src], bytes, src_bytes: copies src_bytes (0: none, the
+ * destination zero-filled) of global src into the shared dst asynchronously. */
+static void emit_cp_async(qiao_cuda_codegen_t *cg, int bytes, LLVMValueRef dst32,
+                          LLVMValueRef src64, LLVMValueRef src_bytes32) {
+  LLVMTypeRef pt[3] = {cg->t_i32, cg->t_i64, cg->t_i32};
+  LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(cg->ctx), pt, 3, 0);
+  char text[96];
+  snprintf(text, sizeof text, "cp.async.ca.shared.global [$0], [$1], %d, $2;", bytes);
+  const char *cons = "r,l,r,~{memory}";
+  LLVMValueRef asmv = LLVMGetInlineAsm(fty, text, strlen(text), (char *)cons, strlen(cons), 1, 0,
+                                       LLVMInlineAsmDialectATT, 0);
+  LLVMValueRef args[3] = {dst32, src64, src_bytes32};
+  LLVMBuildCall2(cg->b, fty, asmv, args, 3, "");
 }
 
 /* ldmatrix.sync.aligned.m8n8.x4.shared.b16 {r0..r3}, [addr] through inline PTX: lanes
@@ -202,6 +227,72 @@ static void emit_mma(qiao_cuda_codegen_t *cg, mma_in_t in, LLVMValueRef a[4], LL
     c[i] = LLVMBuildExtractValue(cg->b, r, i, "");
 }
 
+/* What staging one K slice of an operand into shared memory needs. */
+typedef struct mma_stage {
+  qiao_cuda_codegen_t *cg;
+  LLVMTypeRef et;
+  int64_t esz, ld;
+  int32_t threads;
+  int64_t bk;
+  LLVMValueRef tid;
+  LLVMValueRef base[2], smem[2];
+  int64_t n_smem[2]; /* elements of one buffer */
+  LLVMValueRef smem32[2];
+  int64_t rows[2], srow[2], sk[2];
+  LLVMValueRef r0[2], lim[2], off0[2];
+  LLVMValueRef K;
+  int nbuf;
+  int cpa[2];
+} mma_stage_t;
+
+/* Stages slice [k0, k0 + bk) of operand op (0: A rows m, 1: B rows n) into buffer buf (an i64
+ * 0 or 1) as smem[buf][row][k]: coalesced along the operand's contiguous dim through registers,
+ * or by cp.async chunks of cpa[op] bytes along k. */
+static void mma_stage_slice(const mma_stage_t *s, int op, LLVMValueRef k0, LLVMValueRef buf) {
+  qiao_cuda_codegen_t *cg = s->cg;
+  LLVMBuilderRef b = cg->b;
+  qiao_cg_t *cb = &cg->base;
+  int64_t rows_t = s->rows[op], srow = s->srow[op], sk = s->sk[op];
+  LLVMValueRef lim = s->lim[op], r0 = s->r0[op], off0 = s->off0[op];
+  LLVMValueRef boff = LLVMBuildMul(b, buf, qiao_cg_i64(cb, s->n_smem[op]), "");
+  if (s->cpa[op]) {
+    int64_t per = s->cpa[op] / s->esz, runs = s->bk / per;
+    for (int64_t i = 0; i < rows_t * s->bk / per / s->threads; ++i) {
+      LLVMValueRef f, q;
+      split_idx(cg, s->tid, i, s->threads, runs, &f, &q);
+      LLVMValueRef kk = LLVMBuildMul(b, f, qiao_cg_i64(cb, per), ""), rr = q;
+      LLVMValueRef gr = LLVMBuildAdd(b, r0, rr, ""), gk = LLVMBuildAdd(b, k0, kk, "");
+      LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, gr, lim, ""),
+                                     LLVMBuildICmp(b, LLVMIntSLT, gk, s->K, ""), "");
+      LLVMValueRef off = qiao_cg_imadd(cb, qiao_cg_imadd(cb, off0, gr, srow), gk, 1);
+      off = LLVMBuildSelect(b, in, off, qiao_cg_i64(cb, 0), ""); /* a valid address when unused */
+      LLVMValueRef src = LLVMBuildAdd(b, LLVMBuildPtrToInt(b, s->base[op], cg->t_i64, ""),
+                                      LLVMBuildMul(b, off, qiao_cg_i64(cb, s->esz), ""), "");
+      LLVMValueRef sidx = LLVMBuildAdd(b, boff, qiao_cg_imadd(cb, kk, rr, s->ld), "");
+      LLVMValueRef dst = LLVMBuildAdd(
+          b, s->smem32[op],
+          LLVMBuildTrunc(b, LLVMBuildMul(b, sidx, qiao_cg_i64(cb, s->esz), ""), cg->t_i32, ""), "");
+      LLVMValueRef n = LLVMBuildSelect(b, in, LLVMConstInt(cg->t_i32, (uint64_t)s->cpa[op], 0),
+                                       LLVMConstInt(cg->t_i32, 0, 0), "");
+      emit_cp_async(cg, s->cpa[op], dst, src, n);
+    }
+    return;
+  }
+  bool kfast = sk == 1 || srow != 1;
+  for (int64_t i = 0; i < rows_t * s->bk / s->threads; ++i) {
+    int64_t fast = kfast ? s->bk : rows_t;
+    LLVMValueRef f, q;
+    split_idx(cg, s->tid, i, s->threads, fast, &f, &q);
+    LLVMValueRef kk = kfast ? f : q, rr = kfast ? q : f;
+    LLVMValueRef gr = LLVMBuildAdd(b, r0, rr, ""), gk = LLVMBuildAdd(b, k0, kk, "");
+    LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, gr, lim, ""),
+                                   LLVMBuildICmp(b, LLVMIntSLT, gk, s->K, ""), "");
+    LLVMValueRef off = qiao_cg_imadd(cb, qiao_cg_imadd(cb, off0, gr, srow), gk, sk);
+    stage_bits(cg, s->et, s->base[op], off, in, s->smem[op], s->nbuf * s->n_smem[op],
+               LLVMBuildAdd(b, boff, qiao_cg_imadd(cb, kk, rr, s->ld), ""));
+  }
+}
+
 /* Tensor-core GEMM for f16×f16 and bf16×bf16 (f32 accumulators) and i8×i8
  * (mma.sync m16n8k32 .s8, s32 accumulators without .satfinite: they wrap
  * mod 2^32 exactly as the interpreter's i32 sums do; the i8 tile takes K
@@ -238,13 +329,34 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
   out->grid[0] = total < cap ? total : cap;
   int64_t ld = t.bk + khi; /* 80-byte rows: the fragment loads are bank-conflict free */
   int64_t na = t.bm * ld, nb = t.bn * ld;
-  LLVMValueRef As = qiao_cuda_shared(cg, et, na, "Ah");
-  LLVMValueRef Bs = qiao_cuda_shared(cg, et, nb, "Bh");
   int64_t esz = is_int ? 1 : 2;
-  out->shared_bytes = (na + nb) * esz;
   /* ldmatrix fragments (16-byte rows: ld·esz = 80 bytes keeps them 16-byte aligned and the eight
    * row addresses of a matrix on distinct 16-byte bank groups); the 32-bit loads otherwise */
   const bool use_ldmatrix = k_mma_ldmatrix && (ld * esz) % 16 == 0 && nt_n % 2 == 0;
+  /* Two stages (double buffering): slice k+1 is fetched into the other buffer while slice k is
+   * multiplied. An operand whose k is its contiguous dim, with K, its row stride and batch
+   * strides multiples of a chunk, is fetched with cp.async (chunks of 16, 8 or 4 bytes, the
+   * largest that fits; src-size 0 zero-fills chunks past M/N/K, which K % chunk = 0 keeps
+   * whole); the other one through registers. */
+  const bool pipelined = k_mma_pipeline && use_ldmatrix;
+  int cpa[2] = {0, 0}; /* per operand: cp.async chunk bytes (0: staged through registers) */
+  for (int op = 0; pipelined && op < 2; ++op) {
+    int64_t sk = op ? g->sbk : g->sak, srow = op ? g->sbn : g->sam;
+    int64_t rows_t = op ? t.bn : t.bm;
+    const int64_t *bs = op ? b_bs : a_bs;
+    for (int v = 16; v >= 4 && !cpa[op]; v /= 2) {
+      int64_t per = v / esz;
+      bool ok = sk == 1 && g->K % per == 0 && srow % per == 0 && t.bk % per == 0 &&
+                (rows_t * t.bk / per) % threads == 0;
+      for (int d = 0; ok && d < nbd; ++d)
+        ok = bs[d] % per == 0;
+      if (ok) cpa[op] = v;
+    }
+  }
+  int nbuf = pipelined ? 2 : 1;
+  LLVMValueRef As = qiao_cuda_shared(cg, et, nbuf * na, "Ah");
+  LLVMValueRef Bs = qiao_cuda_shared(cg, et, nbuf * nb, "Bh");
+  out->shared_bytes = nbuf * (na + nb) * esz;
   LLVMValueRef as32 = LLVMBuildPtrToInt(cg->b, As, cg->t_i32, "as32");
   LLVMValueRef bs32 = LLVMBuildPtrToInt(cg->b, Bs, cg->t_i32, "bs32");
   LLVMBuilderRef b = cg->b;
@@ -306,29 +418,62 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
         LLVMBuildStore(b, is_int ? LLVMConstInt(cg->t_i32, 0, 0) : qiao_cg_f32c(cb, 0.0),
                        acc[i][j][c]);
 
+  LLVMValueRef Mv = qiao_cg_i64(cb, g->M), Nv = qiao_cg_i64(cb, g->N), Kv = qiao_cg_i64(cb, g->K);
+  mma_stage_t sg = {cg,
+                    et,
+                    esz,
+                    ld,
+                    threads,
+                    t.bk,
+                    tid,
+                    {pa, pb},
+                    {As, Bs},
+                    {na, nb},
+                    {as32, bs32},
+                    {t.bm, t.bn},
+                    {g->sam, g->sbn},
+                    {g->sak, g->sbk},
+                    {m0, n0},
+                    {Mv, Nv},
+                    {a_off, b_off},
+                    Kv,
+                    nbuf,
+                    {cpa[0], cpa[1]}};
+  if (pipelined) { /* prologue: slice 0 into buffer 0 */
+    for (int op = 0; op < 2; ++op)
+      mma_stage_slice(&sg, op, qiao_cg_i64(cb, 0), qiao_cg_i64(cb, 0));
+    emit_asm0(cg, "cp.async.commit_group;");
+  }
   qiao_cg_loop_t kl;
   qiao_cg_loop_begin(cb, qiao_cg_i64(cb, 0), qiao_cg_i64(cb, g->K), t.bk, "k0", &kl);
   {
     LLVMValueRef k0 = kl.iv;
-    LLVMValueRef Mv = qiao_cg_i64(cb, g->M), Nv = qiao_cg_i64(cb, g->N), Kv = qiao_cg_i64(cb, g->K);
-    for (int op = 0; op < 2; ++op) {
-      /* rows: m (A) or n (B); both staged [row][k] */
-      int64_t rows_t = op ? t.bn : t.bm;
-      int64_t srow = op ? g->sbn : g->sam, sk = op ? g->sbk : g->sak;
-      LLVMValueRef r0 = op ? n0 : m0, lim = op ? Nv : Mv, off0 = op ? b_off : a_off;
-      bool kfast = sk == 1 || srow != 1;
-      for (int64_t i = 0; i < rows_t * t.bk / threads; ++i) {
-        int64_t fast = kfast ? t.bk : rows_t;
-        LLVMValueRef f, s;
-        split_idx(cg, tid, i, threads, fast, &f, &s);
-        LLVMValueRef kk = kfast ? f : s, rr = kfast ? s : f;
-        LLVMValueRef gr = LLVMBuildAdd(b, r0, rr, ""), gk = LLVMBuildAdd(b, k0, kk, "");
-        LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, gr, lim, ""),
-                                       LLVMBuildICmp(b, LLVMIntSLT, gk, Kv, ""), "");
-        LLVMValueRef off = qiao_cg_imadd(cb, qiao_cg_imadd(cb, off0, gr, srow), gk, sk);
-        stage_bits(cg, et, op ? pb : pa, off, in, op ? Bs : As, op ? nb : na,
-                   qiao_cg_imadd(cb, kk, rr, ld));
-      }
+    LLVMValueRef cur = qiao_cg_i64(cb, 0);
+    if (pipelined) {
+      cur = LLVMBuildAnd(b, LLVMBuildUDiv(b, k0, qiao_cg_i64(cb, t.bk), ""), qiao_cg_i64(cb, 1),
+                         "cur");
+      LLVMValueRef k1 = qiao_cg_iadd(cb, k0, qiao_cg_i64(cb, t.bk));
+      LLVMBasicBlockRef cont = qiao_cg_if(cb, LLVMBuildICmp(b, LLVMIntSLT, k1, Kv, ""), "next");
+      LLVMValueRef nxt = LLVMBuildXor(b, cur, qiao_cg_i64(cb, 1), "");
+      for (int op = 0; op < 2; ++op)
+        mma_stage_slice(&sg, op, k1, nxt);
+      qiao_cg_endif(cb, cont);
+      emit_asm0(cg, "cp.async.commit_group;");
+      emit_asm0(cg, "cp.async.wait_group 1;");
+    } else {
+      for (int op = 0; op < 2; ++op)
+        mma_stage_slice(&sg, op, k0, cur);
+    }
+    /* this slice's buffer (32-bit shared byte offsets) for the ldmatrix addresses */
+    LLVMValueRef a_buf = a_lm32, b_buf = b_lm32;
+    if (pipelined) {
+      LLVMValueRef c32 = LLVMBuildTrunc(b, cur, cg->t_i32, "");
+      a_buf = LLVMBuildAdd(
+          b, a_lm32, LLVMBuildMul(b, c32, LLVMConstInt(cg->t_i32, (uint64_t)(na * esz), 0), ""),
+          "");
+      b_buf = LLVMBuildAdd(
+          b, b_lm32, LLVMBuildMul(b, c32, LLVMConstInt(cg->t_i32, (uint64_t)(nb * esz), 0), ""),
+          "");
     }
     qiao_cuda_barrier(cg);
     for (int64_t ks = 0; ks < t.bk; ks += kstep) {
@@ -340,7 +485,7 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
         for (int i = 0; i < mt_n; ++i)
           emit_ldmatrix_x4(
               cg,
-              LLVMBuildAdd(b, a_lm32,
+              LLVMBuildAdd(b, a_buf,
                            LLVMConstInt(cg->t_i32, (uint64_t)(i * 16 * ld * esz + ks * esz), 0),
                            ""),
               af[i]);
@@ -348,7 +493,7 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
           LLVMValueRef rr[4];
           emit_ldmatrix_x4(
               cg,
-              LLVMBuildAdd(b, b_lm32,
+              LLVMBuildAdd(b, b_buf,
                            LLVMConstInt(cg->t_i32, (uint64_t)(j * 8 * ld * esz + ks * esz), 0), ""),
               rr);
           bfr[j][0] = rr[0];
@@ -387,6 +532,7 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
     qiao_cuda_barrier(cg);
   }
   qiao_cg_loop_end(cb, &kl);
+  if (pipelined) emit_asm0(cg, "cp.async.wait_all;"); /* the prologue's group when K = 0 */
 
   for (int i = 0; i < mt_n; ++i)
     for (int j = 0; j < nt_n; ++j)

@@ -211,6 +211,10 @@ static void compile_case(const char *ptxas, const sweep_case_t *c, const char *d
         if (tc && c->kind == QIAO_KD_MATMUL) /* fragments through ldmatrix.x4 */
           cr_expect(strstr(kt, "ldmatrix.sync.aligned.m8n8.x4.shared.b16"),
                     "%s/%s: ldmatrix in %s", c->what, dt, r->name);
+        /* K = 64 and both operands k-contiguous: double-buffered 16-byte cp.async slices */
+        if (tc && !strcmp(c->what, "mm_tb_bcast_epi"))
+          cr_expect(strstr(kt, "cp.async.ca.shared.global") && strstr(kt, "cp.async.wait_group 1"),
+                    "%s/%s: cp.async pipeline in %s", c->what, dt, r->name);
       }
       if ((c->structure & HAS_V4) && !strcmp(dt, "f32"))
         cr_expect(strstr(kt, "ld.global.v4.f32") || strstr(kt, "ld.global.v4.u32") ||

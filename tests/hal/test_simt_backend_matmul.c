@@ -10,6 +10,7 @@
 #include "qiao/hal_simt.h"
 #include "qiao/ir.h"
 #include "qiao/runtime.h"
+#include "support/oracle.h"
 
 #define OK(x)                                                                                      \
   do {                                                                                             \
@@ -94,4 +95,29 @@ Test(simt_backend_matmul, i8_bias_epilogue) {
            "graph @m(%a: i8[17, 200], %b: i8[200, 24], %c: i32[24]) -> (i32[17, 24]) {\n"
            "  %y = add (matmul %a, %b), %c\n  return %y\n}\n",
            13);
+}
+
+/* f16/bf16 tensor-core GEMMs whose K slices are double-buffered: both operands by 16-byte
+ * cp.async (k contiguous, K % 8 = 0), or A by cp.async and B through registers, several slices
+ * (the two buffers alternate) with a partial last one, against the interpreter (oracle). */
+static void run_oracle(const char *text) {
+  qiao_graph_t *g = NULL;
+  OK(qiao_ir_parse(text, strlen(text), "<test>", &g));
+  for (int u = 0; u < 2; ++u) {
+    oracle_result_t r;
+    bool ok = oracle_run(g, k_uris[u], 5 + (uint64_t)u, &r);
+    if (ORACLE_DEVICE_OK(ok, r, "matmul", k_uris[u]))
+      ORACLE_EXPECT_OK(r, "%s", k_uris[u]);
+  }
+  qiao_ir_graph_destroy(g);
+}
+
+Test(simt_backend_matmul, f16_both_operands_cp_async) {
+  run_oracle("graph @m(%a: f16[70, 96], %b: f16[130, 96]) -> (f16[70, 130]) {\n"
+             "  %y = matmul %a, %b {transpose_b = true}\n  return %y\n}\n");
+}
+
+Test(simt_backend_matmul, bf16_batched_ragged_k_pipeline) {
+  run_oracle("graph @m(%a: bf16[2, 33, 200], %b: bf16[200, 40]) -> (bf16[2, 33, 40]) {\n"
+             "  %y = matmul %a, %b\n  return %y\n}\n");
 }
