@@ -584,8 +584,10 @@ static void mma_int_case(int M, int K, bool a_signed, bool b_signed, bool satf, 
     for (int n = 0; n < 8; ++n)
       B[k][n] = b_signed ? (int8_t)rng_next(&seed) : (uint8_t)rng_next(&seed);
   for (int r = 0; r < M; ++r)
-    for (int n = 0; n < 8; ++n)
-      C[r][n] = cbase + (int32_t)(rng_next(&seed) % 200001) - 100000;
+    for (int n = 0; n < 8; ++n) {
+      int64_t v = (int64_t)cbase + (int64_t)(rng_next(&seed) % 200001) - 100000;
+      C[r][n] = (int32_t)(v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v);
+    }
   for (int l = 0; l < 32; ++l) {
     int g = l >> 2, t = l & 3;
     /* A element i: row g (+8 for i & 4), col 4t + (i & 3) (+16 for i >= 8);
