@@ -670,6 +670,29 @@ static bool cvt_lane(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) 
     wr(R, &I->o[0], l, out);
     return true;
   }
+  /* cvt.{rna,rn,rz}{.satfinite}.tf32.f32: f32 rounded to tf32 (10 mantissa bits) at bit 13, the
+   * low 13 bits cleared; .rna rounds ties away from zero. NaN stays a NaN (0x7fffffff); a finite
+   * value that rounds past the largest tf32 becomes inf, or with .satfinite the largest finite. */
+  if (dt == QIAO_PTX_T_TF32 && st == QIAO_PTX_T_F32) {
+    uint32_t x = (uint32_t)a, mag = x & 0x7fffffffu, sign = x & 0x80000000u, r;
+    if (mag > 0x7f800000u) {
+      r = 0x7fffffffu;
+    } else if (mag == 0x7f800000u) {
+      r = satf ? sign | 0x7f7fe000u : x;
+    } else {
+      switch (I->rnd) {
+      case QIAO_PTX_RND_RNA: mag += 0x1000u; break;
+      case QIAO_PTX_RND_RN: mag += 0xfffu + ((mag >> 13) & 1u); break;
+      case QIAO_PTX_RND_RZ: break;
+      default: fail(c, w, l, I, "cvt to .tf32 needs .rna, .rn or .rz"); return false;
+      }
+      mag &= 0xffffe000u;
+      if (mag >= 0x7f800000u) mag = satf ? 0x7f7fe000u : 0x7f800000u;
+      r = sign | mag;
+    }
+    wr(R, &I->o[0], l, r);
+    return true;
+  }
   if (tint(dt) && tint(st)) {
     uint32_t sw = tbits(st), dw = tbits(dt);
     int64_t sv = tsigned(st) ? sext(a, sw) : (int64_t)(a & mask_w(sw));
@@ -1159,7 +1182,7 @@ static bool alu(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) {
       r = (uint64_t)p + add;
       r &= mask_w(2 * W);
       if (W == 64) {
-        fail(c, w, l, I, "mul.wide of 64-bit operands is not supported");
+        fail(c, w, l, I, "%s.wide takes 16- or 32-bit operands (PTX ISA), not 64-bit", I->name);
         return false;
       }
       wr(R, &o[0], l, r);
@@ -1542,26 +1565,93 @@ static bool cp_async(cta_t *c, warp_t *w, const sinst_t *I, uint64_t *R, int l) 
 
 /* ------------------------------------------------------------ warp collectives */
 
-/* mma.sync.aligned.m16n8k{8,16}.row.col.{f32,f16}.{f16,bf16}.{f16,bf16}.{f32,f16}, with the
- * fragment layouts of the PTX ISA ("Matrix Fragments for mma.m16n8k8 / m16n8k16"):
- * groupID g = lane >> 2, threadID_in_group t = lane % 4;
- * A: row g (+8 for a2,a3,a6,a7), col 2t + (i & 1) (+8 for i >= 4);
- * B: row 2t + (i & 1) (+8 for i >= 2), col g;  C/D: row g (+8 for c2,c3), col 2t + (i & 1). */
+/* mma.sync.aligned with the fragment layouts of the PTX ISA ("Matrix Fragments for mma.m8n8k16 /
+ * mma.m16n8k4 / m16n8k8 / m16n8k16 / m16n8k32"); groupID g = lane >> 2, threadID_in_group t =
+ * lane % 4, element i of a thread's fragment (registers hold 2 halves, 1 tf32 or 4 bytes each):
+ *  - f16/bf16 m16n8k{8,16}: A row g (+8 for i & 2), col 2t + (i & 1) (+8 for i >= 4);
+ *    B row 2t + (i & 1) (+8 for i >= 2), col g;
+ *  - tf32 m16n8k{4,8}: A row g (+8 for i & 1), col t (+4 for i >= 2); B row t (+4 for i = 1), col
+ * g;
+ *  - s8/u8 m16n8k{16,32}: A row g (+8 for i & 4), col 4t + (i & 3) (+16 for i >= 8);
+ *    B row 4t + (i & 3) (+16 for i >= 4), col g;  m8n8k16: A row g, col 4t + i; B row 4t + i,
+ *    col g;
+ *  - C/D: row g (+8 for c2, c3), col 2t + (i & 1).
+ * Float products accumulate exactly in double and round once to the D type; tf32 operands are
+ * f32 bit patterns whose low 13 mantissa bits are ignored (truncated), as the hardware does.
+ * Integer products accumulate exactly; the s32 result wraps mod 2^32, or with .satfinite clamps
+ * to [INT32_MIN, INT32_MAX]. */
+typedef enum { MMA_HALF, MMA_TF32, MMA_INT } mma_kind_t;
+
+static bool mma_shape_ok(mma_kind_t kind, int M, int N, int K) {
+  switch (kind) {
+  case MMA_HALF: return M == 16 && N == 8 && (K == 8 || K == 16);
+  case MMA_TF32: return M == 16 && N == 8 && (K == 4 || K == 8);
+  case MMA_INT: return (M == 16 && N == 8 && (K == 16 || K == 32)) || (M == 8 && N == 8 && K == 16);
+  }
+  return false;
+}
+
+/* (row, col) of element i of lane (g, tq)'s A / B fragment. */
+static void mma_a_pos(mma_kind_t kind, int g, int tq, int i, int *row, int *col) {
+  switch (kind) {
+  case MMA_HALF:
+    *row = g + ((i & 2) ? 8 : 0);
+    *col = tq * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+    return;
+  case MMA_TF32:
+    *row = g + ((i & 1) ? 8 : 0);
+    *col = tq + (i >= 2 ? 4 : 0);
+    return;
+  case MMA_INT:
+    *row = g + ((i & 4) ? 8 : 0);
+    *col = tq * 4 + (i & 3) + (i >= 8 ? 16 : 0);
+    return;
+  }
+}
+static void mma_b_pos(mma_kind_t kind, int g, int tq, int i, int *row, int *col) {
+  *col = g;
+  switch (kind) {
+  case MMA_HALF: *row = tq * 2 + (i & 1) + (i >= 2 ? 8 : 0); return;
+  case MMA_TF32: *row = tq + (i >= 1 ? 4 : 0); return;
+  case MMA_INT: *row = tq * 4 + (i & 3) + (i >= 4 ? 16 : 0); return;
+  }
+}
+
+/* Element i of a fragment whose registers are `ops` (elements per register: 32 / bits). */
+static uint32_t mma_elem(cta_t *c, warp_t *w, uint64_t *R, const sop_t *ops, int l, int i,
+                         int bits) {
+  int per = 32 / bits;
+  uint32_t reg = (uint32_t)rd(c, w, R, &ops[i / per], l);
+  return bits == 32 ? reg : (reg >> (bits * (i % per))) & ((1u << bits) - 1);
+}
+
 static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
   const simt_program_t *P = c->P;
-  int K = I->shape_k;
-  int dt = I->t, at = I->t2, ct = I->ntypes_c;
-  bool ok = I->shape_m == 16 && I->shape_n == 8 && (K == 16 || K == 8) &&
-            (dt == QIAO_PTX_T_F32 || dt == QIAO_PTX_T_F16) &&
-            (at == QIAO_PTX_T_F16 || at == QIAO_PTX_T_BF16) &&
-            (ct == QIAO_PTX_T_F32 || ct == QIAO_PTX_T_F16) && I->layout0 == QIAO_PTX_LAYOUT_ROW &&
-            I->layout1 == QIAO_PTX_LAYOUT_COL &&
-            !(at == QIAO_PTX_T_BF16 && (dt != QIAO_PTX_T_F32 || ct != QIAO_PTX_T_F32));
-  if (!ok) {
+  int M = I->shape_m, N = I->shape_n, K = I->shape_k;
+  int dt = I->t, at = I->t2, bt = I->t3, ct = I->ntypes_c;
+  bool satf = I->sub == 's';
+  mma_kind_t kind = MMA_HALF;
+  bool tok;
+  if (at == QIAO_PTX_T_F16 || at == QIAO_PTX_T_BF16) {
+    kind = MMA_HALF;
+    tok = bt == at && (dt == QIAO_PTX_T_F32 || dt == QIAO_PTX_T_F16) &&
+          (ct == QIAO_PTX_T_F32 || ct == QIAO_PTX_T_F16) &&
+          !(at == QIAO_PTX_T_BF16 && (dt != QIAO_PTX_T_F32 || ct != QIAO_PTX_T_F32)) && !satf;
+  } else if (at == QIAO_PTX_T_TF32) {
+    kind = MMA_TF32;
+    tok = bt == at && dt == QIAO_PTX_T_F32 && ct == QIAO_PTX_T_F32 && !satf;
+  } else {
+    kind = MMA_INT;
+    tok = (at == QIAO_PTX_T_S8 || at == QIAO_PTX_T_U8) &&
+          (bt == QIAO_PTX_T_S8 || bt == QIAO_PTX_T_U8) && dt == QIAO_PTX_T_S32 &&
+          ct == QIAO_PTX_T_S32;
+  }
+  if (!tok || !mma_shape_ok(kind, M, N, K) || I->layout0 != QIAO_PTX_LAYOUT_ROW ||
+      I->layout1 != QIAO_PTX_LAYOUT_COL) {
     fail(c, w, __builtin_ctz(mask), I,
-         "unsupported mma shape/type (supported: "
-         "mma.sync.aligned.m16n8k{8,16}.row.col with f16/bf16 inputs and f32 (or, for f16, f16) "
-         "accumulators)");
+         "unsupported mma shape/type (supported: mma.sync.aligned.row.col "
+         "m16n8k{8,16} f16/bf16 → f32 (f16 → f16), m16n8k{4,8} tf32 → f32, "
+         "m16n8k{16,32} and m8n8k16 s8/u8 → s32 {.satfinite})");
     return false;
   }
   if (mask != 0xffffffffu) {
@@ -1569,47 +1659,62 @@ static bool mma_sync(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
          mask);
     return false;
   }
-  int na = K / 4, nb = K / 8, nacc = dt == QIAO_PTX_T_F32 ? 4 : 2,
-      ncin = ct == QIAO_PTX_T_F32 ? 4 : 2;
+  int ebits = kind == MMA_HALF ? 16 : kind == MMA_TF32 ? 32 : 8;
+  int nae = M * K / 32, nbe = K * N / 32, nce = M * N / 32; /* elements per lane */
+  int na = nae * ebits / 32, nb = nbe * ebits / 32;
+  int nacc = dt == QIAO_PTX_T_F16 ? nce / 2 : nce, ncin = ct == QIAO_PTX_T_F16 ? nce / 2 : nce;
   if (I->o[0].n != nacc || I->o[1].n != na || I->o[2].n != nb || I->o[3].n != ncin) {
     fail(c, w, __builtin_ctz(mask), I, "mma operand vectors have the wrong sizes");
     return false;
   }
   int fmt = at == QIAO_PTX_T_BF16 ? FMT_BF16 : FMT_F16;
   uint64_t *R = w->frames[w->depth[__builtin_ctz(mask)]];
-  double A[16][16], B[16][8], C[16][8];
+  double A[16][32], B[32][8], C[16][8];
+  int64_t IA[16][32], IB[32][8], IC[16][8];
   const sop_t *od = &P->vops[I->o[0].r], *oa = &P->vops[I->o[1].r], *ob = &P->vops[I->o[2].r],
               *oc = &P->vops[I->o[3].r];
   for (int l = 0; l < 32; ++l) {
-    int g = l >> 2, tq = l & 3;
-    for (int i = 0; i < 2 * na; ++i) {
-      uint32_t reg = (uint32_t)rd(c, w, R, &oa[i / 2], l);
-      double v = fp_decode((reg >> (16 * (i & 1))) & 0xffff, fmt);
-      int row = g + ((i & 2) ? 8 : 0);
-      int col = tq * 2 + (i & 1) + (i >= 4 ? 8 : 0);
-      A[row][col] = v;
+    int g = l >> 2, tq = l & 3, row, col;
+    for (int i = 0; i < nae; ++i) {
+      uint32_t e = mma_elem(c, w, R, oa, l, i, ebits);
+      mma_a_pos(kind, g, tq, i, &row, &col);
+      if (kind == MMA_INT)
+        IA[row][col] = at == QIAO_PTX_T_S8 ? (int8_t)e : (int64_t)e;
+      else
+        A[row][col] = kind == MMA_TF32 ? asf(e & 0xffffe000u) : fp_decode(e, fmt);
     }
-    for (int i = 0; i < 2 * nb; ++i) {
-      uint32_t reg = (uint32_t)rd(c, w, R, &ob[i / 2], l);
-      double v = fp_decode((reg >> (16 * (i & 1))) & 0xffff, fmt);
-      int row = tq * 2 + (i & 1) + (i >= 2 ? 8 : 0);
-      B[row][g] = v;
+    for (int i = 0; i < nbe; ++i) {
+      uint32_t e = mma_elem(c, w, R, ob, l, i, ebits);
+      mma_b_pos(kind, g, tq, i, &row, &col);
+      if (kind == MMA_INT)
+        IB[row][col] = bt == QIAO_PTX_T_S8 ? (int8_t)e : (int64_t)e;
+      else
+        B[row][col] = kind == MMA_TF32 ? asf(e & 0xffffe000u) : fp_decode(e, fmt);
     }
-    for (int i = 0; i < 4; ++i) {
-      int row = g + (i >= 2 ? 8 : 0), col = tq * 2 + (i & 1);
-      if (ct == QIAO_PTX_T_F32) {
+    for (int i = 0; i < nce; ++i) {
+      row = g + (i >= 2 ? 8 : 0);
+      col = tq * 2 + (i & 1);
+      if (kind == MMA_INT)
+        IC[row][col] = (int32_t)rd(c, w, R, &oc[i], l);
+      else if (ct == QIAO_PTX_T_F32)
         C[row][col] = asf(rd(c, w, R, &oc[i], l));
-      } else {
-        uint32_t reg = (uint32_t)rd(c, w, R, &oc[i / 2], l);
-        C[row][col] = fp_decode((reg >> (16 * (i & 1))) & 0xffff, FMT_F16);
-      }
+      else
+        C[row][col] = fp_decode(mma_elem(c, w, R, oc, l, i, 16), FMT_F16);
     }
   }
   for (int l = 0; l < 32; ++l) {
     int g = l >> 2, tq = l & 3;
     uint64_t packed[2] = {0, 0};
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < nce; ++i) {
       int row = g + (i >= 2 ? 8 : 0), col = tq * 2 + (i & 1);
+      if (kind == MMA_INT) {
+        int64_t s = IC[row][col];
+        for (int k = 0; k < K; ++k)
+          s += IA[row][k] * IB[k][col];
+        if (satf) s = s < INT32_MIN ? INT32_MIN : s > INT32_MAX ? INT32_MAX : s;
+        wr(R, &od[i], l, (uint64_t)(int64_t)(int32_t)(uint32_t)(uint64_t)s);
+        continue;
+      }
       double s = C[row][col];
       for (int k = 0; k < K; ++k)
         s += A[row][k] * B[k][col];
@@ -1687,13 +1792,43 @@ static bool ldmatrix(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
   return true;
 }
 
-/* wmma m16n16k16 (f16/bf16 → f32): the fragment layout is opaque in PTX; ours:
- * lane l holds elements l*8 .. l*8+7 of the row-major 16x16 matrix (a: 8 halves
- * in regs 0..3, regs 4..7 zero; accumulators: 8 floats). */
+/* wmma (the WMMA API's PTX): the fragment layout is opaque in PTX (the ISA leaves it
+ * unspecified), so ours is: lane l holds elements l*E .. l*E+E-1 of the row-major tile, E =
+ * elements / 32 (a: m x k, b: k x n, c/d: m x n), packed into the fragment's registers from
+ * register 0 (2 halves, 1 tf32 or 4 bytes per register); registers past them are zero.
+ * Shapes m16n16k16, m32n8k16, m8n32k16 with f16/bf16 or s8/u8 inputs and m16n16k8 with tf32;
+ * f32 accumulators for float inputs, s32 (wrapping, or clamped with .satfinite) for integer.
+ * tf32 elements are f32 patterns whose low 13 mantissa bits are ignored, as in mma.sync. */
+static int wmma_ebits(int t) {
+  switch (t) {
+  case QIAO_PTX_T_TF32:
+  case QIAO_PTX_T_F32:
+  case QIAO_PTX_T_S32: return 32;
+  case QIAO_PTX_T_S8:
+  case QIAO_PTX_T_U8: return 8;
+  default: return 16;
+  }
+}
+
+static double wmma_fval(int t, uint32_t e) {
+  switch (t) {
+  case QIAO_PTX_T_TF32: return asf(e & 0xffffe000u);
+  case QIAO_PTX_T_BF16: return fp_decode(e, FMT_BF16);
+  case QIAO_PTX_T_S8: return (int8_t)e;
+  case QIAO_PTX_T_U8: return (uint8_t)e;
+  default: return fp_decode(e, FMT_F16);
+  }
+}
+
 static bool wmma(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
   int l0 = __builtin_ctz(mask);
-  if (I->shape_m != 16 || I->shape_n != 16 || I->shape_k != 16) {
-    fail(c, w, l0, I, "unsupported wmma shape (supported: m16n16k16)");
+  int M = I->shape_m, N = I->shape_n, K = I->shape_k;
+  bool shape_ok = (M == 16 && N == 16 && (K == 16 || K == 8)) || (M == 32 && N == 8 && K == 16) ||
+                  (M == 8 && N == 32 && K == 16);
+  if (!shape_ok) {
+    fail(c, w, l0, I,
+         "unsupported wmma shape (supported: m16n16k16, m32n8k16, m8n32k16, "
+         "m16n16k8 .tf32)");
     return false;
   }
   if (mask != 0xffffffffu) {
@@ -1703,30 +1838,56 @@ static bool wmma(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
   uint64_t *R = w->frames[w->depth[l0]];
   const simt_program_t *P = c->P;
   if (I->op == QIAO_PTX_OP_WMMA_MMA) {
-    /* wmma.mma.sync.aligned.alayout.blayout.m16n16k16{.dtype.ctype | .f32.bf16.bf16.f32} */
-    int fmt = (I->t2 == QIAO_PTX_T_BF16) ? FMT_BF16 : FMT_F16;
-    if (I->t != QIAO_PTX_T_F32) {
-      fail(c, w, l0, I, "unsupported wmma.mma types (supported: f32 accumulators)");
+    /* wmma.mma.sync.aligned.alayout.blayout.shape{.dtype.ctype | .dtype.atype.btype.ctype} */
+    bool four = I->ntypes_c != 0;
+    int at = four ? I->t2 : QIAO_PTX_T_F16, bt = four ? I->t3 : QIAO_PTX_T_F16;
+    int dt = I->t, ct = four ? I->ntypes_c : I->t2;
+    bool isint = at == QIAO_PTX_T_S8 || at == QIAO_PTX_T_U8;
+    bool types_ok =
+        isint ? (bt == QIAO_PTX_T_S8 || bt == QIAO_PTX_T_U8) && dt == QIAO_PTX_T_S32 &&
+                    ct == QIAO_PTX_T_S32
+              : (at == bt && dt == QIAO_PTX_T_F32 && ct == QIAO_PTX_T_F32 &&
+                 (at == QIAO_PTX_T_F16 || at == QIAO_PTX_T_BF16 || at == QIAO_PTX_T_TF32));
+    if (!types_ok || ((K == 8) != (at == QIAO_PTX_T_TF32))) {
+      fail(c, w, l0, I,
+           "unsupported wmma.mma types (supported: f16/bf16 → f32, tf32 → f32 (m16n16k8), "
+           "s8/u8 → s32)");
+      return false;
+    }
+    int ea = M * K / 32, eb = K * N / 32, ec = M * N / 32, ab = wmma_ebits(at);
+    if (I->o[1].n * 32 / ab < ea || I->o[2].n * 32 / ab < eb || I->o[0].n < ec || I->o[3].n < ec) {
+      fail(c, w, l0, I, "wmma.mma operand vectors have the wrong sizes");
       return false;
     }
     const sop_t *od = &P->vops[I->o[0].r], *oa = &P->vops[I->o[1].r], *ob = &P->vops[I->o[2].r],
                 *oc = &P->vops[I->o[3].r];
-    double A[256], B[256], C[256];
-    for (int l = 0; l < 32; ++l)
-      for (int i = 0; i < 8; ++i) {
-        uint32_t ra = (uint32_t)rd(c, w, R, &oa[i / 2], l),
-                 rb = (uint32_t)rd(c, w, R, &ob[i / 2], l);
-        A[l * 8 + i] = fp_decode((ra >> (16 * (i & 1))) & 0xffff, fmt);
-        B[l * 8 + i] = fp_decode((rb >> (16 * (i & 1))) & 0xffff, fmt);
-        C[l * 8 + i] = asf(rd(c, w, R, &oc[i], l));
+    double A[512], B[512], C[256];
+    for (int l = 0; l < 32; ++l) {
+      for (int i = 0; i < ea; ++i)
+        A[l * ea + i] = wmma_fval(at, mma_elem(c, w, R, oa, l, i, ab));
+      for (int i = 0; i < eb; ++i)
+        B[l * eb + i] = wmma_fval(bt, mma_elem(c, w, R, ob, l, i, ab));
+      for (int i = 0; i < ec; ++i) {
+        uint64_t v = rd(c, w, R, &oc[i], l);
+        C[l * ec + i] = isint ? (double)(int32_t)(uint32_t)v : asf(v);
       }
+    }
+    bool satf = I->sub == 's';
     for (int l = 0; l < 32; ++l)
-      for (int i = 0; i < 8; ++i) {
-        int e = l * 8 + i, r = e / 16, col = e % 16;
-        double s = C[e];
-        for (int k = 0; k < 16; ++k)
-          s += A[r * 16 + k] * B[k * 16 + col];
-        wr(R, &od[i], l, fb((float)s));
+      for (int i = 0; i < ec; ++i) {
+        int e = l * ec + i, r = e / N, col = e % N;
+        if (isint) { /* exact: |sum| < 2^53 */
+          int64_t s = (int64_t)C[e];
+          for (int k = 0; k < K; ++k)
+            s += (int64_t)A[r * K + k] * (int64_t)B[k * N + col];
+          if (satf) s = s < INT32_MIN ? INT32_MIN : s > INT32_MAX ? INT32_MAX : s;
+          wr(R, &od[i], l, (uint64_t)(int64_t)(int32_t)(uint32_t)(uint64_t)s);
+        } else {
+          double s = C[e];
+          for (int k = 0; k < K; ++k)
+            s += A[r * K + k] * B[k * N + col];
+          wr(R, &od[i], l, fb((float)s));
+        }
       }
     return true;
   }
@@ -1739,34 +1900,41 @@ static bool wmma(cta_t *c, warp_t *w, const sinst_t *I, uint32_t mask) {
   int mat = I->sub;
   bool is_acc = mat == 'c' || mat == 'd';
   int t = is_acc ? (I->t ? I->t : QIAO_PTX_T_F32) : (I->t ? I->t : QIAO_PTX_T_F16);
-  if (is_acc && t != QIAO_PTX_T_F32) {
-    fail(c, w, l0, I, "unsupported wmma accumulator type (supported: f32)");
+  if (is_acc ? (t != QIAO_PTX_T_F32 && t != QIAO_PTX_T_S32)
+             : (t != QIAO_PTX_T_F16 && t != QIAO_PTX_T_BF16 && t != QIAO_PTX_T_TF32 &&
+                t != QIAO_PTX_T_S8 && t != QIAO_PTX_T_U8)) {
+    fail(c, w, l0, I,
+         "unsupported wmma fragment type .%s (supported: f16/bf16/tf32/s8/u8 inputs, f32/s32 "
+         "accumulators)",
+         qiao_ptx_type_name((qiao_ptx_type_t)t));
     return false;
   }
-  uint32_t es = is_acc ? 4 : 2;
+  int rows = mat == 'a' ? M : mat == 'b' ? K : M, cols = mat == 'a' ? K : N;
+  int per = rows * cols / 32, eb = wmma_ebits(t), ebytes = eb / 8, per_reg = 32 / eb;
+  if (nv * per_reg < per) {
+    fail(c, w, l0, I, "wmma fragment vector too small (%d registers for %d elements)", nv, per);
+    return false;
+  }
   for (int l = 0; l < 32; ++l) {
     uint64_t base = addr_of(c, w, R, oaddr, l);
-    uint64_t ld = I->nops > 2 ? rd(c, w, R, &I->o[2], l) & 0xffffffffu : 16;
-    for (int i = 0; i < 8; ++i) {
-      int e = l * 8 + i, r = e / 16, col = e % 16; /* logical (row, col) */
+    uint64_t ld = I->nops > 2 ? rd(c, w, R, &I->o[2], l) & 0xffffffffu : (uint64_t)cols;
+    uint64_t regs[8] = {0};
+    for (int i = 0; i < per; ++i) {
+      int e = l * per + i, r = e / cols, col = e % cols; /* logical (row, col) */
       uint64_t off = row ? (uint64_t)r * ld + (uint64_t)col : (uint64_t)col * ld + (uint64_t)r;
-      uint8_t *p = mem(c, w, l, I, I->space, base + off * es, es, es, store);
+      uint8_t *p = mem(c, w, l, I, I->space, base + off * (uint64_t)ebytes, (uint64_t)ebytes,
+                       (uint64_t)ebytes, store);
       if (!p) return false;
-      if (is_acc) {
-        if (store)
-          stn(p, 4, rd(c, w, R, &ov[i], l));
-        else
-          wr(R, &ov[i], l, ldn(p, 4));
+      int ri = i / per_reg, sh = eb * (i % per_reg);
+      if (store) {
+        stn(p, ebytes, (rd(c, w, R, &ov[ri], l) >> sh) & mask_w((uint32_t)eb));
       } else {
-        uint64_t h = ldn(p, 2);
-        const sop_t *reg = &ov[i / 2];
-        uint64_t cur = (i & 1) ? (REG(reg, l) & 0xffff) : 0;
-        wr(R, reg, l, cur | (h << (16 * (i & 1))));
+        regs[ri] |= (ldn(p, ebytes) & mask_w((uint32_t)eb)) << sh;
       }
     }
-    if (!is_acc)
-      for (int i = 4; i < nv; ++i)
-        wr(R, &ov[i], l, 0);
+    if (!store)
+      for (int i = 0; i < nv && i < 8; ++i)
+        wr(R, &ov[i], l, regs[i]);
   }
   return true;
 }

@@ -896,7 +896,9 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
     for (int i = 0; i < 6; ++i)
       if (has_mod(in, k[i])) d->sub = (uint8_t)(i + 1);
   }
-  if (d->op == QIAO_PTX_OP_CVT && has_mod(in, "satfinite")) d->sub = 's';
+  if ((d->op == QIAO_PTX_OP_CVT || d->op == QIAO_PTX_OP_MMA || d->op == QIAO_PTX_OP_WMMA_MMA) &&
+      has_mod(in, "satfinite"))
+    d->sub = 's';
   if (d->op == QIAO_PTX_OP_CVTA && has_mod(in, "to")) d->sub = 't';
   if (d->op == QIAO_PTX_OP_MIN || d->op == QIAO_PTX_OP_MAX) {
     if (has_mod(in, "xorsign")) {
@@ -963,14 +965,18 @@ static qiao_status_t decode_instr(dctx_t *c, uint32_t fi, const qiao_ptx_instr_t
     if (d->vec) want[1] = d->vec;
     break;
   case QIAO_PTX_OP_MMA: break; /* sizes depend on shape and types: checked when executed */
-  case QIAO_PTX_OP_WMMA_MMA:
-    want[0] = 8;
-    want[1] = 8;
-    want[2] = 8;
-    want[3] = 8;
+  case QIAO_PTX_OP_WMMA_MMA: /* vectors; their sizes depend on shape and types (executed) */
+  case QIAO_PTX_OP_WMMA_LOAD:
+  case QIAO_PTX_OP_WMMA_STORE: {
+    int first = d->op == QIAO_PTX_OP_WMMA_STORE ? 1 : 0,
+        last = d->op == QIAO_PTX_OP_WMMA_MMA ? 3 : first;
+    for (int i = first; i <= last; ++i)
+      if (i >= d->nops || d->o[i].k != K_VEC || d->o[i].n < 1 || d->o[i].n > 8) {
+        d->unsupported = "wmma operand that is not a vector of 1 to 8 registers";
+        return NULL;
+      }
     break;
-  case QIAO_PTX_OP_WMMA_LOAD: want[0] = 8; break;
-  case QIAO_PTX_OP_WMMA_STORE: want[1] = 8; break;
+  }
   case QIAO_PTX_OP_LDMATRIX: want[0] = d->num ? d->num : 1; break;
   case QIAO_PTX_OP_STMATRIX: want[1] = d->num ? d->num : 1; break;
   default: break;

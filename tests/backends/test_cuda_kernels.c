@@ -195,14 +195,26 @@ static void compile_case(const char *ptxas, const sweep_case_t *c, const char *d
         cr_expect(smem_any > 0, "%s/%s: shared memory in %s", c->what, dt, r->name);
       }
       if (c->structure & HAS_MMA) {
-        /* f16 x f16 and bf16 x bf16 take the tensor cores, other dtypes the SIMT GEMM */
-        bool tc = !strcmp(dt, "f16") || !strcmp(dt, "bf16");
+        /* f16 x f16 and bf16 x bf16 take the tensor cores (m16n8k16, f32 accumulators), i8 x i8
+         * too (m16n8k32, s32 accumulators that wrap: no .satfinite), other dtypes the SIMT GEMM */
+        bool i8 = !strcmp(dt, "i8");
+        bool tc = !strcmp(dt, "f16") || !strcmp(dt, "bf16") || i8;
         char want[96];
-        snprintf(want, sizeof want, "mma.sync.aligned.m16n8k16.row.col.f32.%s.%s.f32", dt, dt);
+        if (i8)
+          snprintf(want, sizeof want, "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32");
+        else
+          snprintf(want, sizeof want, "mma.sync.aligned.m16n8k16.row.col.f32.%s.%s.f32", dt, dt);
         if (tc)
           cr_expect(strstr(kt, want), "%s/%s: %s in %s", c->what, dt, want, r->name);
         else
           cr_expect(!strstr(kt, "mma.sync"), "%s/%s: no mma in %s", c->what, dt, r->name);
+        if (tc && c->kind == QIAO_KD_MATMUL) /* fragments through ldmatrix.x4 */
+          cr_expect(strstr(kt, "ldmatrix.sync.aligned.m8n8.x4.shared.b16"),
+                    "%s/%s: ldmatrix in %s", c->what, dt, r->name);
+        /* K = 64 and both operands k-contiguous: double-buffered 16-byte cp.async slices */
+        if (tc && !strcmp(c->what, "mm_tb_bcast_epi"))
+          cr_expect(strstr(kt, "cp.async.ca.shared.global") && strstr(kt, "cp.async.wait_group 1"),
+                    "%s/%s: cp.async pipeline in %s", c->what, dt, r->name);
       }
       if ((c->structure & HAS_V4) && !strcmp(dt, "f32"))
         cr_expect(strstr(kt, "ld.global.v4.f32") || strstr(kt, "ld.global.v4.u32") ||

@@ -99,3 +99,30 @@ Test(cuda_model_predict, tiny_kernel_is_launch_bound) {
   cr_expect_str_eq(r.p.bound, "launch", "%s", r.p.detail);
   cr_expect(r.p.ns >= 2000 && r.p.ns < 3000, "%f ns", r.p.ns);
 }
+
+/* A multi-phase kernel (MoE: routing, bucketing, gate/up GEMM, down GEMM, combine) is modelled
+ * phase by phase: the prediction is the sum of five launches, each with its own grid and ptxas
+ * resources, so even a tiny MoE costs at least five launch overheads (phase 0 alone was one). */
+Test(cuda_model_predict, multi_phase_moe_sums_every_phase) {
+  predicted_t r =
+      predict("simt-emu:h100", "graph @g(%x: f32[5, 16], %r: f32[16, 8], %g: f32[8, 16, 12], "
+                               "%u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[5, 16]) {\n"
+                               "  %y = moe %x, %r, %g, %u, %d : f32[5, 16]\n  return %y\n}\n");
+  cr_expect(r.p.ns >= 5 * 2000 && r.p.ns < 5 * 3000, "%f ns: %s", r.p.ns, r.p.detail);
+  cr_expect(strstr(r.p.detail, "over 5 phases"), "%s", r.p.detail);
+  cr_expect_str_eq(r.p.bound, "launch", "%s", r.p.detail);
+  /* every phase's share of the work is counted once */
+  cr_expect_float_eq(r.p.flops, r.w.contract_flops + r.w.other_flops,
+                     1e-6 * (r.w.contract_flops + r.w.other_flops), "%s", r.p.detail);
+}
+
+/* Split-KV attention decode (partials, then a combine) is two launches. */
+Test(cuda_model_predict, multi_phase_attention_decode_sums_both_phases) {
+  predicted_t r =
+      predict("simt-emu:a100", "graph @g(%q: f32[1, 8, 1, 64], %k: f32[1, 8, 4096, 64], "
+                               "%v: f32[1, 8, 4096, 64]) -> (f32[1, 8, 1, 64]) {\n"
+                               "  %o = attention %q, %k, %v : f32[1, 8, 1, 64]\n  return %o\n}\n");
+  cr_expect(strstr(r.p.detail, "over 2 phases"), "%s", r.p.detail);
+  cr_expect_geq(r.p.ns, 2 * 2000, "%s", r.p.detail);
+  cr_expect_geq(r.p.bytes, r.w.bytes, "%s", r.p.detail); /* + the workspace round trip */
+}

@@ -213,6 +213,111 @@ Test(simt_kernels, mma_m16n8k16_layout) {
   }
 }
 
+/* cvt.rna.tf32.f32 on the host: round at mantissa bit 13, ties away from zero. */
+static float tf32_rna(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) < 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+/* WMMA precision::tf32 (m16n16k8) GEMM with __float_to_tf32 on the fragments. */
+Test(simt_kernels, wmma_tf32_gemm) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "wmma_tf32", kCombos[ci].arch);
+    enum { M = 32, N = 48, K = 24 };
+    static float A[M * K], Bt[N * K], C[M * N];
+    uint64_t s = 23;
+    for (int i = 0; i < M * K; ++i)
+      A[i] = rng_f(&s) * 3.0f;
+    for (int i = 0; i < N * K; ++i)
+      Bt[i] = rng_f(&s);
+    for (int i = 0; i < M * N; ++i)
+      C[i] = -12345.0f; /* poisoned */
+    qiao_hal_buffer_t *ba = buf_from(d, A, sizeof A), *bb = buf_from(d, Bt, sizeof Bt),
+                      *bc = buf_from(d, C, sizeof C);
+    uint64_t aa = addr_of_buf(ba), ab = addr_of_buf(bb), ac = addr_of_buf(bc);
+    int32_t m = M, n = N, k = K;
+    void *args[] = {&aa, &ab, &ac, &m, &n, &k};
+    OK(simt_run(d, e, "wmma_tf32", N / 16, M / 16, 1, 32, 1, 1, 0, args, 6));
+    OK(qiao_hal_buffer_read(bc, 0, C, sizeof C));
+    int bad = 0;
+    double maxerr = 0, maxerr_f32 = 0;
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double r = 0, r32 = 0;
+        for (int kk = 0; kk < K; ++kk) {
+          r += (double)tf32_rna(A[i * K + kk]) * tf32_rna(Bt[j * K + kk]);
+          r32 += (double)A[i * K + kk] * Bt[j * K + kk];
+        }
+        double err = fabs(r - C[i * N + j]);
+        if (err > 1e-5 * fmax(1.0, fabs(r))) ++bad;
+        if (err > maxerr) maxerr = err;
+        if (fabs(r32 - C[i * N + j]) > maxerr_f32) maxerr_f32 = fabs(r32 - C[i * N + j]);
+      }
+    cr_expect_eq(bad, 0, "%s: %d of %d wrong (max error %g)", kCombos[ci].arch, bad, M * N, maxerr);
+    /* the inputs really were rounded to tf32 (10 mantissa bits), not used as f32 */
+    cr_expect_gt(maxerr_f32, 1e-4, "%s: tf32 rounding not visible", kCombos[ci].arch);
+    qiao_hal_simt_stats_t st;
+    OK(qiao_hal_simt_last_stats(d, &st));
+    cr_expect_gt(st.tensor, 0);
+    cr_expect_gt(st.flops_tf32, 0);
+    qiao_hal_buffer_release(ba);
+    qiao_hal_buffer_release(bb);
+    qiao_hal_buffer_release(bc);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
+
+/* WMMA signed char (m16n16k16) GEMM with an s32 accumulator loaded from C0: exact. */
+Test(simt_kernels, wmma_s8_gemm) {
+  for (int ci = 0; ci < NCOMBO; ++ci) {
+    qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
+    qiao_hal_executable_t *e = load(d, "wmma_s8", kCombos[ci].arch);
+    enum { M = 32, N = 32, K = 80 };
+    static int8_t A[M * K], Bt[N * K];
+    static int32_t C0[M * N], C[M * N];
+    uint64_t s = 29;
+    for (int i = 0; i < M * K; ++i)
+      A[i] = (int8_t)rng_u32(&s);
+    for (int i = 0; i < N * K; ++i)
+      Bt[i] = (int8_t)rng_u32(&s);
+    for (int i = 0; i < M * N; ++i) {
+      C0[i] = (int32_t)(rng_u32(&s) % 2000001) - 1000000;
+      C[i] = 0x5a5a5a5a; /* poisoned */
+    }
+    qiao_hal_buffer_t *ba = buf_from(d, A, sizeof A), *bb = buf_from(d, Bt, sizeof Bt),
+                      *bc0 = buf_from(d, C0, sizeof C0), *bc = buf_from(d, C, sizeof C);
+    uint64_t aa = addr_of_buf(ba), ab = addr_of_buf(bb), ac0 = addr_of_buf(bc0),
+             ac = addr_of_buf(bc);
+    int32_t m = M, n = N, k = K;
+    void *args[] = {&aa, &ab, &ac0, &ac, &m, &n, &k};
+    OK(simt_run(d, e, "wmma_s8", N / 16, M / 16, 1, 32, 1, 1, 0, args, 7));
+    OK(qiao_hal_buffer_read(bc, 0, C, sizeof C));
+    int bad = 0;
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        int32_t r = C0[i * N + j];
+        for (int kk = 0; kk < K; ++kk)
+          r += (int32_t)A[i * K + kk] * Bt[j * K + kk];
+        bad += r != C[i * N + j];
+      }
+    cr_expect_eq(bad, 0, "%s: %d of %d wrong", kCombos[ci].arch, bad, M * N);
+    qiao_hal_simt_stats_t st;
+    OK(qiao_hal_simt_last_stats(d, &st));
+    cr_expect_gt(st.ops_i8, 0);
+    qiao_hal_buffer_release(ba);
+    qiao_hal_buffer_release(bb);
+    qiao_hal_buffer_release(bc0);
+    qiao_hal_buffer_release(bc);
+    qiao_hal_executable_release(e);
+    qiao_hal_device_release(d);
+  }
+}
+
 Test(simt_kernels, histogram) {
   for (int ci = 0; ci < NCOMBO; ++ci) {
     qiao_hal_device_t *d = simt_open(kCombos[ci].uri);
@@ -413,12 +518,13 @@ Test(simt_kernels, llvm_saxpy_globals_and_consts) {
 /* Every PTX file of the test corpus loads (decodes) on simt-emu. */
 Test(simt_kernels, every_test_ptx_loads) {
   static const char *const files[] = {
-      "cp_async.sm80.ptx",    "cp_async.sm90.ptx",   "divergence.sm80.ptx",
-      "divergence.sm90.ptx",  "gemm_tiled.sm80.ptx", "gemm_tiled.sm90.ptx",
-      "histogram.sm80.ptx",   "histogram.sm90.ptx",  "llvm_saxpy.sm80.ptx",
-      "mma_gemm.sm80.ptx",    "mma_gemm.sm90.ptx",   "softmax.lineinfo.sm80.ptx",
-      "softmax.sm80.ptx",     "softmax.sm90.ptx",    "syntax.ptx",
-      "warp_reduce.sm80.ptx", "warp_reduce.sm90.ptx"};
+      "cp_async.sm80.ptx",    "cp_async.sm90.ptx",    "divergence.sm80.ptx",
+      "divergence.sm90.ptx",  "gemm_tiled.sm80.ptx",  "gemm_tiled.sm90.ptx",
+      "histogram.sm80.ptx",   "histogram.sm90.ptx",   "llvm_saxpy.sm80.ptx",
+      "mma_gemm.sm80.ptx",    "mma_gemm.sm90.ptx",    "softmax.lineinfo.sm80.ptx",
+      "softmax.sm80.ptx",     "softmax.sm90.ptx",     "syntax.ptx",
+      "warp_reduce.sm80.ptx", "warp_reduce.sm90.ptx", "wmma_tf32.sm80.ptx",
+      "wmma_tf32.sm90.ptx",   "wmma_s8.sm80.ptx",     "wmma_s8.sm90.ptx"};
   qiao_hal_device_t *d = simt_open("simt-emu:h100");
   for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
     qiao_hal_executable_t *e = simt_load_file(d, files[i]);

@@ -434,3 +434,240 @@ Test(simt_warp, mma_m16n8k8_f16_ldmatrix_stmatrix) {
   qiao_hal_device_release(d);
   free(src);
 }
+
+/* ---- mma.sync tf32 / s8 / u8 shapes against C references with the PTX ISA fragment layouts.
+ * The host packs each lane's A/B/C fragment registers (words 0-3: A, 4-5: B, 8-11: C of a
+ * 16-word slot per lane) by the ISA's "Matrix Fragments for mma.m*n*k*" formulas, the kernel
+ * loads them, runs the one mma and stores D (4 words per lane); the host unpacks D by the
+ * same formulas. */
+
+typedef struct {
+  const char *instr; /* the mma, operands {%r12..}, {%r1..}, {%r5..}, {%r8..} */
+  int m, n, k, na, nb, nc;
+} mma_case_t;
+
+static char *mma_kernel(const mma_case_t *mc) {
+  static const char *const regs[] = {"%r1", "%r2", "%r3", "%r4"};
+  char body[4096], ld[1024] = "", st[512] = "", dl[64] = "", al[64] = "", bl[64] = "", cl[64] = "";
+  size_t o = 0;
+  for (int i = 0; i < mc->na; ++i)
+    o += (size_t)snprintf(ld + o, sizeof ld - o, "  ld.global.u32 %%r%d, [%%rd3+%d];\n", 1 + i,
+                          4 * i);
+  for (int i = 0; i < mc->nb; ++i)
+    o += (size_t)snprintf(ld + o, sizeof ld - o, "  ld.global.u32 %%r%d, [%%rd3+%d];\n", 5 + i,
+                          16 + 4 * i);
+  for (int i = 0; i < mc->nc; ++i)
+    o += (size_t)snprintf(ld + o, sizeof ld - o, "  ld.global.u32 %%r%d, [%%rd3+%d];\n", 8 + i,
+                          32 + 4 * i);
+  o = 0;
+  for (int i = 0; i < mc->nc; ++i)
+    o += (size_t)snprintf(st + o, sizeof st - o, "  st.global.u32 [%%rd4+%d], %%r%d;\n", 4 * i,
+                          12 + i);
+  for (int i = 0; i < 4; ++i) {
+    if (i < mc->na)
+      snprintf(al + strlen(al), sizeof al - strlen(al), "%s%s", i ? ", " : "", regs[i]);
+    if (i < mc->nb)
+      snprintf(bl + strlen(bl), sizeof bl - strlen(bl), "%s%%r%d", i ? ", " : "", 5 + i);
+    if (i < mc->nc) {
+      snprintf(cl + strlen(cl), sizeof cl - strlen(cl), "%s%%r%d", i ? ", " : "", 8 + i);
+      snprintf(dl + strlen(dl), sizeof dl - strlen(dl), "%s%%r%d", i ? ", " : "", 12 + i);
+    }
+  }
+  snprintf(body, sizeof body,
+           ".visible .entry k(.param .u64 out, .param .u64 in)\n{\n  .reg .b32 %%r<20>;\n"
+           "  .reg .b64 %%rd<8>;\n  ld.param.u64 %%rd1, [out];\n  ld.param.u64 %%rd2, [in];\n"
+           "  mov.u32 %%r0, %%laneid;\n  mul.wide.u32 %%rd5, %%r0, 64;\n"
+           "  add.s64 %%rd3, %%rd2, %%rd5;\n  mul.wide.u32 %%rd6, %%r0, 16;\n"
+           "  add.s64 %%rd4, %%rd1, %%rd6;\n%s  %s {%s}, {%s}, {%s}, {%s};\n%s  ret;\n}\n",
+           ld, mc->instr, dl, al, bl, cl, st);
+  return with_head(body);
+}
+
+/* Runs the case: `in` 32 lanes x 16 words, `out` 32 lanes x 4 words. */
+static void mma_run(const mma_case_t *mc, const uint32_t *in, uint32_t *out) {
+  char *src = mma_kernel(mc);
+  qiao_hal_device_t *d = simt_open("simt-emu:a100");
+  qiao_hal_executable_t *e = simt_load_text(d, src);
+  qiao_hal_buffer_t *bi = buf_from(d, in, 32 * 16 * 4), *bo = buf_from(d, NULL, 32 * 4 * 4);
+  uint64_t ai = addr_of_buf(bi), ao = addr_of_buf(bo);
+  void *args[] = {&ao, &ai};
+  OK(simt_run(d, e, "k", 1, 1, 1, 32, 1, 1, 0, args, 2));
+  OK(qiao_hal_buffer_read(bo, 0, out, 32 * 4 * 4));
+  qiao_hal_buffer_release(bi);
+  qiao_hal_buffer_release(bo);
+  qiao_hal_executable_release(e);
+  qiao_hal_device_release(d);
+  free(src);
+}
+
+/* C/D accumulator element i of lane l (rows g, g + 8; columns 2t, 2t + 1). */
+static void acc_pos(int l, int i, int *row, int *col) {
+  *row = (l >> 2) + (i >= 2 ? 8 : 0);
+  *col = (l & 3) * 2 + (i & 1);
+}
+
+static uint32_t rng_next(uint32_t *s) {
+  *s = *s * 1664525u + 1013904223u;
+  return *s >> 8;
+}
+
+static float tf32_trunc(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  u &= 0xffffe000u;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static void mma_tf32_case(int K) {
+  char instr[96];
+  snprintf(instr, sizeof instr, "mma.sync.aligned.m16n8k%d.row.col.f32.tf32.tf32.f32", K);
+  mma_case_t mc = {instr, 16, 8, K, K / 2, K / 4, 4};
+  float A[16][8], B[8][8], C[16][8];
+  uint32_t seed = 12345u + (uint32_t)K, in[32 * 16] = {0}, out[32 * 4];
+  for (int r = 0; r < 16; ++r)
+    for (int k = 0; k < K; ++k)
+      A[r][k] = (float)((int)(rng_next(&seed) % 20001) - 10000) / 3001.0f;
+  for (int k = 0; k < K; ++k)
+    for (int n = 0; n < 8; ++n)
+      B[k][n] = (float)((int)(rng_next(&seed) % 20001) - 10000) / 2999.0f;
+  for (int r = 0; r < 16; ++r)
+    for (int n = 0; n < 8; ++n)
+      C[r][n] = (float)((int)(rng_next(&seed) % 2001) - 1000) / 7.0f;
+  for (int l = 0; l < 32; ++l) {
+    int g = l >> 2, t = l & 3;
+    /* A: a0 (g, t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4); B: b0 (t, g), b1 (t + 4, g) */
+    for (int i = 0; i < K / 2; ++i)
+      memcpy(&in[l * 16 + i], &A[g + (i & 1) * 8][t + (i >> 1) * 4], 4);
+    for (int i = 0; i < K / 4; ++i)
+      memcpy(&in[l * 16 + 4 + i], &B[t + i * 4][g], 4);
+    for (int i = 0; i < 4; ++i) {
+      int r, c;
+      acc_pos(l, i, &r, &c);
+      memcpy(&in[l * 16 + 8 + i], &C[r][c], 4);
+    }
+  }
+  mma_run(&mc, in, out);
+  for (int l = 0; l < 32; ++l)
+    for (int i = 0; i < 4; ++i) {
+      int r, c;
+      acc_pos(l, i, &r, &c);
+      double s = C[r][c];
+      for (int k = 0; k < K; ++k)
+        s += (double)tf32_trunc(A[r][k]) * tf32_trunc(B[k][c]);
+      float got;
+      memcpy(&got, &out[l * 4 + i], 4);
+      cr_expect(fabs(got - s) <= 1e-5 * fmax(1.0, fabs(s)), "k%d D[%d][%d] = %.7g, want %.7g", K, r,
+                c, got, s);
+    }
+}
+
+Test(simt_warp, mma_tf32_m16n8k8_and_k4) {
+  mma_tf32_case(8);
+  mma_tf32_case(4);
+}
+
+/* s8/u8: M x K (M 16 or 8), K 16 or 32, N 8. */
+static void mma_int_case(int M, int K, bool a_signed, bool b_signed, bool satf, int32_t cbase) {
+  char instr[128];
+  snprintf(instr, sizeof instr, "mma.sync.aligned.m%dn8k%d.row.col%s.s32.%s.%s.s32", M, K,
+           satf ? ".satfinite" : "", a_signed ? "s8" : "u8", b_signed ? "s8" : "u8");
+  int nc = M * 8 / 32;
+  mma_case_t mc = {instr, M, 8, K, M * K / 128, K * 8 / 128, nc};
+  int32_t A[16][32], B[32][8], C[16][8];
+  uint32_t seed = (uint32_t)(M * 1000 + K * 10 + a_signed * 2 + b_signed), in[32 * 16] = {0},
+           out[32 * 4];
+  for (int r = 0; r < M; ++r)
+    for (int k = 0; k < K; ++k)
+      A[r][k] = a_signed ? (int8_t)rng_next(&seed) : (uint8_t)rng_next(&seed);
+  for (int k = 0; k < K; ++k)
+    for (int n = 0; n < 8; ++n)
+      B[k][n] = b_signed ? (int8_t)rng_next(&seed) : (uint8_t)rng_next(&seed);
+  for (int r = 0; r < M; ++r)
+    for (int n = 0; n < 8; ++n) {
+      int64_t v = (int64_t)cbase + (int64_t)(rng_next(&seed) % 200001) - 100000;
+      C[r][n] = (int32_t)(v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v);
+    }
+  for (int l = 0; l < 32; ++l) {
+    int g = l >> 2, t = l & 3;
+    /* A element i: row g (+8 for i & 4), col 4t + (i & 3) (+16 for i >= 8);
+     * B element i: row 4t + (i & 3) (+16 for i >= 4), col g. */
+    for (int i = 0; i < M * K / 32; ++i) {
+      int r = g + ((i & 4) ? 8 : 0), c = t * 4 + (i & 3) + (i >= 8 ? 16 : 0);
+      in[l * 16 + i / 4] |= (uint32_t)(uint8_t)A[r][c] << (8 * (i & 3));
+    }
+    for (int i = 0; i < K * 8 / 32; ++i) {
+      int r = t * 4 + (i & 3) + (i >= 4 ? 16 : 0);
+      in[l * 16 + 4 + i / 4] |= (uint32_t)(uint8_t)B[r][g] << (8 * (i & 3));
+    }
+    for (int i = 0; i < nc; ++i) {
+      int r, c;
+      acc_pos(l, i, &r, &c);
+      in[l * 16 + 8 + i] = (uint32_t)C[r][c];
+    }
+  }
+  mma_run(&mc, in, out);
+  int wrapped = 0;
+  for (int l = 0; l < 32; ++l)
+    for (int i = 0; i < nc; ++i) {
+      int r, c;
+      acc_pos(l, i, &r, &c);
+      int64_t s = C[r][c];
+      for (int k = 0; k < K; ++k)
+        s += (int64_t)A[r][k] * B[k][c];
+      int32_t want;
+      if (satf)
+        want = s > INT32_MAX ? INT32_MAX : s < INT32_MIN ? INT32_MIN : (int32_t)s;
+      else
+        want = (int32_t)(uint32_t)(uint64_t)s;
+      wrapped += s != (int64_t)want;
+      cr_expect_eq((int32_t)out[l * 4 + i], want, "%s D[%d][%d] = %d, want %d", instr, r, c,
+                   (int32_t)out[l * 4 + i], want);
+    }
+  if (cbase > 2000000000) cr_expect(wrapped > 0, "%s: the case must overflow s32", instr);
+}
+
+Test(simt_warp, mma_s8_u8_shapes) {
+  mma_int_case(16, 32, true, true, false, 0);
+  mma_int_case(16, 16, true, true, false, 0);
+  mma_int_case(16, 32, false, true, false, 0);
+  mma_int_case(16, 32, true, false, false, 0);
+  mma_int_case(16, 16, false, false, false, 0);
+  mma_int_case(8, 16, true, true, false, 0);
+}
+
+Test(simt_warp, mma_s8_wraps_and_satfinite_clamps) {
+  mma_int_case(16, 32, false, false, false, 2147400000);
+  mma_int_case(16, 32, false, false, true, 2147400000);
+  mma_int_case(16, 32, true, true, true, -2147400000);
+}
+
+/* cvt.rna.tf32.f32 (ties away from zero at bit 13), .satfinite, and .rz / .rn. */
+Test(simt_warp, cvt_tf32) {
+  static const struct {
+    const char *mod;
+    uint32_t in, want;
+  } cs[] = {
+      {"rna", 0x3f800000u, 0x3f800000u}, {"rna", 0x3f801000u, 0x3f802000u}, /* tie: away */
+      {"rna", 0xbf801000u, 0xbf802000u}, {"rna", 0x3f800fffu, 0x3f800000u},
+      {"rna", 0x3f803000u, 0x3f804000u}, {"rn", 0x3f801000u, 0x3f800000u}, /* tie: even */
+      {"rn", 0x3f803000u, 0x3f804000u},  {"rz", 0x3f801fffu, 0x3f800000u},
+      {"rna", 0x7f7ff000u, 0x7f800000u}, {"rna.satfinite", 0x7f7ff000u, 0x7f7fe000u},
+      {"rna", 0xff800000u, 0xff800000u}, {"rna.satfinite", 0xff800000u, 0xff7fe000u},
+      {"rna", 0x7fc00001u, 0x7fffffffu}, {"rna", 0x00001000u, 0x00002000u}, /* subnormal */
+  };
+  for (size_t i = 0; i < sizeof cs / sizeof cs[0]; ++i) {
+    char body[640];
+    snprintf(body, sizeof body,
+             ".visible .entry k(.param .u64 out)\n{\n  .reg .b32 %%r<4>;\n  .reg .f32 %%f<2>;\n"
+             "  .reg .b64 %%rd<2>;\n  ld.param.u64 %%rd1, [out];\n  mov.f32 %%f1, 0f%08X;\n"
+             "  cvt.%s.tf32.f32 %%r1, %%f1;\n  st.global.u32 [%%rd1], %%r1;\n  ret;\n}\n",
+             cs[i].in, cs[i].mod);
+    char *src = with_head(body);
+    uint32_t o = 0;
+    run_src("simt-emu:h100", src, 1, 1, 1, 0, &o, sizeof o, NULL);
+    cr_expect_eq(o, cs[i].want, "cvt.%s.tf32.f32 0x%08x = 0x%08x, want 0x%08x", cs[i].mod, cs[i].in,
+                 o, cs[i].want);
+    free(src);
+  }
+}
