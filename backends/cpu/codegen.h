@@ -22,6 +22,7 @@
 #include <llvm-c/TargetMachine.h>
 
 #include "common/codegen.h"
+#include "qiao/backend.h"
 #include "qiao/ir.h"
 
 typedef struct qiao_cpu_codegen qiao_cpu_codegen_t;
@@ -48,11 +49,26 @@ static inline qiao_cpu_codegen_t *qiao_cpu_codegen_of(qiao_cg_t *base) {
   return (qiao_cpu_codegen_t *)(void *)base;
 }
 
-/* What a lowering produced: the entry and how to dispatch it. */
+/* One launch of a multi-phase CPU kernel: its entry (named by the function),
+ * grid x and per-worker scratch. */
+typedef struct qiao_cpu_phase {
+  LLVMValueRef fn;
+  int64_t grid;
+  uint64_t scratch_bytes;
+} qiao_cpu_phase_t;
+
+/* What a lowering produced: the entry and how to dispatch it. A multi-phase
+ * kernel (n_phases > 1) instead lists its launches in `phases`, dispatched in
+ * order, each entry taking one extra trailing binding: the device workspace of
+ * workspace_bytes (not zeroed; each phase writes what a later one reads). fn,
+ * grid and scratch_bytes then repeat phases[0]. */
 typedef struct qiao_cpu_kernel {
   LLVMValueRef fn;
   int64_t grid[3];
   uint64_t scratch_bytes;
+  int32_t n_phases;
+  qiao_cpu_phase_t phases[QIAO_KERNEL_MAX_PHASES];
+  uint64_t workspace_bytes;
 } qiao_cpu_kernel_t;
 
 /* ------------------------------------------------------------ entry, params */

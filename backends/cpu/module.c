@@ -188,29 +188,67 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
     return qiao_status_annotate(st, "cpu: lowering %s kernel '%s'", qiao_kd_kind_name(kd->kind),
                                 name);
   }
-  if (m->n_entries == m->cap_entries) {
+  int32_t np = k.n_phases > 1 ? k.n_phases : 1;
+  if (np > QIAO_KERNEL_MAX_PHASES)
+    return qiao_status_make(QIAO_INTERNAL, "kernel '%s': %d phases (max %d)", name, np,
+                            QIAO_KERNEL_MAX_PHASES);
+  while (m->n_entries + np > m->cap_entries) {
     int32_t cap = m->cap_entries ? m->cap_entries * 2 : 16;
     entry_meta_t *e = realloc(m->entries, sizeof(*e) * (size_t)cap);
     if (!e) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
     m->entries = e;
     m->cap_entries = cap;
   }
-  entry_meta_t *e = &m->entries[m->n_entries++];
-  memset(e, 0, sizeof(*e));
-  snprintf(e->launch.name, sizeof e->launch.name, "%s", name);
-  for (int i = 0; i < 3; ++i)
-    e->launch.grid[i] = k.grid[i] > 0 ? k.grid[i] : 1;
-  e->launch.n_bindings = kd->n_inputs + kd->n_outputs;
-  e->launch.scratch_bytes = k.scratch_bytes;
-  for (int i = 0; i < 3; ++i)
-    e->launch.block[i] = 1;
-  e->launch.shared_bytes = 0;
-  for (int32_t i = 0; i < e->launch.n_bindings && i < QIAO_KD_MAX_OPERANDS + 2; ++i) {
+  /* One entry record per phase (a single-phase kernel: the one entry). Phase
+   * entries take the workspace as a trailing binding. */
+  qiao_kernel_launch_t launch;
+  memset(&launch, 0, sizeof launch);
+  snprintf(launch.name, sizeof launch.name, "%s", name);
+  for (int i = 0; i < 3; ++i) {
+    launch.grid[i] = k.grid[i] > 0 ? k.grid[i] : 1;
+    launch.block[i] = 1;
+  }
+  launch.n_bindings = kd->n_inputs + kd->n_outputs;
+  launch.scratch_bytes = k.scratch_bytes;
+  launch.shared_bytes = 0;
+  for (int32_t i = 0; i < launch.n_bindings && i < QIAO_KD_MAX_OPERANDS + 2; ++i) {
     const qiao_kd_operand_t *o = i < kd->n_inputs ? &kd->inputs[i] : &kd->outputs[i - kd->n_inputs];
-    e->launch.binding_bytes[i] =
+    launch.binding_bytes[i] =
         (uint64_t)qiao_shape_numel(&o->type.shape) * (uint64_t)qiao_dtype_size(o->type.dtype);
   }
-  if (out_launch) *out_launch = e->launch;
+  if (np > 1) {
+    if (launch.n_bindings >= QIAO_KD_MAX_OPERANDS + 2)
+      return qiao_status_make(QIAO_INVALID_ARGUMENT, "kernel '%s': no binding left for the workspace",
+                              name);
+    launch.n_phases = np;
+    launch.workspace_bytes = k.workspace_bytes;
+    for (int32_t p = 0; p < np; ++p) {
+      qiao_kernel_phase_t *ph = &launch.phases[p];
+      size_t len = 0;
+      const char *pn = LLVMGetValueName2(k.phases[p].fn, &len);
+      if (len >= sizeof ph->name)
+        return qiao_status_make(QIAO_INVALID_ARGUMENT, "kernel phase name '%s' is too long", pn);
+      snprintf(ph->name, sizeof ph->name, "%.*s", (int)len, pn);
+      ph->grid[0] = k.phases[p].grid > 0 ? k.phases[p].grid : 1;
+      ph->grid[1] = ph->grid[2] = 1;
+      ph->block[0] = ph->block[1] = ph->block[2] = 1;
+    }
+    snprintf(launch.name, sizeof launch.name, "%s", launch.phases[0].name);
+    launch.grid[0] = launch.phases[0].grid[0];
+    launch.grid[1] = launch.grid[2] = 1;
+    launch.scratch_bytes = k.phases[0].scratch_bytes;
+  }
+  for (int32_t p = 0; p < np; ++p) {
+    entry_meta_t *e = &m->entries[m->n_entries++];
+    e->launch = launch;
+    if (np > 1) {
+      snprintf(e->launch.name, sizeof e->launch.name, "%s", launch.phases[p].name);
+      e->launch.grid[0] = launch.phases[p].grid[0];
+      e->launch.scratch_bytes = k.phases[p].scratch_bytes;
+      e->launch.binding_bytes[e->launch.n_bindings++] = k.workspace_bytes;
+    }
+  }
+  if (out_launch) *out_launch = launch;
   return NULL;
 }
 

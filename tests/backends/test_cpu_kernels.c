@@ -156,10 +156,21 @@ static void run_graph(qiao_graph_t *g, uint64_t seed, const run_opts_t *opts) {
     }
     for (int32_t o = 0; o < kd->n_outputs; ++o)
       b[nb++] = (qiao_hal_binding_t){buf[kd->outputs[o].value], 0};
-    int32_t idx = -1;
-    qiao_hal_entry_info_t info;
-    CHECK_OK(qiao_hal_executable_lookup(exe, launch[k].name, &idx, &info));
-    CHECK_OK(qiao_hal_dispatch(dev, exe, idx, launch[k].grid, b, nb, NULL, 0));
+    /* a multi-phase kernel: its phases in order, with a NaN-poisoned workspace */
+    qiao_hal_buffer_t *ws = NULL;
+    if (launch[k].workspace_bytes > 0) {
+      CHECK_OK(qiao_hal_buffer_alloc(dev, launch[k].workspace_bytes, &ws));
+      memset(qiao_hal_buffer_host_ptr(ws), 0xFF, launch[k].workspace_bytes);
+      b[nb++] = (qiao_hal_binding_t){ws, 0};
+    }
+    for (int32_t ph = 0; ph < qiao_kernel_launch_phase_count(&launch[k]); ++ph) {
+      qiao_kernel_phase_t lp = qiao_kernel_launch_phase(&launch[k], ph);
+      int32_t idx = -1;
+      qiao_hal_entry_info_t info;
+      CHECK_OK(qiao_hal_executable_lookup(exe, lp.name, &idx, &info));
+      CHECK_OK(qiao_hal_dispatch(dev, exe, idx, lp.grid, b, nb, NULL, 0));
+    }
+    if (ws) qiao_hal_buffer_release(ws);
   }
   for (int32_t o = 0; o < g->n_outputs; ++o) {
     int32_t v = g->outputs[o];
@@ -765,6 +776,32 @@ Test(moe, grouped_large_chunks) {
   moe_case(QIAO_F32, 100, 40, 8, 36, 2, QIAO_ROUTER_SOFTMAX, true, 530);
   moe_case(QIAO_BF16, 130, 24, 4, 21, 4, QIAO_ROUTER_SOFTMAX, true, 531);
   moe_case(QIAO_F32, 64, 33, 16, 18, 3, QIAO_ROUTER_SIGMOID, false, 532);
+}
+
+/* Decode on two threads (1..4 tokens, D and F of at least four vectors): the two-phase
+ * variant (F split over the workgroups, then D; h through the workspace), with vector tails,
+ * top_k = E, bf16/f16 weights, sigmoid routers, and one thread (the per-token path). */
+Test(moe, decode_split) {
+  moe_case(QIAO_F32, 1, 80, 8, 100, 2, QIAO_ROUTER_SOFTMAX, true, 550);
+  moe_case(QIAO_F32, 2, 64, 8, 64, 2, QIAO_ROUTER_SIGMOID, false, 551);
+  moe_case(QIAO_F32, 3, 97, 4, 131, 4, QIAO_ROUTER_SOFTMAX, true, 552);
+  moe_case(QIAO_F32, 4, 128, 16, 96, 3, QIAO_ROUTER_SOFTMAX, false, 553);
+  moe_case(QIAO_BF16, 1, 128, 8, 160, 2, QIAO_ROUTER_SOFTMAX, true, 554);
+  moe_case(QIAO_F16, 2, 72, 8, 90, 2, QIAO_ROUTER_SIGMOID, true, 555);
+  moe_case(QIAO_F32, 1, 256, 8, 352, 8, QIAO_ROUTER_SOFTMAX, true, 556);
+}
+
+Test(moe, decode_split_epilogue_and_threads) {
+  for (int threads = 1; threads <= 4; threads += 3) {
+    qiao_graph_t *g = graph();
+    int32_t x = in(g, "x", TY(QIAO_F32, 2, 96)), r = in(g, "router", TY(QIAO_F32, 96, 8));
+    int32_t ga = in(g, "gate", TY(QIAO_F32, 8, 96, 120)),
+            up = in(g, "up", TY(QIAO_F32, 8, 96, 120));
+    int32_t dn = in(g, "down", TY(QIAO_F32, 8, 120, 96)), res = in(g, "res", TY(QIAO_F32, 2, 96));
+    qiao_attrs_t a = defaults(QIAO_OP_MOE);
+    outputs1(g, OP(g, QIAO_OP_ADD, NULL, OP(g, QIAO_OP_MOE, &a, x, r, ga, up, dn), res));
+    run_graph(g, 560 + (uint64_t)threads, &(run_opts_t){.expect_kernels = 1, .threads = threads});
+  }
 }
 
 static void moe_ties(int64_t T, uint64_t seed) {
