@@ -804,6 +804,32 @@ Test(moe, decode_split_epilogue_and_threads) {
   }
 }
 
+/* f8 expert weights (x, router and the output f32): widened on load, per token, decode split
+ * and grouped; inputs in the f8 range's comfortable middle. */
+static void moe_case_w(qiao_dtype_t wt, int64_t T, int64_t D, int64_t E, int64_t F, int64_t top_k,
+                       uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(QIAO_F32, T, D)), r = in(g, "router", TY(QIAO_F32, D, E));
+  int32_t ga = in(g, "gate", TY(wt, E, D, F)), up = in(g, "up", TY(wt, E, D, F));
+  int32_t dn = in(g, "down", TY(wt, E, F, D));
+  qiao_attrs_t a = defaults(QIAO_OP_MOE);
+  a.top_k = top_k;
+  outputs1(g, OP(g, QIAO_OP_MOE, &a, x, r, ga, up, dn));
+  run_graph(g, seed,
+            &(run_opts_t){.range = {{-1, 1, true},
+                                    {-2, 2, true},
+                                    {-0.5, 0.5, true},
+                                    {-0.5, 0.5, true},
+                                    {-0.5, 0.5, true}}});
+}
+
+Test(moe, f8_weights) {
+  moe_case_w(QIAO_F8E4M3, 3, 16, 8, 24, 2, 570);
+  moe_case_w(QIAO_F8E5M2, 1, 64, 8, 80, 2, 571);
+  moe_case_w(QIAO_F8E4M3, 40, 32, 8, 40, 2, 572);
+  moe_case_w(QIAO_BF16, 2, 64, 4, 96, 4, 573);
+}
+
 static void moe_ties(int64_t T, uint64_t seed) {
   /* a zero router makes every score equal: experts 0 and 1 must be chosen */
   qiao_graph_t *g = graph();
