@@ -421,14 +421,6 @@ static const sweep_op_t k_sweep[] = {
     {"topk", "(%%x: %s[3, 17]) -> (%s[3, 2], i64[3, 2])", "%v, %i = topk %x {k = 2}\nreturn %v, %i", 2},
     {"attention", "(%%q: %s[1, 2, 3, 8], %%k: %s[1, 1, 5, 8], %%v: %s[1, 1, 5, 8]) -> (%s[1, 2, 3, 8])",
      "%o = attention %q, %k, %v {causal = true}\nreturn %o", 4},
-    /* MoE: x gets the edge values (the router, gate, up and down are random params);
-     * NaN/inf logits and overflowing experts, per token and (64 wide) the CPU's decode split */
-    {"moe", "(%%x: %s[5, 16]) -> (%s[5, 16])",
-     "%r = param \"r\" : @[16, 8]\n%g = param \"g\" : @[8, 16, 12]\n%u = param \"u\" : @[8, 16, 12]\n"
-     "%d = param \"d\" : @[8, 12, 16]\n%y = moe %x, %r, %g, %u, %d {top_k = 2}\nreturn %y", 2},
-    {"moe_decode", "(%%x: %s[2, 64]) -> (%s[2, 64])",
-     "%r = param \"r\" : @[64, 8]\n%g = param \"g\" : @[8, 64, 64]\n%u = param \"u\" : @[8, 64, 64]\n"
-     "%d = param \"d\" : @[8, 64, 64]\n%y = moe %x, %r, %g, %u, %d {top_k = 2}\nreturn %y", 2},
     {"attention_kv_len", "(%%q: %s[2, 4, 3, 8], %%k: %s[2, 2, 9, 8], %%v: %s[2, 2, 9, 8], %%n: i32[2]) -> (%s[2, 4, 3, 8])",
      "%o = attention %q, %k, %v, %n {causal = true, window = 5}\nreturn %o", 4},
     {"moe", "(%%x: %s[3, 8], %%r: %s[8, 4], %%g: %s[4, 8, 6], %%u: %s[4, 8, 6], %%d: %s[4, 6, 8]) -> (%s[3, 8])",
@@ -530,6 +522,17 @@ static const edge_op_t k_edge[] = {
      * edge q row meets a large or edge k row, q·k overflows f32 but stays finite in the
      * interpreter's f64 (one key then takes all the weight there, NaN = inf - inf here) —
      * a limit of the oracle, so the shape keeps such rows apart. */
+    /* MoE: x gets the edge values (the router, gate, up and down are random params):
+     * NaN/inf logits and experts, per token and (64 wide) the CPU's decode split. Two rows
+     * (an edge row with NaN/inf, a normal one): the third would hold the dtype's largest
+     * finite values, whose products overflow f32 partial sums (inf - inf = NaN) where the
+     * interpreter's f64 stays finite — a limit of the oracle, like attention's v above. */
+    {"moe", "(%%x: %s[2, 16]) -> (%s[2, 16])",
+     "%r = param \"r\" : @[16, 8]\n%g = param \"g\" : @[8, 16, 12]\n%u = param \"u\" : @[8, 16, 12]\n"
+     "%d = param \"d\" : @[8, 12, 16]\n%y = moe %x, %r, %g, %u, %d {top_k = 2}\nreturn %y", 2},
+    {"moe_decode", "(%%x: %s[2, 64]) -> (%s[2, 64])",
+     "%r = param \"r\" : @[64, 8]\n%g = param \"g\" : @[8, 64, 64]\n%u = param \"u\" : @[8, 64, 64]\n"
+     "%d = param \"d\" : @[8, 64, 64]\n%y = moe %x, %r, %g, %u, %d {top_k = 2}\nreturn %y", 2},
     {"attention_kv_len", "(%%q: %s[2, 2, 2, 8], %%k: %s[2, 2, 9, 8], %%v: %s[2, 2, 9, 8], %%n: i32[2]) -> (%s[2, 2, 2, 8])",
      "%o = attention %q, %k, %v, %n {causal = true}\nreturn %o", 4},
 };
