@@ -17,7 +17,10 @@
  * process the tokens that chose it four at a time, one V-column weight strip
  * at a time over all of them (the strip packed into a contiguous f32 panel).
  * With few tokens each token accumulates h and y row by row of the weights
- * (each row read once, contiguously; the accumulators stay in L1). */
+ * (each row read once, contiguously; the accumulators stay in L1). With 1..4
+ * tokens on several threads the decode split (moe_decode_split) runs the same
+ * row-wise loops in two phases, F sliced over the workgroups then D. Which
+ * variant, and its chunking, is decided in cpu_moe_plan alone (lower_moe.h). */
 #include "cpu/lower_moe.h"
 
 #include <stdio.h>
