@@ -478,8 +478,9 @@ static qiao_status_t moe_decode_split(moe_ctx_t *c, const char *name, int64_t FC
     qk_rows_t rl;
     qk_rows_begin(cg, fn, nf, nf, &rl, "fc");
     LLVMValueRef f0 = qiao_cg_imul(&cg->base, rl.loop.iv, FC);
-    LLVMValueRef f1 = qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, f0, qiao_cg_i64(&cg->base, FC)),
-                                   qiao_cg_i64(&cg->base, F));
+    LLVMValueRef f1 =
+        qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, f0, qiao_cg_i64(&cg->base, FC)),
+                     qiao_cg_i64(&cg->base, F));
     qiao_cg_loop_t tl;
     qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, T), 1, "t",
                        &tl);
@@ -512,10 +513,10 @@ static qiao_status_t moe_decode_split(moe_ctx_t *c, const char *name, int64_t FC
         LLVMValueRef xv = qiao_cg_splat(&cg->base, xs, vl.lanes);
         LLVMValueRef gv = moe_wload(c, 2, c->gp, gbase, dl.iv, f, vl.lanes);
         LLVMValueRef uv = moe_wload(c, 3, c->up, ubase, dl.iv, f, vl.lanes);
-        qiao_cg_stf(&cg->base, qiao_cg_fma(&cg->base, xv, gv, qiao_cg_ldf(&cg->base, hg, j, vl.lanes)),
-                    hg, j);
-        qiao_cg_stf(&cg->base, qiao_cg_fma(&cg->base, xv, uv, qiao_cg_ldf(&cg->base, hu, j, vl.lanes)),
-                    hu, j);
+        qiao_cg_stf(&cg->base,
+                    qiao_cg_fma(&cg->base, xv, gv, qiao_cg_ldf(&cg->base, hg, j, vl.lanes)), hg, j);
+        qiao_cg_stf(&cg->base,
+                    qiao_cg_fma(&cg->base, xv, uv, qiao_cg_ldf(&cg->base, hu, j, vl.lanes)), hu, j);
       }
       qiao_cg_loop_end(&cg->base, &dl);
     }
@@ -556,8 +557,9 @@ static qiao_status_t moe_decode_split(moe_ctx_t *c, const char *name, int64_t FC
     qk_rows_t rl;
     qk_rows_begin(cg, fn, nd, nd, &rl, "dc");
     LLVMValueRef d0 = qiao_cg_imul(&cg->base, rl.loop.iv, DC);
-    LLVMValueRef d1 = qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, d0, qiao_cg_i64(&cg->base, DC)),
-                                   qiao_cg_i64(&cg->base, D));
+    LLVMValueRef d1 =
+        qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, d0, qiao_cg_i64(&cg->base, DC)),
+                     qiao_cg_i64(&cg->base, D));
     qiao_cg_loop_t tl;
     qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, T), 1, "t",
                        &tl);
@@ -676,8 +678,8 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
                                  const char *name, qiao_cpu_kernel_t *out) {
   qk_kernel_init(out);
   QIAO_RETURN_IF_ERROR(moe_check(kd, name));
-  cpu_moe_plan_t plan = cpu_moe_plan(kd, cg->n_threads > 1 ? cg->n_threads : 1,
-                                     cg->vec_f32 ? cg->vec_f32 : 8);
+  cpu_moe_plan_t plan =
+      cpu_moe_plan(kd, cg->n_threads > 1 ? cg->n_threads : 1, cg->vec_f32 ? cg->vec_f32 : 8);
   return qiao_cpu_lower_moe_plan(cg, kd, name, &plan, out);
 }
 

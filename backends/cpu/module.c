@@ -218,8 +218,8 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
   }
   if (np > 1) {
     if (launch.n_bindings >= QIAO_KD_MAX_OPERANDS + 2)
-      return qiao_status_make(QIAO_INVALID_ARGUMENT, "kernel '%s': no binding left for the workspace",
-                              name);
+      return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                              "kernel '%s': no binding left for the workspace", name);
     launch.n_phases = np;
     launch.workspace_bytes = k.workspace_bytes;
     for (int32_t p = 0; p < np; ++p) {
