@@ -22,6 +22,7 @@
 #include <llvm-c/TargetMachine.h>
 
 #include "common/codegen.h"
+#include "qiao/backend.h"
 #include "qiao/ir.h"
 
 typedef struct qiao_cpu_codegen qiao_cpu_codegen_t;

@@ -17,7 +17,14 @@
  * process the tokens that chose it four at a time, one V-column weight strip
  * at a time over all of them (the strip packed into a contiguous f32 panel).
  * With few tokens each token accumulates h and y row by row of the weights
- * (each row read once, contiguously; the accumulators stay in L1). */
+ * (each row read once, contiguously; the accumulators stay in L1). With 1..4
+ * tokens on several threads the decode split (moe_decode_split) runs the same
+ * row-wise loops in two phases, F sliced over the workgroups then D. Which
+ * variant, and its chunking, is decided in cpu_moe_plan alone (lower_moe.h). */
+#include "cpu/lower_moe.h"
+
+#include <stdio.h>
+
 #include "cpu/lower_common.h"
 
 typedef struct moe_ctx {
@@ -406,17 +413,288 @@ static void moe_grouped(moe_ctx_t *c, LLVMValueRef fn, qiao_cg_epi_t *epi, LLVMV
   qk_kernel_end(cg, &rl, fn, (uint64_t)(total * 4 + 64), out);
 }
 
-qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
-                                 const char *name, qiao_cpu_kernel_t *out) {
-  qk_kernel_init(out);
+/* Per-function state of a phase: scratch pointers and the router's allocas
+ * (scratch: sc[E] | sel_w[K] | sel_i[K] (i64) | taken[E] (i8) | extra). Returns
+ * the f32 slot where `extra` starts. */
+static int64_t moe_phase_setup(moe_ctx_t *c, LLVMValueRef fn, LLVMValueRef scr) {
+  qiao_cpu_codegen_t *cg = c->cg;
+  int64_t E = c->E, K = c->K;
+  int64_t o_w = E, o_i = (o_w + K + 1) / 2 * 2, o_t = o_i + 2 * K,
+          o_x = (o_t + (E + 3) / 4 + 15) / 16 * 16;
+  qiao_cg_fptrs(&cg->base, scr, 4, (int64_t[]){0, o_w, o_i, o_t},
+                (LLVMValueRef *const[]){&c->sc, &c->sel_w, &c->sel_i, &c->taken});
+  LLVMTypeRef vt = LLVMVectorType(cg->t_f32, c->V);
+  c->a0 = qiao_cg_alloca(&cg->base, fn, vt, "a0");
+  c->a1 = qiao_cg_alloca(&cg->base, fn, vt, "a1");
+  c->a0s = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "a0s");
+  c->a1s = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "a1s");
+  c->fs = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "fs");
+  c->bi = qiao_cg_alloca(&cg->base, fn, cg->t_i64, "bi");
+  c->bv = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "bv");
+  return o_x;
+}
+
+/* Decode (1..4 tokens) on several workers, two phases through the workspace
+ * Hw[T·K][F] (f32):
+ *   phase 0, workgroup j owns f in [j·FC, (j+1)·FC): for each token and each
+ *     of its experts, hg/hu over the slice row by row of gate/up (each row
+ *     segment read once, contiguously; the accumulators stay in L1), then
+ *     Hw[t·K + k][f] = w_k · silu(hg) · hu;
+ *   phase 1, workgroup j owns d in [j·DC, (j+1)·DC): y = Σ_k Σ_f Hw[t·K+k][f]
+ *     down_e[f, d] row by row of down, then the epilogue.
+ * Both phases route every token themselves (the same code on the same data:
+ * the same experts), so only Hw crosses the boundary and every byte of it
+ * that phase 1 reads was written by phase 0. */
+static qiao_status_t moe_decode_split(moe_ctx_t *c, const char *name, int64_t FC, int64_t DC,
+                                      qiao_cpu_kernel_t *out) {
+  qiao_cpu_codegen_t *cg = c->cg;
+  const qiao_kernel_desc_t *kd = c->kd;
+  const qiao_kd_operand_t *X = &kd->inputs[0];
+  int64_t T = c->T, D = c->D, F = c->F, K = c->K;
+  int64_t sxt = X->strides[0], sxd = X->strides[1];
+  int64_t nf = (F + FC - 1) / FC, nd = (D + DC - 1) / DC;
+  char pname[80];
+  snprintf(pname, sizeof pname, "%s_p1", name);
+  if (strlen(pname) >= sizeof(((qiao_kernel_phase_t *)0)->name))
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "moe kernel %s: name too long", name);
+  int32_t ws_index = kd->n_inputs + kd->n_outputs;
+
+  /* ---------------- phase 0: h slices */
+  {
+    LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
+    qiao_cg_epi_t epi;
+    qk_epi_init(&epi, cg, kd, fn);
+    c->xp = epi.in[0];
+    c->rp = epi.in[1];
+    c->gp = epi.in[2];
+    c->up = epi.in[3];
+    c->dp = epi.in[4];
+    LLVMValueRef ws = qiao_cpu_binding(cg, fn, ws_index);
+    LLVMValueRef scr = qiao_cpu_scratch(cg, fn);
+    int64_t o_x = moe_phase_setup(c, fn, scr);
+    LLVMValueRef hg = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_x));
+    LLVMValueRef hu = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_x + FC));
+    const qiao_kd_operand_t *G = &kd->inputs[2], *U = &kd->inputs[3];
+    qk_rows_t rl;
+    qk_rows_begin(cg, fn, nf, nf, &rl, "fc");
+    LLVMValueRef f0 = qiao_cg_imul(&cg->base, rl.loop.iv, FC);
+    LLVMValueRef f1 =
+        qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, f0, qiao_cg_i64(&cg->base, FC)),
+                     qiao_cg_i64(&cg->base, F));
+    qiao_cg_loop_t tl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, T), 1, "t",
+                       &tl);
+    LLVMValueRef xrow = qiao_cg_imul(&cg->base, tl.iv, sxt);
+    moe_route(c, xrow, qiao_cg_i64(&cg->base, 0));
+    qiao_cg_loop_t kl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, K), 1, "k",
+                       &kl);
+    LLVMValueRef k = kl.iv;
+    LLVMValueRef e =
+        LLVMBuildLoad2(cg->b, cg->t_i64, LLVMBuildGEP2(cg->b, cg->t_i64, c->sel_i, &k, 1, ""), "");
+    LLVMValueRef w = qiao_cg_ldf(&cg->base, c->sel_w, k, 1);
+    LLVMValueRef gbase = qiao_cg_imul(&cg->base, e, G->strides[0]),
+                 ubase = qiao_cg_imul(&cg->base, e, U->strides[0]);
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start_dyn(f0, f1, c->V, "hz");
+         qiao_cg_vloop_next(&cg->base, &vl);) {
+      LLVMValueRef j = LLVMBuildSub(cg->b, vl.i, f0, "");
+      qiao_cg_stf(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), hg, j);
+      qiao_cg_stf(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), hu, j);
+    }
+    {
+      qiao_cg_loop_t dl;
+      qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, D), 1, "hd",
+                         &dl);
+      LLVMValueRef xs = qiao_cg_load_f32(&cg->base, c->xp, X->type.dtype,
+                                         qiao_cg_imadd(&cg->base, xrow, dl.iv, sxd), 1);
+      for (qiao_cg_vloop_t vl = qiao_cg_vloop_start_dyn(f0, f1, c->V, "hf");
+           qiao_cg_vloop_next(&cg->base, &vl);) {
+        LLVMValueRef f = vl.i, j = LLVMBuildSub(cg->b, f, f0, "");
+        LLVMValueRef xv = qiao_cg_splat(&cg->base, xs, vl.lanes);
+        LLVMValueRef gv = moe_wload(c, 2, c->gp, gbase, dl.iv, f, vl.lanes);
+        LLVMValueRef uv = moe_wload(c, 3, c->up, ubase, dl.iv, f, vl.lanes);
+        qiao_cg_stf(&cg->base,
+                    qiao_cg_fma(&cg->base, xv, gv, qiao_cg_ldf(&cg->base, hg, j, vl.lanes)), hg, j);
+        qiao_cg_stf(&cg->base,
+                    qiao_cg_fma(&cg->base, xv, uv, qiao_cg_ldf(&cg->base, hu, j, vl.lanes)), hu, j);
+      }
+      qiao_cg_loop_end(&cg->base, &dl);
+    }
+    LLVMValueRef hrow = qiao_cg_imul(&cg->base, qiao_cg_imadd(&cg->base, k, tl.iv, K), F);
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start_dyn(f0, f1, c->V, "hs");
+         qiao_cg_vloop_next(&cg->base, &vl);) {
+      LLVMValueRef f = vl.i, j = LLVMBuildSub(cg->b, f, f0, "");
+      LLVMValueRef gs = qiao_cg_ldf(&cg->base, hg, j, vl.lanes),
+                   us = qiao_cg_ldf(&cg->base, hu, j, vl.lanes);
+      LLVMValueRef sg = qiao_cg_emit_sigmoid(&cg->base, gs);
+      LLVMValueRef h = LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, gs, sg, ""), us, "");
+      qiao_cg_stf(&cg->base, LLVMBuildFMul(cg->b, qiao_cg_splat(&cg->base, w, vl.lanes), h, ""), ws,
+                  qiao_cg_iadd(&cg->base, hrow, f));
+    }
+    qiao_cg_loop_end(&cg->base, &kl);
+    qiao_cg_loop_end(&cg->base, &tl);
+    qiao_cpu_kernel_t k0;
+    qk_kernel_end(cg, &rl, fn, (uint64_t)((o_x + 2 * FC) * 4 + 64), &k0);
+    out->fn = k0.fn;
+    out->grid[0] = k0.grid[0];
+    out->grid[1] = out->grid[2] = 1;
+    out->scratch_bytes = k0.scratch_bytes;
+  }
+
+  /* ---------------- phase 1: y slices, the epilogue */
+  {
+    LLVMValueRef fn = qiao_cpu_entry_begin(cg, pname);
+    qiao_cg_epi_t epi;
+    qk_epi_init(&epi, cg, kd, fn);
+    c->xp = epi.in[0];
+    c->rp = epi.in[1];
+    c->gp = epi.in[2];
+    c->up = epi.in[3];
+    c->dp = epi.in[4];
+    LLVMValueRef outp = qiao_cpu_binding(cg, fn, kd->n_inputs);
+    LLVMValueRef ws = qiao_cpu_binding(cg, fn, ws_index);
+    LLVMValueRef scr = qiao_cpu_scratch(cg, fn);
+    int64_t o_x = moe_phase_setup(c, fn, scr);
+    LLVMValueRef y = qiao_cg_fptr(&cg->base, scr, qiao_cg_i64(&cg->base, o_x));
+    const qiao_kd_operand_t *Dn = &kd->inputs[4];
+    qk_rows_t rl;
+    qk_rows_begin(cg, fn, nd, nd, &rl, "dc");
+    LLVMValueRef d0 = qiao_cg_imul(&cg->base, rl.loop.iv, DC);
+    LLVMValueRef d1 =
+        qiao_cg_imin(&cg->base, qiao_cg_iadd(&cg->base, d0, qiao_cg_i64(&cg->base, DC)),
+                     qiao_cg_i64(&cg->base, D));
+    qiao_cg_loop_t tl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, T), 1, "t",
+                       &tl);
+    moe_route(c, qiao_cg_imul(&cg->base, tl.iv, sxt), qiao_cg_i64(&cg->base, 0));
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start_dyn(d0, d1, c->V, "yz");
+         qiao_cg_vloop_next(&cg->base, &vl);)
+      qiao_cg_stf(&cg->base, qiao_cg_fsplat(&cg->base, 0.0, vl.lanes), y,
+                  LLVMBuildSub(cg->b, vl.i, d0, ""));
+    qiao_cg_loop_t kl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, K), 1, "k",
+                       &kl);
+    LLVMValueRef k = kl.iv;
+    LLVMValueRef e =
+        LLVMBuildLoad2(cg->b, cg->t_i64, LLVMBuildGEP2(cg->b, cg->t_i64, c->sel_i, &k, 1, ""), "");
+    LLVMValueRef dbase = qiao_cg_imul(&cg->base, e, Dn->strides[0]);
+    LLVMValueRef hrow = qiao_cg_imul(&cg->base, qiao_cg_imadd(&cg->base, k, tl.iv, K), F);
+    qiao_cg_loop_t fl;
+    qiao_cg_loop_begin(&cg->base, qiao_cg_i64(&cg->base, 0), qiao_cg_i64(&cg->base, F), 1, "yf",
+                       &fl);
+    LLVMValueRef hs = qiao_cg_ldf(&cg->base, ws, qiao_cg_iadd(&cg->base, hrow, fl.iv), 1);
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start_dyn(d0, d1, c->V, "yd");
+         qiao_cg_vloop_next(&cg->base, &vl);) {
+      LLVMValueRef d = vl.i, j = LLVMBuildSub(cg->b, d, d0, "");
+      LLVMValueRef dv = moe_wload(c, 4, c->dp, dbase, fl.iv, d, vl.lanes);
+      qiao_cg_stf(&cg->base,
+                  qiao_cg_fma(&cg->base, qiao_cg_splat(&cg->base, hs, vl.lanes), dv,
+                              qiao_cg_ldf(&cg->base, y, j, vl.lanes)),
+                  y, j);
+    }
+    qiao_cg_loop_end(&cg->base, &fl);
+    qiao_cg_loop_end(&cg->base, &kl);
+    epi.coords[0] = tl.iv;
+    for (qiao_cg_vloop_t vl = qiao_cg_vloop_start_dyn(d0, d1, c->V, "od");
+         qiao_cg_vloop_next(&cg->base, &vl);) {
+      epi.coords[1] = vl.i;
+      qiao_cg_epi_store(&epi, outp,
+                        qiao_cg_ldf(&cg->base, y, LLVMBuildSub(cg->b, vl.i, d0, ""), vl.lanes),
+                        vl.lanes);
+    }
+    qiao_cg_loop_end(&cg->base, &tl);
+    qiao_cpu_kernel_t k1;
+    qk_kernel_end(cg, &rl, fn, (uint64_t)((o_x + DC) * 4 + 64), &k1);
+    qiao_cpu_phase_t *ph = &out->more[0];
+    snprintf(ph->name, sizeof ph->name, "%s", pname);
+    ph->fn = k1.fn;
+    ph->grid[0] = k1.grid[0];
+    ph->grid[1] = ph->grid[2] = 1;
+    ph->scratch_bytes = k1.scratch_bytes;
+  }
+  out->n_more = 1;
+  out->workspace_bytes = (uint64_t)(T * K * F * 4);
+  return NULL;
+}
+
+const char *cpu_moe_variant_name(cpu_moe_variant_t v) {
+  switch (v) {
+  case CPU_MOE_PER_TOKEN: return "per_token";
+  case CPU_MOE_DECODE_SPLIT: return "decode_split";
+  case CPU_MOE_GROUPED: return "grouped";
+  }
+  return "?";
+}
+
+/* A slice of n elements for `parts` workgroups: a multiple of vec. */
+static int64_t moe_slice(int64_t n, int64_t parts, int64_t vec) {
+  int64_t per = (n + parts - 1) / parts;
+  per = (per + vec - 1) / vec * vec;
+  return per < vec ? vec : per;
+}
+
+cpu_moe_plan_t cpu_moe_plan(const qiao_kernel_desc_t *kd, int64_t threads, unsigned vec) {
+  const qiao_kd_operand_t *X = &kd->inputs[0], *G = &kd->inputs[2];
+  int64_t T = X->type.shape.dims[0], D = X->type.shape.dims[1];
+  int64_t E = kd->inputs[1].type.shape.dims[1], F = G->type.shape.dims[2], K = kd->attrs.top_k;
+  int64_t V = vec ? vec : 8;
+  if (threads < 1) threads = 1;
+  cpu_moe_plan_t p;
+  memset(&p, 0, sizeof p);
+  if (T * K >= 2 * E && T >= 8) {
+    /* token chunks: at most one per thread, 8..128 tokens (a chunk shares each packed strip) */
+    int64_t TB = (T + threads - 1) / threads;
+    p.variant = CPU_MOE_GROUPED;
+    p.unit_tokens = TB < 8 ? 8 : TB > 128 ? 128 : TB;
+    return p;
+  }
+  /* 1..4 tokens on several threads: both dimensions split over 2 slices per thread, when
+   * each slice keeps at least two vectors (the per-token path would leave threads idle or
+   * unbalanced: T = 1 runs on one thread) */
+  int64_t parts = 2 * threads;
+  if (threads > 1 && T <= 4 && F >= 4 * V && D >= 4 * V) {
+    p.variant = CPU_MOE_DECODE_SPLIT;
+    p.f_chunk = moe_slice(F, parts, V);
+    p.d_chunk = moe_slice(D, parts, V);
+    if (p.f_chunk < 2 * V) p.f_chunk = 2 * V;
+    if (p.d_chunk < 2 * V) p.d_chunk = 2 * V;
+    return p;
+  }
+  p.variant = CPU_MOE_PER_TOKEN;
+  p.token_chunks = 0; /* qk_plan_chunks over the tokens */
+  return p;
+}
+
+static qiao_status_t moe_check(const qiao_kernel_desc_t *kd, const char *name) {
   if (kd->n_primary_inputs < 5)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "moe kernel %s: needs x, router, gate, up, down",
                             name);
   const qiao_kd_operand_t *X = &kd->inputs[0], *Rt = &kd->inputs[1], *G = &kd->inputs[2],
-                          *U = &kd->inputs[3], *Dn = &kd->inputs[4], *O = &kd->outputs[0];
+                          *U = &kd->inputs[3], *Dn = &kd->inputs[4];
   if (X->type.shape.rank != 2 || Rt->type.shape.rank != 2 || G->type.shape.rank != 3 ||
       U->type.shape.rank != 3 || Dn->type.shape.rank != 3)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "moe kernel %s: bad operand ranks", name);
+  if (kd->attrs.top_k < 1 || kd->attrs.top_k > Rt->type.shape.dims[1])
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "moe kernel %s: top_k out of range", name);
+  return NULL;
+}
+
+qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                 const char *name, qiao_cpu_kernel_t *out) {
+  qk_kernel_init(out);
+  QIAO_RETURN_IF_ERROR(moe_check(kd, name));
+  cpu_moe_plan_t plan =
+      cpu_moe_plan(kd, cg->n_threads > 1 ? cg->n_threads : 1, cg->vec_f32 ? cg->vec_f32 : 8);
+  return qiao_cpu_lower_moe_plan(cg, kd, name, &plan, out);
+}
+
+qiao_status_t qiao_cpu_lower_moe_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,
+                                      const char *name, const cpu_moe_plan_t *plan,
+                                      qiao_cpu_kernel_t *out) {
+  qk_kernel_init(out);
+  QIAO_RETURN_IF_ERROR(moe_check(kd, name));
+  const qiao_kd_operand_t *X = &kd->inputs[0], *Rt = &kd->inputs[1], *G = &kd->inputs[2],
+                          *U = &kd->inputs[3], *Dn = &kd->inputs[4], *O = &kd->outputs[0];
   moe_ctx_t c;
   memset(&c, 0, sizeof c);
   c.cg = cg;
@@ -426,11 +704,14 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
   c.E = Rt->type.shape.dims[1];
   c.F = G->type.shape.dims[2];
   c.K = kd->attrs.top_k;
-  if (c.K < 1 || c.K > c.E)
-    return qiao_status_make(QIAO_INVALID_ARGUMENT, "moe kernel %s: top_k out of range", name);
   c.V = cg->vec_f32 ? cg->vec_f32 : 8;
   unsigned V = c.V;
   int64_t T = c.T, D = c.D, E = c.E, F = c.F, K = c.K;
+  if (plan->variant == CPU_MOE_DECODE_SPLIT) {
+    int64_t FC = plan->f_chunk > 0 ? (plan->f_chunk + V - 1) / V * V : F;
+    int64_t DC = plan->d_chunk > 0 ? (plan->d_chunk + V - 1) / V * V : D;
+    return moe_decode_split(&c, name, FC, DC, out);
+  }
 
   LLVMValueRef fn = qiao_cpu_entry_begin(cg, name);
   qiao_cg_epi_t epi;
@@ -458,17 +739,17 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
   c.fs = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "fs");
   c.bi = qiao_cg_alloca(&cg->base, fn, cg->t_i64, "bi");
   c.bv = qiao_cg_alloca(&cg->base, fn, cg->t_f32, "bv");
-  if (T * K >= 2 * E && T >= 8) {
-    /* token chunks: at most one per thread, 8..128 tokens (a chunk shares each packed strip) */
-    int64_t threads = cg->n_threads > 1 ? cg->n_threads : 1;
-    int64_t TB = (T + threads - 1) / threads;
-    TB = TB < 8 ? 8 : TB > 128 ? 128 : TB;
+  if (plan->variant == CPU_MOE_GROUPED) {
+    int64_t TB = plan->unit_tokens > 0 ? plan->unit_tokens : 8;
     moe_grouped(&c, fn, &epi, outp, scr, TB, out);
     return NULL;
   }
 
   qk_rows_t rl;
-  qk_rows_begin(cg, fn, T, qk_plan_chunks(cg, T, K * D * F * 3 + D * E), &rl, "tok");
+  qk_rows_begin(cg, fn, T,
+                plan->token_chunks > 0 ? plan->token_chunks
+                                       : qk_plan_chunks(cg, T, K * D * F * 3 + D * E),
+                &rl, "tok");
   LLVMValueRef t = rl.loop.iv;
   LLVMValueRef xrow = qiao_cg_imul(&cg->base, t, X->strides[0]);
   int64_t sxd = X->strides[1];

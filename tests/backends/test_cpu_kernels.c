@@ -905,6 +905,58 @@ Test(moe, grouped_large_chunks) {
   moe_case(QIAO_F32, 64, 33, 16, 18, 3, QIAO_ROUTER_SIGMOID, false, 532);
 }
 
+/* Decode on two threads (1..4 tokens, D and F of at least four vectors): the two-phase
+ * variant (F split over the workgroups, then D; h through the workspace), with vector tails,
+ * top_k = E, bf16/f16 weights, sigmoid routers, and one thread (the per-token path). */
+Test(moe, decode_split) {
+  moe_case(QIAO_F32, 1, 80, 8, 100, 2, QIAO_ROUTER_SOFTMAX, true, 550);
+  moe_case(QIAO_F32, 2, 64, 8, 64, 2, QIAO_ROUTER_SIGMOID, false, 551);
+  moe_case(QIAO_F32, 3, 97, 4, 131, 4, QIAO_ROUTER_SOFTMAX, true, 552);
+  moe_case(QIAO_F32, 4, 128, 16, 96, 3, QIAO_ROUTER_SOFTMAX, false, 553);
+  moe_case(QIAO_BF16, 1, 128, 8, 160, 2, QIAO_ROUTER_SOFTMAX, true, 554);
+  moe_case(QIAO_F16, 2, 72, 8, 90, 2, QIAO_ROUTER_SIGMOID, true, 555);
+  moe_case(QIAO_F32, 1, 256, 8, 352, 8, QIAO_ROUTER_SOFTMAX, true, 556);
+}
+
+Test(moe, decode_split_epilogue_and_threads) {
+  for (int threads = 1; threads <= 4; threads += 3) {
+    qiao_graph_t *g = graph();
+    int32_t x = in(g, "x", TY(QIAO_F32, 2, 96)), r = in(g, "router", TY(QIAO_F32, 96, 8));
+    int32_t ga = in(g, "gate", TY(QIAO_F32, 8, 96, 120)),
+            up = in(g, "up", TY(QIAO_F32, 8, 96, 120));
+    int32_t dn = in(g, "down", TY(QIAO_F32, 8, 120, 96)), res = in(g, "res", TY(QIAO_F32, 2, 96));
+    qiao_attrs_t a = defaults(QIAO_OP_MOE);
+    outputs1(g, OP(g, QIAO_OP_ADD, NULL, OP(g, QIAO_OP_MOE, &a, x, r, ga, up, dn), res));
+    run_graph(g, 560 + (uint64_t)threads, &(run_opts_t){.expect_kernels = 1, .threads = threads});
+  }
+}
+
+/* f8 expert weights (x, router and the output f32): widened on load, per token, decode split
+ * and grouped; inputs in the f8 range's comfortable middle. */
+static void moe_case_w(qiao_dtype_t wt, int64_t T, int64_t D, int64_t E, int64_t F, int64_t top_k,
+                       uint64_t seed) {
+  qiao_graph_t *g = graph();
+  int32_t x = in(g, "x", TY(QIAO_F32, T, D)), r = in(g, "router", TY(QIAO_F32, D, E));
+  int32_t ga = in(g, "gate", TY(wt, E, D, F)), up = in(g, "up", TY(wt, E, D, F));
+  int32_t dn = in(g, "down", TY(wt, E, F, D));
+  qiao_attrs_t a = defaults(QIAO_OP_MOE);
+  a.top_k = top_k;
+  outputs1(g, OP(g, QIAO_OP_MOE, &a, x, r, ga, up, dn));
+  run_graph(g, seed,
+            &(run_opts_t){.range = {{-1, 1, true},
+                                    {-2, 2, true},
+                                    {-0.5, 0.5, true},
+                                    {-0.5, 0.5, true},
+                                    {-0.5, 0.5, true}}});
+}
+
+Test(moe, f8_weights) {
+  moe_case_w(QIAO_F8E4M3, 3, 16, 8, 24, 2, 570);
+  moe_case_w(QIAO_F8E5M2, 1, 64, 8, 80, 2, 571);
+  moe_case_w(QIAO_F8E4M3, 40, 32, 8, 40, 2, 572);
+  moe_case_w(QIAO_BF16, 2, 64, 4, 96, 4, 573);
+}
+
 static void moe_ties(int64_t T, uint64_t seed) {
   /* a zero router makes every score equal: experts 0 and 1 must be chosen */
   qiao_graph_t *g = graph();

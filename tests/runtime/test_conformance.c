@@ -237,6 +237,40 @@ static const conf_case_t k_cases[] = {
                          "%y = moe %x, %r, %g, %u, %d {top_k = 3, norm_topk = false, router_fn = \"sigmoid\"}\nreturn %y")},
     {"moe_t33", G("(%x: f32[33, 16], %r: f32[16, 8], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[33, 16])",
                   "%y = moe %x, %r, %g, %u, %d\nreturn %y")},
+    /* every token on one expert (x made positive, the router's column 5 alone nonzero):
+     * the other experts get no tokens; with top_k = 2 the second pick is a tie of equal
+     * scores (expert 0, the lower index). Per token, grouped (33 tokens) and the CPU's
+     * two-phase decode split (2 tokens, D = F = 64 on two threads). */
+    {"moe_one_expert_t33",
+     G("(%x: f32[33, 16], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[33, 16])",
+       "%xp = add (mul %x, %x), 1.0\n%r = const ["
+       "0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, "
+       "0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, "
+       "0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, "
+       "0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0""] : f32[16, 8]\n"
+       "%y = moe %xp, %r, %g, %u, %d {top_k = 1}\nreturn %y")},
+    {"moe_one_expert_tie_t3",
+     G("(%x: f32[3, 16], %g: f32[8, 16, 12], %u: f32[8, 16, 12], %d: f32[8, 12, 16]) -> (f32[3, 16])",
+       "%xp = add (mul %x, %x), 1.0\n%r = const ["
+       "0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, "
+       "0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, "
+       "0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, "
+       "0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0""] : f32[16, 8]\n"
+       "%y = moe %xp, %r, %g, %u, %d {top_k = 2}\nreturn %y")},
+    {"moe_one_expert_decode",
+     G("(%x: f32[2, 64], %r0: f32[64, 4], %g: f32[4, 64, 64], %u: f32[4, 64, 64], %d: f32[4, 64, 64]) -> (f32[2, 64])",
+       "%xp = add (mul %x, %x), 1.0\n%c = const [0.0, 0.0, 0.0, 8.0] : f32[4]\n"
+       "%r = mul (add (mul %r0, %r0), 0.5), %c\n"
+       "%y = moe %xp, %r, %g, %u, %d {top_k = 1, norm_topk = false}\nreturn %y")},
+    /* top_k = number of experts: every expert gets every token (grouped, per token, decode) */
+    {"moe_topk_all_t9", G("(%x: f32[9, 16], %r: f32[16, 4], %g: f32[4, 16, 12], %u: f32[4, 16, 12], %d: f32[4, 12, 16]) -> (f32[9, 16])",
+                          "%y = moe %x, %r, %g, %u, %d {top_k = 4}\nreturn %y")},
+    {"moe_topk_all_t3", G("(%x: f32[3, 16], %r: f32[16, 4], %g: f32[4, 16, 12], %u: f32[4, 16, 12], %d: f32[4, 12, 16]) -> (f32[3, 16])",
+                          "%y = moe %x, %r, %g, %u, %d {top_k = 4, router_fn = \"sigmoid\"}\nreturn %y")},
+    {"moe_topk_all_decode", G("(%x: f32[1, 64], %r: f32[64, 4], %g: f32[4, 64, 80], %u: f32[4, 64, 80], %d: f32[4, 80, 64]) -> (f32[1, 64])",
+                              "%y = moe %x, %r, %g, %u, %d {top_k = 4}\nreturn %y")},
+    {"moe_decode_t1", G("(%x: f32[1, 64], %r: f32[64, 8], %g: f32[8, 64, 96], %u: f32[8, 64, 96], %d: f32[8, 96, 64]) -> (f32[1, 64])",
+                        "%y = moe %x, %r, %g, %u, %d\nreturn %y")},
     /* ---- the CUDA class's schedules at sizes that take several tiles: tensor-core
      * prefill (2 query tiles, 3 key tiles, causal tiles skipped), split-KV decode over
      * 7 splits + combine, odd head dim with mask and window, bf16 MoE */
@@ -498,6 +532,17 @@ static const edge_op_t k_edge[] = {
      * edge q row meets a large or edge k row, q·k overflows f32 but stays finite in the
      * interpreter's f64 (one key then takes all the weight there, NaN = inf - inf here) —
      * a limit of the oracle, so the shape keeps such rows apart. */
+    /* MoE: x gets the edge values (the router, gate, up and down are random params):
+     * NaN/inf logits and experts, per token and (64 wide) the CPU's decode split. Two rows
+     * (an edge row with NaN/inf, a normal one): the third would hold the dtype's largest
+     * finite values, whose products overflow f32 partial sums (inf - inf = NaN) where the
+     * interpreter's f64 stays finite — a limit of the oracle, like attention's v above. */
+    {"moe", "(%%x: %s[2, 16]) -> (%s[2, 16])",
+     "%r = param \"r\" : @[16, 8]\n%g = param \"g\" : @[8, 16, 12]\n%u = param \"u\" : @[8, 16, 12]\n"
+     "%d = param \"d\" : @[8, 12, 16]\n%y = moe %x, %r, %g, %u, %d {top_k = 2}\nreturn %y", 2},
+    {"moe_decode", "(%%x: %s[2, 64]) -> (%s[2, 64])",
+     "%r = param \"r\" : @[64, 8]\n%g = param \"g\" : @[8, 64, 64]\n%u = param \"u\" : @[8, 64, 64]\n"
+     "%d = param \"d\" : @[8, 64, 64]\n%y = moe %x, %r, %g, %u, %d {top_k = 2}\nreturn %y", 2},
     {"attention_kv_len", "(%%q: %s[2, 2, 2, 8], %%k: %s[2, 2, 9, 8], %%v: %s[2, 2, 9, 8], %%n: i32[2]) -> (%s[2, 2, 2, 8])",
      "%o = attention %q, %k, %v, %n {causal = true}\nreturn %o", 4},
 };
