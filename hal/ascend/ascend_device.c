@@ -176,14 +176,19 @@ static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t
   ascend_entry_fn fn = (ascend_entry_fn)en->rec.fn;
   for (int64_t blk = 0; blk < blocks; ++blk) {
     asim_core_reset(c, blk);
+    asim_mix_reset(c, blk, blocks);
     fn((void *const *)ptrs, constants, blk, 0, 0, c);
+    /* a mixed kernel's block: its group (AIC + 2 AIV) ends with its last member */
+    double mix_end = 0;
+    bool mixed = asim_mix_fold(c, &mix_end, busy, bytes, &ops);
     if (c->failed) {
       st = qiao_status_make(QIAO_INVALID_ARGUMENT, "%s", c->err);
       goto out;
     }
-    /* AIV blocks on cores [0, aiv), AIC blocks on [n_cores, n_cores + aic) */
-    int32_t core = c->kind == 2 ? n_cores + (int32_t)(blk % m->aic) : (int32_t)(blk % m->aiv);
-    core_end[core] += asim_core_end(c);
+    /* AIV blocks on cores [0, aiv), AIC blocks (and mix groups) on [n_cores, n_cores + aic) */
+    int32_t core = c->kind == 2 || mixed ? n_cores + (int32_t)(blk % m->aic)
+                                         : (int32_t)(blk % m->aiv);
+    core_end[core] += mixed && mix_end > asim_core_end(c) ? mix_end : asim_core_end(c);
     for (int p = 0; p < QIAO_ASCEND_PIPE_COUNT; ++p)
       busy[p] += c->busy[p];
     for (int k = 0; k < QIAO_ASCEND_PATH_COUNT; ++k)
@@ -198,6 +203,7 @@ static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t
   s->has_report = true;
   pthread_mutex_unlock(&s->lock);
 out:
+  if (c) asim_mix_destroy(c);
   free(ptrs);
   free(gm);
   free(core_end);

@@ -846,9 +846,36 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(set_flag, QIAO_ASCEND_PIPE_S, "SetFlag"),
     SYM(wait_flag, QIAO_ASCEND_PIPE_S, "WaitFlag"),
     SYM(pipe_barrier, QIAO_ASCEND_PIPE_S, "PipeBarrier"),
+    /* mixed kernels (ascend_mixed.c) */
+    SYM(mix_core, QIAO_ASCEND_PIPE_S, "GetSubBlock (mix)"),
+    SYM(copy_gm_to_l1_nd2nz_t, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ, transposed)"),
+    SYM(cross_set_flag, QIAO_ASCEND_PIPE_S, "CrossCoreSetFlag<2>"),
+    SYM(cross_wait_flag, QIAO_ASCEND_PIPE_S, "CrossCoreWaitFlag"),
 };
 
 int32_t qiao_ascend_symbols(const qiao_ascend_symbol_t **out_table) {
   *out_table = kSymbols;
   return (int32_t)(sizeof kSymbols / sizeof kSymbols[0]);
+}
+
+/* ------------------------------------------------------------ for ascend_mixed.c */
+
+bool asim_op_begin(asim_core_t *c) { return op_begin(c); }
+void asim_op_time(asim_core_t *c, int pipe, double cost, double latency) {
+  op_time(c, pipe, cost, latency);
+}
+bool asim_fail(asim_core_t *c, const char *op, const char *rule, const char *msg) {
+  return violation(c, op, rule, "%s", msg);
+}
+bool asim_check_cube(asim_core_t *c, const char *op, int64_t dt) {
+  return check_cube_core(c, op) && check_cube_dtype(c, op, dt);
+}
+bool asim_check_l1(asim_core_t *c, const char *op, int64_t off, int64_t bytes) {
+  return check_buf(c, op, B_L1, "destination", off, bytes, 32);
+}
+bool asim_check_gm(asim_core_t *c, const char *op, const void *gm, int64_t bytes) {
+  return check_gm(c, op, gm, bytes);
+}
+void asim_mark_l1(asim_core_t *c, int64_t off, int64_t bytes) {
+  memset(c->cb_w[B_L1] + off, 1, (size_t)bytes);
 }

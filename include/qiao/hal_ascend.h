@@ -161,6 +161,33 @@ void qiao_ascend_wait_flag(void *core, int64_t src_pipe, int64_t dst_pipe, int64
  * done; PIPE_ALL: every pipe. */
 void qiao_ascend_pipe_barrier(void *core, int64_t pipe);
 
+/* ------------------------------------------ mixed kernels (AIC + AIV)
+ * A mixed kernel (attention, MoE) runs one block per group of 1 AIC and 2
+ * AIV (910B's 1:2 mix ratio; block_dim = the AIC count). Its entry receives
+ * the group's leader as `core` and takes each member's state with
+ * qiao_ascend_mix_core (0: the AIC, 1 and 2: the AIVs); unit operations go
+ * to a member. The members hand tiles over through GM (a workspace binding)
+ * and synchronise with cross-core flags. The host runs the members' unit
+ * operations in program order, so a kernel interleaves them in an order a
+ * real run allows (each wait after its set); each member keeps its own
+ * timeline and the flags carry times between them. */
+
+/* The state of member `which` (0 AIC, 1..2 AIV) of the leader's group. */
+void *qiao_ascend_mix_core(void *core, int64_t which);
+/* CrossCoreSetFlag<2, pipe>(id): raised when `pipe`'s earlier work on this
+ * member is done; from the AIC it reaches both AIVs, from an AIV the AIC.
+ * CrossCoreWaitFlag(id): this member stops issuing until the flag arrives
+ * (the AIC waits for both AIVs' sets). A wait with no pending set is a
+ * deadlock (reported, never a hang). id in 0..15. */
+void qiao_ascend_cross_set_flag(void *core, int64_t pipe, int64_t id);
+void qiao_ascend_cross_wait_flag(void *core, int64_t id);
+/* MTE2 GM -> L1 of the transpose: the rows x cols ND matrix at gm (row
+ * stride ld) lands in L1 as the NZ matrix of its transpose, ceil16(cols) x
+ * ceil16(rows), zero-padded (DataCopy ND2NZ with LoadData's transpose, as
+ * attention loads Kᵀ). dt: f16 or bf16. */
+void qiao_ascend_copy_gm_to_l1_nd2nz_t(void *core, int64_t l1_off, const void *gm, int64_t dt,
+                                       int64_t rows, int64_t cols, int64_t ld);
+
 /* The unit operations by name, for a JIT's symbol map (qiao_cg_jit_create):
  * a static table of n entries. */
 typedef struct qiao_ascend_symbol {
