@@ -119,16 +119,19 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
     snprintf(reason, cap, "kernel kind %d is unknown", (int)kd->kind);
     return false;
   }
-  if (kd->kind == QIAO_KD_ATTENTION && kd->n_primary_inputs > 3) {
-    int32_t kvl;
-    qiao_attention_operand_roles(kd->n_primary_inputs, kd->inputs[3].type.dtype, NULL, &kvl);
-    if (kvl >= 0) {
-      snprintf(reason, cap,
-               "attention with a kv_len operand is not lowered for the Ascend class yet");
+  if (!kd_fp8_check(kd, d, reason, cap)) return false;
+  if (kd->kind == QIAO_KD_ATTENTION) { /* a mixed kernel (lower_attention.c) */
+    if (!ascend_attn_supported(kd, reason, cap)) return false;
+    qiao_hal_ascend_info_t info;
+    qiao_status_t st = device_info(d, &info);
+    if (!st) st = ascend_attn_check(kd, &info);
+    if (st) {
+      snprintf(reason, cap, "%s", qiao_status_message(st));
+      qiao_status_free(st);
       return false;
     }
+    return true;
   }
-  if (!kd_fp8_check(kd, d, reason, cap)) return false;
   bool cube = kd->kind == QIAO_KD_MATMUL;
   if (cube ? !ascend_mm_supported(kd, reason, cap) : !ascend_ew_supported(kd, reason, cap))
     return false;
@@ -216,6 +219,41 @@ static qiao_status_t ascend_module_create(qiao_hal_device_t *d, const qiao_backe
   return NULL;
 }
 
+static qiao_status_t grow_entries(ascend_module_t *m) {
+  if (m->n_entries < m->cap_entries) return NULL;
+  int32_t cap = m->cap_entries ? 2 * m->cap_entries : 8;
+  ascend_entry_t *e = realloc(m->entries, sizeof *e * (size_t)cap);
+  if (!e) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  m->entries = e;
+  m->cap_entries = cap;
+  return NULL;
+}
+
+/* A mixed kernel: one block per AIC + 2 AIV group, a GM workspace. */
+static qiao_status_t add_mixed(ascend_module_t *m, const qiao_kernel_desc_t *kd, const char *name,
+                               qiao_kernel_launch_t *out_launch) {
+  char reason[256] = "";
+  if (!ascend_attn_supported(kd, reason, sizeof reason))
+    return qiao_status_make(QIAO_UNSUPPORTED, "ascend: cannot lower this %s kernel: %s",
+                            qiao_kd_kind_name(kd->kind), reason);
+  QIAO_RETURN_IF_ERROR(ascend_attn_check(kd, &m->info));
+  QIAO_RETURN_IF_ERROR(grow_entries(m));
+  LLVMValueRef fn = LLVMAddFunction(m->mod, name, m->t_entry);
+  ascend_listing_printf(m, "\nkernel %s (%s, mixed: block_dim %d groups of 1 AIC + 2 AIV):\n", name,
+                        qiao_kd_kind_name(kd->kind), m->info.aic);
+  QIAO_RETURN_IF_ERROR(ascend_lower_attention(m, kd, fn));
+  qiao_kernel_launch_t *l = out_launch;
+  memset(l, 0, sizeof *l);
+  snprintf(l->name, sizeof l->name, "%s", name);
+  l->grid[0] = m->info.aic;
+  l->grid[1] = l->grid[2] = 1;
+  l->block[0] = l->block[1] = l->block[2] = 1;
+  qiao_kernel_launch_set_bindings(l, kd);
+  l->workspace_bytes = ascend_attn_workspace(kd, &m->info);
+  m->entries[m->n_entries++].launch = *l;
+  return NULL;
+}
+
 static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, const char *name,
                                        qiao_kernel_launch_t *out_launch) {
   ascend_module_t *m = vm;
@@ -232,6 +270,7 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   }
   if (strlen(name) >= sizeof out_launch->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
+  if (kd->kind == QIAO_KD_ATTENTION) return add_mixed(m, kd, name, out_launch);
   bool cube = kd->kind == QIAO_KD_MATMUL;
   if (cube ? !ascend_mm_supported(kd, reason, sizeof reason)
            : !ascend_ew_supported(kd, reason, sizeof reason))

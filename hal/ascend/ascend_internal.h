@@ -102,6 +102,10 @@ bool asim_fail(asim_core_t *c, const char *op, const char *rule, const char *msg
 bool asim_check_cube(asim_core_t *c, const char *op, int64_t dt);
 bool asim_check_l1(asim_core_t *c, const char *op, int64_t off, int64_t bytes);
 bool asim_check_gm(asim_core_t *c, const char *op, const void *gm, int64_t bytes);
+/* A vector op's checks and timing for a destination-only op of n elements;
+ * one element stored (and marked written). */
+bool asim_vec_dst(asim_core_t *c, const char *op, int64_t dt, int64_t dst, int64_t n);
+void asim_vec_store(asim_core_t *c, int64_t dt, int64_t dst, int64_t i, double v);
 /* Marks L1 bytes written. */
 void asim_mark_l1(asim_core_t *c, int64_t off, int64_t bytes);
 

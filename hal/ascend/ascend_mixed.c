@@ -249,3 +249,13 @@ void qiao_ascend_copy_gm_to_l1_nd2nz_t(void *core, int64_t l1_off, const void *g
   asim_op_time(c, QIAO_ASCEND_PIPE_MTE2, (double)(rows * ceil16(cols) * 2) / c->m->gm_read_bpc,
                c->m->mte2_latency);
 }
+
+void qiao_ascend_vdup_masked(void *core, int64_t dt, int64_t dst, double value, int64_t n,
+                             int64_t lo, int64_t hi) {
+  asim_core_t *c = core;
+  if (!asim_vec_dst(c, "Duplicate (bit mask)", dt, dst, n)) return;
+  if (lo < 0) lo = 0;
+  if (hi > n) hi = n;
+  for (int64_t i = lo; i < hi; ++i)
+    asim_vec_store(c, dt, dst, i, value);
+}

@@ -851,6 +851,7 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(copy_gm_to_l1_nd2nz_t, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ, transposed)"),
     SYM(cross_set_flag, QIAO_ASCEND_PIPE_S, "CrossCoreSetFlag<2>"),
     SYM(cross_wait_flag, QIAO_ASCEND_PIPE_S, "CrossCoreWaitFlag"),
+    SYM(vdup_masked, QIAO_ASCEND_PIPE_V, "Duplicate (bit mask)"),
 };
 
 int32_t qiao_ascend_symbols(const qiao_ascend_symbol_t **out_table) {
@@ -878,4 +879,11 @@ bool asim_check_gm(asim_core_t *c, const char *op, const void *gm, int64_t bytes
 }
 void asim_mark_l1(asim_core_t *c, int64_t off, int64_t bytes) {
   memset(c->cb_w[B_L1] + off, 1, (size_t)bytes);
+}
+bool asim_vec_dst(asim_core_t *c, const char *op, int64_t dt, int64_t dst, int64_t n) {
+  return vec_begin(c, op, c->m->vec_cpr_simple, dt, dst, n, NULL, NULL, 0);
+}
+void asim_vec_store(asim_core_t *c, int64_t dt, int64_t dst, int64_t i, double v) {
+  st(c, dt, dst, i, v);
+  mark(c, dst + i * kDtSize[dt], kDtSize[dt]);
 }

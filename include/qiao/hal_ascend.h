@@ -188,6 +188,12 @@ void qiao_ascend_cross_wait_flag(void *core, int64_t id);
 void qiao_ascend_copy_gm_to_l1_nd2nz_t(void *core, int64_t l1_off, const void *gm, int64_t dt,
                                        int64_t rows, int64_t cols, int64_t ld);
 
+/* Duplicate with a bit-mode mask: of the n elements at dst, those in
+ * [lo, hi) (clamped to [0, n)) become `value`, the others are kept (the
+ * masked -inf of attention's invisible keys). */
+void qiao_ascend_vdup_masked(void *core, int64_t dt, int64_t dst, double value, int64_t n,
+                             int64_t lo, int64_t hi);
+
 /* The unit operations by name, for a JIT's symbol map (qiao_cg_jit_create):
  * a static table of n entries. */
 typedef struct qiao_ascend_symbol {
