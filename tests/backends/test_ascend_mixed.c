@@ -5,15 +5,26 @@
  * synchronised with cross-core flags; it matches a host reference on random
  * inputs with a poisoned output. A cross-core wait with no set is reported as
  * a deadlock naming kernel, core, operation and rule; the report of the mixed
- * kernel names its bound pipe and shows both cube and vector work. */
+ * kernel names its bound pipe and shows both cube and vector work.
+ *
+ * The backend's attention lowering (backends/ascend/lower_attention.c): the
+ * launch (block_dim = the AIC count, a GM workspace), the listing with the
+ * cube and vector parts and the cross-core flags, f32 and f8 refused with
+ * their reasons, causal key tiles skipped (less cube traffic), the report.
+ * Its results against the interpreter are the conformance rows
+ * ascend-sim:910b / 910c (tests/runtime/test_conformance.c). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "qiao/backend.h"
 #include "qiao/hal.h"
 #include "qiao/hal_ascend.h"
 #include "qiao/ir.h"
+#include "qiao/runtime.h"
 
 #define CHECK_OK(expr)                                                                             \
   do {                                                                                             \
@@ -292,4 +303,155 @@ Test(ascend_mixed, flags_carry_time_between_the_members) {
    * latencies of 3 hand-overs per kv tile are on the critical path */
   cr_expect(rep.cycles > (SQ / BR) * (SKV / BC) * 3 * 100.0, "%.0f cycles", rep.cycles);
   cr_expect(rep.pipe_busy[QIAO_ASCEND_PIPE_M] > 0 && rep.pipe_busy[QIAO_ASCEND_PIPE_V] > 0);
+}
+
+/* ------------------------------------------------------------ the backend */
+
+static const qiao_backend_t *ascend(void) {
+  const qiao_backend_t *b = qiao_backend_find("ascend");
+  cr_assert_not_null(b);
+  return b;
+}
+
+static qiao_graph_t *parse(const char *text) {
+  qiao_graph_t *g = NULL;
+  CHECK_OK(qiao_ir_parse(text, strlen(text), "t.qir", &g));
+  return g;
+}
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  cr_assert_not_null(f, "%s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = calloc((size_t)n + 1, 1);
+  cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  return s;
+}
+
+#define ATTN_GRAPH(dt, extra)                                                                      \
+  "graph @t(%q: " dt "[2, 4, 20, 32], %k: " dt "[2, 2, 70, 32], %v: " dt "[2, 2, 70, 32], "        \
+  "%n: i32[2]) -> (" dt "[2, 4, 20, 32]) {\n%o = attention %q, %k, %v, %n " extra                  \
+  "\nreturn %o\n}\n"
+
+Test(ascend_mixed, attention_listing_shows_cube_vector_and_cross_core_flags) {
+  qiao_graph_t *g = parse(ATTN_GRAPH("f16", "{causal = true}"));
+  qiao_partition_t *p = NULL;
+  CHECK_OK(qiao_ir_partition(g, ascend()->fusion_policy(NULL), &p));
+  cr_assert_eq(p->kernels[0].kind, QIAO_KD_ATTENTION);
+  qiao_hal_device_t *d = NULL;
+  CHECK_OK(qiao_hal_device_open("ascend-sim:910b", &d));
+  char reason[256] = "";
+  cr_expect(ascend()->supports(&p->kernels[0], d, reason, sizeof reason), "%s", reason);
+  qiao_backend_module_t *m = NULL;
+  CHECK_OK(qiao_backend_module_create(ascend(), d, NULL, &m));
+  qiao_kernel_launch_t l;
+  CHECK_OK(qiao_backend_module_add_kernel(m, &p->kernels[0], "attn", &l));
+  cr_expect_eq(l.grid[0], 24, "block_dim = the AIC count (groups of 1 AIC + 2 AIV)");
+  cr_expect_gt(l.workspace_bytes, 0, "S, P and O tiles go through a GM workspace");
+  char ll[256], lst[256];
+  snprintf(ll, sizeof ll, "/tmp/qiao_ascmix_%d.ll", (int)getpid());
+  snprintf(lst, sizeof lst, "/tmp/qiao_ascmix_%d.txt", (int)getpid());
+  CHECK_OK(qiao_backend_module_emit(m, QIAO_ARTIFACT_LLVM, ll));
+  CHECK_OK(qiao_backend_module_emit(m, QIAO_ARTIFACT_LISTING, lst));
+  char *ir = slurp(ll), *text = slurp(lst);
+  const char *in_ir[] = {"call ptr @qiao_ascend_mix_core", "call void @qiao_ascend_cross_set_flag",
+                         "call void @qiao_ascend_cross_wait_flag", "call void @qiao_ascend_mmad",
+                         "call void @qiao_ascend_vdup_masked"};
+  for (size_t i = 0; i < sizeof in_ir / sizeof in_ir[0]; ++i)
+    cr_expect(strstr(ir, in_ir[i]) != NULL, "the IR calls '%s'", in_ir[i]);
+  const char *in_listing[] = {
+      "kernel attn (attention, mixed: block_dim 24 groups of 1 AIC + 2 AIV)",
+      "AIC: S = Q Kᵀ",
+      "PIPE_MTE2  DataCopy GM->L1 (ND2NZ, transposed)",
+      "PIPE_M     Mmad",
+      "PIPE_FIX   Fixpipe L0C->GM",
+      "PIPE_S     CrossCoreSetFlag<2>",
+      "PIPE_S     CrossCoreWaitFlag",
+      "AIV 1: online softmax",
+      "AIV 2: online softmax",
+      "PIPE_V     ReduceMax",
+      "PIPE_V     Exp",
+      "PIPE_V     Duplicate (bit mask)",
+      "AIC: O_j = P V",
+      "acc = acc alpha + O_j"};
+  for (size_t i = 0; i < sizeof in_listing / sizeof in_listing[0]; ++i)
+    cr_expect(strstr(text, in_listing[i]) != NULL, "the listing has '%s':\n%s", in_listing[i],
+              text);
+  free(ir);
+  free(text);
+  unlink(ll);
+  unlink(lst);
+  qiao_backend_module_destroy(m);
+  qiao_hal_device_release(d);
+  qiao_ir_partition_destroy(p);
+  qiao_ir_graph_destroy(g);
+}
+
+static void expect_refused(const char *text, const char *uri, const char *why) {
+  qiao_graph_t *g = parse(text);
+  qiao_partition_t *p = NULL;
+  CHECK_OK(qiao_ir_partition(g, ascend()->fusion_policy(NULL), &p));
+  qiao_hal_device_t *d = NULL;
+  CHECK_OK(qiao_hal_device_open(uri, &d));
+  char reason[256] = "";
+  cr_expect_not(ascend()->supports(&p->kernels[0], d, reason, sizeof reason));
+  cr_expect(strstr(reason, why) != NULL, "'%s' should say '%s'", reason, why);
+  qiao_hal_device_release(d);
+  qiao_ir_partition_destroy(p);
+  qiao_ir_graph_destroy(g);
+}
+
+Test(ascend_mixed, f32_and_f8_attention_are_refused_with_their_reasons) {
+  expect_refused(ATTN_GRAPH("f32", ""), "ascend-sim:910b", "the cube multiplies f16 or bf16");
+  expect_refused(ATTN_GRAPH("f8e4m3", ""), "ascend-sim:910b", "no FP8 on Ascend A2/A3");
+}
+
+/* one run through the runtime; the device's report of the attention kernel */
+static void run_report(const char *text, qiao_hal_ascend_report_t *out) {
+  qiao_graph_t *g = parse(text);
+  qiao_hal_device_t *d = NULL;
+  CHECK_OK(qiao_hal_device_open("ascend-sim:910b", &d));
+  qiao_program_t *p = NULL;
+  CHECK_OK(qiao_program_compile(NULL, g, d, NULL, &p));
+  qiao_tensor_t *in[3] = {0};
+  for (int32_t i = 0; i < 3; ++i) {
+    CHECK_OK(qiao_tensor_create(g->values[g->inputs[i]].type, &in[i]));
+    size_t n = qiao_tensor_nbytes(in[i]) / qiao_dtype_size(in[i]->type.dtype);
+    for (size_t k = 0; k < n; ++k)
+      qiao_tensor_set_f64(in[i], (int64_t)k, (double)((k * 7) % 11) * 0.05 - 0.25);
+  }
+  qiao_tensor_t *outs[1] = {0};
+  CHECK_OK(qiao_program_run(p, (const qiao_tensor_t *const *)in, outs));
+  CHECK_OK(qiao_hal_ascend_last_report(d, out));
+  qiao_tensor_destroy(outs[0]);
+  for (int32_t i = 0; i < 3; ++i)
+    qiao_tensor_destroy(in[i]);
+  qiao_program_destroy(p);
+  qiao_hal_device_release(d);
+  qiao_ir_graph_destroy(g);
+}
+
+#define PREFILL(extra)                                                                             \
+  "graph @t(%q: bf16[1, 8, 256, 128], %k: bf16[1, 4, 256, 128], %v: bf16[1, 4, 256, 128]) -> "     \
+  "(bf16[1, 8, 256, 128]) {\n%o = attention %q, %k, %v " extra "\nreturn %o\n}\n"
+
+Test(ascend_mixed, causal_tiles_are_skipped_and_the_report_names_the_bound_pipe, .timeout = 120) {
+  qiao_hal_ascend_report_t full, causal;
+  run_report(PREFILL(""), &full);
+  run_report(PREFILL("{causal = true}"), &causal);
+  char buf[1024];
+  qiao_hal_ascend_report_format(&causal, buf, sizeof buf);
+  cr_log_info("%s", buf);
+  cr_expect(strstr(buf, "simulated") != NULL, "%s", buf);
+  cr_expect(!strncmp(causal.bound, "PIPE_", 5) || !strcmp(causal.bound, "HBM"), "%s", buf);
+  cr_expect_gt(causal.cube_util, 0, "%s", buf);
+  cr_expect_gt(causal.vector_util, 0, "%s", buf);
+  /* 4 key tiles of 64 per 16-row query tile without a mask; causal: only the
+   * tiles at or below the diagonal, 2.5 on average -> ~5/8 of the K/V traffic */
+  double ratio = causal.bytes[QIAO_ASCEND_PATH_GM_L1] / full.bytes[QIAO_ASCEND_PATH_GM_L1];
+  cr_expect(ratio > 0.5 && ratio < 0.75, "causal / full GM->L1 bytes = %.3f", ratio);
+  cr_expect_lt(causal.ns, full.ns);
 }
