@@ -105,5 +105,10 @@ qiao_status_t ascend_attn_check(const qiao_kernel_desc_t *kd, const qiao_hal_asc
 uint64_t ascend_attn_workspace(const qiao_kernel_desc_t *kd, const qiao_hal_ascend_info_t *info);
 qiao_status_t ascend_lower_attention(ascend_module_t *m, const qiao_kernel_desc_t *kd,
                                      LLVMValueRef fn);
+/* MOE (SwiGLU experts, f16/bf16): the same four for lower_moe.c. */
+bool ascend_moe_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap);
+qiao_status_t ascend_moe_check(const qiao_kernel_desc_t *kd, const qiao_hal_ascend_info_t *info);
+uint64_t ascend_moe_workspace(const qiao_kernel_desc_t *kd, const qiao_hal_ascend_info_t *info);
+qiao_status_t ascend_lower_moe(ascend_module_t *m, const qiao_kernel_desc_t *kd, LLVMValueRef fn);
 
 #endif /* QIAO_BACKENDS_ASCEND_H */

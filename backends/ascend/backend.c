@@ -120,11 +120,14 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
     return false;
   }
   if (!kd_fp8_check(kd, d, reason, cap)) return false;
-  if (kd->kind == QIAO_KD_ATTENTION) { /* a mixed kernel (lower_attention.c) */
-    if (!ascend_attn_supported(kd, reason, cap)) return false;
+  if (kd->kind == QIAO_KD_ATTENTION || kd->kind == QIAO_KD_MOE) {
+    /* a mixed kernel (lower_attention.c, lower_moe.c) */
+    bool attn = kd->kind == QIAO_KD_ATTENTION;
+    if (attn ? !ascend_attn_supported(kd, reason, cap) : !ascend_moe_supported(kd, reason, cap))
+      return false;
     qiao_hal_ascend_info_t info;
     qiao_status_t st = device_info(d, &info);
-    if (!st) st = ascend_attn_check(kd, &info);
+    if (!st) st = attn ? ascend_attn_check(kd, &info) : ascend_moe_check(kd, &info);
     if (st) {
       snprintf(reason, cap, "%s", qiao_status_message(st));
       qiao_status_free(st);
@@ -233,15 +236,17 @@ static qiao_status_t grow_entries(ascend_module_t *m) {
 static qiao_status_t add_mixed(ascend_module_t *m, const qiao_kernel_desc_t *kd, const char *name,
                                qiao_kernel_launch_t *out_launch) {
   char reason[256] = "";
-  if (!ascend_attn_supported(kd, reason, sizeof reason))
+  bool attn = kd->kind == QIAO_KD_ATTENTION;
+  if (attn ? !ascend_attn_supported(kd, reason, sizeof reason)
+           : !ascend_moe_supported(kd, reason, sizeof reason))
     return qiao_status_make(QIAO_UNSUPPORTED, "ascend: cannot lower this %s kernel: %s",
                             qiao_kd_kind_name(kd->kind), reason);
-  QIAO_RETURN_IF_ERROR(ascend_attn_check(kd, &m->info));
+  QIAO_RETURN_IF_ERROR(attn ? ascend_attn_check(kd, &m->info) : ascend_moe_check(kd, &m->info));
   QIAO_RETURN_IF_ERROR(grow_entries(m));
   LLVMValueRef fn = LLVMAddFunction(m->mod, name, m->t_entry);
   ascend_listing_printf(m, "\nkernel %s (%s, mixed: block_dim %d groups of 1 AIC + 2 AIV):\n", name,
                         qiao_kd_kind_name(kd->kind), m->info.aic);
-  QIAO_RETURN_IF_ERROR(ascend_lower_attention(m, kd, fn));
+  QIAO_RETURN_IF_ERROR(attn ? ascend_lower_attention(m, kd, fn) : ascend_lower_moe(m, kd, fn));
   qiao_kernel_launch_t *l = out_launch;
   memset(l, 0, sizeof *l);
   snprintf(l->name, sizeof l->name, "%s", name);
@@ -249,7 +254,8 @@ static qiao_status_t add_mixed(ascend_module_t *m, const qiao_kernel_desc_t *kd,
   l->grid[1] = l->grid[2] = 1;
   l->block[0] = l->block[1] = l->block[2] = 1;
   qiao_kernel_launch_set_bindings(l, kd);
-  l->workspace_bytes = ascend_attn_workspace(kd, &m->info);
+  l->workspace_bytes =
+      attn ? ascend_attn_workspace(kd, &m->info) : ascend_moe_workspace(kd, &m->info);
   m->entries[m->n_entries++].launch = *l;
   return NULL;
 }
@@ -270,7 +276,8 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   }
   if (strlen(name) >= sizeof out_launch->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
-  if (kd->kind == QIAO_KD_ATTENTION) return add_mixed(m, kd, name, out_launch);
+  if (kd->kind == QIAO_KD_ATTENTION || kd->kind == QIAO_KD_MOE)
+    return add_mixed(m, kd, name, out_launch);
   bool cube = kd->kind == QIAO_KD_MATMUL;
   if (cube ? !ascend_mm_supported(kd, reason, sizeof reason)
            : !ascend_ew_supported(kd, reason, sizeof reason))

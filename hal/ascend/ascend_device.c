@@ -186,8 +186,8 @@ static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t
       goto out;
     }
     /* AIV blocks on cores [0, aiv), AIC blocks (and mix groups) on [n_cores, n_cores + aic) */
-    int32_t core = c->kind == 2 || mixed ? n_cores + (int32_t)(blk % m->aic)
-                                         : (int32_t)(blk % m->aiv);
+    int32_t core =
+        c->kind == 2 || mixed ? n_cores + (int32_t)(blk % m->aic) : (int32_t)(blk % m->aiv);
     core_end[core] += mixed && mix_end > asim_core_end(c) ? mix_end : asim_core_end(c);
     for (int p = 0; p < QIAO_ASCEND_PIPE_COUNT; ++p)
       busy[p] += c->busy[p];

@@ -106,6 +106,8 @@ bool asim_check_gm(asim_core_t *c, const char *op, const void *gm, int64_t bytes
  * one element stored (and marked written). */
 bool asim_vec_dst(asim_core_t *c, const char *op, int64_t dt, int64_t dst, int64_t n);
 void asim_vec_store(asim_core_t *c, int64_t dt, int64_t dst, int64_t i, double v);
+/* The checks and timing of a vector op reading n elements at src. */
+bool asim_vec_src(asim_core_t *c, const char *op, int64_t dt, int64_t src, int64_t n);
 /* Marks L1 bytes written. */
 void asim_mark_l1(asim_core_t *c, int64_t off, int64_t bytes);
 

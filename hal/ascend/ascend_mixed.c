@@ -12,6 +12,7 @@
  * the members overlap as far as the flags allow. A wait with no pending set
  * is a deadlock, reported with the waiting core, the flag and the core(s)
  * that should have set it. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,4 +259,56 @@ void qiao_ascend_vdup_masked(void *core, int64_t dt, int64_t dst, double value, 
   if (hi > n) hi = n;
   for (int64_t i = lo; i < hi; ++i)
     asim_vec_store(c, dt, dst, i, value);
+}
+
+void qiao_ascend_vreduce_max_idx(void *core, int64_t dst, int64_t src, int64_t n) {
+  asim_core_t *c = core;
+  const char *op = "ReduceMax (calIndex)";
+  /* checks and timing as a pass over the source; the result is 2 elements */
+  if (!asim_vec_src(c, op, QIAO_ASCEND_F32, src, n) ||
+      !asim_vec_dst(c, op, QIAO_ASCEND_F32, dst, 2))
+    return;
+  double best = -INFINITY;
+  int64_t at = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float v;
+    memcpy(&v, c->ub + src + 4 * i, 4);
+    if (isnan(v)) { /* NaN first (the first one) */
+      best = v;
+      at = i;
+      break;
+    }
+    if (v > best) {
+      best = v;
+      at = i;
+    }
+  }
+  asim_vec_store(c, QIAO_ASCEND_F32, dst, 0, best);
+  uint32_t bits = (uint32_t)at;
+  memcpy(c->ub + dst + 4, &bits, 4);
+  memset(c->ub_w + dst + 4, 1, 4);
+}
+
+int64_t qiao_ascend_get_ub_bits32(void *core, int64_t off) {
+  asim_core_t *c = core;
+  const char *op = "GetValue (UB, scalar)";
+  if (!asim_op_begin(c)) return 0;
+  if (off < 0 || off % 4 || off > c->m->ub_bytes - 4) {
+    asim_fail(c, op, "alignment", "a scalar UB read needs a 4-byte aligned offset inside the UB");
+    return 0;
+  }
+  if (c->kind == 2) {
+    asim_fail(c, op, "unit", "the UB belongs to an AIV");
+    return 0;
+  }
+  for (int i = 0; i < 4; ++i)
+    if (!c->ub_w[off + i]) {
+      asim_fail(c, op, "uninitialized read", "the scalar read a UB word never written");
+      return 0;
+    }
+  c->s += c->m->issue_cycles;
+  c->busy[QIAO_ASCEND_PIPE_S] += c->m->issue_cycles;
+  uint32_t v;
+  memcpy(&v, c->ub + off, 4);
+  return (int64_t)v;
 }

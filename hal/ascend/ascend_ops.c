@@ -852,6 +852,8 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(cross_set_flag, QIAO_ASCEND_PIPE_S, "CrossCoreSetFlag<2>"),
     SYM(cross_wait_flag, QIAO_ASCEND_PIPE_S, "CrossCoreWaitFlag"),
     SYM(vdup_masked, QIAO_ASCEND_PIPE_V, "Duplicate (bit mask)"),
+    SYM(vreduce_max_idx, QIAO_ASCEND_PIPE_V, "ReduceMax (calIndex)"),
+    SYM(get_ub_bits32, QIAO_ASCEND_PIPE_S, "GetValue (UB)"),
 };
 
 int32_t qiao_ascend_symbols(const qiao_ascend_symbol_t **out_table) {
@@ -886,4 +888,7 @@ bool asim_vec_dst(asim_core_t *c, const char *op, int64_t dt, int64_t dst, int64
 void asim_vec_store(asim_core_t *c, int64_t dt, int64_t dst, int64_t i, double v) {
   st(c, dt, dst, i, v);
   mark(c, dst + i * kDtSize[dt], kDtSize[dt]);
+}
+bool asim_vec_src(asim_core_t *c, const char *op, int64_t dt, int64_t src, int64_t n) {
+  return vec_begin(c, op, c->m->vec_cpr_simple, dt, src, n, &src, NULL, 1);
 }

@@ -194,6 +194,13 @@ void qiao_ascend_copy_gm_to_l1_nd2nz_t(void *core, int64_t l1_off, const void *g
 void qiao_ascend_vdup_masked(void *core, int64_t dt, int64_t dst, double value, int64_t n,
                              int64_t lo, int64_t hi);
 
+/* ReduceMax with calIndex over n f32 at src: dst[0] = the max (the first NaN
+ * if any, ties to the lower index), dst[1] = its index's uint32 bits. */
+void qiao_ascend_vreduce_max_idx(void *core, int64_t dst, int64_t src, int64_t n);
+/* LocalTensor::GetValue: the scalar reads the 32-bit word at UB offset off
+ * (4-aligned, written), returned zero-extended. */
+int64_t qiao_ascend_get_ub_bits32(void *core, int64_t off);
+
 /* The unit operations by name, for a JIT's symbol map (qiao_cg_jit_create):
  * a static table of n entries. */
 typedef struct qiao_ascend_symbol {
