@@ -172,7 +172,7 @@ static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t
   c->n_gm = nb;
   c->block_num = blocks;
   double busy[QIAO_ASCEND_PIPE_COUNT] = {0}, bytes[QIAO_ASCEND_PATH_COUNT] = {0};
-  int64_t ops = 0;
+  int64_t ops = 0, n_mixed = 0;
   ascend_entry_fn fn = (ascend_entry_fn)en->rec.fn;
   for (int64_t blk = 0; blk < blocks; ++blk) {
     asim_core_reset(c, blk);
@@ -181,6 +181,7 @@ static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t
     /* a mixed kernel's block: its group (AIC + 2 AIV) ends with its last member */
     double mix_end = 0;
     bool mixed = asim_mix_fold(c, &mix_end, busy, bytes, &ops);
+    n_mixed += mixed;
     if (c->failed) {
       st = qiao_status_make(QIAO_INVALID_ARGUMENT, "%s", c->err);
       goto out;
@@ -197,6 +198,15 @@ static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t
   }
   qiao_hal_ascend_report_t r;
   finish_report(m, en->rec.name, blocks, core_end, n_cores * 2, 0, 0, busy, bytes, ops, &r);
+  if (n_mixed > 0 && !strncmp(r.bound, "PIPE_", 5)) {
+    /* a mixed kernel whose members mostly wait on each other: the chain of
+     * cross-core hand-overs, not a pipe, is the critical path */
+    double busiest = 0, body = r.cycles - m->launch_ns * 1e-9 * m->clock_hz;
+    for (int p = 0; p < QIAO_ASCEND_PIPE_COUNT; ++p)
+      if (busy[p] > busiest) busiest = busy[p];
+    if (body > 2 * busiest / (double)(blocks < m->aic ? blocks : m->aic))
+      snprintf(r.bound, sizeof r.bound, "cross-core sync");
+  }
   pthread_mutex_lock(&s->lock);
   s->clock_ns += r.ns;
   s->last = r;

@@ -261,7 +261,9 @@ Test(ascend_mixed, flash_attention_block_matches_the_reference) {
     cr_expect(rep.cube_util > 0 && rep.vector_util > 0, "%s", text);
     cr_expect(rep.bytes[QIAO_ASCEND_PATH_L0C_GM] > 0 && rep.bytes[QIAO_ASCEND_PATH_GM_UB] > 0, "%s",
               text);
-    cr_expect(strncmp(rep.bound, "PIPE_", 5) == 0 || !strcmp(rep.bound, "launch"), "%s", text);
+    cr_expect(strncmp(rep.bound, "PIPE_", 5) == 0 || !strcmp(rep.bound, "launch") ||
+                  !strcmp(rep.bound, "cross-core sync"),
+              "%s", text);
     cr_expect_eq(rep.blocks, SQ / BR);
   }
 }
@@ -449,7 +451,8 @@ Test(ascend_mixed, causal_tiles_are_skipped_and_the_report_names_the_bound_pipe,
   qiao_hal_ascend_report_format(&causal, buf, sizeof buf);
   cr_log_info("%s", buf);
   cr_expect(strstr(buf, "simulated") != NULL, "%s", buf);
-  cr_expect(!strncmp(causal.bound, "PIPE_", 5) || !strcmp(causal.bound, "HBM"), "%s", buf);
+  /* the chain of S -> P -> O hand-overs through GM bounds this prefill, not a pipe */
+  cr_expect_str_eq(causal.bound, "cross-core sync", "%s", buf);
   cr_expect_gt(causal.cube_util, 0, "%s", buf);
   cr_expect_gt(causal.vector_util, 0, "%s", buf);
   /* 4 key tiles of 64 per 16-row query tile without a mask; causal: only the
