@@ -402,10 +402,17 @@ qiao_status_t ascend_lower_attention(ascend_module_t *m, const qiao_kernel_desc_
   {
     LLVMValueRef koff = qiao_cg_imadd(
         cg, qiao_cg_imadd(cg, qiao_cg_imul(cg, bb, p->ks[0]), kvh, p->ks[1]), k0, p->ks[2]);
-    LLVMValueRef a[7] = {
-        aic,        I(m, p->l1_k), gep(m, kg, qiao_cg_imul(cg, koff, es)), I(m, adt), kt,
-        I(m, p->D), I(m, p->ks[2])};
-    uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz_t", a, 7, "K tile, transposed");
+    LLVMValueRef a[10] = {aic,
+                          I(m, p->l1_k),
+                          gep(m, kg, qiao_cg_imul(cg, koff, es)),
+                          I(m, adt),
+                          I(m, p->D),
+                          kt,
+                          I(m, p->ks[2]),
+                          I(m, p->Dp),
+                          ktp,
+                          I(m, 1)};
+    uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz_ex", a, 10, "K tile, transposed (Kᵀ)");
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1);
     LLVMValueRef l[5] = {aic, I(m, 0), I(m, p->l1_k), I(m, adt), qiao_cg_imul(cg, kf, p->Dp / 16)};
     uop(m, "qiao_ascend_load_l1_to_l0b", l, 5, "Kᵀ fractals");

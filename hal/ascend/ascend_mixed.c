@@ -42,6 +42,8 @@ static void member_reset(asim_mix_t *g, const asim_core_t *leader, int64_t block
     c->kernel = leader->kernel;
     c->gm = leader->gm;
     c->n_gm = leader->n_gm;
+    c->l2_lines = leader->l2_lines; /* the L2 is shared by all cores */
+    c->l2_held = leader->l2_held;
     c->block_num = i == 0 ? block_num : 2 * block_num;
     asim_core_reset(c, i == 0 ? block : 2 * block + (i - 1));
     c->kind = i == 0 ? 2 : 1;
@@ -105,6 +107,7 @@ bool asim_mix_fold(asim_core_t *leader, double *end, double *busy, double *bytes
     for (int k = 0; k < QIAO_ASCEND_PATH_COUNT; ++k)
       bytes[k] += c->bytes[k];
     *ops += c->ops;
+    leader->hbm_read += c->hbm_read; /* the dispatch sums the leader's */
   }
   return true;
 }
@@ -224,31 +227,6 @@ void qiao_ascend_cross_wait_flag(void *core, int64_t id) {
   c->busy[QIAO_ASCEND_PIPE_S] += c->m->issue_cycles;
   t += kCrossFlagLatency;
   if (t > c->s) c->s = t; /* the core issues nothing until the flag arrives */
-}
-
-static int64_t ceil16(int64_t v) { return (v + 15) / 16 * 16; }
-
-void qiao_ascend_copy_gm_to_l1_nd2nz_t(void *core, int64_t l1_off, const void *gm, int64_t dt,
-                                       int64_t rows, int64_t cols, int64_t ld) {
-  asim_core_t *c = core;
-  const char *op = "DataCopy GM->L1 ND2NZ transposed (MTE2)";
-  if (!asim_op_begin(c) || !asim_check_cube(c, op, dt)) return;
-  if (rows < 0 || cols < 0 || ld < cols) return (void)asim_fail(c, op, "shape", "bad shape");
-  /* the transpose: R x C = ceil16(cols) x ceil16(rows) */
-  int64_t R = ceil16(cols), C = ceil16(rows), bytes = R * C * 2;
-  if (!asim_check_l1(c, op, l1_off, bytes)) return;
-  if (rows && !asim_check_gm(c, op, gm, ((rows - 1) * ld + cols) * 2)) return;
-  uint16_t *dst = (uint16_t *)(c->cb[0] + l1_off);
-  const uint16_t *src = gm;
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t j = 0; j < C; ++j) {
-      int64_t at = ((j / 16) * (R / 16) + r / 16) * 256 + (r % 16) * 16 + j % 16;
-      dst[at] = j < rows && r < cols ? src[j * ld + r] : 0;
-    }
-  asim_mark_l1(c, l1_off, bytes);
-  c->bytes[QIAO_ASCEND_PATH_GM_L1] += (double)(rows * cols * 2);
-  asim_op_time(c, QIAO_ASCEND_PIPE_MTE2, (double)(rows * ceil16(cols) * 2) / c->m->gm_read_bpc,
-               c->m->mte2_latency);
 }
 
 void qiao_ascend_vdup_masked(void *core, int64_t dt, int64_t dst, double value, int64_t n,

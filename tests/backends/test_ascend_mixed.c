@@ -122,7 +122,7 @@ static void k_flash(void *const *bind, const int64_t *cst, int64_t x, int64_t y,
   qiao_ascend_load_l1_to_l0a(aic, 0, 0, F16, (BR / 16) * (D / 16));
   for (int64_t j = 0; j < SKV / BC; ++j) {
     /* cube: S = Q Kᵀ */
-    qiao_ascend_copy_gm_to_l1_nd2nz_t(aic, 4096, k + j * BC * D, F16, BC, D, D);
+    qiao_ascend_copy_gm_to_l1_nd2nz_ex(aic, 4096, k + j * BC * D, F16, D, BC, D, D, BC, 1);
     iflag(aic, P_MTE2, P_MTE1);
     qiao_ascend_load_l1_to_l0b(aic, 0, 4096, F16, (D / 16) * (BC / 16));
     iflag(aic, P_MTE1, P_M);
@@ -370,7 +370,7 @@ Test(ascend_mixed, attention_listing_shows_cube_vector_and_cross_core_flags) {
   const char *in_listing[] = {
       "kernel attn (attention, mixed: block_dim 24 groups of 1 AIC + 2 AIV)",
       "AIC: S = Q Kᵀ",
-      "PIPE_MTE2  DataCopy GM->L1 (ND2NZ, transposed)",
+      "K tile, transposed (Kᵀ)",
       "PIPE_M     Mmad",
       "PIPE_FIX   Fixpipe L0C->GM",
       "PIPE_S     CrossCoreSetFlag<2>",
