@@ -40,6 +40,7 @@ typedef struct at_plan {
   int32_t mask_in, kvl_in;
   double scale;
   int64_t qs[4], ks[4], vs[4], os[4], mst[4];
+  int64_t es, c0; /* input element bytes; fractal columns (32 B: 16 f16/bf16, 8 f32) */
   qiao_dtype_t dt, mdt, odt;
   /* L1 / L0 / UB byte offsets */
   int64_t l1_k, l1_p, l1_v, l1_end, a_p, a_end, b_v, b_end, c_o, c_end;
@@ -87,17 +88,20 @@ static void at_make_plan(const qiao_kernel_desc_t *kd, at_plan_t *p) {
       p->mst[d] = (md < 0 || m->type.shape.dims[md] == 1) ? 0 : m->strides[md];
     }
   }
+  p->es = qiao_dtype_size(p->dt);
+  p->c0 = 32 / p->es;
   p->Dp = al(p->D, 16);
   p->Dvp = al(p->Dv, 16);
   /* cube buffers (bytes; L0 regions 512-aligned, L0C 1024) */
-  p->l1_k = al(AT_BR * p->Dp * 2, 512);
-  p->l1_p = p->l1_k + p->Dp * AT_BC * 2;
-  p->l1_v = p->l1_p + AT_BR * AT_BC * 2;
-  p->l1_end = p->l1_v + AT_BC * p->Dvp * 2;
-  p->a_p = al(AT_BR * p->Dp * 2, 512);
-  p->a_end = p->a_p + AT_BR * AT_BC * 2;
-  p->b_v = al(p->Dp * AT_BC * 2, 512);
-  p->b_end = p->b_v + AT_BC * p->Dvp * 2;
+  int64_t es = p->es;
+  p->l1_k = al(AT_BR * p->Dp * es, 512);
+  p->l1_p = p->l1_k + p->Dp * AT_BC * es;
+  p->l1_v = p->l1_p + AT_BR * AT_BC * es;
+  p->l1_end = p->l1_v + AT_BC * p->Dvp * es;
+  p->a_p = al(AT_BR * p->Dp * es, 512);
+  p->a_end = p->a_p + AT_BR * AT_BC * es;
+  p->b_v = al(p->Dp * AT_BC * es, 512);
+  p->b_end = p->b_v + AT_BC * p->Dvp * es;
   p->c_o = AT_BR * AT_BC * 4;
   p->c_end = p->c_o + AT_BR * p->Dvp * 4;
   /* UB of each AIV (32-aligned regions) */
@@ -108,7 +112,7 @@ static void at_make_plan(const qiao_kernel_desc_t *kd, at_plan_t *p) {
   UB(ub_s, AT_HR * AT_BC * 4);
   UB(ub_t, AT_HR * AT_BC * 4);
   UB(ub_mk, AT_HR * AT_BC * 4);
-  UB(ub_p, AT_HR * AT_BC * 2);
+  UB(ub_p, AT_HR * AT_BC * es);
   UB(ub_o, AT_HR * p->Dvp * 4);
   UB(ub_b, AT_HR * p->Dvp * 4);
   UB(ub_acc, AT_HR * p->Dvp * 4);
@@ -123,7 +127,7 @@ static void at_make_plan(const qiao_kernel_desc_t *kd, at_plan_t *p) {
   p->ub_end = at;
   p->ws_s = 0;
   p->ws_p = AT_BR * AT_BC * 4;
-  p->ws_o = p->ws_p + AT_BR * AT_BC * 2;
+  p->ws_o = p->ws_p + AT_BR * AT_BC * es;
   p->ws_group = p->ws_o + AT_BR * p->Dvp * 4;
 }
 
@@ -138,10 +142,11 @@ bool ascend_attn_supported(const qiao_kernel_desc_t *kd, char *reason, size_t ca
   }
   const qiao_kd_operand_t *q = &kd->inputs[0], *k = &kd->inputs[1], *v = &kd->inputs[2];
   qiao_dtype_t dt = q->type.dtype;
-  if (dt != k->type.dtype || dt != v->type.dtype || (dt != QIAO_F16 && dt != QIAO_BF16)) {
+  if (dt != k->type.dtype || dt != v->type.dtype ||
+      (dt != QIAO_F16 && dt != QIAO_BF16 && dt != QIAO_F32)) {
     snprintf(reason, cap,
-             "attention on %s/%s/%s inputs: the cube multiplies f16 or bf16 (as the matmul "
-             "lowering: no f32 cube path on this model)",
+             "attention on %s/%s/%s inputs: the cube lowering takes q, k, v all f16, bf16 or f32 "
+             "(as the matmul: no mixed dtypes)",
              qiao_dtype_name(dt), qiao_dtype_name(k->type.dtype), qiao_dtype_name(v->type.dtype));
     return false;
   }
@@ -383,12 +388,19 @@ qiao_status_t ascend_lower_attention(ascend_module_t *m, const qiao_kernel_desc_
     LLVMValueRef qoff = qiao_cg_imadd(
         cg, qiao_cg_imadd(cg, qiao_cg_imul(cg, bb, p->qs[0]), hq, p->qs[1]), i0, p->qs[2]);
     LLVMValueRef rows = qiao_cg_imin(cg, I(m, AT_BR), LLVMBuildSub(b, I(m, p->Sq), i0, ""));
-    LLVMValueRef a[7] = {aic,           I(m, 0), gep(m, qg, qiao_cg_imul(cg, qoff, es)),
-                         I(m, adt),     rows,    I(m, p->D),
-                         I(m, p->qs[2])};
-    uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz", a, 7, "Q tile");
+    LLVMValueRef a[10] = {aic,
+                          I(m, 0),
+                          gep(m, qg, qiao_cg_imul(cg, qoff, es)),
+                          I(m, adt),
+                          rows,
+                          I(m, p->D),
+                          I(m, p->qs[2]),
+                          I(m, AT_BR),
+                          I(m, p->Dp),
+                          I(m, 0)};
+    uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz_ex", a, 10, "Q tile");
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1);
-    LLVMValueRef l[5] = {aic, I(m, 0), I(m, 0), I(m, adt), I(m, p->Dp / 16)};
+    LLVMValueRef l[5] = {aic, I(m, 0), I(m, 0), I(m, adt), I(m, p->Dp / p->c0)};
     uop(m, "qiao_ascend_load_l1_to_l0a", l, 5, "Q fractals");
   }
   ascend_listing_printf(m, "    loop over the visible key tiles (causal/window/kv_len skip):\n");
@@ -398,6 +410,7 @@ qiao_status_t ascend_lower_attention(ascend_module_t *m, const qiao_kernel_desc_
   LLVMValueRef kt = qiao_cg_imin(cg, I(m, AT_BC), LLVMBuildSub(b, hi, k0, ""));
   LLVMValueRef ktp = LLVMBuildAnd(b, LLVMBuildAdd(b, kt, I(m, 15), ""), I(m, ~(int64_t)15), "");
   LLVMValueRef kf = LLVMBuildSDiv(b, ktp, I(m, 16), "");
+  LLVMValueRef kfc = LLVMBuildSDiv(b, ktp, I(m, p->c0), ""); /* fractal columns of ktp */
   ascend_listing_printf(m, "      AIC: S = Q Kᵀ\n");
   {
     LLVMValueRef koff = qiao_cg_imadd(
@@ -414,7 +427,7 @@ qiao_status_t ascend_lower_attention(ascend_module_t *m, const qiao_kernel_desc_
                           I(m, 1)};
     uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz_ex", a, 10, "K tile, transposed (Kᵀ)");
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1);
-    LLVMValueRef l[5] = {aic, I(m, 0), I(m, p->l1_k), I(m, adt), qiao_cg_imul(cg, kf, p->Dp / 16)};
+    LLVMValueRef l[5] = {aic, I(m, 0), I(m, p->l1_k), I(m, adt), qiao_cg_imul(cg, kfc, p->Dp / 16)};
     uop(m, "qiao_ascend_load_l1_to_l0b", l, 5, "Kᵀ fractals");
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_M);
     LLVMValueRef mm[9] = {aic,         I(m, 0),     I(m, 0), I(m, 0), I(m, adt),
@@ -487,8 +500,8 @@ qiao_status_t ascend_lower_attention(ascend_module_t *m, const qiao_kernel_desc_
     vcast(m, v, F32, p->ub_m, F32, p->ub_mn, AT_HR, "m = m'");
     vcast(m, v, adt, p->ub_p, F32, p->ub_s, AT_HR * AT_BC, "P to the input dtype");
     iflag(m, v, QIAO_ASCEND_PIPE_V, QIAO_ASCEND_PIPE_MTE3);
-    LLVMValueRef o[4] = {v, gep(m, ws, I(m, p->ws_p + h * AT_HR * AT_BC * 2)), I(m, p->ub_p),
-                         I(m, AT_HR * AT_BC * 2)};
+    LLVMValueRef o[4] = {v, gep(m, ws, I(m, p->ws_p + h * AT_HR * AT_BC * es)), I(m, p->ub_p),
+                         I(m, AT_HR * AT_BC * es)};
     uop(m, "qiao_ascend_copy_ub_to_gm", o, 4, "P rows -> GM workspace");
     xset(m, v, QIAO_ASCEND_PIPE_MTE3, 1, "P ready");
   }
@@ -500,15 +513,22 @@ qiao_status_t ascend_lower_attention(ascend_module_t *m, const qiao_kernel_desc_
     uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz", a, 7, "P tile");
     LLVMValueRef voff = qiao_cg_imadd(
         cg, qiao_cg_imadd(cg, qiao_cg_imul(cg, bb, p->vs[0]), kvh, p->vs[1]), k0, p->vs[2]);
-    LLVMValueRef c[7] = {
-        aic,         I(m, p->l1_v), gep(m, vg, qiao_cg_imul(cg, voff, es)), I(m, adt), kt,
-        I(m, p->Dv), I(m, p->vs[2])};
-    uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz", c, 7, "V tile");
+    LLVMValueRef c[10] = {aic,
+                          I(m, p->l1_v),
+                          gep(m, vg, qiao_cg_imul(cg, voff, es)),
+                          I(m, adt),
+                          kt,
+                          I(m, p->Dv),
+                          I(m, p->vs[2]),
+                          ktp,
+                          I(m, p->Dvp),
+                          I(m, 0)};
+    uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz_ex", c, 10, "V tile");
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1);
-    LLVMValueRef la[5] = {aic, I(m, p->a_p), I(m, p->l1_p), I(m, adt), kf};
+    LLVMValueRef la[5] = {aic, I(m, p->a_p), I(m, p->l1_p), I(m, adt), kfc};
     uop(m, "qiao_ascend_load_l1_to_l0a", la, 5, "P fractals");
     LLVMValueRef lb[5] = {aic, I(m, p->b_v), I(m, p->l1_v), I(m, adt),
-                          qiao_cg_imul(cg, kf, p->Dvp / 16)};
+                          qiao_cg_imul(cg, kf, p->Dvp / p->c0)};
     uop(m, "qiao_ascend_load_l1_to_l0b", lb, 5, "V fractals");
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_M);
     LLVMValueRef mm[9] = {aic,         I(m, p->c_o), I(m, p->a_p), I(m, p->b_v), I(m, adt),

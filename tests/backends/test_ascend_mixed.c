@@ -9,8 +9,8 @@
  *
  * The backend's attention lowering (backends/ascend/lower_attention.c): the
  * launch (block_dim = the AIC count, a GM workspace), the listing with the
- * cube and vector parts and the cross-core flags, f32 and f8 refused with
- * their reasons, causal key tiles skipped (less cube traffic), the report.
+ * cube and vector parts and the cross-core flags, f32 taken (the f32 cube),
+ * f8 refused with its reason, causal key tiles skipped (less cube traffic), the report.
  * MoE (backends/ascend/lower_moe.c): the listing with routing on the cube and
  * the vector units (ReduceMax with calIndex, GetValue), the gather, the expert
  * GEMMs on the cube, SwiGLU and combine on the vector units; f32 refused.
@@ -409,9 +409,21 @@ static void expect_refused(const char *text, const char *uri, const char *why) {
   qiao_ir_graph_destroy(g);
 }
 
-Test(ascend_mixed, f32_and_f8_attention_are_refused_with_their_reasons) {
-  expect_refused(ATTN_GRAPH("f32", ""), "ascend-sim:910b", "the cube multiplies f16 or bf16");
+Test(ascend_mixed, f8_attention_is_refused_with_its_reason) {
   expect_refused(ATTN_GRAPH("f8e4m3", ""), "ascend-sim:910b", "no FP8 on Ascend A2/A3");
+}
+
+Test(ascend_mixed, f32_attention_runs_on_the_f32_cube) {
+  qiao_graph_t *g = parse(ATTN_GRAPH("f32", "{causal = true}"));
+  qiao_partition_t *p = NULL;
+  CHECK_OK(qiao_ir_partition(g, ascend()->fusion_policy(NULL), &p));
+  qiao_hal_device_t *d = NULL;
+  CHECK_OK(qiao_hal_device_open("ascend-sim:910b", &d));
+  char reason[256] = "";
+  cr_expect(ascend()->supports(&p->kernels[0], d, reason, sizeof reason), "%s", reason);
+  qiao_hal_device_release(d);
+  qiao_ir_partition_destroy(p);
+  qiao_ir_graph_destroy(g);
 }
 
 /* one run through the runtime; the device's report of the attention kernel */
