@@ -35,6 +35,7 @@ enum { MO_BT = 16, MO_HT = 8 };
 
 typedef struct mo_plan {
   int64_t T, D, E, F, K, Dp, Ep, Fp;
+  int64_t es, c0; /* input element bytes; fractal columns (16 f16/bf16, 8 f32) */
   bool norm, sigmoid;
   qiao_dtype_t dt, odt;
   int64_t l1_x, l1_r, l1_w, l1_h, l1_end, a_h, a_end, b_end, c_g, c_u, c_y, c_end;
@@ -61,7 +62,9 @@ static void mo_make_plan(const qiao_kernel_desc_t *kd, mo_plan_t *p) {
   p->Dp = al(p->D, 16);
   p->Ep = al(p->E, 16);
   p->Fp = al(p->F, 16);
-  int64_t es = 2;
+  int64_t es = qiao_dtype_size(p->dt);
+  p->es = es;
+  p->c0 = 32 / es;
   p->l1_x = 0;
   p->l1_r = al(MO_BT * p->Dp * es, 512);
   p->l1_w = p->l1_r + al(p->Dp * p->Ep * es, 512);
@@ -117,10 +120,10 @@ bool ascend_moe_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap
   }
   qiao_dtype_t dt = kd->inputs[0].type.dtype;
   for (int i = 0; i < 5; ++i)
-    if (kd->inputs[i].type.dtype != dt || (dt != QIAO_F16 && dt != QIAO_BF16)) {
+    if (kd->inputs[i].type.dtype != dt || (dt != QIAO_F16 && dt != QIAO_BF16 && dt != QIAO_F32)) {
       snprintf(reason, cap,
-               "moe on %s operands: the cube multiplies f16 or bf16 (as the matmul lowering: no "
-               "f32 cube path on this model)",
+               "moe on %s operands: the cube lowering takes operands all f16, bf16 or f32 (as the "
+               "matmul: no mixed dtypes)",
                qiao_dtype_name(kd->inputs[i].type.dtype));
       return false;
     }
@@ -271,9 +274,12 @@ static LLVMValueRef mix_core(ascend_module_t *m, LLVMValueRef core, int which) {
 
 /* GM -> L1 (ND2NZ) of a rows x cols matrix. */
 static void nd2nz(ascend_module_t *m, LLVMValueRef c, int64_t l1, LLVMValueRef src, int64_t dt,
-                  LLVMValueRef rows, int64_t cols, int64_t ld, const char *note) {
-  LLVMValueRef a[7] = {c, I(m, l1), src, I(m, dt), rows, I(m, cols), I(m, ld)};
-  ascend_uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz", a, 7, note);
+                  LLVMValueRef rows, int64_t cols, int64_t ld, int64_t dst_rows, int64_t dst_cols,
+                  const char *note) {
+  LLVMValueRef a[10] = {
+      c,      I(m, l1), src, I(m, dt), rows, I(m, cols), I(m, ld), I(m, dst_rows), I(m, dst_cols),
+      I(m, 0)};
+  ascend_uop(m, "qiao_ascend_copy_gm_to_l1_nd2nz_ex", a, 10, note);
 }
 static void load(ascend_module_t *m, LLVMValueRef c, bool a_side, int64_t l0, int64_t l1,
                  int64_t dt, int64_t fractals, const char *note) {
@@ -348,12 +354,12 @@ qiao_status_t ascend_lower_moe(ascend_module_t *m, const qiao_kernel_desc_t *kd,
   LLVMValueRef nt = qiao_cg_imin(cg, I(m, MO_BT), LLVMBuildSub(b, I(m, p->T), t0, ""));
   /* ---- routing: logits on the cube */
   ascend_listing_printf(m, "    AIC: logits = X · router\n");
-  nd2nz(m, aic, p->l1_x, gep(m, gm[0], qiao_cg_imul(cg, t0, p->D * es)), adt, nt, p->D, p->D,
-        "X tile");
-  nd2nz(m, aic, p->l1_r, gm[1], adt, I(m, p->D), p->E, p->E, "router");
+  nd2nz(m, aic, p->l1_x, gep(m, gm[0], qiao_cg_imul(cg, t0, p->D * es)), adt, nt, p->D, p->D, MO_BT,
+        p->Dp, "X tile");
+  nd2nz(m, aic, p->l1_r, gm[1], adt, I(m, p->D), p->E, p->E, p->Dp, p->Ep, "router");
   iflag(m, aic, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1);
-  load(m, aic, true, 0, p->l1_x, adt, p->Dp / 16, "X fractals");
-  load(m, aic, false, 0, p->l1_r, adt, (p->Dp / 16) * (p->Ep / 16), "router fractals");
+  load(m, aic, true, 0, p->l1_x, adt, p->Dp / p->c0, "X fractals");
+  load(m, aic, false, 0, p->l1_r, adt, (p->Dp / 16) * (p->Ep / p->c0), "router fractals");
   iflag(m, aic, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_M);
   mmad(m, aic, 0, 0, adt, p->Dp, p->Ep, "logits");
   iflag(m, aic, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_FIX);
@@ -471,21 +477,22 @@ qiao_status_t ascend_lower_moe(ascend_module_t *m, const qiao_kernel_desc_t *kd,
   ascend_listing_printf(m, "      AIC: G = X_e · gate_e, U = X_e · up_e\n");
   {
     xwait(m, aic, 2, "tokens gathered");
-    nd2nz(m, aic, p->l1_x, gep(m, ws, I(m, p->ws_xg)), adt, I(m, MO_BT), p->D, p->Dp, "gathered X");
+    nd2nz(m, aic, p->l1_x, gep(m, ws, I(m, p->ws_xg)), adt, I(m, MO_BT), p->D, p->Dp, MO_BT, p->Dp,
+          "gathered X");
     nd2nz(m, aic, p->l1_w, gep(m, gm[2], qiao_cg_imul(cg, e, p->D * p->F * es)), adt, I(m, p->D),
-          p->F, p->F, "gate_e");
+          p->F, p->F, p->Dp, p->Fp, "gate_e");
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1);
     iflag(m, aic, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_MTE1);
-    load(m, aic, true, 0, p->l1_x, adt, p->Dp / 16, NULL);
-    load(m, aic, false, 0, p->l1_w, adt, (p->Dp / 16) * (p->Fp / 16), NULL);
+    load(m, aic, true, 0, p->l1_x, adt, p->Dp / p->c0, NULL);
+    load(m, aic, false, 0, p->l1_w, adt, (p->Dp / 16) * (p->Fp / p->c0), NULL);
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_M);
     mmad(m, aic, p->c_g, 0, adt, p->Dp, p->Fp, "G");
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_MTE2);
     nd2nz(m, aic, p->l1_w, gep(m, gm[3], qiao_cg_imul(cg, e, p->D * p->F * es)), adt, I(m, p->D),
-          p->F, p->F, "up_e");
+          p->F, p->F, p->Dp, p->Fp, "up_e");
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1);
     iflag(m, aic, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_MTE1);
-    load(m, aic, false, 0, p->l1_w, adt, (p->Dp / 16) * (p->Fp / 16), NULL);
+    load(m, aic, false, 0, p->l1_w, adt, (p->Dp / 16) * (p->Fp / p->c0), NULL);
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_M);
     mmad(m, aic, p->c_u, 0, adt, p->Dp, p->Fp, "U");
     iflag(m, aic, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_FIX);
@@ -517,13 +524,14 @@ qiao_status_t ascend_lower_moe(ascend_module_t *m, const qiao_kernel_desc_t *kd,
   ascend_listing_printf(m, "      AIC: Y = H · down_e\n");
   {
     xwait(m, aic, 4, "H ready (both AIVs)");
-    nd2nz(m, aic, p->l1_h, gep(m, ws, I(m, p->ws_h)), adt, I(m, MO_BT), p->F, p->Fp, "H");
+    nd2nz(m, aic, p->l1_h, gep(m, ws, I(m, p->ws_h)), adt, I(m, MO_BT), p->F, p->Fp, MO_BT, p->Fp,
+          "H");
     nd2nz(m, aic, p->l1_w, gep(m, gm[4], qiao_cg_imul(cg, e, p->F * p->D * es)), adt, I(m, p->F),
-          p->D, p->D, "down_e");
+          p->D, p->D, p->Fp, p->Dp, "down_e");
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_MTE1);
     iflag(m, aic, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_MTE1);
-    load(m, aic, true, p->a_h, p->l1_h, adt, p->Fp / 16, NULL);
-    load(m, aic, false, 0, p->l1_w, adt, (p->Fp / 16) * (p->Dp / 16), NULL);
+    load(m, aic, true, p->a_h, p->l1_h, adt, p->Fp / p->c0, NULL);
+    load(m, aic, false, 0, p->l1_w, adt, (p->Fp / 16) * (p->Dp / p->c0), NULL);
     iflag(m, aic, QIAO_ASCEND_PIPE_MTE1, QIAO_ASCEND_PIPE_M);
     mmad(m, aic, p->c_y, p->a_h, adt, p->Fp, p->Dp, "Y");
     iflag(m, aic, QIAO_ASCEND_PIPE_M, QIAO_ASCEND_PIPE_FIX);
