@@ -120,4 +120,22 @@ qiao_status_t ascend_mm_check(const qiao_hal_ascend_info_t *info);
 qiao_status_t ascend_lower_matmul(ascend_module_t *m, const qiao_kernel_desc_t *kd,
                                   LLVMValueRef fn);
 
+/* ------------------------------------------ mixed kernels (AIC + AIV)
+ * one block per group of 1 AIC + 2 AIV (block_dim = the AIC count), tiles
+ * handed over through the GM workspace, cross-core flags (lower_attention.c) */
+
+/* Whether the attention lowering takes kd (f16/bf16 q, k, v). */
+bool ascend_attn_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap);
+/* The tiles fit L1/L0A/L0B/L0C/UB (QIAO_RESOURCE_EXHAUSTED otherwise). */
+qiao_status_t ascend_attn_check(const qiao_kernel_desc_t *kd, const qiao_hal_ascend_info_t *info);
+/* GM workspace bytes of a dispatch (per group x the AIC count). */
+uint64_t ascend_attn_workspace(const qiao_kernel_desc_t *kd, const qiao_hal_ascend_info_t *info);
+qiao_status_t ascend_lower_attention(ascend_module_t *m, const qiao_kernel_desc_t *kd,
+                                     LLVMValueRef fn);
+/* MOE (SwiGLU experts, f16/bf16): the same four for lower_moe.c. */
+bool ascend_moe_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap);
+qiao_status_t ascend_moe_check(const qiao_kernel_desc_t *kd, const qiao_hal_ascend_info_t *info);
+uint64_t ascend_moe_workspace(const qiao_kernel_desc_t *kd, const qiao_hal_ascend_info_t *info);
+qiao_status_t ascend_lower_moe(ascend_module_t *m, const qiao_kernel_desc_t *kd, LLVMValueRef fn);
+
 #endif /* QIAO_BACKENDS_ASCEND_H */

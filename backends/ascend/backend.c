@@ -80,13 +80,14 @@ LLVMValueRef ascend_uop(ascend_module_t *m, const char *name, LLVMValueRef *args
 /* The Ascend class's fusion (docs/ascend-model.md, "Fusion policy"): no norm
  * prologue on matmuls (the norm runs on the vector unit, the matmul on the
  * cube: a fused prologue would be a mixed AIC/AIV kernel); epilogues on the
- * vector kernels that carry them (reduce, softmax, norm) and on the mixed
- * kinds; data movement (copy, gather) and matmuls end their kernel, their
- * consumers run as elementwise kernels. */
+ * vector kernels that carry them (reduce, softmax, norm); data movement
+ * (copy, gather), matmuls and the mixed kinds (attention, MoE) end their
+ * kernel, their consumers run as elementwise kernels. */
 static const qiao_fusion_policy_t kAscendPolicy = {
     .fuse_elementwise = true,
-    .epilogue_anchors = (1u << QIAO_KD_REDUCE) | (1u << QIAO_KD_SOFTMAX) | (1u << QIAO_KD_NORM) |
-                        (1u << QIAO_KD_ATTENTION) | (1u << QIAO_KD_MOE),
+    /* attention and MoE (mixed kernels) take no epilogue yet: it runs as the
+     * next (vector) kernel; fusing it into their AIV output stage is a next step */
+    .epilogue_anchors = (1u << QIAO_KD_REDUCE) | (1u << QIAO_KD_SOFTMAX) | (1u << QIAO_KD_NORM),
     .norm_prologue = false,
     .max_operands = QIAO_KD_MAX_OPERANDS,
     .max_expr_nodes = QIAO_EXPR_MAX_NODES,
@@ -146,16 +147,22 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
     snprintf(reason, cap, "kernel kind %d is unknown", (int)kd->kind);
     return false;
   }
-  if (kd->kind == QIAO_KD_ATTENTION && kd->n_primary_inputs > 3) {
-    int32_t kvl;
-    qiao_attention_operand_roles(kd->n_primary_inputs, kd->inputs[3].type.dtype, NULL, &kvl);
-    if (kvl >= 0) {
-      snprintf(reason, cap,
-               "attention with a kv_len operand is not lowered for the Ascend class yet");
+  if (!kd_fp8_check(kd, d, reason, cap)) return false;
+  if (kd->kind == QIAO_KD_ATTENTION || kd->kind == QIAO_KD_MOE) {
+    /* a mixed kernel (lower_attention.c, lower_moe.c) */
+    bool attn = kd->kind == QIAO_KD_ATTENTION;
+    if (attn ? !ascend_attn_supported(kd, reason, cap) : !ascend_moe_supported(kd, reason, cap))
+      return false;
+    qiao_hal_ascend_info_t info;
+    qiao_status_t st = device_info(d, &info);
+    if (!st) st = attn ? ascend_attn_check(kd, &info) : ascend_moe_check(kd, &info);
+    if (st) {
+      snprintf(reason, cap, "%s", qiao_status_message(st));
+      qiao_status_free(st);
       return false;
     }
+    return true;
   }
-  if (!kd_fp8_check(kd, d, reason, cap)) return false;
   bool cube = kd->kind == QIAO_KD_MATMUL;
   if (is_rope(kd) || kd->kind == QIAO_KD_TOPK) {
     qiao_hal_ascend_info_t ti;
@@ -255,6 +262,44 @@ static qiao_status_t ascend_module_create(qiao_hal_device_t *d, const qiao_backe
   return NULL;
 }
 
+static qiao_status_t grow_entries(ascend_module_t *m) {
+  if (m->n_entries < m->cap_entries) return NULL;
+  int32_t cap = m->cap_entries ? 2 * m->cap_entries : 8;
+  ascend_entry_t *e = realloc(m->entries, sizeof *e * (size_t)cap);
+  if (!e) return qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "out of memory");
+  m->entries = e;
+  m->cap_entries = cap;
+  return NULL;
+}
+
+/* A mixed kernel: one block per AIC + 2 AIV group, a GM workspace. */
+static qiao_status_t add_mixed(ascend_module_t *m, const qiao_kernel_desc_t *kd, const char *name,
+                               qiao_kernel_launch_t *out_launch) {
+  char reason[256] = "";
+  bool attn = kd->kind == QIAO_KD_ATTENTION;
+  if (attn ? !ascend_attn_supported(kd, reason, sizeof reason)
+           : !ascend_moe_supported(kd, reason, sizeof reason))
+    return qiao_status_make(QIAO_UNSUPPORTED, "ascend: cannot lower this %s kernel: %s",
+                            qiao_kd_kind_name(kd->kind), reason);
+  QIAO_RETURN_IF_ERROR(attn ? ascend_attn_check(kd, &m->info) : ascend_moe_check(kd, &m->info));
+  QIAO_RETURN_IF_ERROR(grow_entries(m));
+  LLVMValueRef fn = LLVMAddFunction(m->mod, name, m->t_entry);
+  ascend_listing_printf(m, "\nkernel %s (%s, mixed: block_dim %d groups of 1 AIC + 2 AIV):\n", name,
+                        qiao_kd_kind_name(kd->kind), m->info.aic);
+  QIAO_RETURN_IF_ERROR(attn ? ascend_lower_attention(m, kd, fn) : ascend_lower_moe(m, kd, fn));
+  qiao_kernel_launch_t *l = out_launch;
+  memset(l, 0, sizeof *l);
+  snprintf(l->name, sizeof l->name, "%s", name);
+  l->grid[0] = m->info.aic;
+  l->grid[1] = l->grid[2] = 1;
+  l->block[0] = l->block[1] = l->block[2] = 1;
+  qiao_kernel_launch_set_bindings(l, kd);
+  l->workspace_bytes =
+      attn ? ascend_attn_workspace(kd, &m->info) : ascend_moe_workspace(kd, &m->info);
+  m->entries[m->n_entries++].launch = *l;
+  return NULL;
+}
+
 static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, const char *name,
                                        qiao_kernel_launch_t *out_launch) {
   ascend_module_t *m = vm;
@@ -271,6 +316,8 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   }
   if (strlen(name) >= sizeof out_launch->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
+  if (kd->kind == QIAO_KD_ATTENTION || kd->kind == QIAO_KD_MOE)
+    return add_mixed(m, kd, name, out_launch);
   bool cube = kd->kind == QIAO_KD_MATMUL, copy = is_copy(kd), topk = kd->kind == QIAO_KD_TOPK;
   bool rope = is_rope(kd);
   if (rope   ? !ascend_rope_supported(kd, m->info.ub_bytes, reason, sizeof reason)

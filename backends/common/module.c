@@ -363,11 +363,13 @@ qiao_status_t qiao_cg_jit_load_host(LLVMOrcThreadSafeContextRef tsc, LLVMModuleR
     st = qiao_cg_jit_lookup(own->jit, l->name, &recs[i].fn);
     recs[i].name = l->name;
     recs[i].signature = QIAO_HAL_CPU_ENTRY_SIGNATURE;
-    recs[i].n_bindings = l->n_bindings;
+    /* a workspace (runtime/program.c) is the trailing binding */
+    recs[i].n_bindings = l->n_bindings + (l->workspace_bytes > 0 ? 1 : 0);
     recs[i].n_constants = 0;
     recs[i].scratch_bytes = l->scratch_bytes;
     uint64_t *sizes = own->sizes + (size_t)i * NB;
     memcpy(sizes, l->binding_bytes, sizeof l->binding_bytes);
+    if (l->workspace_bytes > 0) sizes[l->n_bindings] = l->workspace_bytes;
     recs[i].binding_bytes = sizes;
   }
   if (!st) st = qiao_hal_executable_create_host(d, recs, n, release_jit, own, out_exe);

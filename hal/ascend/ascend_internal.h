@@ -45,6 +45,8 @@ typedef struct asim_range {
   uintptr_t lo, hi;
 } asim_range_t;
 
+struct asim_mix;
+
 typedef struct asim_core {
   /* who */
   const char *uri, *kernel;
@@ -75,12 +77,46 @@ typedef struct asim_core {
   /* the first violation */
   bool failed;
   char err[640];
+  /* a mixed (AIC + AIV) kernel's group of cores, made by the first
+   * qiao_ascend_mix_core call of a dispatch (ascend_mixed.c); NULL otherwise */
+  struct asim_mix *mix;
 } asim_core_t;
 
 /* Resets c for a new block (buffers unwritten, timeline at 0). */
 void asim_core_reset(asim_core_t *c, int64_t block);
 /* The end of the block's work: every pipe's last completion. */
 double asim_core_end(const asim_core_t *c);
+
+/* ---- mixed kernels (ascend_mixed.c): one group = 1 AIC + 2 AIV (910B's
+ * 1:2 mix ratio) exchanging tiles through GM, synchronised with cross-core
+ * flags. The dispatch resets the group per block, folds its cores' timelines
+ * and counters into the report and frees it. */
+enum { ASIM_MIX_CORES = 3, ASIM_CROSS_IDS = 16, ASIM_CROSS_DEPTH = 16 };
+/* Resets the group of `leader` (if any) for block `block` of `block_num`. */
+void asim_mix_reset(asim_core_t *leader, int64_t block, int64_t block_num);
+/* Whether this block used the group; then its cores' end (max), busy cycles,
+ * bytes and op counts are added to the arguments, and a failed core's
+ * message is copied to the leader (failed set). */
+bool asim_mix_fold(asim_core_t *leader, double *end, double *busy, double *bytes, int64_t *ops);
+void asim_mix_destroy(asim_core_t *leader);
+
+/* ---- shared with ascend_mixed.c (ascend_ops.c) */
+bool asim_op_begin(asim_core_t *c);
+void asim_op_time(asim_core_t *c, int pipe, double cost, double latency);
+/* Records the first violation (returns false). */
+bool asim_fail(asim_core_t *c, const char *op, const char *rule, const char *msg);
+/* Cube-core and cube-dtype checks; an L1 region; a GM range in a binding. */
+bool asim_check_cube(asim_core_t *c, const char *op, int64_t dt);
+bool asim_check_l1(asim_core_t *c, const char *op, int64_t off, int64_t bytes);
+bool asim_check_gm(asim_core_t *c, const char *op, const void *gm, int64_t bytes);
+/* A vector op's checks and timing for a destination-only op of n elements;
+ * one element stored (and marked written). */
+bool asim_vec_dst(asim_core_t *c, const char *op, int64_t dt, int64_t dst, int64_t n);
+void asim_vec_store(asim_core_t *c, int64_t dt, int64_t dst, int64_t i, double v);
+/* The checks and timing of a vector op reading n elements at src. */
+bool asim_vec_src(asim_core_t *c, const char *op, int64_t dt, int64_t src, int64_t n);
+/* Marks L1 bytes written. */
+void asim_mark_l1(asim_core_t *c, int64_t off, int64_t bytes);
 
 /* The model of a shipped profile ("ascend-910b", "ascend-910c"); NULL when unknown. */
 const asim_model_t *asim_model_for(const char *profile_name);

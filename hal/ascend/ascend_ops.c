@@ -1296,9 +1296,48 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(set_flag, QIAO_ASCEND_PIPE_S, "SetFlag"),
     SYM(wait_flag, QIAO_ASCEND_PIPE_S, "WaitFlag"),
     SYM(pipe_barrier, QIAO_ASCEND_PIPE_S, "PipeBarrier"),
+    /* mixed kernels (ascend_mixed.c) */
+    SYM(mix_core, QIAO_ASCEND_PIPE_S, "GetSubBlock (mix)"),
+    SYM(cross_set_flag, QIAO_ASCEND_PIPE_S, "CrossCoreSetFlag<2>"),
+    SYM(cross_wait_flag, QIAO_ASCEND_PIPE_S, "CrossCoreWaitFlag"),
+    SYM(vdup_masked, QIAO_ASCEND_PIPE_V, "Duplicate (bit mask)"),
+    SYM(vreduce_max_idx, QIAO_ASCEND_PIPE_V, "ReduceMax (calIndex)"),
+    SYM(get_ub_bits32, QIAO_ASCEND_PIPE_S, "GetValue (UB)"),
 };
 
 int32_t qiao_ascend_symbols(const qiao_ascend_symbol_t **out_table) {
   *out_table = kSymbols;
   return (int32_t)(sizeof kSymbols / sizeof kSymbols[0]);
+}
+
+/* ------------------------------------------------------------ for ascend_mixed.c */
+
+bool asim_op_begin(asim_core_t *c) { return op_begin(c); }
+void asim_op_time(asim_core_t *c, int pipe, double cost, double latency) {
+  op_time(c, pipe, cost, latency);
+}
+bool asim_fail(asim_core_t *c, const char *op, const char *rule, const char *msg) {
+  return violation(c, op, rule, "%s", msg);
+}
+bool asim_check_cube(asim_core_t *c, const char *op, int64_t dt) {
+  return check_cube_core(c, op) && check_cube_dtype(c, op, dt);
+}
+bool asim_check_l1(asim_core_t *c, const char *op, int64_t off, int64_t bytes) {
+  return check_buf(c, op, B_L1, "destination", off, bytes, 32);
+}
+bool asim_check_gm(asim_core_t *c, const char *op, const void *gm, int64_t bytes) {
+  return check_gm(c, op, gm, bytes);
+}
+void asim_mark_l1(asim_core_t *c, int64_t off, int64_t bytes) {
+  memset(c->cb_w[B_L1] + off, 1, (size_t)bytes);
+}
+bool asim_vec_dst(asim_core_t *c, const char *op, int64_t dt, int64_t dst, int64_t n) {
+  return vec_begin(c, op, c->m->vec_cpr_simple, dt, dst, n, NULL, NULL, 0);
+}
+void asim_vec_store(asim_core_t *c, int64_t dt, int64_t dst, int64_t i, double v) {
+  st(c, dt, dst, i, v);
+  mark(c, dst + i * kDtSize[dt], kDtSize[dt]);
+}
+bool asim_vec_src(asim_core_t *c, const char *op, int64_t dt, int64_t src, int64_t n) {
+  return vec_begin(c, op, c->m->vec_cpr_simple, dt, src, n, &src, NULL, 1);
 }

@@ -227,6 +227,39 @@ void qiao_ascend_wait_flag(void *core, int64_t src_pipe, int64_t dst_pipe, int64
  * done; PIPE_ALL: every pipe. */
 void qiao_ascend_pipe_barrier(void *core, int64_t pipe);
 
+/* ------------------------------------------ mixed kernels (AIC + AIV)
+ * A mixed kernel (attention, MoE) runs one block per group of 1 AIC and 2
+ * AIV (910B's 1:2 mix ratio; block_dim = the AIC count). Its entry receives
+ * the group's leader as `core` and takes each member's state with
+ * qiao_ascend_mix_core (0: the AIC, 1 and 2: the AIVs); unit operations go
+ * to a member. The members hand tiles over through GM (a workspace binding)
+ * and synchronise with cross-core flags. The host runs the members' unit
+ * operations in program order, so a kernel interleaves them in an order a
+ * real run allows (each wait after its set); each member keeps its own
+ * timeline and the flags carry times between them. */
+
+/* The state of member `which` (0 AIC, 1..2 AIV) of the leader's group. */
+void *qiao_ascend_mix_core(void *core, int64_t which);
+/* CrossCoreSetFlag<2, pipe>(id): raised when `pipe`'s earlier work on this
+ * member is done; from the AIC it reaches both AIVs, from an AIV the AIC.
+ * CrossCoreWaitFlag(id): this member stops issuing until the flag arrives
+ * (the AIC waits for both AIVs' sets). A wait with no pending set is a
+ * deadlock (reported, never a hang). id in 0..15. */
+void qiao_ascend_cross_set_flag(void *core, int64_t pipe, int64_t id);
+void qiao_ascend_cross_wait_flag(void *core, int64_t id);
+/* Duplicate with a bit-mode mask: of the n elements at dst, those in
+ * [lo, hi) (clamped to [0, n)) become `value`, the others are kept (the
+ * masked -inf of attention's invisible keys). */
+void qiao_ascend_vdup_masked(void *core, int64_t dt, int64_t dst, double value, int64_t n,
+                             int64_t lo, int64_t hi);
+
+/* ReduceMax with calIndex over n f32 at src: dst[0] = the max (the first NaN
+ * if any, ties to the lower index), dst[1] = its index's uint32 bits. */
+void qiao_ascend_vreduce_max_idx(void *core, int64_t dst, int64_t src, int64_t n);
+/* LocalTensor::GetValue: the scalar reads the 32-bit word at UB offset off
+ * (4-aligned, written), returned zero-extended. */
+int64_t qiao_ascend_get_ub_bits32(void *core, int64_t off);
+
 /* The unit operations by name, for a JIT's symbol map (qiao_cg_jit_create):
  * a static table of n entries. */
 typedef struct qiao_ascend_symbol {
