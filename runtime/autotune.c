@@ -122,8 +122,8 @@ static qiao_status_t cache_write(const char *dir, const char *path, const char *
   fprintf(f, "qiao-autotune 1\ntarget %s\nvariant %s\n", target, variant);
   bool bad = ferror(f) != 0;
   if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-    qiao_status_t st =
-        qiao_status_make(QIAO_IO_ERROR, "autotune cache: cannot write %s: %s", path, strerror(errno));
+    qiao_status_t st = qiao_status_make(QIAO_IO_ERROR, "autotune cache: cannot write %s: %s", path,
+                                        strerror(errno));
     unlink(tmp);
     return st;
   }

@@ -268,7 +268,8 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt, cons
     st = qiao_variant_choose(be, &part->kernels[i], p->device, opts ? opts->variant : NULL,
                              &p->kernels[i].variant);
     if (st) break;
-    const qiao_kernel_variant_t *var = &p->kernels[i].variant.variants[p->kernels[i].variant.chosen];
+    const qiao_kernel_variant_t *var =
+        &p->kernels[i].variant.variants[p->kernels[i].variant.chosen];
     keys[i] = qiao_kernel_desc_hash(&part->kernels[i]) ^ (target * 0x9E3779B97F4A7C15ull) ^
               ((uint64_t)(uint32_t)var->id * 0xC2B2AE3D27D4EB4Full);
     cache_entry_t hit;

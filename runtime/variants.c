@@ -111,8 +111,7 @@ qiao_status_t qiao_variant_choose(const qiao_backend_t *be, const qiao_kernel_de
   for (int32_t i = 1; i < out->n; ++i)
     if (out->ns[i] >= 0 && (out->ns[out->chosen] < 0 || out->ns[i] < out->ns[out->chosen]))
       out->chosen = i;
-  snprintf(out->how, sizeof out->how, "%s",
-           out->n == 1 ? "only variant" : "cheapest predicted");
+  snprintf(out->how, sizeof out->how, "%s", out->n == 1 ? "only variant" : "cheapest predicted");
   return NULL;
 }
 
@@ -134,8 +133,7 @@ static double kd_io_bytes(const qiao_kernel_desc_t *kd) {
 }
 
 qiao_status_t qiao_program_hybrid_plan(qiao_program_t *p, const qiao_kernel_explain_t *ks,
-                                       int32_t n, qiao_hybrid_step_t **out_steps,
-                                       int32_t *out_n) {
+                                       int32_t n, qiao_hybrid_step_t **out_steps, int32_t *out_n) {
   *out_steps = NULL;
   *out_n = 0;
   qiao_hal_device_t *d = qiao_program_device(p);

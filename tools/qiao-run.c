@@ -190,9 +190,10 @@ static qiao_status_t explain_hybrid(qiao_program_t *prog, const qiao_kernel_expl
     fmt_ns(h->device_ns, a, sizeof a);
     fmt_ns(h->cpu_ns + h->transfer_ns, b, sizeof b);
     fmt_ns(h->transfer_ns, c, sizeof c);
-    printf("hybrid plan: run %s (%s) on cpu: predicted %s -> %s (%s; cpu roofline + %s over the %s; "
-           "not executed)\n",
-           h->name, h->kind, a, b, h->device_label, c, h->link);
+    printf(
+        "hybrid plan: run %s (%s) on cpu: predicted %s -> %s (%s; cpu roofline + %s over the %s; "
+        "not executed)\n",
+        h->name, h->kind, a, b, h->device_label, c, h->link);
   }
   free(steps);
   return NULL;

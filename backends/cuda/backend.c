@@ -212,8 +212,8 @@ static qiao_status_t cuda_variant_cost(const qiao_kernel_desc_t *kd, const qiao_
   cuda_device_target(d, NULL, sm, sizeof sm, &sms);
   qiao_cuda_variant_work_t vw;
   bool ok = kd->kind == QIAO_KD_ATTENTION ? qiao_cuda_attention_variant_work(kd, v->id, sms, &vw)
-            : kd->kind == QIAO_KD_MOE    ? qiao_cuda_moe_variant_work(kd, v->id, sms, &vw)
-                                         : false;
+            : kd->kind == QIAO_KD_MOE     ? qiao_cuda_moe_variant_work(kd, v->id, sms, &vw)
+                                          : false;
   if (!ok)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "cuda: '%s' is not a variant of this %s kernel",
                             v->name, qiao_kd_kind_name(kd->kind));

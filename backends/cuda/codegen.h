@@ -188,10 +188,10 @@ qiao_status_t qiao_cuda_lower_moe(qiao_cuda_codegen_t *cg, const qiao_kernel_des
  * backend table's `variants`. Split-KV decode with s splits is
  * QIAO_CUDA_VAR_ATTN_SPLITKV + s (1 <= s <= QIAO_CUDA_MAX_SPLITS). */
 enum {
-  QIAO_CUDA_VAR_ATTN_TC = 1,     /* "flash-tc": prefill on mma.sync */
-  QIAO_CUDA_VAR_ATTN_SIMT = 2,   /* "flash-simt": prefill on the SIMT core */
-  QIAO_CUDA_VAR_MOE_TC = 11,     /* "grouped-tc": expert GEMMs on mma.sync */
-  QIAO_CUDA_VAR_MOE_SIMT = 12,   /* "grouped-simt": expert GEMMs on the SIMT pipe */
+  QIAO_CUDA_VAR_ATTN_TC = 1,   /* "flash-tc": prefill on mma.sync */
+  QIAO_CUDA_VAR_ATTN_SIMT = 2, /* "flash-simt": prefill on the SIMT core */
+  QIAO_CUDA_VAR_MOE_TC = 11,   /* "grouped-tc": expert GEMMs on mma.sync */
+  QIAO_CUDA_VAR_MOE_SIMT = 12, /* "grouped-simt": expert GEMMs on the SIMT pipe */
   QIAO_CUDA_VAR_ATTN_SPLITKV = 100,
   QIAO_CUDA_MAX_SPLITS = 256
 };

@@ -1012,8 +1012,7 @@ static bool simt_tile(const at_shape_t *s, qiao_cuda_attn_tile_t *t) {
 }
 
 static bool at_shape_ok(const qiao_kernel_desc_t *kd, at_shape_t *s) {
-  if (kd->kind != QIAO_KD_ATTENTION || kd->n_primary_inputs < 3 || kd->n_outputs != 1)
-    return false;
+  if (kd->kind != QIAO_KD_ATTENTION || kd->n_primary_inputs < 3 || kd->n_outputs != 1) return false;
   at_plan(kd, s);
   return s->Hkv > 0 && s->Hq % s->Hkv == 0 && s->Dv <= 32 * AT_MAX_NC &&
          s->B * s->Hq * s->Sq * s->Dv > 0;
@@ -1159,10 +1158,11 @@ qiao_status_t qiao_cuda_lower_attention(qiao_cuda_codegen_t *cg, const qiao_kern
   bool decode = decode_tile(s, &dt);
   int32_t var = cg->variant;
   if (var == 0)
-    var = decode           ? QIAO_CUDA_VAR_ATTN_SPLITKV
+    var = decode         ? QIAO_CUDA_VAR_ATTN_SPLITKV
           : tc_ok(kd, s) ? QIAO_CUDA_VAR_ATTN_TC
                          : QIAO_CUDA_VAR_ATTN_SIMT;
-  if (var >= QIAO_CUDA_VAR_ATTN_SPLITKV && var <= QIAO_CUDA_VAR_ATTN_SPLITKV + QIAO_CUDA_MAX_SPLITS) {
+  if (var >= QIAO_CUDA_VAR_ATTN_SPLITKV &&
+      var <= QIAO_CUDA_VAR_ATTN_SPLITKV + QIAO_CUDA_MAX_SPLITS) {
     if (!decode)
       return qiao_status_make(QIAO_INVALID_ARGUMENT,
                               "%s: split-KV decode does not apply (Sq = %lld, group %lld)", name,

@@ -823,7 +823,7 @@ bool qiao_cuda_moe_variant_work(const qiao_kernel_desc_t *kd, int32_t variant, i
   double wsz = (double)qiao_dtype_size(kd->inputs[2].type.dtype);
   double xsz = (double)qiao_dtype_size(kd->inputs[0].type.dtype);
   int64_t cap = 32 * (int64_t)(n_sms > 0 ? n_sms : 132);
-  int pipe = !tc                                         ? QIAO_CUDA_PIPE_SIMT
+  int pipe = !tc                                     ? QIAO_CUDA_PIPE_SIMT
              : kd->inputs[2].type.dtype == QIAO_BF16 ? QIAO_CUDA_PIPE_BF16
                                                      : QIAO_CUDA_PIPE_F16;
   for (int i = 0; i < 5; ++i) {
@@ -848,8 +848,8 @@ bool qiao_cuda_moe_variant_work(const qiao_kernel_desc_t *kd, int32_t variant, i
     double bn = tc ? (g ? k_moe_mma_down.bn : k_moe_mma_gateup.bn) : k_moe_tile_default.bn;
     w->flops[pipe] = 2 * A * k_dim * n_cols * (g ? 1 : 2);
     w->flops[QIAO_CUDA_PIPE_SIMT] += g ? 0 : 4 * A * F; /* SwiGLU */
-    w->bytes = active * (g ? 1 : 2) * k_dim * n_cols * wsz + A * k_dim * (g ? 4 : xsz) +
-               A * n_cols * 4;
+    w->bytes =
+        active * (g ? 1 : 2) * k_dim * n_cols * wsz + A * k_dim * (g ? 4 : xsz) + A * n_cols * 4;
     double ctas = active * ceil(per / bm) * ceil(n_cols / bn);
     w->grid[0] = (int64_t)ctas < cap ? (int64_t)ctas : cap;
     if (tc) {

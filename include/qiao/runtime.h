@@ -115,7 +115,7 @@ typedef struct qiao_variant_choice {
   double ns[QIAO_VARIANT_MAX];       /* predicted; < 0: no prediction (basis says why) */
   char basis[QIAO_VARIANT_MAX][128]; /* what the figure comes from */
   int32_t chosen;                    /* index into variants */
-  char how[48]; /* "cheapest predicted", "forced", "only variant", "autotuned", "autotuned (cached)" */
+  char how[48]; /* "cheapest predicted", "forced", "only variant", "autotuned" ... */
   double tuned_ns[QIAO_VARIANT_MAX]; /* autotune: the best of its timed runs; < 0: not timed */
   qiao_hal_time_kind_t tuned_kind;   /* what tuned_ns are (measured on cpu) */
 } qiao_variant_choice_t;
@@ -202,20 +202,19 @@ typedef struct qiao_hybrid_step {
   int32_t kernel;
   char name[64];
   const char *kind;
-  double device_ns;       /* the accelerator's time (its prediction, else its run) */
-  char device_label[48];  /* "modelled", "simulated" ... */
-  double cpu_ns;          /* roofline over the host profile */
-  double transfer_ns;     /* inputs to the host and outputs back over the host link, plus
-                             one copy overhead (the device launch overhead) each way */
-  char link[96];          /* the link figure and where it comes from */
+  double device_ns;      /* the accelerator's time (its prediction, else its run) */
+  char device_label[48]; /* "modelled", "simulated" ... */
+  double cpu_ns;         /* roofline over the host profile */
+  double transfer_ns;    /* inputs to the host and outputs back over the host link, plus
+                            one copy overhead (the device launch overhead) each way */
+  char link[96];         /* the link figure and where it comes from */
 } qiao_hybrid_step_t;
 
 /* The hybrid plan of an explained program (kernels ks[0..n) from
  * qiao_program_explain): the kernels where cpu_ns + transfer_ns < device_ns.
  * Nothing (n = 0) on a CPU device. *out_steps is the caller's to free(). */
 qiao_status_t qiao_program_hybrid_plan(qiao_program_t *p, const qiao_kernel_explain_t *ks,
-                                       int32_t n, qiao_hybrid_step_t **out_steps,
-                                       int32_t *out_n);
+                                       int32_t n, qiao_hybrid_step_t **out_steps, int32_t *out_n);
 
 #ifdef __cplusplus
 }

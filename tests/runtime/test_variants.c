@@ -56,9 +56,7 @@ static bool has_variant(const qiao_variant_choice_t *vc, const char *name) {
     if (!strcmp(vc->variants[i].name, name)) return true;
   return false;
 }
-static const char *chosen(const qiao_variant_choice_t *vc) {
-  return vc->variants[vc->chosen].name;
-}
+static const char *chosen(const qiao_variant_choice_t *vc) { return vc->variants[vc->chosen].name; }
 /* Every variant predicted and the chosen one the cheapest. */
 static void expect_cheapest(const qiao_variant_choice_t *vc) {
   for (int32_t i = 0; i < vc->n; ++i) {
@@ -101,8 +99,7 @@ Test(variants, attention_decode_split_count_follows_kv_length) {
     cr_expect(has_variant(vc, "flash-simt"));
     cr_expect(has_variant(vc, "splitkv(s=1)"));
     cr_expect(!has_variant(vc, "flash-tc"), "f32 has no tensor-core variant");
-    cr_expect(!strncmp(chosen(vc), "splitkv(s=", 10), "decode picks split-KV, not %s",
-              chosen(vc));
+    cr_expect(!strncmp(chosen(vc), "splitkv(s=", 10), "decode picks split-KV, not %s", chosen(vc));
     expect_cheapest(vc);
   }
   /* a short cache does not split as much as a long one */
@@ -337,7 +334,8 @@ Test(variants, autotune_cache_round_trip_and_corrupt_file, .timeout = 300) {
   fputs("qiao-autotune 1\ntarget cuda|other\nvariant ???\n", f);
   fclose(f);
   autotune_once(t, rep, sizeof rep, c3);
-  cr_expect(strstr(rep, "warning: autotune cache ") && strstr(rep, "ignored: written for another target"),
+  cr_expect(strstr(rep, "warning: autotune cache ") &&
+                strstr(rep, "ignored: written for another target"),
             "%s", rep);
   cr_expect(strstr(rep, "variants, cached in") != NULL, "%s", rep);
   f = fopen(path, "w");
