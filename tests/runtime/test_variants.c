@@ -120,6 +120,8 @@ Test(variants, attention_decode_split_count_follows_batch) {
   int sa = atoi(chosen(&a) + 10), sb = atoi(chosen(&b) + 10);
   cr_expect(sb < sa, "a larger batch fills the SMs with fewer splits: %d (B=1) vs %d (B=64)", sa,
             sb);
+  free(ga);
+  free(gb);
 }
 
 Test(variants, attention_prefill_tensor_cores_where_valid) {
