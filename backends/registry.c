@@ -146,6 +146,27 @@ qiao_status_t qiao_backend_module_add_kernel(qiao_backend_module_t *m, const qia
   return NULL;
 }
 
+qiao_status_t qiao_backend_module_add_kernel_variant(qiao_backend_module_t *m,
+                                                     const qiao_kernel_desc_t *kd, const char *name,
+                                                     int32_t variant,
+                                                     qiao_kernel_launch_t *out_launch) {
+  if (variant == 0) return qiao_backend_module_add_kernel(m, kd, name, out_launch);
+  if (!m->backend->add_kernel_variant)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "backend '%s' has no lowering variants (asked for variant %d)",
+                            m->backend->name, (int)variant);
+  char reason[256] = "";
+  if (!m->backend->supports(kd, NULL, reason, sizeof reason))
+    return qiao_status_make(QIAO_UNSUPPORTED, "backend '%s' cannot lower this %s kernel: %s",
+                            m->backend->name, qiao_kd_kind_name(kd->kind), reason);
+  qiao_kernel_launch_t l;
+  memset(&l, 0, sizeof l);
+  QIAO_RETURN_IF_ERROR(m->backend->add_kernel_variant(m->impl, kd, name, variant, &l));
+  m->n_kernels++;
+  if (out_launch) *out_launch = l;
+  return NULL;
+}
+
 qiao_status_t qiao_backend_module_optimize(qiao_backend_module_t *m) {
   return m->backend->optimize(m->impl);
 }

@@ -243,7 +243,7 @@ static const char *const kOnchipKeys[] = {"shared_kb", "ub_kb", "l1_kb", "l0a_kb
 static const char *const kInterconnectKeys[] = {"name", "bandwidth_gbps", NULL};
 static const char *const kSmKeys[] = {"registers", "max_threads", "max_warps", "max_ctas",
                                       "shared_per_cta_kb", "clock_mhz", NULL};
-static const char *const kModelKeys[] = {"launch_us", "mem_latency_ns", NULL};
+static const char *const kModelKeys[] = {"launch_us", "mem_latency_ns", "host_link_gbps", NULL};
 static const char *const kHostKeys[] = {"cpu_name", "isa", "threads", "f32_tflops_1thread",
                                         "bf16_native", "measure_ms", "version", NULL};
 
@@ -371,6 +371,8 @@ static qiao_status_t build(const vctx_t *c, json_t *root, qiao_hal_profile_t *p)
         get_number(c, model, "model", "launch_us", false, false, 1e3, &de->launch_overhead_ns));
     QIAO_RETURN_IF_ERROR(
         get_number(c, model, "model", "mem_latency_ns", false, false, 1, &de->mem_latency_ns));
+    QIAO_RETURN_IF_ERROR(get_number(c, model, "model", "host_link_gbps", false, false, 1e9,
+                                    &de->host_link_bandwidth));
   }
 
   QIAO_RETURN_IF_ERROR(get_object(c, root, NULL, "host", false, &host));

@@ -28,6 +28,22 @@ static void ops_str(const qiao_graph_t *g, const qiao_kernel_desc_t *kd, char *b
   }
 }
 
+/* Dispatch by cost model: the variants of kernel i and the one chosen. Kept
+ * apart from the prediction code above (docs/design.md). */
+static void explain_variant(const qiao_program_t *p, int32_t i, qiao_kernel_explain_t *k) {
+  const qiao_variant_choice_t *vc = qiao_program_kernel_variant(p, i);
+  if (vc) k->variant = *vc;
+}
+
+/* A kernel the backend plans itself (one variant, id 0) is predicted by the
+ * backend's `predict` when it has one (the roofline otherwise). */
+static void explain_variant_predicted(qiao_kernel_explain_t *k) {
+  qiao_variant_choice_t *vc = &k->variant;
+  if (vc->n != 1 || vc->variants[0].id != 0 || !k->has_prediction) return;
+  vc->ns[0] = k->prediction.ns;
+  snprintf(vc->basis[0], sizeof vc->basis[0], "%s", k->prediction.label);
+}
+
 typedef struct explain_ctx {
   qiao_hal_device_t *d;
   qiao_kernel_explain_t *k;
@@ -76,6 +92,7 @@ qiao_status_t qiao_program_explain(qiao_program_t *p, const qiao_graph_t *g,
       k->block[a] = l->block[a] > 0 ? l->block[a] : 1;
     }
     k->shared_bytes = l->shared_bytes;
+    explain_variant(p, i, k);
     qiao_kd_work_t w;
     qiao_kernel_desc_work(kd, &w);
     k->flops = w.contract_flops + w.other_flops;
@@ -90,6 +107,7 @@ qiao_status_t qiao_program_explain(qiao_program_t *p, const qiao_graph_t *g,
         qiao_status_free(ps);
       }
     }
+    explain_variant_predicted(k);
   }
   if (!st) {
     explain_ctx_t c = {.d = d, .k = ks};
@@ -205,7 +223,9 @@ qiao_status_t qiao_program_emit_dir(const qiao_program_t *p, const char *dir) {
     qiao_backend_module_t *m = NULL;
     qiao_kernel_launch_t l2;
     st = qiao_backend_module_create(be, d, &bo, &m);
-    if (!st) st = qiao_backend_module_add_kernel(m, kd, l->name, &l2);
+    const qiao_variant_choice_t *vc = qiao_program_kernel_variant(p, k);
+    int32_t vid = vc ? vc->variants[vc->chosen].id : 0;
+    if (!st) st = qiao_backend_module_add_kernel_variant(m, kd, l->name, vid, &l2);
     if (!st) st = qiao_backend_module_optimize(m);
     const char *files[4];
     char names[4][96];

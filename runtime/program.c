@@ -81,6 +81,7 @@ typedef struct kernel_slot {
   qiao_hal_executable_t *exe; /* retained */
   int32_t entry[QIAO_KERNEL_MAX_PHASES]; /* the executable's entry of each phase */
   qiao_kernel_launch_t launch;
+  qiao_variant_choice_t variant; /* the lowering variant chosen (dispatch by cost model) */
 } kernel_slot_t;
 
 /* The cache is an optimization: an entry that cannot be stored is dropped. */
@@ -264,7 +265,13 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt, cons
   int32_t n_new = 0;
   bool use_cache = rt && !(opts && opts->no_cache);
   for (int32_t i = 0; i < nk && !st; ++i) {
-    keys[i] = qiao_kernel_desc_hash(&part->kernels[i]) ^ (target * 0x9E3779B97F4A7C15ull);
+    st = qiao_variant_choose(be, &part->kernels[i], p->device, opts ? opts->variant : NULL,
+                             &p->kernels[i].variant);
+    if (st) break;
+    const qiao_kernel_variant_t *var =
+        &p->kernels[i].variant.variants[p->kernels[i].variant.chosen];
+    keys[i] = qiao_kernel_desc_hash(&part->kernels[i]) ^ (target * 0x9E3779B97F4A7C15ull) ^
+              ((uint64_t)(uint32_t)var->id * 0xC2B2AE3D27D4EB4Full);
     cache_entry_t hit;
     if (use_cache && cache_find(rt, keys[i], &part->kernels[i], p->device, &hit)) {
       p->kernels[i].exe = hit.exe;
@@ -279,7 +286,8 @@ static qiao_status_t compile_kernels(qiao_program_t *p, qiao_runtime_t *rt, cons
     }
     char name[32];
     snprintf(name, sizeof name, "k%d", i);
-    st = qiao_backend_module_add_kernel(mod, &part->kernels[i], name, &p->kernels[i].launch);
+    st = qiao_backend_module_add_kernel_variant(mod, &part->kernels[i], name, var->id,
+                                                &p->kernels[i].launch);
     n_new++;
   }
   if (!st && n_new > 0) {
@@ -642,6 +650,81 @@ qiao_hal_device_t *qiao_program_device(const qiao_program_t *p) { return p->devi
 const qiao_backend_t *qiao_program_backend(const qiao_program_t *p) { return p->backend; }
 const qiao_kernel_launch_t *qiao_program_kernel_launch(const qiao_program_t *p, int32_t k) {
   return k >= 0 && k < p->part->n_kernels ? &p->kernels[k].launch : NULL;
+}
+
+qiao_status_t qiao_program_kernel_set_variant(qiao_program_t *p, int32_t k, int32_t index,
+                                              const char *how) {
+  if (k < 0 || k >= p->part->n_kernels)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "kernel %d out of range", (int)k);
+  kernel_slot_t *ks = &p->kernels[k];
+  if (index < 0 || index >= ks->variant.n)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "kernel k%d: variant %d out of range", (int)k,
+                            (int)index);
+  const qiao_kernel_desc_t *kd = &p->part->kernels[k];
+  qiao_backend_options_t bo = {0};
+  bo.n_threads = qiao_hal_device_thread_count(p->device);
+  qiao_backend_module_t *mod = NULL;
+  qiao_hal_executable_t *exe = NULL;
+  qiao_kernel_launch_t l;
+  int32_t entry[QIAO_KERNEL_MAX_PHASES] = {0};
+  char name[32];
+  snprintf(name, sizeof name, "k%d", (int)k);
+  qiao_status_t st = qiao_backend_module_create(p->backend, p->device, &bo, &mod);
+  if (!st)
+    st = qiao_backend_module_add_kernel_variant(mod, kd, name, ks->variant.variants[index].id, &l);
+  if (!st) st = qiao_backend_module_load(mod, p->device, &exe);
+  qiao_backend_module_destroy(mod);
+  int32_t np = st ? 0 : qiao_kernel_launch_phase_count(&l);
+  if (!st && np > QIAO_KERNEL_MAX_PHASES)
+    st = qiao_status_make(QIAO_INTERNAL, "kernel k%d: %d phases", (int)k, (int)np);
+  for (int32_t ph = 0; ph < np && !st; ++ph) {
+    qiao_hal_entry_info_t info;
+    qiao_kernel_phase_t lp = qiao_kernel_launch_phase(&l, ph);
+    st = qiao_hal_executable_lookup(exe, lp.name, &entry[ph], &info);
+  }
+  /* a variant may need a larger workspace than the program's */
+  if (!st && l.workspace_bytes > 0 &&
+      (!p->workspace || qiao_hal_buffer_size(p->workspace) < l.workspace_bytes)) {
+    qiao_hal_buffer_t *ws = NULL;
+    st = qiao_hal_buffer_alloc(p->device, (size_t)l.workspace_bytes, &ws);
+    if (!st) {
+      if (p->workspace) qiao_hal_buffer_release(p->workspace);
+      p->workspace = ws;
+    }
+  }
+  if (st) {
+    if (exe) qiao_hal_executable_release(exe);
+    return qiao_status_annotate(st, "kernel k%d, variant %s", (int)k,
+                                ks->variant.variants[index].name);
+  }
+  if (ks->exe) qiao_hal_executable_release(ks->exe);
+  ks->exe = exe;
+  memcpy(ks->entry, entry, sizeof entry);
+  ks->launch = l;
+  ks->variant.chosen = index;
+  if (how) snprintf(ks->variant.how, sizeof ks->variant.how, "%s", how);
+  return NULL;
+}
+
+qiao_status_t qiao_program_target_key(const qiao_program_t *p, char *buf, size_t cap) {
+  qiao_backend_options_t bo = {0};
+  bo.n_threads = qiao_hal_device_thread_count(p->device);
+  return p->backend->target_key(p->device, &bo, buf, cap);
+}
+
+void qiao_program_kernel_set_tuned(qiao_program_t *p, int32_t k, const double *tuned_ns,
+                                   qiao_hal_time_kind_t kind) {
+  if (k < 0 || k >= p->part->n_kernels) return;
+  qiao_variant_choice_t *vc = &p->kernels[k].variant;
+  for (int32_t i = 0; i < vc->n; ++i)
+    vc->tuned_ns[i] = tuned_ns[i];
+  vc->tuned_kind = kind;
+}
+
+int32_t qiao_program_output_count(const qiao_program_t *p) { return p->n_outputs; }
+
+const qiao_variant_choice_t *qiao_program_kernel_variant(const qiao_program_t *p, int32_t k) {
+  return k >= 0 && k < p->part->n_kernels ? &p->kernels[k].variant : NULL;
 }
 
 void qiao_program_stats(const qiao_program_t *p, qiao_program_stats_t *out) { *out = p->stats; }

@@ -18,4 +18,19 @@ const qiao_backend_t *qiao_program_backend(const qiao_program_t *p);
 /* Kernel k's launch record (NULL out of range). */
 const qiao_kernel_launch_t *qiao_program_kernel_launch(const qiao_program_t *p, int32_t k);
 
+/* Kernel k's lowering variant choice (NULL out of range). */
+const qiao_variant_choice_t *qiao_program_kernel_variant(const qiao_program_t *p, int32_t k);
+
+/* Recompiles kernel k as variant `index` of its choice (alone in a module),
+ * swaps it in (growing the workspace when the variant needs more) and notes
+ * `how` it was chosen. On error the kernel is unchanged. */
+qiao_status_t qiao_program_kernel_set_variant(qiao_program_t *p, int32_t k, int32_t index,
+                                              const char *how);
+/* Records autotune times (tuned_ns[0..n variants)) on kernel k's choice. */
+void qiao_program_kernel_set_tuned(qiao_program_t *p, int32_t k, const double *tuned_ns,
+                                   qiao_hal_time_kind_t kind);
+int32_t qiao_program_output_count(const qiao_program_t *p);
+/* The backend's target key for p's device (the compile-cache and autotune key). */
+qiao_status_t qiao_program_target_key(const qiao_program_t *p, char *buf, size_t cap);
+
 #endif /* QIAO_RUNTIME_PROGRAM_INTERNAL_H */

@@ -2,7 +2,7 @@
  *
  *   qiao-run FILE.qir... [--device ref|cpu|cpu:threads=N] [--weights W.safetensors]
  *            [--random] [--seed N] [--print] [--check ref] [--bench N]
- *            [--explain] [--emit-dir DIR] [--help]
+ *            [--explain] [--emit-dir DIR] [--variant NAME] [--autotune] [--help]
  *
  * Several graph files run one after the other (each under a "== FILE" line);
  * the exit code is the worst one. Without --weights (and without --random)
@@ -39,6 +39,16 @@
  * every kernel's artifacts (PTX, LLVM IR, Ascend listing: what the backend
  * emits) and launch record (<kernel>.launch.json) into the existing DIR.
  *
+ * Dispatch by cost model: each kernel is lowered as the cheapest variant its
+ * backend offers (attention "flash-tc", "flash-simt", "splitkv(s=N)"; moe
+ * "grouped-tc", "grouped-simt"); --explain prints the choice, the
+ * alternatives with their predicted times and, on an accelerator, the hybrid
+ * plan (kernels the model predicts faster on the host CPU, host link
+ * included; printed, not executed). --variant NAME forces that variant where
+ * a kernel offers it. --autotune (HAL devices) times every variant of each
+ * kernel that has several and keeps the fastest, cached on disk under
+ * $XDG_CACHE_HOME/qiao/autotune (else ~/.cache/qiao/autotune).
+ *
  * Output, one line per graph output:
  *   output 0 %y: f32[4, 64] checksum=123.456789
  * --print adds the values, one line per row of the last axis.
@@ -65,7 +75,12 @@ static const char *k_usage =
     "  --bench N      run N more times and print the median time (HAL devices)\n"
     "  --explain      per kernel: kind, ops, grid x block, registers, shared bytes, occupancy,\n"
     "                 FLOPs, bytes, predicted time and bound (modelled on simt-emu, simulated on\n"
-    "                 ascend-sim, measured on cpu) (HAL devices)\n"
+    "                 ascend-sim, measured on cpu), the variant chosen and its alternatives, and\n"
+    "                 on accelerators the hybrid plan (HAL devices)\n"
+    "  --variant NAME lower kernels that offer variant NAME (flash-tc, flash-simt, splitkv(s=N),\n"
+    "                 grouped-tc, grouped-simt) as that variant instead of the cheapest predicted\n"
+    "  --autotune     time every variant of each kernel that has several, keep the fastest and\n"
+    "                 cache it under $XDG_CACHE_HOME/qiao (or ~/.cache/qiao) (HAL devices)\n"
     "  --emit-dir DIR write each kernel's artifacts (.ptx, .ll, .listing) and launch record\n"
     "                 (.launch.json) into the existing directory DIR (HAL devices, one graph)\n"
     "  --weights W    bind params by name from the safetensors file W (one graph only);\n"
@@ -93,6 +108,8 @@ typedef struct run_options {
   uint64_t seed;
   bool explain;
   const char *emit_dir;
+  const char *variant;
+  bool autotune;
 } run_options_t;
 
 /* What a device runs: graph, inputs, weights and extra params → outputs. */
@@ -107,6 +124,8 @@ typedef struct run_request {
   int64_t bench;        /* extra timed runs (HAL devices) */
   bool explain;         /* print the per-kernel explanation (HAL devices) */
   const char *emit_dir; /* write the kernels' artifacts there (HAL devices) */
+  const char *variant;  /* force this lowering variant where offered (NULL: cheapest) */
+  bool autotune;        /* time the variants, keep the fastest (cached on disk) */
 } run_request_t;
 
 typedef qiao_status_t (*device_run_fn)(const run_request_t *req, qiao_tensor_t **out_outputs);
@@ -125,6 +144,61 @@ static void fmt_ns(double ns, char *buf, size_t cap) {
     snprintf(buf, cap, "%.0f ns", ns);
 }
 
+/* --explain, dispatch by cost model: the variant chosen, how, and each
+ * alternative with its predicted (and, autotuned, its timed) time. */
+static void explain_variant(const qiao_kernel_explain_t *k) {
+  const qiao_variant_choice_t *vc = &k->variant;
+  if (vc->n < 1) return;
+  char t[32];
+  const char *chosen = vc->variants[vc->chosen].name;
+  if (vc->ns[vc->chosen] >= 0) {
+    fmt_ns(vc->ns[vc->chosen], t, sizeof t);
+    printf("  variant: %s (%s; predicted %s, %s)\n", chosen, vc->how, t, vc->basis[vc->chosen]);
+  } else {
+    printf("  variant: %s (%s; %s)\n", chosen, vc->how, vc->basis[vc->chosen]);
+  }
+  for (int32_t i = 0; i < vc->n; ++i) {
+    if (i == vc->chosen) continue;
+    if (vc->ns[i] >= 0) {
+      fmt_ns(vc->ns[i], t, sizeof t);
+      printf("    alternative %s: predicted %s", vc->variants[i].name, t);
+    } else {
+      printf("    alternative %s: %s", vc->variants[i].name, vc->basis[i]);
+    }
+    if (vc->tuned_ns[i] >= 0) {
+      fmt_ns(vc->tuned_ns[i], t, sizeof t);
+      printf(", autotune %s (%s)", t, qiao_hal_time_kind_name(vc->tuned_kind));
+    }
+    printf("\n");
+  }
+  if (vc->tuned_ns[vc->chosen] >= 0) {
+    fmt_ns(vc->tuned_ns[vc->chosen], t, sizeof t);
+    printf("    autotune %s: %s (%s)\n", chosen, t, qiao_hal_time_kind_name(vc->tuned_kind));
+  }
+}
+
+/* --explain on an accelerator: the kernels the model predicts faster on the
+ * host CPU (inputs and outputs over the host link). */
+static qiao_status_t explain_hybrid(qiao_program_t *prog, const qiao_kernel_explain_t *ks,
+                                    int32_t n) {
+  qiao_hybrid_step_t *steps = NULL;
+  int32_t m = 0;
+  QIAO_RETURN_IF_ERROR(qiao_program_hybrid_plan(prog, ks, n, &steps, &m));
+  for (int32_t i = 0; i < m; ++i) {
+    const qiao_hybrid_step_t *h = &steps[i];
+    char a[32], b[32], c[32];
+    fmt_ns(h->device_ns, a, sizeof a);
+    fmt_ns(h->cpu_ns + h->transfer_ns, b, sizeof b);
+    fmt_ns(h->transfer_ns, c, sizeof c);
+    printf(
+        "hybrid plan: run %s (%s) on cpu: predicted %s -> %s (%s; cpu roofline + %s over the %s; "
+        "not executed)\n",
+        h->name, h->kind, a, b, h->device_label, c, h->link);
+  }
+  free(steps);
+  return NULL;
+}
+
 /* --explain: one block per kernel; every time names its kind and profile. */
 static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog,
                              const run_request_t *req) {
@@ -140,6 +214,7 @@ static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog,
     const qiao_kernel_explain_t *k = &ks[i];
     const qiao_kernel_prediction_t *pr = &k->prediction;
     printf("kernel %s: %s (%s)\n", k->name, k->kind, k->ops);
+    explain_variant(k);
     printf("  grid %lld x %lld x %lld, block %d x %d x %d, shared %llu bytes dynamic",
            (long long)k->grid[0], (long long)k->grid[1], (long long)k->grid[2], k->block[0],
            k->block[1], k->block[2], (unsigned long long)k->shared_bytes);
@@ -194,8 +269,9 @@ static qiao_status_t explain(qiao_hal_device_t *dev, qiao_program_t *prog,
          label);
   if (n && ks[0].run_kind != QIAO_HAL_TIME_MEASURED) printf(", host wall %s", w);
   printf("\n");
+  qiao_status_t hs = explain_hybrid(prog, ks, n);
   free(ks);
-  return NULL;
+  return hs;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -208,7 +284,9 @@ static qiao_status_t run_hal(const run_request_t *req, qiao_tensor_t **out_outpu
   qiao_hal_device_t *dev = NULL;
   qiao_program_t *prog = NULL;
   qiao_status_t s = qiao_hal_device_open(req->uri, &dev);
-  if (!s) s = qiao_program_compile(NULL, req->graph, dev, NULL, &prog);
+  qiao_compile_options_t co = {0};
+  co.variant = req->variant;
+  if (!s) s = qiao_program_compile(NULL, req->graph, dev, &co, &prog);
   if (!s && req->emit_dir) {
     s = qiao_program_emit_dir(prog, req->emit_dir);
     if (!s)
@@ -218,6 +296,11 @@ static qiao_status_t run_hal(const run_request_t *req, qiao_tensor_t **out_outpu
   if (!s && req->weights) s = qiao_program_bind_weights(prog, req->weights);
   for (int32_t i = 0; i < req->n_params && !s; ++i)
     s = qiao_program_bind_param(prog, req->param_names[i], req->params[i]);
+  if (!s && req->autotune) {
+    char report[4096];
+    s = qiao_program_autotune(prog, req->inputs, NULL, report, sizeof report);
+    if (!s && report[0]) fprintf(stderr, "%s", report);
+  }
   if (!s) s = qiao_program_run(prog, req->inputs, out_outputs);
   if (!s && req->explain) s = explain(dev, prog, req);
   if (!s) {
@@ -373,7 +456,8 @@ static int parse_args(int argc, char **argv, run_options_t *o) {
     const char *a = argv[i];
     const char *val = NULL;
     if (strcmp(a, "--device") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--seed") == 0 ||
-        strcmp(a, "--check") == 0 || strcmp(a, "--bench") == 0 || strcmp(a, "--emit-dir") == 0) {
+        strcmp(a, "--check") == 0 || strcmp(a, "--bench") == 0 || strcmp(a, "--emit-dir") == 0 ||
+        strcmp(a, "--variant") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "qiao-run: %s needs a value (see --help)\n", a);
         return 1;
@@ -409,6 +493,10 @@ static int parse_args(int argc, char **argv, run_options_t *o) {
       }
     } else if (strcmp(a, "--emit-dir") == 0) {
       o->emit_dir = val;
+    } else if (strcmp(a, "--variant") == 0) {
+      o->variant = val;
+    } else if (strcmp(a, "--autotune") == 0) {
+      o->autotune = true;
     } else if (strcmp(a, "--explain") == 0) {
       o->explain = true;
     } else if (strcmp(a, "--random") == 0) {
@@ -437,9 +525,12 @@ static int parse_args(int argc, char **argv, run_options_t *o) {
     fprintf(stderr, "qiao-run: --emit-dir takes one graph but %d are given\n", o->n_files);
     return 1;
   }
-  if ((o->emit_dir || o->explain) && strcmp(o->device, "ref") == 0) {
+  if ((o->emit_dir || o->explain || o->autotune || o->variant) && strcmp(o->device, "ref") == 0) {
     fprintf(stderr, "qiao-run: %s needs a HAL device (--device cpu, simt-emu:h100, ...), not ref\n",
-            o->emit_dir ? "--emit-dir" : "--explain");
+            o->emit_dir   ? "--emit-dir"
+            : o->explain  ? "--explain"
+            : o->autotune ? "--autotune"
+                          : "--variant");
     return 1;
   }
   o->file = o->files[0];
@@ -556,7 +647,9 @@ static int run_one(run_options_t opt, device_run_fn run) {
                          opt.device,
                          opt.bench,
                          opt.explain,
-                         opt.emit_dir};
+                         opt.emit_dir,
+                         opt.variant,
+                         opt.autotune};
     s = run(&req, outputs);
     if (s) s = qiao_status_annotate(s, "%s: device %s", opt.file, opt.device);
   }
@@ -576,7 +669,9 @@ static int run_one(run_options_t opt, device_run_fn run) {
                          NULL,
                          0,
                          false,
-                         NULL};
+                         NULL,
+                         NULL,
+                         false};
     s = run_ref(&req, refs);
     if (s) s = qiao_status_annotate(s, "%s: device ref", opt.file);
   }

@@ -186,6 +186,64 @@ static qiao_status_t cuda_add_kernel(void *m, const qiao_kernel_desc_t *kd, cons
   return qiao_cuda_module_add_kernel(m, kd, name, out_launch);
 }
 
+static qiao_status_t cuda_add_kernel_variant(void *m, const qiao_kernel_desc_t *kd,
+                                             const char *name, int32_t variant,
+                                             qiao_kernel_launch_t *out_launch) {
+  return qiao_cuda_module_add_kernel_variant(m, kd, name, variant, out_launch);
+}
+
+static int32_t cuda_variants(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d,
+                             qiao_kernel_variant_t *out, int32_t cap) {
+  char sm[32];
+  int32_t sms;
+  cuda_device_target(d, NULL, sm, sizeof sm, &sms);
+  if (kd->kind == QIAO_KD_ATTENTION) return qiao_cuda_attention_variants(kd, sms, out, cap);
+  if (kd->kind == QIAO_KD_MOE) return qiao_cuda_moe_variants(kd, out, cap);
+  return 0;
+}
+
+/* A variant's cost: its launches through the CUDA-class model on the device's
+ * profile (no device: h100), registers assumed (no ptxas run per variant). */
+static qiao_status_t cuda_variant_cost(const qiao_kernel_desc_t *kd, const qiao_kernel_variant_t *v,
+                                       qiao_hal_device_t *d, double *out_ns, char *basis,
+                                       size_t cap) {
+  char sm[32];
+  int32_t sms;
+  cuda_device_target(d, NULL, sm, sizeof sm, &sms);
+  qiao_cuda_variant_work_t vw;
+  bool ok = kd->kind == QIAO_KD_ATTENTION ? qiao_cuda_attention_variant_work(kd, v->id, sms, &vw)
+            : kd->kind == QIAO_KD_MOE     ? qiao_cuda_moe_variant_work(kd, v->id, sms, &vw)
+                                          : false;
+  if (!ok)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "cuda: '%s' is not a variant of this %s kernel",
+                            v->name, qiao_kd_kind_name(kd->kind));
+  const qiao_hal_profile_t *p = NULL;
+  qiao_hal_profile_t *own = NULL;
+  qiao_status_t st = d ? qiao_hal_device_profile(d, &p) : NULL;
+  if (st || !p) {
+    qiao_status_free(st);
+    QIAO_RETURN_IF_ERROR(qiao_hal_profile_load_named("h100", &own));
+    p = own;
+  }
+  double ns = 0;
+  char bound[32] = "";
+  double worst = -1;
+  for (int32_t i = 0; i < vw.n && !st; ++i) {
+    qiao_cuda_estimate_t e;
+    st = qiao_cuda_model_estimate(p, &vw.w[i], &e);
+    if (st) break;
+    ns += e.ns;
+    if (e.ns > worst) worst = e.ns, snprintf(bound, sizeof bound, "%s", e.bound);
+  }
+  if (!st) {
+    *out_ns = ns;
+    snprintf(basis, cap, "modelled, %s: %d launch%s, bound by %s (registers assumed)",
+             qiao_hal_profile_info(p)->name, (int)vw.n, vw.n == 1 ? "" : "es", bound);
+  }
+  qiao_hal_profile_destroy(own);
+  return st;
+}
+
 static qiao_status_t cuda_optimize(void *m) { return qiao_cuda_module_optimize(m); }
 
 static qiao_status_t cuda_emit(void *m, qiao_artifact_kind_t kind, const char *path) {
@@ -216,4 +274,7 @@ const qiao_backend_t qiao_backend_cuda = {
     .emit = cuda_emit,
     .load = cuda_load,
     .predict = qiao_cuda_predict,
+    .variants = cuda_variants,
+    .variant_cost = cuda_variant_cost,
+    .add_kernel_variant = cuda_add_kernel_variant,
 };

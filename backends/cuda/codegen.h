@@ -24,6 +24,8 @@
 #include <llvm-c/TargetMachine.h>
 
 #include "common/codegen.h"
+#include "qiao/backend.h"
+#include "qiao/cuda_model.h"
 #include "qiao/ir.h"
 
 #define QIAO_CUDA_WARP 32
@@ -44,6 +46,7 @@ typedef struct qiao_cuda_codegen {
   LLVMTypeRef t_sptr;    /* ptr addrspace(3) */
   LLVMValueRef fn;       /* the kernel being emitted */
   const char *kname;     /* its name */
+  int32_t variant;       /* the lowering variant asked for (QIAO_CUDA_VAR_*); 0: the plan's own */
 } qiao_cuda_codegen_t;
 
 /* One launch of a multi-step kernel (an entry of its own). */
@@ -181,6 +184,37 @@ qiao_status_t qiao_cuda_lower_attention(qiao_cuda_codegen_t *cg, const qiao_kern
                                         const char *name, qiao_cuda_kernel_t *out);
 qiao_status_t qiao_cuda_lower_moe(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                   const char *name, qiao_cuda_kernel_t *out);
+/* Lowering variants (dispatch by cost model, docs/design.md): ids of the
+ * backend table's `variants`. Split-KV decode with s splits is
+ * QIAO_CUDA_VAR_ATTN_SPLITKV + s (1 <= s <= QIAO_CUDA_MAX_SPLITS). */
+enum {
+  QIAO_CUDA_VAR_ATTN_TC = 1,   /* "flash-tc": prefill on mma.sync */
+  QIAO_CUDA_VAR_ATTN_SIMT = 2, /* "flash-simt": prefill on the SIMT core */
+  QIAO_CUDA_VAR_MOE_TC = 11,   /* "grouped-tc": expert GEMMs on mma.sync */
+  QIAO_CUDA_VAR_MOE_SIMT = 12, /* "grouped-simt": expert GEMMs on the SIMT pipe */
+  QIAO_CUDA_VAR_ATTN_SPLITKV = 100,
+  QIAO_CUDA_MAX_SPLITS = 256
+};
+
+/* What a variant launches, for the cost model: up to 8 launches' work
+ * (qiao/cuda_model.h). */
+typedef struct qiao_cuda_variant_work {
+  int32_t n;
+  qiao_cuda_work_t w[8];
+} qiao_cuda_variant_work_t;
+
+/* The variants of an attention / moe descriptor for a device of n_sms SMs
+ * (valid ones only, at most cap); returns how many. */
+int32_t qiao_cuda_attention_variants(const qiao_kernel_desc_t *kd, int32_t n_sms,
+                                     qiao_kernel_variant_t *out, int32_t cap);
+int32_t qiao_cuda_moe_variants(const qiao_kernel_desc_t *kd, qiao_kernel_variant_t *out,
+                               int32_t cap);
+/* The launches of variant `variant` of kd (false: not a variant of kd). */
+bool qiao_cuda_attention_variant_work(const qiao_kernel_desc_t *kd, int32_t variant, int32_t n_sms,
+                                      qiao_cuda_variant_work_t *out);
+bool qiao_cuda_moe_variant_work(const qiao_kernel_desc_t *kd, int32_t variant, int32_t n_sms,
+                                qiao_cuda_variant_work_t *out);
+
 qiao_status_t qiao_cuda_lower_gather(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                      const char *name, qiao_cuda_kernel_t *out);
 

@@ -96,6 +96,7 @@ typedef struct at_ctx {
   LLVMValueRef L;          /* valid keys of the current batch: clamp(kv_len[b], 0, Skv), or Skv */
   LLVMValueRef Qs, Ks, Vs; /* shared arrays */
   int64_t nQs, nKs, nVs, ldk;
+  int64_t want_splits; /* split-KV decode: splits asked for (0: about two waves of CTAs) */
 } at_ctx_t;
 
 static LLVMValueRef c64(at_ctx_t *c, int64_t v) { return qiao_cg_i64(&c->cg->base, v); }
@@ -838,6 +839,20 @@ static LLVMValueRef comb_add(qiao_cuda_codegen_t *cg, LLVMValueRef a, LLVMValueR
   return LLVMBuildFAdd(cg->b, a, b, "");
 }
 
+/* The plan's split count: enough CTAs for about two waves. */
+static int64_t default_splits(const at_shape_t *s, int32_t n_sms) {
+  int64_t units = s->B * s->Hkv;
+  return cdiv(2 * (int64_t)(n_sms > 0 ? n_sms : 132), units > 0 ? units : 1);
+}
+
+/* Keys per split for `want` splits of BK-key tiles (at least a tile each). */
+static int64_t split_chunk(const at_shape_t *s, int32_t BK, int64_t want) {
+  int64_t tiles = cdiv(s->Skv > 0 ? s->Skv : 1, BK);
+  int64_t nsplit = want < tiles ? want : tiles;
+  if (nsplit < 1) nsplit = 1;
+  return cdiv(tiles, nsplit) * BK;
+}
+
 /* Split-KV decode: phase 1 partials per (b, kv head, split), phase 2 combine. */
 static qiao_status_t lower_decode(at_ctx_t *c, const char *name, qiao_cuda_kernel_t *out) {
   qiao_cuda_codegen_t *cg = c->cg;
@@ -847,14 +862,9 @@ static qiao_status_t lower_decode(at_ctx_t *c, const char *name, qiao_cuda_kerne
   const qiao_kernel_desc_t *kd = c->kd;
   int32_t nb = kd->n_inputs + kd->n_outputs;
   int32_t BK = c->t.bk;
-  /* splits: enough CTAs for about two waves, at least a tile each */
-  int64_t units = s->B * s->Hkv;
-  int64_t want = cdiv(2 * (int64_t)(cg->n_sms > 0 ? cg->n_sms : 132), units > 0 ? units : 1);
-  int64_t tiles = cdiv(s->Skv > 0 ? s->Skv : 1, BK);
-  int64_t nsplit = want < tiles ? want : tiles;
-  if (nsplit < 1) nsplit = 1;
-  int64_t chunk = cdiv(tiles, nsplit) * BK;
-  nsplit = cdiv(s->Skv > 0 ? s->Skv : 1, chunk);
+  int64_t want = c->want_splits > 0 ? c->want_splits : default_splits(s, cg->n_sms);
+  int64_t chunk = split_chunk(s, BK, want);
+  int64_t nsplit = cdiv(s->Skv > 0 ? s->Skv : 1, chunk);
   int64_t rows = s->B * s->Hq * s->Sq;
   out->workspace_bytes = 4 * rows * nsplit * (s->Dv + 2);
   if (out->workspace_bytes == 0) out->workspace_bytes = 16;
@@ -863,7 +873,7 @@ static qiao_status_t lower_decode(at_ctx_t *c, const char *name, qiao_cuda_kerne
   qiao_cuda_entry_begin(cg, name, nb + 1);
   at_params(c);
   simt_alloc(c);
-  int64_t total = units * nsplit;
+  int64_t total = s->B * s->Hkv * nsplit;
   qiao_cg_loop_t tl;
   qiao_cuda_row_loop_begin(cg, total, &tl);
   at_rows_t r;
@@ -975,6 +985,148 @@ static qiao_status_t lower_decode(at_ctx_t *c, const char *name, qiao_cuda_kerne
   return NULL;
 }
 
+/* ------------------------------------------------------------ variants */
+
+/* The decode tile for s: all G·Sq rows of a GQA group in one CTA (false:
+ * split-KV decode does not apply to this shape). */
+static bool decode_tile(const at_shape_t *s, qiao_cuda_attn_tile_t *t) {
+  if (!(s->Sq * s->G <= AT_DECODE_MAX_ROWS && s->Sq <= 4 && s->Skv > 0)) return false;
+  *t = k_attn_tile_default;
+  t->rows_per_warp = (int32_t)cdiv(s->Sq * s->G, t->warps);
+  if (t->rows_per_warp > AT_MAX_RW) return false;
+  while (t->warps > 1 && (int64_t)(t->warps - 1) * t->rows_per_warp >= s->Sq * s->G)
+    t->warps--;
+  return simt_fit(s, t) && (int64_t)t->warps * t->rows_per_warp >= s->Sq * s->G;
+}
+
+/* Tensor-core prefill: q, k, v all f16 or all bf16, head dims <= 128. */
+static bool tc_ok(const qiao_kernel_desc_t *kd, const at_shape_t *s) {
+  qiao_dtype_t qdt = kd->inputs[0].type.dtype;
+  return (qdt == QIAO_F16 || qdt == QIAO_BF16) && kd->inputs[1].type.dtype == qdt &&
+         kd->inputs[2].type.dtype == qdt && s->D <= AT_MMA_MAX_D && s->Dv <= AT_MMA_MAX_D;
+}
+
+static bool simt_tile(const at_shape_t *s, qiao_cuda_attn_tile_t *t) {
+  *t = k_attn_tile_default;
+  return simt_fit(s, t);
+}
+
+static bool at_shape_ok(const qiao_kernel_desc_t *kd, at_shape_t *s) {
+  if (kd->kind != QIAO_KD_ATTENTION || kd->n_primary_inputs < 3 || kd->n_outputs != 1) return false;
+  at_plan(kd, s);
+  return s->Hkv > 0 && s->Hq % s->Hkv == 0 && s->Dv <= 32 * AT_MAX_NC &&
+         s->B * s->Hq * s->Sq * s->Dv > 0;
+}
+
+static int32_t add_variant(qiao_kernel_variant_t *out, int32_t n, int32_t cap, int32_t id,
+                           const char *name) {
+  for (int32_t i = 0; i < n; ++i)
+    if (out[i].id == id) return n;
+  if (n >= cap) return n;
+  out[n].id = id;
+  snprintf(out[n].name, sizeof out[n].name, "%s", name);
+  return n + 1;
+}
+
+int32_t qiao_cuda_attention_variants(const qiao_kernel_desc_t *kd, int32_t n_sms,
+                                     qiao_kernel_variant_t *out, int32_t cap) {
+  at_shape_t s;
+  if (!at_shape_ok(kd, &s)) return 0;
+  int32_t n = 0;
+  qiao_cuda_attn_tile_t t;
+  if (tc_ok(kd, &s)) n = add_variant(out, n, cap, QIAO_CUDA_VAR_ATTN_TC, "flash-tc");
+  if (simt_tile(&s, &t)) n = add_variant(out, n, cap, QIAO_CUDA_VAR_ATTN_SIMT, "flash-simt");
+  if (decode_tile(&s, &t)) {
+    /* powers of two up to one tile per split, and the plan's own count */
+    int64_t tiles = cdiv(s.Skv, t.bk);
+    int64_t wants[16];
+    int32_t nw = 0;
+    wants[nw++] = default_splits(&s, n_sms);
+    for (int64_t w = 1; w <= tiles && w <= QIAO_CUDA_MAX_SPLITS && nw < 16; w *= 2)
+      wants[nw++] = w;
+    for (int32_t i = 0; i < nw; ++i) {
+      int64_t ns = cdiv(s.Skv, split_chunk(&s, t.bk, wants[i]));
+      if (ns > QIAO_CUDA_MAX_SPLITS) continue;
+      char nm[48];
+      snprintf(nm, sizeof nm, "splitkv(s=%lld)", (long long)ns);
+      n = add_variant(out, n, cap, QIAO_CUDA_VAR_ATTN_SPLITKV + (int32_t)ns, nm);
+    }
+  }
+  return n;
+}
+
+static int64_t capped(int64_t n, int32_t n_sms) {
+  int64_t cap = 32 * (int64_t)(n_sms > 0 ? n_sms : 132);
+  return n < 1 ? 1 : n < cap ? n : cap;
+}
+
+/* HBM traffic model: each CTA of a prefill schedule streams the K/V of its
+ * q head (re-reads by the other query tiles of that head are taken as L2
+ * hits), so a GQA group reads its K/V G times; split-KV decode reads it once
+ * per group and adds the workspace round trip. */
+bool qiao_cuda_attention_variant_work(const qiao_kernel_desc_t *kd, int32_t variant, int32_t n_sms,
+                                      qiao_cuda_variant_work_t *out) {
+  memset(out, 0, sizeof *out);
+  at_shape_t s;
+  if (!at_shape_ok(kd, &s)) return false;
+  qiao_kd_work_t w;
+  qiao_kernel_desc_work(kd, &w);
+  double kv = (double)(s.B * s.Hkv * s.Skv) *
+              ((double)s.D * (double)qiao_dtype_size(kd->inputs[1].type.dtype) +
+               (double)s.Dv * (double)qiao_dtype_size(kd->inputs[2].type.dtype));
+  double rest = w.bytes > kv ? w.bytes - kv : 0;
+  qiao_cuda_work_t *p = &out->w[0];
+  p->block[0] = p->block[1] = p->block[2] = 1;
+  p->grid[0] = p->grid[1] = p->grid[2] = 1;
+  qiao_cuda_attn_tile_t t;
+  if (variant == QIAO_CUDA_VAR_ATTN_TC) {
+    if (!tc_ok(kd, &s)) return false;
+    qiao_cuda_attn_mma_tile_t m = k_attn_mma_default;
+    int64_t BQ = 16 * (int64_t)m.warps, Dp = (s.D + 15) / 16 * 16, Dvp = (s.Dv + 7) / 8 * 8;
+    int pipe = kd->inputs[0].type.dtype == QIAO_BF16 ? QIAO_CUDA_PIPE_BF16 : QIAO_CUDA_PIPE_F16;
+    p->flops[pipe] = w.contract_flops;
+    p->flops[QIAO_CUDA_PIPE_SIMT] = w.other_flops;
+    p->bytes = rest + kv * (double)s.G;
+    p->grid[0] = capped(s.B * s.Hq * cdiv(s.Sq, BQ), n_sms);
+    p->block[0] = 32 * m.warps;
+    p->shared_bytes = 2 * (BQ * (Dp + 8) + m.bk * (Dp + 8) + Dvp * (m.bk + 8));
+    out->n = 1;
+    return true;
+  }
+  if (variant == QIAO_CUDA_VAR_ATTN_SIMT) {
+    if (!simt_tile(&s, &t)) return false;
+    p->flops[QIAO_CUDA_PIPE_SIMT] = w.contract_flops + w.other_flops;
+    p->bytes = rest + kv * (double)s.G;
+    p->grid[0] = capped(s.B * s.Hq * cdiv(s.Sq, (int64_t)t.warps * t.rows_per_warp), n_sms);
+    p->block[0] = 32 * t.warps;
+    p->shared_bytes = simt_smem(&s, &t);
+    out->n = 1;
+    return true;
+  }
+  if (variant <= QIAO_CUDA_VAR_ATTN_SPLITKV ||
+      variant > QIAO_CUDA_VAR_ATTN_SPLITKV + QIAO_CUDA_MAX_SPLITS || !decode_tile(&s, &t))
+    return false;
+  int64_t ns = cdiv(s.Skv, split_chunk(&s, t.bk, variant - QIAO_CUDA_VAR_ATTN_SPLITKV));
+  double rows = (double)(s.B * s.Hq * s.Sq);
+  double ws = 4.0 * rows * (double)ns * (double)(s.Dv + 2);
+  double out_bytes = rows * (double)s.Dv * (double)qiao_dtype_size(kd->outputs[0].type.dtype);
+  p->flops[QIAO_CUDA_PIPE_SIMT] = w.contract_flops + w.other_flops;
+  p->bytes = (rest > out_bytes ? rest - out_bytes : 0) + kv + ws;
+  p->grid[0] = capped(s.B * s.Hkv * ns, n_sms);
+  p->block[0] = 32 * t.warps;
+  p->shared_bytes = simt_smem(&s, &t);
+  qiao_cuda_work_t *c = &out->w[1];
+  c->flops[QIAO_CUDA_PIPE_SIMT] = 4.0 * rows * (double)ns * (double)(s.Dv + 2);
+  c->bytes = ws + out_bytes;
+  c->grid[0] = capped((int64_t)rows, n_sms);
+  c->grid[1] = c->grid[2] = 1;
+  c->block[0] = qiao_cuda_row_block(s.Dv);
+  c->block[1] = c->block[2] = 1;
+  c->shared_bytes = 4 * (c->block[0] / 32);
+  out->n = 2;
+  return true;
+}
+
 /* ------------------------------------------------------------ entry */
 
 qiao_status_t qiao_cuda_lower_attention(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
@@ -1000,29 +1152,37 @@ qiao_status_t qiao_cuda_lower_attention(qiao_cuda_codegen_t *cg, const qiao_kern
     out->block[0] = 32;
     return NULL;
   }
-  bool decode = s->Sq * s->G <= AT_DECODE_MAX_ROWS && s->Sq <= 4 && s->Skv > 0;
-  if (decode) {
-    c.t = k_attn_tile_default;
-    c.t.rows_per_warp = (int32_t)cdiv(s->Sq * s->G, c.t.warps);
-    if (c.t.rows_per_warp > AT_MAX_RW)
-      decode = false;
-    else {
-      while (c.t.warps > 1 && (int64_t)(c.t.warps - 1) * c.t.rows_per_warp >= s->Sq * s->G)
-        c.t.warps--;
-      if (!simt_fit(s, &c.t) || (int64_t)c.t.warps * c.t.rows_per_warp < s->Sq * s->G)
-        decode = false;
-    }
-    if (decode) {
-      c.threads = 32 * c.t.warps;
-      return lower_decode(&c, name, out);
-    }
+  /* the plan's own choice (variant 0): split-KV decode where it applies,
+   * else tensor cores where they apply, else the SIMT prefill */
+  qiao_cuda_attn_tile_t dt;
+  bool decode = decode_tile(s, &dt);
+  int32_t var = cg->variant;
+  if (var == 0)
+    var = decode         ? QIAO_CUDA_VAR_ATTN_SPLITKV
+          : tc_ok(kd, s) ? QIAO_CUDA_VAR_ATTN_TC
+                         : QIAO_CUDA_VAR_ATTN_SIMT;
+  if (var >= QIAO_CUDA_VAR_ATTN_SPLITKV &&
+      var <= QIAO_CUDA_VAR_ATTN_SPLITKV + QIAO_CUDA_MAX_SPLITS) {
+    if (!decode)
+      return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                              "%s: split-KV decode does not apply (Sq = %lld, group %lld)", name,
+                              (long long)s->Sq, (long long)s->G);
+    c.t = dt;
+    c.want_splits = var - QIAO_CUDA_VAR_ATTN_SPLITKV;
+    c.threads = 32 * c.t.warps;
+    return lower_decode(&c, name, out);
   }
-  qiao_dtype_t qdt = kd->inputs[0].type.dtype;
-  if ((qdt == QIAO_F16 || qdt == QIAO_BF16) && kd->inputs[1].type.dtype == qdt &&
-      kd->inputs[2].type.dtype == qdt && s->D <= AT_MMA_MAX_D && s->Dv <= AT_MMA_MAX_D)
+  if (var == QIAO_CUDA_VAR_ATTN_TC) {
+    if (!tc_ok(kd, s))
+      return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                              "%s: flash-tc needs q, k, v all f16 or all bf16 and head dims <= %d",
+                              name, AT_MMA_MAX_D);
     return lower_mma_prefill(&c, name, out);
-  c.t = k_attn_tile_default;
-  if (!simt_fit(s, &c.t))
+  }
+  if (var != QIAO_CUDA_VAR_ATTN_SIMT)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: %d is not an attention variant", name,
+                            (int)var);
+  if (!simt_tile(s, &c.t))
     return qiao_status_make(QIAO_UNSUPPORTED, "%s: head dims %lld/%lld do not fit shared memory",
                             name, (long long)s->D, (long long)s->Dv);
   c.threads = 32 * c.t.warps;

@@ -777,6 +777,99 @@ static void emit_combine(moe_ctx_t *c, const char *name, qiao_cuda_phase_t *ph) 
   phase_rec(ph, name, grid_cap(cg, c->T), block, 0);
 }
 
+/* Tensor-core expert GEMMs: x and the three expert weights all f16 or all bf16. */
+static bool moe_tc_ok(const qiao_kernel_desc_t *kd) {
+  qiao_dtype_t wdt = kd->inputs[2].type.dtype;
+  return (wdt == QIAO_F16 || wdt == QIAO_BF16) && kd->inputs[0].type.dtype == wdt &&
+         kd->inputs[3].type.dtype == wdt && kd->inputs[4].type.dtype == wdt;
+}
+
+static bool moe_shape_ok(const qiao_kernel_desc_t *kd) {
+  if (kd->kind != QIAO_KD_MOE || kd->n_primary_inputs < 5 || kd->n_outputs != 1) return false;
+  int64_t E = kd->inputs[1].type.shape.dims[1];
+  return kd->attrs.top_k >= 1 && kd->attrs.top_k <= E && E <= MOE_MAX_E &&
+         kd->inputs[0].type.shape.dims[0] * kd->inputs[0].type.shape.dims[1] > 0;
+}
+
+int32_t qiao_cuda_moe_variants(const qiao_kernel_desc_t *kd, qiao_kernel_variant_t *out,
+                               int32_t cap) {
+  if (!moe_shape_ok(kd) || cap < 1) return 0;
+  int32_t n = 0;
+  if (moe_tc_ok(kd)) {
+    out[n].id = QIAO_CUDA_VAR_MOE_TC;
+    snprintf(out[n++].name, sizeof out[0].name, "grouped-tc");
+  }
+  if (n < cap) {
+    out[n].id = QIAO_CUDA_VAR_MOE_SIMT;
+    snprintf(out[n++].name, sizeof out[0].name, "grouped-simt");
+  }
+  return n;
+}
+
+/* The five launches for the cost model. The expert GEMMs: the experts that
+ * get tokens (min(E, T·k)) each read their three weight matrices once; CTAs
+ * over (expert, token tile, column tile) for the active experts with T·k / active
+ * tokens each (tiles past an expert's count exit at once and are not counted). */
+bool qiao_cuda_moe_variant_work(const qiao_kernel_desc_t *kd, int32_t variant, int32_t n_sms,
+                                qiao_cuda_variant_work_t *out) {
+  memset(out, 0, sizeof *out);
+  if (!moe_shape_ok(kd)) return false;
+  bool tc = variant == QIAO_CUDA_VAR_MOE_TC;
+  if (tc ? !moe_tc_ok(kd) : variant != QIAO_CUDA_VAR_MOE_SIMT) return false;
+  double T = (double)kd->inputs[0].type.shape.dims[0], D = (double)kd->inputs[0].type.shape.dims[1];
+  double E = (double)kd->inputs[1].type.shape.dims[1], F = (double)kd->inputs[2].type.shape.dims[2];
+  double K = (double)kd->attrs.top_k, A = T * K;
+  double active = A < E ? A : E, per = A / active;
+  double wsz = (double)qiao_dtype_size(kd->inputs[2].type.dtype);
+  double xsz = (double)qiao_dtype_size(kd->inputs[0].type.dtype);
+  int64_t cap = 32 * (int64_t)(n_sms > 0 ? n_sms : 132);
+  int pipe = !tc                                     ? QIAO_CUDA_PIPE_SIMT
+             : kd->inputs[2].type.dtype == QIAO_BF16 ? QIAO_CUDA_PIPE_BF16
+                                                     : QIAO_CUDA_PIPE_F16;
+  for (int i = 0; i < 5; ++i) {
+    qiao_cuda_work_t *w = &out->w[i];
+    for (int a = 0; a < 3; ++a)
+      w->grid[a] = 1, w->block[a] = 1;
+    w->block[0] = 256;
+  }
+  /* route: logits T x D x E, top-k */
+  out->w[0].flops[QIAO_CUDA_PIPE_SIMT] = 2 * T * D * E;
+  out->w[0].bytes = T * D * xsz + D * E * (double)qiao_dtype_size(kd->inputs[1].type.dtype);
+  out->w[0].grid[0] = (int64_t)T < cap ? (int64_t)T : cap;
+  /* bucket: a warp per expert over the T·k assignments */
+  out->w[1].flops[QIAO_CUDA_PIPE_SIMT] = E * A;
+  out->w[1].bytes = 8 * A + 4 * E * (1 + T);
+  out->w[1].grid[0] = (int64_t)((E * 32 + 255) / 256);
+  /* gate/up and down GEMMs */
+  for (int g = 0; g < 2; ++g) {
+    qiao_cuda_work_t *w = &out->w[2 + g];
+    double n_cols = g ? D : F, k_dim = g ? F : D;
+    double bm = tc ? (g ? k_moe_mma_down.bm : k_moe_mma_gateup.bm) : k_moe_tile_default.bm;
+    double bn = tc ? (g ? k_moe_mma_down.bn : k_moe_mma_gateup.bn) : k_moe_tile_default.bn;
+    w->flops[pipe] = 2 * A * k_dim * n_cols * (g ? 1 : 2);
+    w->flops[QIAO_CUDA_PIPE_SIMT] += g ? 0 : 4 * A * F; /* SwiGLU */
+    w->bytes =
+        active * (g ? 1 : 2) * k_dim * n_cols * wsz + A * k_dim * (g ? 4 : xsz) + A * n_cols * 4;
+    double ctas = active * ceil(per / bm) * ceil(n_cols / bn);
+    w->grid[0] = (int64_t)ctas < cap ? (int64_t)ctas : cap;
+    if (tc) {
+      qiao_cuda_moe_mma_tile_t t = g ? k_moe_mma_down : k_moe_mma_gateup;
+      w->block[0] = (t.bm / t.wm) * (t.bn / t.wn) * 32;
+      w->shared_bytes = 2 * ((g ? 2 : 1) * t.bm * (t.bk + 8) + (g ? 1 : 2) * t.bn * (t.bk + 8));
+    } else {
+      qiao_cuda_moe_tile_t t = k_moe_tile_default;
+      w->block[0] = (t.bm / t.tm) * (t.bn / t.tn);
+      w->shared_bytes = 4 * (t.bm * t.bk + (g ? 1 : 2) * t.bk * t.bn);
+    }
+  }
+  /* combine */
+  out->w[4].flops[QIAO_CUDA_PIPE_SIMT] = 2 * A * D;
+  out->w[4].bytes = A * D * 4 + T * D * (double)qiao_dtype_size(kd->outputs[0].type.dtype);
+  out->w[4].grid[0] = (int64_t)T < cap ? (int64_t)T : cap;
+  out->n = 5;
+  return true;
+}
+
 qiao_status_t qiao_cuda_lower_moe(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                   const char *name, qiao_cuda_kernel_t *out) {
   if (kd->n_primary_inputs < 5 || kd->n_outputs != 1)
@@ -809,8 +902,16 @@ qiao_status_t qiao_cuda_lower_moe(qiao_cuda_codegen_t *cg, const qiao_kernel_des
   }
   /* tensor cores when x and the three expert weights are all f16 or all bf16 */
   qiao_dtype_t wdt = kd->inputs[2].type.dtype;
-  bool tc = (wdt == QIAO_F16 || wdt == QIAO_BF16) && kd->inputs[0].type.dtype == wdt &&
-            kd->inputs[3].type.dtype == wdt && kd->inputs[4].type.dtype == wdt;
+  bool tc = moe_tc_ok(kd);
+  if (cg->variant == QIAO_CUDA_VAR_MOE_TC && !tc)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT,
+                            "%s: grouped-tc needs x and the expert weights all f16 or all bf16",
+                            name);
+  if (cg->variant == QIAO_CUDA_VAR_MOE_SIMT)
+    tc = false; /* the SIMT GEMMs widen f16/bf16 in the load */
+  else if (cg->variant != 0 && cg->variant != QIAO_CUDA_VAR_MOE_TC)
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "%s: %d is not a moe variant", name,
+                            (int)cg->variant);
   int64_t A = c.T * c.K;
   c.o_ids = 0;
   c.o_w = al4(A);

@@ -207,6 +207,16 @@ qiao_status_t qiao_cuda_module_add_kernel(qiao_cuda_module_t *m, const qiao_kern
   return NULL;
 }
 
+qiao_status_t qiao_cuda_module_add_kernel_variant(qiao_cuda_module_t *m,
+                                                  const qiao_kernel_desc_t *kd, const char *name,
+                                                  int32_t variant,
+                                                  qiao_kernel_launch_t *out_launch) {
+  m->cg.variant = variant;
+  qiao_status_t st = qiao_cuda_module_add_kernel(m, kd, name, out_launch);
+  m->cg.variant = 0;
+  return st;
+}
+
 qiao_status_t qiao_cuda_module_optimize(qiao_cuda_module_t *m) {
   qiao_cuda_codegen_t *cg = &m->cg;
   if (m->optimized) return NULL;

@@ -20,6 +20,11 @@ void qiao_cuda_module_destroy(qiao_cuda_module_t *m);
 const char *qiao_cuda_module_sm(const qiao_cuda_module_t *m);
 qiao_status_t qiao_cuda_module_add_kernel(qiao_cuda_module_t *m, const qiao_kernel_desc_t *kd,
                                           const char *name, qiao_kernel_launch_t *out_launch);
+/* add_kernel lowering variant `variant` (QIAO_CUDA_VAR_*; 0: the plan's own). */
+qiao_status_t qiao_cuda_module_add_kernel_variant(qiao_cuda_module_t *m,
+                                                  const qiao_kernel_desc_t *kd, const char *name,
+                                                  int32_t variant,
+                                                  qiao_kernel_launch_t *out_launch);
 qiao_status_t qiao_cuda_module_optimize(qiao_cuda_module_t *m);
 /* The module's PTX (optimizes first; emitted once and cached; owned by m). */
 qiao_status_t qiao_cuda_module_ptx(qiao_cuda_module_t *m, const char **out_text,

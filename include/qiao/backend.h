@@ -120,6 +120,19 @@ typedef struct qiao_kernel_prediction {
 
 /* ------------------------------------------------------------ 2. backends */
 
+/* At most this many variants per descriptor. */
+#define QIAO_VARIANT_MAX 16
+
+/* One way a backend can lower a descriptor (dispatch by cost model,
+ * docs/design.md "Dispatch by cost model"): attention "flash-tc",
+ * "flash-simt", "splitkv(s=8)"; moe "grouped-tc", "grouped-simt". `id` is the
+ * backend's own (0 is reserved for "the backend plans it": a backend without
+ * `variants` has the one variant {0, "planned by the backend"}). */
+typedef struct qiao_kernel_variant {
+  int32_t id;
+  char name[48];
+} qiao_kernel_variant_t;
+
 typedef struct qiao_backend_options {
   const char *triple;   /* NULL: the device's (host for cpu) */
   const char *cpu;      /* NULL: the device's (host CPU, sm_XX from the profile, ...) */
@@ -157,6 +170,20 @@ struct qiao_backend {
    * with launch record `launch` on device d (compiles kd on its own). */
   qiao_status_t (*predict)(const qiao_kernel_desc_t *kd, const qiao_kernel_launch_t *launch,
                            qiao_hal_device_t *d, qiao_kernel_prediction_t *out_prediction);
+  /* Optional (NULL: one variant, id 0, planned by the backend): writes the
+   * variants it can lower for kd on d (NULL: its class's default profile),
+   * at most `cap`, valid ones only; returns how many. */
+  int32_t (*variants)(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d,
+                      qiao_kernel_variant_t *out, int32_t cap);
+  /* Optional (NULL: the runtime's roofline over the device profile): the
+   * predicted time of variant v of kd on d, and one line saying what the
+   * figure comes from. */
+  qiao_status_t (*variant_cost)(const qiao_kernel_desc_t *kd, const qiao_kernel_variant_t *v,
+                                qiao_hal_device_t *d, double *out_ns, char *basis, size_t cap);
+  /* Optional (NULL: only variant 0): add_kernel lowering variant `variant`
+   * (an id from `variants`; 0: the backend's own plan). */
+  qiao_status_t (*add_kernel_variant)(void *m, const qiao_kernel_desc_t *kd, const char *name,
+                                      int32_t variant, qiao_kernel_launch_t *out_launch);
 };
 
 /* The registry: compile-time rows, no mutable state. */
@@ -184,6 +211,13 @@ const qiao_backend_t *qiao_backend_module_backend(const qiao_backend_module_t *m
  * reason. */
 qiao_status_t qiao_backend_module_add_kernel(qiao_backend_module_t *m, const qiao_kernel_desc_t *kd,
                                              const char *name, qiao_kernel_launch_t *out_launch);
+/* The same lowering variant `variant` of kd (an id from the backend's
+ * `variants`; 0: the backend's own plan, like add_kernel). A backend without
+ * variants accepts only 0 (else QIAO_INVALID_ARGUMENT). */
+qiao_status_t qiao_backend_module_add_kernel_variant(qiao_backend_module_t *m,
+                                                     const qiao_kernel_desc_t *kd, const char *name,
+                                                     int32_t variant,
+                                                     qiao_kernel_launch_t *out_launch);
 /* Verifies and optimizes once; later calls do nothing. */
 qiao_status_t qiao_backend_module_optimize(qiao_backend_module_t *m);
 qiao_status_t qiao_backend_module_emit(qiao_backend_module_t *m, qiao_artifact_kind_t kind,

@@ -322,8 +322,10 @@ typedef struct qiao_hal_profile_details {
   int32_t sm_registers, sm_max_threads, sm_max_warps, sm_max_ctas;
   double sm_shared_per_cta, sm_clock_hz;
   /* Performance-model parameters ("model" object; 0 where absent):
-   * kernel launch overhead and device-memory latency, in ns. */
+   * kernel launch overhead and device-memory latency, in ns; the host link
+   * (PCIe) bandwidth per direction in B/s (model.host_link_gbps). */
   double launch_overhead_ns, mem_latency_ns;
+  double host_link_bandwidth;
 } qiao_hal_profile_details_t;
 const qiao_hal_profile_details_t *qiao_hal_profile_details(const qiao_hal_profile_t *p);
 /* Whether the profile lists `dtype` ("f8e4m3", "bf16", ...). */

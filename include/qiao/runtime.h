@@ -46,6 +46,10 @@ typedef struct qiao_compile_options {
                         run, so a kernel that skips an element is caught by tests */
   const struct qiao_backend *backend; /* NULL: the backend registered for the device's
                                          class; else this one (tests, tools) */
+  /* Dispatch by cost model (section 5): NULL, the cheapest predicted variant
+   * of each kernel; else the variant of this name ("flash-simt",
+   * "splitkv(s=4)", "grouped-simt") for every kernel that offers it (tests). */
+  const char *variant;
 } qiao_compile_options_t;
 
 typedef struct qiao_program_stats {
@@ -101,7 +105,53 @@ typedef struct qiao_mem_request {
  * arena size. */
 qiao_status_t qiao_mem_plan(qiao_mem_request_t *reqs, int32_t n, int64_t *out_arena_bytes);
 
-/* ------------------------------------------------------------ 4. explain and emit */
+/* ------------------------------------------------------------ 4. dispatch by cost model */
+
+/* The lowering variants of one kernel with their predicted times and the
+ * one the runtime picked (docs/design.md "Dispatch by cost model"). */
+typedef struct qiao_variant_choice {
+  int32_t n; /* >= 1: a backend without variants has one, planned by the backend */
+  qiao_kernel_variant_t variants[QIAO_VARIANT_MAX];
+  double ns[QIAO_VARIANT_MAX];       /* predicted; < 0: no prediction (basis says why) */
+  char basis[QIAO_VARIANT_MAX][128]; /* what the figure comes from */
+  int32_t chosen;                    /* index into variants */
+  char how[48]; /* "cheapest predicted", "forced", "only variant", "autotuned" ... */
+  double tuned_ns[QIAO_VARIANT_MAX]; /* autotune: the best of its timed runs; < 0: not timed */
+  qiao_hal_time_kind_t tuned_kind;   /* what tuned_ns are (measured on cpu) */
+} qiao_variant_choice_t;
+
+/* Enumerates the variants backend `be` can lower for kd on d, predicts each
+ * (the backend's variant_cost, else qiao_variant_roofline_ns over d's
+ * profile) and picks the cheapest predicted (ties: the first listed).
+ * `force` (NULL: none) picks the variant of that name when kd offers it. */
+qiao_status_t qiao_variant_choose(const qiao_backend_t *be, const qiao_kernel_desc_t *kd,
+                                  qiao_hal_device_t *d, const char *force,
+                                  qiao_variant_choice_t *out_choice);
+
+typedef struct qiao_autotune_options {
+  const char *cache_dir; /* NULL: $XDG_CACHE_HOME/qiao, else ~/.cache/qiao */
+  int32_t runs;          /* timed runs per variant (best taken); 0: 3 */
+} qiao_autotune_options_t;
+
+/* Autotunes p (params bound) on `inputs`: for every kernel with more than one
+ * variant, the winner cached on disk for (target key, descriptor) is taken;
+ * else each variant is compiled, run `runs` times inside the whole program
+ * (its time as the device reports it: measured on cpu) and the fastest kept
+ * and cached (one file per key under <cache_dir>/autotune, written to a
+ * temporary file and renamed). A cache file that cannot be read or parsed, or
+ * names no variant of the kernel, is ignored: one "warning: ..." line goes to
+ * `report` (may be NULL) and the kernel is tuned again. */
+qiao_status_t qiao_program_autotune(qiao_program_t *p, const qiao_tensor_t *const *inputs,
+                                    const qiao_autotune_options_t *opts, char *report,
+                                    size_t report_cap);
+
+/* A roofline over profile p: max(FLOPs / (peak of the contraction dtype ×
+ * e_c), bytes / (bandwidth × e_m)) with per-kind efficiency factors e_c, e_m
+ * (docs/design.md); basis names the profile and the factors. */
+qiao_status_t qiao_variant_roofline_ns(const qiao_kernel_desc_t *kd, const qiao_hal_profile_t *p,
+                                       double *out_ns, char *basis, size_t cap);
+
+/* ------------------------------------------------------------ 5. explain and emit */
 
 /* What a compiled program's kernel is and does, as its backend predicts it
  * and as its device reports one run of it (qiao-run --explain). */
@@ -118,6 +168,8 @@ typedef struct qiao_kernel_explain {
   bool has_prediction;
   qiao_kernel_prediction_t prediction;
   char no_prediction[256]; /* why not, when the backend has `predict` but it failed; else "" */
+  /* Dispatch by cost model: the variants considered and the one chosen. */
+  qiao_variant_choice_t variant;
   /* One run on the device: its event time (kind: measured on cpu, simulated
    * on ascend-sim, modelled on simt-emu), the host wall time, and the
    * device's report of the dispatch ("" when it has none). */
@@ -142,6 +194,27 @@ qiao_status_t qiao_program_explain(qiao_program_t *p, const qiao_graph_t *g,
  * a failure leaves no partial files; a missing or unwritable `dir` is
  * QIAO_INVALID_ARGUMENT naming it. */
 qiao_status_t qiao_program_emit_dir(const qiao_program_t *p, const char *dir);
+
+/* A kernel the model predicts faster on the host CPU than on p's accelerator,
+ * inputs and outputs crossing the host link (hybrid plan; printed by
+ * qiao-run --explain, not executed). */
+typedef struct qiao_hybrid_step {
+  int32_t kernel;
+  char name[64];
+  const char *kind;
+  double device_ns;      /* the accelerator's time (its prediction, else its run) */
+  char device_label[48]; /* "modelled", "simulated" ... */
+  double cpu_ns;         /* roofline over the host profile */
+  double transfer_ns;    /* inputs to the host and outputs back over the host link, plus
+                            one copy overhead (the device launch overhead) each way */
+  char link[96];         /* the link figure and where it comes from */
+} qiao_hybrid_step_t;
+
+/* The hybrid plan of an explained program (kernels ks[0..n) from
+ * qiao_program_explain): the kernels where cpu_ns + transfer_ns < device_ns.
+ * Nothing (n = 0) on a CPU device. *out_steps is the caller's to free(). */
+qiao_status_t qiao_program_hybrid_plan(qiao_program_t *p, const qiao_kernel_explain_t *ks,
+                                       int32_t n, qiao_hybrid_step_t **out_steps, int32_t *out_n);
 
 #ifdef __cplusplus
 }
