@@ -40,23 +40,34 @@ LLVMValueRef ascend_uop(ascend_module_t *m, const char *name, LLVMValueRef *args
                         const char *note);
 /* Appends printf text to the module's listing. */
 void ascend_listing_printf(ascend_module_t *m, const char *fmt, ...);
-/* The unit-operation dtype of an IR float dtype; -1 for others. */
+/* The unit-operation dtype of an IR dtype (bool: u8). */
 int ascend_dtype(qiao_dtype_t dt);
 
 /* ------------------------------------------ vector-unit kernels
- * ELEMENTWISE, and SOFTMAX / REDUCE_MAX over the last axis with their fused
- * epilogues (lower_elementwise.c). */
+ * ELEMENTWISE, SOFTMAX, REDUCE (sum/mean/max) and NORM (rms/layer) with
+ * their fused epilogues (lower_elementwise.c). */
 
 /* The UB plan of an elementwise kernel: double-buffered input and output
  * tiles, f32 work buffers reused by liveness, one rounding temp. */
 typedef struct ascend_ew_plan {
-  qiao_kd_kind_t kind;                /* ELEMENTWISE, SOFTMAX or REDUCE (max) over the last axis */
-  int32_t n_primary;                  /* streamed primary inputs (0 for ELEMENTWISE, else 1) */
-  int64_t row;                        /* SOFTMAX/REDUCE: elements of the last axis */
+  qiao_kd_kind_t kind;                /* ELEMENTWISE, SOFTMAX, REDUCE or NORM */
+  qiao_op_kind_t op;                  /* the primary op */
+  int32_t n_primary;                  /* primary inputs (0 for ELEMENTWISE; NORM: x, w[, b]) */
+  int64_t row;                        /* SOFTMAX/NORM: elements of the normalized axis */
   int64_t G;                          /* primary input elements per output element (REDUCE: row) */
   int64_t pbuf_off, acc_off, red_off; /* primary as f32, the primary result, per-row values */
-  int64_t n;                          /* output elements */
-  int64_t tile;                       /* elements per tile (a multiple of 64) */
+  /* REDUCE over axes followed by kept dims, SOFTMAX over a non-last axis:
+   * the primary tile is transposed in the UB (a Gather over an index view)
+   * so that each reduced row is contiguous; inner = kept elements per block
+   * (1: no transpose). The tile is whole blocks of `block` input elements. */
+  int64_t inner, block;
+  int32_t fwd_rank, bwd_rank;
+  int64_t fwd_dims[QIAO_MAX_RANK + 1], fwd_strides[QIAO_MAX_RANK + 1];
+  int64_t bwd_dims[3], bwd_strides[3];
+  int64_t tbuf_off, x2_off, red2_off, red3_off; /* f32 scratch: transposed tile, squares, rows */
+  double count;                                 /* REDUCE_MEAN: reduced elements */
+  int64_t n;                                    /* output elements */
+  int64_t tile;                                 /* elements per tile (a multiple of 64) */
   int64_t n_tiles;
   int64_t in_off[QIAO_KD_MAX_OPERANDS][2]; /* UB byte offsets, ping and pong */
   bool in_scalar[QIAO_KD_MAX_OPERANDS];    /* one element broadcast */
@@ -82,6 +93,22 @@ qiao_status_t ascend_ew_plan(const qiao_kernel_desc_t *kd, int64_t ub_bytes, int
 /* Emits kd as entry `fn` (the plan checked). */
 qiao_status_t ascend_lower_elementwise(ascend_module_t *m, const qiao_kernel_desc_t *kd,
                                        LLVMValueRef fn, const ascend_ew_plan_t *plan);
+
+/* ------------------------------------------ data movement (lower_copy.c)
+ * COPY (transpose, slice, concat, reshape) and GATHER: MTE row copies, or a
+ * vector Gather from a resident source span. */
+bool ascend_copy_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap);
+qiao_status_t ascend_lower_copy(ascend_module_t *m, const qiao_kernel_desc_t *kd, LLVMValueRef fn);
+
+/* TOPK on the vector unit (lower_topk.c); the UB tile check included. */
+bool ascend_topk_supported(const qiao_kernel_desc_t *kd, int64_t ub_bytes, char *reason,
+                           size_t cap);
+qiao_status_t ascend_lower_topk(ascend_module_t *m, const qiao_kernel_desc_t *kd, LLVMValueRef fn);
+
+/* ROPE (a COPY kernel of op rope) on the vector unit (lower_rope.c). */
+bool ascend_rope_supported(const qiao_kernel_desc_t *kd, int64_t ub_bytes, char *reason,
+                           size_t cap);
+qiao_status_t ascend_lower_rope(ascend_module_t *m, const qiao_kernel_desc_t *kd, LLVMValueRef fn);
 
 /* ------------------------------------------------------ cube */
 

@@ -21,6 +21,10 @@ int ascend_dtype(qiao_dtype_t dt) {
   case QIAO_BF16: return QIAO_ASCEND_BF16;
   case QIAO_F8E4M3: return QIAO_ASCEND_F8E4M3;
   case QIAO_F8E5M2: return QIAO_ASCEND_F8E5M2;
+  case QIAO_I8: return QIAO_ASCEND_S8;
+  case QIAO_I32: return QIAO_ASCEND_S32;
+  case QIAO_I64: return QIAO_ASCEND_S64;
+  case QIAO_BOOL: return QIAO_ASCEND_U8;
   default: return -1;
   }
 }
@@ -73,9 +77,24 @@ LLVMValueRef ascend_uop(ascend_module_t *m, const char *name, LLVMValueRef *args
 
 /* ------------------------------------------------------------ registry row */
 
+/* The Ascend class's fusion (docs/ascend-model.md, "Fusion policy"): no norm
+ * prologue on matmuls (the norm runs on the vector unit, the matmul on the
+ * cube: a fused prologue would be a mixed AIC/AIV kernel); epilogues on the
+ * vector kernels that carry them (reduce, softmax, norm) and on the mixed
+ * kinds; data movement (copy, gather) and matmuls end their kernel, their
+ * consumers run as elementwise kernels. */
+static const qiao_fusion_policy_t kAscendPolicy = {
+    .fuse_elementwise = true,
+    .epilogue_anchors = (1u << QIAO_KD_REDUCE) | (1u << QIAO_KD_SOFTMAX) | (1u << QIAO_KD_NORM) |
+                        (1u << QIAO_KD_ATTENTION) | (1u << QIAO_KD_MOE),
+    .norm_prologue = false,
+    .max_operands = QIAO_KD_MAX_OPERANDS,
+    .max_expr_nodes = QIAO_EXPR_MAX_NODES,
+};
+
 static const qiao_fusion_policy_t *ascend_fusion_policy(qiao_hal_device_t *d) {
   (void)d;
-  return qiao_fusion_policy_default();
+  return &kAscendPolicy;
 }
 
 static bool dtype_on_device(qiao_dtype_t dt, qiao_hal_device_t *d) {
@@ -108,6 +127,14 @@ static bool kd_fp8_check(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, cha
   return true;
 }
 
+static bool is_rope(const qiao_kernel_desc_t *kd) {
+  return kd->kind == QIAO_KD_COPY && kd->op == QIAO_OP_ROPE;
+}
+
+static bool is_copy(const qiao_kernel_desc_t *kd) {
+  return (kd->kind == QIAO_KD_COPY && !is_rope(kd)) || kd->kind == QIAO_KD_GATHER;
+}
+
 static qiao_status_t device_info(qiao_hal_device_t *d, qiao_hal_ascend_info_t *out) {
   if (d) return qiao_hal_ascend_info(d, out);
   return qiao_hal_ascend_info_for_profile(ASCEND_DEFAULT_PROFILE, out);
@@ -130,6 +157,18 @@ static bool ascend_supports(const qiao_kernel_desc_t *kd, qiao_hal_device_t *d, 
   }
   if (!kd_fp8_check(kd, d, reason, cap)) return false;
   bool cube = kd->kind == QIAO_KD_MATMUL;
+  if (is_rope(kd) || kd->kind == QIAO_KD_TOPK) {
+    qiao_hal_ascend_info_t ti;
+    qiao_status_t tst = device_info(d, &ti);
+    if (tst) {
+      snprintf(reason, cap, "%s", qiao_status_message(tst));
+      qiao_status_free(tst);
+      return false;
+    }
+    return is_rope(kd) ? ascend_rope_supported(kd, ti.ub_bytes, reason, cap)
+                       : ascend_topk_supported(kd, ti.ub_bytes, reason, cap);
+  }
+  if (is_copy(kd)) return ascend_copy_supported(kd, reason, cap);
   if (cube ? !ascend_mm_supported(kd, reason, cap) : !ascend_ew_supported(kd, reason, cap))
     return false;
   /* the tiling check: a kernel whose tiles overflow the on-chip buffers is refused */
@@ -232,16 +271,20 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
   }
   if (strlen(name) >= sizeof out_launch->name)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
-  bool cube = kd->kind == QIAO_KD_MATMUL;
-  if (cube ? !ascend_mm_supported(kd, reason, sizeof reason)
-           : !ascend_ew_supported(kd, reason, sizeof reason))
+  bool cube = kd->kind == QIAO_KD_MATMUL, copy = is_copy(kd), topk = kd->kind == QIAO_KD_TOPK;
+  bool rope = is_rope(kd);
+  if (rope   ? !ascend_rope_supported(kd, m->info.ub_bytes, reason, sizeof reason)
+      : topk ? !ascend_topk_supported(kd, m->info.ub_bytes, reason, sizeof reason)
+      : copy ? !ascend_copy_supported(kd, reason, sizeof reason)
+      : cube ? !ascend_mm_supported(kd, reason, sizeof reason)
+             : !ascend_ew_supported(kd, reason, sizeof reason))
     return qiao_status_make(QIAO_UNSUPPORTED, "ascend: cannot lower this %s kernel: %s",
                             qiao_kd_kind_name(kd->kind),
                             *reason ? reason : "not lowered for the Ascend class yet");
   ascend_ew_plan_t plan;
   if (cube)
     QIAO_RETURN_IF_ERROR(ascend_mm_check(&m->info));
-  else
+  else if (!copy && !topk && !rope)
     QIAO_RETURN_IF_ERROR(ascend_ew_plan(kd, m->info.ub_bytes, 0, &plan));
   if (m->n_entries == m->cap_entries) {
     int32_t cap = m->cap_entries ? 2 * m->cap_entries : 8;
@@ -256,6 +299,12 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
                         cube ? "AIC" : "AIV");
   if (cube)
     QIAO_RETURN_IF_ERROR(ascend_lower_matmul(m, kd, fn));
+  else if (copy)
+    QIAO_RETURN_IF_ERROR(ascend_lower_copy(m, kd, fn));
+  else if (topk)
+    QIAO_RETURN_IF_ERROR(ascend_lower_topk(m, kd, fn));
+  else if (rope)
+    QIAO_RETURN_IF_ERROR(ascend_lower_rope(m, kd, fn));
   else
     QIAO_RETURN_IF_ERROR(ascend_lower_elementwise(m, kd, fn, &plan));
   qiao_kernel_launch_t *l = out_launch;

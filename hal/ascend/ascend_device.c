@@ -90,8 +90,8 @@ typedef void (*ascend_entry_fn)(void *const *, const int64_t *, int64_t, int64_t
 /* The per-kernel report from the blocks' timelines. */
 static void finish_report(const asim_model_t *m, const char *kernel, int64_t blocks,
                           const double *core_end, int32_t n_cores, int32_t n_aiv_used,
-                          int32_t n_aic_used, const double *busy, const double *bytes, int64_t ops,
-                          qiao_hal_ascend_report_t *r) {
+                          int32_t n_aic_used, const double *busy, const double *bytes,
+                          double hbm_read, int64_t ops, qiao_hal_ascend_report_t *r) {
   memset(r, 0, sizeof *r);
   snprintf(r->kernel, sizeof r->kernel, "%s", kernel);
   snprintf(r->profile, sizeof r->profile, "%s", m->profile);
@@ -106,9 +106,10 @@ static void finish_report(const asim_model_t *m, const char *kernel, int64_t blo
         k == QIAO_ASCEND_PATH_L0C_GM)
       gm += bytes[k];
   }
-  /* HBM is shared by all cores: the kernel takes at least its GM traffic at
-   * the device's bandwidth */
-  double hbm = gm / (m->hbm_bytes_per_s / m->clock_hz);
+  /* HBM is shared by all cores: the kernel takes at least its HBM traffic
+   * (writes, and the reads that missed the L2) at the device's bandwidth */
+  double hbm_bytes = hbm_read + bytes[QIAO_ASCEND_PATH_UB_GM] + bytes[QIAO_ASCEND_PATH_L0C_GM];
+  double hbm = hbm_bytes / (m->hbm_bytes_per_s / m->clock_hz);
   double launch = m->launch_ns * 1e-9 * m->clock_hz;
   double body = core_max > hbm ? core_max : hbm;
   r->cycles = body + launch;
@@ -171,6 +172,21 @@ static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t
   c->gm = gm;
   c->n_gm = nb;
   c->block_num = blocks;
+  int64_t l2_held = 0;
+  c->l2_held = &l2_held;
+  c->l2_lines = calloc((size_t)nb + 1, sizeof *c->l2_lines);
+  if (!c->l2_lines) {
+    st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "ascend-sim: out of memory");
+    goto out;
+  }
+  for (int32_t i = 0; i < nb; ++i) {
+    c->l2_lines[i] = calloc((size_t)((gm[i].hi - gm[i].lo) / 512 + 1), 1);
+    if (!c->l2_lines[i]) {
+      st = qiao_status_make(QIAO_RESOURCE_EXHAUSTED, "ascend-sim: out of memory");
+      goto out;
+    }
+  }
+  double hbm_read = 0;
   double busy[QIAO_ASCEND_PIPE_COUNT] = {0}, bytes[QIAO_ASCEND_PATH_COUNT] = {0};
   int64_t ops = 0;
   ascend_entry_fn fn = (ascend_entry_fn)en->rec.fn;
@@ -188,16 +204,23 @@ static qiao_status_t ascend_dispatch(qiao_hal_device_t *d, qiao_hal_executable_t
       busy[p] += c->busy[p];
     for (int k = 0; k < QIAO_ASCEND_PATH_COUNT; ++k)
       bytes[k] += c->bytes[k];
+    hbm_read += c->hbm_read;
     ops += c->ops;
   }
   qiao_hal_ascend_report_t r;
-  finish_report(m, en->rec.name, blocks, core_end, n_cores * 2, 0, 0, busy, bytes, ops, &r);
+  finish_report(m, en->rec.name, blocks, core_end, n_cores * 2, 0, 0, busy, bytes, hbm_read, ops,
+                &r);
   pthread_mutex_lock(&s->lock);
   s->clock_ns += r.ns;
   s->last = r;
   s->has_report = true;
   pthread_mutex_unlock(&s->lock);
 out:
+  if (c && c->l2_lines) {
+    for (int32_t i = 0; i < nb; ++i)
+      free(c->l2_lines[i]);
+    free(c->l2_lines);
+  }
   free(ptrs);
   free(gm);
   free(core_end);

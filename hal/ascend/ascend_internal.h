@@ -18,6 +18,8 @@ typedef struct asim_model {
   int64_t ub_bytes, l1_bytes, l0a_bytes, l0b_bytes, l0c_bytes;
   double hbm_bytes_per_s;      /* profile memory bandwidth (whole device) */
   double gm_read_bpc;          /* MTE2 GM -> core, bytes per cycle per core (ini "ddr") */
+  double l2_read_bpc;          /* MTE2 reads that hit the L2 (ini "l2 read") */
+  int64_t l2_bytes;            /* shared L2 (ini l2_size) */
   double gm_write_bpc;         /* MTE3 UB -> GM (ini "UB -> DDR") */
   double mte2_latency;         /* cycles from issue to data in UB [estimate] */
   double mte3_latency;         /* [estimate] */
@@ -55,6 +57,11 @@ typedef struct asim_core {
   bool cube_used;           /* marks to clear at the next reset */
   const asim_range_t *gm;
   int32_t n_gm;
+  /* the L2 model: per binding one byte per 512-byte line read before in this
+   * dispatch (by any block), and the bytes held (up to l2_bytes) */
+  uint8_t **l2_lines;
+  int64_t *l2_held;
+  double hbm_read; /* GM bytes read that missed the L2 */
   /* flags: pending SetFlag times per (src, dst, id) */
   int32_t flag_n[QIAO_ASCEND_PIPE_COUNT][QIAO_ASCEND_PIPE_COUNT][ASIM_FLAG_IDS];
   double flag_t[QIAO_ASCEND_PIPE_COUNT][QIAO_ASCEND_PIPE_COUNT][ASIM_FLAG_IDS][ASIM_FLAG_DEPTH];

@@ -32,6 +32,8 @@ static const asim_model_t kModels[] = {
      .l0c_bytes = 131072,
      .hbm_bytes_per_s = 1.6e12,
      .gm_read_bpc = 32,
+     .l2_read_bpc = 110,
+     .l2_bytes = 192ll << 20,
      .gm_write_bpc = 64,
      .mte2_latency = 300,
      .mte3_latency = 150,
@@ -62,6 +64,8 @@ static const asim_model_t kModels[] = {
      .l0c_bytes = 131072,
      .hbm_bytes_per_s = 3.2e12,
      .gm_read_bpc = 32,
+     .l2_read_bpc = 110,
+     .l2_bytes = 192ll << 20,
      .gm_write_bpc = 64,
      .mte2_latency = 300,
      .mte3_latency = 150,
@@ -93,8 +97,9 @@ const asim_model_t *asim_model_for(const char *profile_name) {
 
 static const char *const kPipeNames[] = {"PIPE_S",    "PIPE_V",    "PIPE_M",   "PIPE_MTE1",
                                          "PIPE_MTE2", "PIPE_MTE3", "PIPE_FIX", "PIPE_ALL"};
-static const char *const kDtNames[] = {"f32", "f16", "bf16", "f8e4m3", "f8e5m2"};
-static const int kDtSize[] = {4, 2, 2, 1, 1};
+static const char *const kDtNames[] = {"f32", "f16", "bf16", "f8e4m3", "f8e5m2",
+                                       "s8",  "u8",  "s16",  "s32",    "s64"};
+static const int kDtSize[] = {4, 2, 2, 1, 1, 1, 1, 2, 4, 8};
 
 const char *qiao_ascend_pipe_name(int64_t p) {
   return p >= 0 && p <= QIAO_ASCEND_PIPE_ALL ? kPipeNames[p] : "PIPE_?";
@@ -121,6 +126,7 @@ void asim_core_reset(asim_core_t *c, int64_t block) {
   memset(c->done, 0, sizeof c->done);
   memset(c->busy, 0, sizeof c->busy);
   memset(c->bytes, 0, sizeof c->bytes);
+  c->hbm_read = 0;
   c->ops = 0;
   c->failed = false;
   c->err[0] = 0;
@@ -222,6 +228,43 @@ static bool check_gm(asim_core_t *c, const char *op, const void *gm, int64_t byt
                    (long long)bytes, gm);
 }
 
+/* MTE2 cycles to read `rows` rows of row_bytes at stride ld_bytes from gm.
+ * Every GM read goes through the L2; a core reads at the ini's l2 rate.
+ * Lines (512 B) not read before in this dispatch are misses: they count
+ * toward the kernel's HBM bound (the device bandwidth shared by all cores,
+ * finish_report) and are then held while the L2 has room. Misses are not
+ * charged to the core that happens to touch a line first: blocks run one
+ * after the other here, while on the device the cores sharing a tile fetch it
+ * together (at full occupancy the ini's per-core "ddr" rate, 24 x 32 B x
+ * 1.8 GHz = 1.38 TB/s, is the HBM share the aggregate bound models). `moved`
+ * scales the bytes (bursts of a padded copy). */
+static double gm_read_cycles(asim_core_t *c, const void *gm, int64_t rows, int64_t row_bytes,
+                             int64_t ld_bytes, double moved) {
+  double total = (double)rows * (double)row_bytes, hit = 0;
+  uintptr_t lo = (uintptr_t)gm;
+  int32_t b = -1;
+  for (int32_t i = 0; i < c->n_gm; ++i)
+    if (lo >= c->gm[i].lo && lo < c->gm[i].hi) b = i;
+  if (b >= 0 && c->l2_lines && c->l2_lines[b] && total > 0) {
+    uint8_t *lines = c->l2_lines[b];
+    for (int64_t r = 0; r < rows; ++r) {
+      uintptr_t s0 = lo + (uintptr_t)(r * ld_bytes) - c->gm[b].lo, s1 = s0 + (uintptr_t)row_bytes;
+      for (uintptr_t l = s0 / 512; l * 512 < s1; ++l) {
+        uintptr_t a = l * 512 > s0 ? l * 512 : s0, e = (l + 1) * 512 < s1 ? (l + 1) * 512 : s1;
+        if (lines[l])
+          hit += (double)(e - a);
+        else if (*c->l2_held + 512 <= c->m->l2_bytes) {
+          lines[l] = 1;
+          *c->l2_held += 512;
+        }
+      }
+    }
+  }
+  double miss = total - hit, scale = total > 0 ? moved / total : 1;
+  c->hbm_read += miss;
+  return scale * total / c->m->l2_read_bpc;
+}
+
 static void mark(asim_core_t *c, int64_t off, int64_t bytes) {
   memset(c->ub_w + off, 1, (size_t)bytes);
 }
@@ -246,7 +289,8 @@ static void copy_in(asim_core_t *c, int64_t ub, const void *gm, int64_t bytes, b
   memset(c->ub + ub + bytes, 0, (size_t)(padded - bytes));
   mark(c, ub, padded);
   c->bytes[QIAO_ASCEND_PATH_GM_UB] += (double)bytes;
-  op_time(c, QIAO_ASCEND_PIPE_MTE2, (double)padded / c->m->gm_read_bpc, c->m->mte2_latency);
+  op_time(c, QIAO_ASCEND_PIPE_MTE2, gm_read_cycles(c, gm, 1, bytes, bytes, (double)padded),
+          c->m->mte2_latency);
 }
 
 static void copy_out(asim_core_t *c, void *gm, int64_t ub, int64_t bytes, bool pad) {
@@ -295,7 +339,43 @@ static double ld(const asim_core_t *c, int64_t dt, int64_t off, int64_t i) {
     return fp_decode(h, dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16);
   }
   case QIAO_ASCEND_F8E4M3: return fp_decode(p[i], FMT_E4M3);
-  default: return fp_decode(p[i], FMT_E5M2);
+  case QIAO_ASCEND_F8E5M2: return fp_decode(p[i], FMT_E5M2);
+  case QIAO_ASCEND_S8: return (int8_t)p[i];
+  case QIAO_ASCEND_U8: return p[i];
+  case QIAO_ASCEND_S16: {
+    int16_t v;
+    memcpy(&v, p + 2 * i, 2);
+    return v;
+  }
+  case QIAO_ASCEND_S32: {
+    int32_t v;
+    memcpy(&v, p + 4 * i, 4);
+    return v;
+  }
+  default: {
+    int64_t v;
+    memcpy(&v, p + 8 * i, 8);
+    return (double)v;
+  }
+  }
+}
+
+/* An integer result stored wrapping (two's complement), as the unit's integer ops do. */
+static void st_int(uint8_t *p, int64_t dt, int64_t i, int64_t v) {
+  switch (dt) {
+  case QIAO_ASCEND_S8:
+  case QIAO_ASCEND_U8: p[i] = (uint8_t)v; break;
+  case QIAO_ASCEND_S16: {
+    uint16_t u = (uint16_t)v;
+    memcpy(p + 2 * i, &u, 2);
+    break;
+  }
+  case QIAO_ASCEND_S32: {
+    uint32_t u = (uint32_t)v;
+    memcpy(p + 4 * i, &u, 4);
+    break;
+  }
+  default: memcpy(p + 8 * i, &v, 8); break;
   }
 }
 
@@ -314,8 +394,39 @@ static void st(asim_core_t *c, int64_t dt, int64_t off, int64_t i, double v) {
     break;
   }
   case QIAO_ASCEND_F8E4M3: p[i] = (uint8_t)fp_encode(v, FMT_E4M3, RM_RN, true); break;
-  default: p[i] = (uint8_t)fp_encode(v, FMT_E5M2, RM_RN, false); break;
+  case QIAO_ASCEND_F8E5M2: p[i] = (uint8_t)fp_encode(v, FMT_E5M2, RM_RN, false); break;
+  default: { /* integers: float -> int converts toward zero, saturating (Cast CAST_TRUNC) */
+    int bits = dt > QIAO_ASCEND_F8E5M2 && dt < QIAO_ASCEND_DTYPE_COUNT ? 8 * kDtSize[dt] : 32;
+    double lim = ldexp(1.0, bits - 1);
+    double lo = dt == QIAO_ASCEND_U8 ? 0.0 : -lim, hi = dt == QIAO_ASCEND_U8 ? 255.0 : lim - 1;
+    double t = isnan(v) ? 0.0 : trunc(v);
+    t = t < lo ? lo : t > hi ? hi : t;
+    st_int(p, dt, i, dt == QIAO_ASCEND_S64 && t >= lim ? INT64_MAX : (int64_t)t);
+    break;
   }
+  }
+}
+
+static bool is_int_dt(int64_t dt) { return dt >= QIAO_ASCEND_S8 && dt < QIAO_ASCEND_DTYPE_COUNT; }
+
+static int64_t ld_int(const asim_core_t *c, int64_t dt, int64_t off, int64_t i) {
+  if (dt == QIAO_ASCEND_S64) {
+    int64_t v;
+    memcpy(&v, c->ub + off + 8 * i, 8);
+    return v;
+  }
+  return (int64_t)ld(c, dt, off, i);
+}
+
+/* Integer arithmetic on the vector unit: int16 / int32 only. */
+static bool check_int_arith(asim_core_t *c, const char *op, int64_t dt, bool supported) {
+  if (!is_int_dt(dt)) return true;
+  if (dt != QIAO_ASCEND_S32 && dt != QIAO_ASCEND_S16)
+    return violation(c, op, "dtype",
+                     "the vector unit of %s has no %s arithmetic (int16/int32 only)", c->m->profile,
+                     kDtNames[dt]);
+  if (!supported) return violation(c, op, "dtype", "%s has no integer form on the vector unit", op);
+  return true;
 }
 
 /* The rules and the timing of a vector op over n elements: operands and the
@@ -323,7 +434,9 @@ static void st(asim_core_t *c, int64_t dt, int64_t off, int64_t i, double v) {
  * of 256 B (the widest operand) x cycles per repeat. */
 static bool vec_begin(asim_core_t *c, const char *op, double cpr, int64_t dt, int64_t dst,
                       int64_t n, const int64_t *src, const int64_t *src_dt, int nsrc) {
-  if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt)) return false;
+  if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt) || dt < 0 ||
+      dt >= QIAO_ASCEND_DTYPE_COUNT)
+    return false;
   if (n < 0) return violation(c, op, "count", "negative element count %lld", (long long)n);
   if (dt == QIAO_ASCEND_BF16 && nsrc > 0 && src_dt == NULL)
     return violation(c, op, "dtype",
@@ -333,9 +446,10 @@ static bool vec_begin(asim_core_t *c, const char *op, double cpr, int64_t dt, in
   int64_t width = kDtSize[dt];
   for (int k = 0; k < nsrc; ++k) {
     int64_t sdt = src_dt ? src_dt[k] : dt;
-    if (!check_dtype(c, op, sdt)) return false;
-    int64_t bytes = n * kDtSize[sdt];
-    if (kDtSize[sdt] > width) width = kDtSize[sdt];
+    if (!check_dtype(c, op, sdt) || sdt < 0 || sdt >= QIAO_ASCEND_DTYPE_COUNT) return false;
+    int64_t ssz = kDtSize[sdt];
+    int64_t bytes = n * ssz;
+    if (ssz > width) width = ssz;
     if (!check_ub(c, op, "source", src[k], bytes) || !check_written(c, op, "source", src[k], bytes))
       return false;
   }
@@ -357,7 +471,24 @@ static void vbin(void *core, int op, int64_t dt, int64_t dst, int64_t a, int64_t
   double cpr = op == B_DIV   ? c->m->vec_cpr_special
                : op == B_POW ? c->m->vec_cpr_composite
                              : c->m->vec_cpr_simple;
-  if (!vec_begin(c, kBinNames[op], cpr, dt, dst, n, src, NULL, 2)) return;
+  if (!vec_begin(c, kBinNames[op], cpr, dt, dst, n, src, NULL, 2) ||
+      !check_int_arith(c, kBinNames[op], dt, op != B_DIV && op != B_POW))
+    return;
+  if (is_int_dt(dt)) { /* wrapping two's complement, as the unit's int32 ops */
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t x = ld_int(c, dt, a, i), y = ld_int(c, dt, b, i), r;
+      switch (op) {
+      case B_ADD: r = (int64_t)((uint64_t)x + (uint64_t)y); break;
+      case B_SUB: r = (int64_t)((uint64_t)x - (uint64_t)y); break;
+      case B_MUL: r = (int64_t)((uint64_t)x * (uint64_t)y); break;
+      case B_MAX: r = x > y ? x : y; break;
+      default: r = x < y ? x : y; break;
+      }
+      st_int(c->ub + dst, dt, i, r);
+    }
+    mark(c, dst, n * kDtSize[dt]);
+    return;
+  }
   for (int64_t i = 0; i < n; ++i) {
     double x = ld(c, dt, a, i), y = ld(c, dt, b, i), r;
     switch (op) {
@@ -397,10 +528,13 @@ enum {
   U_SILU,
   U_GELU,
   U_GELU_TANH,
-  U_RELU
+  U_RELU,
+  U_ABS,
+  U_SIN,
+  U_COS
 };
 static const char *const kUnNames[] = {"Muls(-1)", "Exp",  "Ln",        "Sqrt", "Rsqrt", "Tanh",
-                                       "Sigmoid",  "Silu", "Gelu(erf)", "Gelu", "Relu"};
+                                       "Sigmoid",  "Silu", "Gelu(erf)", "Gelu", "Relu",  "Abs"};
 
 static double unary(int op, double x) {
   switch (op) {
@@ -417,16 +551,32 @@ static double unary(int op, double x) {
     const double k = sqrt(2.0 / M_PI);
     return 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x)));
   }
+  case U_ABS: return fabs(x);
+  case U_SIN: return sin(x);
+  case U_COS: return cos(x);
   default: return x < 0.0 ? 0.0 : x;
   }
 }
 
 static void vun(void *core, int op, int64_t dt, int64_t dst, int64_t src, int64_t n) {
   asim_core_t *c = core;
-  double cpr = op == U_NEG || op == U_RELU ? c->m->vec_cpr_simple
-               : op <= U_RSQRT             ? c->m->vec_cpr_special
-                                           : c->m->vec_cpr_composite;
-  if (!vec_begin(c, kUnNames[op], cpr, dt, dst, n, &src, NULL, 1)) return;
+  double cpr = op == U_NEG || op == U_RELU || op == U_ABS ? c->m->vec_cpr_simple
+               : op <= U_RSQRT                            ? c->m->vec_cpr_special
+                                                          : c->m->vec_cpr_composite;
+  if (!vec_begin(c, kUnNames[op], cpr, dt, dst, n, &src, NULL, 1) ||
+      !check_int_arith(c, kUnNames[op], dt, op == U_NEG || op == U_RELU || op == U_ABS))
+    return;
+  if (is_int_dt(dt)) {
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t x = ld_int(c, dt, src, i);
+      int64_t r = op == U_NEG    ? (int64_t)(0 - (uint64_t)x)
+                  : op == U_RELU ? (x < 0 ? 0 : x)
+                                 : (x < 0 ? (int64_t)(0 - (uint64_t)x) : x);
+      st_int(c->ub + dst, dt, i, r);
+    }
+    mark(c, dst, n * kDtSize[dt]);
+    return;
+  }
   for (int64_t i = 0; i < n; ++i)
     st(c, dt, dst, i, unary(op, ld(c, dt, src, i)));
   mark(c, dst, n * kDtSize[dt]);
@@ -447,6 +597,59 @@ UN(vsilu, U_SILU)
 UN(vgelu, U_GELU)
 UN(vgelu_tanh, U_GELU_TANH)
 UN(vrelu, U_RELU)
+UN(vabs, U_ABS)
+UN(vsin, U_SIN)
+UN(vcos, U_COS)
+
+void qiao_ascend_vfma(void *core, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t c_,
+                      int64_t n) {
+  asim_core_t *c = core;
+  int64_t src[3] = {a, b, c_};
+  if (!vec_begin(c, "FusedMulAdd", c->m->vec_cpr_simple, dt, dst, n, src, NULL, 3) ||
+      !check_int_arith(c, "FusedMulAdd", dt, false))
+    return;
+  for (int64_t i = 0; i < n; ++i) /* f32 products are exact in f64: one rounding */
+    st(c, dt, dst, i, ld(c, dt, a, i) * ld(c, dt, b, i) + ld(c, dt, c_, i));
+  mark(c, dst, n * kDtSize[dt]);
+}
+
+void qiao_ascend_varange(void *core, int64_t dt, int64_t dst, double first, int64_t n) {
+  asim_core_t *c = core;
+  if (!vec_begin(c, "ArithProgression", c->m->vec_cpr_simple, dt, dst, n, NULL, NULL, 0)) return;
+  for (int64_t i = 0; i < n; ++i)
+    st(c, dt, dst, i, first + (double)i);
+  mark(c, dst, n * kDtSize[dt]);
+}
+
+/* Adds / Muls / Maxs / Mins: a vector and a scalar. */
+enum { S_ADD, S_MUL, S_MAX, S_MIN };
+static const char *const kScNames[] = {"Adds", "Muls", "Maxs", "Mins"};
+
+static void vscalar(void *core, int op, int64_t dt, int64_t dst, int64_t src, double s, int64_t n) {
+  asim_core_t *c = core;
+  if (!vec_begin(c, kScNames[op], c->m->vec_cpr_simple, dt, dst, n, &src, NULL, 1)) return;
+  double sv = dt == QIAO_ASCEND_F32 ? (double)(float)s : s;
+  for (int64_t i = 0; i < n; ++i) {
+    double x = ld(c, dt, src, i), r;
+    switch (op) {
+    case S_ADD: r = x + sv; break;
+    case S_MUL: r = x * sv; break;
+    case S_MAX: r = vmax(x, sv); break;
+    default: r = vmin(x, sv); break;
+    }
+    st(c, dt, dst, i, r);
+  }
+  mark(c, dst, n * kDtSize[dt]);
+}
+
+#define SC(fn, op)                                                                                 \
+  void qiao_ascend_##fn(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n) {   \
+    vscalar(core, op, dt, dst, src, s, n);                                                         \
+  }
+SC(vadds, S_ADD)
+SC(vmuls, S_MUL)
+SC(vmaxs, S_MAX)
+SC(vmins, S_MIN)
 
 void qiao_ascend_vdup(void *core, int64_t dt, int64_t dst, double value, int64_t n) {
   asim_core_t *c = core;
@@ -481,18 +684,76 @@ static void vreduce(void *core, bool is_max, int64_t dt, int64_t dst, int64_t sr
   /* (the source region stands in for the destination in the common check) */
   if (!vec_begin(c, op, c->m->vec_cpr_simple, dt, src, n, &src, NULL, 1)) return;
   if (!check_ub(c, op, "destination", dst, rows * kDtSize[dt])) return;
+  /* sums as the unit forms them: one partial sum per lane of a 256-byte
+   * repeat, accumulated repeat by repeat in dt, then the lanes added
+   * pairwise (a tree) */
+  enum { MAX_LANES = 128 };
+  int64_t lanes = (int64_t)c->m->vec_bytes_per_repeat / kDtSize[dt];
+  if (lanes < 1) lanes = 1;
+  if (lanes > MAX_LANES) lanes = MAX_LANES;
   for (int64_t r = 0; r < rows; ++r) {
     double acc = is_max ? -INFINITY : 0.0;
-    for (int64_t j = 0; j < cols; ++j) {
-      double v = ld(c, dt, src, r * cols + j);
-      if (is_max)
+    if (is_max) {
+      for (int64_t j = 0; j < cols; ++j) {
+        double v = ld(c, dt, src, r * cols + j);
         acc = v > acc || isnan(v) ? v : acc;
-      else
-        acc = dt == QIAO_ASCEND_F32 ? (double)(float)(acc + v) : acc + v;
+      }
+    } else {
+      double part[MAX_LANES] = {0};
+      for (int64_t j = 0; j < cols; ++j) {
+        double v = part[j % lanes] + ld(c, dt, src, r * cols + j);
+        part[j % lanes] = dt == QIAO_ASCEND_F32 ? (double)(float)v : v;
+      }
+      for (int64_t w = 1; w < lanes; w *= 2)
+        for (int64_t l = 0; l + w < lanes; l += 2 * w) {
+          double v = part[l] + part[l + w];
+          part[l] = dt == QIAO_ASCEND_F32 ? (double)(float)v : v;
+        }
+      acc = part[0];
     }
     st(c, dt, dst, r, acc);
   }
   mark(c, dst, rows * kDtSize[dt]);
+}
+
+/* f32 TwoSum: s + e == a + b exactly (Knuth), all in f32; e = 0 once s is
+ * inf or NaN (the sum keeps the interpreter's inf/NaN). */
+static void two_sum(float a, float b, float *s, float *e) {
+  volatile float t = a + b;
+  float bp = t - a;
+  *e = isfinite(t) ? (a - (t - bp)) + (b - bp) : 0.0f; /* a Compare + Select in the composite */
+  *s = t;
+}
+
+void qiao_ascend_vreduce_sum_comp(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
+                                  int64_t cols) {
+  asim_core_t *c = core;
+  const char *op = "ReduceSum (compensated)";
+  if (rows < 0 || cols < 0)
+    return (void)(op_begin(c) &&
+                  violation(c, op, "count", "%lld rows of %lld", (long long)rows, (long long)cols));
+  if (!vec_begin(c, op, c->m->vec_cpr_composite, dt, src, rows * cols, &src, NULL, 1)) return;
+  if (dt != QIAO_ASCEND_F32)
+    return (void)violation(c, op, "dtype", "the compensated sum is an f32 composite, not %s",
+                           kDtNames[dt]);
+  if (!check_ub(c, op, "destination", dst, rows * 4)) return;
+  enum { LANES = 64 };
+  for (int64_t r = 0; r < rows; ++r) {
+    float hi[LANES] = {0}, lo[LANES] = {0};
+    for (int64_t j = 0; j < cols; ++j) {
+      float e, x = (float)ld(c, dt, src, r * cols + j);
+      two_sum(hi[j % LANES], x, &hi[j % LANES], &e);
+      lo[j % LANES] += e;
+    }
+    for (int64_t w = 1; w < LANES; w *= 2)
+      for (int64_t l = 0; l + w < LANES; l += 2 * w) {
+        float e;
+        two_sum(hi[l], hi[l + w], &hi[l], &e);
+        lo[l] = lo[l] + lo[l + w] + e;
+      }
+    st(c, dt, dst, r, (double)hi[0] + (double)lo[0]);
+  }
+  mark(c, dst, rows * 4);
 }
 
 void qiao_ascend_vreduce_max(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
@@ -504,12 +765,10 @@ void qiao_ascend_vreduce_sum(void *core, int64_t dt, int64_t dst, int64_t src, i
   vreduce(core, false, dt, dst, src, rows, cols);
 }
 
-void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
-                            int64_t start, int64_t n, int64_t rank, const int64_t *dims,
-                            const int64_t *strides) {
-  asim_core_t *c = core;
-  const char *op = "BroadcastTo";
-  if (!vec_begin(c, op, c->m->vec_cpr_simple, dt, dst, n, NULL, NULL, 0)) return;
+static void view_copy(asim_core_t *c, const char *op, double cpr, int64_t dt, int64_t dst,
+                      int64_t src, int64_t src_elems, int64_t base, int64_t start, int64_t n,
+                      int64_t rank, const int64_t *dims, const int64_t *strides) {
+  if (!vec_begin(c, op, cpr, dt, dst, n, NULL, NULL, 0)) return;
   if (rank < 0 || rank > 8 || src_elems < 0)
     return (void)violation(c, op, "shape", "rank %lld, %lld source elements", (long long)rank,
                            (long long)src_elems);
@@ -518,7 +777,7 @@ void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, in
       !check_written(c, op, "source", src, src_elems * sz))
     return;
   for (int64_t i = 0; i < n; ++i) {
-    int64_t rest = start + i, off = 0;
+    int64_t rest = start + i, off = base;
     for (int64_t d = rank - 1; d >= 0; --d) {
       int64_t q = dims[d] ? rest / dims[d] : 0;
       off += (rest - q * dims[d]) * strides[d];
@@ -532,6 +791,54 @@ void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, in
   mark(c, dst, n * sz);
 }
 
+void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
+                            int64_t start, int64_t n, int64_t rank, const int64_t *dims,
+                            const int64_t *strides) {
+  asim_core_t *c = core;
+  view_copy(c, "BroadcastTo", c->m->vec_cpr_simple, dt, dst, src, src_elems, 0, start, n, rank,
+            dims, strides);
+}
+
+void qiao_ascend_vgather(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
+                         int64_t base, int64_t start, int64_t n, int64_t rank, const int64_t *dims,
+                         const int64_t *strides) {
+  asim_core_t *c = core;
+  view_copy(c, "Gather", c->m->vec_cpr_special, dt, dst, src, src_elems, base, start, n, rank, dims,
+            strides);
+}
+
+void qiao_ascend_set_value(void *core, int64_t dt, int64_t ub_off, int64_t i, double v) {
+  asim_core_t *c = core;
+  const char *op = "SetValue (scalar)";
+  if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt) || dt < 0 ||
+      dt >= QIAO_ASCEND_DTYPE_COUNT)
+    return;
+  int64_t sz = kDtSize[dt];
+  if (i < 0 || !check_ub(c, op, "destination", ub_off, (i + 1) * sz)) return;
+  st(c, dt, ub_off, i, v);
+  mark(c, ub_off + i * sz, sz);
+  c->s += c->m->issue_cycles;
+  c->busy[QIAO_ASCEND_PIPE_S] += c->m->issue_cycles;
+}
+
+int64_t qiao_ascend_get_value(void *core, int64_t dt, int64_t ub_off, int64_t i) {
+  asim_core_t *c = core;
+  const char *op = "GetValue (scalar)";
+  if (!op_begin(c) || !check_vector_core(c, op) || !check_dtype(c, op, dt)) return 0;
+  int64_t sz = kDtSize[dt];
+  if (!check_ub(c, op, "source", ub_off, (i + 1) * sz) ||
+      !check_written(c, op, "source", ub_off + i * sz, sz))
+    return 0;
+  c->s += c->m->issue_cycles;
+  c->busy[QIAO_ASCEND_PIPE_S] += c->m->issue_cycles;
+  if (dt == QIAO_ASCEND_S64) {
+    int64_t v;
+    memcpy(&v, c->ub + ub_off + 8 * i, 8);
+    return v;
+  }
+  return (int64_t)ld(c, dt, ub_off, i);
+}
+
 void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
                        int64_t n) {
   asim_core_t *c = core;
@@ -539,6 +846,67 @@ void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, 
   for (int64_t i = 0; i < n; ++i)
     st(c, dst_dt, dst, i, ld(c, src_dt, src, i));
   mark(c, dst, n * kDtSize[dst_dt]);
+}
+
+void qiao_ascend_vnez(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
+                      int64_t n) {
+  asim_core_t *c = core;
+  if (!vec_begin(c, "Compare(NE 0)+Select", 2 * c->m->vec_cpr_simple, dst_dt, dst, n, &src, &src_dt,
+                 1))
+    return;
+  for (int64_t i = 0; i < n; ++i) {
+    bool nz = is_int_dt(src_dt) ? ld_int(c, src_dt, src, i) != 0 : ld(c, src_dt, src, i) != 0.0;
+    st(c, dst_dt, dst, i, nz ? 1.0 : 0.0); /* NaN != 0: 1 */
+  }
+  mark(c, dst, n * kDtSize[dst_dt]);
+}
+
+typedef struct topk_item {
+  double v;
+  int64_t i;
+} topk_item_t;
+
+/* Descending, NaN above every number, ties (equal NaNs too) by the lower index. */
+static int topk_cmp(const void *pa, const void *pb) {
+  const topk_item_t *a = pa, *b = pb;
+  bool an = isnan(a->v), bn = isnan(b->v);
+  if (an != bn) return an ? -1 : 1;
+  if (!an && a->v != b->v) return a->v > b->v ? -1 : 1;
+  return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
+}
+
+void qiao_ascend_vtopk(void *core, int64_t dt, int64_t dst_val, int64_t dst_idx, int64_t src,
+                       int64_t rows, int64_t cols, int64_t k) {
+  asim_core_t *c = core;
+  const char *op = "TopK";
+  if (rows < 0 || cols < 0 || k < 0 || k > cols)
+    return (void)(op_begin(c) && violation(c, op, "count", "top %lld of %lld rows of %lld",
+                                           (long long)k, (long long)rows, (long long)cols));
+  /* timed like a merge sort of each row: log2(cols) passes [estimate] */
+  double passes = cols > 1 ? ceil(log2((double)cols)) : 1;
+  if (!vec_begin(c, op, c->m->vec_cpr_special * passes, dt, src, rows * cols, &src, NULL, 1))
+    return;
+  if (is_int_dt(dt))
+    return (void)violation(c, op, "dtype", "TopK sorts half/float, not %s", kDtNames[dt]);
+  int64_t sz = kDtSize[dt];
+  if (!check_ub(c, op, "values", dst_val, rows * k * sz) ||
+      !check_ub(c, op, "indices", dst_idx, rows * k * 4))
+    return;
+  topk_item_t *buf = malloc(sizeof *buf * (size_t)(cols > 0 ? cols : 1));
+  if (!buf) return (void)violation(c, op, "host", "out of memory");
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < cols; ++j)
+      buf[j] = (topk_item_t){ld(c, dt, src, r * cols + j), j};
+    qsort(buf, (size_t)cols, sizeof *buf, topk_cmp);
+    for (int64_t j = 0; j < k; ++j) { /* values copied bit-exactly */
+      memcpy(c->ub + dst_val + (r * k + j) * sz, c->ub + src + (r * cols + buf[j].i) * sz,
+             (size_t)sz);
+      st_int(c->ub + dst_idx, QIAO_ASCEND_S32, r * k + j, buf[j].i);
+    }
+  }
+  free(buf);
+  mark(c, dst_val, rows * k * sz);
+  mark(c, dst_idx, rows * k * 4);
 }
 
 /* ------------------------------------------------------------ cube unit */
@@ -589,39 +957,72 @@ static bool check_buf_written(asim_core_t *c, const char *op, int which, int64_t
 
 static bool check_cube_dtype(asim_core_t *c, const char *op, int64_t dt) {
   if (!check_dtype(c, op, dt)) return false;
-  if (dt != QIAO_ASCEND_F16 && dt != QIAO_ASCEND_BF16)
-    return violation(c, op, "dtype", "the cube of this model multiplies f16 or bf16, not %s",
+  if (dt != QIAO_ASCEND_F16 && dt != QIAO_ASCEND_BF16 && dt != QIAO_ASCEND_F32 &&
+      dt != QIAO_ASCEND_S8)
+    return violation(c, op, "dtype",
+                     "the cube of this model multiplies f16, bf16, f32 or s8, not %s",
                      kDtNames[dt]);
   return true;
 }
 
 static int64_t ceil16(int64_t v) { return (v + 15) / 16 * 16; }
+static int64_t ceil_to(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+/* Elements per 32-byte fractal row: 16 (f16/bf16), 8 (f32), 32 (s8). */
+static int64_t c0_of(int64_t dt) { return 32 / kDtSize[dt]; }
 
-/* Byte offset of element (r, c) of an NZ matrix with R rows (multiple of 16). */
-static int64_t nz_index(int64_t r, int64_t col, int64_t R) {
-  return ((col / 16) * (R / 16) + r / 16) * 256 + (r % 16) * 16 + col % 16;
+/* Element index of (r, c) in an NZ matrix of R rows (a multiple of 16) with
+ * fractals of 16 rows x c0 columns (512 B; the f32/s32 L0C: 16 x 16). */
+static int64_t nz_index(int64_t r, int64_t col, int64_t R, int64_t c0) {
+  return ((col / c0) * (R / 16) + r / 16) * (16 * c0) + (r % 16) * c0 + col % c0;
+}
+
+static void nd2nz(asim_core_t *c, int64_t l1_off, const void *gm, int64_t dt, int64_t rows,
+                  int64_t cols, int64_t ld, int64_t R, int64_t C, int64_t transpose) {
+  const char *op =
+      transpose ? "DataCopy GM->L1 ND2NZ, transposed (MTE2)" : "DataCopy GM->L1 ND2NZ (MTE2)";
+  if (!op_begin(c) || !check_cube_core(c, op) || !check_cube_dtype(c, op, dt)) return;
+  int64_t c0 = c0_of(dt), es = kDtSize[dt];
+  if (rows < 0 || cols < 0 || ld < (transpose ? rows : cols) || R < rows || C < cols || R % 16 ||
+      C % c0)
+    return (void)violation(c, op, "shape",
+                           "%lld x %lld (row stride %lld) into a %lld x %lld NZ matrix of "
+                           "16 x %lld fractals",
+                           (long long)rows, (long long)cols, (long long)ld, (long long)R,
+                           (long long)C, (long long)c0);
+  int64_t bytes = R * C * es;
+  if (!check_buf(c, op, B_L1, "destination", l1_off, bytes, 32)) return;
+  int64_t span = transpose ? (cols - 1) * ld + rows : (rows - 1) * ld + cols;
+  if (rows && cols && !check_gm(c, op, gm, span * es)) return;
+  uint8_t *dst = c->cb[B_L1] + l1_off;
+  const uint8_t *src = gm;
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t j = 0; j < C; ++j) {
+      uint8_t *d = dst + nz_index(r, j, R, c0) * es;
+      if (r < rows && j < cols)
+        memcpy(d, src + (transpose ? j * ld + r : r * ld + j) * es, (size_t)es);
+      else
+        memset(d, 0, (size_t)es);
+    }
+  memset(c->cb_w[B_L1] + l1_off, 1, (size_t)bytes);
+  c->bytes[QIAO_ASCEND_PATH_GM_L1] += (double)(rows * cols * es);
+  /* a transposed read moves 32-byte bursts of the other dim [estimate: same rate] */
+  double moved =
+      transpose ? (double)(cols * ceil_to(rows, c0) * es) : (double)(rows * ceil_to(cols, c0) * es);
+  double cyc = transpose ? gm_read_cycles(c, gm, cols, rows * es, ld * es, moved)
+                         : gm_read_cycles(c, gm, rows, cols * es, ld * es, moved);
+  op_time(c, QIAO_ASCEND_PIPE_MTE2, cyc, c->m->mte2_latency);
 }
 
 void qiao_ascend_copy_gm_to_l1_nd2nz(void *core, int64_t l1_off, const void *gm, int64_t dt,
                                      int64_t rows, int64_t cols, int64_t ld) {
-  asim_core_t *c = core;
-  const char *op = "DataCopy GM->L1 ND2NZ (MTE2)";
-  if (!op_begin(c) || !check_cube_core(c, op) || !check_cube_dtype(c, op, dt)) return;
-  if (rows < 0 || cols < 0 || ld < cols)
-    return (void)violation(c, op, "shape", "%lld x %lld with row stride %lld", (long long)rows,
-                           (long long)cols, (long long)ld);
-  int64_t R = ceil16(rows), C = ceil16(cols), bytes = R * C * 2;
-  if (!check_buf(c, op, B_L1, "destination", l1_off, bytes, 32)) return;
-  if (rows && !check_gm(c, op, gm, ((rows - 1) * ld + cols) * 2)) return;
-  uint16_t *dst = (uint16_t *)(c->cb[B_L1] + l1_off);
-  const uint16_t *src = gm;
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t j = 0; j < C; ++j)
-      dst[nz_index(r, j, R)] = r < rows && j < cols ? src[r * ld + j] : 0;
-  memset(c->cb_w[B_L1] + l1_off, 1, (size_t)bytes);
-  c->bytes[QIAO_ASCEND_PATH_GM_L1] += (double)(rows * cols * 2);
-  op_time(c, QIAO_ASCEND_PIPE_MTE2, (double)(rows * ceil16(cols) * 2) / c->m->gm_read_bpc,
-          c->m->mte2_latency);
+  int64_t c0 = dt >= 0 && dt < QIAO_ASCEND_DTYPE_COUNT ? c0_of(dt) : 16;
+  nd2nz(core, l1_off, gm, dt, rows, cols, ld, ceil16(rows), ceil_to(cols, c0), 0);
+}
+
+void qiao_ascend_copy_gm_to_l1_nd2nz_ex(void *core, int64_t l1_off, const void *gm, int64_t dt,
+                                        int64_t rows, int64_t cols, int64_t ld, int64_t dst_rows,
+                                        int64_t dst_cols, int64_t transpose) {
+  nd2nz(core, l1_off, gm, dt, rows, cols, ld, dst_rows, dst_cols, transpose);
 }
 
 static void load_l0(asim_core_t *c, int which, int64_t dst, int64_t l1_off, int64_t dt,
@@ -651,10 +1052,20 @@ void qiao_ascend_load_l1_to_l0b(void *core, int64_t l0b_off, int64_t l1_off, int
   load_l0(core, B_L0B, l0b_off, l1_off, dt, fractals);
 }
 
-static double ld16(int64_t dt, const uint8_t *p, int64_t i) {
-  uint16_t h;
-  memcpy(&h, p + 2 * i, 2);
-  return fp_decode(h, dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16);
+static double ldc(int64_t dt, const uint8_t *p, int64_t i) {
+  switch (dt) {
+  case QIAO_ASCEND_F32: {
+    float f;
+    memcpy(&f, p + 4 * i, 4);
+    return f;
+  }
+  case QIAO_ASCEND_S8: return (int8_t)p[i];
+  default: {
+    uint16_t h;
+    memcpy(&h, p + 2 * i, 2);
+    return fp_decode(h, dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16);
+  }
+  }
 }
 
 void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_off, int64_t dt,
@@ -662,22 +1073,24 @@ void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_
   asim_core_t *c = core;
   const char *op = "Mmad (cube)";
   if (!op_begin(c) || !check_cube_core(c, op) || !check_cube_dtype(c, op, dt)) return;
-  if (m <= 0 || k <= 0 || n <= 0 || m % 16 || k % 16 || n % 16)
+  int64_t c0 = c0_of(dt), es = kDtSize[dt], nb = ceil_to(n, c0);
+  if (m <= 0 || k <= 0 || n <= 0 || m % 16 || k % c0 || n % 16)
     return (void)violation(c, op, "fractal shape",
-                           "m x k x n = %lld x %lld x %lld: the cube works on 16 x 16 x 16 "
+                           "m x k x n = %lld x %lld x %lld: the cube works on 16 x %lld x 16 "
                            "fractals of %s",
-                           (long long)m, (long long)k, (long long)n, kDtNames[dt]);
-  if (!check_buf(c, op, B_L0A, "A", l0a_off, m * k * 2, 512) ||
-      !check_buf_written(c, op, B_L0A, l0a_off, m * k * 2) ||
-      !check_buf(c, op, B_L0B, "B", l0b_off, k * n * 2, 512) ||
-      !check_buf_written(c, op, B_L0B, l0b_off, k * n * 2) ||
+                           (long long)m, (long long)k, (long long)n, (long long)c0, kDtNames[dt]);
+  if (!check_buf(c, op, B_L0A, "A", l0a_off, m * k * es, 512) ||
+      !check_buf_written(c, op, B_L0A, l0a_off, m * k * es) ||
+      !check_buf(c, op, B_L0B, "B", l0b_off, k * nb * es, 512) ||
+      !check_buf_written(c, op, B_L0B, l0b_off, k * nb * es) ||
       !check_buf(c, op, B_L0C, "C", l0c_off, m * n * 4, 1024) ||
       (!init && !check_buf_written(c, op, B_L0C, l0c_off, m * n * 4)))
     return;
   const uint8_t *A = c->cb[B_L0A] + l0a_off, *B = c->cb[B_L0B] + l0b_off;
-  float *C = (float *)(c->cb[B_L0C] + l0c_off);
+  uint8_t *C = c->cb[B_L0C] + l0c_off;
   /* decoded once, row-major (A) and column-major (B) */
-  float *a = malloc(sizeof(float) * (size_t)(m * k)), *bt = malloc(sizeof(float) * (size_t)(k * n));
+  double *a = malloc(sizeof(double) * (size_t)(m * k)),
+         *bt = malloc(sizeof(double) * (size_t)(k * n));
   if (!a || !bt) {
     free(a);
     free(bt);
@@ -685,23 +1098,36 @@ void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_
   }
   for (int64_t i = 0; i < m; ++i)
     for (int64_t p = 0; p < k; ++p)
-      a[i * k + p] = (float)ld16(dt, A, nz_index(i, p, m));
+      a[i * k + p] = ldc(dt, A, nz_index(i, p, m, c0));
   for (int64_t p = 0; p < k; ++p)
     for (int64_t j = 0; j < n; ++j)
-      bt[j * k + p] = (float)ld16(dt, B, nz_index(p, j, k));
+      bt[j * k + p] = ldc(dt, B, nz_index(p, j, k, c0));
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
-      float acc = init ? 0.0f : C[nz_index(i, j, m)];
-      const float *ar = a + i * k, *bc = bt + j * k;
-      for (int64_t p = 0; p < k; ++p) /* products exact in f32, f32 accumulation */
-        acc += ar[p] * bc[p];
-      C[nz_index(i, j, m)] = acc;
+      const double *ar = a + i * k, *bc = bt + j * k;
+      uint8_t *cp = C + nz_index(i, j, m, 16) * 4;
+      if (dt == QIAO_ASCEND_S8) { /* s32 accumulation, exact, wrapping */
+        int32_t acc = 0;
+        if (!init) memcpy(&acc, cp, 4);
+        uint32_t u = (uint32_t)acc;
+        for (int64_t p = 0; p < k; ++p)
+          u += (uint32_t)(int32_t)(ar[p] * bc[p]);
+        memcpy(cp, &u, 4);
+      } else { /* products exact (f16/bf16) or rounded once (f32), f32 accumulation */
+        float acc = 0.0f;
+        if (!init) memcpy(&acc, cp, 4);
+        for (int64_t p = 0; p < k; ++p)
+          acc = (float)((double)acc + ar[p] * bc[p]);
+        memcpy(cp, &acc, 4);
+      }
     }
   free(a);
   free(bt);
   memset(c->cb_w[B_L0C] + l0c_off, 1, (size_t)(m * n * 4));
-  op_time(c, QIAO_ASCEND_PIPE_M, c->m->cube_startup + (double)((m / 16) * (k / 16) * (n / 16)),
-          c->m->cube_latency);
+  /* one 16 x c0 x 16 fractal step per cycle (f16 16x16x16, s8 16x32x16); f32
+   * 16x8x16 at half the f16 MAC rate [estimate] */
+  double steps = (double)((m / 16) * (k / c0) * (n / 16));
+  op_time(c, QIAO_ASCEND_PIPE_M, c->m->cube_startup + steps, c->m->cube_latency);
 }
 
 void qiao_ascend_fixpipe_l0c_to_gm(void *core, void *gm, int64_t dst_dt, int64_t l0c_off, int64_t m,
@@ -709,8 +1135,10 @@ void qiao_ascend_fixpipe_l0c_to_gm(void *core, void *gm, int64_t dst_dt, int64_t
   asim_core_t *c = core;
   const char *op = "Fixpipe L0C->GM (FIX)";
   if (!op_begin(c) || !check_cube_core(c, op) || !check_dtype(c, op, dst_dt)) return;
-  if (dst_dt != QIAO_ASCEND_F32 && dst_dt != QIAO_ASCEND_F16 && dst_dt != QIAO_ASCEND_BF16)
-    return (void)violation(c, op, "dtype", "FixPipe converts f32 to f32, f16 or bf16, not %s",
+  if (dst_dt != QIAO_ASCEND_F32 && dst_dt != QIAO_ASCEND_F16 && dst_dt != QIAO_ASCEND_BF16 &&
+      dst_dt != QIAO_ASCEND_S32)
+    return (void)violation(c, op, "dtype",
+                           "FixPipe converts f32 to f32, f16 or bf16 (s32 stays s32), not %s",
                            kDtNames[dst_dt]);
   if (m % 16 || n % 16 || valid_m < 0 || valid_n < 0 || valid_m > m || valid_n > n || ld < valid_n)
     return (void)violation(c, op, "shape", "%lld x %lld valid of %lld x %lld, row stride %lld",
@@ -721,18 +1149,23 @@ void qiao_ascend_fixpipe_l0c_to_gm(void *core, void *gm, int64_t dst_dt, int64_t
       !check_buf_written(c, op, B_L0C, l0c_off, m * n * 4) ||
       (valid_m && valid_n && !check_gm(c, op, gm, ((valid_m - 1) * ld + valid_n) * es)))
     return;
-  const float *C = (const float *)(c->cb[B_L0C] + l0c_off);
+  const uint8_t *C = c->cb[B_L0C] + l0c_off;
   uint8_t *out = gm;
   for (int64_t i = 0; i < valid_m; ++i)
     for (int64_t j = 0; j < valid_n; ++j) {
-      double v = C[nz_index(i, j, m)];
+      const uint8_t *cp = C + nz_index(i, j, m, 16) * 4;
       uint8_t *p = out + (i * ld + j) * es;
+      if (dst_dt == QIAO_ASCEND_S32) {
+        memcpy(p, cp, 4);
+        continue;
+      }
+      float f;
+      memcpy(&f, cp, 4);
       if (dst_dt == QIAO_ASCEND_F32) {
-        float f = (float)v;
         memcpy(p, &f, 4);
       } else {
         uint16_t h =
-            (uint16_t)fp_encode(v, dst_dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16, RM_RN, false);
+            (uint16_t)fp_encode(f, dst_dt == QIAO_ASCEND_F16 ? FMT_F16 : FMT_BF16, RM_RN, false);
         memcpy(p, &h, 2);
       }
     }
@@ -832,13 +1265,29 @@ static const qiao_ascend_symbol_t kSymbols[] = {
     SYM(vgelu, QIAO_ASCEND_PIPE_V, "Gelu(erf)"),
     SYM(vgelu_tanh, QIAO_ASCEND_PIPE_V, "Gelu"),
     SYM(vrelu, QIAO_ASCEND_PIPE_V, "Relu"),
+    SYM(vabs, QIAO_ASCEND_PIPE_V, "Abs"),
+    SYM(vsin, QIAO_ASCEND_PIPE_V, "Sin"),
+    SYM(vcos, QIAO_ASCEND_PIPE_V, "Cos"),
+    SYM(varange, QIAO_ASCEND_PIPE_V, "ArithProgression"),
+    SYM(vfma, QIAO_ASCEND_PIPE_V, "FusedMulAdd"),
+    SYM(vadds, QIAO_ASCEND_PIPE_V, "Adds"),
+    SYM(vmuls, QIAO_ASCEND_PIPE_V, "Muls"),
+    SYM(vmaxs, QIAO_ASCEND_PIPE_V, "Maxs"),
+    SYM(vmins, QIAO_ASCEND_PIPE_V, "Mins"),
     SYM(vdup, QIAO_ASCEND_PIPE_V, "Duplicate"),
     SYM(vbrcb, QIAO_ASCEND_PIPE_V, "Brcb"),
     SYM(vreduce_max, QIAO_ASCEND_PIPE_V, "ReduceMax"),
     SYM(vreduce_sum, QIAO_ASCEND_PIPE_V, "ReduceSum"),
+    SYM(vreduce_sum_comp, QIAO_ASCEND_PIPE_V, "ReduceSum (TwoSum)"),
     SYM(vbroadcast, QIAO_ASCEND_PIPE_V, "BroadcastTo"),
+    SYM(vgather, QIAO_ASCEND_PIPE_V, "Gather"),
+    SYM(get_value, QIAO_ASCEND_PIPE_S, "GetValue"),
+    SYM(set_value, QIAO_ASCEND_PIPE_S, "SetValue"),
     SYM(vcast, QIAO_ASCEND_PIPE_V, "Cast"),
+    SYM(vnez, QIAO_ASCEND_PIPE_V, "Compare+Select"),
+    SYM(vtopk, QIAO_ASCEND_PIPE_V, "TopK"),
     SYM(copy_gm_to_l1_nd2nz, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),
+    SYM(copy_gm_to_l1_nd2nz_ex, QIAO_ASCEND_PIPE_MTE2, "DataCopy GM->L1 (ND2NZ)"),
     SYM(load_l1_to_l0a, QIAO_ASCEND_PIPE_MTE1, "LoadData L1->L0A"),
     SYM(load_l1_to_l0b, QIAO_ASCEND_PIPE_MTE1, "LoadData L1->L0B"),
     SYM(mmad, QIAO_ASCEND_PIPE_M, "Mmad"),

@@ -56,6 +56,11 @@ typedef enum qiao_ascend_dtype {
   QIAO_ASCEND_BF16,
   QIAO_ASCEND_F8E4M3,
   QIAO_ASCEND_F8E5M2,
+  QIAO_ASCEND_S8,  /* int8 (cube operand) */
+  QIAO_ASCEND_U8,  /* uint8 (bool storage) */
+  QIAO_ASCEND_S16, /* int16 */
+  QIAO_ASCEND_S32, /* int32 (vector integer ops, the int8 cube's accumulator) */
+  QIAO_ASCEND_S64, /* int64: data movement and Cast only (no 64-bit vector arithmetic) */
   QIAO_ASCEND_DTYPE_COUNT
 } qiao_ascend_dtype_t;
 
@@ -81,7 +86,9 @@ void qiao_ascend_copy_ub_to_gm_pad(void *core, void *gm, int64_t ub_off, int64_t
 /* Vector unit, `n` elements of dtype `dt` at UB byte offsets (count mode: the
  * tail repeat is masked). Arithmetic runs on f32 (f16 accepted by the unit's
  * rules too); results are computed in f64 and rounded once to dt, with the
- * interpreter's NaN rules (docs/design.md, "NaN and edge values"). */
+ * interpreter's NaN rules (docs/design.md, "NaN and edge values"). Integer
+ * dt: s32/s16 Add, Sub, Mul, Max, Min, Muls(-1), Relu, Abs wrap (two's
+ * complement); other integer widths and ops are a 'dtype' violation. */
 void qiao_ascend_vadd(void *core, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t n);
 void qiao_ascend_vsub(void *core, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t n);
 void qiao_ascend_vmul(void *core, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t n);
@@ -100,6 +107,20 @@ void qiao_ascend_vsilu(void *core, int64_t dt, int64_t dst, int64_t src, int64_t
 void qiao_ascend_vgelu(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
 void qiao_ascend_vgelu_tanh(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
 void qiao_ascend_vrelu(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+void qiao_ascend_vabs(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+/* Sin / Cos (Ascend C's high-level APIs, composites). */
+void qiao_ascend_vsin(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+void qiao_ascend_vcos(void *core, int64_t dt, int64_t dst, int64_t src, int64_t n);
+/* FusedMulAdd: dst = a * b + c, rounded once (float dt). */
+void qiao_ascend_vfma(void *core, int64_t dt, int64_t dst, int64_t a, int64_t b, int64_t c,
+                      int64_t n);
+/* ArithProgression: dst[i] = first + i. */
+void qiao_ascend_varange(void *core, int64_t dt, int64_t dst, double first, int64_t n);
+/* Adds / Muls / Maxs / Mins: dst[i] = src[i] op s (s rounded to dt). */
+void qiao_ascend_vadds(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n);
+void qiao_ascend_vmuls(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n);
+void qiao_ascend_vmaxs(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n);
+void qiao_ascend_vmins(void *core, int64_t dt, int64_t dst, int64_t src, double s, int64_t n);
 /* Duplicate: n copies of the scalar `value` (rounded to dt). */
 void qiao_ascend_vdup(void *core, int64_t dt, int64_t dst, double value, int64_t n);
 /* Broadcast of the element at src (dtype dt) to n elements at dst. */
@@ -107,11 +128,20 @@ void qiao_ascend_vbrcb(void *core, int64_t dt, int64_t dst, int64_t src, int64_t
 /* ReduceMax / ReduceSum per row: `rows` rows of `cols` elements at src, one
  * result per row at dst (contiguous). Max is NaN-propagating from -inf (an
  * empty row gives -inf); sums accumulate in dt (f32: no wider accumulator,
- * as the unit has none), 0 for an empty row. */
+ * as the unit has none) as the unit forms them: one partial sum per lane of
+ * a 256-byte repeat, then the lanes added pairwise; 0 for an empty row. */
 void qiao_ascend_vreduce_max(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
                              int64_t cols);
 void qiao_ascend_vreduce_sum(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
                              int64_t cols);
+/* The f32 row sums of a compensated composite (as Ascend C's high-level
+ * APIs build ops from several instructions): per lane of a 256-byte repeat
+ * a TwoSum (Add, Sub x3, Add) keeps the rounding error of every add in a
+ * second f32 accumulator, the lanes are combined pairwise the same way, and
+ * the result is hi + lo rounded once. Cancellations of huge terms keep the
+ * small ones (as a wider accumulator would). dt: f32. */
+void qiao_ascend_vreduce_sum_comp(void *core, int64_t dt, int64_t dst, int64_t src, int64_t rows,
+                                  int64_t cols);
 /* BroadcastTo: elements [start, start + n) of a row-major view of `rank`
  * dims (dims[]) whose element at coordinates c is src[Σ c[d] * strides[d]]
  * (0 where broadcast), written contiguously at dst; the source is a
@@ -119,22 +149,58 @@ void qiao_ascend_vreduce_sum(void *core, int64_t dt, int64_t dst, int64_t src, i
 void qiao_ascend_vbroadcast(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
                             int64_t start, int64_t n, int64_t rank, const int64_t *dims,
                             const int64_t *strides);
+/* Gather (srcBaseAddr + offsets): elements [start, start + n) of the index
+ * view (rank dims[], element strides[], may be negative) of the resident UB
+ * tensor at src (src_elems elements of dt), element (c) at src[base + Σ c[d]
+ * * strides[d]], written contiguously at dst. Stands for the offset
+ * computation (ArithProgression, Muls, Adds into a uint32 offset tensor) and
+ * Gather: transposes, strided slices and row transposes in the UB. */
+void qiao_ascend_vgather(void *core, int64_t dt, int64_t dst, int64_t src, int64_t src_elems,
+                         int64_t base, int64_t start, int64_t n, int64_t rank, const int64_t *dims,
+                         const int64_t *strides);
+/* LocalTensor::GetValue: element i (dtype dt) of the UB at ub_off read by the
+ * scalar unit (after a WaitFlag<MTE2_S> for data copied in), as an int64. */
+int64_t qiao_ascend_get_value(void *core, int64_t dt, int64_t ub_off, int64_t i);
+/* LocalTensor::SetValue: the scalar unit writes element i (v rounded to dt). */
+void qiao_ascend_set_value(void *core, int64_t dt, int64_t ub_off, int64_t i, double v);
 /* Cast: n elements of src_dt at src to dst_dt at dst (round to nearest even;
  * the same dtype is a copy). */
 void qiao_ascend_vcast(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
                        int64_t n);
 
+/* Compare(NE, 0) + Select: 1 where the src_dt element at src is nonzero (NaN
+ * included), else 0, as dst_dt at dst (a cast to bool). */
+void qiao_ascend_vnez(void *core, int64_t dst_dt, int64_t dst, int64_t src_dt, int64_t src,
+                      int64_t n);
+
+/* TopK (Ascend C's high-level API: sorts and merges on the vector unit): per
+ * row of `cols` dt elements at src, the k largest (NaN above every number,
+ * ties by the lower index) copied bit-exactly to dst_val (rows x k) and
+ * their column indices as s32 to dst_idx (rows x k). */
+void qiao_ascend_vtopk(void *core, int64_t dt, int64_t dst_val, int64_t dst_idx, int64_t src,
+                       int64_t rows, int64_t cols, int64_t k);
+
 /* ------------------------------------------------ cube unit (AIC)
  * L1, L0A, L0B, L0C are addressed by byte offsets like the UB. Matrices on
- * chip are in the NZ fractal layout: 16 x 16 fractals (512 B for f16/bf16,
- * 1 KiB for the f32 L0C), fractal (i, j) of an R x C matrix (R, C multiples
- * of 16) at fractal index j * (R / 16) + i, row-major inside. */
+ * chip are in the NZ fractal layout: fractals of 16 rows x c0 columns, c0 =
+ * 32 bytes of the dtype (16 for f16/bf16, 8 for f32, 32 for s8: 512 B per
+ * fractal; the f32/s32 L0C: 16 x 16, 1 KiB), fractal (i, j) of an R x C
+ * matrix (R a multiple of 16, C of c0) at fractal index j * (R / 16) + i,
+ * row-major inside. Cube dtypes: f16, bf16, f32 (16 x 8 x 16 steps), s8
+ * (16 x 32 x 16 steps, s32 accumulation). */
 
 /* MTE2 GM -> L1 (DataCopy with ND2NZ): the rows x cols ND matrix at gm (row
- * stride ld elements) into L1 as an NZ matrix of ceil16(rows) x ceil16(cols),
- * zero-padded. dt: f16 or bf16. */
+ * stride ld elements) into L1 as an NZ matrix of ceil16(rows) x
+ * ceil_c0(cols), zero-padded. */
 void qiao_ascend_copy_gm_to_l1_nd2nz(void *core, int64_t l1_off, const void *gm, int64_t dt,
                                      int64_t rows, int64_t cols, int64_t ld);
+/* The same into a dst_rows x dst_cols NZ matrix (multiples of 16 and c0, at
+ * least rows x cols), zero-padded; transpose != 0 reads the source
+ * transposed: element (r, c) at gm[c * ld + r] (a transposed operand, which
+ * the hardware turns in its MTE path: ND2NZ plus LoadData's transpose). */
+void qiao_ascend_copy_gm_to_l1_nd2nz_ex(void *core, int64_t l1_off, const void *gm, int64_t dt,
+                                        int64_t rows, int64_t cols, int64_t ld, int64_t dst_rows,
+                                        int64_t dst_cols, int64_t transpose);
 /* MTE1 L1 -> L0A / L0B (LoadData): `fractals` whole fractals (512 B each)
  * copied in order. Offsets 512-byte aligned. */
 void qiao_ascend_load_l1_to_l0a(void *core, int64_t l0a_off, int64_t l1_off, int64_t dt,
@@ -142,13 +208,13 @@ void qiao_ascend_load_l1_to_l0a(void *core, int64_t l0a_off, int64_t l1_off, int
 void qiao_ascend_load_l1_to_l0b(void *core, int64_t l0b_off, int64_t l1_off, int64_t dt,
                                 int64_t fractals);
 /* Cube (Mmad): C[m x n] (+)= A[m x k] * B[k x n], A NZ in L0A, B NZ in L0B
- * (dt f16/bf16), C NZ f32 in L0C; m, k, n multiples of 16 (the fractal
- * shape); init != 0 overwrites C, else accumulates. */
+ * (k x ceil_c0(n)), C NZ in L0C (f32; s32 for s8); m, n multiples of 16, k
+ * of c0 (the fractal shape); init != 0 overwrites C, else accumulates. */
 void qiao_ascend_mmad(void *core, int64_t l0c_off, int64_t l0a_off, int64_t l0b_off, int64_t dt,
                       int64_t m, int64_t k, int64_t n, int64_t init);
-/* FixPipe L0C -> GM: the valid_m x valid_n corner of the NZ f32 m x n matrix
- * at l0c_off, converted to dst_dt (f32, f16, bf16; round to nearest even),
- * written ND at gm with row stride ld elements. */
+/* FixPipe L0C -> GM: the valid_m x valid_n corner of the NZ m x n matrix at
+ * l0c_off, converted to dst_dt (f32 to f32, f16, bf16, round to nearest
+ * even; s32 stays s32), written ND at gm with row stride ld elements. */
 void qiao_ascend_fixpipe_l0c_to_gm(void *core, void *gm, int64_t dst_dt, int64_t l0c_off, int64_t m,
                                    int64_t n, int64_t valid_m, int64_t valid_n, int64_t ld);
 

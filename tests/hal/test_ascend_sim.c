@@ -293,10 +293,10 @@ static void k_l0a_overflow(void *const *bind, const int64_t *c, int64_t x, int64
   qiao_ascend_load_l1_to_l0a(core, 65536 - 512, 0, QIAO_ASCEND_F16, 2);
 }
 
-static void k_cube_f32(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+static void k_cube_s32(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
                        void *core) {
   (void)c, (void)x, (void)y, (void)z;
-  qiao_ascend_copy_gm_to_l1_nd2nz(core, 0, bind[0], QIAO_ASCEND_F32, 16, 16, 16);
+  qiao_ascend_copy_gm_to_l1_nd2nz(core, 0, bind[0], QIAO_ASCEND_S32, 16, 16, 16);
 }
 
 static void k_mixed(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
@@ -382,8 +382,8 @@ Test(ascend_sim, cube_rules) {
       run_cube("ascend-sim:910b", "l0a", k_l0a_overflow, 1, a, 40 * 24, NULL, 0, NULL, 0, NULL),
       (const char *[]){"LoadData L1->L0A", "rule 'capacity'", "65536-byte L0A", NULL});
   expect_error(
-      run_cube("ascend-sim:910b", "f32", k_cube_f32, 1, a, 40 * 24, NULL, 0, NULL, 0, NULL),
-      (const char *[]){"rule 'dtype'", "f16 or bf16, not f32", NULL});
+      run_cube("ascend-sim:910b", "s32", k_cube_s32, 1, a, 40 * 24, NULL, 0, NULL, 0, NULL),
+      (const char *[]){"rule 'dtype'", "f16, bf16, f32 or s8, not s32", NULL});
   expect_error(run_cube("ascend-sim:910b", "mixed", k_mixed, 1, a, 40 * 24, NULL, 0, NULL, 0, NULL),
                (const char *[]){"rule 'unit'", "belong to an AIC", NULL});
 }

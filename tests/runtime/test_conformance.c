@@ -12,7 +12,8 @@
  * Ascend backend's unit-operation modules in the simulator; kernels a backend does not
  * lower yet print "[UNSUPPORTED] ... on <device>" (never a pass of theirs). */
 static const char *const k_builtin_devices[] = {"cpu:threads=1", "cpu:threads=2", "simt-emu:h100",
-                                                "simt-emu:a100", "ascend-sim:910b"};
+                                                "simt-emu:a100", "ascend-sim:910b",
+                                                "ascend-sim:910c"};
 /* QIAO_CONF_DEVICES="cuda:0 simt-emu:h100,threads=1" (URIs separated by spaces) adds rows;
  * QIAO_CONF_ONLY=1 drops the built-in ones (tests/gpu/run.sh, the simt-emu timing). */
 static const char *const *conf_devices(size_t *out_n) {
