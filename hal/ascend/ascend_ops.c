@@ -533,8 +533,9 @@ enum {
   U_SIN,
   U_COS
 };
-static const char *const kUnNames[] = {"Muls(-1)", "Exp",  "Ln",        "Sqrt", "Rsqrt", "Tanh",
-                                       "Sigmoid",  "Silu", "Gelu(erf)", "Gelu", "Relu",  "Abs"};
+static const char *const kUnNames[U_COS + 1] = {"Muls(-1)", "Exp",     "Ln",   "Sqrt",      "Rsqrt",
+                                                "Tanh",     "Sigmoid", "Silu", "Gelu(erf)", "Gelu",
+                                                "Relu",     "Abs",     "Sin",  "Cos"};
 
 static double unary(int op, double x) {
   switch (op) {

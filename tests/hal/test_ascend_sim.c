@@ -138,7 +138,19 @@ static void k_bf16_math(void *const *bind, const int64_t *c, int64_t x, int64_t 
   qiao_ascend_vadd(core, QIAO_ASCEND_BF16, 1024, 0, 0, 32);
 }
 
+static void k_s64_math(void *const *bind, const int64_t *c, int64_t x, int64_t y, int64_t z,
+                       void *core) {
+  (void)c, (void)x, (void)y, (void)z;
+  qiao_ascend_copy_gm_to_ub(core, 0, bind[0], 64);
+  qiao_ascend_vadd(core, QIAO_ASCEND_S64, 1024, 0, 0, 8);
+}
+
 /* ------------------------------------------------------------ tests */
+
+Test(ascend_sim, s64_arithmetic_is_not_on_the_vector_unit) {
+  expect_error(run_kernel("ascend-sim:910b", "s64", k_s64_math, 1, NULL),
+               (const char *[]){"Add", "rule 'dtype'", "no s64 arithmetic", NULL});
+}
 
 Test(ascend_sim, open_and_facts) {
   qiao_hal_device_t *d = NULL;
