@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "qiao/hal.h"
@@ -99,6 +100,13 @@ static double now_s(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double cpu_now_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+         (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
 qiao_status_t qiao_calib_run(const qiao_calib_case_t *c, qiao_calib_result_t *out) {
   memset(out, 0, sizeof *out);
   qiao_graph_t *g = NULL;
@@ -124,9 +132,10 @@ qiao_status_t qiao_calib_run(const qiao_calib_case_t *c, qiao_calib_result_t *ou
       qiao_tensor_set_f64(in[i], (int64_t)k, (double)((seed >> 33) % 2001) / 1000.0 - 1.0);
     }
   }
-  double t0 = now_s();
+  double t0 = now_s(), c0 = cpu_now_s();
   st = qiao_program_run(p, (const qiao_tensor_t *const *)in, outs);
   out->wall_s = now_s() - t0;
+  out->cpu_s = cpu_now_s() - c0;
   if (st) goto done;
   if ((st = qiao_hal_ascend_last_report(d, &out->report))) goto done;
   out->predicted_us = out->report.ns * 1e-3;
@@ -193,8 +202,12 @@ int qiao_bench_ascend_main(int argc, char **argv) {
   const qiao_calib_case_t *cs = qiao_calib_cases(&n);
   printf("ascend-sim calibration: simulated (model of the profile) vs published measurements%s\n",
          whole ? " (--whole: every core simulated)" : "");
+  double load[3] = {0, 0, 0};
+  if (getloadavg(load, 3) > 0)
+    printf("host load average %.1f %.1f %.1f\n", load[0], load[1], load[2]);
   printf("%-3s %-5s %-26s %-14s %10s %10s %8s %9s %9s %8s %9s\n", "id", "set", "device", "bound",
          "pred us", "pub us", "error", "pred", "pub", "wall s", "ms/sim-us");
+  fflush(stdout);
   int rc = 0;
   for (size_t i = 0; i < n; ++i) {
     qiao_calib_case_t cw = cs[i];
@@ -224,6 +237,11 @@ int qiao_bench_ascend_main(int argc, char **argv) {
     if (c->share_graph)
       printf("    simulated as one core's share (%s); the whole kernel's HBM bound: %.1f us\n",
              c->share_uri, r.hbm_us);
+    printf(
+        "    host: wall %.2f s, CPU %.2f s for %.1f simulated us of %lld block(s): %.2f ms wall, "
+        "%.2f ms CPU per simulated us\n",
+        r.wall_s, r.cpu_s, r.report.ns * 1e-3, (long long)r.report.blocks,
+        r.wall_s * 1e3 / (r.report.ns * 1e-3), r.cpu_s * 1e3 / (r.report.ns * 1e-3));
     /* busy cycles per block (= per core: block_dim is the core count) */
     const double *b = r.report.pipe_busy, nb = r.report.blocks > 0 ? (double)r.report.blocks : 1;
     if (c->published_cube_ratio > 0)

@@ -45,6 +45,7 @@ typedef struct qiao_calib_result {
   double hbm_us;                   /* the whole kernel's HBM time (share runs), else 0 */
   double error;                    /* (predicted - published) / published */
   double wall_s;                   /* host wall time of the run (the simulator's speed) */
+  double cpu_s;                    /* host CPU time of the run (user + system, all threads) */
 } qiao_calib_result_t;
 
 /* The table of cases (static, read-only). */
