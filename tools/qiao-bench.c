@@ -5,6 +5,8 @@
  *
  *   qiao-bench [--filter NAME] [--json] [--reps N] [--threads 1,2] [--obj DIR]
  *   qiao-bench simt-speed [...]   simt-emu's emulation speed (tools/qiao-bench-simt.c)
+ *   qiao-bench ascend-calib [...] ascend-sim vs published Ascend measurements
+ *                                 (tools/qiao-bench-ascend.c)
  *
  * --obj DIR also writes each generated kernel to DIR/<case>_t<threads>.o (for
  * objdump). The JSON records carry the kernel's grid. --attn-splits N forces the
@@ -29,6 +31,7 @@
 #include "qiao/backend_cpu.h"
 #include "qiao/hal.h"
 #include "qiao/ir.h"
+#include "qiao-bench-ascend.h"
 #include "qiao-bench-simt.h"
 
 #ifdef QIAO_HAVE_OPENBLAS
@@ -415,6 +418,8 @@ static void usage(FILE *f) {
              "  matmul GFLOP/s of Qiao's CPU kernels next to OpenBLAS / oneDNN (same threads)\n"
              "       qiao-bench simt-speed [--threads 1,2] [--reps N] [--ptx-dir DIR] [--profile P]\n"
              "  thread-instructions per second emulated by simt-emu\n"
+             "       qiao-bench ascend-calib [--all] [--whole] [--filter ID] [--set S]\n"
+             "  ascend-sim's model vs published Ascend measurements, and its speed\n"
              "       qiao-bench attention|moe --help\n"
              "  attention / MoE next to ggml and ONNX Runtime (tools/bench_attn_moe.c)\n");
 }
@@ -473,6 +478,8 @@ static bool parse_args(int argc, char **argv, bench_opts_t *o) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "simt-speed")) return qiao_bench_simt_main(argc - 1, argv + 1);
+  if (argc > 1 && !strcmp(argv[1], "ascend-calib"))
+    return qiao_bench_ascend_main(argc - 1, argv + 1); /* tools/qiao-bench-ascend.c */
   if (argc > 1 && (!strcmp(argv[1], "attention") || !strcmp(argv[1], "moe")))
     return qiao_bench_attn_moe_main(argc - 1, argv + 1, argv[1]); /* tools/bench_attn_moe.c */
   bench_opts_t o;

@@ -196,7 +196,7 @@ Test(ascend_sim, correct_kernel_runs_with_simulated_time) {
   cr_expect_eq(r.blocks, 8);
   cr_expect_eq(r.bytes[QIAO_ASCEND_PATH_GM_UB], 4096);
   cr_expect_eq(r.bytes[QIAO_ASCEND_PATH_UB_GM], 4096);
-  cr_expect_gt(r.ns, 3000); /* launch overhead included */
+  cr_expect_gt(r.ns, 14000); /* launch overhead included */
   cr_expect_gt(r.pipe_busy[QIAO_ASCEND_PIPE_V], 0);
   char buf[1024];
   qiao_hal_ascend_report_format(&r, buf, sizeof buf);
@@ -411,9 +411,9 @@ Test(ascend_sim, cube_bound_near_the_cube_peak) {
   qiao_hal_ascend_report_format(&r, buf, sizeof buf);
   cr_log_info("%s", buf);
   cr_expect_str_eq(r.bound, "PIPE_M", "%s", buf);
-  /* outside the launch overhead (3 us at 1.8 GHz) the cube runs near its peak of one
-   * 16x16x16 fractal (4096 MACs) per cycle */
-  double body = r.cycles - 3000e-9 * 1.8e9;
+  /* outside the launch overhead (14 us at 1.8 GHz, calibrated: docs/ascend-model.md) the
+   * cube runs near its peak of one 16x16x16 fractal (4096 MACs) per cycle */
+  double body = r.cycles - 14000e-9 * 1.8e9;
   double macs = 60.0 * 128 * 128 * 128;
   cr_expect_gt(macs / 4096 / body, 0.85, "%s", buf);
 }
