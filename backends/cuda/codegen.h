@@ -40,13 +40,13 @@ typedef struct qiao_cuda_codegen {
       QIAO_CG_FIELDS
     };
   };
-  char sm[16];           /* "sm_90" */
-  int32_t n_sms;         /* SMs of the target device (grid sizing of grid-stride loops) */
-  LLVMTypeRef t_gptr;    /* ptr addrspace(1) */
-  LLVMTypeRef t_sptr;    /* ptr addrspace(3) */
-  LLVMValueRef fn;       /* the kernel being emitted */
-  const char *kname;     /* its name */
-  int32_t variant;       /* the lowering variant asked for (QIAO_CUDA_VAR_*); 0: the plan's own */
+  char sm[16];        /* "sm_90" */
+  int32_t n_sms;      /* SMs of the target device (grid sizing of grid-stride loops) */
+  LLVMTypeRef t_gptr; /* ptr addrspace(1) */
+  LLVMTypeRef t_sptr; /* ptr addrspace(3) */
+  LLVMValueRef fn;    /* the kernel being emitted */
+  const char *kname;  /* its name */
+  int32_t variant;    /* the lowering variant asked for (QIAO_CUDA_VAR_*); 0: the plan's own */
 } qiao_cuda_codegen_t;
 
 /* One launch of a multi-step kernel (an entry of its own). */
@@ -68,7 +68,7 @@ typedef struct qiao_cuda_kernel {
   int32_t block[3];
   int64_t shared_bytes; /* static shared memory the kernel declares (reported, not launched) */
   int64_t workspace_bytes;
-  int32_t n_phases; /* 0: single step */
+  int32_t n_phases;            /* 0: single step */
   qiao_cuda_phase_t phases[8]; /* QIAO_KERNEL_MAX_PHASES */
 } qiao_cuda_kernel_t;
 
@@ -142,8 +142,7 @@ typedef struct qiao_cuda_epi {
   LLVMValueRef coords[QIAO_MAX_RANK];
 } qiao_cuda_epi_t;
 
-void qiao_cuda_epi_init(qiao_cuda_epi_t *e, qiao_cuda_codegen_t *cg,
-                        const qiao_kernel_desc_t *kd);
+void qiao_cuda_epi_init(qiao_cuda_epi_t *e, qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd);
 /* Rounds `acc` (f32) to primary_dtype, applies the epilogue at e->coords and
  * stores into outputs[0]. */
 void qiao_cuda_epi_store(qiao_cuda_epi_t *e, LLVMValueRef acc);
@@ -214,6 +213,18 @@ bool qiao_cuda_attention_variant_work(const qiao_kernel_desc_t *kd, int32_t vari
                                       qiao_cuda_variant_work_t *out);
 bool qiao_cuda_moe_variant_work(const qiao_kernel_desc_t *kd, int32_t variant, int32_t n_sms,
                                 qiao_cuda_variant_work_t *out);
+
+/* One warp-wide tensor-core step through inline PTX, accumulating into c:
+ * mma.sync.aligned.m16n8k16.row.col.f32.<ab>.<ab>.f32 (f16/bf16: c is 4 f32) or
+ * mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 (s8: c is 4 i32, wrapping, no
+ * .satfinite). a: 4 packed i32 registers, b: 2 (the ISA's fragment layouts). */
+typedef enum qiao_cuda_mma_in {
+  QIAO_CUDA_MMA_F16,
+  QIAO_CUDA_MMA_BF16,
+  QIAO_CUDA_MMA_S8
+} qiao_cuda_mma_in_t;
+void qiao_cuda_emit_mma(qiao_cuda_codegen_t *cg, qiao_cuda_mma_in_t in, LLVMValueRef a[4],
+                        LLVMValueRef b[2], LLVMValueRef c[4]);
 
 qiao_status_t qiao_cuda_lower_gather(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t *kd,
                                      const char *name, qiao_cuda_kernel_t *out);

@@ -291,3 +291,30 @@ bool qiao_cuda_float_expr(const qiao_kernel_desc_t *kd, bool check_primary_input
       if (!float_dt(kd->outputs[o].type.dtype)) return false;
   return true;
 }
+
+/* ------------------------------------------------------------ tensor cores */
+
+void qiao_cuda_emit_mma(qiao_cuda_codegen_t *cg, qiao_cuda_mma_in_t in, LLVMValueRef a[4],
+                        LLVMValueRef b[2], LLVMValueRef c[4]) {
+  LLVMTypeRef f = in == QIAO_CUDA_MMA_S8 ? cg->t_i32 : cg->t_f32;
+  LLVMTypeRef rt_el[4] = {f, f, f, f};
+  LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rt_el, 4, 0);
+  LLVMTypeRef pt[10] = {cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32,
+                        cg->t_i32, f,         f,         f,         f};
+  LLVMTypeRef fty = LLVMFunctionType(rt, pt, 10, 0);
+  const char *text =
+      in == QIAO_CUDA_MMA_BF16  ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                                  "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
+      : in == QIAO_CUDA_MMA_F16 ? "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                                  "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
+                                : "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 "
+                                  "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};";
+  const char *cons = in == QIAO_CUDA_MMA_S8 ? "=r,=r,=r,=r,r,r,r,r,r,r,0,1,2,3"
+                                            : "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3";
+  LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), (char *)cons, strlen(cons),
+                                       1, 0, LLVMInlineAsmDialectATT, 0);
+  LLVMValueRef args[10] = {a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], c[2], c[3]};
+  LLVMValueRef r = LLVMBuildCall2(cg->b, fty, asmv, args, 10, "");
+  for (unsigned i = 0; i < 4; ++i)
+    c[i] = LLVMBuildExtractValue(cg->b, r, i, "");
+}

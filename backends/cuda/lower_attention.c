@@ -519,28 +519,6 @@ static qiao_status_t lower_simt_prefill(at_ctx_t *c, const char *name, qiao_cuda
 
 /* ------------------------------------------------------------ tensor cores */
 
-/* mma.sync.aligned.m16n8k16.row.col.f32.<ab>.<ab>.f32 through inline PTX. */
-static void emit_mma(qiao_cuda_codegen_t *cg, bool bf16, LLVMValueRef a[4], LLVMValueRef b[2],
-                     LLVMValueRef c[4]) {
-  LLVMTypeRef f = cg->t_f32;
-  LLVMTypeRef rt_el[4] = {f, f, f, f};
-  LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rt_el, 4, 0);
-  LLVMTypeRef pt[10] = {cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32,
-                        cg->t_i32, f,         f,         f,         f};
-  LLVMTypeRef fty = LLVMFunctionType(rt, pt, 10, 0);
-  const char *text = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
-                          : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};";
-  const char *cons = "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3";
-  LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), (char *)cons, strlen(cons),
-                                       1, 0, LLVMInlineAsmDialectATT, 0);
-  LLVMValueRef args[10] = {a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], c[2], c[3]};
-  LLVMValueRef r = LLVMBuildCall2(cg->b, fty, asmv, args, 10, "");
-  for (unsigned i = 0; i < 4; ++i)
-    c[i] = LLVMBuildExtractValue(cg->b, r, i, "");
-}
-
 /* smem[sidx] = the 16-bit element at base[off] when `in`, else 0 bits. */
 static void stage16(qiao_cuda_codegen_t *cg, LLVMValueRef base, LLVMValueRef off, LLVMValueRef in,
                     LLVMValueRef smem, int64_t n, LLVMValueRef sidx) {
@@ -710,7 +688,7 @@ static qiao_status_t lower_mma_prefill(at_ctx_t *c, const char *name, qiao_cuda_
                            c64(c, ks * 16));
           LLVMValueRef bf[2] = {pair32(cg, Ks, nK, kb),
                                 pair32(cg, Ks, nK, qiao_cg_iadd(cb, kb, c64(c, 8)))};
-          emit_mma(cg, bf16, af, bf, sc[nt]);
+          qiao_cuda_emit_mma(cg, bf16 ? QIAO_CUDA_MMA_BF16 : QIAO_CUDA_MMA_F16, af, bf, sc[nt]);
         }
       }
       /* scale, mask, visibility; the row maxima (rows grp and grp + 8) */
@@ -782,7 +760,7 @@ static qiao_status_t lower_mma_prefill(at_ctx_t *c, const char *name, qiao_cuda_
                            c64(c, kk * 16));
           LLVMValueRef bf[2] = {pair32(cg, Vt, nV, vb),
                                 pair32(cg, Vt, nV, qiao_cg_iadd(cb, vb, c64(c, 8)))};
-          emit_mma(cg, bf16, pa, bf, acc[dn]);
+          qiao_cuda_emit_mma(cg, bf16 ? QIAO_CUDA_MMA_BF16 : QIAO_CUDA_MMA_F16, pa, bf, acc[dn]);
         }
       }
       for (int64_t dn = 0; dn < DT; ++dn)

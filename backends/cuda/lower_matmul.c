@@ -198,35 +198,6 @@ static void emit_ldmatrix_x4(qiao_cuda_codegen_t *cg, LLVMValueRef addr32, LLVMV
     r[i] = LLVMBuildExtractValue(cg->b, v, i, "");
 }
 
-/* mma.sync.aligned.m16n8k16.row.col.f32.<ab>.<ab>.f32 (f16/bf16) or
- * mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 (i8: wrapping s32
- * accumulation, no .satfinite) through inline PTX. */
-typedef enum { MMA_F16, MMA_BF16, MMA_S8 } mma_in_t;
-
-static void emit_mma(qiao_cuda_codegen_t *cg, mma_in_t in, LLVMValueRef a[4], LLVMValueRef b[2],
-                     LLVMValueRef c[4]) {
-  LLVMTypeRef f = in == MMA_S8 ? cg->t_i32 : cg->t_f32;
-  LLVMTypeRef rt_el[4] = {f, f, f, f};
-  LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rt_el, 4, 0);
-  LLVMTypeRef pt[10] = {cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32,
-                        cg->t_i32, f,         f,         f,         f};
-  LLVMTypeRef fty = LLVMFunctionType(rt, pt, 10, 0);
-  const char *text = in == MMA_BF16  ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                                       "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
-                     : in == MMA_F16 ? "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                                       "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
-                                     : "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 "
-                                       "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};";
-  const char *cons =
-      in == MMA_S8 ? "=r,=r,=r,=r,r,r,r,r,r,r,0,1,2,3" : "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3";
-  LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), (char *)cons, strlen(cons),
-                                       1, 0, LLVMInlineAsmDialectATT, 0);
-  LLVMValueRef args[10] = {a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], c[2], c[3]};
-  LLVMValueRef r = LLVMBuildCall2(cg->b, fty, asmv, args, 10, "");
-  for (unsigned i = 0; i < 4; ++i)
-    c[i] = LLVMBuildExtractValue(cg->b, r, i, "");
-}
-
 /* What staging one K slice of an operand into shared memory needs. */
 typedef struct mma_stage {
   qiao_cuda_codegen_t *cg;
@@ -316,7 +287,9 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
   bool is_int = g->is_int;
   const qiao_cuda_mma_tile_t t = is_int ? k_mma_tile_i8 : k_mma_tile_default;
   int r = O->type.shape.rank;
-  mma_in_t kind = is_int ? MMA_S8 : A->type.dtype == QIAO_BF16 ? MMA_BF16 : MMA_F16;
+  qiao_cuda_mma_in_t kind = is_int                       ? QIAO_CUDA_MMA_S8
+                            : A->type.dtype == QIAO_BF16 ? QIAO_CUDA_MMA_BF16
+                                                         : QIAO_CUDA_MMA_F16;
   /* per mma: k16 (f16/bf16, 2 bytes) or k32 (s8, 1 byte); a register holds 32 bits of k */
   int64_t kstep = is_int ? 32 : 16, khi = is_int ? 16 : 8, kpl = is_int ? 4 : 2;
   LLVMTypeRef et = is_int ? cg->t_i8 : cg->t_i16, acc_t = is_int ? cg->t_i32 : cg->t_f32;
@@ -524,7 +497,7 @@ static qiao_status_t lower_mma(qiao_cuda_codegen_t *cg, const qiao_kernel_desc_t
           LLVMValueRef c[4];
           for (int q = 0; q < 4; ++q)
             c[q] = LLVMBuildLoad2(b, acc_t, acc[i][j][q], "");
-          emit_mma(cg, kind, af[i], bfr[j], c);
+          qiao_cuda_emit_mma(cg, kind, af[i], bfr[j], c);
           for (int q = 0; q < 4; ++q)
             LLVMBuildStore(b, c[q], acc[i][j][q]);
         }

@@ -502,28 +502,6 @@ typedef struct qiao_cuda_moe_mma_tile {
 static const qiao_cuda_moe_mma_tile_t k_moe_mma_gateup = {64, 32, 32, 32, 16};
 static const qiao_cuda_moe_mma_tile_t k_moe_mma_down = {64, 64, 32, 32, 32};
 
-/* mma.sync.aligned.m16n8k16.row.col.f32.<ab>.<ab>.f32 through inline PTX. */
-static void emit_mma(qiao_cuda_codegen_t *cg, bool bf16, LLVMValueRef a[4], LLVMValueRef b[2],
-                     LLVMValueRef c[4]) {
-  LLVMTypeRef f = cg->t_f32;
-  LLVMTypeRef rt_el[4] = {f, f, f, f};
-  LLVMTypeRef rt = LLVMStructTypeInContext(cg->ctx, rt_el, 4, 0);
-  LLVMTypeRef pt[10] = {cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32,
-                        cg->t_i32, f,         f,         f,         f};
-  LLVMTypeRef fty = LLVMFunctionType(rt, pt, 10, 0);
-  const char *text = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};"
-                          : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                            "{$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};";
-  const char *cons = "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3";
-  LLVMValueRef asmv = LLVMGetInlineAsm(fty, (char *)text, strlen(text), (char *)cons, strlen(cons),
-                                       1, 0, LLVMInlineAsmDialectATT, 0);
-  LLVMValueRef args[10] = {a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], c[2], c[3]};
-  LLVMValueRef r = LLVMBuildCall2(cg->b, fty, asmv, args, 10, "");
-  for (unsigned i = 0; i < 4; ++i)
-    c[i] = LLVMBuildExtractValue(cg->b, r, i, "");
-}
-
 static LLVMValueRef pair32(qiao_cuda_codegen_t *cg, LLVMValueRef smem, int64_t n,
                            LLVMValueRef sidx) {
   LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->t_i32, sptr(cg, smem, cg->t_i16, n, sidx), "");
@@ -693,7 +671,8 @@ static void emit_gemm_mma(moe_ctx_t *c, const char *name, bool down, qiao_cuda_p
               for (int r = 0; r < 4; ++r)
                 cc[r] = LLVMBuildLoad2(b, f32, acc[q][i][j][r], "");
               for (int part = 0; part < nas; ++part)
-                emit_mma(cg, bf16, af[part][i], bfr, cc);
+                qiao_cuda_emit_mma(cg, bf16 ? QIAO_CUDA_MMA_BF16 : QIAO_CUDA_MMA_F16, af[part][i],
+                                   bfr, cc);
               for (int r = 0; r < 4; ++r)
                 LLVMBuildStore(b, cc[r], acc[q][i][j][r]);
             }
