@@ -453,9 +453,10 @@ static qiao_status_t moe_decode_split(moe_ctx_t *c, const char *name, int64_t FC
   int64_t T = c->T, D = c->D, F = c->F, K = c->K;
   int64_t sxt = X->strides[0], sxd = X->strides[1];
   int64_t nf = (F + FC - 1) / FC, nd = (D + DC - 1) / DC;
-  char pname[80];
-  snprintf(pname, sizeof pname, "%s_p1", name);
-  if (strlen(pname) >= sizeof(((qiao_kernel_phase_t *)0)->name))
+  char pname[sizeof(((qiao_cpu_phase_t *)0)->name)];
+  int pn = snprintf(pname, sizeof pname, "%s_p1", name);
+  if (pn < 0 || (size_t)pn >= sizeof pname ||
+      (size_t)pn >= sizeof(((qiao_kernel_phase_t *)0)->name))
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "moe kernel %s: name too long", name);
   int32_t ws_index = kd->n_inputs + kd->n_outputs;
 
@@ -606,7 +607,7 @@ static qiao_status_t moe_decode_split(moe_ctx_t *c, const char *name, int64_t FC
     qiao_cpu_kernel_t k1;
     qk_kernel_end(cg, &rl, fn, (uint64_t)((o_x + DC) * 4 + 64), &k1);
     qiao_cpu_phase_t *ph = &out->more[0];
-    snprintf(ph->name, sizeof ph->name, "%s", pname);
+    memcpy(ph->name, pname, sizeof ph->name);
     ph->fn = k1.fn;
     ph->grid[0] = k1.grid[0];
     ph->grid[1] = ph->grid[2] = 1;
