@@ -113,6 +113,13 @@ qiao_status_t ascend_lower_rope(ascend_module_t *m, const qiao_kernel_desc_t *kd
 /* ------------------------------------------------------ cube */
 
 /* Whether the cube lowering takes kd (2-D f16/bf16 matmul, no epilogue). */
+/* A mixed f32 x f16/bf16 matmul: the input cast to f32 first (0 or 1), or -1. */
+int ascend_mm_cast_input(const qiao_kernel_desc_t *kd);
+/* Its GM workspace: the cast operand as f32 (0 when no cast). */
+uint64_t ascend_mm_workspace(const qiao_kernel_desc_t *kd);
+/* The cast phase's entry (AIV): the operand -> f32 into the workspace. */
+qiao_status_t ascend_lower_mm_cast(ascend_module_t *m, const qiao_kernel_desc_t *kd,
+                                   LLVMValueRef fn);
 bool ascend_mm_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap);
 /* The tile buffers fit the device's L1/L0A/L0B/L0C (QIAO_RESOURCE_EXHAUSTED). */
 qiao_status_t ascend_mm_check(const qiao_hal_ascend_info_t *info);

@@ -300,6 +300,48 @@ static qiao_status_t add_mixed(ascend_module_t *m, const qiao_kernel_desc_t *kd,
   return NULL;
 }
 
+/* A matmul of f32 x f16/bf16: two phases, a vector Cast of the narrower
+ * operand to f32 into the GM workspace (AIV), then the f32 cube matmul (AIC)
+ * reading that operand from the workspace. */
+static qiao_status_t add_mixed_matmul(ascend_module_t *m, const qiao_kernel_desc_t *kd,
+                                      const char *name, qiao_kernel_launch_t *out_launch) {
+  char names[2][64];
+  if (strlen(name) + 6 > sizeof names[0])
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "ascend: kernel name '%s' is too long", name);
+  snprintf(names[0], sizeof names[0], "%s_cast", name);
+  snprintf(names[1], sizeof names[1], "%s_mm", name);
+  qiao_kernel_launch_t *l = out_launch;
+  memset(l, 0, sizeof *l);
+  snprintf(l->name, sizeof l->name, "%s", name);
+  qiao_kernel_launch_set_bindings(l, kd);
+  l->workspace_bytes = ascend_mm_workspace(kd);
+  l->n_phases = 2;
+  for (int ph = 0; ph < 2; ++ph) {
+    QIAO_RETURN_IF_ERROR(grow_entries(m));
+    LLVMValueRef fn = LLVMAddFunction(m->mod, names[ph], m->t_entry);
+    ascend_listing_printf(m, "\nkernel %s (matmul phase %d of 2, block_dim %d %s):\n", names[ph],
+                          ph, ph ? m->info.aic : m->info.aiv, ph ? "AIC" : "AIV");
+    QIAO_RETURN_IF_ERROR(ph ? ascend_lower_matmul(m, kd, fn) : ascend_lower_mm_cast(m, kd, fn));
+    qiao_kernel_phase_t *p = &l->phases[ph];
+    snprintf(p->name, sizeof p->name, "%s", names[ph]);
+    p->grid[0] = ph ? m->info.aic : m->info.aiv;
+    p->grid[1] = p->grid[2] = 1;
+    p->block[0] = p->block[1] = p->block[2] = 1;
+    qiao_kernel_launch_t e = *l;
+    snprintf(e.name, sizeof e.name, "%s", names[ph]);
+    e.n_phases = 0;
+    e.grid[0] = p->grid[0];
+    e.grid[1] = e.grid[2] = 1;
+    e.block[0] = e.block[1] = e.block[2] = 1;
+    m->entries[m->n_entries++].launch = e;
+  }
+  for (int a = 0; a < 3; ++a) {
+    l->grid[a] = l->phases[0].grid[a];
+    l->block[a] = l->phases[0].block[a];
+  }
+  return NULL;
+}
+
 static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, const char *name,
                                        qiao_kernel_launch_t *out_launch) {
   ascend_module_t *m = vm;
@@ -340,6 +382,7 @@ static qiao_status_t ascend_add_kernel(void *vm, const qiao_kernel_desc_t *kd, c
     m->entries = e;
     m->cap_entries = cap;
   }
+  if (cube && ascend_mm_cast_input(kd) >= 0) return add_mixed_matmul(m, kd, name, out_launch);
   LLVMValueRef fn = LLVMAddFunction(m->mod, name, m->t_entry);
   ascend_listing_printf(m, "\nkernel %s (%s, block_dim %d %s):\n", name,
                         qiao_kd_kind_name(kd->kind), cube ? m->info.aic : m->info.aiv,

@@ -29,7 +29,9 @@
  * broadcast batch dims) loop over (batch, tile) pairs; each batch's A and B
  * offsets are a constant table. Not done: L1 tiles reused over several L0
  * loads (K0 is fixed), fused epilogues (the Ascend fusion policy keeps them
- * out of matmul kernels), operands of two dtypes. */
+ * out of matmul kernels), operand pairs other than f32 x f16/bf16 (those
+ * are two phases: a vector Cast of the narrower operand to f32 into the GM
+ * workspace, then this f32 path reading it from there). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,113 @@ static bool matrix_contiguous(const qiao_kd_operand_t *o) {
          (o->type.shape.dims[r - 2] <= 1 || o->strides[r - 2] == o->type.shape.dims[r - 1]);
 }
 
+static LLVMValueRef I(ascend_module_t *m, int64_t v);
+static void flag(ascend_module_t *m, LLVMValueRef core, bool set, int src, int dst,
+                 LLVMValueRef id);
+
+/* All dims of an operand contiguous row-major. */
+static bool operand_contiguous(const qiao_kd_operand_t *o) {
+  int64_t st = 1;
+  for (int d = o->type.shape.rank - 1; d >= 0; --d) {
+    if (o->type.shape.dims[d] > 1 && o->strides[d] != st) return false;
+    st *= o->type.shape.dims[d];
+  }
+  return true;
+}
+
+int ascend_mm_cast_input(const qiao_kernel_desc_t *kd) {
+  if (kd->n_inputs != 2) return -1;
+  qiao_dtype_t at = kd->inputs[0].type.dtype, bt = kd->inputs[1].type.dtype;
+  bool an = at == QIAO_F16 || at == QIAO_BF16, bn = bt == QIAO_F16 || bt == QIAO_BF16;
+  if (at == QIAO_F32 && bn) return 1;
+  if (bt == QIAO_F32 && an) return 0;
+  return -1;
+}
+
+uint64_t ascend_mm_workspace(const qiao_kernel_desc_t *kd) {
+  int ci = ascend_mm_cast_input(kd);
+  if (ci < 0) return 0;
+  uint64_t n = (uint64_t)qiao_shape_numel(&kd->inputs[ci].type.shape);
+  return (n * 4 + 31) / 32 * 32;
+}
+
+/* The cast phase (AIV): the operand ci (f16/bf16, contiguous) -> f32 into
+ * the GM workspace (binding n_inputs + n_outputs), in chunks of MM_CAST_T
+ * elements: DataCopyPad GM->UB (MTE2), Cast (V), DataCopyPad UB->GM (MTE3). */
+enum { MM_CAST_T = 8192 };
+
+qiao_status_t ascend_lower_mm_cast(ascend_module_t *m, const qiao_kernel_desc_t *kd,
+                                   LLVMValueRef fn) {
+  qiao_cg_t *cg = &m->base;
+  LLVMBuilderRef b = m->b;
+  int ci = ascend_mm_cast_input(kd);
+  if (ci < 0) return qiao_status_make(QIAO_INTERNAL, "ascend: matmul cast phase without a cast");
+  if ((int64_t)MM_CAST_T * 6 > m->info.ub_bytes)
+    return qiao_status_make(QIAO_RESOURCE_EXHAUSTED,
+                            "ascend: UB overflow: the matmul cast phase needs %lld bytes, the "
+                            "device has %lld",
+                            (long long)MM_CAST_T * 6, (long long)m->info.ub_bytes);
+  LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(m->ctx, fn, "entry"));
+  LLVMValueRef core = LLVMGetParam(fn, 5), bind = LLVMGetParam(fn, 0);
+  LLVMValueRef src = LLVMBuildLoad2(
+      b, m->t_ptr, LLVMBuildGEP2(b, m->t_ptr, bind, (LLVMValueRef[]){I(m, ci)}, 1, ""), "gm_in");
+  LLVMValueRef ws = LLVMBuildLoad2(
+      b, m->t_ptr,
+      LLVMBuildGEP2(b, m->t_ptr, bind, (LLVMValueRef[]){I(m, kd->n_inputs + kd->n_outputs)}, 1,
+                    ""),
+      "gm_ws");
+  qiao_dtype_t st = kd->inputs[ci].type.dtype;
+  int64_t n = qiao_shape_numel(&kd->inputs[ci].type.shape);
+  int64_t nch = (n + MM_CAST_T - 1) / MM_CAST_T;
+  int64_t ub_src = 0, ub_dst = (int64_t)MM_CAST_T * 2;
+  ascend_listing_printf(m,
+                        "  cast plan: input %d (%s, %lld elements) -> f32 GM workspace in %lld "
+                        "chunks of %d; UB src @%lld, f32 @%lld\n",
+                        ci, qiao_dtype_name(st), (long long)n, (long long)nch, MM_CAST_T,
+                        (long long)ub_src, (long long)ub_dst);
+  LLVMValueRef blk = ascend_uop(m, "qiao_ascend_get_block_idx", &core, 1, NULL);
+  LLVMValueRef bn = ascend_uop(m, "qiao_ascend_get_block_num", &core, 1, NULL);
+  LLVMValueRef rem = LLVMBuildSub(b, I(m, nch), blk, "");
+  LLVMValueRef iters =
+      LLVMBuildSDiv(b, LLVMBuildSub(b, LLVMBuildAdd(b, rem, bn, ""), I(m, 1), ""), bn, "");
+  iters = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, rem, I(m, 0), ""), iters, I(m, 0), "");
+  flag(m, core, true, QIAO_ASCEND_PIPE_MTE3, QIAO_ASCEND_PIPE_MTE2, NULL);
+  ascend_listing_printf(m, "  loop over this block's chunks:\n");
+  qiao_cg_loop_t l;
+  qiao_cg_loop_begin(cg, I(m, 0), iters, 1, "chunk", &l);
+  LLVMValueRef ch = LLVMBuildAdd(b, blk, LLVMBuildMul(b, l.iv, bn, ""), "c");
+  LLVMValueRef e0 = qiao_cg_imul(cg, ch, MM_CAST_T);
+  LLVMValueRef cnt = qiao_cg_imin(cg, I(m, MM_CAST_T), LLVMBuildSub(b, I(m, n), e0, ""));
+  flag(m, core, false, QIAO_ASCEND_PIPE_MTE3, QIAO_ASCEND_PIPE_MTE2, NULL);
+  {
+    LLVMValueRef g =
+        LLVMBuildGEP2(b, m->t_i8, src, (LLVMValueRef[]){qiao_cg_imul(cg, e0, 2)}, 1, "");
+    LLVMValueRef a[4] = {core, I(m, ub_src), g, qiao_cg_imul(cg, cnt, 2)};
+    ascend_uop(m, "qiao_ascend_copy_gm_to_ub_pad", a, 4, "operand chunk");
+  }
+  flag(m, core, true, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_V, NULL);
+  flag(m, core, false, QIAO_ASCEND_PIPE_MTE2, QIAO_ASCEND_PIPE_V, NULL);
+  {
+    LLVMValueRef a[6] = {core, I(m, ascend_dtype(QIAO_F32)), I(m, ub_dst), I(m, ascend_dtype(st)),
+                         I(m, ub_src), cnt};
+    ascend_uop(m, "qiao_ascend_vcast", a, 6, "-> f32 (exact)");
+  }
+  flag(m, core, true, QIAO_ASCEND_PIPE_V, QIAO_ASCEND_PIPE_MTE3, NULL);
+  flag(m, core, false, QIAO_ASCEND_PIPE_V, QIAO_ASCEND_PIPE_MTE3, NULL);
+  {
+    LLVMValueRef g =
+        LLVMBuildGEP2(b, m->t_i8, ws, (LLVMValueRef[]){qiao_cg_imul(cg, e0, 4)}, 1, "");
+    LLVMValueRef a[4] = {core, g, I(m, ub_dst), qiao_cg_imul(cg, cnt, 4)};
+    ascend_uop(m, "qiao_ascend_copy_ub_to_gm_pad", a, 4, "f32 chunk -> GM workspace");
+  }
+  flag(m, core, true, QIAO_ASCEND_PIPE_MTE3, QIAO_ASCEND_PIPE_MTE2, NULL);
+  qiao_cg_loop_end(cg, &l);
+  ascend_listing_printf(m, "  end loop\n");
+  flag(m, core, false, QIAO_ASCEND_PIPE_MTE3, QIAO_ASCEND_PIPE_MTE2, NULL);
+  LLVMBuildRetVoid(b);
+  return NULL;
+}
+
 bool ascend_mm_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap) {
   if (kd->n_inputs != 2 || kd->n_outputs != 1 || kd->n_expr > 0 || kd->has_norm_prologue)
     return refuse(reason, cap,
@@ -66,11 +175,19 @@ bool ascend_mm_supported(const qiao_kernel_desc_t *kd, char *reason, size_t cap)
   const qiao_kd_operand_t *a = &kd->inputs[0], *b = &kd->inputs[1], *c = &kd->outputs[0];
   qiao_dtype_t at = a->type.dtype, bt = b->type.dtype, ct = c->type.dtype;
   if (at != bt) {
-    snprintf(reason, cap,
-             "matmul of %s x %s (the cube multiplies operands of one dtype; a mixed matmul "
-             "needs a vector Cast pass first, not lowered)",
-             qiao_dtype_name(at), qiao_dtype_name(bt));
-    return false;
+    /* f32 x f16/bf16: the narrower operand is cast to f32 by a vector phase
+     * (exact), then the f32 cube path runs */
+    int ci = ascend_mm_cast_input(kd);
+    if (ci < 0) {
+      snprintf(reason, cap,
+               "matmul of %s x %s (the cube multiplies operands of one dtype; only f32 x "
+               "f16/bf16 is cast to f32 by a vector pass first)",
+               qiao_dtype_name(at), qiao_dtype_name(bt));
+      return false;
+    }
+    if (!operand_contiguous(&kd->inputs[ci]))
+      return refuse(reason, cap, "a mixed-dtype matmul whose cast operand is not contiguous");
+    at = QIAO_F32;
   }
   bool fl = at == QIAO_F16 || at == QIAO_BF16 || at == QIAO_F32;
   if (!fl && at != QIAO_I8) {
@@ -180,6 +297,16 @@ qiao_status_t ascend_lower_matmul(ascend_module_t *m, const qiao_kernel_desc_t *
   int64_t K = ta ? as->dims[ra - 2] : as->dims[ra - 1];
   (void)rb;
   qiao_dtype_t it = A->type.dtype, ot = C->type.dtype;
+  int ci = ascend_mm_cast_input(kd);
+  if (ci >= 0) { /* mixed dtypes: operand ci was cast to f32 into the workspace by phase 0 */
+    it = QIAO_F32;
+    gm[ci] = LLVMBuildLoad2(
+        b, m->t_ptr,
+        LLVMBuildGEP2(b, m->t_ptr, bind, (LLVMValueRef[]){I(m, kd->n_inputs + kd->n_outputs)}, 1,
+                      ""),
+        "gm_ws");
+    ascend_listing_printf(m, "  input %d read as f32 from the GM workspace (cast phase)\n", ci);
+  }
   int64_t ies = qiao_dtype_size(it), oes = qiao_dtype_size(ot);
   int64_t c0 = 32 / ies, K0 = k0_of(ies), kalign = c0 > 16 ? c0 : 16;
   int64_t tm = (M + MM_M0 - 1) / MM_M0, tn = (N + MM_N0 - 1) / MM_N0;

@@ -331,7 +331,39 @@ static const char *const k_mm_graphs[] = {
     "%y = matmul %a, %b\nreturn %y\n}\n",
     "graph @t(%a: f32[9, 0], %b: f32[0, 17]) -> (f32[9, 17]) {\n"
     "%y = matmul %a, %b\nreturn %y\n}\n",
+    /* mixed dtypes: a vector Cast phase (several chunks, a tail) then the f32 cube */
+    "graph @t(%a: f32[5, 300], %b: bf16[300, 70]) -> (f32[5, 70]) {\n"
+    "%y = matmul %a, %b\nreturn %y\n}\n",
+    "graph @t(%a: f16[2, 33, 40], %b: f32[40, 19]) -> (f32[2, 33, 19]) {\n"
+    "%y = matmul %a, %b\nreturn %y\n}\n",
+    "graph @t(%a: f32[3, 64], %b: bf16[130, 64]) -> (f32[3, 130]) {\n"
+    "%y = matmul %a, %b {transpose_b = true}\nreturn %y\n}\n",
 };
+
+/* A mixed f32 x bf16 matmul is two phases over one GM workspace: the Cast
+ * (AIV block_dim) and the f32 cube matmul (AIC block_dim). */
+Test(ascend_backend, mixed_matmul_is_a_cast_phase_then_the_cube) {
+  qiao_graph_t *g = parse("graph @t(%a: f32[4, 64], %b: bf16[64, 32]) -> (f32[4, 32]) {\n"
+                          "%y = matmul %a, %b\nreturn %y\n}\n");
+  qiao_partition_t *p = NULL;
+  CHECK_OK(qiao_ir_partition(g, ascend()->fusion_policy(NULL), &p));
+  qiao_hal_device_t *d = NULL;
+  CHECK_OK(qiao_hal_device_open("ascend-sim:910b", &d));
+  qiao_backend_module_t *m = NULL;
+  CHECK_OK(qiao_backend_module_create(ascend(), d, NULL, &m));
+  qiao_kernel_launch_t l;
+  CHECK_OK(qiao_backend_module_add_kernel(m, &p->kernels[0], "mm", &l));
+  cr_expect_eq(l.n_phases, 2);
+  cr_expect_str_eq(l.phases[0].name, "mm_cast");
+  cr_expect_str_eq(l.phases[1].name, "mm_mm");
+  cr_expect_eq(l.phases[0].grid[0], 48, "the cast on the AIVs");
+  cr_expect_eq(l.phases[1].grid[0], 24, "the matmul on the AICs");
+  cr_expect_eq(l.workspace_bytes, 64 * 32 * 4, "B as f32");
+  qiao_backend_module_destroy(m);
+  qiao_hal_device_release(d);
+  qiao_ir_partition_destroy(p);
+  qiao_ir_graph_destroy(g);
+}
 
 Test(ascend_backend, matmul_on_the_cube_matches_the_interpreter) {
   for (size_t gi = 0; gi < sizeof k_mm_graphs / sizeof k_mm_graphs[0]; ++gi) {
