@@ -606,7 +606,7 @@ static qiao_status_t moe_decode_split(moe_ctx_t *c, const char *name, int64_t FC
     qiao_cpu_kernel_t k1;
     qk_kernel_end(cg, &rl, fn, (uint64_t)((o_x + DC) * 4 + 64), &k1);
     qiao_cpu_phase_t *ph = &out->more[0];
-    snprintf(ph->name, sizeof ph->name, "%s", pname);
+    snprintf(ph->name, sizeof ph->name, "%.*s", (int)sizeof ph->name - 1, pname);
     ph->fn = k1.fn;
     ph->grid[0] = k1.grid[0];
     ph->grid[1] = ph->grid[2] = 1;

@@ -329,7 +329,8 @@ static void autotune_on(const char *uri, const char *text, char *rep, size_t cap
   qiao_program_t *p = NULL;
   qiao_compile_options_t co = {.no_cache = true};
   cr_assert_null(qiao_program_compile(NULL, g, d, &co, &p));
-  qiao_tensor_t *in[3] = {0};
+  qiao_tensor_t *in[8] = {0};
+  cr_assert_leq(g->n_inputs, 8);
   for (int32_t i = 0; i < g->n_inputs; ++i) {
     cr_assert_null(qiao_tensor_create(g->values[g->inputs[i]].type, &in[i]));
     float *x = in[i]->data;
