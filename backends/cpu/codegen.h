@@ -43,6 +43,8 @@ struct qiao_cpu_codegen {
   bool is_host;        /* the module targets this process's CPU (JIT-able) */
   int32_t attn_splits; /* attention KV splits: 0 planned (cpu_attention_plan), 1 single pass,
                           N > 1 split-KV with N splits where the kernel allows it */
+  int32_t moe_variant; /* MoE: 0 planned (cpu_moe_plan), else 1 + the cpu_moe_variant_t forced
+                          (qiao_cpu_module_add_kernel_variant) */
   LLVMTypeRef t_entry; /* the entry function type */
 };
 

@@ -666,6 +666,26 @@ cpu_moe_plan_t cpu_moe_plan(const qiao_kernel_desc_t *kd, int64_t threads, unsig
   return p;
 }
 
+cpu_moe_plan_t cpu_moe_plan_variant(const qiao_kernel_desc_t *kd, int64_t threads, unsigned vec,
+                                    cpu_moe_variant_t v) {
+  int64_t T = kd->inputs[0].type.shape.dims[0], D = kd->inputs[0].type.shape.dims[1];
+  int64_t F = kd->inputs[2].type.shape.dims[2], V = vec ? vec : 8;
+  if (threads < 1) threads = 1;
+  cpu_moe_plan_t p;
+  memset(&p, 0, sizeof p);
+  p.variant = v;
+  if (v == CPU_MOE_GROUPED) {
+    int64_t TB = (T + threads - 1) / threads;
+    p.unit_tokens = TB < 8 ? 8 : TB > 128 ? 128 : TB;
+  } else if (v == CPU_MOE_DECODE_SPLIT) {
+    p.f_chunk = moe_slice(F, 2 * threads, V);
+    p.d_chunk = moe_slice(D, 2 * threads, V);
+    if (p.f_chunk < 2 * V) p.f_chunk = 2 * V;
+    if (p.d_chunk < 2 * V) p.d_chunk = 2 * V;
+  }
+  return p;
+}
+
 static qiao_status_t moe_check(const qiao_kernel_desc_t *kd, const char *name) {
   if (kd->n_primary_inputs < 5)
     return qiao_status_make(QIAO_INVALID_ARGUMENT, "moe kernel %s: needs x, router, gate, up, down",
@@ -684,8 +704,12 @@ qiao_status_t qiao_cpu_lower_moe(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_
                                  const char *name, qiao_cpu_kernel_t *out) {
   qk_kernel_init(out);
   QIAO_RETURN_IF_ERROR(moe_check(kd, name));
+  int64_t th = cg->n_threads > 1 ? cg->n_threads : 1;
+  unsigned vec = cg->vec_f32 ? cg->vec_f32 : 8;
   cpu_moe_plan_t plan =
-      cpu_moe_plan(kd, cg->n_threads > 1 ? cg->n_threads : 1, cg->vec_f32 ? cg->vec_f32 : 8);
+      cg->moe_variant > 0
+          ? cpu_moe_plan_variant(kd, th, vec, (cpu_moe_variant_t)(cg->moe_variant - 1))
+          : cpu_moe_plan(kd, th, vec);
   return qiao_cpu_lower_moe_plan(cg, kd, name, &plan, out);
 }
 

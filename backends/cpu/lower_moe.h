@@ -42,6 +42,10 @@ const char *cpu_moe_variant_name(cpu_moe_variant_t v);
  * `vec` f32 lanes per vector. */
 cpu_moe_plan_t cpu_moe_plan(const qiao_kernel_desc_t *kd, int64_t threads, unsigned vec);
 
+/* The plan of variant `v` forced (its chunking as cpu_moe_plan would size it). */
+cpu_moe_plan_t cpu_moe_plan_variant(const qiao_kernel_desc_t *kd, int64_t threads, unsigned vec,
+                                    cpu_moe_variant_t v);
+
 /* Lowers `kd` with the given plan (any variant is valid for any shape;
  * chunk sizes are clamped). */
 qiao_status_t qiao_cpu_lower_moe_plan(qiao_cpu_codegen_t *cg, const qiao_kernel_desc_t *kd,

@@ -249,6 +249,25 @@ qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel
   return NULL;
 }
 
+qiao_status_t qiao_cpu_module_add_kernel_variant(qiao_cpu_module_t *m, const qiao_kernel_desc_t *kd,
+                                                 const char *name, int32_t variant,
+                                                 qiao_kernel_launch_t *out_launch) {
+  if (variant == 0) return qiao_cpu_module_add_kernel(m, kd, name, out_launch);
+  qiao_cpu_codegen_t *cg = &m->cg;
+  int32_t splits = cg->attn_splits, moe = cg->moe_variant;
+  if (kd->kind == QIAO_KD_ATTENTION && variant >= 1 && variant <= QIAO_CPU_ATTN_MAX_SPLITS)
+    cg->attn_splits = variant;
+  else if (kd->kind == QIAO_KD_MOE && variant >= 1 && variant <= 3)
+    cg->moe_variant = variant;
+  else
+    return qiao_status_make(QIAO_INVALID_ARGUMENT, "cpu: %d is not a variant of a %s kernel",
+                            (int)variant, qiao_kd_kind_name(kd->kind));
+  qiao_status_t st = qiao_cpu_module_add_kernel(m, kd, name, out_launch);
+  cg->attn_splits = splits;
+  cg->moe_variant = moe;
+  return st;
+}
+
 qiao_status_t qiao_cpu_module_optimize(qiao_cpu_module_t *m) {
   qiao_cpu_codegen_t *cg = &m->cg;
   QIAO_RETURN_IF_ERROR(check_open(m));

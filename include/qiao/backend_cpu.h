@@ -37,6 +37,15 @@ void qiao_cpu_module_destroy(qiao_cpu_module_t *m);
 /* Lowers one descriptor into an entry named `name` (NULL: "k<N>"). */
 qiao_status_t qiao_cpu_module_add_kernel(qiao_cpu_module_t *m, const qiao_kernel_desc_t *kd,
                                          const char *name, qiao_kernel_launch_t *out_launch);
+/* The most KV splits a forced attention variant may ask for. */
+#define QIAO_CPU_ATTN_MAX_SPLITS 64
+/* add_kernel lowering a forced variant (the CPU backend's variant ids,
+ * docs/design.md "Dispatch by cost model"): 0 the backend's plan; attention
+ * 1 one pass, N > 1 split-KV with N splits (where the kernel allows it); MoE
+ * 1 per_token, 2 decode_split, 3 grouped. Other ids: QIAO_INVALID_ARGUMENT. */
+qiao_status_t qiao_cpu_module_add_kernel_variant(qiao_cpu_module_t *m, const qiao_kernel_desc_t *kd,
+                                                 const char *name, int32_t variant,
+                                                 qiao_kernel_launch_t *out_launch);
 /* Verifies and optimizes (default<O3>) once; later calls do nothing. */
 qiao_status_t qiao_cpu_module_optimize(qiao_cpu_module_t *m);
 /* The module's LLVM IR as text (malloc'ed; caller frees). */

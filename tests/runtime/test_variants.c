@@ -1,7 +1,8 @@
 /* Dispatch by cost model: the variants the CUDA backend offers for attention
  * and MoE descriptors on simt-emu:h100 and the one the runtime picks (which
  * changes with the shapes where it should), every forced variant against the
- * reference interpreter, the CPU's one variant, the autotune cache (round
+ * reference interpreter, the CPU's variants (decode attention, MoE: every
+ * forced one against the interpreter, autotuned), the autotune cache (round
  * trip, corrupt file), the hybrid plan, and qiao-run --explain's lines. */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -165,26 +166,47 @@ Test(variants, moe_grouped_tensor_cores_where_valid) {
   free(gf);
 }
 
-Test(variants, cpu_is_one_variant_planned_by_the_backend) {
-  qiao_variant_choice_t c;
-  char *g = attn_graph("f32", 1, 8, 2, 1, 256, 64, "");
-  choose(g, "cpu:threads=1", QIAO_KD_ATTENTION, &c);
-  cr_expect_eq(c.n, 1);
-  cr_expect_eq(c.variants[0].id, 0);
-  cr_expect_str_eq(chosen(&c), "planned by the backend");
-  cr_expect(c.ns[0] > 0, "%s", c.basis[0]);
-  cr_expect(strstr(c.basis[0], "roofline, host-cpu") != NULL, "%s", c.basis[0]);
-  free(g);
+Test(variants, cpu_offers_variants_for_decode_attention_and_one_token_moe) {
+  qiao_variant_choice_t a, m, mm;
+  char *ga = attn_graph("f32", 1, 8, 2, 1, 256, 64, "");
+  char *gm = moe_graph("f32", "f32", 1, 64, 4, 64, 2);
+  choose(ga, "cpu:threads=2", QIAO_KD_ATTENTION, &a);
+  choose(gm, "cpu:threads=2", QIAO_KD_MOE, &m);
+  cr_expect_gt(a.n, 1);
+  cr_expect(has_variant(&a, "one-pass") && has_variant(&a, "splitkv(s=2)") &&
+            has_variant(&a, "splitkv(s=4)"));
+  cr_expect(!has_variant(&a, "splitkv(s=8)"), "256 keys: no split of 32 keys");
+  cr_expect_eq(m.n, 3);
+  cr_expect(has_variant(&m, "per_token") && has_variant(&m, "decode_split") &&
+            has_variant(&m, "grouped"));
+  for (int k = 0; k < 2; ++k) {
+    const qiao_variant_choice_t *vc = k ? &m : &a;
+    expect_cheapest(vc);
+    for (int32_t i = 0; i < vc->n; ++i) {
+      cr_expect_gt(vc->variants[i].id, 0);
+      cr_expect(strstr(vc->basis[i], "roofline, host-cpu") != NULL, "%s", vc->basis[i]);
+    }
+  }
+  /* a prefill has no split-KV; a matmul stays the backend's one plan */
+  char *gp = attn_graph("f32", 1, 8, 2, 64, 256, 64, "");
+  choose(gp, "cpu:threads=2", QIAO_KD_ATTENTION, &mm);
+  cr_expect_eq(mm.n, 1);
+  cr_expect_str_eq(chosen(&mm), "planned by the backend");
+  cr_expect(strstr(mm.basis[0], "roofline, host-cpu") != NULL, "%s", mm.basis[0]);
+  free(ga);
+  free(gm);
+  free(gp);
 }
 
 /* Every variant of kd, forced, matches the interpreter (poisoned outputs). */
-static void forced_variants_match(const char *text, qiao_kd_kind_t kind, int min_variants) {
+static void forced_variants_match_on(const char *uri, const char *text, qiao_kd_kind_t kind,
+                                     int min_variants) {
   qiao_variant_choice_t vc;
-  choose(text, EMU, kind, &vc);
+  choose(text, uri, kind, &vc);
   cr_assert_geq(vc.n, min_variants, "%d variants", vc.n);
   qiao_graph_t *g = parse(text);
   qiao_hal_device_t *d = NULL;
-  cr_assert_null(qiao_hal_device_open(EMU, &d));
+  cr_assert_null(qiao_hal_device_open(uri, &d));
   for (int32_t i = 0; i < vc.n; ++i) {
     qiao_compile_options_t co = {.no_cache = true, .poison = true};
     co.variant = vc.variants[i].name;
@@ -200,6 +222,31 @@ static void forced_variants_match(const char *text, qiao_kd_kind_t kind, int min
   }
   qiao_hal_device_release(d);
   qiao_ir_graph_destroy(g);
+}
+
+static void forced_variants_match(const char *text, qiao_kd_kind_t kind, int min_variants) {
+  forced_variants_match_on(EMU, text, kind, min_variants);
+}
+
+Test(variants, forced_cpu_attention_decode_variants_match_interp, .timeout = 300) {
+  char *t = attn_graph("f32", 2, 8, 2, 1, 300, 32, " {causal = true}");
+  forced_variants_match_on("cpu:threads=2", t, QIAO_KD_ATTENTION, 3); /* one-pass, s=2, s=4 */
+  free(t);
+  t = attn_graph("f16", 1, 4, 1, 2, 260, 16, "");
+  forced_variants_match_on("cpu:threads=3", t, QIAO_KD_ATTENTION, 3); /* one-pass, s=2, s=4 */
+  free(t);
+}
+
+Test(variants, forced_cpu_moe_variants_match_interp, .timeout = 300) {
+  char *t = moe_graph("f32", "f32", 1, 64, 4, 64, 2);
+  forced_variants_match_on("cpu:threads=2", t, QIAO_KD_MOE, 3); /* per_token, decode_split, grouped */
+  free(t);
+  t = moe_graph("f32", "f32", 3, 32, 4, 48, 2);
+  forced_variants_match_on("cpu:threads=1", t, QIAO_KD_MOE, 3);
+  free(t);
+  t = moe_graph("f16", "f16", 12, 32, 4, 32, 2);
+  forced_variants_match_on("cpu:threads=2", t, QIAO_KD_MOE, 2); /* per_token, grouped */
+  free(t);
 }
 
 Test(variants, forced_attention_decode_variants_match_interp, .timeout = 300) {
@@ -274,14 +321,16 @@ static int cache_files(char *buf, size_t cap) {
 }
 
 /* Compiles text on simt-emu, binds random params, autotunes; report into rep. */
-static void autotune_once(const char *text, char *rep, size_t cap, char *out_chosen) {
+static void autotune_on(const char *uri, const char *text, char *rep, size_t cap,
+                        char *out_chosen) {
   qiao_graph_t *g = parse(text);
   qiao_hal_device_t *d = NULL;
-  cr_assert_null(qiao_hal_device_open(EMU, &d));
+  cr_assert_null(qiao_hal_device_open(uri, &d));
   qiao_program_t *p = NULL;
   qiao_compile_options_t co = {.no_cache = true};
   cr_assert_null(qiao_program_compile(NULL, g, d, &co, &p));
-  qiao_tensor_t *in[3] = {0};
+  qiao_tensor_t *in[8] = {0};
+  cr_assert_leq(g->n_inputs, 8);
   for (int32_t i = 0; i < g->n_inputs; ++i) {
     cr_assert_null(qiao_tensor_create(g->values[g->inputs[i]].type, &in[i]));
     float *x = in[i]->data;
@@ -305,6 +354,38 @@ static void autotune_once(const char *text, char *rep, size_t cap, char *out_cho
   qiao_program_destroy(p);
   qiao_hal_device_release(d);
   qiao_ir_graph_destroy(g);
+}
+
+static void autotune_once(const char *text, char *rep, size_t cap, char *out_chosen) {
+  autotune_on(EMU, text, rep, cap, out_chosen);
+}
+
+Test(variants, autotune_on_cpu_times_the_variants_and_caches_the_winner, .timeout = 300) {
+  snprintf(g_dir, sizeof g_dir, "/tmp/qiao-variants-XXXXXX");
+  cr_assert_not_null(mkdtemp(g_dir));
+  char *t = moe_graph("f32", "f32", 1, 64, 4, 64, 2);
+  char rep[4096], c1[48], c2[48], path[512];
+  autotune_on("cpu:threads=2", t, rep, sizeof rep, c1);
+  cr_expect(strstr(rep, "autotune: k0: ") && strstr(rep, "variants, cached in"), "%s", rep);
+  cr_expect(!strcmp(c1, "per_token") || !strcmp(c1, "decode_split") || !strcmp(c1, "grouped"),
+            "%s", c1);
+  cr_assert_eq(cache_files(path, sizeof path), 1);
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f);
+  char l1[64], l2[512], l3[128];
+  cr_assert(fgets(l1, sizeof l1, f) && fgets(l2, sizeof l2, f) && fgets(l3, sizeof l3, f));
+  fclose(f);
+  cr_expect_str_eq(l1, "qiao-autotune 1\n");
+  cr_expect(!strncmp(l2, "target cpu|", 11), "%s", l2);
+  char want[80];
+  snprintf(want, sizeof want, "variant %s\n", c1);
+  cr_expect_str_eq(l3, want);
+  /* second run: the cached winner */
+  autotune_on("cpu:threads=2", t, rep, sizeof rep, c2);
+  cr_expect(strstr(rep, "(cached in") != NULL, "%s", rep);
+  cr_expect_str_eq(c2, c1);
+  rm_tree(g_dir);
+  free(t);
 }
 
 Test(variants, autotune_cache_round_trip_and_corrupt_file, .timeout = 300) {
@@ -471,12 +552,13 @@ Test(variants, explain_prints_choice_alternatives_and_hybrid_plan, .timeout = 30
   run(cmd, r);
   cr_expect_eq(r->rc, 0, "%s", r->out);
   cr_expect(strstr(r->out, "  variant: flash-simt (forced; predicted ") != NULL, "%s", r->out);
-  /* the CPU: one variant, predicted (roofline over the host profile) vs measured */
-  snprintf(cmd, sizeof cmd, RUN " %s --device cpu:threads=1 --explain", path);
+  /* the CPU: its variants, predicted (roofline over the host profile) vs measured */
+  snprintf(cmd, sizeof cmd, RUN " %s --device cpu:threads=1 --explain --check ref", path);
   run(cmd, r);
   cr_expect_eq(r->rc, 0, "%s", r->out);
-  cr_expect(strstr(r->out, "  variant: planned by the backend (only variant; predicted ") &&
-                strstr(r->out, "roofline, host-cpu"),
+  cr_expect(strstr(r->out, "  variant: ") && strstr(r->out, " (cheapest predicted; predicted ") &&
+                strstr(r->out, "roofline, host-cpu") &&
+                strstr(r->out, "    alternative splitkv(s=8): predicted "),
             "%s", r->out);
   cr_expect(strstr(r->out, "hybrid plan:") == NULL, "no hybrid plan on the CPU:\n%s", r->out);
   unlink(path);
