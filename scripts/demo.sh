@@ -4,8 +4,9 @@
 # against the interpreter on the same inputs.
 # The same graphs then go through the CUDA-class backend (NVPTX -> PTX) and run
 # in the simt-emu PTX emulator (an H100 profile), checked the same way; a
-# kernel that backend does not lower yet is reported, not hidden. (The
-# Ascend-class target and the porting-tax report join here as they land.)
+# kernel that backend does not lower yet is reported, not hidden. Then the
+# Ascend-class backend on ascend-sim (a 910B model; times are simulated). (The
+# porting-tax report joins here as it lands.)
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -17,11 +18,13 @@ for model in mlp llama_block moe_block; do
   echo "   format + verify: ok"
   "$build/qiao-run" "$qir" --device ref --weights "$w" --seed 1 | sed 's/^/   ref: /'
   "$build/qiao-run" "$qir" --device cpu --weights "$w" --seed 1 --check ref 2>&1 | sed 's/^qiao-run: cpu: /   cpu: /; s/^output/   cpu: output/; s/^check/   cpu: check/'
-  if ! "$build/qiao-run" "$qir" --device simt-emu:h100 --weights "$w" --seed 1 --check ref \
-      >/tmp/qiao-demo.$$ 2>&1; then
-    echo "   simt-emu:h100: not yet: $(sed -n 's/.*refuses it: //p' /tmp/qiao-demo.$$ | head -1)"
-  else
-    sed 's/^qiao-run: simt-emu:h100: /   simt-emu:h100: /; s/^output/   simt-emu:h100: output/; s/^check/   simt-emu:h100: check/' /tmp/qiao-demo.$$
-  fi
+  for dev in simt-emu:h100 ascend-sim:910b; do
+    if ! "$build/qiao-run" "$qir" --device "$dev" --weights "$w" --seed 1 --check ref \
+        >/tmp/qiao-demo.$$ 2>&1; then
+      echo "   $dev: not yet: $(sed -n 's/.*refuses it: //p' /tmp/qiao-demo.$$ | head -1)"
+    else
+      sed "s/^qiao-run: $dev: /   $dev: /; s/^output/   $dev: output/; s/^check/   $dev: check/" /tmp/qiao-demo.$$
+    fi
+  done
   rm -f /tmp/qiao-demo.$$
 done
